@@ -1,0 +1,55 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { bearerAuth } from './api/auth.js';
+import { adminRoutes } from './api/routes.js';
+import { migrationStatus } from './db/migrate.js';
+import type { Deps } from './deps.js';
+import { createErrorHandler, errorBody, notFoundHandler } from './errors.js';
+import { webhookRoutes } from './ingest/route.js';
+
+/** Builds the HTTP app over the deps; it never listens, so tests call `app.request()`. */
+export function createApp(deps: Deps) {
+  const app = new Hono();
+  app.use(requestId());
+  app.onError(createErrorHandler(deps.logger));
+  app.notFound(notFoundHandler);
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/readyz', (c) => {
+    const problems: string[] = [];
+    try {
+      const { applied, expected } = migrationStatus(deps.db);
+      if (applied < expected) problems.push(`migrations: ${applied} of ${expected} applied; run "enode-sync migrate"`);
+      // Taking the write lock proves the database is writable (not read-only, not locked for good).
+      deps.db.$client.exec('BEGIN IMMEDIATE; ROLLBACK;');
+    } catch (err) {
+      problems.push(`database: ${(err as Error).message}`);
+    }
+    if (problems.length > 0) {
+      deps.logger.warn({ problems }, 'not ready');
+      return c.json({ ...errorBody('SERVICE_UNAVAILABLE', problems.join('; '), c.get('requestId')), status: 'unavailable' }, 503);
+    }
+    return c.json({ status: 'ready' });
+  });
+
+  app.route(
+    '/',
+    webhookRoutes({
+      webhookSecrets: deps.config.webhookSecrets,
+      bodyLimitBytes: deps.config.webhookBodyLimitBytes,
+      ingestor: deps.ingestor,
+      clock: deps.clock,
+      logger: deps.logger.child({ component: 'webhook' }),
+    }),
+  );
+
+  const api = new Hono();
+  api.use(bearerAuth(deps.config.adminToken));
+  api.route('/', adminRoutes({ read: deps.repos.read, ingest: deps.repos.ingest, clock: deps.clock, logger: deps.logger.child({ component: 'api' }) }));
+  app.route('/api/v1', api);
+
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,159 @@
+import { z } from 'zod';
+
+const ENODE_URLS = {
+  sandbox: {
+    apiUrl: 'https://enode-api.sandbox.enode.io',
+    oauthUrl: 'https://oauth.sandbox.enode.io/oauth2/token',
+  },
+  production: {
+    apiUrl: 'https://enode-api.production.enode.io',
+    oauthUrl: 'https://oauth.production.enode.io/oauth2/token',
+  },
+} as const;
+
+const MIB = 1024 * 1024;
+
+/** Empty strings in the environment mean "not set", as in most .env files. */
+const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+
+const list = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0)
+      : v,
+  z.array(z.string()),
+);
+
+const intFrom = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess((v) => (v === '' || v === undefined ? def : v), z.coerce.number().int().min(min).max(max));
+
+const url = z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/ }).optional());
+
+const envSchema = z.object({
+  PORT: intFrom(8080, 0, 65535),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_PATH: z.string().min(1).default('./data/enode-sync.db'),
+  ENODE_WEBHOOK_SECRET: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    list.pipe(z.array(z.string().min(6, 'each secret needs at least 6 characters')).min(1)).optional(),
+  ),
+  ADMIN_TOKEN: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().min(16, 'must be at least 16 characters').optional(),
+  ),
+  ENODE_ENV: z.enum(['sandbox', 'production']).default('sandbox'),
+  ENODE_API_URL: url,
+  ENODE_OAUTH_URL: url,
+  ENODE_CLIENT_ID: optionalString,
+  ENODE_CLIENT_SECRET: optionalString,
+  ENODE_WEBHOOK_ID: optionalString,
+  POLL_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+  ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url()))),
+  ALERT_WEBHOOK_SECRET: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().startsWith('whsec_', 'must start with whsec_').optional(),
+  ),
+  ALERT_SLACK_WEBHOOK_URL: url,
+  DAILY_COMMAND_LIMIT: intFrom(6, 1, 1000),
+  INTERFERENCE_GRACE_SECONDS: intFrom(60, 0, 86_400),
+  WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = Record<string, string | undefined>;
+
+/** Typed configuration of the daemon, parsed once from the environment. */
+export interface Config {
+  port: number;
+  host: string;
+  databasePath: string;
+  /** Accepted webhook secrets; any one matching verifies a delivery (rotation). Empty: not set. */
+  webhookSecrets: string[];
+  adminToken: string | undefined;
+  enode: {
+    env: 'sandbox' | 'production';
+    apiUrl: string;
+    oauthUrl: string;
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    webhookId: string | undefined;
+  };
+  pollIntervalSeconds: number;
+  alerts: {
+    webhookUrls: string[];
+    webhookSecret: string | undefined;
+    slackWebhookUrl: string | undefined;
+  };
+  dailyCommandLimit: number;
+  interferenceGraceSeconds: number;
+  webhookBodyLimitBytes: number;
+  logLevel: string;
+}
+
+/** Thrown when the environment is invalid; the message names every bad variable at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Variables that must be present (e.g. `serve` needs the webhook secret and admin token). */
+  require?: Array<'ENODE_WEBHOOK_SECRET' | 'ADMIN_TOKEN'>;
+}
+
+/** Parses and validates the environment into a typed Config; every problem is reported together. */
+export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
+  const parsed = envSchema.safeParse(env);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? 'environment');
+      const value = env[name];
+      // Never echo secrets back, even in an error.
+      const shown = /SECRET|TOKEN/.test(name) || value === undefined ? '' : ` (got "${value}")`;
+      problems.push(`${name}: ${issue.message}${shown}`);
+    }
+  }
+  for (const name of options.require ?? []) {
+    if (!env[name] || env[name]?.trim() === '') {
+      if (!problems.some((p) => p.startsWith(`${name}:`))) problems.push(`${name}: is required`);
+    }
+  }
+  const e = parsed.data;
+  if (e && (e.ENODE_CLIENT_ID === undefined) !== (e.ENODE_CLIENT_SECRET === undefined)) {
+    problems.push('ENODE_CLIENT_ID and ENODE_CLIENT_SECRET: set both or neither');
+  }
+  if (problems.length > 0 || !e) throw new ConfigError(problems);
+
+  const urls = ENODE_URLS[e.ENODE_ENV];
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databasePath: e.DATABASE_PATH,
+    webhookSecrets: e.ENODE_WEBHOOK_SECRET ?? [],
+    adminToken: e.ADMIN_TOKEN,
+    enode: {
+      env: e.ENODE_ENV,
+      apiUrl: (e.ENODE_API_URL ?? urls.apiUrl).replace(/\/+$/, ''),
+      oauthUrl: e.ENODE_OAUTH_URL ?? urls.oauthUrl,
+      clientId: e.ENODE_CLIENT_ID,
+      clientSecret: e.ENODE_CLIENT_SECRET,
+      webhookId: e.ENODE_WEBHOOK_ID,
+    },
+    pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
+    alerts: {
+      webhookUrls: e.ALERT_WEBHOOK_URLS,
+      webhookSecret: e.ALERT_WEBHOOK_SECRET,
+      slackWebhookUrl: e.ALERT_SLACK_WEBHOOK_URL,
+    },
+    dailyCommandLimit: e.DAILY_COMMAND_LIMIT,
+    interferenceGraceSeconds: e.INTERFERENCE_GRACE_SECONDS,
+    webhookBodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
+    logLevel: e.LOG_LEVEL,
+  };
+}

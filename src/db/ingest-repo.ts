@@ -1,0 +1,287 @@
+import type Database from 'better-sqlite3';
+import type { ActionOrigin, ActionRecord } from '../domain/actions.js';
+import type { SnapshotKey } from '../domain/devices.js';
+
+/** A delivery as first written, before its events are applied. */
+export interface NewDelivery {
+  id: string;
+  receivedAt: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  bodySha256: string;
+  status: 'applied' | 'failed' | 'quarantined';
+  error: string | null;
+  eventCount: number;
+}
+
+export interface StoredDelivery extends NewDelivery {
+  appliedAt: number | null;
+  attempts: number;
+}
+
+export interface DeviceUpsert {
+  id: string;
+  type: string;
+  userId: string;
+  vendor: string | null;
+  lastSeen: string | null;
+  isReachable: boolean | null;
+  snapshot: string;
+  controlled: string;
+  key: SnapshotKey;
+  now: number;
+}
+
+export interface ObservationInsert {
+  deviceId: string;
+  deviceType: string;
+  userId: string;
+  event: string;
+  source: 'webhook' | 'poll' | 'gateway';
+  deliveryId: string | null;
+  observedAtMs: number;
+  eventCreatedAt: string | null;
+  receivedAt: number;
+  updatedFields: string | null;
+  snapshot: string;
+  controlled: string;
+  stale: boolean;
+  hash: string;
+}
+
+export interface SystemEventInsert {
+  event: string;
+  userId: string | null;
+  vendor: string | null;
+  createdAt: string | null;
+  pendingEvents: number | null;
+  payload: string;
+  deliveryId: string | null;
+  receivedAt: number;
+  hash: string;
+}
+
+interface ActionDbRow {
+  id: string;
+  user_id: string;
+  target_id: string;
+  target_type: string;
+  kind: string | null;
+  target: string | null;
+  state: string;
+  failure_reason: string | null;
+  created_at: string;
+  updated_at: string;
+  updated_at_ms: number;
+  completed_at: string | null;
+  origin: ActionOrigin;
+  raw: string;
+  raw_hash: string;
+  first_seen_at: number;
+  last_news_at: number;
+}
+
+interface DeliveryDbRow {
+  id: string;
+  received_at: number;
+  headers: string;
+  body: Buffer;
+  body_sha256: string;
+  status: NewDelivery['status'];
+  error: string | null;
+  event_count: number;
+  applied_at: number | null;
+  attempts: number;
+}
+
+export interface StoredActionState {
+  record: ActionRecord;
+  firstSeenAt: number;
+  lastNewsAt: number;
+}
+
+/**
+ * The write side of the funnel: prepared statements with portable SQL (`ON CONFLICT`, no
+ * SQLite-only syntax), built once per connection. Everything here runs inside the caller's
+ * transaction; nothing commits on its own.
+ */
+export function createIngestRepo(sqlite: Database.Database) {
+  const s = {
+    insertDelivery: sqlite.prepare(
+      `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts)
+       VALUES (@id, @receivedAt, @headers, @body, @bodySha256, @status, @error, @eventCount, NULL, 1)
+       ON CONFLICT (id) DO NOTHING`,
+    ),
+    finishDelivery: sqlite.prepare(
+      `UPDATE deliveries SET status = @status, error = @error, applied_at = @appliedAt, event_count = @eventCount WHERE id = @id`,
+    ),
+    countAttempt: sqlite.prepare(`UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?`),
+    getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
+    getAction: sqlite.prepare(`SELECT * FROM actions WHERE id = ?`),
+    upsertAction: sqlite.prepare(
+      `INSERT INTO actions (id, user_id, target_id, target_type, kind, target, state, failure_reason, created_at, updated_at,
+         updated_at_ms, completed_at, origin, raw, raw_hash, first_seen_at, last_news_at)
+       VALUES (@id, @userId, @targetId, @targetType, @kind, @target, @state, @failureReason, @createdAt, @updatedAt,
+         @updatedAtMs, @completedAt, @origin, @raw, @rawHash, @firstSeenAt, @lastNewsAt)
+       ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, target_id = excluded.target_id,
+         target_type = excluded.target_type, kind = excluded.kind, target = excluded.target, state = excluded.state,
+         failure_reason = excluded.failure_reason, created_at = excluded.created_at, updated_at = excluded.updated_at,
+         updated_at_ms = excluded.updated_at_ms, completed_at = excluded.completed_at, origin = excluded.origin,
+         raw = excluded.raw, raw_hash = excluded.raw_hash, last_news_at = excluded.last_news_at`,
+    ),
+    getDeviceKey: sqlite.prepare(
+      `SELECT snapshot_at_ms AS atMs, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
+    ),
+    upsertDevice: sqlite.prepare(
+      `INSERT INTO devices (id, type, user_id, vendor, last_seen, is_reachable, snapshot, controlled, snapshot_at_ms,
+         snapshot_event_at_ms, snapshot_hash, first_seen_at, updated_at, deleted_at_ms)
+       VALUES (@id, @type, @userId, @vendor, @lastSeen, @isReachable, @snapshot, @controlled, @atMs, @eventAtMs, @hash,
+         @now, @now, NULL)
+       ON CONFLICT (id) DO UPDATE SET type = excluded.type, user_id = excluded.user_id, vendor = excluded.vendor,
+         last_seen = excluded.last_seen, is_reachable = excluded.is_reachable, snapshot = excluded.snapshot,
+         controlled = excluded.controlled, snapshot_at_ms = excluded.snapshot_at_ms,
+         snapshot_event_at_ms = excluded.snapshot_event_at_ms, snapshot_hash = excluded.snapshot_hash,
+         updated_at = excluded.updated_at`,
+    ),
+    markDeviceDeleted: sqlite.prepare(
+      `UPDATE devices SET deleted_at_ms = @deletedAtMs, updated_at = @now
+       WHERE id = @id AND (deleted_at_ms IS NULL OR deleted_at_ms < @deletedAtMs)`,
+    ),
+    insertObservation: sqlite.prepare(
+      `INSERT INTO observations (device_id, device_type, user_id, event, source, delivery_id, observed_at_ms,
+         event_created_at, received_at, updated_fields, snapshot, controlled, stale, hash)
+       VALUES (@deviceId, @deviceType, @userId, @event, @source, @deliveryId, @observedAtMs, @eventCreatedAt,
+         @receivedAt, @updatedFields, @snapshot, @controlled, @stale, @hash)
+       ON CONFLICT (hash) DO NOTHING`,
+    ),
+    insertSystemEvent: sqlite.prepare(
+      `INSERT INTO system_events (event, user_id, vendor, created_at, pending_events, payload, delivery_id, received_at, hash)
+       VALUES (@event, @userId, @vendor, @createdAt, @pendingEvents, @payload, @deliveryId, @receivedAt, @hash)
+       ON CONFLICT (hash) DO NOTHING`,
+    ),
+  };
+
+  return {
+    sqlite,
+
+    /** Runs `fn` in a transaction (a savepoint when already inside one). */
+    transaction<T>(fn: () => T): T {
+      return sqlite.transaction(fn)();
+    },
+
+    /** Inserts a delivery; false when one with that id is already stored (a redelivery). */
+    insertDelivery(d: NewDelivery): boolean {
+      return s.insertDelivery.run({ ...d, headers: JSON.stringify(d.headers) }).changes > 0;
+    },
+
+    finishDelivery(id: string, status: NewDelivery['status'], error: string | null, appliedAt: number | null, eventCount: number): void {
+      s.finishDelivery.run({ id, status, error, appliedAt, eventCount });
+    },
+
+    countAttempt(id: string): void {
+      s.countAttempt.run(id);
+    },
+
+    getDelivery(id: string): StoredDelivery | undefined {
+      const row = s.getDelivery.get(id) as DeliveryDbRow | undefined;
+      if (!row) return undefined;
+      return {
+        id: row.id,
+        receivedAt: row.received_at,
+        headers: JSON.parse(row.headers) as Record<string, string>,
+        body: row.body,
+        bodySha256: row.body_sha256,
+        status: row.status,
+        error: row.error,
+        eventCount: row.event_count,
+        appliedAt: row.applied_at,
+        attempts: row.attempts,
+      };
+    },
+
+    getAction(id: string): StoredActionState | undefined {
+      const row = s.getAction.get(id) as ActionDbRow | undefined;
+      if (!row) return undefined;
+      return {
+        record: {
+          id: row.id,
+          userId: row.user_id,
+          targetId: row.target_id,
+          targetType: row.target_type,
+          kind: row.kind,
+          target: row.target === null ? null : (JSON.parse(row.target) as Record<string, unknown>),
+          state: row.state,
+          failureReason: row.failure_reason === null ? null : (JSON.parse(row.failure_reason) as ActionRecord['failureReason']),
+          createdAt: row.created_at,
+          updatedAt: row.updated_at,
+          updatedAtMs: row.updated_at_ms,
+          completedAt: row.completed_at,
+          origin: row.origin,
+          raw: JSON.parse(row.raw) as Record<string, unknown>,
+          rawHash: row.raw_hash,
+        },
+        firstSeenAt: row.first_seen_at,
+        lastNewsAt: row.last_news_at,
+      };
+    },
+
+    upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number): void {
+      s.upsertAction.run({
+        id: a.id,
+        userId: a.userId,
+        targetId: a.targetId,
+        targetType: a.targetType,
+        kind: a.kind,
+        target: a.target === null ? null : JSON.stringify(a.target),
+        state: a.state,
+        failureReason: a.failureReason === null ? null : JSON.stringify(a.failureReason),
+        createdAt: a.createdAt,
+        updatedAt: a.updatedAt,
+        updatedAtMs: a.updatedAtMs,
+        completedAt: a.completedAt,
+        origin: a.origin,
+        raw: JSON.stringify(a.raw),
+        rawHash: a.rawHash,
+        firstSeenAt,
+        lastNewsAt,
+      });
+    },
+
+    getDeviceKey(id: string): SnapshotKey | undefined {
+      return s.getDeviceKey.get(id) as SnapshotKey | undefined;
+    },
+
+    upsertDevice(d: DeviceUpsert): void {
+      s.upsertDevice.run({
+        id: d.id,
+        type: d.type,
+        userId: d.userId,
+        vendor: d.vendor,
+        lastSeen: d.lastSeen,
+        isReachable: d.isReachable === null ? null : d.isReachable ? 1 : 0,
+        snapshot: d.snapshot,
+        controlled: d.controlled,
+        atMs: d.key.atMs,
+        eventAtMs: d.key.eventAtMs,
+        hash: d.key.hash,
+        now: d.now,
+      });
+    },
+
+    markDeviceDeleted(id: string, deletedAtMs: number, now: number): void {
+      s.markDeviceDeleted.run({ id, deletedAtMs, now });
+    },
+
+    /** Inserts an observation; false when the same event was already observed. */
+    insertObservation(o: ObservationInsert): boolean {
+      return s.insertObservation.run({ ...o, stale: o.stale ? 1 : 0 }).changes > 0;
+    },
+
+    /** Inserts a system event; false when the same event was already recorded. */
+    insertSystemEvent(e: SystemEventInsert): boolean {
+      return s.insertSystemEvent.run(e).changes > 0;
+    },
+  };
+}
+
+export type IngestRepo = ReturnType<typeof createIngestRepo>;

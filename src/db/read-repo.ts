@@ -1,0 +1,78 @@
+import { and, asc, desc, eq, gt, lt, or, type SQL } from 'drizzle-orm';
+import type { Db } from './open.js';
+import { actions, deliveries, devices } from './schema.js';
+
+/** Read side of the projections for the admin API: keyset pagination, portable SQL via drizzle. */
+export function createReadRepo(db: Db) {
+  return {
+    getAction(id: string) {
+      return db.select().from(actions).where(eq(actions.id, id)).get();
+    },
+
+    listActions(f: { state?: string | undefined; targetId?: string | undefined; after?: [number, string] | undefined; limit: number }) {
+      const where: SQL[] = [];
+      if (f.state) where.push(eq(actions.state, f.state));
+      if (f.targetId) where.push(eq(actions.targetId, f.targetId));
+      if (f.after) {
+        const [ms, id] = f.after;
+        where.push(or(lt(actions.updatedAtMs, ms), and(eq(actions.updatedAtMs, ms), lt(actions.id, id))) as SQL);
+      }
+      return db
+        .select()
+        .from(actions)
+        .where(and(...where))
+        .orderBy(desc(actions.updatedAtMs), desc(actions.id))
+        .limit(f.limit + 1)
+        .all();
+    },
+
+    getDevice(id: string) {
+      return db.select().from(devices).where(eq(devices.id, id)).get();
+    },
+
+    listDevices(f: { type?: string | undefined; userId?: string | undefined; after?: string | undefined; limit: number }) {
+      const where: SQL[] = [];
+      if (f.type) where.push(eq(devices.type, f.type));
+      if (f.userId) where.push(eq(devices.userId, f.userId));
+      if (f.after !== undefined) where.push(gt(devices.id, f.after));
+      return db
+        .select()
+        .from(devices)
+        .where(and(...where))
+        .orderBy(asc(devices.id))
+        .limit(f.limit + 1)
+        .all();
+    },
+
+    getDelivery(id: string) {
+      return db.select().from(deliveries).where(eq(deliveries.id, id)).get();
+    },
+
+    listDeliveries(f: { status?: string | undefined; after?: [number, string] | undefined; limit: number }) {
+      const where: SQL[] = [];
+      if (f.status) where.push(eq(deliveries.status, f.status as 'applied'));
+      if (f.after) {
+        const [ms, id] = f.after;
+        where.push(or(lt(deliveries.receivedAt, ms), and(eq(deliveries.receivedAt, ms), lt(deliveries.id, id))) as SQL);
+      }
+      return db
+        .select({
+          id: deliveries.id,
+          receivedAt: deliveries.receivedAt,
+          status: deliveries.status,
+          error: deliveries.error,
+          eventCount: deliveries.eventCount,
+          appliedAt: deliveries.appliedAt,
+          attempts: deliveries.attempts,
+          bodySha256: deliveries.bodySha256,
+        })
+        .from(deliveries)
+        .where(and(...where))
+        .orderBy(desc(deliveries.receivedAt), desc(deliveries.id))
+        .limit(f.limit + 1)
+        .all();
+    },
+  };
+}
+
+export type ReadRepo = ReturnType<typeof createReadRepo>;

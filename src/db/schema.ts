@@ -1,0 +1,128 @@
+
+import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * Raw webhook deliveries, kept byte for byte. The row is written in the same transaction as the
+ * effects of applying it (or, when applying fails, instead of them), before the 200 goes out.
+ * Times are epoch milliseconds; JSON columns hold text so the SQL stays portable.
+ */
+export const deliveries = sqliteTable(
+  'deliveries',
+  {
+    id: text('id').primaryKey(),
+    receivedAt: integer('received_at').notNull(),
+    headers: text('headers', { mode: 'json' }).$type<Record<string, string>>().notNull(),
+    body: blob('body', { mode: 'buffer' }).notNull(),
+    bodySha256: text('body_sha256').notNull(),
+    status: text('status', { enum: ['applied', 'failed', 'quarantined'] }).notNull(),
+    error: text('error'),
+    eventCount: integer('event_count').notNull().default(0),
+    appliedAt: integer('applied_at'),
+    attempts: integer('attempts').notNull().default(1),
+  },
+  (t) => [index('deliveries_status_received_idx').on(t.status, t.receivedAt), index('deliveries_received_idx').on(t.receivedAt)],
+);
+
+/** Vendor actions of this Enode client, merged from webhooks, polls and the gateway. */
+export const actions = sqliteTable(
+  'actions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id').notNull(),
+    targetId: text('target_id').notNull(),
+    targetType: text('target_type').notNull(),
+    kind: text('kind'),
+    target: text('target', { mode: 'json' }).$type<Record<string, unknown>>(),
+    state: text('state').notNull(),
+    failureReason: text('failure_reason', { mode: 'json' }).$type<{ type: string; detail?: string }>(),
+    createdAt: text('created_at').notNull(),
+    updatedAt: text('updated_at').notNull(),
+    updatedAtMs: integer('updated_at_ms').notNull(),
+    completedAt: text('completed_at'),
+    origin: text('origin', { enum: ['gateway', 'enode'] }).notNull(),
+    raw: text('raw', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    rawHash: text('raw_hash').notNull(),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    lastNewsAt: integer('last_news_at').notNull(),
+  },
+  (t) => [
+    index('actions_state_idx').on(t.state, t.id),
+    index('actions_target_idx').on(t.targetId, t.updatedAtMs),
+  ],
+);
+
+/** Current state of each device: the newest snapshot by the device's own timestamps. */
+export const devices = sqliteTable(
+  'devices',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    userId: text('user_id').notNull(),
+    vendor: text('vendor'),
+    lastSeen: text('last_seen'),
+    isReachable: integer('is_reachable', { mode: 'boolean' }),
+    snapshot: text('snapshot', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    controlled: text('controlled', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    /** Order key of the current snapshot: device time, then event time, then content hash. */
+    snapshotAtMs: integer('snapshot_at_ms').notNull(),
+    snapshotEventAtMs: integer('snapshot_event_at_ms').notNull(),
+    snapshotHash: text('snapshot_hash').notNull(),
+    firstSeenAt: integer('first_seen_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    deletedAtMs: integer('deleted_at_ms'),
+  },
+  (t) => [index('devices_type_idx').on(t.type, t.id), index('devices_user_idx').on(t.userId, t.id)],
+);
+
+/** Every device snapshot as observed (webhook or poll), including stale ones. */
+export const observations = sqliteTable(
+  'observations',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    deviceId: text('device_id').notNull(),
+    deviceType: text('device_type').notNull(),
+    userId: text('user_id').notNull(),
+    event: text('event').notNull(),
+    source: text('source', { enum: ['webhook', 'poll', 'gateway'] }).notNull(),
+    deliveryId: text('delivery_id'),
+    observedAtMs: integer('observed_at_ms').notNull(),
+    eventCreatedAt: text('event_created_at'),
+    receivedAt: integer('received_at').notNull(),
+    updatedFields: text('updated_fields', { mode: 'json' }).$type<string[]>(),
+    snapshot: text('snapshot', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    controlled: text('controlled', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    /** True when a newer snapshot was already current: kept for the record, state not moved. */
+    stale: integer('stale', { mode: 'boolean' }).notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [
+    uniqueIndex('observations_hash_idx').on(t.hash),
+    index('observations_device_idx').on(t.deviceId, t.observedAtMs),
+    index('observations_received_idx').on(t.receivedAt),
+  ],
+);
+
+/** Events that are not device or action state: heartbeats, tests, credentials, unknown types. */
+export const systemEvents = sqliteTable(
+  'system_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    event: text('event').notNull(),
+    userId: text('user_id'),
+    vendor: text('vendor'),
+    createdAt: text('created_at'),
+    pendingEvents: integer('pending_events'),
+    payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    deliveryId: text('delivery_id'),
+    receivedAt: integer('received_at').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [uniqueIndex('system_events_hash_idx').on(t.hash), index('system_events_event_idx').on(t.event, t.receivedAt)],
+);
+
+export type DeliveryRow = typeof deliveries.$inferSelect;
+export type ActionRow = typeof actions.$inferSelect;
+export type DeviceRow = typeof devices.$inferSelect;
+export type ObservationRow = typeof observations.$inferSelect;
+export type SystemEventRow = typeof systemEvents.$inferSelect;
+

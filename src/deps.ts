@@ -1,0 +1,27 @@
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { createIngestRepo, type IngestRepo } from './db/ingest-repo.js';
+import type { Db } from './db/open.js';
+import { createReadRepo, type ReadRepo } from './db/read-repo.js';
+import { Ingestor } from './ingest/ingestor.js';
+import type { Logger } from './logger.js';
+
+/** Everything the app, jobs and CLI commands need, built once and passed down. */
+export interface Deps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  clock: Clock;
+  repos: { ingest: IngestRepo; read: ReadRepo };
+  ingestor: Ingestor;
+}
+
+/** Wires the repositories and the ingestor over an open, migrated database. */
+export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock }): Deps {
+  const ingest = createIngestRepo(base.db.$client);
+  return {
+    ...base,
+    repos: { ingest, read: createReadRepo(base.db) },
+    ingestor: new Ingestor(ingest, base.clock, base.logger.child({ component: 'ingest' })),
+  };
+}

@@ -1,0 +1,88 @@
+import { parseTimeMs } from './time.js';
+
+/** Device kinds Enode reports through `user:<type>:*` events. */
+export const DEVICE_TYPES = ['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter'] as const;
+export type DeviceType = (typeof DEVICE_TYPES)[number];
+
+export function isDeviceType(value: string): value is DeviceType {
+  return (DEVICE_TYPES as readonly string[]).includes(value);
+}
+
+type Json = Record<string, unknown>;
+
+function section(snapshot: Json, key: string): Json {
+  const value = snapshot[key];
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
+}
+
+function field(obj: Json, key: string): unknown {
+  const v = obj[key];
+  return v === undefined ? null : v;
+}
+
+/**
+ * The fields the reconciler watches, per device type (DESIGN.md "controlled state"):
+ * vehicles and chargers `charging` and `maxCurrent`; HVACs `hvacMode`, `holdType`,
+ * `heatSetpoint`, `coolSetpoint`; batteries `operationMode`. Missing values are null.
+ */
+export function controlledState(type: string, snapshot: Json): Json {
+  switch (type) {
+    case 'vehicle':
+    case 'charger': {
+      const cs = section(snapshot, 'chargeState');
+      return { charging: field(cs, 'isCharging'), maxCurrent: field(cs, 'maxCurrent') };
+    }
+    case 'hvac': {
+      const ts = section(snapshot, 'thermostatState');
+      return {
+        hvacMode: field(ts, 'mode'),
+        holdType: field(ts, 'holdType'),
+        heatSetpoint: field(ts, 'heatSetpoint'),
+        coolSetpoint: field(ts, 'coolSetpoint'),
+      };
+    }
+    case 'battery':
+      return { operationMode: field(section(snapshot, 'config'), 'operationMode') };
+    default:
+      return {};
+  }
+}
+
+const TIMESTAMP_SECTIONS = [
+  'chargeState',
+  'thermostatState',
+  'temperatureState',
+  'config',
+  'productionState',
+  'energyState',
+  'odometer',
+  'location',
+];
+
+/**
+ * The device's own time for a snapshot: the newest of `lastSeen` and the sections' `lastUpdated`.
+ * Snapshots are ordered by this, not by arrival, so a late delivery cannot move state backwards.
+ */
+export function deviceTimeMs(snapshot: Json): number {
+  let newest = parseTimeMs(snapshot.lastSeen) ?? 0;
+  for (const key of TIMESTAMP_SECTIONS) {
+    const t = parseTimeMs(section(snapshot, key).lastUpdated);
+    if (t !== undefined && t > newest) newest = t;
+  }
+  return newest;
+}
+
+/** Order key of a snapshot: device time, then the event's createdAt, then content hash. */
+export interface SnapshotKey {
+  atMs: number;
+  eventAtMs: number;
+  hash: string;
+}
+
+/** Total order on snapshots of one device; the maximum is the current state. */
+export function compareSnapshotKeys(a: SnapshotKey, b: SnapshotKey): number {
+  if (a.atMs !== b.atMs) return a.atMs - b.atMs;
+  if (a.eventAtMs !== b.eventAtMs) return a.eventAtMs - b.eventAtMs;
+  if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
+  return 0;
+}

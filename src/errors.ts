@@ -1,0 +1,87 @@
+import type { ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Logger } from './logger.js';
+
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'UNPROCESSABLE'
+  | 'DAILY_COMMAND_LIMIT'
+  | 'RATE_LIMITED'
+  | 'UPSTREAM_ERROR'
+  | 'SERVICE_UNAVAILABLE'
+  | 'INTERNAL';
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNPROCESSABLE: 422,
+  DAILY_COMMAND_LIMIT: 429,
+  RATE_LIMITED: 429,
+  UPSTREAM_ERROR: 502,
+  SERVICE_UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+/** HTTP status for a machine error code. */
+export function codeToStatus(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+/** An error meant for the caller: its code and message are safe to show. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+}
+
+function statusToCode(status: number): ErrorCode {
+  const found = (Object.entries(STATUS) as Array<[ErrorCode, number]>).find(([, s]) => s === status);
+  return found ? found[0] : status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
+}
+
+/** Renders the one error body of the API: `{ error: { code, message, requestId, ...details } }`. */
+export function errorBody(code: ErrorCode, message: string, requestId: string, details?: Record<string, unknown>) {
+  return { error: { code, message, requestId, ...(details ?? {}) } };
+}
+
+/** The single onError of the app: known errors as they are, unknown ones hidden and logged. */
+export function createErrorHandler(logger: Logger): ErrorHandler {
+  return (err, c) => {
+    const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+    if (err instanceof AppError) {
+      const status = codeToStatus(err.code);
+      if (status >= 500) logger.error({ err, requestId }, 'request failed');
+      return c.json(errorBody(err.code, err.message, requestId, err.details), status as 400);
+    }
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code = statusToCode(status);
+      if (status >= 500) logger.error({ err, requestId }, 'request failed');
+      const message = status >= 500 ? 'Internal error' : err.message || code.toLowerCase().replace(/_/g, ' ');
+      return c.json(errorBody(code, message, requestId), status);
+    }
+    logger.error({ err, requestId }, 'unhandled error');
+    return c.json(errorBody('INTERNAL', 'Internal error', requestId), 500);
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) => {
+  const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+  return c.json(errorBody('NOT_FOUND', `No route for ${c.req.method} ${c.req.path}`, requestId), 404);
+};

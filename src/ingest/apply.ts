@@ -1,0 +1,192 @@
+import { createHash } from 'node:crypto';
+import type { IngestRepo } from '../db/ingest-repo.js';
+import { mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
+import { compareSnapshotKeys, controlledState, deviceTimeMs, type SnapshotKey } from '../domain/devices.js';
+import { parseTimeMs } from '../domain/time.js';
+import {
+  credentialsInvalidatedEvent,
+  describeZodError,
+  deviceSnapshotSchema,
+  eventEnvelope,
+  heartbeatEvent,
+  parseDeviceEventName,
+  vendorActionEvent,
+} from './events.js';
+
+/** Where an observation came from; the same rules apply to all. */
+export interface ApplyContext {
+  source: 'webhook' | 'poll' | 'gateway';
+  /** The delivery that carried the event, when it came by webhook. */
+  deliveryId: string | null;
+  /** Wall-clock time (ms) we received the fact. */
+  receivedAt: number;
+}
+
+export type ApplyOutcome =
+  | 'applied' // moved current state
+  | 'recorded' // kept (observation, system event) without moving current state
+  | 'duplicate'; // seen before: nothing changed
+
+export interface ApplyResult {
+  event: string;
+  outcome: ApplyOutcome;
+}
+
+/** An event whose shape we cannot use; applying the delivery fails with this message. */
+export class InvalidEventError extends Error {
+  override name = 'InvalidEventError';
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The one funnel: applies a single Enode-shaped event (from a webhook, a poll or the gateway)
+ * to the projections. Idempotent: the same event applied twice changes nothing. Order-free:
+ * actions merge by a total order (terminal first, then updatedAt); device snapshots by the
+ * device's own time. Must run inside a transaction.
+ */
+export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
+  const envelope = eventEnvelope.safeParse(raw);
+  if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
+  const name = envelope.data.event;
+  const text = JSON.stringify(raw);
+  const hash = sha256(text);
+
+  if (name === 'user:vendor-action:updated' || name === 'user:charge-action:updated') {
+    const parsed = vendorActionEvent.safeParse(raw);
+    if (!parsed.success) throw new InvalidEventError(`${name}: ${describeZodError(parsed.error)}`);
+    const origin: ActionOrigin = ctx.source === 'gateway' ? 'gateway' : 'enode';
+    return { event: name, outcome: applyAction(repo, parsed.data.vendorAction, origin, ctx) };
+  }
+
+  const device = parseDeviceEventName(name);
+  if (device) {
+    const payload = (raw as Record<string, unknown>)[device.type];
+    const snapshot = deviceSnapshotSchema.safeParse(payload);
+    if (!snapshot.success) throw new InvalidEventError(`${name}: ${device.type}: ${describeZodError(snapshot.error)}`);
+    const userId = envelope.data.user?.id ?? snapshot.data.userId;
+    if (!userId) throw new InvalidEventError(`${name}: no user id in "user.id" or "${device.type}.userId"`);
+    const updatedFields = (raw as { updatedFields?: unknown }).updatedFields;
+    return {
+      event: name,
+      outcome: applyDeviceSnapshot(repo, {
+        type: device.type,
+        verb: device.verb,
+        event: name,
+        userId,
+        snapshot: snapshot.data,
+        eventCreatedAt: envelope.data.createdAt ?? null,
+        updatedFields: Array.isArray(updatedFields) ? (updatedFields as string[]) : null,
+        hash,
+        ctx,
+      }),
+    };
+  }
+
+  // Everything else is recorded as a system event, unknown types included, so nothing is lost.
+  let pendingEvents: number | null = null;
+  let vendor: string | null = null;
+  if (name === 'system:heartbeat') {
+    const hb = heartbeatEvent.safeParse(raw);
+    if (!hb.success) throw new InvalidEventError(`${name}: ${describeZodError(hb.error)}`);
+    pendingEvents = hb.data.pendingEvents ?? null;
+  } else if (name === 'user:credentials:invalidated') {
+    const ci = credentialsInvalidatedEvent.safeParse(raw);
+    if (!ci.success) throw new InvalidEventError(`${name}: ${describeZodError(ci.error)}`);
+    vendor = ci.data.vendor ?? null;
+  }
+  const inserted = repo.insertSystemEvent({
+    event: name,
+    userId: envelope.data.user?.id ?? null,
+    vendor,
+    createdAt: envelope.data.createdAt ?? null,
+    pendingEvents,
+    payload: text,
+    deliveryId: ctx.deliveryId,
+    receivedAt: ctx.receivedAt,
+    hash,
+  });
+  return { event: name, outcome: inserted ? 'recorded' : 'duplicate' };
+}
+
+function applyAction(
+  repo: IngestRepo,
+  input: Parameters<typeof toActionRecord>[0],
+  origin: ActionOrigin,
+  ctx: ApplyContext,
+): ApplyOutcome {
+  let incoming;
+  try {
+    incoming = toActionRecord(input, origin, sha256(JSON.stringify(input)));
+  } catch (err) {
+    throw new InvalidEventError((err as Error).message);
+  }
+  const stored = repo.getAction(incoming.id);
+  const { next, changed } = mergeAction(stored?.record, incoming);
+  if (!changed) return 'duplicate';
+  repo.upsertAction(next, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt);
+  return 'applied';
+}
+
+interface DeviceObservation {
+  type: string;
+  verb: 'discovered' | 'updated' | 'deleted';
+  event: string;
+  userId: string;
+  snapshot: Record<string, unknown> & { id: string; vendor?: string | null | undefined; lastSeen?: string | null | undefined; isReachable?: boolean | null | undefined };
+  eventCreatedAt: string | null;
+  updatedFields: string[] | null;
+  hash: string;
+  ctx: ApplyContext;
+}
+
+function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutcome {
+  const { snapshot, ctx } = o;
+  const eventAtMs = parseTimeMs(o.eventCreatedAt) ?? 0;
+  const key: SnapshotKey = { atMs: deviceTimeMs(snapshot), eventAtMs, hash: o.hash };
+  const current = repo.getDeviceKey(snapshot.id);
+  const newer = !current || compareSnapshotKeys(key, current) > 0;
+  const controlled = JSON.stringify(controlledState(o.type, snapshot));
+  const snapshotText = JSON.stringify(snapshot);
+
+  const inserted = repo.insertObservation({
+    deviceId: snapshot.id,
+    deviceType: o.type,
+    userId: o.userId,
+    event: o.event,
+    source: ctx.source,
+    deliveryId: ctx.deliveryId,
+    observedAtMs: key.atMs,
+    eventCreatedAt: o.eventCreatedAt,
+    receivedAt: ctx.receivedAt,
+    updatedFields: o.updatedFields ? JSON.stringify(o.updatedFields) : null,
+    snapshot: snapshotText,
+    controlled,
+    stale: !newer,
+    hash: o.hash,
+  });
+  if (!inserted) return 'duplicate';
+
+  if (newer) {
+    repo.upsertDevice({
+      id: snapshot.id,
+      type: o.type,
+      userId: o.userId,
+      vendor: snapshot.vendor ?? null,
+      lastSeen: snapshot.lastSeen ?? null,
+      isReachable: snapshot.isReachable ?? null,
+      snapshot: snapshotText,
+      controlled,
+      key,
+      now: ctx.receivedAt,
+    });
+  }
+  if (o.verb === 'deleted') {
+    // Deletion is a max over delete events' times, so it too is independent of order.
+    repo.markDeviceDeleted(snapshot.id, Math.max(eventAtMs, key.atMs), ctx.receivedAt);
+    return 'applied';
+  }
+  return newer ? 'applied' : 'recorded';
+}

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/**
+ * Zod schemas of Enode webhook events, lenient on purpose: unknown fields pass through, enum-like
+ * fields are plain strings (Enode adds enum values without a new API version), and only what the
+ * projections rely on is required.
+ */
+const isoString = z.string().min(1);
+
+export const eventEnvelope = z.looseObject({
+  event: z.string().min(1),
+  createdAt: z.string().optional(),
+  version: z.string().optional(),
+  user: z.looseObject({ id: z.string().min(1) }).optional(),
+});
+export type EventEnvelope = z.infer<typeof eventEnvelope>;
+
+export const vendorActionSchema = z.looseObject({
+  id: z.string().min(1),
+  userId: z.string().min(1),
+  targetId: z.string().min(1),
+  targetType: z.string().min(1),
+  state: z.string().min(1),
+  createdAt: isoString,
+  updatedAt: isoString,
+  completedAt: z.string().nullish(),
+  kind: z.string().nullish(),
+  target: z.record(z.string(), z.unknown()).nullish(),
+  targetState: z.record(z.string(), z.unknown()).nullish(),
+  failureReason: z.looseObject({ type: z.string(), detail: z.string().optional() }).nullish(),
+});
+
+export const vendorActionEvent = eventEnvelope.extend({
+  vendorAction: vendorActionSchema,
+  updatedFields: z.array(z.string()).optional(),
+});
+
+export const deviceSnapshotSchema = z.looseObject({
+  id: z.string().min(1),
+  userId: z.string().min(1).optional(),
+  vendor: z.string().nullish(),
+  lastSeen: z.string().nullish(),
+  isReachable: z.boolean().nullish(),
+});
+export type DeviceSnapshot = z.infer<typeof deviceSnapshotSchema>;
+
+export const heartbeatEvent = eventEnvelope.extend({
+  pendingEvents: z.number().finite().nonnegative().optional(),
+});
+
+export const credentialsInvalidatedEvent = eventEnvelope.extend({
+  vendor: z.string().optional(),
+});
+
+/** `user:<device>:<verb>` → device type and verb, or undefined for other events. */
+export function parseDeviceEventName(
+  event: string,
+): { type: string; verb: 'discovered' | 'updated' | 'deleted' } | undefined {
+  const m = /^user:(vehicle|charger|hvac|battery|inverter|meter):(discovered|updated|deleted)$/.exec(event);
+  if (!m) return undefined;
+  return { type: m[1] as string, verb: m[2] as 'discovered' | 'updated' | 'deleted' };
+}
+
+/** Turns a zod error into one readable line naming the failing paths. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}
