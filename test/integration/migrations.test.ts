@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { migrationStatus, runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
+
+describe('migrations', () => {
+  it('create every table on an empty database and are idempotent', () => {
+    const db = openDatabase(':memory:');
+    expect(migrationStatus(db).applied).toBe(0);
+    runMigrations(db);
+    runMigrations(db);
+    const tables = (db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__drizzle%'").all() as Array<{ name: string }>)
+      .map((r) => r.name)
+      .sort();
+    expect(tables).toEqual(['actions', 'deliveries', 'devices', 'observations', 'system_events']);
+    const status = migrationStatus(db);
+    expect(status.applied).toBe(status.expected);
+    expect(status.expected).toBeGreaterThan(0);
+  });
+
+  it('open a file database in WAL mode with synchronous=FULL', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'enode-sync-'));
+    try {
+      const db = openDatabase(join(dir, 'nested', 'x.db'));
+      expect(db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.$client.pragma('synchronous', { simple: true })).toBe(2);
+      expect(db.$client.pragma('foreign_keys', { simple: true })).toBe(1);
+      db.$client.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

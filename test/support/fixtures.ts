@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { ManualClock } from '../../src/clock.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
+import { createDeps, type Deps } from '../../src/deps.js';
+import { createApp } from '../../src/app.js';
+import { signEnodeBody } from '../../src/ingest/signature.js';
+import { silentLogger } from '../../src/logger.js';
+
+export const SECRET = 'test-webhook-secret-123';
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const NOW = new Date('2026-03-01T12:00:00.000Z');
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ENODE_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN, DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', ...overrides });
+}
+
+/** A fresh app over a fresh migrated :memory: database and a manual clock. */
+export function makeTestApp(overrides: Record<string, string> = {}) {
+  const config = testConfig(overrides);
+  const db = openDatabase(':memory:');
+  runMigrations(db);
+  const clock = new ManualClock(NOW);
+  const deps: Deps = createDeps({ config, db, logger: silentLogger(), clock });
+  const app = createApp(deps);
+  return { app, deps, db, clock, config };
+}
+
+export type TestApp = ReturnType<typeof makeTestApp>;
+
+/** POSTs a body to the webhook route, signed with `secret` unless a signature is given. */
+export function postWebhook(
+  t: { app: TestApp['app'] },
+  body: string | unknown,
+  opts: { deliveryId?: string | null; secret?: string; signature?: string | null; headers?: Record<string, string> } = {},
+) {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(opts.headers ?? {}) };
+  const signature = opts.signature === undefined ? signEnodeBody(text, opts.secret ?? SECRET) : opts.signature;
+  if (signature !== null) headers['x-enode-signature'] = signature;
+  const deliveryId = opts.deliveryId === undefined ? randomUUID() : opts.deliveryId;
+  if (deliveryId !== null) headers['x-enode-delivery'] = deliveryId;
+  return t.app.request('/webhooks/enode', { method: 'POST', headers, body: text });
+}
+
+export function api(t: { app: TestApp['app'] }, path: string, init: RequestInit = {}, token: string | null = ADMIN_TOKEN) {
+  const headers = new Headers(init.headers);
+  if (token !== null) headers.set('authorization', `Bearer ${token}`);
+  return t.app.request(`/api/v1${path}`, { ...init, headers });
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
+
+/** A vehicle as Enode's 2024-10-01 `user:vehicle:updated` carries it, at device time `atMinute`. */
+export function vehicleSnapshot(id: string, atMinute: number, state: { charging?: boolean; batteryLevel?: number; pluggedIn?: boolean } = {}) {
+  const at = iso(BASE_MS + atMinute * 60_000);
+  const charging = state.charging ?? false;
+  return {
+    id,
+    userId: `user-of-${id}`,
+    vendor: 'TESLA',
+    lastSeen: at,
+    isReachable: true,
+    information: { vin: 'VIN', brand: 'Tesla', model: 'Model 3', year: 2024, displayName: 'Car' },
+    chargeState: {
+      batteryLevel: state.batteryLevel ?? 50,
+      range: 200,
+      isPluggedIn: state.pluggedIn ?? true,
+      isCharging: charging,
+      isFullyCharged: false,
+      batteryCapacity: 75,
+      chargeLimit: 80,
+      chargeRate: charging ? 11 : null,
+      chargeTimeRemaining: charging ? 60 : null,
+      lastUpdated: at,
+      maxCurrent: 16,
+      powerDeliveryState: charging ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED',
+    },
+    smartChargingPolicy: { isEnabled: false, deadline: null, minimumChargeLimit: 0 },
+    capabilities: { startCharging: { isCapable: true, interventionIds: [] }, stopCharging: { isCapable: true, interventionIds: [] } },
+    scopes: ['vehicle:read:data', 'vehicle:control:charging'],
+    location: { id: null, longitude: 10.7, latitude: 59.9, lastUpdated: at },
+  };
+}
+
+export function vehicleEvent(
+  id: string,
+  atMinute: number,
+  state: { charging?: boolean; batteryLevel?: number; pluggedIn?: boolean } = {},
+  verb: 'discovered' | 'updated' | 'deleted' = 'updated',
+) {
+  const vehicle = vehicleSnapshot(id, atMinute, state);
+  return {
+    event: `user:vehicle:${verb}`,
+    createdAt: iso(BASE_MS + atMinute * 60_000 + 500),
+    version: '2024-10-01',
+    user: { id: vehicle.userId },
+    vehicle,
+    ...(verb === 'updated' ? { updatedFields: ['chargeState.isCharging', 'chargeState.lastUpdated'] } : {}),
+  };
+}
+
+/** A `user:vendor-action:updated` event for a charge action, `atMinute` after the base time. */
+export function actionEvent(
+  id: string,
+  state: 'PENDING' | 'CONFIRMED' | 'FAILED' | 'CANCELLED' | string,
+  atMinute: number,
+  extra: { targetId?: string; kind?: 'START' | 'STOP'; failureReason?: { type: string; detail: string } | null } = {},
+) {
+  const targetId = extra.targetId ?? 'vehicle-1';
+  const vendorAction = {
+    id,
+    userId: `user-of-${targetId}`,
+    createdAt: iso(BASE_MS),
+    updatedAt: iso(BASE_MS + atMinute * 60_000),
+    completedAt: state === 'PENDING' ? null : iso(BASE_MS + atMinute * 60_000),
+    state,
+    targetId,
+    targetType: 'vehicle',
+    kind: extra.kind ?? 'START',
+    failureReason: extra.failureReason ?? null,
+  };
+  return {
+    event: 'user:vendor-action:updated',
+    createdAt: iso(BASE_MS + atMinute * 60_000 + 100),
+    version: '2024-10-01',
+    user: { id: vendorAction.userId },
+    vendorAction,
+    updatedFields: ['state'],
+  };
+}
