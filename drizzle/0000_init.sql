@@ -62,18 +62,19 @@ CREATE TABLE `observations` (
 	`event` text NOT NULL,
 	`source` text NOT NULL,
 	`delivery_id` text,
+	`event_index` integer,
 	`observed_at_ms` integer NOT NULL,
 	`event_created_at` text,
 	`received_at` integer NOT NULL,
 	`updated_fields` text,
-	`snapshot` text NOT NULL,
+	`snapshot` text,
 	`controlled` text NOT NULL,
+	`context` text NOT NULL,
 	`stale` integer NOT NULL,
 	`hash` text NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `observations_hash_idx` ON `observations` (`hash`);--> statement-breakpoint
-CREATE INDEX `observations_device_idx` ON `observations` (`device_id`,`observed_at_ms`);--> statement-breakpoint
+CREATE UNIQUE INDEX `observations_device_time_hash_idx` ON `observations` (`device_id`,`observed_at_ms`,`hash`);--> statement-breakpoint
 CREATE INDEX `observations_received_idx` ON `observations` (`received_at`);--> statement-breakpoint
 CREATE TABLE `system_events` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,

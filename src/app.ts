@@ -16,13 +16,13 @@ export function createApp(deps: Deps) {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.get('/readyz', (c) => {
+  app.get('/readyz', async (c) => {
     const problems: string[] = [];
     try {
       const { applied, expected } = migrationStatus(deps.db);
       if (applied < expected) problems.push(`migrations: ${applied} of ${expected} applied; run "enode-sync migrate"`);
-      // Taking the write lock proves the database is writable (not read-only, not locked for good).
-      deps.db.$client.exec('BEGIN IMMEDIATE; ROLLBACK;');
+      // The writer takes and releases the write lock: proves the database is writable.
+      await deps.writer.ping();
     } catch (err) {
       problems.push(`database: ${(err as Error).message}`);
     }
@@ -38,7 +38,7 @@ export function createApp(deps: Deps) {
     webhookRoutes({
       webhookSecrets: deps.config.webhookSecrets,
       bodyLimitBytes: deps.config.webhookBodyLimitBytes,
-      ingestor: deps.ingestor,
+      writer: deps.writer,
       clock: deps.clock,
       logger: deps.logger.child({ component: 'webhook' }),
     }),
@@ -46,7 +46,7 @@ export function createApp(deps: Deps) {
 
   const api = new Hono();
   api.use(bearerAuth(deps.config.adminToken));
-  api.route('/', adminRoutes({ read: deps.repos.read, ingest: deps.repos.ingest, clock: deps.clock, logger: deps.logger.child({ component: 'api' }) }));
+  api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
   app.route('/api/v1', api);
 
   return app;

@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import { createIngestRepo, type IngestRepo } from './db/ingest-repo.js';
 import type { Db } from './db/open.js';
 import { createReadRepo, type ReadRepo } from './db/read-repo.js';
-import { Ingestor } from './ingest/ingestor.js';
+import { createInlineWriter, type Writer } from './ingest/writer.js';
 import type { Logger } from './logger.js';
 
 /** Everything the app, jobs and CLI commands need, built once and passed down. */
@@ -13,15 +13,16 @@ export interface Deps {
   logger: Logger;
   clock: Clock;
   repos: { ingest: IngestRepo; read: ReadRepo };
-  ingestor: Ingestor;
+  /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
+  writer: Writer;
 }
 
-/** Wires the repositories and the ingestor over an open, migrated database. */
-export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock }): Deps {
+/** Wires the repositories and the writer over an open, migrated database. */
+export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock }, writer?: Writer): Deps {
   const ingest = createIngestRepo(base.db.$client);
   return {
     ...base,
     repos: { ingest, read: createReadRepo(base.db) },
-    ingestor: new Ingestor(ingest, base.clock, base.logger.child({ component: 'ingest' })),
+    writer: writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' })),
   };
 }

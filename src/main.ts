@@ -6,6 +6,7 @@ import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { createDeps } from './deps.js';
 import { replayDelivery } from './ingest/deliveries.js';
+import { createWorkerWriter } from './ingest/writer.js';
 import { createLogger, type Logger } from './logger.js';
 import { startServer } from './server.js';
 
@@ -64,7 +65,9 @@ async function serveCommand(env: Env): Promise<void> {
   const logger = createLogger(config.logLevel);
   const db = openDatabase(config.databasePath);
   runMigrations(db);
-  const deps = createDeps({ config, db, logger, clock: systemClock });
+  const writer =
+    config.databasePath === ':memory:' ? undefined : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger);
+  const deps = createDeps({ config, db, logger, clock: systemClock }, writer);
   if (!config.enode.clientId) {
     logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');
   }
@@ -75,7 +78,7 @@ async function serveCommand(env: Env): Promise<void> {
   );
   installShutdown(logger, async () => {
     await server.close();
-    deps.ingestor.close();
+    await deps.writer.close();
     db.$client.close();
   });
 }

@@ -1,20 +1,15 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Clock } from '../clock.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
 import type { ReadRepo } from '../db/read-repo.js';
 import { DEVICE_TYPES } from '../domain/devices.js';
 import { AppError } from '../errors.js';
-import { replayDelivery } from '../ingest/deliveries.js';
-import type { Logger } from '../logger.js';
+import type { Writer } from '../ingest/writer.js';
 import { page, pageParams } from './pagination.js';
 import { presentAction, presentDelivery, presentDeliverySummary, presentDevice } from './present.js';
 
 export interface AdminRouteDeps {
   read: ReadRepo;
-  ingest: IngestRepo;
-  clock: Clock;
-  logger: Logger;
+  writer: Writer;
 }
 
 const idParam = z.string().min(1).max(200);
@@ -91,9 +86,9 @@ export function adminRoutes(deps: AdminRouteDeps) {
     return c.json(page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary));
   });
 
-  app.post('/deliveries/:id/replay', (c) => {
+  app.post('/deliveries/:id/replay', async (c) => {
     const deliveryId = id(c.req.param('id'));
-    const outcome = replayDelivery(deps.ingest, deliveryId, deps.clock.now().getTime(), deps.logger);
+    const outcome = await deps.writer.replay(deliveryId);
     if (!outcome) throw new AppError('NOT_FOUND', `No delivery ${deliveryId}`);
     const row = deps.read.getDelivery(deliveryId);
     return c.json({ ...presentDeliverySummary(row!), replay: { status: outcome.status, error: outcome.error } });

@@ -12,10 +12,10 @@ export interface NewDelivery {
   status: 'applied' | 'failed' | 'quarantined';
   error: string | null;
   eventCount: number;
+  appliedAt: number | null;
 }
 
 export interface StoredDelivery extends NewDelivery {
-  appliedAt: number | null;
   attempts: number;
 }
 
@@ -39,12 +39,15 @@ export interface ObservationInsert {
   event: string;
   source: 'webhook' | 'poll' | 'gateway';
   deliveryId: string | null;
+  eventIndex: number | null;
   observedAtMs: number;
   eventCreatedAt: string | null;
   receivedAt: number;
   updatedFields: string | null;
-  snapshot: string;
+  /** Null when the snapshot is in the delivery's raw body. */
+  snapshot: string | null;
   controlled: string;
+  context: string;
   stale: boolean;
   hash: string;
 }
@@ -109,7 +112,7 @@ export function createIngestRepo(sqlite: Database.Database) {
   const s = {
     insertDelivery: sqlite.prepare(
       `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts)
-       VALUES (@id, @receivedAt, @headers, @body, @bodySha256, @status, @error, @eventCount, NULL, 1)
+       VALUES (@id, @receivedAt, @headers, @body, @bodySha256, @status, @error, @eventCount, @appliedAt, 1)
        ON CONFLICT (id) DO NOTHING`,
     ),
     finishDelivery: sqlite.prepare(
@@ -117,6 +120,7 @@ export function createIngestRepo(sqlite: Database.Database) {
     ),
     countAttempt: sqlite.prepare(`UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?`),
     getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
+    hasDelivery: sqlite.prepare(`SELECT 1 FROM deliveries WHERE id = ?`).pluck(),
     getAction: sqlite.prepare(`SELECT * FROM actions WHERE id = ?`),
     upsertAction: sqlite.prepare(
       `INSERT INTO actions (id, user_id, target_id, target_type, kind, target, state, failure_reason, created_at, updated_at,
@@ -148,11 +152,11 @@ export function createIngestRepo(sqlite: Database.Database) {
        WHERE id = @id AND (deleted_at_ms IS NULL OR deleted_at_ms < @deletedAtMs)`,
     ),
     insertObservation: sqlite.prepare(
-      `INSERT INTO observations (device_id, device_type, user_id, event, source, delivery_id, observed_at_ms,
-         event_created_at, received_at, updated_fields, snapshot, controlled, stale, hash)
-       VALUES (@deviceId, @deviceType, @userId, @event, @source, @deliveryId, @observedAtMs, @eventCreatedAt,
-         @receivedAt, @updatedFields, @snapshot, @controlled, @stale, @hash)
-       ON CONFLICT (hash) DO NOTHING`,
+      `INSERT INTO observations (device_id, device_type, user_id, event, source, delivery_id, event_index, observed_at_ms,
+         event_created_at, received_at, updated_fields, snapshot, controlled, context, stale, hash)
+       VALUES (@deviceId, @deviceType, @userId, @event, @source, @deliveryId, @eventIndex, @observedAtMs, @eventCreatedAt,
+         @receivedAt, @updatedFields, @snapshot, @controlled, @context, @stale, @hash)
+       ON CONFLICT (device_id, observed_at_ms, hash) DO NOTHING`,
     ),
     insertSystemEvent: sqlite.prepare(
       `INSERT INTO system_events (event, user_id, vendor, created_at, pending_events, payload, delivery_id, received_at, hash)
@@ -167,6 +171,10 @@ export function createIngestRepo(sqlite: Database.Database) {
     /** Runs `fn` in a transaction (a savepoint when already inside one). */
     transaction<T>(fn: () => T): T {
       return sqlite.transaction(fn)();
+    },
+
+    hasDelivery(id: string): boolean {
+      return s.hasDelivery.get(id) !== undefined;
     },
 
     /** Inserts a delivery; false when one with that id is already stored (a redelivery). */
@@ -225,7 +233,8 @@ export function createIngestRepo(sqlite: Database.Database) {
       };
     },
 
-    upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number): void {
+    /** Writes an action; `rawText` is `JSON.stringify(a.raw)` when the caller already has it. */
+    upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void {
       s.upsertAction.run({
         id: a.id,
         userId: a.userId,
@@ -240,7 +249,7 @@ export function createIngestRepo(sqlite: Database.Database) {
         updatedAtMs: a.updatedAtMs,
         completedAt: a.completedAt,
         origin: a.origin,
-        raw: JSON.stringify(a.raw),
+        raw: rawText ?? JSON.stringify(a.raw),
         rawHash: a.rawHash,
         firstSeenAt,
         lastNewsAt,

@@ -74,7 +74,11 @@ export const devices = sqliteTable(
   (t) => [index('devices_type_idx').on(t.type, t.id), index('devices_user_idx').on(t.userId, t.id)],
 );
 
-/** Every device snapshot as observed (webhook or poll), including stale ones. */
+/**
+ * Every device snapshot as observed (webhook or poll), including stale ones. A webhook's snapshot
+ * is not copied here: it stays in the raw delivery (`delivery_id`, `event_index`), which halves
+ * what ingest writes; polls and the gateway have no delivery, so theirs is stored inline.
+ */
 export const observations = sqliteTable(
   'observations',
   {
@@ -85,19 +89,23 @@ export const observations = sqliteTable(
     event: text('event').notNull(),
     source: text('source', { enum: ['webhook', 'poll', 'gateway'] }).notNull(),
     deliveryId: text('delivery_id'),
+    eventIndex: integer('event_index'),
     observedAtMs: integer('observed_at_ms').notNull(),
     eventCreatedAt: text('event_created_at'),
     receivedAt: integer('received_at').notNull(),
     updatedFields: text('updated_fields', { mode: 'json' }).$type<string[]>(),
-    snapshot: text('snapshot', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    snapshot: text('snapshot', { mode: 'json' }).$type<Record<string, unknown>>(),
     controlled: text('controlled', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    /** The snapshot fields that explain changes (plugged in, battery level, limits, reachability). */
+    context: text('context', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     /** True when a newer snapshot was already current: kept for the record, state not moved. */
     stale: integer('stale', { mode: 'boolean' }).notNull(),
     hash: text('hash').notNull(),
   },
   (t) => [
-    uniqueIndex('observations_hash_idx').on(t.hash),
-    index('observations_device_idx').on(t.deviceId, t.observedAtMs),
+    // One index serves the timeline (by device, in device time) and deduplication (same event ⇒
+    // same device, time and hash); a separate index on the random hash cost a page write per insert.
+    uniqueIndex('observations_device_time_hash_idx').on(t.deviceId, t.observedAtMs, t.hash),
     index('observations_received_idx').on(t.receivedAt),
   ],
 );

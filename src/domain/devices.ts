@@ -48,6 +48,37 @@ export function controlledState(type: string, snapshot: Json): Json {
   }
 }
 
+/**
+ * The snapshot fields beside the controlled ones that explain a change without an action:
+ * plug state, power delivery, battery level against the limit, reachability.
+ */
+export function observedContext(type: string, snapshot: Json): Json {
+  const isReachable = field(snapshot, 'isReachable');
+  switch (type) {
+    case 'vehicle': {
+      const cs = section(snapshot, 'chargeState');
+      return {
+        isReachable,
+        isPluggedIn: field(cs, 'isPluggedIn'),
+        powerDeliveryState: field(cs, 'powerDeliveryState'),
+        batteryLevel: field(cs, 'batteryLevel'),
+        chargeLimit: field(cs, 'chargeLimit'),
+        isFullyCharged: field(cs, 'isFullyCharged'),
+      };
+    }
+    case 'charger': {
+      const cs = section(snapshot, 'chargeState');
+      return { isReachable, isPluggedIn: field(cs, 'isPluggedIn'), powerDeliveryState: field(cs, 'powerDeliveryState') };
+    }
+    case 'battery': {
+      const cs = section(snapshot, 'chargeState');
+      return { isReachable, status: field(cs, 'status'), batteryLevel: field(cs, 'batteryLevel') };
+    }
+    default:
+      return { isReachable };
+  }
+}
+
 const TIMESTAMP_SECTIONS = [
   'chargeState',
   'thermostatState',

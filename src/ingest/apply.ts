@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import { mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
-import { compareSnapshotKeys, controlledState, deviceTimeMs, type SnapshotKey } from '../domain/devices.js';
+import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, type SnapshotKey } from '../domain/devices.js';
 import { parseTimeMs } from '../domain/time.js';
 import {
   credentialsInvalidatedEvent,
@@ -18,6 +18,8 @@ export interface ApplyContext {
   source: 'webhook' | 'poll' | 'gateway';
   /** The delivery that carried the event, when it came by webhook. */
   deliveryId: string | null;
+  /** Position of the event in its delivery's body (webhooks only). */
+  eventIndex?: number | undefined;
   /** Wall-clock time (ms) we received the fact. */
   receivedAt: number;
 }
@@ -51,14 +53,14 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
   const envelope = eventEnvelope.safeParse(raw);
   if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
   const name = envelope.data.event;
-  const text = JSON.stringify(raw);
-  const hash = sha256(text);
 
   if (name === 'user:vendor-action:updated' || name === 'user:charge-action:updated') {
     const parsed = vendorActionEvent.safeParse(raw);
     if (!parsed.success) throw new InvalidEventError(`${name}: ${describeZodError(parsed.error)}`);
     const origin: ActionOrigin = ctx.source === 'gateway' ? 'gateway' : 'enode';
-    return { event: name, outcome: applyAction(repo, parsed.data.vendorAction, origin, ctx) };
+    // Keep the object as Enode sent it (zod's output reorders keys); zod only validated it.
+    const action = (raw as { vendorAction: typeof parsed.data.vendorAction }).vendorAction;
+    return { event: name, outcome: applyAction(repo, action, origin, ctx) };
   }
 
   const device = parseDeviceEventName(name);
@@ -67,6 +69,8 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
     const snapshot = deviceSnapshotSchema.safeParse(payload);
     if (!snapshot.success) throw new InvalidEventError(`${name}: ${device.type}: ${describeZodError(snapshot.error)}`);
     const userId = envelope.data.user?.id ?? snapshot.data.userId;
+    const original = payload as DeviceObservation['snapshot'];
+    const snapshotText = JSON.stringify(original);
     if (!userId) throw new InvalidEventError(`${name}: no user id in "user.id" or "${device.type}.userId"`);
     const updatedFields = (raw as { updatedFields?: unknown }).updatedFields;
     return {
@@ -76,16 +80,19 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
         verb: device.verb,
         event: name,
         userId,
-        snapshot: snapshot.data,
+        snapshot: original,
+        snapshotText,
         eventCreatedAt: envelope.data.createdAt ?? null,
         updatedFields: Array.isArray(updatedFields) ? (updatedFields as string[]) : null,
-        hash,
+        // The same event twice (any delivery) has the same name, time and snapshot bytes.
+        hash: sha256(`${name}\n${envelope.data.createdAt ?? ''}\n${snapshotText}`),
         ctx,
       }),
     };
   }
 
   // Everything else is recorded as a system event, unknown types included, so nothing is lost.
+  const text = JSON.stringify(raw);
   let pendingEvents: number | null = null;
   let vendor: string | null = null;
   if (name === 'system:heartbeat') {
@@ -106,7 +113,7 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
     payload: text,
     deliveryId: ctx.deliveryId,
     receivedAt: ctx.receivedAt,
-    hash,
+    hash: sha256(text),
   });
   return { event: name, outcome: inserted ? 'recorded' : 'duplicate' };
 }
@@ -117,16 +124,17 @@ function applyAction(
   origin: ActionOrigin,
   ctx: ApplyContext,
 ): ApplyOutcome {
+  const rawText = JSON.stringify(input);
   let incoming;
   try {
-    incoming = toActionRecord(input, origin, sha256(JSON.stringify(input)));
+    incoming = toActionRecord(input, origin, sha256(rawText));
   } catch (err) {
     throw new InvalidEventError((err as Error).message);
   }
   const stored = repo.getAction(incoming.id);
   const { next, changed } = mergeAction(stored?.record, incoming);
   if (!changed) return 'duplicate';
-  repo.upsertAction(next, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt);
+  repo.upsertAction(next, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, next.rawHash === incoming.rawHash ? rawText : undefined);
   return 'applied';
 }
 
@@ -136,6 +144,7 @@ interface DeviceObservation {
   event: string;
   userId: string;
   snapshot: Record<string, unknown> & { id: string; vendor?: string | null | undefined; lastSeen?: string | null | undefined; isReachable?: boolean | null | undefined };
+  snapshotText: string;
   eventCreatedAt: string | null;
   updatedFields: string[] | null;
   hash: string;
@@ -149,7 +158,7 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
   const current = repo.getDeviceKey(snapshot.id);
   const newer = !current || compareSnapshotKeys(key, current) > 0;
   const controlled = JSON.stringify(controlledState(o.type, snapshot));
-  const snapshotText = JSON.stringify(snapshot);
+  const snapshotText = o.snapshotText;
 
   const inserted = repo.insertObservation({
     deviceId: snapshot.id,
@@ -158,12 +167,14 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
     event: o.event,
     source: ctx.source,
     deliveryId: ctx.deliveryId,
+    eventIndex: ctx.eventIndex ?? null,
     observedAtMs: key.atMs,
     eventCreatedAt: o.eventCreatedAt,
     receivedAt: ctx.receivedAt,
     updatedFields: o.updatedFields ? JSON.stringify(o.updatedFields) : null,
-    snapshot: snapshotText,
+    snapshot: ctx.deliveryId !== null && ctx.eventIndex !== undefined ? null : snapshotText,
     controlled,
+    context: JSON.stringify(observedContext(o.type, snapshot)),
     stale: !newer,
     hash: o.hash,
   });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IngestRepo, NewDelivery, StoredDelivery } from '../db/ingest-repo.js';
+import type { IngestRepo, StoredDelivery } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
 import { applyEvent } from './apply.js';
 
@@ -12,16 +12,17 @@ export interface DeliveryOutcome {
   eventCount: number;
 }
 
-/** A verified delivery ready to store: the raw bytes and, when they parsed, the events. */
-export interface VerifiedDelivery {
-  id: string;
+/** A delivery whose signature was verified, as received: the raw bytes and the headers. */
+export interface ReceivedDelivery {
+  /** The `x-enode-delivery` header when present and usable; otherwise the id is the body hash. */
+  headerId: string | null;
   receivedAt: number;
   headers: Record<string, string>;
-  body: Buffer;
-  bodySha256: string;
-  /** The parsed event array, or a reason why the body is not one (→ quarantined). */
-  parsed: { ok: true; events: unknown[] } | { ok: false; reason: string };
+  body: Uint8Array;
 }
+
+/** The parsed event array, or a reason why the body is not one (→ quarantined). */
+export type ParsedBody = { ok: true; events: unknown[] } | { ok: false; reason: string };
 
 const MAX_ERROR_LENGTH = 2_000;
 const MAX_EVENTS_PER_DELIVERY = 10_000;
@@ -34,10 +35,10 @@ export function sha256Hex(data: Uint8Array): string {
  * Parses a body as Enode sends it: a JSON array of objects each with a string `event`.
  * Anything else is a reason to quarantine.
  */
-export function parseEventArray(body: Buffer): VerifiedDelivery['parsed'] {
+export function parseEventArray(body: Uint8Array): ParsedBody {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch (err) {
     return { ok: false, reason: `body is not valid JSON: ${(err as Error).message}` };
   }
@@ -57,30 +58,26 @@ function truncate(message: string): string {
 }
 
 /**
- * Applies a stored delivery's events in a savepoint: all of them or, when one throws, none, and
- * the delivery is marked `failed` with the error so it can be replayed after a fix. Must run
+ * Applies a delivery's events in a savepoint: all of them or, when one throws, none, and the
+ * error is returned so the delivery can be kept as `failed` and replayed after a fix. Must run
  * inside a transaction. Storage errors (disk full, I/O) propagate: they are not "failed
  * deliveries" but reasons not to acknowledge.
  */
-export function applyStoredEvents(
+export function applyInSavepoint(
   repo: IngestRepo,
   deliveryId: string,
   events: unknown[],
   receivedAt: number,
-  now: number,
 ): { status: 'applied' | 'failed'; error: string | null } {
   try {
     repo.transaction(() => {
-      for (const event of events) applyEvent(repo, event, { source: 'webhook', deliveryId, receivedAt });
+      events.forEach((event, eventIndex) => applyEvent(repo, event, { source: 'webhook', deliveryId, eventIndex, receivedAt }));
     });
+    return { status: 'applied', error: null };
   } catch (err) {
     if (isStorageError(err)) throw err;
-    const error = truncate(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
-    repo.finishDelivery(deliveryId, 'failed', error, null, events.length);
-    return { status: 'failed', error };
+    return { status: 'failed', error: truncate(err instanceof Error ? `${err.name}: ${err.message}` : String(err)) };
   }
-  repo.finishDelivery(deliveryId, 'applied', null, now, events.length);
-  return { status: 'applied', error: null };
 }
 
 /** SQLite errors that mean "could not store", as opposed to bad data in a delivery. */
@@ -92,32 +89,40 @@ export function isStorageError(err: unknown): boolean {
   );
 }
 
-/** Stores a delivery and applies it; a redelivery of a stored id is acknowledged as a duplicate. */
-export function storeAndApply(repo: IngestRepo, d: VerifiedDelivery, now: number): DeliveryOutcome {
-  const eventCount = d.parsed.ok ? d.parsed.events.length : 0;
-  const row: NewDelivery = {
-    id: d.id,
-    receivedAt: d.receivedAt,
-    headers: d.headers,
-    body: d.body,
-    bodySha256: d.bodySha256,
-    status: d.parsed.ok ? 'failed' : 'quarantined',
-    error: d.parsed.ok ? 'not applied yet' : d.parsed.reason,
-    eventCount,
-  };
-  if (!repo.insertDelivery(row)) {
-    const existing = repo.getDelivery(d.id);
+/**
+ * Stores a delivery and applies it, in the caller's transaction; the row is written once, with
+ * its final status. A redelivery of a stored id is acknowledged as a duplicate and not applied.
+ */
+export function storeAndApply(repo: IngestRepo, r: ReceivedDelivery, now: number): DeliveryOutcome {
+  const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
+  const bodySha256 = sha256Hex(body);
+  const id = r.headerId ?? `sha256-${bodySha256}`;
+  if (repo.hasDelivery(id)) {
+    const existing = repo.getDelivery(id);
     return {
-      deliveryId: d.id,
-      status: existing?.status ?? row.status,
+      deliveryId: id,
+      status: existing?.status ?? 'applied',
       duplicate: true,
       error: existing?.error ?? null,
-      eventCount: existing?.eventCount ?? eventCount,
+      eventCount: existing?.eventCount ?? 0,
     };
   }
-  if (!d.parsed.ok) return { deliveryId: d.id, status: 'quarantined', duplicate: false, error: d.parsed.reason, eventCount };
-  const result = applyStoredEvents(repo, d.id, d.parsed.events, d.receivedAt, now);
-  return { deliveryId: d.id, status: result.status, duplicate: false, error: result.error, eventCount };
+  const parsed = parseEventArray(body);
+  const result = parsed.ok
+    ? { ...applyInSavepoint(repo, id, parsed.events, r.receivedAt), eventCount: parsed.events.length }
+    : { status: 'quarantined' as const, error: parsed.reason, eventCount: 0 };
+  repo.insertDelivery({
+    id,
+    receivedAt: r.receivedAt,
+    headers: r.headers,
+    body,
+    bodySha256,
+    status: result.status,
+    error: result.error,
+    eventCount: result.eventCount,
+    appliedAt: result.status === 'applied' ? now : null,
+  });
+  return { deliveryId: id, status: result.status, duplicate: false, error: result.error, eventCount: result.eventCount };
 }
 
 /**
@@ -135,7 +140,8 @@ export function replayDelivery(repo: IngestRepo, id: string, now: number, logger
       logger.warn({ deliveryId: id, reason: parsed.reason }, 'replay: delivery is still not an event array; kept quarantined');
       return { deliveryId: id, status: 'quarantined', duplicate: false, error: parsed.reason, eventCount: 0 } satisfies DeliveryOutcome;
     }
-    const result = applyStoredEvents(repo, id, parsed.events, stored.receivedAt, now);
+    const result = applyInSavepoint(repo, id, parsed.events, stored.receivedAt);
+    repo.finishDelivery(id, result.status, result.error, result.status === 'applied' ? now : null, parsed.events.length);
     logger.info({ deliveryId: id, status: result.status, error: result.error, events: parsed.events.length }, 'replayed delivery');
     return { deliveryId: id, status: result.status, duplicate: false, error: result.error, eventCount: parsed.events.length };
   });

@@ -1,10 +1,10 @@
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
-import { storeAndApply, type DeliveryOutcome, type VerifiedDelivery } from './deliveries.js';
+import { storeAndApply, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
 
 interface Waiting {
-  delivery: VerifiedDelivery;
+  delivery: ReceivedDelivery;
   resolve: (outcome: DeliveryOutcome) => void;
   reject: (err: unknown) => void;
 }
@@ -30,7 +30,7 @@ export class Ingestor {
   ) {}
 
   /** Stores and applies a delivery; resolves once it is durably committed. */
-  submit(delivery: VerifiedDelivery): Promise<DeliveryOutcome> {
+  submit(delivery: ReceivedDelivery): Promise<DeliveryOutcome> {
     if (this.closed) return Promise.reject(new Error('ingestor is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ delivery, resolve, reject });

@@ -3,14 +3,13 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { parseEventArray, sha256Hex } from './deliveries.js';
-import type { Ingestor } from './ingestor.js';
 import { verifyEnodeSignature } from './signature.js';
+import type { Writer } from './writer.js';
 
 export interface WebhookRouteDeps {
   webhookSecrets: readonly string[];
   bodyLimitBytes: number;
-  ingestor: Ingestor;
+  writer: Writer;
   clock: Clock;
   logger: Logger;
 }
@@ -39,27 +38,25 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       },
     }),
     async (c) => {
-      const body = Buffer.from(await c.req.arrayBuffer());
+      const body = new Uint8Array(await c.req.arrayBuffer());
       const signature = c.req.header('x-enode-signature');
       const headerId = c.req.header('x-enode-delivery');
       if (!verifyEnodeSignature(body, signature, deps.webhookSecrets)) {
         deps.logger.warn(
-          { deliveryId: headerId, bytes: body.length, reason: signature ? 'signature mismatch' : 'no x-enode-signature' },
+          { deliveryId: headerId, bytes: body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' },
           'rejected webhook delivery',
         );
         throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
       }
-      const bodySha256 = sha256Hex(body);
-      const id = headerId && DELIVERY_ID.test(headerId) ? headerId : `sha256-${bodySha256}`;
-      const outcome = await deps.ingestor.submit({
-        id,
+      const bytes = body.byteLength;
+      const outcome = await deps.writer.submit({
+        headerId: headerId && DELIVERY_ID.test(headerId) ? headerId : null,
         receivedAt: deps.clock.now().getTime(),
         headers: storableHeaders(c.req.raw.headers),
         body,
-        bodySha256,
-        parsed: parseEventArray(body),
       });
-      const log = { deliveryId: id, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
+      const id = outcome.deliveryId;
+      const log = { deliveryId: id, bytes, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
       if (outcome.status === 'quarantined') {
         deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
         throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);

@@ -44,7 +44,7 @@ function finalState(t: ReturnType<typeof makeTestApp>) {
       .select()
       .from(observations)
       .all()
-      .map(({ id: _id, stale: _stale, deliveryId: _d, ...rest }) => rest)
+      .map(({ id: _id, stale: _stale, deliveryId: _d, eventIndex: _i, ...rest }) => rest)
       .sort((a, b) => a.hash.localeCompare(b.hash)),
   };
 }

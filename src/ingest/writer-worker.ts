@@ -1,0 +1,52 @@
+// Entry of the writer thread: owns the write connection and the group-commit loop.
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../clock.js';
+import { createIngestRepo } from '../db/ingest-repo.js';
+import { openDatabase } from '../db/open.js';
+import { createLogger } from '../logger.js';
+import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './writer.js';
+
+const options = workerData as WorkerWriterOptions;
+const port = parentPort;
+if (!port) throw new Error('writer-worker must run as a worker thread');
+
+const logger = createLogger(options.logLevel).child({ component: 'writer' });
+const db = openDatabase(options.databasePath);
+const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger);
+
+function reply(message: WriterReply): void {
+  port!.postMessage(message);
+}
+
+function fail(seq: number, err: unknown): void {
+  const e = err as { message?: string; code?: unknown };
+  reply({ seq, ok: false, error: { message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) } });
+}
+
+port.on('message', (request: WriterRequest) => {
+  const { seq } = request;
+  switch (request.op) {
+    case 'submit': {
+      const body = request.delivery.body;
+      // A transferred ArrayBuffer arrives as a plain Uint8Array view.
+      const delivery = { ...request.delivery, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
+      writer.submit(delivery).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
+      return;
+    }
+    case 'replay':
+      writer.replay(request.deliveryId).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
+      return;
+    case 'ping':
+      writer.ping().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
+      return;
+    case 'close':
+      writer.close().then(
+        () => {
+          db.$client.close();
+          reply({ seq, ok: true });
+        },
+        (err: unknown) => fail(seq, err),
+      );
+      return;
+  }
+});

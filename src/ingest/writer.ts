@@ -1,0 +1,115 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Clock } from '../clock.js';
+import type { IngestRepo } from '../db/ingest-repo.js';
+import type { Logger } from '../logger.js';
+import { replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
+import { Ingestor } from './ingestor.js';
+
+/**
+ * The single writer of the database. Everything that changes state goes through it, so SQLite
+ * never has two writers competing for its lock, and group commit sees every write.
+ */
+export interface Writer {
+  /** Stores and applies a verified delivery; resolves once it is durably committed. */
+  submit(delivery: ReceivedDelivery): Promise<DeliveryOutcome>;
+  /** Applies a stored delivery again; undefined for an unknown id. */
+  replay(deliveryId: string): Promise<DeliveryOutcome | undefined>;
+  /** Proves the database is writable (takes and releases the write lock). */
+  ping(): Promise<void>;
+  /** Commits what is queued, then stops. */
+  close(): Promise<void>;
+}
+
+/** Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands. */
+export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger): Writer {
+  const ingestor = new Ingestor(repo, clock, logger);
+  return {
+    submit: (d) => ingestor.submit(d),
+    replay: async (id) => replayDelivery(repo, id, clock.now().getTime(), logger),
+    ping: async () => {
+      repo.sqlite.exec('BEGIN IMMEDIATE; ROLLBACK;');
+    },
+    close: async () => ingestor.close(),
+  };
+}
+
+/** Messages between the main thread and the writer thread. */
+export type WriterRequest =
+  | { seq: number; op: 'submit'; delivery: ReceivedDelivery }
+  | { seq: number; op: 'replay'; deliveryId: string }
+  | { seq: number; op: 'ping' }
+  | { seq: number; op: 'close' };
+
+type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
+
+export type WriterReply = { seq: number; ok: true; value?: unknown } | { seq: number; ok: false; error: { message: string; code?: string } };
+
+export interface WorkerWriterOptions {
+  databasePath: string;
+  logLevel: string;
+}
+
+function workerEntry(): URL {
+  // Built code runs dist/ingest/writer-worker.js; tests and `tsx` run the .ts source.
+  const js = new URL('./writer-worker.js', import.meta.url);
+  return existsSync(fileURLToPath(js)) ? js : new URL('./writer-worker.ts', import.meta.url);
+}
+
+/**
+ * Writer in a worker thread with its own connection: HTTP, signature checks and reads stay on
+ * the main thread while parsing, applying and committing run on the second core.
+ */
+export async function createWorkerWriter(options: WorkerWriterOptions, logger: Logger): Promise<Writer> {
+  const worker = new Worker(workerEntry(), { workerData: options });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  let seq = 0;
+  let failed: Error | undefined;
+
+  const failAll = (err: Error) => {
+    failed = err;
+    for (const p of pending.values()) p.reject(err);
+    pending.clear();
+  };
+  worker.on('message', (reply: WriterReply) => {
+    const p = pending.get(reply.seq);
+    if (!p) return;
+    pending.delete(reply.seq);
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+  });
+  worker.on('error', (err) => {
+    logger.fatal({ err }, 'writer thread crashed');
+    failAll(err);
+  });
+  worker.on('exit', (code) => {
+    if (code !== 0 || pending.size > 0) failAll(failed ?? new Error(`writer thread exited with code ${code}`));
+  });
+
+  const call = <T>(request: WithoutSeq<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
+    if (failed) return Promise.reject(failed);
+    return new Promise<T>((resolve, reject) => {
+      const s = ++seq;
+      pending.set(s, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ ...request, seq: s }, transfer);
+    });
+  };
+
+  await call<void>({ op: 'ping' });
+  return {
+    submit: (delivery) => {
+      const body = delivery.body;
+      // Hand the bytes over without copying when the buffer is exclusively ours.
+      const transferable = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      return call<DeliveryOutcome>({ op: 'submit', delivery }, transferable ? [body.buffer as ArrayBuffer] : []);
+    },
+    replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
+    ping: () => call<void>({ op: 'ping' }),
+    close: async () => {
+      if (failed) return;
+      await call<void>({ op: 'close' });
+      await worker.terminate();
+    },
+  };
+}

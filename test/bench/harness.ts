@@ -1,0 +1,105 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import autocannon from 'autocannon';
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls `url` until it answers 2xx or the deadline passes. */
+export async function waitHealthy(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not healthy after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface Proc {
+  child: ChildProcess;
+  stop(): Promise<number | null>;
+}
+
+/** Spawns a child process (stdout/stderr to a file descriptor or ignored) and returns a stopper. */
+export function startProcess(command: string, args: string[], env: Record<string, string>, stdio: 'ignore' | number = 'ignore'): Proc {
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdio, stdio] });
+  return {
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve(child.exitCode);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.once('exit', (code) => {
+          clearTimeout(timer);
+          resolve(code);
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export interface LoadResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+/** Sends each body once, in order, over `connections` connections; returns throughput and latency. */
+export async function sendAll(
+  url: string,
+  deliveries: Array<{ id: string; body: string; signature: string }>,
+  connections: number,
+): Promise<LoadResult> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  const result = await autocannon({
+    url,
+    connections,
+    pipelining: 1,
+    amount: deliveries.length,
+    timeout: 10,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const d = deliveries[next++ % deliveries.length]!;
+          return {
+            ...req,
+            headers: { 'content-type': 'application/json', 'x-enode-delivery': d.id, 'x-enode-signature': d.signature },
+            body: d.body,
+          };
+        },
+      },
+    ],
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const requests = result.requests.total;
+  return {
+    requests,
+    seconds,
+    rps: requests / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}

@@ -1,0 +1,100 @@
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { freePort, sendAll, startProcess, waitHealthy, type LoadResult } from './harness.js';
+import { makeDeliveries } from './payloads.js';
+
+const SECRET = 'bench-webhook-secret';
+const ADMIN = 'bench-admin-token-0123456789';
+
+export interface IngestBenchOptions {
+  deliveries: number;
+  warmup: number;
+  connections: number;
+  eventsPerDelivery: number;
+}
+
+async function runBare(deliveries: ReturnType<typeof makeDeliveries>, warm: ReturnType<typeof makeDeliveries>, connections: number): Promise<LoadResult> {
+  const port = await freePort();
+  const proc = startProcess(process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], { BENCH_SECRET: SECRET, BENCH_PORT: String(port) });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/`, 20_000).catch(() => undefined);
+    await waitForPort(port);
+    await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, connections);
+    return await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, deliveries, connections);
+  } finally {
+    await proc.stop();
+  }
+}
+
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/`);
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`port ${port} never opened`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** Ingest throughput of `node dist/main.js serve` (durable, on disk) vs a bare Hono HMAC+parse handler. */
+export async function ingestBench(o: IngestBenchOptions) {
+  const warm = makeDeliveries(o.warmup, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'warm' });
+  const main = makeDeliveries(o.deliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'main' });
+  const bodyBytes = Math.round(main.reduce((s, d) => s + d.body.length, 0) / main.length);
+
+  const bareBefore = await runBare(main, warm, o.connections);
+
+  const dir = mkdtempSync(join(tmpdir(), 'enode-sync-bench-'));
+  const dbPath = join(dir, 'bench.db');
+  const port = await freePort();
+  const logFd = openSync(join(dir, 'daemon.log'), 'a');
+  const daemon = startProcess(
+    process.execPath,
+    ['dist/main.js', 'serve'],
+    { PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: dbPath, ENODE_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'info' },
+    logFd,
+  );
+  let target: LoadResult;
+  let stored: { deliveries: number; applied: number; observations: number; actions: number; sync: number; journal: string };
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/healthz`);
+    await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, o.connections);
+    target = await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, main, o.connections);
+  } finally {
+    await daemon.stop();
+  }
+  {
+    const db = new Database(dbPath, { readonly: true });
+    const n = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+    stored = {
+      deliveries: n('SELECT count(*) AS n FROM deliveries'),
+      applied: n("SELECT count(*) AS n FROM deliveries WHERE status = 'applied'"),
+      observations: n('SELECT count(*) AS n FROM observations'),
+      actions: n('SELECT count(*) AS n FROM actions'),
+      sync: 0,
+      journal: String(db.pragma('journal_mode', { simple: true })),
+    };
+    db.close();
+  }
+  const bareAfter = await runBare(main, warm, o.connections);
+  rmSync(dir, { recursive: true, force: true });
+
+  const bareRps = (bareBefore.rps + bareAfter.rps) / 2;
+  return {
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`,
+    bodyBytes,
+    eventsPerDelivery: o.eventsPerDelivery,
+    connections: o.connections,
+    bare: { before: bareBefore, after: bareAfter, rps: bareRps },
+    target,
+    ratio: target.rps / bareRps,
+    eventsPerSecond: target.rps * o.eventsPerDelivery,
+    stored,
+    expectedDeliveries: o.warmup + o.deliveries,
+  };
+}

@@ -1,0 +1,40 @@
+// `npm run bench`: every figure as a ratio to a reference measured in the same run, plus the
+// absolute numbers for context. Sizes can be changed by environment for quick local runs.
+import { ingestBench } from './ingest.js';
+
+const env = (name: string, def: number) => Number(process.env[name] ?? def);
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+async function main() {
+  const ingest = await ingestBench({
+    deliveries: env('BENCH_INGEST_DELIVERIES', 20_000),
+    warmup: env('BENCH_INGEST_WARMUP', 2_000),
+    connections: env('BENCH_CONNECTIONS', 32),
+    eventsPerDelivery: 10,
+  });
+  const t = ingest.target;
+  const lines = [
+    `# enode-sync benchmarks — ${new Date().toISOString()}`,
+    `machine: ${ingest.machine}`,
+    '',
+    `## Ingest: POST /webhooks/enode, ${ingest.eventsPerDelivery} events per delivery (~${fmt(ingest.bodyBytes)} bytes), ${ingest.connections} connections, loopback`,
+    `reference (bare Hono: HMAC-SHA1 + JSON.parse, no storage): ${fmt(ingest.bare.rps)} req/s (runs before/after: ${fmt(ingest.bare.before.rps)} / ${fmt(ingest.bare.after.rps)}), p50 ${ingest.bare.before.p50} ms, p99 ${ingest.bare.before.p99} ms`,
+    `enode-sync (WAL, synchronous=FULL, group commit):            ${fmt(t.rps)} deliveries/s, ${fmt(ingest.eventsPerSecond)} events/s, p50 ${t.p50} ms, p99 ${t.p99} ms`,
+    `ratio enode-sync / reference: ${fmt(ingest.ratio, 2)}   (floor 0.35, aim 0.6)`,
+    `non-2xx: ${t.non2xx}, errors/timeouts: ${t.errors}; stored deliveries ${ingest.stored.deliveries} of ${ingest.expectedDeliveries} sent, applied ${ingest.stored.applied}, observations ${ingest.stored.observations}, actions ${ingest.stored.actions}, journal ${ingest.stored.journal}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const lost = ingest.expectedDeliveries - ingest.stored.deliveries;
+  if (t.non2xx > 0 || t.errors > 0 || lost !== 0) {
+    process.stderr.write(`bench: ingest was not clean (non-2xx ${t.non2xx}, errors ${t.errors}, missing ${lost})\n`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
