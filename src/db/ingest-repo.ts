@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { ActionOrigin, ActionRecord } from '../domain/actions.js';
+import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
 
 /** A delivery as first written, before its events are applied. */
@@ -122,6 +122,10 @@ export function createIngestRepo(sqlite: Database.Database) {
     getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
     hasDelivery: sqlite.prepare(`SELECT 1 FROM deliveries WHERE id = ?`).pluck(),
     getAction: sqlite.prepare(`SELECT * FROM actions WHERE id = ?`),
+    getActionVersion: sqlite.prepare(
+      `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt FROM actions WHERE id = ?`,
+    ),
+    setActionOrigin: sqlite.prepare(`UPDATE actions SET origin = ?, last_news_at = ? WHERE id = ?`),
     upsertAction: sqlite.prepare(
       `INSERT INTO actions (id, user_id, target_id, target_type, kind, target, state, failure_reason, created_at, updated_at,
          updated_at_ms, completed_at, origin, raw, raw_hash, first_seen_at, last_news_at)
@@ -136,16 +140,18 @@ export function createIngestRepo(sqlite: Database.Database) {
     getDeviceKey: sqlite.prepare(
       `SELECT snapshot_at_ms AS atMs, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
     ),
-    upsertDevice: sqlite.prepare(
+    insertDevice: sqlite.prepare(
       `INSERT INTO devices (id, type, user_id, vendor, last_seen, is_reachable, snapshot, controlled, snapshot_at_ms,
          snapshot_event_at_ms, snapshot_hash, first_seen_at, updated_at, deleted_at_ms)
        VALUES (@id, @type, @userId, @vendor, @lastSeen, @isReachable, @snapshot, @controlled, @atMs, @eventAtMs, @hash,
-         @now, @now, NULL)
-       ON CONFLICT (id) DO UPDATE SET type = excluded.type, user_id = excluded.user_id, vendor = excluded.vendor,
-         last_seen = excluded.last_seen, is_reachable = excluded.is_reachable, snapshot = excluded.snapshot,
-         controlled = excluded.controlled, snapshot_at_ms = excluded.snapshot_at_ms,
-         snapshot_event_at_ms = excluded.snapshot_event_at_ms, snapshot_hash = excluded.snapshot_hash,
-         updated_at = excluded.updated_at`,
+         @now, @now, NULL)`,
+    ),
+    // Type and user are left alone: a device keeps both, and unchanged indexed columns cost index writes.
+    updateDevice: sqlite.prepare(
+      `UPDATE devices SET vendor = @vendor, last_seen = @lastSeen, is_reachable = @isReachable, snapshot = @snapshot,
+         controlled = @controlled, snapshot_at_ms = @atMs, snapshot_event_at_ms = @eventAtMs, snapshot_hash = @hash,
+         updated_at = @now
+       WHERE id = @id`,
     ),
     markDeviceDeleted: sqlite.prepare(
       `UPDATE devices SET deleted_at_ms = @deletedAtMs, updated_at = @now
@@ -234,6 +240,14 @@ export function createIngestRepo(sqlite: Database.Database) {
     },
 
     /** Writes an action; `rawText` is `JSON.stringify(a.raw)` when the caller already has it. */
+    getActionVersion(id: string): (ActionVersion & { firstSeenAt: number }) | undefined {
+      return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number }) | undefined;
+    },
+
+    setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void {
+      s.setActionOrigin.run(origin, lastNewsAt, id);
+    },
+
     upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void {
       s.upsertAction.run({
         id: a.id,
@@ -260,8 +274,9 @@ export function createIngestRepo(sqlite: Database.Database) {
       return s.getDeviceKey.get(id) as SnapshotKey | undefined;
     },
 
-    upsertDevice(d: DeviceUpsert): void {
-      s.upsertDevice.run({
+    /** Writes the device's current snapshot; `exists` says whether its row is there already. */
+    writeDevice(d: DeviceUpsert, exists: boolean): void {
+      (exists ? s.updateDevice : s.insertDevice).run({
         id: d.id,
         type: d.type,
         userId: d.userId,
@@ -274,6 +289,7 @@ export function createIngestRepo(sqlite: Database.Database) {
         eventAtMs: d.key.eventAtMs,
         hash: d.key.hash,
         now: d.now,
+        ...(exists ? {} : { type: d.type, userId: d.userId }),
       });
     },
 

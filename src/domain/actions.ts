@@ -80,7 +80,10 @@ export function isTerminal(state: string): boolean {
  * back to PENDING), then the newer `updatedAt`, then a fixed tie-break. Taking the maximum under a
  * total order is what makes the projection independent of delivery order and duplication.
  */
-export function compareActionVersions(a: ActionRecord, b: ActionRecord): number {
+/** What ordering and merging need of a stored action version (no JSON to parse). */
+export type ActionVersion = Pick<ActionRecord, 'state' | 'updatedAtMs' | 'rawHash' | 'origin'>;
+
+export function compareActionVersions(a: ActionVersion, b: ActionVersion): number {
   const ta = isTerminal(a.state) ? 1 : 0;
   const tb = isTerminal(b.state) ? 1 : 0;
   if (ta !== tb) return ta - tb;
@@ -89,20 +92,21 @@ export function compareActionVersions(a: ActionRecord, b: ActionRecord): number 
   return 0;
 }
 
+/** What merging an incoming version into the stored one requires writing. */
+export type ActionMerge =
+  | { write: 'none' } // duplicate, stale or regressing input: the stored version stays
+  | { write: 'version'; origin: ActionOrigin } // the incoming version replaces the stored one
+  | { write: 'origin'; origin: ActionOrigin }; // the stored version stays, but becomes ours
+
 /**
- * Merges a newly seen version of an action into the stored one. `changed` is false when the
- * stored version stays (duplicate, stale or regressing input). Origin is sticky: once the
- * gateway created an action it stays ours, whoever reports on it later.
+ * Merges a newly seen version of an action into the stored one (the maximum under
+ * compareActionVersions wins). Origin is sticky: once the gateway created an action it stays
+ * ours, whoever reports on it later.
  */
-export function mergeAction(
-  stored: ActionRecord | undefined,
-  incoming: ActionRecord,
-): { next: ActionRecord; changed: boolean } {
-  if (!stored) return { next: incoming, changed: true };
+export function mergeAction(stored: ActionVersion | undefined, incoming: ActionVersion): ActionMerge {
+  if (!stored) return { write: 'version', origin: incoming.origin };
   const origin: ActionOrigin = stored.origin === 'gateway' || incoming.origin === 'gateway' ? 'gateway' : 'enode';
-  if (compareActionVersions(incoming, stored) > 0) {
-    return { next: { ...incoming, origin }, changed: true };
-  }
-  if (origin !== stored.origin) return { next: { ...stored, origin }, changed: true };
-  return { next: stored, changed: false };
+  if (compareActionVersions(incoming, stored) > 0) return { write: 'version', origin };
+  if (origin !== stored.origin) return { write: 'origin', origin };
+  return { write: 'none' };
 }

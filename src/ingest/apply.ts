@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as oneShotHash } from 'node:crypto';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import { mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
 import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, type SnapshotKey } from '../domain/devices.js';
@@ -39,8 +39,9 @@ export class InvalidEventError extends Error {
   override name = 'InvalidEventError';
 }
 
+/** Content hash for idempotency (not security): one-shot, cheaper than a Hash object per event. */
 function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return oneShotHash('sha256', text, 'hex');
 }
 
 /**
@@ -131,11 +132,18 @@ function applyAction(
   } catch (err) {
     throw new InvalidEventError((err as Error).message);
   }
-  const stored = repo.getAction(incoming.id);
-  const { next, changed } = mergeAction(stored?.record, incoming);
-  if (!changed) return 'duplicate';
-  repo.upsertAction(next, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, next.rawHash === incoming.rawHash ? rawText : undefined);
-  return 'applied';
+  const stored = repo.getActionVersion(incoming.id);
+  const merge = mergeAction(stored, incoming);
+  switch (merge.write) {
+    case 'none':
+      return 'duplicate';
+    case 'origin':
+      repo.setActionOrigin(incoming.id, merge.origin, ctx.receivedAt);
+      return 'applied';
+    case 'version':
+      repo.upsertAction({ ...incoming, origin: merge.origin }, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, rawText);
+      return 'applied';
+  }
 }
 
 interface DeviceObservation {
@@ -181,7 +189,7 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
   if (!inserted) return 'duplicate';
 
   if (newer) {
-    repo.upsertDevice({
+    repo.writeDevice({
       id: snapshot.id,
       type: o.type,
       userId: o.userId,
@@ -192,7 +200,7 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
       controlled,
       key,
       now: ctx.receivedAt,
-    });
+    }, current !== undefined);
   }
   if (o.verb === 'deleted') {
     // Deletion is a max over delete events' times, so it too is independent of order.

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
@@ -51,10 +52,15 @@ export interface WorkerWriterOptions {
   logLevel: string;
 }
 
-function workerEntry(): URL {
-  // Built code runs dist/ingest/writer-worker.js; tests and `tsx` run the .ts source.
+function startWorker(workerData: WorkerWriterOptions): Worker {
+  // Built code runs dist/ingest/writer-worker.js. Tests and `tsx` run the .ts source; a worker
+  // does not inherit the main thread's tsx loader, so a bootstrap registers it first.
   const js = new URL('./writer-worker.js', import.meta.url);
-  return existsSync(fileURLToPath(js)) ? js : new URL('./writer-worker.ts', import.meta.url);
+  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const ts = new URL('./writer-worker.ts', import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
 
 /**
@@ -62,7 +68,7 @@ function workerEntry(): URL {
  * the main thread while parsing, applying and committing run on the second core.
  */
 export async function createWorkerWriter(options: WorkerWriterOptions, logger: Logger): Promise<Writer> {
-  const worker = new Worker(workerEntry(), { workerData: options });
+  const worker = startWorker(options);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let seq = 0;
   let failed: Error | undefined;

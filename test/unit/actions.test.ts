@@ -18,49 +18,49 @@ function version(state: string, updatedAt: string, hash = `h-${state}-${updatedA
 }
 
 describe('mergeAction', () => {
-  it('takes the first version seen', () => {
-    const v = version('PENDING', '2026-01-01T00:00:00Z');
-    expect(mergeAction(undefined, v)).toEqual({ next: v, changed: true });
+  it('writes the first version seen', () => {
+    expect(mergeAction(undefined, version('PENDING', '2026-01-01T00:00:00Z'))).toEqual({ write: 'version', origin: 'enode' });
   });
 
-  it('lets a newer PENDING update replace an older PENDING one', () => {
+  it('lets a newer PENDING update replace an older PENDING one, and not the reverse', () => {
     const older = version('PENDING', '2026-01-01T00:00:00Z');
     const newer = version('PENDING', '2026-01-01T00:01:00Z');
-    expect(mergeAction(older, newer)).toEqual({ next: newer, changed: true });
-    expect(mergeAction(newer, older)).toEqual({ next: newer, changed: false });
+    expect(mergeAction(older, newer)).toEqual({ write: 'version', origin: 'enode' });
+    expect(mergeAction(newer, older)).toEqual({ write: 'none' });
   });
 
   it('never moves a terminal state back to PENDING, even when the PENDING is "newer"', () => {
     const confirmed = version('CONFIRMED', '2026-01-01T00:02:00Z');
     const latePending = version('PENDING', '2026-01-01T00:05:00Z');
-    expect(mergeAction(confirmed, latePending)).toEqual({ next: confirmed, changed: false });
-    expect(mergeAction(latePending, confirmed).next.state).toBe('CONFIRMED');
+    expect(mergeAction(confirmed, latePending)).toEqual({ write: 'none' });
+    expect(mergeAction(latePending, confirmed)).toEqual({ write: 'version', origin: 'enode' });
   });
 
   it('between two terminal versions, the newer updatedAt wins', () => {
     const cancelled = version('CANCELLED', '2026-01-01T00:02:00Z');
     const failed = version('FAILED', '2026-01-01T00:03:00Z');
-    expect(mergeAction(cancelled, failed).next.state).toBe('FAILED');
-    expect(mergeAction(failed, cancelled).next.state).toBe('FAILED');
+    expect(mergeAction(cancelled, failed).write).toBe('version');
+    expect(mergeAction(failed, cancelled).write).toBe('none');
   });
 
-  it('breaks exact ties by content hash, so either arrival order gives the same result', () => {
+  it('breaks exact ties by content hash, so either arrival order keeps the same version', () => {
     const a = version('PENDING', '2026-01-01T00:00:00Z', 'aaa');
     const b = version('PENDING', '2026-01-01T00:00:00Z', 'bbb');
-    expect(mergeAction(a, b).next).toEqual(b);
-    expect(mergeAction(b, a).next).toBe(b);
+    expect(mergeAction(a, b).write).toBe('version');
+    expect(mergeAction(b, a).write).toBe('none');
   });
 
   it('treats the identical version as no change', () => {
     const v = version('CONFIRMED', '2026-01-01T00:02:00Z');
-    expect(mergeAction(v, { ...v })).toEqual({ next: v, changed: false });
+    expect(mergeAction(v, { ...v })).toEqual({ write: 'none' });
   });
 
   it('keeps origin "gateway" once the gateway created the action, whatever reports later', () => {
     const ours = version('PENDING', '2026-01-01T00:00:00Z', 'x', 'gateway');
     const fromWebhook = version('CONFIRMED', '2026-01-01T00:02:00Z', 'y', 'enode');
-    expect(mergeAction(ours, fromWebhook).next.origin).toBe('gateway');
-    expect(mergeAction(fromWebhook, ours)).toMatchObject({ changed: true, next: { origin: 'gateway', state: 'CONFIRMED' } });
+    expect(mergeAction(ours, fromWebhook)).toEqual({ write: 'version', origin: 'gateway' });
+    // The gateway learns of an action Enode already reported: the stored version stays, now ours.
+    expect(mergeAction(fromWebhook, ours)).toEqual({ write: 'origin', origin: 'gateway' });
   });
 
   it('keeps an unknown state value as text instead of rejecting it', () => {

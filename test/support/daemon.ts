@@ -1,0 +1,54 @@
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { signEnodeBody } from '../../src/ingest/signature.js';
+import { freePort, startProcess, waitHealthy, type Proc } from './process.js';
+
+export const E2E_SECRET = 'e2e-webhook-secret';
+export const E2E_ADMIN = 'e2e-admin-token-0123456789';
+
+/** A daemon run from source (`node --import tsx src/main.ts serve`) on a file database. */
+export interface Daemon {
+  url: string;
+  dir: string;
+  dbPath: string;
+  proc: Proc;
+  logs(): string;
+}
+
+export function tempDir(prefix = 'enode-sync-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export async function startDaemon(dir: string, env: Record<string, string> = {}): Promise<Daemon> {
+  const port = await freePort();
+  const dbPath = join(dir, 'enode-sync.db');
+  const logPath = join(dir, `daemon-${port}.log`);
+  const proc = startProcess(
+    process.execPath,
+    ['--import', 'tsx', 'src/main.ts', 'serve'],
+    { PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: dbPath, ENODE_WEBHOOK_SECRET: E2E_SECRET, ADMIN_TOKEN: E2E_ADMIN, LOG_LEVEL: 'info', ...env },
+    openSync(logPath, 'a'),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitHealthy(`${url}/readyz`, 30_000);
+  return { url, dir, dbPath, proc, logs: () => readFileSync(logPath, 'utf8') };
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** POSTs a signed delivery to a running daemon. */
+export function deliver(url: string, deliveryId: string, events: unknown[]): Promise<Response> {
+  const body = JSON.stringify(events);
+  return fetch(`${url}/webhooks/enode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-enode-delivery': deliveryId, 'x-enode-signature': signEnodeBody(body, E2E_SECRET) },
+    body,
+  });
+}
+
+export function adminGet(url: string, path: string): Promise<Response> {
+  return fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${E2E_ADMIN}` } });
+}
