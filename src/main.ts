@@ -66,7 +66,13 @@ async function serveCommand(env: Env): Promise<void> {
   const db = openDatabase(config.databasePath);
   runMigrations(db);
   const writer =
-    config.databasePath === ':memory:' ? undefined : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger);
+    config.databasePath === ':memory:'
+      ? undefined
+      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
+          // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
+          logger.fatal({ err }, 'writer thread died; exiting');
+          process.exit(1);
+        });
   const deps = createDeps({ config, db, logger, clock: systemClock }, writer);
   if (!config.enode.clientId) {
     logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');

@@ -64,26 +64,6 @@ export interface SystemEventInsert {
   hash: string;
 }
 
-interface ActionDbRow {
-  id: string;
-  user_id: string;
-  target_id: string;
-  target_type: string;
-  kind: string | null;
-  target: string | null;
-  state: string;
-  failure_reason: string | null;
-  created_at: string;
-  updated_at: string;
-  updated_at_ms: number;
-  completed_at: string | null;
-  origin: ActionOrigin;
-  raw: string;
-  raw_hash: string;
-  first_seen_at: number;
-  last_news_at: number;
-}
-
 interface DeliveryDbRow {
   id: string;
   received_at: number;
@@ -95,12 +75,6 @@ interface DeliveryDbRow {
   event_count: number;
   applied_at: number | null;
   attempts: number;
-}
-
-export interface StoredActionState {
-  record: ActionRecord;
-  firstSeenAt: number;
-  lastNewsAt: number;
 }
 
 /**
@@ -121,7 +95,6 @@ export function createIngestRepo(sqlite: Database.Database) {
     countAttempt: sqlite.prepare(`UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?`),
     getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
     hasDelivery: sqlite.prepare(`SELECT 1 FROM deliveries WHERE id = ?`).pluck(),
-    getAction: sqlite.prepare(`SELECT * FROM actions WHERE id = ?`),
     getActionVersion: sqlite.prepare(
       `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt FROM actions WHERE id = ?`,
     ),
@@ -213,33 +186,6 @@ export function createIngestRepo(sqlite: Database.Database) {
       };
     },
 
-    getAction(id: string): StoredActionState | undefined {
-      const row = s.getAction.get(id) as ActionDbRow | undefined;
-      if (!row) return undefined;
-      return {
-        record: {
-          id: row.id,
-          userId: row.user_id,
-          targetId: row.target_id,
-          targetType: row.target_type,
-          kind: row.kind,
-          target: row.target === null ? null : (JSON.parse(row.target) as Record<string, unknown>),
-          state: row.state,
-          failureReason: row.failure_reason === null ? null : (JSON.parse(row.failure_reason) as ActionRecord['failureReason']),
-          createdAt: row.created_at,
-          updatedAt: row.updated_at,
-          updatedAtMs: row.updated_at_ms,
-          completedAt: row.completed_at,
-          origin: row.origin,
-          raw: JSON.parse(row.raw) as Record<string, unknown>,
-          rawHash: row.raw_hash,
-        },
-        firstSeenAt: row.first_seen_at,
-        lastNewsAt: row.last_news_at,
-      };
-    },
-
-    /** Writes an action; `rawText` is `JSON.stringify(a.raw)` when the caller already has it. */
     getActionVersion(id: string): (ActionVersion & { firstSeenAt: number }) | undefined {
       return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number }) | undefined;
     },

@@ -49,12 +49,19 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
       }
       const bytes = body.byteLength;
-      const outcome = await deps.writer.submit({
-        headerId: headerId && DELIVERY_ID.test(headerId) ? headerId : null,
-        receivedAt: deps.clock.now().getTime(),
-        headers: storableHeaders(c.req.raw.headers),
-        body,
-      });
+      let outcome;
+      try {
+        outcome = await deps.writer.submit({
+          headerId: headerId && DELIVERY_ID.test(headerId) ? headerId : null,
+          receivedAt: deps.clock.now().getTime(),
+          headers: storableHeaders(c.req.raw.headers),
+          body,
+        });
+      } catch (err) {
+        // Not stored, so not acknowledged: a 5xx makes Enode retry later.
+        deps.logger.error({ err, deliveryId: headerId, bytes }, 'could not store webhook delivery');
+        throw new AppError('SERVICE_UNAVAILABLE', 'Could not store the delivery; retry later');
+      }
       const id = outcome.deliveryId;
       const log = { deliveryId: id, bytes, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
       if (outcome.status === 'quarantined') {

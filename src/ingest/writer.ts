@@ -67,13 +67,20 @@ function startWorker(workerData: WorkerWriterOptions): Worker {
  * Writer in a worker thread with its own connection: HTTP, signature checks and reads stay on
  * the main thread while parsing, applying and committing run on the second core.
  */
-export async function createWorkerWriter(options: WorkerWriterOptions, logger: Logger): Promise<Writer> {
+export async function createWorkerWriter(
+  options: WorkerWriterOptions,
+  logger: Logger,
+  /** Called once if the thread dies: the daemon cannot store anything after that. */
+  onCrash: (err: Error) => void = () => {},
+): Promise<Writer> {
   const worker = startWorker(options);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let seq = 0;
   let failed: Error | undefined;
 
+  let closing = false;
   const failAll = (err: Error) => {
+    if (!failed && !closing) onCrash(err);
     failed = err;
     for (const p of pending.values()) p.reject(err);
     pending.clear();
@@ -114,6 +121,7 @@ export async function createWorkerWriter(options: WorkerWriterOptions, logger: L
     ping: () => call<void>({ op: 'ping' }),
     close: async () => {
       if (failed) return;
+      closing = true;
       await call<void>({ op: 'close' });
       await worker.terminate();
     },

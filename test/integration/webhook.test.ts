@@ -184,6 +184,14 @@ describe('POST /webhooks/enode', () => {
     expect(t.db.select().from(actions).all().map((a) => a.id).sort()).toEqual(['good-1', 'good-2']);
   });
 
+  it('answers 503 (so Enode retries) when the delivery cannot be stored', async () => {
+    const t = makeTestApp();
+    t.db.$client.close();
+    const res = await postWebhook(t, [actionEvent('action-1', 'PENDING', 1)]);
+    expect(res.status).toBe(503);
+    expect((await res.json()).error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: 'Could not store the delivery; retry later' });
+  });
+
   it('does not store credentials from headers such as an Authorization header', async () => {
     const t = makeTestApp();
     await postWebhook(t, [vehicleEvent('vehicle-1', 1)], { deliveryId: 'h', headers: { authorization: 'Basic c2VjcmV0', 'x-custom-auth-token': 'tok' } });
