@@ -1,0 +1,90 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
+import { createIngestRepo } from '../../src/db/ingest-repo.js';
+import { storeAndApply } from '../../src/ingest/deliveries.js';
+import { actionEvent } from '../support/fixtures.js';
+import { removeDir, tempDir } from '../support/daemon.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('enode-sync CLI', () => {
+  it('prints help for the program and for each command', () => {
+    const main = cli(['--help']);
+    expect(main.code).toBe(0);
+    expect(main.stdout).toMatch(/serve[\s\S]*migrate[\s\S]*replay/);
+    for (const command of ['serve', 'migrate', 'replay']) {
+      const r = cli([command, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: enode-sync ${command}`);
+    }
+  });
+
+  it('rejects an unknown command with exit code 2', () => {
+    const r = cli(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('Unknown command "frobnicate"');
+  });
+
+  it('refuses to serve without its secrets and names both, exit code 2', () => {
+    const r = cli(['serve'], { PORT: 'x' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('PORT:');
+    expect(r.stderr).toContain('ENODE_WEBHOOK_SECRET: is required');
+    expect(r.stderr).toContain('ADMIN_TOKEN: is required');
+  });
+
+  it('migrates a new database file', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const dbPath = join(dir, 'sub', 'x.db');
+    expect(cli(['migrate'], { DATABASE_PATH: dbPath }).code).toBe(0);
+    const db = new Database(dbPath, { readonly: true });
+    expect(db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'deliveries'").get()).toEqual({ n: 1 });
+    db.close();
+  });
+
+  it('replays a failed delivery: exit 1 while it still fails, 0 once applied, 1 for an unknown id', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const dbPath = join(dir, 'x.db');
+    const db = openDatabase(dbPath);
+    runMigrations(db);
+    const broken = actionEvent('action-1', 'PENDING', 1);
+    (broken.vendorAction as Record<string, unknown>).updatedAt = 'not a date';
+    const repo = createIngestRepo(db.$client);
+    repo.transaction(() =>
+      storeAndApply(repo, { headerId: 'd-1', receivedAt: Date.now(), headers: {}, body: Buffer.from(JSON.stringify([broken])) }, Date.now()),
+    );
+
+    const failing = cli(['replay', 'd-1'], { DATABASE_PATH: dbPath });
+    expect(failing.code).toBe(1);
+    expect(JSON.parse(failing.stdout)).toMatchObject({ deliveryId: 'd-1', status: 'failed' });
+
+    db.$client.prepare('UPDATE deliveries SET body = ? WHERE id = ?').run(Buffer.from(JSON.stringify([actionEvent('action-1', 'PENDING', 1)])), 'd-1');
+    const ok = cli(['replay', 'd-1'], { DATABASE_PATH: dbPath });
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ deliveryId: 'd-1', status: 'applied' });
+    expect(db.$client.prepare('SELECT state FROM actions WHERE id = ?').get('action-1')).toEqual({ state: 'PENDING' });
+
+    const unknown = cli(['replay', 'nope'], { DATABASE_PATH: dbPath });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('No delivery with id "nope"');
+    db.$client.close();
+  });
+});
