@@ -83,6 +83,7 @@ async function serveCommand(env: Env): Promise<void> {
     'enode-sync listening',
   );
   installShutdown(logger, async () => {
+    // Stop accepting and finish in-flight requests (their deliveries get committed), then the writer.
     await server.close();
     await deps.writer.close();
     db.$client.close();

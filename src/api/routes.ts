@@ -80,7 +80,7 @@ export function adminRoutes(deps: AdminRouteDeps) {
   });
 
   app.get('/deliveries', (c) => {
-    const q = parseQuery(z.object({ status: z.enum(['applied', 'failed', 'quarantined']).optional(), ...pageQuery }), c.req.query());
+    const q = parseQuery(z.object({ status: z.enum(['pending', 'applied', 'failed', 'quarantined']).optional(), ...pageQuery }), c.req.query());
     const { limit, after } = pageParams(q);
     const rows = deps.read.listDeliveries({ status: q.status, after: keyPair(after), limit });
     return c.json(page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary));

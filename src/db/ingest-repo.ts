@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
+import type { DeliveryStatus } from '../ingest/deliveries.js';
 
 /** A delivery as first written, before its events are applied. */
 export interface NewDelivery {
@@ -9,7 +10,7 @@ export interface NewDelivery {
   headers: Record<string, string>;
   body: Buffer;
   bodySha256: string;
-  status: 'applied' | 'failed' | 'quarantined';
+  status: DeliveryStatus;
   error: string | null;
   eventCount: number;
   appliedAt: number | null;
@@ -70,7 +71,7 @@ interface DeliveryDbRow {
   headers: string;
   body: Buffer;
   body_sha256: string;
-  status: NewDelivery['status'];
+  status: DeliveryStatus;
   error: string | null;
   event_count: number;
   applied_at: number | null;
@@ -95,6 +96,7 @@ export function createIngestRepo(sqlite: Database.Database) {
     countAttempt: sqlite.prepare(`UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?`),
     getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
     hasDelivery: sqlite.prepare(`SELECT 1 FROM deliveries WHERE id = ?`).pluck(),
+    pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY received_at, id`).pluck(),
     getActionVersion: sqlite.prepare(
       `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt FROM actions WHERE id = ?`,
     ),
@@ -152,8 +154,28 @@ export function createIngestRepo(sqlite: Database.Database) {
       return sqlite.transaction(fn)();
     },
 
+    /**
+     * Runs `fn` in a transaction whose commit does not wait for fsync (`synchronous=NORMAL`):
+     * only for state derived from what is already durable, which a crash may roll back but never
+     * corrupt (WAL), and which is then derived again. The next durable commit syncs it too.
+     */
+    derivedTransaction<T>(fn: () => T): T {
+      if (sqlite.inTransaction) return sqlite.transaction(fn)();
+      sqlite.pragma('synchronous = NORMAL');
+      try {
+        return sqlite.transaction(fn)();
+      } finally {
+        sqlite.pragma('synchronous = FULL');
+      }
+    },
+
     hasDelivery(id: string): boolean {
       return s.hasDelivery.get(id) !== undefined;
+    },
+
+    /** Ids of stored deliveries not applied yet (after a crash or shutdown), oldest first. */
+    pendingDeliveryIds(): string[] {
+      return s.pendingDeliveries.all() as string[];
     },
 
     /** Inserts a delivery; false when one with that id is already stored (a redelivery). */
@@ -161,7 +183,7 @@ export function createIngestRepo(sqlite: Database.Database) {
       return s.insertDelivery.run({ ...d, headers: JSON.stringify(d.headers) }).changes > 0;
     },
 
-    finishDelivery(id: string, status: NewDelivery['status'], error: string | null, appliedAt: number | null, eventCount: number): void {
+    finishDelivery(id: string, status: DeliveryStatus, error: string | null, appliedAt: number | null, eventCount: number): void {
       s.finishDelivery.run({ id, status, error, appliedAt, eventCount });
     },
 

@@ -2,8 +2,8 @@
 import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
- * Raw webhook deliveries, kept byte for byte. The row is written in the same transaction as the
- * effects of applying it (or, when applying fails, instead of them), before the 200 goes out.
+ * Raw webhook deliveries, kept byte for byte and committed before the 200 goes out (`pending`);
+ * applying their events is the next step (`applied`, or `failed` with the error).
  * Times are epoch milliseconds; JSON columns hold text so the SQL stays portable.
  */
 export const deliveries = sqliteTable(
@@ -14,7 +14,7 @@ export const deliveries = sqliteTable(
     headers: text('headers', { mode: 'json' }).$type<Record<string, string>>().notNull(),
     body: blob('body', { mode: 'buffer' }).notNull(),
     bodySha256: text('body_sha256').notNull(),
-    status: text('status', { enum: ['applied', 'failed', 'quarantined'] }).notNull(),
+    status: text('status', { enum: ['pending', 'applied', 'failed', 'quarantined'] }).notNull(),
     error: text('error'),
     eventCount: integer('event_count').notNull().default(0),
     appliedAt: integer('applied_at'),

@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { IngestRepo, StoredDelivery } from '../db/ingest-repo.js';
+import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
 import { applyEvent } from './apply.js';
 
-/** Result of storing and applying one delivery. */
+export type DeliveryStatus = 'pending' | 'applied' | 'failed' | 'quarantined';
+
+/** Result of storing (and, later, applying) one delivery. */
 export interface DeliveryOutcome {
   deliveryId: string;
-  status: 'applied' | 'failed' | 'quarantined';
+  /** `pending`: stored durably, events not applied yet (that is the next step, moments later). */
+  status: DeliveryStatus;
   duplicate: boolean;
   error: string | null;
   eventCount: number;
@@ -90,39 +93,62 @@ export function isStorageError(err: unknown): boolean {
 }
 
 /**
- * Stores a delivery and applies it, in the caller's transaction; the row is written once, with
- * its final status. A redelivery of a stored id is acknowledged as a duplicate and not applied.
+ * Stores a verified delivery as `pending` (or `quarantined` when the body is not an event array),
+ * in the caller's transaction. A redelivery of a stored id is reported as a duplicate and not
+ * stored again. Returns the parsed events of a newly stored delivery, so that applying it does
+ * not parse the body again.
  */
-export function storeAndApply(repo: IngestRepo, r: ReceivedDelivery, now: number): DeliveryOutcome {
+export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const bodySha256 = sha256Hex(body);
   const id = r.headerId ?? `sha256-${bodySha256}`;
   if (repo.hasDelivery(id)) {
     const existing = repo.getDelivery(id);
     return {
-      deliveryId: id,
-      status: existing?.status ?? 'applied',
-      duplicate: true,
-      error: existing?.error ?? null,
-      eventCount: existing?.eventCount ?? 0,
+      outcome: {
+        deliveryId: id,
+        status: existing?.status ?? 'pending',
+        duplicate: true,
+        error: existing?.error ?? null,
+        eventCount: existing?.eventCount ?? 0,
+      },
     };
   }
   const parsed = parseEventArray(body);
-  const result = parsed.ok
-    ? { ...applyInSavepoint(repo, id, parsed.events, r.receivedAt), eventCount: parsed.events.length }
-    : { status: 'quarantined' as const, error: parsed.reason, eventCount: 0 };
-  repo.insertDelivery({
-    id,
-    receivedAt: r.receivedAt,
-    headers: r.headers,
-    body,
-    bodySha256,
-    status: result.status,
-    error: result.error,
-    eventCount: result.eventCount,
-    appliedAt: result.status === 'applied' ? now : null,
-  });
-  return { deliveryId: id, status: result.status, duplicate: false, error: result.error, eventCount: result.eventCount };
+  const status = parsed.ok ? 'pending' : 'quarantined';
+  const error = parsed.ok ? null : parsed.reason;
+  const eventCount = parsed.ok ? parsed.events.length : 0;
+  repo.insertDelivery({ id, receivedAt: r.receivedAt, headers: r.headers, body, bodySha256, status, error, eventCount, appliedAt: null });
+  const outcome: DeliveryOutcome = { deliveryId: id, status, duplicate: false, error, eventCount };
+  return parsed.ok ? { outcome, events: parsed.events } : { outcome };
+}
+
+/**
+ * Applies a stored delivery's events (parsed again from its body when not given) and records
+ * the result on the delivery, in the caller's transaction.
+ */
+export function applyDelivery(
+  repo: IngestRepo,
+  deliveryId: string,
+  now: number,
+  given?: { events: unknown[]; receivedAt: number },
+): DeliveryOutcome | undefined {
+  let events = given?.events;
+  let receivedAt = given?.receivedAt;
+  if (!events || receivedAt === undefined) {
+    const stored = repo.getDelivery(deliveryId);
+    if (!stored) return undefined;
+    const parsed = parseEventArray(stored.body);
+    receivedAt = stored.receivedAt;
+    if (!parsed.ok) {
+      repo.finishDelivery(deliveryId, 'quarantined', parsed.reason, null, 0);
+      return { deliveryId, status: 'quarantined', duplicate: false, error: parsed.reason, eventCount: 0 };
+    }
+    events = parsed.events;
+  }
+  const result = applyInSavepoint(repo, deliveryId, events, receivedAt);
+  repo.finishDelivery(deliveryId, result.status, result.error, result.status === 'applied' ? now : null, events.length);
+  return { deliveryId, status: result.status, duplicate: false, error: result.error, eventCount: events.length };
 }
 
 /**
@@ -131,18 +157,10 @@ export function storeAndApply(repo: IngestRepo, r: ReceivedDelivery, now: number
  */
 export function replayDelivery(repo: IngestRepo, id: string, now: number, logger: Logger): DeliveryOutcome | undefined {
   return repo.transaction(() => {
-    const stored: StoredDelivery | undefined = repo.getDelivery(id);
-    if (!stored) return undefined;
+    if (!repo.hasDelivery(id)) return undefined;
     repo.countAttempt(id);
-    const parsed = parseEventArray(stored.body);
-    if (!parsed.ok) {
-      repo.finishDelivery(id, 'quarantined', parsed.reason, null, 0);
-      logger.warn({ deliveryId: id, reason: parsed.reason }, 'replay: delivery is still not an event array; kept quarantined');
-      return { deliveryId: id, status: 'quarantined', duplicate: false, error: parsed.reason, eventCount: 0 } satisfies DeliveryOutcome;
-    }
-    const result = applyInSavepoint(repo, id, parsed.events, stored.receivedAt);
-    repo.finishDelivery(id, result.status, result.error, result.status === 'applied' ? now : null, parsed.events.length);
-    logger.info({ deliveryId: id, status: result.status, error: result.error, events: parsed.events.length }, 'replayed delivery');
-    return { deliveryId: id, status: result.status, duplicate: false, error: result.error, eventCount: parsed.events.length };
+    const outcome = applyDelivery(repo, id, now);
+    if (outcome) logger.info({ deliveryId: id, status: outcome.status, error: outcome.error, events: outcome.eventCount }, 'replayed delivery');
+    return outcome;
   });
 }

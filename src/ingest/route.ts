@@ -1,4 +1,5 @@
-import { Hono } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
@@ -18,12 +19,45 @@ const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
 /** Headers never stored with a delivery: they may carry credentials (Enode's optional auth header too). */
 const SECRET_HEADER = /auth|token|secret|cookie|key|password/i;
 
-function storableHeaders(headers: Headers): Record<string, string> {
+/** Node's own request when served by @hono/node-server (absent under `app.request()` in tests). */
+function incoming(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
+/** Request headers minus those that may carry credentials, read without building a `Headers`. */
+function storableHeaders(c: Context): Record<string, string> {
   const kept: Record<string, string> = {};
-  headers.forEach((value, name) => {
+  const raw = incoming(c)?.headers;
+  if (raw) {
+    for (const [name, value] of Object.entries(raw)) {
+      if (value !== undefined && !SECRET_HEADER.test(name)) kept[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    return kept;
+  }
+  c.req.raw.headers.forEach((value, name) => {
     if (!SECRET_HEADER.test(name)) kept[name] = value;
   });
   return kept;
+}
+
+/**
+ * 413 before reading a body whose Content-Length is over the limit. Checked on the header alone,
+ * because touching `c.req.raw.body` (as hono's bodyLimit does first) makes @hono/node-server build
+ * a web stream for every request; bodies without a length still go through hono's bodyLimit.
+ */
+function limitBody(maxSize: number): MiddlewareHandler {
+  const tooLarge = () => {
+    throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${maxSize} bytes`);
+  };
+  const streaming = bodyLimit({ maxSize, onError: tooLarge });
+  return async (c, next) => {
+    const headers = incoming(c)?.headers;
+    const length = headers ? headers['content-length'] : c.req.header('content-length');
+    const chunked = headers ? headers['transfer-encoding'] !== undefined : c.req.header('transfer-encoding') !== undefined;
+    if (length === undefined || chunked) return streaming(c, next);
+    if (!/^\d{1,15}$/.test(length) || Number(length) > maxSize) tooLarge();
+    await next();
+  };
 }
 
 /** `POST /webhooks/enode`: verify on the raw bytes, store durably, apply, then acknowledge. */
@@ -31,12 +65,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
   app.post(
     '/webhooks/enode',
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: () => {
-        throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
-      },
-    }),
+    limitBody(deps.bodyLimitBytes),
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const signature = c.req.header('x-enode-signature');
@@ -54,7 +83,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         outcome = await deps.writer.submit({
           headerId: headerId && DELIVERY_ID.test(headerId) ? headerId : null,
           receivedAt: deps.clock.now().getTime(),
-          headers: storableHeaders(c.req.raw.headers),
+          headers: storableHeaders(c),
           body,
         });
       } catch (err) {
@@ -68,8 +97,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
         throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
       }
-      if (outcome.status === 'failed') deps.logger.error({ ...log, error: outcome.error }, 'webhook delivery stored but could not be applied; replay it after a fix');
-      else deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery applied');
+      deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
       return c.json({ deliveryId: id, status: outcome.status, duplicate: outcome.duplicate });
     },
   );

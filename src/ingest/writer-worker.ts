@@ -3,15 +3,22 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
 import { createIngestRepo } from '../db/ingest-repo.js';
 import { openDatabase } from '../db/open.js';
+import { startCheckpointer } from '../db/checkpointer.js';
 import { createLogger } from '../logger.js';
 import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './writer.js';
 
 const options = workerData as WorkerWriterOptions;
+const CHECKPOINT_INTERVAL_MS = 250;
 const port = parentPort;
 if (!port) throw new Error('writer-worker must run as a worker thread');
 
 const logger = createLogger(options.logLevel).child({ component: 'writer' });
 const db = openDatabase(options.databasePath);
+// Checkpoints run on their own thread (db/checkpointer.ts), not inside the writer's commits.
+db.$client.pragma('wal_autocheckpoint = 0');
+const checkpointer = startCheckpointer(options.databasePath, CHECKPOINT_INTERVAL_MS, (message) =>
+  logger.warn({ error: message }, 'background checkpoint failed; retrying at the next interval'),
+);
 const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger);
 
 function reply(message: WriterReply): void {
@@ -36,11 +43,17 @@ port.on('message', (request: WriterRequest) => {
     case 'replay':
       writer.replay(request.deliveryId).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
       return;
+    case 'idle':
+      writer.idle().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
+      return;
     case 'ping':
       writer.ping().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
       return;
     case 'close':
-      writer.close().then(
+      writer
+        .close()
+        .then(() => checkpointer.close())
+        .then(
         () => {
           db.$client.close();
           reply({ seq, ok: true });

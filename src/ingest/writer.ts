@@ -13,8 +13,10 @@ import { Ingestor } from './ingestor.js';
  * never has two writers competing for its lock, and group commit sees every write.
  */
 export interface Writer {
-  /** Stores and applies a verified delivery; resolves once it is durably committed. */
+  /** Stores a verified delivery; resolves once it is durably committed (applied moments later). */
   submit(delivery: ReceivedDelivery): Promise<DeliveryOutcome>;
+  /** Resolves when every stored delivery has been applied. */
+  idle(): Promise<void>;
   /** Applies a stored delivery again; undefined for an unknown id. */
   replay(deliveryId: string): Promise<DeliveryOutcome | undefined>;
   /** Proves the database is writable (takes and releases the write lock). */
@@ -28,6 +30,7 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
   const ingestor = new Ingestor(repo, clock, logger);
   return {
     submit: (d) => ingestor.submit(d),
+    idle: () => ingestor.idle(),
     replay: async (id) => replayDelivery(repo, id, clock.now().getTime(), logger),
     ping: async () => {
       repo.sqlite.exec('BEGIN IMMEDIATE; ROLLBACK;');
@@ -41,6 +44,7 @@ export type WriterRequest =
   | { seq: number; op: 'submit'; delivery: ReceivedDelivery }
   | { seq: number; op: 'replay'; deliveryId: string }
   | { seq: number; op: 'ping' }
+  | { seq: number; op: 'idle' }
   | { seq: number; op: 'close' };
 
 type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -119,6 +123,7 @@ export async function createWorkerWriter(
     },
     replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
     ping: () => call<void>({ op: 'ping' }),
+    idle: () => call<void>({ op: 'idle' }),
     close: async () => {
       if (failed) return;
       closing = true;

@@ -16,6 +16,8 @@ export async function sendAll(
   url: string,
   deliveries: Array<{ id: string; body: string; signature: string }>,
   connections: number,
+  /** Fixed offered load in requests/s; omitted: as fast as the server answers. */
+  overallRate?: number,
 ): Promise<LoadResult> {
   let next = 0;
   const started = process.hrtime.bigint();
@@ -25,6 +27,7 @@ export async function sendAll(
     pipelining: 1,
     amount: deliveries.length,
     timeout: 10,
+    ...(overallRate ? { overallRate } : {}),
     requests: [
       {
         method: 'POST',

@@ -10,6 +10,9 @@ const ADMIN = 'bench-admin-token-0123456789';
 
 export interface IngestBenchOptions {
   deliveries: number;
+  /** Offered load for the latency measurement (deliveries/s), below saturation. */
+  steadyRate: number;
+  steadyDeliveries: number;
   warmup: number;
   connections: number;
   eventsPerDelivery: number;
@@ -25,6 +28,16 @@ async function runBare(deliveries: ReturnType<typeof makeDeliveries>, warm: Retu
     return await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, deliveries, connections);
   } finally {
     await proc.stop();
+  }
+}
+
+/** Polls the admin API until no delivery is pending (stored, not yet applied). */
+async function waitDrained(base: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${base}/api/v1/deliveries?status=pending&limit=1`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const body = (await res.json()) as { data: unknown[] };
+    if (body.data.length === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -45,6 +58,7 @@ async function waitForPort(port: number): Promise<void> {
 export async function ingestBench(o: IngestBenchOptions) {
   const warm = makeDeliveries(o.warmup, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'warm' });
   const main = makeDeliveries(o.deliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'main' });
+  const steady = makeDeliveries(o.steadyDeliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'steady' });
   const bodyBytes = Math.round(main.reduce((s, d) => s + d.body.length, 0) / main.length);
 
   const bareBefore = await runBare(main, warm, o.connections);
@@ -60,11 +74,18 @@ export async function ingestBench(o: IngestBenchOptions) {
     logFd,
   );
   let target: LoadResult;
+  let steadyResult: LoadResult;
+  let drainSeconds = 0;
   let stored: { deliveries: number; applied: number; observations: number; actions: number; sync: number; journal: string };
   try {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`);
     await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, o.connections);
     target = await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, main, o.connections);
+    // Applying follows the acknowledgement: time until the backlog left by the burst is applied.
+    const drainStarted = process.hrtime.bigint();
+    await waitDrained(`http://127.0.0.1:${port}`);
+    drainSeconds = Number(process.hrtime.bigint() - drainStarted) / 1e9;
+    steadyResult = await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, steady, o.connections, o.steadyRate);
   } finally {
     await daemon.stop();
   }
@@ -92,9 +113,15 @@ export async function ingestBench(o: IngestBenchOptions) {
     connections: o.connections,
     bare: { before: bareBefore, after: bareAfter, rps: bareRps },
     target,
+    steady: { rate: o.steadyRate, result: steadyResult },
+    apply: {
+      drainSeconds,
+      // Deliveries of the burst applied per second, from its first request to the last applied.
+      deliveriesPerSecond: o.deliveries / (target.seconds + drainSeconds),
+    },
     ratio: target.rps / bareRps,
     eventsPerSecond: target.rps * o.eventsPerDelivery,
     stored,
-    expectedDeliveries: o.warmup + o.deliveries,
+    expectedDeliveries: o.warmup + o.deliveries + o.steadyDeliveries,
   };
 }

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createIngestRepo } from '../../src/db/ingest-repo.js';
-import { storeAndApply } from '../../src/ingest/deliveries.js';
+import { applyDelivery, storeDelivery } from '../../src/ingest/deliveries.js';
 import { actionEvent } from '../support/fixtures.js';
 import { removeDir, tempDir } from '../support/daemon.js';
 
@@ -68,9 +68,10 @@ describe('enode-sync CLI', () => {
     const broken = actionEvent('action-1', 'PENDING', 1);
     (broken.vendorAction as Record<string, unknown>).updatedAt = 'not a date';
     const repo = createIngestRepo(db.$client);
-    repo.transaction(() =>
-      storeAndApply(repo, { headerId: 'd-1', receivedAt: Date.now(), headers: {}, body: Buffer.from(JSON.stringify([broken])) }, Date.now()),
-    );
+    repo.transaction(() => {
+      storeDelivery(repo, { headerId: 'd-1', receivedAt: Date.now(), headers: {}, body: Buffer.from(JSON.stringify([broken])) });
+      applyDelivery(repo, 'd-1', Date.now());
+    });
 
     const failing = cli(['replay', 'd-1'], { DATABASE_PATH: dbPath });
     expect(failing.code).toBe(1);

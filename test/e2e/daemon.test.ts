@@ -17,6 +17,14 @@ async function start(dir: string) {
   return d;
 }
 
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 function eventsFor(i: number) {
   return [vehicleEvent(`vehicle-${i % 50}`, i, { charging: i % 2 === 0 }), actionEvent(`action-${i}`, i % 3 === 0 ? 'CONFIRMED' : 'PENDING', i)];
 }
@@ -70,21 +78,27 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
     }
     expect(acknowledged.size).toBeGreaterThan(50);
 
-    // Every acknowledged delivery survived with its effects, and the file is sound.
+    // Every acknowledged delivery survived the kill, and the file is sound.
     const db = new Database(`${dir}/enode-sync.db`);
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
     const stored = new Set((db.prepare('SELECT id FROM deliveries').all() as Array<{ id: string }>).map((r) => r.id));
     for (const id of acknowledged) expect(stored.has(id), `acknowledged ${id} missing`).toBe(true);
-    const actionIds = new Set((db.prepare('SELECT id FROM actions').all() as Array<{ id: string }>).map((r) => r.id));
-    for (const id of acknowledged) expect(actionIds.has(id.replace('delivery-', 'action-'))).toBe(true);
     db.close();
 
-    // Enode retries everything (acknowledged or not): nothing is applied twice.
+    // At restart, deliveries stored but not applied before the kill are applied.
     const d = await start(dir);
+    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending')).json()).data.length === 0);
+    const afterRestart = new Database(`${dir}/enode-sync.db`, { readonly: true });
+    const actionIds = new Set((afterRestart.prepare('SELECT id FROM actions').all() as Array<{ id: string }>).map((r) => r.id));
+    for (const id of acknowledged) expect(actionIds.has(id.replace('delivery-', 'action-')), `effects of ${id} missing`).toBe(true);
+    afterRestart.close();
+
+    // Enode retries everything (acknowledged or not): nothing is applied twice.
     for (let i = 0; i < total; i += 50) {
       const batch = Array.from({ length: Math.min(50, total - i) }, (_, k) => deliver(d.url, `delivery-${i + k}`, eventsFor(i + k)));
       expect((await Promise.all(batch)).every((r) => r.status === 200)).toBe(true);
     }
+    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending')).json()).data.length === 0);
     const check = new Database(`${dir}/enode-sync.db`, { readonly: true });
     const n = (sql: string) => (check.prepare(sql).get() as { n: number }).n;
     expect(n('SELECT count(*) AS n FROM deliveries')).toBe(total);

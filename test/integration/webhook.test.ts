@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { actions, deliveries, devices, observations, systemEvents } from '../../src/db/schema.js';
+import { storeDelivery } from '../../src/ingest/deliveries.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
-import { actionEvent, api, makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
+import { createInlineWriter } from '../../src/ingest/writer.js';
+import { silentLogger } from '../../src/logger.js';
+import { actionEvent, api, makeTestApp, NOW, postWebhook, vehicleEvent } from '../support/fixtures.js';
 
 function counts(t: ReturnType<typeof makeTestApp>) {
   return {
@@ -18,7 +21,8 @@ describe('POST /webhooks/enode', () => {
     const t = makeTestApp();
     const res = await postWebhook(t, [vehicleEvent('vehicle-1', 1, { charging: true }), actionEvent('action-1', 'PENDING', 1)], { deliveryId: 'd-1' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ deliveryId: 'd-1', status: 'applied', duplicate: false });
+    expect(await res.json()).toEqual({ deliveryId: 'd-1', status: 'pending', duplicate: false });
+    expect((await (await api(t, '/deliveries/d-1')).json()).status).toBe('applied');
     expect(counts(t)).toEqual({ deliveries: 1, actions: 1, devices: 1, observations: 1, systemEvents: 0 });
     const device = await (await api(t, '/devices/vehicle-1')).json();
     expect(device).toMatchObject({ id: 'vehicle-1', type: 'vehicle', userId: 'user-of-vehicle-1', vendor: 'TESLA', isReachable: true, controlled: { charging: true, maxCurrent: 16 } });
@@ -99,7 +103,7 @@ describe('POST /webhooks/enode', () => {
     const first = await (await postWebhook(t, events, { deliveryId: null })).json();
     const second = await (await postWebhook(t, events, { deliveryId: null })).json();
     expect(first.deliveryId).toMatch(/^sha256-[0-9a-f]{64}$/);
-    expect(second).toEqual({ ...first, duplicate: true });
+    expect(second).toEqual({ deliveryId: first.deliveryId, status: 'applied', duplicate: true });
     expect(counts(t).observations).toBe(1);
   });
 
@@ -150,8 +154,9 @@ describe('POST /webhooks/enode', () => {
     (event.vendorAction as Record<string, unknown>).brandNewField = { nested: true };
     const vehicle = vehicleEvent('vehicle-1', 1);
     (vehicle.vehicle.chargeState as Record<string, unknown>).powerDeliveryState = 'PLUGGED_IN:WARP';
-    const res = await postWebhook(t, [event, vehicle]);
-    expect(await res.json()).toMatchObject({ status: 'applied' });
+    const res = await postWebhook(t, [event, vehicle], { deliveryId: 'lenient' });
+    expect(res.status).toBe(200);
+    expect((await (await api(t, '/deliveries/lenient')).json()).status).toBe('applied');
     expect((await (await api(t, '/actions/action-1')).json()).state).toBe('SOMETHING_NEW');
     expect((await (await api(t, '/devices/vehicle-1')).json()).snapshot.chargeState.powerDeliveryState).toBe('PLUGGED_IN:WARP');
   });
@@ -162,7 +167,7 @@ describe('POST /webhooks/enode', () => {
     (broken.vendorAction as Record<string, unknown>).updatedAt = 'not a date';
     const res = await postWebhook(t, [actionEvent('action-1', 'PENDING', 1), broken], { deliveryId: 'fails' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ deliveryId: 'fails', status: 'failed', duplicate: false });
+    expect(await res.json()).toEqual({ deliveryId: 'fails', status: 'pending', duplicate: false });
     expect(counts(t).actions).toBe(0);
     const stored = await (await api(t, '/deliveries/fails')).json();
     expect(stored.status).toBe('failed');
@@ -174,12 +179,12 @@ describe('POST /webhooks/enode', () => {
     const broken = actionEvent('bad', 'PENDING', 1);
     (broken.vendorAction as Record<string, unknown>).id = '';
     const results = await Promise.all([
-      postWebhook(t, [actionEvent('good-1', 'PENDING', 1)]),
-      postWebhook(t, [broken]),
-      postWebhook(t, [actionEvent('good-2', 'PENDING', 1)]),
+      postWebhook(t, [actionEvent('good-1', 'PENDING', 1)], { deliveryId: 'g1' }),
+      postWebhook(t, [broken], { deliveryId: 'b' }),
+      postWebhook(t, [actionEvent('good-2', 'PENDING', 1)], { deliveryId: 'g2' }),
     ]);
     expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
-    const statuses = await Promise.all(results.map(async (r) => (await r.json()).status));
+    const statuses = await Promise.all(['g1', 'b', 'g2'].map(async (id) => (await (await api(t, `/deliveries/${id}`)).json()).status));
     expect(statuses).toEqual(['applied', 'failed', 'applied']);
     expect(t.db.select().from(actions).all().map((a) => a.id).sort()).toEqual(['good-1', 'good-2']);
   });
@@ -208,6 +213,21 @@ describe('POST /webhooks/enode', () => {
     await postWebhook(t, [vehicleEvent('vehicle-1', 2, {}, 'deleted')]);
     const device = await (await api(t, '/devices/vehicle-1')).json();
     expect(device.deletedAt).not.toBeNull();
+  });
+});
+
+describe('store, then apply', () => {
+  it('applies at start the deliveries that were stored but not applied before a crash', async () => {
+    const t = makeTestApp();
+    // Stored and acknowledged, then the process died before applying it.
+    t.deps.repos.ingest.transaction(() =>
+      storeDelivery(t.deps.repos.ingest, { headerId: 'left-over', receivedAt: NOW.getTime(), headers: {}, body: Buffer.from(JSON.stringify([actionEvent('action-1', 'CONFIRMED', 2)])) }),
+    );
+    expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('pending');
+    const restarted = createInlineWriter(t.deps.repos.ingest, t.clock, silentLogger());
+    await restarted.idle();
+    expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('applied');
+    expect((await (await api(t, '/actions/action-1')).json()).state).toBe('CONFIRMED');
   });
 });
 

@@ -29,9 +29,12 @@ export function makeTestApp(overrides: Record<string, string> = {}) {
 
 export type TestApp = ReturnType<typeof makeTestApp>;
 
-/** POSTs a body to the webhook route, signed with `secret` unless a signature is given. */
-export function postWebhook(
-  t: { app: TestApp['app'] },
+/**
+ * POSTs a body to the webhook route, signed with `secret` unless a signature is given, then
+ * waits until the writer has applied what it stored (applying follows the acknowledgement).
+ */
+export async function postWebhook(
+  t: { app: TestApp['app']; deps: TestApp['deps'] },
   body: string | unknown,
   opts: { deliveryId?: string | null; secret?: string; signature?: string | null; headers?: Record<string, string> } = {},
 ) {
@@ -41,7 +44,9 @@ export function postWebhook(
   if (signature !== null) headers['x-enode-signature'] = signature;
   const deliveryId = opts.deliveryId === undefined ? randomUUID() : opts.deliveryId;
   if (deliveryId !== null) headers['x-enode-delivery'] = deliveryId;
-  return t.app.request('/webhooks/enode', { method: 'POST', headers, body: text });
+  const res = await t.app.request('/webhooks/enode', { method: 'POST', headers, body: text });
+  await t.deps.writer.idle();
+  return res;
 }
 
 export function api(t: { app: TestApp['app'] }, path: string, init: RequestInit = {}, token: string | null = ADMIN_TOKEN) {
