@@ -45,6 +45,7 @@ CREATE TABLE `devices` (
 	`snapshot` text NOT NULL,
 	`controlled` text NOT NULL,
 	`snapshot_at_ms` integer NOT NULL,
+	`snapshot_rank` integer NOT NULL,
 	`snapshot_event_at_ms` integer NOT NULL,
 	`snapshot_hash` text NOT NULL,
 	`first_seen_at` integer NOT NULL,

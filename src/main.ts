@@ -7,8 +7,10 @@ import { openDatabase } from './db/open.js';
 import { createDeps } from './deps.js';
 import { replayDelivery } from './ingest/deliveries.js';
 import { createWorkerWriter } from './ingest/writer.js';
+import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { startServer } from './server.js';
+import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 
 const HELP: Record<string, string> = {
   main: `enode-sync — keeps a faithful local copy of Enode devices and actions, and flags interference.
@@ -17,6 +19,8 @@ Usage: enode-sync <command> [options]
 
 Commands:
   serve                 run the daemon (webhook receiver, admin API)
+  demo                  run the daemon and a simulated Enode wired together (try it without Enode)
+  simulate              run the simulated Enode API alone (a fake Enode for local runs and tests)
   migrate               apply database migrations and exit
   replay <deliveryId>   apply a stored webhook delivery again (e.g. a failed one after a fix)
   help [command]        show help
@@ -27,6 +31,18 @@ See README.md for every variable.`,
 
 Starts the daemon on $HOST:$PORT (default 0.0.0.0:8080). Requires ENODE_WEBHOOK_SECRET and
 ADMIN_TOKEN. Applies migrations at start. Stops gracefully on SIGTERM/SIGINT (a second signal exits at once).`,
+  demo: `Usage: enode-sync demo [simulator flags]
+
+Starts the daemon on $PORT (default 8080) with the database ./data/demo.db (or $DATABASE_PATH),
+and a simulated Enode on a free port whose webhooks go to the daemon. A demo retailer sends
+commands every few seconds and simulated third parties interfere. Simulated time runs 60x.
+ADMIN_TOKEN and ENODE_WEBHOOK_SECRET are generated when not set; the admin token is printed.
+Simulator flags (see "enode-sync simulate --help") adjust the world, e.g. --seed 7 --drop-rate 0.2.
+LOG_LEVEL defaults to warn here; a summary line is printed every 15 seconds.`,
+  simulate: `Usage: enode-sync simulate [flags]
+
+Runs a fake Enode API (OAuth2, devices, actions, webhooks) on simulated time.
+Run "enode-sync simulate --help" for every flag; each also reads SIM_<FLAG> from the environment.`,
   migrate: `Usage: enode-sync migrate
 
 Applies pending migrations to $DATABASE_PATH and exits.`,
@@ -120,6 +136,70 @@ function installShutdown(logger: Logger, stop: () => Promise<void>, deadlineMs =
   process.on('SIGINT', onSignal);
 }
 
+async function simulateCommand(env: Env, args: string[]): Promise<void> {
+  const logger = createLogger(env.LOG_LEVEL && env.LOG_LEVEL !== '' ? env.LOG_LEVEL : 'info');
+  let running;
+  try {
+    running = await runSimulatorCli(args, env, logger);
+  } catch (err) {
+    if (err instanceof SimulatorUsageError) {
+      process.stdout.write(`${err.message}\n`);
+      return;
+    }
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  installShutdown(logger, () => running.close());
+}
+
+async function demoCommand(env: Env, args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${HELP.demo}\n\nSimulator flags:\n${SIMULATOR_USAGE}\n`);
+    return;
+  }
+  const demoEnv: Env = {
+    ...env,
+    DATABASE_PATH: env.DATABASE_PATH || './data/demo.db',
+    ENODE_WEBHOOK_SECRET: env.ENODE_WEBHOOK_SECRET || demoToken(32),
+    ADMIN_TOKEN: env.ADMIN_TOKEN || demoToken(24),
+    LOG_LEVEL: env.LOG_LEVEL || 'warn',
+  };
+  const config = configOrExit(demoEnv, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
+  const logger = createLogger(config.logLevel);
+  let demo;
+  try {
+    demo = await startDemo({ config, simulatorArgs: args, env: demoEnv, logger });
+  } catch (err) {
+    process.stderr.write(`enode-sync demo: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  const auth = `-H "Authorization: Bearer ${demo.adminToken}"`;
+  process.stdout.write(
+    [
+      '',
+      'enode-sync demo is running: the daemon, and a simulated Enode that sends it webhooks.',
+      `  daemon             ${demo.daemonUrl}   (database ${config.databasePath})`,
+      `  simulated Enode    ${demo.simulatorUrl}   (ground truth: ${demo.simulatorUrl}/_sim/truth)`,
+      `  admin token        ${demo.adminToken}`,
+      '',
+      'Try:',
+      `  curl -s ${auth} ${demo.daemonUrl}/api/v1/devices`,
+      `  curl -s ${auth} '${demo.daemonUrl}/api/v1/actions?state=CONFIRMED'`,
+      `  curl -s ${auth} ${demo.daemonUrl}/api/v1/deliveries`,
+      '',
+      'Simulated time runs 60x; a retailer sends a command every few seconds. Ctrl-C stops.',
+      '',
+    ].join('\n'),
+  );
+  const summary = setInterval(() => process.stdout.write(`[demo] ${demo.summary()}\n`), 15_000);
+  summary.unref();
+  installShutdown(logger, async () => {
+    clearInterval(summary);
+    await demo.close();
+  });
+}
+
 function migrateCommand(env: Env): void {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
@@ -152,13 +232,20 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const env = environment();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // demo and simulate pass flags to the simulator, which prints its own help.
+  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'simulate' && command !== 'demo') {
     process.stdout.write(`${HELP[command ?? 'main'] ?? HELP.main}\n`);
     return;
   }
   switch (command) {
     case 'serve':
       await serveCommand(env);
+      return;
+    case 'demo':
+      await demoCommand(env, rest);
+      return;
+    case 'simulate':
+      await simulateCommand(env, rest);
       return;
     case 'migrate':
       migrateCommand(env);

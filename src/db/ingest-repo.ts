@@ -113,18 +113,18 @@ export function createIngestRepo(sqlite: Database.Database) {
          raw = excluded.raw, raw_hash = excluded.raw_hash, last_news_at = excluded.last_news_at`,
     ),
     getDeviceKey: sqlite.prepare(
-      `SELECT snapshot_at_ms AS atMs, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
+      `SELECT snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
     ),
     insertDevice: sqlite.prepare(
       `INSERT INTO devices (id, type, user_id, vendor, last_seen, is_reachable, snapshot, controlled, snapshot_at_ms,
-         snapshot_event_at_ms, snapshot_hash, first_seen_at, updated_at, deleted_at_ms)
-       VALUES (@id, @type, @userId, @vendor, @lastSeen, @isReachable, @snapshot, @controlled, @atMs, @eventAtMs, @hash,
+         snapshot_rank, snapshot_event_at_ms, snapshot_hash, first_seen_at, updated_at, deleted_at_ms)
+       VALUES (@id, @type, @userId, @vendor, @lastSeen, @isReachable, @snapshot, @controlled, @atMs, @rank, @eventAtMs, @hash,
          @now, @now, NULL)`,
     ),
     // Type and user are left alone: a device keeps both, and unchanged indexed columns cost index writes.
     updateDevice: sqlite.prepare(
       `UPDATE devices SET vendor = @vendor, last_seen = @lastSeen, is_reachable = @isReachable, snapshot = @snapshot,
-         controlled = @controlled, snapshot_at_ms = @atMs, snapshot_event_at_ms = @eventAtMs, snapshot_hash = @hash,
+         controlled = @controlled, snapshot_at_ms = @atMs, snapshot_rank = @rank, snapshot_event_at_ms = @eventAtMs, snapshot_hash = @hash,
          updated_at = @now
        WHERE id = @id`,
     ),
@@ -254,6 +254,7 @@ export function createIngestRepo(sqlite: Database.Database) {
         snapshot: d.snapshot,
         controlled: d.controlled,
         atMs: d.key.atMs,
+        rank: d.key.rank,
         eventAtMs: d.key.eventAtMs,
         hash: d.key.hash,
         now: d.now,

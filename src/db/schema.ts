@@ -63,8 +63,9 @@ export const devices = sqliteTable(
     isReachable: integer('is_reachable', { mode: 'boolean' }),
     snapshot: text('snapshot', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     controlled: text('controlled', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
-    /** Order key of the current snapshot: device time, then event time, then content hash. */
+    /** Order key of the current snapshot (domain/devices.ts SnapshotKey). */
     snapshotAtMs: integer('snapshot_at_ms').notNull(),
+    snapshotRank: integer('snapshot_rank').notNull(),
     snapshotEventAtMs: integer('snapshot_event_at_ms').notNull(),
     snapshotHash: text('snapshot_hash').notNull(),
     firstSeenAt: integer('first_seen_at').notNull(),

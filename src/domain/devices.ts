@@ -103,9 +103,15 @@ export function deviceTimeMs(snapshot: Json): number {
   return newest;
 }
 
-/** Order key of a snapshot: device time, then the event's createdAt, then content hash. */
+/**
+ * Order key of a snapshot: device time, then how much state it carries (a `:discovered` snapshot
+ * has only `information`, so at equal device time any other snapshot beats it), then the
+ * event's createdAt, then content hash.
+ */
 export interface SnapshotKey {
   atMs: number;
+  /** 0 for `:discovered` snapshots (no state), 1 otherwise. */
+  rank: number;
   eventAtMs: number;
   hash: string;
 }
@@ -113,6 +119,7 @@ export interface SnapshotKey {
 /** Total order on snapshots of one device; the maximum is the current state. */
 export function compareSnapshotKeys(a: SnapshotKey, b: SnapshotKey): number {
   if (a.atMs !== b.atMs) return a.atMs - b.atMs;
+  if (a.rank !== b.rank) return a.rank - b.rank;
   if (a.eventAtMs !== b.eventAtMs) return a.eventAtMs - b.eventAtMs;
   if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
   return 0;

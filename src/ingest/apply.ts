@@ -162,7 +162,7 @@ interface DeviceObservation {
 function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutcome {
   const { snapshot, ctx } = o;
   const eventAtMs = parseTimeMs(o.eventCreatedAt) ?? 0;
-  const key: SnapshotKey = { atMs: deviceTimeMs(snapshot), eventAtMs, hash: o.hash };
+  const key: SnapshotKey = { atMs: deviceTimeMs(snapshot), rank: o.verb === 'discovered' ? 0 : 1, eventAtMs, hash: o.hash };
   const current = repo.getDeviceKey(snapshot.id);
   const newer = !current || compareSnapshotKeys(key, current) > 0;
   const controlled = JSON.stringify(controlledState(o.type, snapshot));

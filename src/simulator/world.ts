@@ -175,6 +175,17 @@ export class World {
     return rec;
   }
 
+  /**
+   * Emits `:discovered` then `:updated` for every device, as when users link their devices after
+   * the integration's webhook exists (demos start this way so the daemon sees the whole fleet).
+   */
+  announceAll(): void {
+    for (const rec of this.devices.values()) {
+      this.emitDevice(rec, 'discovered', discoveredView(rec.data));
+      this.emitDevice(rec, 'updated', rec.data, leafPaths(rec.data).filter((p) => !isBookkeeping(p)));
+    }
+  }
+
   /** Unlinks a device: emits `:deleted`; listeners cancel its pending actions. */
   removeDevice(id: string): boolean {
     const rec = this.devices.get(id);

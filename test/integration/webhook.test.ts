@@ -125,6 +125,16 @@ describe('POST /webhooks/enode', () => {
     expect(rows.map((r) => r.stale).sort()).toEqual([false, true]);
   });
 
+  it('keeps the state of an :updated snapshot when a bare :discovered of the same device time arrives after it', async () => {
+    const t = makeTestApp();
+    const updated = vehicleEvent('vehicle-1', 5, { charging: true });
+    const discovered = vehicleEvent('vehicle-1', 5, {}, 'discovered');
+    discovered.vehicle.chargeState = null as never; // Enode's :discovered carries information only
+    await postWebhook(t, [updated]);
+    await postWebhook(t, [discovered]);
+    expect((await (await api(t, '/devices/vehicle-1')).json()).controlled).toEqual({ charging: true, maxCurrent: 16 });
+  });
+
   it('never moves a CONFIRMED action back to PENDING when the PENDING webhook comes late', async () => {
     const t = makeTestApp();
     await postWebhook(t, [actionEvent('action-1', 'CONFIRMED', 3)]);

@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { runMigrations } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { createDeps } from './deps.js';
+import { createWorkerWriter } from './ingest/writer.js';
+import type { Logger } from './logger.js';
+import { startServer } from './server.js';
+import { Rng } from './simulator/random.js';
+import { canControlCharging, createSimulator, parseSimulatorOptions, pickDevices, SimApiClient, type Simulator } from './simulator/index.js';
+
+/** How often the demo retailer sends a command (wall clock). */
+const RETAILER_INTERVAL_MS = 4_000;
+
+export interface DemoOptions {
+  config: Config;
+  /** Extra simulator flags (`--seed 7 --drop-rate 0.1` …); the demo's own defaults come first. */
+  simulatorArgs: string[];
+  env: Record<string, string | undefined>;
+  logger: Logger;
+}
+
+export interface RunningDemo {
+  daemonUrl: string;
+  simulatorUrl: string;
+  adminToken: string;
+  webhookSecret: string;
+  simulator: Simulator;
+  /** One line: what the daemon holds and what the simulator did so far. */
+  summary(): string;
+  close(): Promise<void>;
+}
+
+/** A random token for a demo run when none is configured (never logged; printed once for the user). */
+export function demoToken(bytes = 24): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/**
+ * `enode-sync demo`: the daemon and the simulator wired together on the embedded SQLite
+ * database. The simulator delivers signed webhooks to the daemon; a demo retailer sends
+ * commands through the simulated Enode API, and simulated third parties interfere.
+ */
+export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
+  const { config, logger } = o;
+  const db = openDatabase(config.databasePath);
+  runMigrations(db);
+  const writer =
+    config.databasePath === ':memory:'
+      ? undefined
+      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
+          logger.fatal({ err }, 'writer thread died; exiting');
+          process.exit(1);
+        });
+  const deps = createDeps({ config, db, logger, clock: systemClock }, writer);
+  const server = await startServer(deps, config.port, config.host);
+  const webhookSecret = config.webhookSecrets[0] as string;
+
+  // One simulated hour per wall minute, a small mixed fleet, third parties active.
+  const simOptions = parseSimulatorOptions(
+    [
+      '--port', '0',
+      '--time-scale', '60',
+      '--devices', '16',
+      '--interference-rate', '0.15',
+      '--action-delay-seconds', '30-180',
+      '--webhook-url', `${server.url}/webhooks/enode`,
+      '--webhook-secret', webhookSecret,
+      ...o.simulatorArgs,
+    ],
+    o.env,
+  );
+  const simulator = createSimulator({ ...simOptions, logger: logger.child({ component: 'simulator' }) });
+  const listening = await simulator.listen(simOptions.port, simOptions.host);
+  simulator.world.announceAll();
+  simulator.start();
+
+  const retailer = startDemoRetailer(simulator, new SimApiClient({ baseUrl: listening.url, clientId: simOptions.clientId, clientSecret: simOptions.clientSecret }), simOptions.seed, logger.child({ component: 'demo-retailer' }));
+
+  return {
+    daemonUrl: server.url,
+    simulatorUrl: listening.url,
+    adminToken: config.adminToken as string,
+    webhookSecret,
+    simulator,
+    summary: () => {
+      const n = (sql: string) => (db.$client.prepare(sql).get() as { n: number }).n;
+      return (
+        `devices ${n('SELECT count(*) AS n FROM devices')}, actions ${n('SELECT count(*) AS n FROM actions')} ` +
+        `(${n("SELECT count(*) AS n FROM actions WHERE state = 'PENDING'")} pending), ` +
+        `deliveries ${n('SELECT count(*) AS n FROM deliveries')}; simulator: ${simulator.truth().changes.length} state changes`
+      );
+    },
+    close: async () => {
+      retailer.stop();
+      await simulator.close();
+      await server.close();
+      await deps.writer.close();
+      db.$client.close();
+    },
+  };
+}
+
+/**
+ * Plays an energy retailer: every few seconds sends one command through the (simulated) Enode
+ * API — start or stop charging, an HVAC hold, a battery mode — as a real integration would.
+ */
+function startDemoRetailer(simulator: Simulator, api: SimApiClient, seed: number, logger: Logger): { stop(): void } {
+  const rng = new Rng(seed + 101);
+  const send = async () => {
+    const choice = rng.int(0, 3);
+    try {
+      if (choice <= 1) {
+        const type = choice === 0 ? 'vehicle' : 'charger';
+        const candidates = pickDevices(simulator.world, type, (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
+        const device = candidates.length > 0 ? candidates[rng.int(0, candidates.length - 1)] : undefined;
+        if (!device) return;
+        const action = device.chargeState.isCharging ? 'STOP' : 'START';
+        const res = await api.charging(type, device.id, action);
+        logger.info({ deviceId: device.id, command: `${type} ${action}`, status: res.status, state: res.body.state }, 'demo retailer sent a command');
+      } else if (choice === 2) {
+        const hvacs = pickDevices(simulator.world, 'hvac', (d) => d.capabilities.setPermanentHold.isCapable);
+        const hvac = hvacs.length > 0 ? hvacs[rng.int(0, hvacs.length - 1)] : undefined;
+        if (!hvac) return;
+        const heatSetpoint = 18 + rng.int(0, 4);
+        const res = await api.permanentHold(hvac.id, { mode: 'HEAT', heatSetpoint });
+        logger.info({ deviceId: hvac.id, command: `hvac HEAT ${heatSetpoint}`, status: res.status, state: res.body.state }, 'demo retailer sent a command');
+      } else {
+        const batteries = pickDevices(simulator.world, 'battery');
+        const battery = batteries.length > 0 ? batteries[rng.int(0, batteries.length - 1)] : undefined;
+        if (!battery) return;
+        const modes = ['IMPORT_FOCUS', 'EXPORT_FOCUS', 'SELF_RELIANCE', 'TIME_OF_USE'] as const;
+        const mode = modes[rng.int(0, modes.length - 1)] as (typeof modes)[number];
+        const res = await api.operationMode(battery.id, mode);
+        logger.info({ deviceId: battery.id, command: `battery ${mode}`, status: res.status, state: res.body.state }, 'demo retailer sent a command');
+      }
+    } catch (err) {
+      logger.warn({ err }, 'demo retailer command failed');
+    }
+  };
+  const timer = setInterval(() => void send(), RETAILER_INTERVAL_MS);
+  void send();
+  return { stop: () => clearInterval(timer) };
+}

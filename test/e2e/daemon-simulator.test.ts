@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { canControlCharging, createSimulator, inProcessFetch, pickDevices, SimApiClient, type Simulator } from '../../src/simulator/index.js';
+import { controlledState } from '../../src/domain/devices.js';
+import { adminGet, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+
+let daemon: Daemon | undefined;
+let sim: Simulator | undefined;
+let dir: string | undefined;
+
+afterEach(async () => {
+  await sim?.close();
+  await daemon?.proc.stop();
+  if (dir) removeDir(dir);
+  daemon = sim = dir = undefined;
+});
+
+async function allPages<T>(url: string, path: string): Promise<T[]> {
+  const out: T[] = [];
+  let after: string | null = null;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const body = await (await adminGet(url, `${path}${sep}limit=500${after ? `&after=${after}` : ''}`)).json();
+    out.push(...(body.data as T[]));
+    after = body.pagination.after;
+  } while (after);
+  return out;
+}
+
+async function waitApplied(url: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await (await adminGet(url, '/deliveries?status=pending&limit=1')).json()).data.length > 0) {
+    if (Date.now() > deadline) throw new Error('deliveries still pending');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('daemon fed by the simulator over real HTTP', () => {
+  it('ends with the simulator’s device and action state, through duplicated and reordered webhooks', async () => {
+    dir = tempDir();
+    daemon = await startDaemon(dir);
+    sim = createSimulator({
+      seed: 11,
+      devices: 24,
+      interferenceRate: 0.2,
+      duplicateRate: 0.2,
+      reorderRate: 0.3,
+      actionDelaySeconds: [20, 120],
+      webhookUrl: `${daemon.url}/webhooks/enode`,
+      webhookSecret: E2E_SECRET,
+    });
+    sim.world.announceAll();
+    const retailer = new SimApiClient({ baseUrl: 'http://sim.local', clientId: sim.options.clientId, clientSecret: sim.options.clientSecret, fetch: inProcessFetch(sim.app) });
+
+    // Three simulated hours; every 10 minutes the retailer toggles charging somewhere.
+    for (let step = 0; step < 18; step++) {
+      const vehicles = pickDevices(sim.world, 'vehicle', (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
+      const target = vehicles[step % Math.max(1, vehicles.length)];
+      if (target) await retailer.charging('vehicle', target.id, target.chargeState.isCharging ? 'STOP' : 'START');
+      await sim.runFor(10 * 60_000);
+    }
+    await sim.runFor(60 * 60_000); // let every action resolve and every retry land
+    await sim.flushWebhooks();
+    await waitApplied(daemon.url);
+
+    const truth = sim.truth();
+    expect(truth.droppedEvents).toHaveLength(0);
+    expect(truth.webhookStats).toMatchObject({});
+
+    // Devices: the daemon's controlled state is the simulator's current state, for every device.
+    const devices = await allPages<{ id: string; type: string; controlled: Record<string, unknown> }>(daemon.url, '/devices');
+    const world = sim.world.all();
+    expect(devices.map((d) => d.id).sort()).toEqual(world.map((r) => r.data.id).sort());
+    for (const rec of world) {
+      const mine = devices.find((d) => d.id === rec.data.id)!;
+      expect(mine.controlled, `device ${rec.data.id}`).toEqual(controlledState(rec.type, rec.data as unknown as Record<string, unknown>));
+    }
+
+    // Actions: every action the simulator created has its final state in the daemon.
+    const actions = await allPages<{ id: string; state: string; failureReason: unknown }>(daemon.url, '/actions');
+    expect(truth.actions.length).toBeGreaterThan(5);
+    for (const a of truth.actions) {
+      const mine = actions.find((x) => x.id === a.id);
+      expect(mine?.state, `action ${a.id}`).toBe(a.state);
+    }
+    expect(actions).toHaveLength(truth.actions.length);
+
+    const failed = await (await adminGet(daemon.url, '/deliveries?status=failed')).json();
+    expect(failed.data).toEqual([]);
+  });
+});
