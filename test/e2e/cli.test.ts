@@ -35,6 +35,22 @@ describe('enode-sync CLI', () => {
     }
   });
 
+  it('prints the simulator flags for simulate --help and demo --help', () => {
+    for (const command of ['simulate', 'demo']) {
+      const r = cli([command, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('--drop-rate');
+      expect(r.stdout).toContain('--interference-rate');
+    }
+  });
+
+  it('names every bad simulator flag at once, exit code 2', () => {
+    const r = cli(['simulate', '--drop-rate', '2', '--bogus', 'x']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--drop-rate');
+    expect(r.stderr).toContain('--bogus: unknown flag');
+  });
+
   it('rejects an unknown command with exit code 2', () => {
     const r = cli(['frobnicate']);
     expect(r.code).toBe(2);
