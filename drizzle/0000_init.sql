@@ -15,7 +15,10 @@ CREATE TABLE `actions` (
 	`raw` text NOT NULL,
 	`raw_hash` text NOT NULL,
 	`first_seen_at` integer NOT NULL,
-	`last_news_at` integer NOT NULL
+	`last_news_at` integer NOT NULL,
+	`poll_attempts` integer DEFAULT 0 NOT NULL,
+	`last_polled_at` integer,
+	`upstream` text
 );
 --> statement-breakpoint
 CREATE INDEX `actions_state_idx` ON `actions` (`state`,`id`);--> statement-breakpoint

@@ -20,11 +20,13 @@ export function createApp(deps: Deps) {
     const problems: string[] = [];
     try {
       const { applied, expected } = migrationStatus(deps.db);
-      if (applied < expected) problems.push(`migrations: ${applied} of ${expected} applied; run "enode-sync migrate"`);
+      if (applied < expected) problems.push(`migrations pending: ${applied} of ${expected} applied; run "enode-sync migrate"`);
       // The writer takes and releases the write lock: proves the database is writable.
       await deps.writer.ping();
     } catch (err) {
-      problems.push(`database: ${(err as Error).message}`);
+      // The detail goes to the log, not to whoever probes /readyz.
+      deps.logger.error({ err }, 'readiness check: database not writable');
+      problems.push('database not writable (see the log)');
     }
     if (problems.length > 0) {
       deps.logger.warn({ problems }, 'not ready');

@@ -51,6 +51,9 @@ const envSchema = z.object({
   ENODE_CLIENT_SECRET: optionalString,
   ENODE_WEBHOOK_ID: optionalString,
   POLL_INTERVAL_SECONDS: intFrom(30, 1, 86_400),
+  RESYNC_INTERVAL_MINUTES: intFrom(360, 1, 10_080),
+  WEBHOOK_HEALTH_INTERVAL_SECONDS: intFrom(300, 10, 86_400),
+  ENODE_REQUESTS_PER_MINUTE: intFrom(600, 1, 100_000),
   ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url()))),
   ALERT_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
@@ -82,6 +85,10 @@ export interface Config {
     webhookId: string | undefined;
   };
   pollIntervalSeconds: number;
+  resyncIntervalMinutes: number;
+  webhookHealthIntervalSeconds: number;
+  /** Request budget shared by every job (token bucket: this many per minute, bursts up to a tenth). */
+  enodeRequestsPerMinute: number;
   alerts: {
     webhookUrls: string[];
     webhookSecret: string | undefined;
@@ -114,8 +121,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? 'environment');
       const value = env[name];
-      // Never echo secrets back, even in an error.
-      const shown = /SECRET|TOKEN/.test(name) || value === undefined ? '' : ` (got "${value}")`;
+      // Never echo secrets back, even in an error (webhook URLs of Slack and others are secrets too).
+      const shown = /SECRET|TOKEN|URL/.test(name) || value === undefined ? '' : ` (got "${value}")`;
       problems.push(`${name}: ${issue.message}${shown}`);
     }
   }
@@ -146,6 +153,9 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       webhookId: e.ENODE_WEBHOOK_ID,
     },
     pollIntervalSeconds: e.POLL_INTERVAL_SECONDS,
+    resyncIntervalMinutes: e.RESYNC_INTERVAL_MINUTES,
+    webhookHealthIntervalSeconds: e.WEBHOOK_HEALTH_INTERVAL_SECONDS,
+    enodeRequestsPerMinute: e.ENODE_REQUESTS_PER_MINUTE,
     alerts: {
       webhookUrls: e.ALERT_WEBHOOK_URLS,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { systemClock } from './clock.js';
 import type { Config } from './config.js';
-import { runMigrations } from './db/migrate.js';
-import { openDatabase } from './db/open.js';
-import { createDeps } from './deps.js';
-import { createWorkerWriter } from './ingest/writer.js';
+import { startDaemon } from './daemon.js';
 import type { Logger } from './logger.js';
-import { startServer } from './server.js';
 import { Rng } from './simulator/random.js';
 import { canControlCharging, createSimulator, parseSimulatorOptions, pickDevices, SimApiClient, type Simulator } from './simulator/index.js';
 
@@ -43,19 +38,10 @@ export function demoToken(bytes = 24): string {
  * commands through the simulated Enode API, and simulated third parties interfere.
  */
 export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
-  const { config, logger } = o;
-  const db = openDatabase(config.databasePath);
-  runMigrations(db);
-  const writer =
-    config.databasePath === ':memory:'
-      ? undefined
-      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
-          logger.fatal({ err }, 'writer thread died; exiting');
-          process.exit(1);
-        });
-  const deps = createDeps({ config, db, logger, clock: systemClock }, writer);
-  const server = await startServer(deps, config.port, config.host);
-  const webhookSecret = config.webhookSecrets[0] as string;
+  const { logger } = o;
+  if (o.config.port === 0) throw new Error('the demo needs a fixed PORT: the simulator must know where to send webhooks');
+  const webhookSecret = o.config.webhookSecrets[0] as string;
+  const shownHost = o.config.host === '0.0.0.0' || o.config.host === '::' ? '127.0.0.1' : o.config.host;
 
   // One simulated hour per wall minute, a small mixed fleet, third parties active.
   const simOptions = parseSimulatorOptions(
@@ -65,7 +51,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       '--devices', '16',
       '--interference-rate', '0.15',
       '--action-delay-seconds', '30-180',
-      '--webhook-url', `${server.url}/webhooks/enode`,
+      '--webhook-url', `http://${shownHost}:${o.config.port}/webhooks/enode`,
       '--webhook-secret', webhookSecret,
       ...o.simulatorArgs,
     ],
@@ -73,6 +59,22 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   );
   const simulator = createSimulator({ ...simOptions, logger: logger.child({ component: 'simulator' }) });
   const listening = await simulator.listen(simOptions.port, simOptions.host);
+
+  // The daemon uses the simulator as its Enode: the poller and webhook watch run against it.
+  const config: Config = {
+    ...o.config,
+    enode: {
+      ...o.config.enode,
+      apiUrl: listening.url,
+      oauthUrl: `${listening.url}/oauth2/token`,
+      clientId: simOptions.clientId,
+      clientSecret: simOptions.clientSecret,
+      webhookId: simulator.defaultWebhookId ?? undefined,
+    },
+  };
+  const daemon = await startDaemon(config, logger);
+  const server = daemon.server;
+  const db = daemon.deps.db;
   simulator.world.announceAll();
   simulator.start();
 
@@ -81,7 +83,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   return {
     daemonUrl: server.url,
     simulatorUrl: listening.url,
-    adminToken: config.adminToken as string,
+    adminToken: o.config.adminToken as string,
     webhookSecret,
     simulator,
     summary: () => {
@@ -95,9 +97,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     close: async () => {
       retailer.stop();
       await simulator.close();
-      await server.close();
-      await deps.writer.close();
-      db.$client.close();
+      await daemon.close();
     },
   };
 }

@@ -21,6 +21,7 @@ export const REDACT_PATHS = [
   'config.enode.clientSecret',
   'config.alerts.webhookSecret',
   'config.alerts.slackWebhookUrl',
+  'config.alerts.webhookUrls',
 ];
 
 /** Creates the process logger: JSON lines on stdout (or the given destination), secrets redacted. */

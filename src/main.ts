@@ -4,12 +4,11 @@ import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config, type Env } from './config.js';
 import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
-import { createDeps } from './deps.js';
+import { startDaemon } from './daemon.js';
+import { createIngestRepo } from './db/ingest-repo.js';
 import { replayDelivery } from './ingest/deliveries.js';
-import { createWorkerWriter } from './ingest/writer.js';
 import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
-import { startServer } from './server.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 
 const HELP: Record<string, string> = {
@@ -49,7 +48,8 @@ Applies pending migrations to $DATABASE_PATH and exits.`,
   replay: `Usage: enode-sync replay <deliveryId>
 
 Applies the stored delivery again through the same funnel as live webhooks. Applying is
-idempotent, so replaying an applied delivery changes nothing. Exit code 1 when it still fails.`,
+idempotent, so replaying an applied delivery changes nothing. Exit code 1 when it still fails.
+While the daemon runs, prefer POST /api/v1/deliveries/{id}/replay: it goes through the daemon's writer.`,
 };
 
 /** Reads `.env` from the working directory when present; real environment variables win. */
@@ -79,31 +79,12 @@ function configOrExit(env: Env, require: Array<'ENODE_WEBHOOK_SECRET' | 'ADMIN_T
 async function serveCommand(env: Env): Promise<void> {
   const config = configOrExit(env, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
   const logger = createLogger(config.logLevel);
-  const db = openDatabase(config.databasePath);
-  runMigrations(db);
-  const writer =
-    config.databasePath === ':memory:'
-      ? undefined
-      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
-          // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
-          logger.fatal({ err }, 'writer thread died; exiting');
-          process.exit(1);
-        });
-  const deps = createDeps({ config, db, logger, clock: systemClock }, writer);
-  if (!config.enode.clientId) {
-    logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');
-  }
-  const server = await startServer(deps, config.port, config.host);
+  const daemon = await startDaemon(config, logger);
   logger.info(
-    { url: server.url, database: config.databasePath, enodeEnv: config.enode.env, secrets: config.webhookSecrets.length },
+    { url: daemon.server.url, database: config.databasePath, enodeEnv: config.enode.env, secrets: config.webhookSecrets.length, poller: daemon.enode !== undefined },
     'enode-sync listening',
   );
-  installShutdown(logger, async () => {
-    // Stop accepting and finish in-flight requests (their deliveries get committed), then the writer.
-    await server.close();
-    await deps.writer.close();
-    db.$client.close();
-  });
+  installShutdown(logger, () => daemon.close());
 }
 
 /** Graceful shutdown against a deadline; a second signal exits at once. */
@@ -218,8 +199,8 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
   const logger = createLogger(config.logLevel);
   const db = openDatabase(config.databasePath);
   runMigrations(db);
-  const deps = createDeps({ config, db, logger, clock: systemClock });
-  const outcome = replayDelivery(deps.repos.ingest, deliveryId, systemClock.now().getTime(), logger);
+  // Only the repository: no ingest pipeline (it would start applying pending deliveries here).
+  const outcome = replayDelivery(createIngestRepo(db.$client), deliveryId, systemClock.now().getTime(), logger);
   db.$client.close();
   if (!outcome) {
     process.stderr.write(`No delivery with id "${deliveryId}" in ${config.databasePath}\n`);

@@ -32,16 +32,27 @@ export interface Checkpointer {
  * file (and its fsync) never happens inside the writer's commits. The writer's connection turns
  * `wal_autocheckpoint` off when this runs.
  */
-export function startCheckpointer(databasePath: string, intervalMs: number, onError: (message: string) => void): Checkpointer {
+export function startCheckpointer(
+  databasePath: string,
+  intervalMs: number,
+  onError: (message: string) => void,
+  /** Called if the thread ends without being closed: the writer must checkpoint itself again. */
+  onDeath: () => void,
+): Checkpointer {
   const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData: { databasePath, intervalMs, driverPath } });
   worker.on('message', (m: { error?: string }) => {
     if (m.error) onError(m.error);
   });
   worker.on('error', (err) => onError(err.message));
+  let closing = false;
+  worker.on('exit', () => {
+    if (!closing) onDeath();
+  });
   return {
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         worker.once('message', () => void worker.terminate().then(() => resolve()));
         worker.once('exit', () => resolve());
         worker.postMessage({ op: 'close' });

@@ -16,8 +16,12 @@ export interface NewDelivery {
   appliedAt: number | null;
 }
 
-export interface StoredDelivery extends NewDelivery {
-  attempts: number;
+/** The stored delivery as far as deduplication needs it. */
+export interface DeliveryHead {
+  status: DeliveryStatus;
+  error: string | null;
+  eventCount: number;
+  bodySha256: string;
 }
 
 export interface DeviceUpsert {
@@ -65,19 +69,6 @@ export interface SystemEventInsert {
   hash: string;
 }
 
-interface DeliveryDbRow {
-  id: string;
-  received_at: number;
-  headers: string;
-  body: Buffer;
-  body_sha256: string;
-  status: DeliveryStatus;
-  error: string | null;
-  event_count: number;
-  applied_at: number | null;
-  attempts: number;
-}
-
 /**
  * The write side of the funnel: prepared statements with portable SQL (`ON CONFLICT`, no
  * SQLite-only syntax), built once per connection. Everything here runs inside the caller's
@@ -94,13 +85,18 @@ export function createIngestRepo(sqlite: Database.Database) {
       `UPDATE deliveries SET status = @status, error = @error, applied_at = @appliedAt, event_count = @eventCount WHERE id = @id`,
     ),
     countAttempt: sqlite.prepare(`UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?`),
-    getDelivery: sqlite.prepare(`SELECT * FROM deliveries WHERE id = ?`),
-    hasDelivery: sqlite.prepare(`SELECT 1 FROM deliveries WHERE id = ?`).pluck(),
+    findDelivery: sqlite.prepare(
+      `SELECT status, error, event_count AS eventCount, body_sha256 AS bodySha256 FROM deliveries WHERE id = ?`,
+    ),
+    deliveryBody: sqlite.prepare(`SELECT body, received_at AS receivedAt FROM deliveries WHERE id = ?`),
     pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY received_at, id`).pluck(),
     getActionVersion: sqlite.prepare(
       `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt FROM actions WHERE id = ?`,
     ),
     setActionOrigin: sqlite.prepare(`UPDATE actions SET origin = ?, last_news_at = ? WHERE id = ?`),
+    recordActionPoll: sqlite.prepare(
+      `UPDATE actions SET last_polled_at = @polledAt, poll_attempts = poll_attempts + 1, upstream = COALESCE(@upstream, upstream) WHERE id = @id`,
+    ),
     upsertAction: sqlite.prepare(
       `INSERT INTO actions (id, user_id, target_id, target_type, kind, target, state, failure_reason, created_at, updated_at,
          updated_at_ms, completed_at, origin, raw, raw_hash, first_seen_at, last_news_at)
@@ -110,7 +106,7 @@ export function createIngestRepo(sqlite: Database.Database) {
          target_type = excluded.target_type, kind = excluded.kind, target = excluded.target, state = excluded.state,
          failure_reason = excluded.failure_reason, created_at = excluded.created_at, updated_at = excluded.updated_at,
          updated_at_ms = excluded.updated_at_ms, completed_at = excluded.completed_at, origin = excluded.origin,
-         raw = excluded.raw, raw_hash = excluded.raw_hash, last_news_at = excluded.last_news_at`,
+         raw = excluded.raw, raw_hash = excluded.raw_hash, last_news_at = excluded.last_news_at, poll_attempts = 0`,
     ),
     getDeviceKey: sqlite.prepare(
       `SELECT snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
@@ -160,17 +156,24 @@ export function createIngestRepo(sqlite: Database.Database) {
      * corrupt (WAL), and which is then derived again. The next durable commit syncs it too.
      */
     derivedTransaction<T>(fn: () => T): T {
-      if (sqlite.inTransaction) return sqlite.transaction(fn)();
+      if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn)();
       sqlite.pragma('synchronous = NORMAL');
       try {
         return sqlite.transaction(fn)();
       } finally {
-        sqlite.pragma('synchronous = FULL');
+        // Back to FULL before anything else commits: stores must never commit without fsync.
+        if (sqlite.open) sqlite.pragma('synchronous = FULL');
       }
     },
 
-    hasDelivery(id: string): boolean {
-      return s.hasDelivery.get(id) !== undefined;
+    /** What a redelivery needs to know of the stored delivery with this id, if any. */
+    findDelivery(id: string): DeliveryHead | undefined {
+      return s.findDelivery.get(id) as DeliveryHead | undefined;
+    },
+
+    /** The raw body and receive time of a stored delivery (to apply or replay it). */
+    deliveryBody(id: string): { body: Buffer; receivedAt: number } | undefined {
+      return s.deliveryBody.get(id) as { body: Buffer; receivedAt: number } | undefined;
     },
 
     /** Ids of stored deliveries not applied yet (after a crash or shutdown), oldest first. */
@@ -191,29 +194,17 @@ export function createIngestRepo(sqlite: Database.Database) {
       s.countAttempt.run(id);
     },
 
-    getDelivery(id: string): StoredDelivery | undefined {
-      const row = s.getDelivery.get(id) as DeliveryDbRow | undefined;
-      if (!row) return undefined;
-      return {
-        id: row.id,
-        receivedAt: row.received_at,
-        headers: JSON.parse(row.headers) as Record<string, string>,
-        body: row.body,
-        bodySha256: row.body_sha256,
-        status: row.status,
-        error: row.error,
-        eventCount: row.event_count,
-        appliedAt: row.applied_at,
-        attempts: row.attempts,
-      };
-    },
-
     getActionVersion(id: string): (ActionVersion & { firstSeenAt: number }) | undefined {
       return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number }) | undefined;
     },
 
     setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void {
       s.setActionOrigin.run(origin, lastNewsAt, id);
+    },
+
+    /** Counts a poll of an action (its backoff), flagging it when Enode no longer knows it or it is stale. */
+    recordActionPoll(id: string, polledAt: number, upstream: 'not_found' | 'stale' | null): void {
+      s.recordActionPoll.run({ id, polledAt, upstream });
     },
 
     upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void {
@@ -258,7 +249,6 @@ export function createIngestRepo(sqlite: Database.Database) {
         eventAtMs: d.key.eventAtMs,
         hash: d.key.hash,
         now: d.now,
-        ...(exists ? {} : { type: d.type, userId: d.userId }),
       });
     },
 

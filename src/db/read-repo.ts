@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, lt, or, type SQL } from 'drizzle-orm';
 import type { Db } from './open.js';
-import { actions, deliveries, devices } from './schema.js';
+import { actions, deliveries, devices, systemEvents } from './schema.js';
 
 /** Read side of the projections for the admin API: keyset pagination, portable SQL via drizzle. */
 export function createReadRepo(db: Db) {
@@ -24,6 +24,35 @@ export function createReadRepo(db: Db) {
         .orderBy(desc(actions.updatedAtMs), desc(actions.id))
         .limit(f.limit + 1)
         .all();
+    },
+
+    /** Every PENDING action with what the poller needs; bounded by the fleet, as each device has at most one. */
+    pendingActions() {
+      return db
+        .select({
+          id: actions.id,
+          targetId: actions.targetId,
+          targetType: actions.targetType,
+          createdAt: actions.createdAt,
+          lastNewsAt: actions.lastNewsAt,
+          lastPolledAt: actions.lastPolledAt,
+          pollAttempts: actions.pollAttempts,
+          upstream: actions.upstream,
+        })
+        .from(actions)
+        .where(eq(actions.state, 'PENDING'))
+        .all();
+    },
+
+    /** The newest heartbeat received: when, and Enode's count of events queued for us. */
+    lastHeartbeat(): { receivedAt: number; pendingEvents: number | null } | undefined {
+      return db
+        .select({ receivedAt: systemEvents.receivedAt, pendingEvents: systemEvents.pendingEvents })
+        .from(systemEvents)
+        .where(eq(systemEvents.event, 'system:heartbeat'))
+        .orderBy(desc(systemEvents.receivedAt))
+        .limit(1)
+        .get();
     },
 
     getDevice(id: string) {

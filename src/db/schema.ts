@@ -43,7 +43,13 @@ export const actions = sqliteTable(
     raw: text('raw', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
     rawHash: text('raw_hash').notNull(),
     firstSeenAt: integer('first_seen_at').notNull(),
+    /** When we last learned something new about it (webhook, poll or gateway). */
     lastNewsAt: integer('last_news_at').notNull(),
+    /** Polls since the last news, and when the last one was: the poller's backoff. */
+    pollAttempts: integer('poll_attempts').notNull().default(0),
+    lastPolledAt: integer('last_polled_at'),
+    /** Set by the poller: `not_found` (Enode answers 404) or `stale` (PENDING far past Enode's horizon). */
+    upstream: text('upstream', { enum: ['not_found', 'stale'] }),
   },
   (t) => [
     index('actions_state_idx').on(t.state, t.id),

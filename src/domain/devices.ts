@@ -104,9 +104,10 @@ export function deviceTimeMs(snapshot: Json): number {
 }
 
 /**
- * Order key of a snapshot: device time, then how much state it carries (a `:discovered` snapshot
- * has only `information`, so at equal device time any other snapshot beats it), then the
- * event's createdAt, then content hash.
+ * Order key of a snapshot: first whether it carries state (a `:discovered` snapshot has only
+ * `information`, so any snapshot with state beats it, even an older one: a relinked device keeps
+ * its last known state until its `:updated` comes), then device time, then the event's
+ * createdAt, then content hash.
  */
 export interface SnapshotKey {
   atMs: number;
@@ -118,8 +119,8 @@ export interface SnapshotKey {
 
 /** Total order on snapshots of one device; the maximum is the current state. */
 export function compareSnapshotKeys(a: SnapshotKey, b: SnapshotKey): number {
-  if (a.atMs !== b.atMs) return a.atMs - b.atMs;
   if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.atMs !== b.atMs) return a.atMs - b.atMs;
   if (a.eventAtMs !== b.eventAtMs) return a.eventAtMs - b.eventAtMs;
   if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
   return 0;

@@ -98,21 +98,21 @@ export function isStorageError(err: unknown): boolean {
  * stored again. Returns the parsed events of a newly stored delivery, so that applying it does
  * not parse the body again.
  */
-export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery): { outcome: DeliveryOutcome; events?: unknown[] } {
+export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const bodySha256 = sha256Hex(body);
-  const id = r.headerId ?? `sha256-${bodySha256}`;
-  if (repo.hasDelivery(id)) {
-    const existing = repo.getDelivery(id);
-    return {
-      outcome: {
-        deliveryId: id,
-        status: existing?.status ?? 'pending',
-        duplicate: true,
-        error: existing?.error ?? null,
-        eventCount: existing?.eventCount ?? 0,
-      },
-    };
+  let id = r.headerId ?? `sha256-${bodySha256}`;
+  let existing = repo.findDelivery(id);
+  if (existing && existing.bodySha256 !== bodySha256) {
+    // Same delivery id, different bytes: Enode does not promise ids are never reused across
+    // batches, so this is new data, kept under a derived id rather than dropped as a duplicate.
+    const derived = `${id}~${bodySha256.slice(0, 16)}`;
+    logger?.warn({ deliveryId: id, storedAs: derived }, 'delivery id seen before with a different body; stored as a new delivery');
+    id = derived;
+    existing = repo.findDelivery(id);
+  }
+  if (existing) {
+    return { outcome: { deliveryId: id, status: existing.status, duplicate: true, error: existing.error, eventCount: existing.eventCount } };
   }
   const parsed = parseEventArray(body);
   const status = parsed.ok ? 'pending' : 'quarantined';
@@ -136,7 +136,7 @@ export function applyDelivery(
   let events = given?.events;
   let receivedAt = given?.receivedAt;
   if (!events || receivedAt === undefined) {
-    const stored = repo.getDelivery(deliveryId);
+    const stored = repo.deliveryBody(deliveryId);
     if (!stored) return undefined;
     const parsed = parseEventArray(stored.body);
     receivedAt = stored.receivedAt;
@@ -157,7 +157,7 @@ export function applyDelivery(
  */
 export function replayDelivery(repo: IngestRepo, id: string, now: number, logger: Logger): DeliveryOutcome | undefined {
   return repo.transaction(() => {
-    if (!repo.hasDelivery(id)) return undefined;
+    if (!repo.findDelivery(id)) return undefined;
     repo.countAttempt(id);
     const outcome = applyDelivery(repo, id, now);
     if (outcome) logger.info({ deliveryId: id, status: outcome.status, error: outcome.error, events: outcome.eventCount }, 'replayed delivery');

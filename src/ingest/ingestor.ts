@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
-import { applyDelivery, storeDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
+import { applyDelivery, isStorageError, storeDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
 
 interface Waiting {
   delivery: ReceivedDelivery;
@@ -121,7 +121,7 @@ export class Ingestor {
       count += group.length;
       let stored: Array<ReturnType<typeof storeDelivery>>;
       try {
-        stored = this.repo.transaction(() => group.map((w) => storeDelivery(this.repo, w.delivery)));
+        stored = this.repo.transaction(() => group.map((w) => storeDelivery(this.repo, w.delivery, this.logger)));
       } catch (err) {
         this.logger.error({ err, deliveries: group.length }, 'could not store deliveries; answering 503 so Enode retries');
         for (const w of group) w.reject(err);
@@ -151,7 +151,16 @@ export class Ingestor {
         do {
           const next = this.applyQueue[done]!;
           const given = next.events && next.receivedAt !== undefined ? { events: next.events, receivedAt: next.receivedAt } : undefined;
-          const outcome = applyDelivery(this.repo, next.id, now, given);
+          let outcome;
+          try {
+            outcome = applyDelivery(this.repo, next.id, now, given);
+          } catch (err) {
+            if (isStorageError(err)) throw err;
+            // Not the storage: this delivery alone is at fault; it must not hold up the others.
+            const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+            this.repo.finishDelivery(next.id, 'failed', error, null, given?.events.length ?? 0);
+            outcome = { status: 'failed', error };
+          }
           if (outcome?.status === 'failed') {
             this.logger.error({ deliveryId: next.id, error: outcome.error }, 'webhook delivery stored but could not be applied; replay it after a fix');
           }

@@ -93,7 +93,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       }
       const id = outcome.deliveryId;
       const log = { deliveryId: id, bytes, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
-      if (outcome.status === 'quarantined') {
+      if (outcome.status === 'quarantined' && !outcome.duplicate) {
         deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
         throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
       }

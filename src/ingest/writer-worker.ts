@@ -16,8 +16,15 @@ const logger = createLogger(options.logLevel).child({ component: 'writer' });
 const db = openDatabase(options.databasePath);
 // Checkpoints run on their own thread (db/checkpointer.ts), not inside the writer's commits.
 db.$client.pragma('wal_autocheckpoint = 0');
-const checkpointer = startCheckpointer(options.databasePath, CHECKPOINT_INTERVAL_MS, (message) =>
-  logger.warn({ error: message }, 'background checkpoint failed; retrying at the next interval'),
+const checkpointer = startCheckpointer(
+  options.databasePath,
+  CHECKPOINT_INTERVAL_MS,
+  (message) => logger.warn({ error: message }, 'background checkpoint failed; retrying at the next interval'),
+  () => {
+    // Without it the WAL would grow without bound: the writer checkpoints inside its commits again.
+    logger.error('checkpointer thread ended; falling back to automatic checkpoints in the writer');
+    db.$client.pragma('wal_autocheckpoint = 1000');
+  },
 );
 const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger);
 
@@ -42,6 +49,12 @@ port.on('message', (request: WriterRequest) => {
     }
     case 'replay':
       writer.replay(request.deliveryId).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
+      return;
+    case 'applyEvents':
+      writer.applyEvents(request.events, request.source).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
+      return;
+    case 'recordActionPolls':
+      writer.recordActionPolls(request.polls).then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
       return;
     case 'idle':
       writer.idle().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));

@@ -5,7 +5,8 @@ import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
-import { replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
+import { applyEvent, type ApplyResult } from './apply.js';
+import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
 import { Ingestor } from './ingestor.js';
 
 /**
@@ -19,10 +20,39 @@ export interface Writer {
   idle(): Promise<void>;
   /** Applies a stored delivery again; undefined for an unknown id. */
   replay(deliveryId: string): Promise<DeliveryOutcome | undefined>;
+  /**
+   * Applies Enode-shaped events learned by polling (or created by the gateway) through the same
+   * funnel as webhooks, each in its own savepoint: one bad event fails alone.
+   */
+  applyEvents(events: unknown[], source: 'poll' | 'gateway'): Promise<EventApplyResult[]>;
+  /** Records polls of actions: the poller's backoff, and flags for actions Enode lost or never resolves. */
+  recordActionPolls(polls: ActionPoll[]): Promise<void>;
   /** Proves the database is writable (takes and releases the write lock). */
   ping(): Promise<void>;
   /** Commits what is queued, then stops. */
   close(): Promise<void>;
+}
+
+export type EventApplyResult = ApplyResult | { event: string; error: string };
+
+export interface ActionPoll {
+  id: string;
+  polledAt: number;
+  upstream: 'not_found' | 'stale' | null;
+}
+
+/** Applies events one savepoint each; facts from polls are derived (re-polled if lost), the gateway's are not. */
+function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'gateway', receivedAt: number): EventApplyResult[] {
+  const run = () =>
+    events.map((event): EventApplyResult => {
+      try {
+        return repo.transaction(() => applyEvent(repo, event, { source, deliveryId: null, receivedAt }));
+      } catch (err) {
+        if (isStorageError(err)) throw err;
+        return { event: String((event as { event?: unknown } | null)?.event ?? 'unknown'), error: (err as Error).message };
+      }
+    });
+  return source === 'gateway' ? repo.transaction(run) : repo.derivedTransaction(run);
 }
 
 /** Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands. */
@@ -31,6 +61,11 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
   return {
     submit: (d) => ingestor.submit(d),
     idle: () => ingestor.idle(),
+    applyEvents: async (events, source) => applyObserved(repo, events, source, clock.now().getTime()),
+    recordActionPolls: async (polls) =>
+      repo.derivedTransaction(() => {
+        for (const p of polls) repo.recordActionPoll(p.id, p.polledAt, p.upstream);
+      }),
     replay: async (id) => replayDelivery(repo, id, clock.now().getTime(), logger),
     ping: async () => {
       repo.sqlite.exec('BEGIN IMMEDIATE; ROLLBACK;');
@@ -45,6 +80,8 @@ export type WriterRequest =
   | { seq: number; op: 'replay'; deliveryId: string }
   | { seq: number; op: 'ping' }
   | { seq: number; op: 'idle' }
+  | { seq: number; op: 'applyEvents'; events: unknown[]; source: 'poll' | 'gateway' }
+  | { seq: number; op: 'recordActionPolls'; polls: ActionPoll[] }
   | { seq: number; op: 'close' };
 
 type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -124,6 +161,8 @@ export async function createWorkerWriter(
     replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
     ping: () => call<void>({ op: 'ping' }),
     idle: () => call<void>({ op: 'idle' }),
+    applyEvents: (events, source) => call<EventApplyResult[]>({ op: 'applyEvents', events, source }),
+    recordActionPolls: (polls) => call<void>({ op: 'recordActionPolls', polls }),
     close: async () => {
       if (failed) return;
       closing = true;

@@ -43,9 +43,10 @@ describe('deviceTimeMs', () => {
 });
 
 describe('compareSnapshotKeys', () => {
-  it('orders by device time, then state over a bare :discovered, then event time, then hash', () => {
-    expect(compareSnapshotKeys({ atMs: 2, rank: 0, eventAtMs: 0, hash: 'a' }, { atMs: 1, rank: 1, eventAtMs: 9, hash: 'z' })).toBeGreaterThan(0);
-    expect(compareSnapshotKeys({ atMs: 1, rank: 1, eventAtMs: 0, hash: 'a' }, { atMs: 1, rank: 0, eventAtMs: 9, hash: 'z' })).toBeGreaterThan(0);
+  it('orders state over a bare :discovered, then by device time, then event time, then hash', () => {
+    expect(compareSnapshotKeys({ atMs: 1, rank: 1, eventAtMs: 0, hash: 'a' }, { atMs: 2, rank: 0, eventAtMs: 9, hash: 'z' })).toBeGreaterThan(0);
+    expect(compareSnapshotKeys({ atMs: 2, rank: 1, eventAtMs: 0, hash: 'a' }, { atMs: 1, rank: 1, eventAtMs: 9, hash: 'z' })).toBeGreaterThan(0);
+    expect(compareSnapshotKeys({ atMs: 2, rank: 0, eventAtMs: 0, hash: 'a' }, { atMs: 1, rank: 0, eventAtMs: 9, hash: 'z' })).toBeGreaterThan(0);
     expect(compareSnapshotKeys({ atMs: 1, rank: 1, eventAtMs: 2, hash: 'a' }, { atMs: 1, rank: 1, eventAtMs: 1, hash: 'z' })).toBeGreaterThan(0);
     expect(compareSnapshotKeys({ atMs: 1, rank: 1, eventAtMs: 1, hash: 'b' }, { atMs: 1, rank: 1, eventAtMs: 1, hash: 'a' })).toBeGreaterThan(0);
     expect(compareSnapshotKeys({ atMs: 1, rank: 1, eventAtMs: 1, hash: 'a' }, { atMs: 1, rank: 1, eventAtMs: 1, hash: 'a' })).toBe(0);

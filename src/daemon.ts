@@ -1,0 +1,76 @@
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { runMigrations } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { createDeps, type Deps } from './deps.js';
+import { createEnodeClient, TokenBucket, type EnodeClient } from './enode/index.js';
+import { createWorkerWriter } from './ingest/writer.js';
+import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import type { Logger } from './logger.js';
+import { startServer, type RunningServer } from './server.js';
+import { syncJobs } from './sync/jobs.js';
+
+export interface RunningDaemon {
+  deps: Deps;
+  server: RunningServer;
+  enode: EnodeClient | undefined;
+  /** Jobs, then the server (in-flight requests finish), then the writer, then the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Assembles and starts the daemon: database (migrated), the writer (a worker thread for file
+ * databases), the HTTP server, and — with Enode credentials — the client and the sync jobs.
+ */
+export async function startDaemon(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningDaemon> {
+  const db = openDatabase(config.databasePath);
+  runMigrations(db);
+  const writer =
+    config.databasePath === ':memory:'
+      ? undefined
+      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
+          // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
+          logger.fatal({ err }, 'writer thread died; exiting');
+          process.exit(1);
+        });
+  const deps = createDeps({ config, db, logger, clock }, writer);
+
+  let enode: EnodeClient | undefined;
+  let scheduler: Scheduler | undefined;
+  if (config.enode.clientId && config.enode.clientSecret) {
+    enode = createEnodeClient({
+      apiUrl: config.enode.apiUrl,
+      oauthUrl: config.enode.oauthUrl,
+      clientId: config.enode.clientId,
+      clientSecret: config.enode.clientSecret,
+      clock,
+      logger: logger.child({ component: 'enode' }),
+      budget: new TokenBucket({ capacity: Math.max(1, Math.ceil(config.enodeRequestsPerMinute / 10)), refillPerSecond: config.enodeRequestsPerMinute / 60 }, clock),
+    });
+    const jobs = syncJobs({
+      config,
+      logger: logger.child({ component: 'sync' }),
+      clock,
+      enode,
+      writer: deps.writer,
+      read: deps.repos.read,
+      state: { startedAt: clock.now().getTime(), lastFullResyncAt: null },
+    });
+    scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }));
+  } else {
+    logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');
+  }
+
+  const server = await startServer(deps, config.port, config.host);
+  return {
+    deps,
+    server,
+    enode,
+    close: async () => {
+      await scheduler?.stop();
+      await server.close();
+      await deps.writer.close();
+      db.$client.close();
+    },
+  };
+}

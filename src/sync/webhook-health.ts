@@ -1,0 +1,57 @@
+import { resyncReasonFromHeartbeats } from '../domain/polling.js';
+import { runDeviceResync } from './device-resync.js';
+import type { SyncDeps } from './types.js';
+
+/** A full resync at most this often when heartbeats keep asking for one. */
+const MIN_RESYNC_GAP_MS = 30 * 60_000;
+
+export interface WebhookHealthReport {
+  checked: boolean;
+  isActive: boolean | null;
+  reactivated: boolean;
+  resynced: boolean;
+}
+
+/**
+ * Watches the Enode webhook (ENODE_WEBHOOK_ID): when Enode has disabled it after failed
+ * deliveries, says so loudly, reactivates it through the test endpoint, and resyncs devices to
+ * recover the events Enode dropped.
+ */
+export async function runWebhookHealth(deps: SyncDeps, now: Date): Promise<WebhookHealthReport> {
+  const id = deps.config.enode.webhookId;
+  const report: WebhookHealthReport = { checked: false, isActive: null, reactivated: false, resynced: false };
+  if (!id) return report;
+  const webhook = await deps.enode.getWebhook(id);
+  report.checked = true;
+  report.isActive = webhook.isActive === true;
+  if (report.isActive) return report;
+
+  // The alerts outbox (webhook.inactive) takes over this log line when it exists.
+  deps.logger.error({ webhookId: id, lastSuccess: webhook.lastSuccess ?? null }, 'Enode webhook is INACTIVE: Enode gave up delivering and dropped queued events; reactivating');
+  const test = await deps.enode.testWebhook(id);
+  if (test.status !== 'SUCCESS') {
+    deps.logger.error({ webhookId: id, status: test.status, description: test.description ?? null }, 'Enode webhook test failed; it stays inactive — check that this daemon is reachable at the webhook URL');
+    return report;
+  }
+  report.reactivated = true;
+  deps.logger.warn({ webhookId: id }, 'Enode webhook reactivated; resyncing devices to recover dropped events');
+  await runDeviceResync(deps, now, 'webhook reactivated');
+  report.resynced = true;
+  return report;
+}
+
+/** Resyncs devices when heartbeats report a backlog or stop arriving (at most every 30 minutes). */
+export async function runHeartbeatWatch(deps: SyncDeps, now: Date): Promise<string | null> {
+  const nowMs = now.getTime();
+  const last = deps.read.lastHeartbeat();
+  const reason = resyncReasonFromHeartbeats(
+    { lastHeartbeatAt: last?.receivedAt ?? null, pendingEvents: last?.pendingEvents ?? null },
+    nowMs,
+    deps.state.startedAt,
+  );
+  if (!reason) return null;
+  if (deps.state.lastFullResyncAt !== null && nowMs - deps.state.lastFullResyncAt < MIN_RESYNC_GAP_MS) return null;
+  deps.logger.warn({ reason }, 'heartbeats suggest lost events; resyncing devices');
+  await runDeviceResync(deps, now, reason);
+  return reason;
+}
