@@ -37,6 +37,11 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
     const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => deliver(d.url, `delivery-${i}`, eventsFor(i))));
     expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
     expect((await deliver(d.url, 'delivery-0', eventsFor(0))).status).toBe(200);
+    // Over real HTTP the limit is read from Content-Length (default 5 MiB), before the body.
+    const big = await fetch(`${d.url}/webhooks/enode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(5 * 1024 * 1024 + 1) });
+    expect(big.status).toBe(413);
+    expect((await big.json()).error.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await fetch(`${d.url}/webhooks/enode`, { method: 'POST', body: '[]' })).status).toBe(401);
     const list = await (await adminGet(d.url, '/deliveries?limit=500')).json();
     expect(list.data).toHaveLength(40);
     const action = await (await adminGet(d.url, '/actions/action-3')).json();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { migrationStatus, runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
+import { createIngestRepo } from '../../src/db/ingest-repo.js';
 
 describe('migrations', () => {
   it('create every table on an empty database and are idempotent', () => {
@@ -27,6 +28,15 @@ describe('migrations', () => {
       expect(db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.$client.pragma('synchronous', { simple: true })).toBe(2);
       expect(db.$client.pragma('foreign_keys', { simple: true })).toBe(1);
+      // Applying commits without its own fsync; every other commit (stores above all) must be FULL again after it.
+      runMigrations(db);
+      const repo = createIngestRepo(db.$client);
+      repo.derivedTransaction(() => expect(db.$client.pragma('synchronous', { simple: true })).toBe(1));
+      expect(db.$client.pragma('synchronous', { simple: true })).toBe(2);
+      expect(() => repo.derivedTransaction(() => {
+        throw new Error('boom');
+      })).toThrow('boom');
+      expect(db.$client.pragma('synchronous', { simple: true })).toBe(2);
       db.$client.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -69,6 +69,26 @@ describe('POST /webhooks/enode', () => {
     expect(counts(t).deliveries).toBe(0);
   });
 
+  it('answers 413 from the Content-Length header alone, before reading the body', async () => {
+    const t = makeTestApp({ WEBHOOK_BODY_LIMIT_BYTES: '2048' });
+    const res = await postWebhook(t, '[]', { headers: { 'content-length': '999999' } });
+    expect(res.status).toBe(413);
+    expect(counts(t).deliveries).toBe(0);
+  });
+
+  it('answers 413 when a body without Content-Length streams past the limit', async () => {
+    const t = makeTestApp({ WEBHOOK_BODY_LIMIT_BYTES: '2048' });
+    const chunk = new TextEncoder().encode(JSON.stringify([{ event: 'system:heartbeat', padding: 'x'.repeat(4096) }]));
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const res = await t.app.request('/webhooks/enode', { method: 'POST', body: stream, duplex: 'half', headers: { 'x-enode-signature': 'sha1=00' } } as RequestInit);
+    expect(res.status).toBe(413);
+  });
+
   it.each([
     ['invalid JSON', '{"event": '],
     ['a JSON object instead of an array', '{"event":"system:heartbeat"}'],
@@ -95,6 +115,24 @@ describe('POST /webhooks/enode', () => {
     expect(await again.json()).toEqual({ deliveryId: 'same', status: 'applied', duplicate: true });
     expect(counts(t).deliveries).toBe(2);
     expect((await (await api(t, '/actions/action-1')).json()).state).toBe('CONFIRMED');
+  });
+
+  it('acknowledges a redelivered quarantined body with 200, so Enode stops retrying it', async () => {
+    const t = makeTestApp();
+    expect((await postWebhook(t, 'not json', { deliveryId: 'q' })).status).toBe(400);
+    const again = await postWebhook(t, 'not json', { deliveryId: 'q' });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toMatchObject({ deliveryId: 'q', status: 'quarantined', duplicate: true });
+  });
+
+  it('keeps a delivery whose id was seen before with a different body, under a derived id', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [actionEvent('action-1', 'PENDING', 1)], { deliveryId: 'reused' });
+    const res = await postWebhook(t, [actionEvent('action-2', 'PENDING', 1)], { deliveryId: 'reused' });
+    const body = await res.json();
+    expect(body).toMatchObject({ status: 'pending', duplicate: false });
+    expect(body.deliveryId).toMatch(/^reused~[0-9a-f]{16}$/);
+    expect(counts(t)).toMatchObject({ deliveries: 2, actions: 2 });
   });
 
   it('uses a hash of the body as id when x-enode-delivery is missing, so identical bodies dedupe', async () => {
@@ -132,6 +170,15 @@ describe('POST /webhooks/enode', () => {
     discovered.vehicle.chargeState = null as never; // Enode's :discovered carries information only
     await postWebhook(t, [updated]);
     await postWebhook(t, [discovered]);
+    expect((await (await api(t, '/devices/vehicle-1')).json()).controlled).toEqual({ charging: true, maxCurrent: 16 });
+  });
+
+  it('keeps the last known state when a device is re-discovered later (its :discovered carries no state)', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicleEvent('vehicle-1', 5, { charging: true })]);
+    const rediscovered = vehicleEvent('vehicle-1', 50, {}, 'discovered');
+    rediscovered.vehicle.chargeState = null as never;
+    await postWebhook(t, [rediscovered]);
     expect((await (await api(t, '/devices/vehicle-1')).json()).controlled).toEqual({ charging: true, maxCurrent: 16 });
   });
 
@@ -222,7 +269,8 @@ describe('POST /webhooks/enode', () => {
     await postWebhook(t, [vehicleEvent('vehicle-1', 1)]);
     await postWebhook(t, [vehicleEvent('vehicle-1', 2, {}, 'deleted')]);
     const device = await (await api(t, '/devices/vehicle-1')).json();
-    expect(device.deletedAt).not.toBeNull();
+    // The later of the delete event's createdAt and the device time it carries.
+    expect(device.deletedAt).toBe(vehicleEvent('vehicle-1', 2, {}, 'deleted').createdAt);
   });
 });
 
