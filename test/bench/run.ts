@@ -1,6 +1,7 @@
 // `npm run bench`: every figure as a ratio to a reference measured in the same run, plus the
 // absolute numbers for context. Sizes can be changed by environment for quick local runs.
 import { ingestBench } from './ingest.js';
+import { pollerBench } from './poller.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
 
@@ -30,7 +31,21 @@ async function main() {
     `latency at a steady ${ingest.steady.rate} deliveries/s (${fmt(ingest.steady.rate * ingest.eventsPerDelivery)} events/s): p50 ${ingest.steady.result.p50} ms, p99 ${ingest.steady.result.p99} ms (Enode's timeout: 5,000 ms)`,
     `non-2xx: ${t.non2xx}, errors/timeouts: ${t.errors}; stored deliveries ${ingest.stored.deliveries} of ${ingest.expectedDeliveries} sent, applied ${ingest.stored.applied}, observations ${ingest.stored.observations}, actions ${ingest.stored.actions}, journal ${ingest.stored.journal}`,
   ];
+  const poller = await pollerBench({ devices: env('BENCH_POLLER_DEVICES', 60), hours: env('BENCH_POLLER_HOURS', 12), seed: 7 });
+  lines.push(
+    '',
+    `## Poller: 20 % of webhooks dropped, ${poller.actions} actions over simulated hours (simulator in-process), poll interval 30 s`,
+    `final state right: ${poller.correct} of ${poller.actions}`,
+    `actions whose resolving webhook was dropped: ${poller.missed}; GET action requests per such action: ${fmt(poller.getsPerMissed, 2)} (aim ≤ 1.5)`,
+    `actions resolved by webhook: GET requests per action ${fmt(poller.getsPerWebhookResolved, 2)}; ${fmt(poller.webhookResolvedWithoutRequest * 100, 1)} % cost no request (the rest stayed PENDING past the first poll step)`,
+    `all Enode requests (token, resyncs, device refreshes included) per action: ${fmt(poller.requestsPerAction, 2)}`,
+    `time from a missed resolution to the daemon knowing it, in poll intervals: p50 ${fmt(poller.lagInPollIntervals.p50, 1)}, p90 ${fmt(poller.lagInPollIntervals.p90, 1)}, max ${fmt(poller.lagInPollIntervals.max, 1)}`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (poller.correct !== poller.actions) {
+    process.stderr.write('bench: poller left actions in a wrong final state\n');
+    process.exitCode = 1;
+  }
   const lost = ingest.expectedDeliveries - ingest.stored.deliveries;
   const s = ingest.steady.result;
   if (t.non2xx > 0 || t.errors > 0 || s.non2xx > 0 || s.errors > 0 || lost !== 0) {
