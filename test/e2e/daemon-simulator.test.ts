@@ -35,6 +35,28 @@ async function waitApplied(url: string): Promise<void> {
 }
 
 describe('daemon fed by the simulator over real HTTP', () => {
+  it('with Enode credentials, resyncs every device at start without any webhook', async () => {
+    dir = tempDir();
+    sim = createSimulator({ seed: 3, devices: 12 });
+    const listening = await sim.listen(0, '127.0.0.1');
+    daemon = await startDaemon(dir, {
+      ENODE_API_URL: listening.url,
+      ENODE_OAUTH_URL: `${listening.url}/oauth2/token`,
+      ENODE_CLIENT_ID: sim.options.clientId,
+      ENODE_CLIENT_SECRET: sim.options.clientSecret,
+    });
+    const expected = sim.world.all().map((r) => r.data.id).sort();
+    const deadline = Date.now() + 15_000;
+    let ids: string[] = [];
+    while (Date.now() < deadline) {
+      ids = (await allPages<{ id: string }>(daemon.url, '/devices')).map((d) => d.id).sort();
+      if (ids.length === expected.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ids).toEqual(expected);
+    expect(daemon.logs()).toContain('device resync finished');
+  });
+
   it('ends with the simulator’s device and action state, through duplicated and reordered webhooks', async () => {
     dir = tempDir();
     daemon = await startDaemon(dir);
