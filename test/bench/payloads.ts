@@ -1,46 +1,7 @@
 import { createHmac } from 'node:crypto';
+import { vehicleAt } from '../support/fixtures.js';
 
 const BASE_MS = Date.parse('2026-01-01T00:00:00.000Z');
-
-function vehicle(id: string, userId: string, atMs: number, charging: boolean, level: number) {
-  const at = new Date(atMs).toISOString();
-  return {
-    id,
-    userId,
-    vendor: 'VOLKSWAGEN',
-    lastSeen: at,
-    isReachable: true,
-    information: { vin: `WVW${id.slice(-10)}`, brand: 'Volkswagen', model: 'ID.4', year: 2023, displayName: 'Family car' },
-    chargeState: {
-      batteryLevel: level,
-      range: level * 4,
-      isPluggedIn: true,
-      isCharging: charging,
-      isFullyCharged: false,
-      batteryCapacity: 77,
-      chargeLimit: 80,
-      chargeRate: charging ? 11 : null,
-      chargeTimeRemaining: charging ? 95 : null,
-      lastUpdated: at,
-      maxCurrent: 16,
-      powerDeliveryState: charging ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED',
-    },
-    smartChargingPolicy: { isEnabled: false, deadline: null, minimumChargeLimit: 0 },
-    odometer: { distance: 12345, lastUpdated: at },
-    capabilities: {
-      information: { isCapable: true, interventionIds: [] },
-      chargeState: { isCapable: true, interventionIds: [] },
-      location: { isCapable: true, interventionIds: [] },
-      odometer: { isCapable: true, interventionIds: [] },
-      setMaxCurrent: { isCapable: false, interventionIds: ['4eaeb363-296d-4ccc-a973-7805e6f400bd'] },
-      startCharging: { isCapable: true, interventionIds: [] },
-      stopCharging: { isCapable: true, interventionIds: [] },
-      smartCharging: { isCapable: true, interventionIds: [] },
-    },
-    scopes: ['vehicle:read:data', 'vehicle:read:location', 'vehicle:control:charging'],
-    location: { id: null, longitude: 10.7522, latitude: 59.9139, lastUpdated: at },
-  };
-}
 
 /**
  * Realistic signed deliveries: `eventsPerDelivery` events each (70 % vehicle updates, 30 % vendor
@@ -65,7 +26,7 @@ export function makeDeliveries(count: number, secret: string, opts: { eventsPerD
           createdAt: new Date(atMs + 200).toISOString(),
           version: '2024-10-01',
           user: { id: userId },
-          vehicle: vehicle(vehicleId, userId, atMs, n % 3 === 0, n % 100),
+          vehicle: vehicleAt(vehicleId, atMs, { userId, charging: n % 3 === 0, batteryLevel: n % 100 }),
           updatedFields: ['chargeState.batteryLevel', 'chargeState.lastUpdated'],
         });
       } else {

@@ -58,20 +58,28 @@ export function api(t: { app: TestApp['app'] }, path: string, init: RequestInit 
 const iso = (ms: number) => new Date(ms).toISOString();
 const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
 
-/** A vehicle as Enode's 2024-10-01 `user:vehicle:updated` carries it, at device time `atMinute`. */
-export function vehicleSnapshot(id: string, atMinute: number, state: { charging?: boolean; batteryLevel?: number; pluggedIn?: boolean } = {}) {
-  const at = iso(BASE_MS + atMinute * 60_000);
+export interface VehicleState {
+  charging?: boolean;
+  batteryLevel?: number;
+  pluggedIn?: boolean;
+  userId?: string;
+}
+
+/** A vehicle as Enode's 2024-10-01 `user:vehicle:updated` carries it, at device time `atMs`. */
+export function vehicleAt(id: string, atMs: number, state: VehicleState = {}) {
+  const at = iso(atMs);
   const charging = state.charging ?? false;
+  const level = state.batteryLevel ?? 50;
   return {
     id,
-    userId: `user-of-${id}`,
+    userId: state.userId ?? `user-of-${id}`,
     vendor: 'TESLA',
     lastSeen: at,
     isReachable: true,
-    information: { vin: 'VIN', brand: 'Tesla', model: 'Model 3', year: 2024, displayName: 'Car' },
+    information: { vin: `5YJ${id.slice(-10)}`, brand: 'Tesla', model: 'Model 3', year: 2024, displayName: 'Family car' },
     chargeState: {
-      batteryLevel: state.batteryLevel ?? 50,
-      range: 200,
+      batteryLevel: level,
+      range: level * 4,
       isPluggedIn: state.pluggedIn ?? true,
       isCharging: charging,
       isFullyCharged: false,
@@ -84,10 +92,25 @@ export function vehicleSnapshot(id: string, atMinute: number, state: { charging?
       powerDeliveryState: charging ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED',
     },
     smartChargingPolicy: { isEnabled: false, deadline: null, minimumChargeLimit: 0 },
-    capabilities: { startCharging: { isCapable: true, interventionIds: [] }, stopCharging: { isCapable: true, interventionIds: [] } },
-    scopes: ['vehicle:read:data', 'vehicle:control:charging'],
-    location: { id: null, longitude: 10.7, latitude: 59.9, lastUpdated: at },
+    odometer: { distance: 12345, lastUpdated: at },
+    capabilities: {
+      information: { isCapable: true, interventionIds: [] },
+      chargeState: { isCapable: true, interventionIds: [] },
+      location: { isCapable: true, interventionIds: [] },
+      odometer: { isCapable: true, interventionIds: [] },
+      setMaxCurrent: { isCapable: false, interventionIds: ['4eaeb363-296d-4ccc-a973-7805e6f400bd'] },
+      startCharging: { isCapable: true, interventionIds: [] },
+      stopCharging: { isCapable: true, interventionIds: [] },
+      smartCharging: { isCapable: true, interventionIds: [] },
+    },
+    scopes: ['vehicle:read:data', 'vehicle:read:location', 'vehicle:control:charging'],
+    location: { id: null, longitude: 10.7522, latitude: 59.9139, lastUpdated: at },
   };
+}
+
+/** The same, at `atMinute` minutes after the fixtures' base time. */
+export function vehicleSnapshot(id: string, atMinute: number, state: VehicleState = {}) {
+  return vehicleAt(id, BASE_MS + atMinute * 60_000, state);
 }
 
 export function vehicleEvent(
