@@ -65,6 +65,8 @@ export interface RequestOptions {
   /** Sent as JSON. */
   body?: unknown;
   query?: Query;
+  /** The request creates an action: not repeated after a 5xx or timeout (see transport `retry`). */
+  createsAction?: boolean;
 }
 
 /** The Enode calls the daemon makes; jobs and the gateway depend on this, tests hand in fakes. */
@@ -153,12 +155,14 @@ export class EnodeClient implements EnodeApi {
     const fullPath = withQuery(path, opts.query);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     let token = await this.tokens.getToken();
-    let res = await this.exchange(method, fullPath, token, body);
+    const retry = opts.createsAction ? 'unsent-only' : 'all';
+    let res = await this.exchange(method, fullPath, token, body, retry);
     if (res.status === 401) {
       // Tokens can die before expires_in (secret rotated, server restarted): one fresh try.
+      // A 401 means Enode did not act on the request, so this is safe for actions too.
       this.tokens.invalidate(token);
       token = await this.tokens.getToken();
-      res = await this.exchange(method, fullPath, token, body);
+      res = await this.exchange(method, fullPath, token, body, retry);
     }
     if (res.status < 200 || res.status >= 300) {
       throw errorFromResponse({ status: res.status, method, path: fullPath, body: res.json, attempts: res.attempts });
@@ -170,14 +174,14 @@ export class EnodeClient implements EnodeApi {
     return res.json as T;
   }
 
-  private exchange(method: string, path: string, token: string, body: string | undefined): Promise<ExchangeResult> {
+  private exchange(method: string, path: string, token: string, body: string | undefined, retry: 'all' | 'unsent-only' = 'all'): Promise<ExchangeResult> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
       accept: 'application/json',
       'enode-version': this.apiVersion,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return this.send({ method, url: `${this.apiBase}${path}`, path, headers, useBudget: true, ...(body === undefined ? {} : { body }) });
+    return this.send({ method, url: `${this.apiBase}${path}`, path, headers, useBudget: true, retry, ...(body === undefined ? {} : { body }) });
   }
 
   /**
@@ -227,27 +231,27 @@ export class EnodeClient implements EnodeApi {
 
   /** `POST /{vehicles|chargers}/{id}/charging` with `{ action }`. */
   createChargeAction(type: 'vehicle' | 'charger', id: string, action: ChargeKind): Promise<EnodeAction> {
-    return this.requestObject('POST', `${devicePath(type, id)}/charging`, { action });
+    return this.requestObject('POST', `${devicePath(type, id)}/charging`, { action }, true);
   }
 
   /** `POST /{vehicles|chargers}/{id}/max-current` with `{ maxCurrent }` (amperes). */
   setMaxCurrent(type: 'vehicle' | 'charger', id: string, maxCurrent: number): Promise<EnodeAction> {
-    return this.requestObject('POST', `${devicePath(type, id)}/max-current`, { maxCurrent });
+    return this.requestObject('POST', `${devicePath(type, id)}/max-current`, { maxCurrent }, true);
   }
 
   /** `POST /hvacs/{id}/permanent-hold`. */
   setPermanentHold(hvacId: string, body: PermanentHold): Promise<EnodeAction> {
-    return this.requestObject('POST', `${devicePath('hvac', hvacId)}/permanent-hold`, body);
+    return this.requestObject('POST', `${devicePath('hvac', hvacId)}/permanent-hold`, body, true);
   }
 
   /** `POST /hvacs/{id}/follow-schedule` (no body; also ends a permanent hold). */
   followSchedule(hvacId: string): Promise<EnodeAction> {
-    return this.requestObject('POST', `${devicePath('hvac', hvacId)}/follow-schedule`);
+    return this.requestObject('POST', `${devicePath('hvac', hvacId)}/follow-schedule`, undefined, true);
   }
 
   /** `POST /batteries/{id}/operation-mode` with `{ operationMode }`. */
   setOperationMode(batteryId: string, mode: BatteryOperationMode): Promise<EnodeAction> {
-    return this.requestObject('POST', `${devicePath('battery', batteryId)}/operation-mode`, { operationMode: mode });
+    return this.requestObject('POST', `${devicePath('battery', batteryId)}/operation-mode`, { operationMode: mode }, true);
   }
 
   /**
@@ -281,8 +285,13 @@ export class EnodeClient implements EnodeApi {
     return this.counter.snapshot();
   }
 
-  private async requestObject<T extends Record<string, unknown> = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<T> {
-    const value = await this.request<unknown>(method, path, body === undefined ? {} : { body });
+  private async requestObject<T extends Record<string, unknown> = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    createsAction = false,
+  ): Promise<T> {
+    const value = await this.request<unknown>(method, path, { ...(body === undefined ? {} : { body }), createsAction });
     if (!isRecord(value)) throw new EnodeApiError({ status: 200, method, path }, `Enode ${method} ${path} did not return a JSON object`);
     return value as T;
   }

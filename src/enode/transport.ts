@@ -31,6 +31,13 @@ export interface Exchange {
   body?: string;
   /** Whether the attempt spends a token of the shared request budget. */
   useBudget: boolean;
+  /**
+   * `unsent-only` for requests that are not safe to repeat (creating an action): retried only
+   * when Enode surely did not act on them — 429, or a connection refused before anything was
+   * sent. A 5xx or a timeout may come after the action was created; repeating the POST would
+   * create a second action that cancels the first (CONFLICT), so the caller gets the error.
+   */
+  retry?: 'all' | 'unsent-only';
 }
 
 export interface ExchangeResult {
@@ -98,6 +105,7 @@ export function createTransport(o: TransportOptions): Send {
       }
       const retryAfterHeader = outcome.kind === 'response' ? outcome.result.headers.get('retry-after') : null;
       if (attempt >= o.maxAttempts) throw giveUp(ex, outcome, attempt, o);
+      if (ex.retry === 'unsent-only' && !surelyUnsent(outcome)) throw giveUp(ex, outcome, attempt, o);
 
       const delayMs = retryDelayMs({
         attempt,
@@ -117,6 +125,14 @@ export function createTransport(o: TransportOptions): Send {
       await o.sleep(delayMs);
     }
   };
+}
+
+/** True when the server cannot have acted on the request: rate limited, or the connection was refused. */
+function surelyUnsent(outcome: Outcome): boolean {
+  if (outcome.kind === 'response') return outcome.result.status === 429;
+  if (outcome.kind !== 'network') return false;
+  const cause = (outcome.error as { cause?: { code?: unknown } } | null)?.cause;
+  return cause?.code === 'ECONNREFUSED';
 }
 
 function giveUp(ex: Exchange, outcome: Outcome, attempts: number, o: TransportOptions): Error {

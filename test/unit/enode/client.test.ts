@@ -329,3 +329,42 @@ describe('EnodeClient resources', () => {
     expect(() => testClient(fake.fetch, { apiUrl: 'not a url' })).toThrow(/absolute URLs/);
   });
 });
+
+describe('action-creating requests are not repeated when Enode may have acted', () => {
+  it('does not retry a START after a 503: a second POST would create a second action', async () => {
+    const fake = fakeEnode(sequence(() => problem(503, 'down'), () => json(200, { id: 'a2', state: 'PENDING' })));
+    const { client } = testClient(fake.fetch);
+    await expect(client.createChargeAction('vehicle', 'v1', 'START')).rejects.toMatchObject({ status: 503 });
+    expect(fake.calls).toHaveLength(1);
+  });
+
+  it('retries a START after a 429, which Enode did not act on', async () => {
+    const fake = fakeEnode(sequence(() => problem(429, 'slow down', { 'retry-after': '1' }), () => json(200, { id: 'a1', state: 'PENDING' })));
+    const { client } = testClient(fake.fetch);
+    expect(await client.createChargeAction('vehicle', 'v1', 'START')).toMatchObject({ id: 'a1' });
+    expect(fake.calls).toHaveLength(2);
+  });
+
+  it('retries a START whose connection was refused, and not one that timed out', async () => {
+    const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+    const timedOut = Object.assign(new Error('The operation was aborted due to timeout'), { name: 'TimeoutError' });
+    let n = 0;
+    const fake = fakeEnode(() => {
+      n++;
+      if (n === 1) throw refused;
+      if (n === 2) return json(200, { id: 'a1', state: 'PENDING' });
+      throw timedOut;
+    });
+    const { client } = testClient(fake.fetch);
+    expect(await client.createChargeAction('charger', 'c1', 'STOP')).toMatchObject({ id: 'a1' });
+    await expect(client.setOperationMode('b1', 'IDLE')).rejects.toMatchObject({ reason: 'timeout' });
+    expect(n).toBe(3);
+  });
+
+  it('still retries reads after a 503', async () => {
+    const fake = fakeEnode(sequence(() => problem(503, 'down'), () => json(200, { id: 'a1', state: 'PENDING' })));
+    const { client } = testClient(fake.fetch);
+    expect(await client.getAction('vehicle', 'a1')).toMatchObject({ id: 'a1' });
+    expect(fake.calls).toHaveLength(2);
+  });
+});
