@@ -60,7 +60,7 @@ function limitBody(maxSize: number): MiddlewareHandler {
   };
 }
 
-/** `POST /webhooks/enode`: verify on the raw bytes, store durably, apply, then acknowledge. */
+/** `POST /webhooks/enode`: verify on the raw bytes, store durably, acknowledge; applying follows. */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
   app.post(
@@ -69,9 +69,11 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const signature = c.req.header('x-enode-signature');
-      const headerId = c.req.header('x-enode-delivery');
+      const rawId = c.req.header('x-enode-delivery');
+      const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
       if (!verifyEnodeSignature(body, signature, deps.webhookSecrets)) {
         deps.logger.warn(
+          // Unverified input: only a well-formed id is logged.
           { deliveryId: headerId, bytes: body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' },
           'rejected webhook delivery',
         );
@@ -81,7 +83,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       let outcome;
       try {
         outcome = await deps.writer.submit({
-          headerId: headerId && DELIVERY_ID.test(headerId) ? headerId : null,
+          headerId,
           receivedAt: deps.clock.now().getTime(),
           headers: storableHeaders(c),
           body,
