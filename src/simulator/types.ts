@@ -41,6 +41,15 @@ export interface Location {
   lastUpdated: string | null;
 }
 
+/** What every device object of the 2024-10-01 API starts with. */
+export interface DeviceIdentity {
+  id: string;
+  userId: string;
+  vendor: string;
+  lastSeen: string;
+  isReachable: boolean;
+}
+
 export interface Vehicle {
   id: string;
   userId: string;
@@ -85,12 +94,7 @@ export interface Vehicle {
   location: Location;
 }
 
-export interface Charger {
-  id: string;
-  userId: string;
-  vendor: string;
-  lastSeen: string;
-  isReachable: boolean;
+export interface Charger extends DeviceIdentity {
   chargeState: {
     isPluggedIn: boolean | null;
     isCharging: boolean | null;
@@ -121,12 +125,7 @@ export interface Range {
   max: number | null;
 }
 
-export interface Hvac {
-  id: string;
-  userId: string;
-  vendor: string;
-  lastSeen: string;
-  isReachable: boolean;
+export interface Hvac extends DeviceIdentity {
   consumptionRate: number | null;
   information: {
     brand: string;
@@ -172,12 +171,7 @@ export const OPERATION_MODE_CAPABILITY: Record<OperationMode, keyof Battery['cap
   IDLE: 'idle',
 };
 
-export interface Battery {
-  id: string;
-  userId: string;
-  vendor: string;
-  lastSeen: string;
-  isReachable: boolean;
+export interface Battery extends DeviceIdentity {
   chargeState: {
     status: 'CHARGING' | 'DISCHARGING' | 'IDLE' | 'FAULT' | 'UNKNOWN' | null;
     batteryCapacity: number | null;
