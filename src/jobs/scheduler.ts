@@ -47,6 +47,8 @@ export function startScheduler(jobs: JobSpec[], clock: Clock, logger: Logger): S
       {
         name: job.name,
         interval: job.everySeconds,
+        // croner's interval only spaces runs apart: without startAt the first run comes within a second.
+        startAt: new Date(Date.now() + job.everySeconds * 1000),
         protect: () => log.debug('previous run still in progress; skipping this one'),
         catch: (err: unknown) => log.error({ err }, 'job run failed'),
       },

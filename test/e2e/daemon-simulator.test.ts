@@ -50,11 +50,13 @@ describe('daemon fed by the simulator over real HTTP', () => {
     let ids: string[] = [];
     while (Date.now() < deadline) {
       ids = (await allPages<{ id: string }>(daemon.url, '/devices')).map((d) => d.id).sort();
-      if (ids.length === expected.length) break;
+      if (ids.length === expected.length && daemon.logs().includes('device resync finished')) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(ids).toEqual(expected);
     expect(daemon.logs()).toContain('device resync finished');
+    // Run once at start, not again a second later (croner's interval alone would allow that).
+    expect(daemon.logs().match(/device resync started/g)).toHaveLength(1);
   });
 
   it('ends with the simulator’s device and action state, through duplicated and reordered webhooks', async () => {
