@@ -1,0 +1,441 @@
+/**
+ * The pure core of the interference reconciler (DESIGN.md "Interference: vocabulary and default
+ * rules"). Everything here is a function of the stored history of one device (observations and
+ * own actions) and `nowMs`: level-triggered, so re-running it after more, reordered or duplicated
+ * data never contradicts an earlier run except by learning more, and every episode has one
+ * deterministic finding key.
+ */
+import type { ActionOrigin, ActionRecord } from './actions.js';
+import { STALE_AFTER_MS } from './polling.js';
+import { parseTimeMs } from './time.js';
+import { findTransitions, isKnown, orderObservations, sameValue, type ObservationInput, type Transition } from './transitions.js';
+
+export type { ObservationInput, Transition } from './transitions.js';
+
+/** Reconciler settings (DESIGN.md; env names in brackets). */
+export interface InterferenceSettings {
+  /** [INTERFERENCE_GRACE_SECONDS] wall-clock wait for a late action webhook before a finding; also the settle time after a confirmation. */
+  graceMs: number;
+  /** [ACTION_MATCH_WINDOW] how far from a CONFIRMED action's confirmation a matching change is still its doing. */
+  matchWindowMs: number;
+  /** [INTENT_TTL] how long a confirmed own action's value stays our intent. */
+  intentTtlMs: number;
+  /** Whether charging that starts at plug-in is natural (most cars do) or a finding. */
+  plugInAutoStartIsNatural: boolean;
+  /** How long after plug-in (device time) a charging start still counts as the plug-in's auto-start. */
+  plugInWindowMs: number;
+}
+
+export const DEFAULT_INTERFERENCE_SETTINGS: Readonly<InterferenceSettings> = Object.freeze({
+  graceMs: 60_000,
+  matchWindowMs: 15 * 60_000,
+  intentTtlMs: 24 * 3_600_000,
+  plugInAutoStartIsNatural: true,
+  plugInWindowMs: 10 * 60_000,
+});
+
+/** What the reconciler needs of an own action (gateway- or Enode-reported: both are ours). */
+export interface ActionInput {
+  id: string;
+  /** When given, only actions for this device raise ACTION_CONFLICT and supersede each other. */
+  targetId?: string;
+  /** START | STOP for charging actions, else null. */
+  kind: string | null;
+  /** `{maxCurrent}`, HVAC `{mode, heatSetpoint?, coolSetpoint?, holdType}`, battery `{operationMode}`. */
+  target: Record<string, unknown> | null;
+  state: string;
+  failureReasonType: string | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+  completedAtMs: number | null;
+  origin: ActionOrigin;
+}
+
+/** Builds the reconciler's view of a stored action. */
+export function toActionInput(a: ActionRecord): ActionInput {
+  return {
+    id: a.id,
+    targetId: a.targetId,
+    kind: a.kind,
+    target: a.target,
+    state: a.state,
+    failureReasonType: a.failureReason?.type ?? null,
+    createdAtMs: parseTimeMs(a.createdAt) ?? a.updatedAtMs,
+    updatedAtMs: a.updatedAtMs,
+    completedAtMs: parseTimeMs(a.completedAt) ?? null,
+    origin: a.origin,
+  };
+}
+
+export type NaturalCause =
+  | 'plug_in'
+  | 'unplug'
+  | 'charge_complete'
+  | 'no_power_or_fault'
+  | 'smart_charging'
+  | 'became_unreachable'
+  /** An HVAC following its own schedule (holdType SCHEDULED before and after) moves mode and setpoints. */
+  | 'hvac_schedule';
+
+/** Why a transition happened, recorded on it so the timeline can show it. */
+export type Explanation =
+  | { kind: 'own_action'; actionId: string }
+  | { kind: 'natural'; cause: NaturalCause; deviceProblem?: boolean }
+  | { kind: 'unexplained' };
+
+export type FindingKind = 'ACTION_OVERRIDDEN' | 'UNEXPECTED_CHANGE' | 'ACTION_CONFLICT';
+
+/** One interference episode. `key` is deterministic: the same episode always has the same key. */
+export interface Finding {
+  key: string;
+  deviceId: string;
+  deviceType: string;
+  userId: string;
+  kind: FindingKind;
+  /** The changed field; null for ACTION_CONFLICT. */
+  field: string | null;
+  from: unknown;
+  to: unknown;
+  /** Device time of the change; for ACTION_CONFLICT the cancellation time. */
+  observedAtMs: number;
+  /** Wall-clock ms from which the episode is a finding (end of its grace). */
+  dueAtMs: number;
+  /** The overridden or conflicted own action. */
+  actionId: string | null;
+  evidence: { before: ObservationInput | null; after: ObservationInput | null; action?: ActionInput };
+}
+
+export type TransitionStatus = 'explained' | 'waiting' | 'finding';
+
+export type ReconciledTransition = Transition & { explanation: Explanation; status: TransitionStatus; findingKey: string | null };
+
+export interface ReconcileInput {
+  deviceId: string;
+  deviceType: string;
+  userId: string;
+  observations: readonly ObservationInput[];
+  /** Own actions for this device (a paired device's charging actions may be included). */
+  actions: readonly ActionInput[];
+  settings?: Partial<InterferenceSettings>;
+  nowMs: number;
+}
+
+export interface ReconcileResult {
+  transitions: ReconciledTransition[];
+  findings: Finding[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What an action sets
+
+/**
+ * The controlled values an action sets, by field. Fields it leaves to the device are absent:
+ * follow-schedule sets only `holdType`, a HEAT hold no `coolSetpoint`.
+ */
+export function intendedValues(action: ActionInput): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (action.kind === 'START') out.charging = true;
+  if (action.kind === 'STOP') out.charging = false;
+  const t = action.target ?? {};
+  const map: Array<[string, string]> = [
+    ['maxCurrent', 'maxCurrent'],
+    ['operationMode', 'operationMode'],
+    ['mode', 'hvacMode'],
+    ['holdType', 'holdType'],
+    ['heatSetpoint', 'heatSetpoint'],
+    ['coolSetpoint', 'coolSetpoint'],
+  ];
+  for (const [from, to] of map) if (isKnown(t[from])) out[to] = t[from];
+  return out;
+}
+
+/** Thermostat fields move together: one HVAC command sets mode, hold and setpoints at once. */
+const HVAC_FIELDS = new Set(['hvacMode', 'holdType', 'heatSetpoint', 'coolSetpoint']);
+
+/** The intended entries that may account for a change of `field` it leaves open: HVAC siblings only. */
+function companions(field: string, intended: Record<string, unknown>): Array<[string, unknown]> {
+  return HVAC_FIELDS.has(field) ? Object.entries(intended).filter(([g]) => HVAC_FIELDS.has(g)) : [];
+}
+
+/**
+ * Whether the action accounts for the transition's new value: equal to the value it sets, or, for
+ * an HVAC field it leaves open, changed in the same step as a field it does set (follow-schedule
+ * moves the setpoints with the hold). A charging or max-current command never accounts for the
+ * other field.
+ */
+export function actionMatches(action: ActionInput, t: Transition): boolean {
+  const intended = intendedValues(action);
+  if (t.field in intended) return sameValue(intended[t.field], t.to);
+  return companions(t.field, intended).some(
+    ([g, v]) => sameValue(t.after.controlled[g], v) && !sameValue(t.before.controlled[g], t.after.controlled[g]),
+  );
+}
+
+function confirmedAtMs(a: ActionInput): number {
+  return a.completedAtMs ?? a.updatedAtMs;
+}
+
+/**
+ * Whether the action was PENDING when the device changed. Judged on the action's whole life, not
+ * its state now, so the explanation does not flip when the action later resolves. A command cannot
+ * act before it exists (grace allows for clock skew); an action still PENDING past Enode's give-up
+ * time explains nothing more.
+ */
+function pendingAt(a: ActionInput, atMs: number, s: InterferenceSettings): boolean {
+  const end = a.state === 'PENDING' ? a.createdAtMs + STALE_AFTER_MS : confirmedAtMs(a);
+  return atMs >= a.createdAtMs - s.graceMs && atMs <= end;
+}
+
+function confirmedNear(a: ActionInput, atMs: number, s: InterferenceSettings): boolean {
+  return a.state === 'CONFIRMED' && atMs >= a.createdAtMs - s.graceMs && Math.abs(atMs - confirmedAtMs(a)) <= s.matchWindowMs;
+}
+
+/** Newest first (ties by id), so every choice among actions is deterministic. */
+function newestFirst(a: ActionInput, b: ActionInput): number {
+  return b.createdAtMs - a.createdAtMs || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/** The own action that explains the transition, if any: the newest that matches. */
+export function explainingAction(t: Transition, actions: readonly ActionInput[], s: InterferenceSettings): ActionInput | null {
+  const candidates = actions.filter((a) => (pendingAt(a, t.atMs, s) || confirmedNear(a, t.atMs, s)) && actionMatches(a, t));
+  return candidates.sort(newestFirst)[0] ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Natural causes
+
+const DEVICE_PROBLEM_STATES = new Set(['PLUGGED_IN:NO_POWER', 'PLUGGED_IN:FAULT']);
+
+function isUnplugged(ctx: Record<string, unknown>): boolean {
+  return ctx.isPluggedIn === false || ctx.powerDeliveryState === 'UNPLUGGED';
+}
+
+function isPlugged(ctx: Record<string, unknown>): boolean {
+  return ctx.isPluggedIn === true || (typeof ctx.powerDeliveryState === 'string' && ctx.powerDeliveryState.startsWith('PLUGGED_IN'));
+}
+
+/** Device time of the earliest observation passing `test`, or null (a loop: histories may be long). */
+function earliestAtMs(history: readonly ObservationInput[], test: (o: ObservationInput) => boolean): number | null {
+  let best: number | null = null;
+  for (const o of history) if (test(o) && (best === null || o.atMs < best)) best = o.atMs;
+  return best;
+}
+
+function latestAtMs(history: readonly ObservationInput[], test: (o: ObservationInput) => boolean): number | null {
+  let best: number | null = null;
+  for (const o of history) if (test(o) && (best === null || o.atMs > best)) best = o.atMs;
+  return best;
+}
+
+/** Charge complete: full, at or above the limit (null limit means 100, per Enode), or COMPLETE. */
+function isChargeComplete(ctx: Record<string, unknown>): boolean {
+  if (ctx.isFullyCharged === true || ctx.powerDeliveryState === 'PLUGGED_IN:COMPLETE') return true;
+  const limit = typeof ctx.chargeLimit === 'number' ? ctx.chargeLimit : 100;
+  return typeof ctx.batteryLevel === 'number' && ctx.batteryLevel >= limit;
+}
+
+/**
+ * Whether charging started as the auto-start of a plug-in: plugged now and unplugged (or still
+ * initialising) in the previous snapshot, or plugged in at most plugInWindowMs before, per the
+ * history (cars often report the plug first and the charging a moment later). Order-independent.
+ */
+function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): boolean {
+  if (!isPlugged(t.after.context)) return false;
+  if (isUnplugged(t.before.context) || t.before.context.powerDeliveryState === 'PLUGGED_IN:INITIALIZING') return true;
+  const lastUnpluggedMs = latestAtMs(history, (o) => o.atMs < t.atMs && isUnplugged(o.context));
+  if (lastUnpluggedMs === null) return false;
+  const pluggedAtMs = earliestAtMs(history, (o) => o.atMs > lastUnpluggedMs && o.atMs <= t.atMs && isPlugged(o.context));
+  return pluggedAtMs !== null && t.atMs - pluggedAtMs <= s.plugInWindowMs;
+}
+
+function chargingCause(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): Explanation | null {
+  const after = t.after.context;
+  if (DEVICE_PROBLEM_STATES.has(after.powerDeliveryState as string)) return { kind: 'natural', cause: 'no_power_or_fault', deviceProblem: true };
+  if (t.after.smartChargingActive === true || t.before.smartChargingActive === true) return { kind: 'natural', cause: 'smart_charging' };
+  if (t.to === true) {
+    return s.plugInAutoStartIsNatural && startedAtPlugIn(t, history, s) ? { kind: 'natural', cause: 'plug_in' } : null;
+  }
+  if (isUnplugged(after)) return { kind: 'natural', cause: 'unplug' };
+  if (isChargeComplete(after)) return { kind: 'natural', cause: 'charge_complete' };
+  // A device that drops off the network in this very step stops reporting a live session; no command moved it.
+  if (after.isReachable === false && t.before.context.isReachable !== false) return { kind: 'natural', cause: 'became_unreachable' };
+  return null;
+}
+
+const SCHEDULE_DRIVEN = new Set(['hvacMode', 'heatSetpoint', 'coolSetpoint']);
+
+/** The natural cause of a transition, if any (DESIGN.md: plug-in, unplug, complete, no power/fault, smart charging). */
+export function naturalCause(deviceType: string, t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): Explanation | null {
+  if (t.field === 'charging') return chargingCause(t, history, s);
+  if (deviceType === 'hvac' && SCHEDULE_DRIVEN.has(t.field)) {
+    const scheduled = t.before.controlled.holdType === 'SCHEDULED' && t.after.controlled.holdType === 'SCHEDULED';
+    return scheduled ? { kind: 'natural', cause: 'hvac_schedule' } : null;
+  }
+  return null;
+}
+
+/**
+ * Explains a transition: an own action first (the most specific account), then a natural cause,
+ * else unexplained. `history` (any order) lets a charging start a little after plug-in count as
+ * the plug-in's auto-start.
+ */
+export function explainTransition(
+  deviceType: string,
+  transition: Transition,
+  actions: readonly ActionInput[],
+  settings: InterferenceSettings = DEFAULT_INTERFERENCE_SETTINGS,
+  history: readonly ObservationInput[] = [],
+): Explanation {
+  const own = explainingAction(transition, actions, settings);
+  if (own) return { kind: 'own_action', actionId: own.id };
+  return naturalCause(deviceType, transition, history, settings) ?? { kind: 'unexplained' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intents
+
+/** A confirmed own action's values, in force over [fromMs, untilMs) of device time. */
+export interface Intent {
+  action: ActionInput;
+  values: Record<string, unknown>;
+  fromMs: number;
+  untilMs: number;
+}
+
+/**
+ * Whether the action establishes an intent: CONFIRMED, or CANCELLED as UNNECESSARY (the device
+ * already held the value: the command re-asserted it rather than being dropped).
+ */
+function setsIntent(a: ActionInput): boolean {
+  return a.state === 'CONFIRMED' || (a.state === 'CANCELLED' && a.failureReasonType === 'UNNECESSARY');
+}
+
+/**
+ * The intent in force at device time `atMs`: only the newest own action created by then can hold
+ * one (the next own action ends the previous intent, whatever becomes of it). It starts graceMs
+ * after confirmation (the device settles) and ends at INTENT_TTL or, for plug-in devices, at the
+ * first unplug seen after confirmation.
+ */
+export function intentAt(atMs: number, actions: readonly ActionInput[], history: readonly ObservationInput[], s: InterferenceSettings): Intent | null {
+  const latest = actions.filter((a) => a.createdAtMs <= atMs).sort(newestFirst)[0];
+  if (!latest || !setsIntent(latest)) return null;
+  const values = intendedValues(latest);
+  if (Object.keys(values).length === 0) return null;
+  const confirmedMs = confirmedAtMs(latest);
+  const unplugMs = earliestAtMs(history, (o) => o.atMs > confirmedMs && isUnplugged(o.context)) ?? Number.POSITIVE_INFINITY;
+  const intent = { action: latest, values, fromMs: confirmedMs + s.graceMs, untilMs: Math.min(confirmedMs + s.intentTtlMs, unplugMs) };
+  return atMs >= intent.fromMs && atMs < intent.untilMs ? intent : null;
+}
+
+/**
+ * Whether an unexplained transition leaves the intent: its field moves away from the intended
+ * value, or (an HVAC field the intent leaves open) it moves in the same step in which an intended
+ * HVAC field leaves its value.
+ */
+export function leavesIntent(t: Transition, intent: Intent): boolean {
+  if (t.field in intent.values) return !sameValue(t.to, intent.values[t.field]);
+  return companions(t.field, intent.values).some(([g, v]) => {
+    const now = t.after.controlled[g];
+    return sameValue(t.before.controlled[g], v) && isKnown(now) && !sameValue(now, v);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconcile
+
+/** The finding key of a transition episode: device, field and device time of the change. */
+export function transitionFindingKey(deviceId: string, t: Pick<Transition, 'field' | 'atMs'>): string {
+  return `${deviceId}:${t.field}:${t.atMs}`;
+}
+
+/** The finding key of a conflicted own action. */
+export function conflictFindingKey(deviceId: string, actionId: string): string {
+  return `${deviceId}:conflict:${actionId}`;
+}
+
+interface Ctx {
+  input: ReconcileInput;
+  s: InterferenceSettings;
+  history: ObservationInput[];
+}
+
+function reconcileTransition(ctx: Ctx, t: Transition): { transition: ReconciledTransition; finding: Finding | null } {
+  const { input, s, history } = ctx;
+  const explanation = explainTransition(input.deviceType, t, input.actions, s, history);
+  const explained = explanation.kind !== 'unexplained';
+  // Wall clock, from the first evidence: a late action webhook may still explain the change.
+  const dueAtMs = t.receivedAtMs + s.graceMs;
+  if (explained || input.nowMs < dueAtMs) {
+    return { transition: { ...t, explanation, status: explained ? 'explained' : 'waiting', findingKey: null }, finding: null };
+  }
+  const intent = intentAt(t.atMs, input.actions, history, s);
+  const overridden = intent !== null && leavesIntent(t, intent);
+  const key = transitionFindingKey(input.deviceId, t);
+  const finding: Finding = {
+    key,
+    deviceId: input.deviceId,
+    deviceType: input.deviceType,
+    userId: input.userId,
+    kind: overridden ? 'ACTION_OVERRIDDEN' : 'UNEXPECTED_CHANGE',
+    field: t.field,
+    from: t.from,
+    to: t.to,
+    observedAtMs: t.atMs,
+    dueAtMs,
+    actionId: overridden ? intent.action.id : null,
+    evidence: { before: t.before, after: t.after, ...(overridden ? { action: intent.action } : {}) },
+  };
+  return { transition: { ...t, explanation, status: 'finding', findingKey: key }, finding };
+}
+
+function sameTarget(a: ActionInput, b: ActionInput): boolean {
+  return a.targetId === undefined || b.targetId === undefined || a.targetId === b.targetId;
+}
+
+/**
+ * ACTION_CONFLICT: an own action CANCELLED with CONFLICT means a newer action for the target was
+ * created. If none of ours was created by the end of the grace after the cancellation, someone else
+ * sent it. Decided only once that grace has passed (wall clock), since our newer action's webhook
+ * may be late.
+ */
+export function conflictFindings(input: ReconcileInput, s: InterferenceSettings): Finding[] {
+  const out: Finding[] = [];
+  for (const a of input.actions) {
+    if (a.state !== 'CANCELLED' || a.failureReasonType !== 'CONFLICT') continue;
+    if (a.targetId !== undefined && a.targetId !== input.deviceId) continue;
+    const dueAtMs = confirmedAtMs(a) + s.graceMs;
+    if (input.nowMs < dueAtMs) continue;
+    const ours = input.actions.some((b) => b.id !== a.id && sameTarget(a, b) && b.createdAtMs >= a.createdAtMs && b.createdAtMs <= dueAtMs);
+    if (ours) continue;
+    out.push({
+      key: conflictFindingKey(input.deviceId, a.id),
+      deviceId: input.deviceId,
+      deviceType: input.deviceType,
+      userId: input.userId,
+      kind: 'ACTION_CONFLICT',
+      field: null,
+      from: null,
+      to: null,
+      observedAtMs: confirmedAtMs(a),
+      dueAtMs,
+      actionId: a.id,
+      evidence: { before: null, after: null, action: a },
+    });
+  }
+  return out;
+}
+
+/**
+ * Reconciles one device from its whole stored history at `nowMs`: every transition with its
+ * explanation and status (explained, waiting for its grace, or a finding), and the findings, sorted
+ * by time then key. Pure and level-triggered: the result depends only on the set of observations
+ * (not their order or multiplicity), the actions and `nowMs`.
+ */
+export function reconcileDevice(input: ReconcileInput): ReconcileResult {
+  const s: InterferenceSettings = { ...DEFAULT_INTERFERENCE_SETTINGS, ...input.settings };
+  const ctx: Ctx = { input, s, history: orderObservations(input.observations) };
+  const results = findTransitions(input.deviceType, ctx.history).map((t) => reconcileTransition(ctx, t));
+  const findings = [...results.flatMap((r) => (r.finding ? [r.finding] : [])), ...conflictFindings(input, s)];
+  findings.sort((a, b) => a.observedAtMs - b.observedAtMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { transitions: results.map((r) => r.transition), findings };
+}
