@@ -23,7 +23,7 @@ const MAX_STORE_GROUP = 256;
  * the budget is short, so acknowledgements come first (Enode's 5 s timeout) and applying still
  * progresses; when they stop, the backlog is applied in longer runs.
  */
-const APPLY_BUDGET_BUSY_MS = 2;
+const APPLY_BUDGET_BUSY_MS = 1;
 const APPLY_BUDGET_IDLE_MS = 10;
 /** Parsed events kept in memory for this many queued deliveries; beyond, they are parsed again from the database. */
 const MAX_PARSED_IN_MEMORY = 1_000;

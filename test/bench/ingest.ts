@@ -1,4 +1,4 @@
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -76,7 +76,7 @@ export async function ingestBench(o: IngestBenchOptions) {
   let target: LoadResult;
   let steadyResult: LoadResult;
   let drainSeconds = 0;
-  let stored: { deliveries: number; applied: number; observations: number; actions: number; sync: number; journal: string };
+  let stored: { deliveries: number; applied: number; observations: number; actions: number; journal: string };
   try {
     await waitHealthy(`http://127.0.0.1:${port}/healthz`);
     await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, o.connections);
@@ -97,12 +97,13 @@ export async function ingestBench(o: IngestBenchOptions) {
       applied: n("SELECT count(*) AS n FROM deliveries WHERE status = 'applied'"),
       observations: n('SELECT count(*) AS n FROM observations'),
       actions: n('SELECT count(*) AS n FROM actions'),
-      sync: 0,
       journal: String(db.pragma('journal_mode', { simple: true })),
     };
     db.close();
   }
   const bareAfter = await runBare(main, warm, o.connections);
+  // BENCH_DAEMON_LOG=<file> keeps the daemon's log of the run, for looking into a figure.
+  if (process.env.BENCH_DAEMON_LOG) copyFileSync(join(dir, 'daemon.log'), process.env.BENCH_DAEMON_LOG);
   rmSync(dir, { recursive: true, force: true });
 
   const bareRps = (bareBefore.rps + bareAfter.rps) / 2;
