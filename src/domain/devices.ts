@@ -4,10 +4,6 @@ import { parseTimeMs } from './time.js';
 export const DEVICE_TYPES = ['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter'] as const;
 export type DeviceType = (typeof DEVICE_TYPES)[number];
 
-export function isDeviceType(value: string): value is DeviceType {
-  return (DEVICE_TYPES as readonly string[]).includes(value);
-}
-
 type Json = Record<string, unknown>;
 
 function section(snapshot: Json, key: string): Json {

@@ -10,7 +10,7 @@ import {
   eventEnvelope,
   heartbeatEvent,
   parseDeviceEventName,
-  vendorActionEvent,
+  vendorActionSchema,
 } from './events.js';
 
 /** Where an observation came from; the same rules apply to all. */
@@ -56,11 +56,13 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
   const name = envelope.data.event;
 
   if (name === 'user:vendor-action:updated' || name === 'user:charge-action:updated') {
-    const parsed = vendorActionEvent.safeParse(raw);
-    if (!parsed.success) throw new InvalidEventError(`${name}: ${describeZodError(parsed.error)}`);
+    // The envelope is validated above; only the action itself is left to check.
+    const payload = (raw as Record<string, unknown>).vendorAction;
+    const parsed = vendorActionSchema.safeParse(payload);
+    if (!parsed.success) throw new InvalidEventError(`${name}: vendorAction: ${describeZodError(parsed.error)}`);
     const origin: ActionOrigin = ctx.source === 'gateway' ? 'gateway' : 'enode';
     // Keep the object as Enode sent it (zod's output reorders keys); zod only validated it.
-    const action = (raw as { vendorAction: typeof parsed.data.vendorAction }).vendorAction;
+    const action = payload as typeof parsed.data;
     return { event: name, outcome: applyAction(repo, action, origin, ctx) };
   }
 

@@ -30,11 +30,6 @@ export const vendorActionSchema = z.looseObject({
   failureReason: z.looseObject({ type: z.string(), detail: z.string().optional() }).nullish(),
 });
 
-export const vendorActionEvent = eventEnvelope.extend({
-  vendorAction: vendorActionSchema,
-  updatedFields: z.array(z.string()).optional(),
-});
-
 export const deviceSnapshotSchema = z.looseObject({
   id: z.string().min(1),
   userId: z.string().min(1).optional(),

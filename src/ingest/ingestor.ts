@@ -75,11 +75,6 @@ export class Ingestor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Deliveries stored but not applied yet. */
-  backlog(): number {
-    return this.applyQueue.length;
-  }
-
   /** Stores what is queued and stops; pending deliveries are applied at the next start. */
   close(): void {
     this.flushStores();

@@ -16,7 +16,6 @@ import { findTransitions, toObservationInput } from '../../src/domain/transition
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const MIN = 60_000;
-const HOUR = 60 * MIN;
 const at = (minutes: number): number => T0 + minutes * MIN;
 
 // ---------------------------------------------------------------------------------------------
