@@ -30,6 +30,12 @@ const list = z.preprocess(
 const intFrom = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess((v) => (v === '' || v === undefined ? def : v), z.coerce.number().int().min(min).max(max));
 
+const bool = (def: boolean) =>
+  z.preprocess(
+    (v) => (v === '' || v === undefined ? String(def) : typeof v === 'string' ? v.trim().toLowerCase() : v),
+    z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  );
+
 const url = z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/ }).optional());
 
 const envSchema = z.object({
@@ -62,6 +68,10 @@ const envSchema = z.object({
   ALERT_SLACK_WEBHOOK_URL: url,
   DAILY_COMMAND_LIMIT: intFrom(6, 1, 1000),
   INTERFERENCE_GRACE_SECONDS: intFrom(60, 0, 86_400),
+  ACTION_MATCH_WINDOW_SECONDS: intFrom(900, 0, 86_400),
+  INTENT_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
+  PLUG_IN_AUTO_START_NATURAL: bool(true),
+  RECONCILE_INTERVAL_SECONDS: intFrom(2, 1, 3_600),
   WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -96,6 +106,16 @@ export interface Config {
   };
   dailyCommandLimit: number;
   interferenceGraceSeconds: number;
+  interference: {
+    /** ACTION_MATCH_WINDOW_SECONDS: a CONFIRMED own action explains a matching change this close to its confirmation. */
+    matchWindowSeconds: number;
+    /** INTENT_TTL_SECONDS: how long a confirmed own action's value stays our intent. */
+    intentTtlSeconds: number;
+    /** PLUG_IN_AUTO_START_NATURAL: charging that starts at plug-in is natural (default) or a finding. */
+    plugInAutoStartIsNatural: boolean;
+    /** RECONCILE_INTERVAL_SECONDS: how often changed devices are reconciled. */
+    reconcileIntervalSeconds: number;
+  };
   webhookBodyLimitBytes: number;
   logLevel: string;
 }
@@ -163,6 +183,12 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     },
     dailyCommandLimit: e.DAILY_COMMAND_LIMIT,
     interferenceGraceSeconds: e.INTERFERENCE_GRACE_SECONDS,
+    interference: {
+      matchWindowSeconds: e.ACTION_MATCH_WINDOW_SECONDS,
+      intentTtlSeconds: e.INTENT_TTL_SECONDS,
+      plugInAutoStartIsNatural: e.PLUG_IN_AUTO_START_NATURAL,
+      reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
+    },
     webhookBodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
   };

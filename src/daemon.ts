@@ -28,7 +28,7 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
   const writer =
     config.databasePath === ':memory:'
       ? undefined
-      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel }, logger, (err) => {
+      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel, config }, logger, (err) => {
           // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
           logger.fatal({ err }, 'writer thread died; exiting');
           process.exit(1);

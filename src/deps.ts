@@ -23,6 +23,6 @@ export function createDeps(base: { config: Config; db: Db; logger: Logger; clock
   return {
     ...base,
     repos: { ingest, read: createReadRepo(base.db) },
-    writer: writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' })),
+    writer: writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config),
   };
 }

@@ -108,6 +108,12 @@ export function createIngestRepo(sqlite: Database.Database) {
          updated_at_ms = excluded.updated_at_ms, completed_at = excluded.completed_at, origin = excluded.origin,
          raw = excluded.raw, raw_hash = excluded.raw_hash, last_news_at = excluded.last_news_at, poll_attempts = 0`,
     ),
+    markForReconcile: sqlite.prepare(
+      `INSERT INTO reconcile_queue (device_id, due_at_ms, from_ms) VALUES (@deviceId, @dueAtMs, @fromMs)
+       ON CONFLICT (device_id) DO UPDATE SET
+         due_at_ms = CASE WHEN excluded.due_at_ms < reconcile_queue.due_at_ms THEN excluded.due_at_ms ELSE reconcile_queue.due_at_ms END,
+         from_ms = CASE WHEN excluded.from_ms < reconcile_queue.from_ms THEN excluded.from_ms ELSE reconcile_queue.from_ms END`,
+    ),
     getDeviceKey: sqlite.prepare(
       `SELECT snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
     ),
@@ -254,6 +260,14 @@ export function createIngestRepo(sqlite: Database.Database) {
 
     markDeviceDeleted(id: string, deletedAtMs: number, now: number): void {
       s.markDeviceDeleted.run({ id, deletedAtMs, now });
+    },
+
+    /**
+     * Queues the device for the reconciler: due at `dueAtMs` (wall clock), and its history may
+     * have changed from device time `fromMs` on. Merges with an entry already queued (earliest wins).
+     */
+    markForReconcile(deviceId: string, fromMs: number, dueAtMs: number): void {
+      s.markForReconcile.run({ deviceId, fromMs, dueAtMs });
     },
 
     /** Inserts an observation; false when the same event was already observed. */

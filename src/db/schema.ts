@@ -1,5 +1,5 @@
 
-import { blob, index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * Raw webhook deliveries, kept byte for byte and committed before the 200 goes out (`pending`);
@@ -135,9 +135,141 @@ export const systemEvents = sqliteTable(
   (t) => [uniqueIndex('system_events_hash_idx').on(t.hash), index('system_events_event_idx').on(t.event, t.receivedAt)],
 );
 
+/**
+ * Interference findings (DESIGN.md "Interference"): one row per episode. `key` is the episode's
+ * deterministic identity (device, field, device time of the change; or the conflicted action);
+ * `id` never changes, even when a late snapshot moves the episode's key earlier.
+ * `from_value`/`to_value` hold JSON text of the field's values.
+ */
+export const findings = sqliteTable(
+  'findings',
+  {
+    id: text('id').primaryKey(),
+    key: text('key').notNull(),
+    deviceId: text('device_id').notNull(),
+    deviceType: text('device_type').notNull(),
+    userId: text('user_id').notNull(),
+    kind: text('kind', { enum: ['ACTION_OVERRIDDEN', 'UNEXPECTED_CHANGE', 'ACTION_CONFLICT'] }).notNull(),
+    field: text('field'),
+    fromValue: text('from_value').notNull(),
+    toValue: text('to_value').notNull(),
+    observedAtMs: integer('observed_at_ms').notNull(),
+    detectedAtMs: integer('detected_at_ms').notNull(),
+    actionId: text('action_id'),
+    /** Before/after observations and the action involved, as JSON. */
+    evidence: text('evidence').notNull(),
+  },
+  (t) => [
+    uniqueIndex('findings_key_idx').on(t.key),
+    index('findings_device_idx').on(t.deviceId, t.observedAtMs),
+    index('findings_observed_idx').on(t.observedAtMs, t.id),
+    index('findings_detected_idx').on(t.detectedAtMs, t.id),
+  ],
+);
+
+/**
+ * Every transition of a device's controlled state with the reconciler's explanation, so the
+ * timeline shows why each change happened. Rewritten for a device's recent window on each reconcile.
+ */
+export const transitions = sqliteTable(
+  'transitions',
+  {
+    deviceId: text('device_id').notNull(),
+    atMs: integer('at_ms').notNull(),
+    field: text('field').notNull(),
+    fromValue: text('from_value').notNull(),
+    toValue: text('to_value').notNull(),
+    receivedAtMs: integer('received_at_ms').notNull(),
+    /** JSON: {kind:'own_action',actionId} | {kind:'natural',cause,deviceProblem?} | {kind:'unexplained'}. */
+    explanation: text('explanation').notNull(),
+    status: text('status', { enum: ['explained', 'waiting', 'finding'] }).notNull(),
+    findingId: text('finding_id'),
+  },
+  (t) => [primaryKey({ columns: [t.deviceId, t.atMs, t.field] })],
+);
+
+/**
+ * Devices whose history changed (new observation or own action) or whose waiting transitions come
+ * due: the reconciler's work list, so its cost follows the changed devices, not the fleet.
+ * `from_ms` is the earliest device time the change can affect.
+ */
+export const reconcileQueue = sqliteTable(
+  'reconcile_queue',
+  {
+    deviceId: text('device_id').primaryKey(),
+    dueAtMs: integer('due_at_ms').notNull(),
+    fromMs: integer('from_ms').notNull(),
+  },
+  (t) => [index('reconcile_queue_due_idx').on(t.dueAtMs)],
+);
+
+/**
+ * Alert outbox: written in the same transaction as the fact that causes it; `dedupe_key` makes
+ * one alert per fact whatever the redeliveries. `data` is the JSON payload's `data`.
+ */
+export const alerts = sqliteTable(
+  'alerts',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    dedupeKey: text('dedupe_key').notNull(),
+    deviceId: text('device_id'),
+    userId: text('user_id'),
+    data: text('data').notNull(),
+    createdAtMs: integer('created_at_ms').notNull(),
+    /** Set once the dispatcher has created the per-sink deliveries. */
+    fannedOutAtMs: integer('fanned_out_at_ms'),
+  },
+  (t) => [uniqueIndex('alerts_dedupe_idx').on(t.dedupeKey), index('alerts_fanout_idx').on(t.fannedOutAtMs, t.createdAtMs), index('alerts_created_idx').on(t.createdAtMs, t.id)],
+);
+
+/** One alert to one sink: retried with backoff until delivered or dead. */
+export const alertDeliveries = sqliteTable(
+  'alert_deliveries',
+  {
+    alertId: text('alert_id').notNull(),
+    sink: text('sink').notNull(),
+    status: text('status', { enum: ['pending', 'delivered', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAtMs: integer('next_attempt_at_ms').notNull(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    updatedAtMs: integer('updated_at_ms').notNull(),
+    deliveredAtMs: integer('delivered_at_ms'),
+  },
+  (t) => [primaryKey({ columns: [t.alertId, t.sink] }), index('alert_deliveries_due_idx').on(t.status, t.nextAttemptAtMs)],
+);
+
+/** Commands sent (or refused) by the gateway: the daily budget, duplicate collapse and the timeline's command history. */
+export const commands = sqliteTable(
+  'commands',
+  {
+    id: text('id').primaryKey(),
+    deviceId: text('device_id').notNull(),
+    deviceType: text('device_type').notNull(),
+    /** e.g. `charging`, `max-current`, `permanent-hold`, `follow-schedule`, `operation-mode`, `cancel`. */
+    command: text('command').notNull(),
+    body: text('body').notNull(),
+    requestedAtMs: integer('requested_at_ms').notNull(),
+    /** `sent` (reached Enode and counts against the budget), `collapsed`, `refused` or `failed`. */
+    outcome: text('outcome', { enum: ['sent', 'collapsed', 'refused', 'failed'] }).notNull(),
+    actionId: text('action_id'),
+    override: integer('override', { mode: 'boolean' }).notNull().default(false),
+    /** JSON array of what the guards did. */
+    notes: text('notes').notNull(),
+    error: text('error'),
+  },
+  (t) => [index('commands_device_idx').on(t.deviceId, t.requestedAtMs)],
+);
+
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type ActionRow = typeof actions.$inferSelect;
 export type DeviceRow = typeof devices.$inferSelect;
 export type ObservationRow = typeof observations.$inferSelect;
 export type SystemEventRow = typeof systemEvents.$inferSelect;
 
+export type FindingRow = typeof findings.$inferSelect;
+export type TransitionRow = typeof transitions.$inferSelect;
+export type AlertRow = typeof alerts.$inferSelect;
+export type AlertDeliveryRow = typeof alertDeliveries.$inferSelect;
+export type CommandRow = typeof commands.$inferSelect;

@@ -60,11 +60,18 @@ export function observedContext(type: string, snapshot: Json): Json {
         batteryLevel: field(cs, 'batteryLevel'),
         chargeLimit: field(cs, 'chargeLimit'),
         isFullyCharged: field(cs, 'isFullyCharged'),
+        pluggedInChargerId: field(cs, 'pluggedInChargerId'),
+        smartChargingEnabled: field(section(snapshot, 'smartChargingPolicy'), 'isEnabled'),
       };
     }
     case 'charger': {
       const cs = section(snapshot, 'chargeState');
-      return { isReachable, isPluggedIn: field(cs, 'isPluggedIn'), powerDeliveryState: field(cs, 'powerDeliveryState') };
+      return {
+        isReachable,
+        isPluggedIn: field(cs, 'isPluggedIn'),
+        powerDeliveryState: field(cs, 'powerDeliveryState'),
+        pluggedInVehicleId: field(cs, 'pluggedInVehicleId'),
+      };
     }
     case 'battery': {
       const cs = section(snapshot, 'chargeState');

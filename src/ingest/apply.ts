@@ -141,11 +141,18 @@ function applyAction(
       return 'duplicate';
     case 'origin':
       repo.setActionOrigin(incoming.id, merge.origin, ctx.receivedAt);
+      markActionTarget(repo, incoming, ctx);
       return 'applied';
     case 'version':
       repo.upsertAction({ ...incoming, origin: merge.origin }, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, rawText);
+      markActionTarget(repo, incoming, ctx);
       return 'applied';
   }
+}
+
+/** An own action changed: its target's transitions from the action's creation on may read differently now. */
+function markActionTarget(repo: IngestRepo, action: { targetId: string; createdAt: string; updatedAtMs: number }, ctx: ApplyContext): void {
+  repo.markForReconcile(action.targetId, parseTimeMs(action.createdAt) ?? action.updatedAtMs, ctx.receivedAt);
 }
 
 interface DeviceObservation {
@@ -189,6 +196,8 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
     hash: o.hash,
   });
   if (!inserted) return 'duplicate';
+  // A new snapshot (even a stale one: it may fill a gap in the history) is the reconciler's cue.
+  if (o.verb === 'updated') repo.markForReconcile(snapshot.id, key.atMs, ctx.receivedAt);
 
   if (newer) {
     repo.writeDevice({

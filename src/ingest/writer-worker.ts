@@ -26,7 +26,7 @@ const checkpointer = startCheckpointer(
     db.$client.pragma('wal_autocheckpoint = 1000');
   },
 );
-const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger);
+const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger, options.config);
 
 function reply(message: WriterReply): void {
   port!.postMessage(message);
@@ -55,6 +55,9 @@ port.on('message', (request: WriterRequest) => {
       return;
     case 'recordActionPolls':
       writer.recordActionPolls(request.polls).then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
+      return;
+    case 'run':
+      writer.run(request.name, request.args as never).then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
       return;
     case 'idle':
       writer.idle().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));

@@ -3,11 +3,13 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
 import { applyEvent, type ApplyResult } from './apply.js';
 import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
 import { Ingestor } from './ingestor.js';
+import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResult } from './procedures.js';
 
 /**
  * The single writer of the database. Everything that changes state goes through it, so SQLite
@@ -27,6 +29,11 @@ export interface Writer {
   applyEvents(events: unknown[], source: 'poll' | 'gateway'): Promise<EventApplyResult[]>;
   /** Records polls of actions: the poller's backoff, and flags for actions Enode lost or never resolves. */
   recordActionPolls(polls: ActionPoll[]): Promise<void>;
+  /**
+   * Runs a named write procedure (ingest/procedures.ts) on the writer's connection: how the
+   * reconciler, the gateway and the alert outbox change state without a second writer.
+   */
+  run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
   /** Proves the database is writable (takes and releases the write lock). */
   ping(): Promise<void>;
   /** Commits what is queued, then stops. */
@@ -56,9 +63,11 @@ function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'ga
 }
 
 /** Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands. */
-export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger): Writer {
+export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config): Writer {
   const ingestor = new Ingestor(repo, clock, logger);
+  const context = { repo, clock, logger, config };
   return {
+    run: async (name, args) => (await procedures[name](context, args as never)) as ProcedureResult<typeof name>,
     submit: (d) => ingestor.submit(d),
     idle: () => ingestor.idle(),
     applyEvents: async (events, source) => applyObserved(repo, events, source, clock.now().getTime()),
@@ -82,6 +91,7 @@ export type WriterRequest =
   | { seq: number; op: 'idle' }
   | { seq: number; op: 'applyEvents'; events: unknown[]; source: 'poll' | 'gateway' }
   | { seq: number; op: 'recordActionPolls'; polls: ActionPoll[] }
+  | { seq: number; op: 'run'; name: ProcedureName; args: unknown }
   | { seq: number; op: 'close' };
 
 type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -91,6 +101,8 @@ export type WriterReply = { seq: number; ok: true; value?: unknown } | { seq: nu
 export interface WorkerWriterOptions {
   databasePath: string;
   logLevel: string;
+  /** The daemon's configuration (procedures read their settings from it). */
+  config: Config;
 }
 
 function startWorker(workerData: WorkerWriterOptions): Worker {
@@ -163,6 +175,7 @@ export async function createWorkerWriter(
     idle: () => call<void>({ op: 'idle' }),
     applyEvents: (events, source) => call<EventApplyResult[]>({ op: 'applyEvents', events, source }),
     recordActionPolls: (polls) => call<void>({ op: 'recordActionPolls', polls }),
+    run: (name, args) => call({ op: 'run', name, args }),
     close: async () => {
       if (failed) return;
       closing = true;

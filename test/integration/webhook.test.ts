@@ -282,7 +282,7 @@ describe('store, then apply', () => {
       storeDelivery(t.deps.repos.ingest, { headerId: 'left-over', receivedAt: NOW.getTime(), headers: {}, body: Buffer.from(JSON.stringify([actionEvent('action-1', 'CONFIRMED', 2)])) }),
     );
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('pending');
-    const restarted = createInlineWriter(t.deps.repos.ingest, t.clock, silentLogger());
+    const restarted = createInlineWriter(t.deps.repos.ingest, t.clock, silentLogger(), t.config);
     await restarted.idle();
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('applied');
     expect((await (await api(t, '/actions/action-1')).json()).state).toBe('CONFIRMED');

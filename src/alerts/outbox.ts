@@ -1,0 +1,53 @@
+/**
+ * The alert outbox (DESIGN.md data flow: findings ──▶ alert outbox ──▶ dispatcher ──▶ sinks).
+ * An alert row is written in the same transaction as the fact that causes it, so a fact is never
+ * committed without its alert, nor an alert without its fact. `dedupeKey` names the fact: the
+ * same fact seen again (redelivery, re-evaluation) never makes a second alert.
+ */
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+
+export type AlertType =
+  | 'interference.detected'
+  | 'action.failed'
+  | 'action.cancelled'
+  | 'credentials.invalidated'
+  | 'webhook.inactive'
+  | 'webhook.reactivated'
+  | 'delivery.failed'
+  | 'device.fault';
+
+export interface NewAlert {
+  type: AlertType;
+  /** Names the fact, e.g. `finding:<findingId>` or `action.failed:<actionId>`. */
+  dedupeKey: string;
+  deviceId: string | null;
+  userId: string | null;
+  /** The payload's `data` (device, user, finding/action, link to the timeline). */
+  data: Record<string, unknown>;
+  createdAtMs: number;
+}
+
+/** Deterministic alert id: one per fact, stable across restarts and retries. */
+export function alertId(dedupeKey: string): string {
+  return `alr_${createHash('sha256').update(dedupeKey).digest('hex').slice(0, 24)}`;
+}
+
+const statements = new WeakMap<Database.Database, Database.Statement>();
+
+/**
+ * Inserts the alert inside the caller's transaction; false when the fact already has its alert.
+ * Portable SQL (`ON CONFLICT DO NOTHING`).
+ */
+export function enqueueAlert(sqlite: Database.Database, alert: NewAlert): boolean {
+  let insert = statements.get(sqlite);
+  if (!insert) {
+    insert = sqlite.prepare(
+      `INSERT INTO alerts (id, type, dedupe_key, device_id, user_id, data, created_at_ms)
+       VALUES (@id, @type, @dedupeKey, @deviceId, @userId, @data, @createdAtMs)
+       ON CONFLICT (dedupe_key) DO NOTHING`,
+    );
+    statements.set(sqlite, insert);
+  }
+  return insert.run({ ...alert, id: alertId(alert.dedupeKey), data: JSON.stringify(alert.data) }).changes > 0;
+}

@@ -1,0 +1,27 @@
+/**
+ * Named write procedures run by the single writer (Writer.run): the reconciler, the gateway's
+ * command log and the alert outbox change state on the writer's connection, on its thread, so
+ * SQLite never sees two writers. Arguments and results cross a thread boundary: plain data only.
+ *
+ * To add one: write `(ctx, args) => result` in its feature module and list it here.
+ */
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { IngestRepo } from '../db/ingest-repo.js';
+import type { Logger } from '../logger.js';
+import { reconcileProcedure } from '../reconcile/reconciler.js';
+
+export interface ProcedureContext {
+  repo: IngestRepo;
+  clock: Clock;
+  logger: Logger;
+  config: Config;
+}
+
+export const procedures = {
+  reconcile: reconcileProcedure,
+} satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
+
+export type ProcedureName = keyof typeof procedures;
+export type ProcedureArgs<K extends ProcedureName> = Parameters<(typeof procedures)[K]>[1];
+export type ProcedureResult<K extends ProcedureName> = Awaited<ReturnType<(typeof procedures)[K]>>;

@@ -1,0 +1,308 @@
+/**
+ * The reconciler's edge (DESIGN.md "Level-triggered reconcile"): takes the devices queued by the
+ * apply funnel (a new snapshot or own action) or coming due (a transition's grace ends), reads each
+ * one's recent history, runs the pure core (domain/interference.ts) and stores what it decided:
+ * every transition with its explanation, findings once per episode, and their alerts in the same
+ * transaction. Work follows the changed devices, never the fleet.
+ */
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { enqueueAlert } from '../alerts/outbox.js';
+import type { Config } from '../config.js';
+import { createReconcileRepo, type ReconcileRepo, type StoredAction, type StoredObservation, type TransitionWrite } from '../db/reconcile-repo.js';
+import {
+  DEFAULT_INTERFERENCE_SETTINGS,
+  reconcileDevice,
+  type ActionInput,
+  type Finding,
+  type InterferenceSettings,
+  type ObservationInput,
+  type ReconciledTransition,
+} from '../domain/interference.js';
+import { STALE_AFTER_MS } from '../domain/polling.js';
+import { parseTimeMs } from '../domain/time.js';
+import { canonical } from '../domain/transitions.js';
+import type { ProcedureContext } from '../ingest/procedures.js';
+import { findingView } from './findings.js';
+
+/** Devices read per transaction. */
+const BATCH = 50;
+/** Default time box of one reconcile call on the writer thread, so stores are never held up long. */
+const DEFAULT_BUDGET_MS = 50;
+/** When reconciling a device throws, it is retried this much later (and the error logged). */
+const RETRY_AFTER_ERROR_MS = 60_000;
+
+/** The reconciler's settings from the configuration. */
+export function interferenceSettings(config: Config): InterferenceSettings {
+  return {
+    ...DEFAULT_INTERFERENCE_SETTINGS,
+    graceMs: config.interferenceGraceSeconds * 1000,
+    matchWindowMs: config.interference.matchWindowSeconds * 1000,
+    intentTtlMs: config.interference.intentTtlSeconds * 1000,
+    plugInAutoStartIsNatural: config.interference.plugInAutoStartIsNatural,
+  };
+}
+
+export interface ReconcileArgs {
+  /** Wall-clock now (default: the writer's clock). */
+  nowMs?: number;
+  /** Stop starting new batches after this many ms (default 50). */
+  budgetMs?: number;
+}
+
+export interface ReconcileRun {
+  devices: number;
+  /** Ids of findings raised by this run. */
+  findings: string[];
+  /** Devices that failed to reconcile (logged; retried later). */
+  errors: number;
+  /** True when due devices remain (the budget ran out). */
+  more: boolean;
+}
+
+const repos = new WeakMap<Database.Database, ReconcileRepo>();
+function repoFor(sqlite: Database.Database): ReconcileRepo {
+  let repo = repos.get(sqlite);
+  if (!repo) repos.set(sqlite, (repo = createReconcileRepo(sqlite)));
+  return repo;
+}
+
+/** Writer procedure: reconciles due devices within the time budget. */
+export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = {}): ReconcileRun {
+  const nowMs = args.nowMs ?? ctx.clock.now().getTime();
+  const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
+  const settings = interferenceSettings(ctx.config);
+  const repo = repoFor(ctx.repo.sqlite);
+  const started = performance.now();
+  const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false };
+  for (;;) {
+    const due = repo.due(nowMs, BATCH);
+    if (due.length === 0) break;
+    ctx.repo.derivedTransaction(() => {
+      for (const q of due) {
+        try {
+          ctx.repo.transaction(() => {
+            repo.dequeue(q.deviceId);
+            run.findings.push(...reconcileQueued(ctx, repo, settings, q, nowMs));
+          });
+        } catch (err) {
+          run.errors++;
+          ctx.logger.error({ err, deviceId: q.deviceId }, 'reconciling the device failed; retrying later');
+          repo.dequeue(q.deviceId);
+          ctx.repo.markForReconcile(q.deviceId, q.fromMs, nowMs + RETRY_AFTER_ERROR_MS);
+        }
+        run.devices++;
+      }
+    });
+    if (performance.now() - started >= budgetMs) {
+      run.more = repo.dueCount(nowMs) > 0;
+      break;
+    }
+  }
+  return run;
+}
+
+function toObservation(row: StoredObservation): ObservationInput {
+  const context = JSON.parse(row.context) as Record<string, unknown>;
+  return {
+    atMs: row.atMs,
+    receivedAtMs: row.receivedAtMs,
+    controlled: JSON.parse(row.controlled) as Record<string, unknown>,
+    context,
+    ...(context.smartChargingEnabled === true ? { smartChargingActive: true } : {}),
+  };
+}
+
+function toAction(row: StoredAction): ActionInput {
+  const createdAtMs = parseTimeMs(row.createdAt) ?? row.updatedAtMs;
+  return {
+    id: row.id,
+    targetId: row.targetId,
+    kind: row.kind,
+    target: row.target ? (JSON.parse(row.target) as Record<string, unknown>) : null,
+    state: row.state,
+    failureReasonType: row.failureReason ? ((JSON.parse(row.failureReason) as { type?: string }).type ?? null) : null,
+    createdAtMs,
+    updatedAtMs: row.updatedAtMs,
+    completedAtMs: parseTimeMs(row.completedAt) ?? null,
+    origin: row.origin,
+  };
+}
+
+/** Deterministic finding id from its first key (kept when the key later moves). */
+function findingIdFor(key: string): string {
+  return `fnd_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`;
+}
+
+/**
+ * Reconciles one queued device at `nowMs`; returns the ids of findings raised. Transitions from
+ * `rewriteFrom` on are rewritten; everything read before it is context (plug-in just before, an
+ * intent confirmed earlier and the unplugs that end it).
+ */
+function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: InterferenceSettings, q: { deviceId: string; fromMs: number }, nowMs: number): string[] {
+  const actionRows = repo.actions(q.deviceId, q.fromMs - s.graceMs - s.matchWindowMs - s.intentTtlMs - STALE_AFTER_MS);
+  const device = repo.device(q.deviceId);
+  const deviceType = device?.type ?? actionRows[0]?.targetType;
+  const userId = device?.userId ?? actionRows[0]?.userId;
+  if (!deviceType || !userId) return [];
+
+  const rewriteFrom = q.fromMs - s.graceMs - s.matchWindowMs;
+  let contextFrom = rewriteFrom - Math.max(s.plugInWindowMs, s.matchWindowMs) - s.graceMs;
+  const actions = actionRows.map(toAction);
+  // The intent in force at rewriteFrom is ended by an unplug after its confirmation: read from there.
+  const latest = actions.filter((a) => a.createdAtMs <= rewriteFrom).sort((a, b) => b.createdAtMs - a.createdAtMs)[0];
+  if (latest) contextFrom = Math.min(contextFrom, Math.max(latest.completedAtMs ?? latest.updatedAtMs, rewriteFrom - s.intentTtlMs));
+  const observations = repo.observations(q.deviceId, contextFrom).map(toObservation);
+
+  // A vehicle and the charger it is plugged into are one session: either's charging command explains both.
+  const partners = new Set<string>();
+  for (const o of observations) {
+    for (const id of [o.context.pluggedInChargerId, o.context.pluggedInVehicleId]) if (typeof id === 'string' && id !== q.deviceId) partners.add(id);
+  }
+  for (const partner of partners) {
+    for (const row of repo.actions(partner, contextFrom - s.intentTtlMs - STALE_AFTER_MS)) {
+      if (row.kind === 'START' || row.kind === 'STOP') actions.push(toAction(row));
+    }
+  }
+
+  const result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, settings: s, nowMs });
+  const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));
+  const raised: string[] = [];
+  const idOf = new Map<string, string>();
+  const store = (f: Finding, runEndMs: number) => {
+    const { id, isNew } = storeFinding(repo, f, runEndMs, nowMs);
+    idOf.set(f.key, id);
+    if (isNew) {
+      raised.push(id);
+      alertFinding(ctx, repo.sqlite, f, id, nowMs);
+    }
+  };
+
+  const rows: TransitionWrite[] = [];
+  let nextDueAtMs = Number.POSITIVE_INFINITY;
+  let nextFromMs = Number.POSITIVE_INFINITY;
+  result.transitions.forEach((t, i) => {
+    if (t.atMs < rewriteFrom) return;
+    if (t.status === 'waiting') {
+      nextDueAtMs = Math.min(nextDueAtMs, t.receivedAtMs + s.graceMs);
+      nextFromMs = Math.min(nextFromMs, t.atMs);
+    }
+    const finding = t.findingKey ? findingsByKey.get(t.findingKey) : undefined;
+    if (finding) store(finding, runEnd(result.transitions, i));
+    if (t.explanation.kind === 'natural' && t.explanation.deviceProblem) alertFault(ctx, repo.sqlite, q.deviceId, deviceType, userId, t, nowMs);
+    rows.push({
+      deviceId: q.deviceId,
+      atMs: t.atMs,
+      field: t.field,
+      fromValue: canonical(t.from),
+      toValue: canonical(t.to),
+      receivedAtMs: t.receivedAtMs,
+      explanation: JSON.stringify(t.explanation),
+      status: t.status,
+      findingId: t.findingKey ? (idOf.get(t.findingKey) ?? null) : null,
+    });
+  });
+  repo.replaceTransitions(q.deviceId, rewriteFrom, rows);
+
+  for (const f of result.findings) if (f.kind === 'ACTION_CONFLICT') store(f, Number.POSITIVE_INFINITY);
+  // A conflict cancellation still inside its grace (our newer action may yet show up) comes due later.
+  for (const a of actions) {
+    if (a.targetId !== q.deviceId || a.state !== 'CANCELLED' || a.failureReasonType !== 'CONFLICT') continue;
+    const dueAtMs = (a.completedAtMs ?? a.updatedAtMs) + s.graceMs;
+    if (dueAtMs > nowMs) {
+      nextDueAtMs = Math.min(nextDueAtMs, dueAtMs);
+      nextFromMs = Math.min(nextFromMs, a.createdAtMs);
+    }
+  }
+  if (Number.isFinite(nextDueAtMs)) ctx.repo.markForReconcile(q.deviceId, nextFromMs, nextDueAtMs);
+  return raised;
+}
+
+/** Device time at which the field next changes after transition i (the end of its episode's run). */
+function runEnd(transitions: readonly ReconciledTransition[], i: number): number {
+  const t = transitions[i] as ReconciledTransition;
+  for (let j = i + 1; j < transitions.length; j++) if ((transitions[j] as ReconciledTransition).field === t.field) return (transitions[j] as ReconciledTransition).atMs;
+  return Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Stores a finding once per episode: known by key; or the same field moving to the same value
+ * within the episode's run (a late snapshot showed the change began earlier: the finding keeps its
+ * id and moves); else new.
+ */
+function storeFinding(repo: ReconcileRepo, f: Finding, runEndMs: number, nowMs: number): { id: string; isNew: boolean } {
+  const known = repo.findingByKey(f.key);
+  if (known) return { id: known.id, isNew: false };
+  const evidence = JSON.stringify(f.evidence);
+  if (f.field !== null) {
+    const earlier = repo.findingInRun(f.deviceId, f.field, canonical(f.to), f.observedAtMs, Math.min(runEndMs, Number.MAX_SAFE_INTEGER));
+    if (earlier) {
+      repo.moveFinding(earlier.id, f.key, f.observedAtMs, canonical(f.from), evidence);
+      return { id: earlier.id, isNew: false };
+    }
+  }
+  let id = findingIdFor(f.key);
+  // A key once moved away may come back as a new episode: its first id is taken, so derive another.
+  for (let n = 2; repo.findingById(id); n++) id = findingIdFor(`${f.key}#${n}`);
+  repo.insertFinding({
+    id,
+    key: f.key,
+    deviceId: f.deviceId,
+    deviceType: f.deviceType,
+    userId: f.userId,
+    kind: f.kind,
+    field: f.field,
+    fromValue: canonical(f.from),
+    toValue: canonical(f.to),
+    observedAtMs: f.observedAtMs,
+    detectedAtMs: nowMs,
+    actionId: f.actionId,
+    evidence,
+  });
+  return { id, isNew: true };
+}
+
+function timelineLink(deviceId: string): string {
+  return `/api/v1/devices/${encodeURIComponent(deviceId)}/timeline`;
+}
+
+function alertFinding(ctx: ProcedureContext, sqlite: Database.Database, f: Finding, id: string, nowMs: number): void {
+  const view = findingView({
+    id,
+    deviceId: f.deviceId,
+    deviceType: f.deviceType,
+    userId: f.userId,
+    kind: f.kind,
+    field: f.field,
+    fromValue: canonical(f.from),
+    toValue: canonical(f.to),
+    observedAtMs: f.observedAtMs,
+    detectedAtMs: nowMs,
+    actionId: f.actionId,
+  });
+  ctx.logger.warn({ finding: view }, 'interference detected');
+  enqueueAlert(sqlite, {
+    type: 'interference.detected',
+    dedupeKey: `finding:${id}`,
+    deviceId: f.deviceId,
+    userId: f.userId,
+    data: { finding: view, device: { id: f.deviceId, type: f.deviceType, userId: f.userId }, links: { timeline: timelineLink(f.deviceId) } },
+    createdAtMs: nowMs,
+  });
+}
+
+function alertFault(ctx: ProcedureContext, sqlite: Database.Database, deviceId: string, deviceType: string, userId: string, t: ReconciledTransition, nowMs: number): void {
+  const inserted = enqueueAlert(sqlite, {
+    type: 'device.fault',
+    dedupeKey: `device.fault:${deviceId}:${t.atMs}`,
+    deviceId,
+    userId,
+    data: {
+      device: { id: deviceId, type: deviceType, userId },
+      fault: { powerDeliveryState: t.after.context.powerDeliveryState ?? null, observedAt: new Date(t.atMs).toISOString(), field: t.field, from: t.from, to: t.to },
+      links: { timeline: timelineLink(deviceId) },
+    },
+    createdAtMs: nowMs,
+  });
+  if (inserted) ctx.logger.warn({ deviceId, powerDeliveryState: t.after.context.powerDeliveryState }, 'device reports no power or a fault');
+}
