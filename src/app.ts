@@ -1,7 +1,9 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { bearerAuth } from './api/auth.js';
+import { interferenceRoutes } from './api/interference-routes.js';
 import { adminRoutes } from './api/routes.js';
+import { createInterferenceReadRepo } from './db/interference-read-repo.js';
 import { migrationStatus } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, errorBody, notFoundHandler } from './errors.js';
@@ -49,6 +51,7 @@ export function createApp(deps: Deps) {
   const api = new Hono();
   api.use(bearerAuth(deps.config.adminToken));
   api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
+  api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
   app.route('/api/v1', api);
 
   return app;

@@ -5,8 +5,9 @@ import { openDatabase } from './db/open.js';
 import { createDeps, type Deps } from './deps.js';
 import { createEnodeClient, TokenBucket, type EnodeClient } from './enode/index.js';
 import { createWorkerWriter } from './ingest/writer.js';
-import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import { startScheduler, type JobSpec, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
+import { reconcileJob } from './reconcile/job.js';
 import { startServer, type RunningServer } from './server.js';
 import { syncJobs } from './sync/jobs.js';
 
@@ -36,7 +37,8 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
   const deps = createDeps({ config, db, logger, clock }, writer);
 
   let enode: EnodeClient | undefined;
-  let scheduler: Scheduler | undefined;
+  // Jobs that run with or without Enode credentials.
+  const jobs: JobSpec[] = [reconcileJob(deps.writer, config.interference.reconcileIntervalSeconds, logger.child({ component: 'reconcile' }))];
   if (config.enode.clientId && config.enode.clientSecret) {
     enode = createEnodeClient({
       apiUrl: config.enode.apiUrl,
@@ -47,7 +49,7 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
       logger: logger.child({ component: 'enode' }),
       budget: new TokenBucket({ capacity: Math.max(1, Math.ceil(config.enodeRequestsPerMinute / 10)), refillPerSecond: config.enodeRequestsPerMinute / 60 }, clock),
     });
-    const jobs = syncJobs({
+    const sync = syncJobs({
       config,
       logger: logger.child({ component: 'sync' }),
       clock,
@@ -56,18 +58,19 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
       read: deps.repos.read,
       state: { startedAt: clock.now().getTime(), lastFullResyncAt: null },
     });
-    scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }));
+    jobs.push(...sync);
   } else {
     logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');
   }
 
+  const scheduler: Scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }));
   const server = await startServer(deps, config.port, config.host);
   return {
     deps,
     server,
     enode,
     close: async () => {
-      await scheduler?.stop();
+      await scheduler.stop();
       await server.close();
       await deps.writer.close();
       db.$client.close();

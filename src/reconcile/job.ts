@@ -1,0 +1,33 @@
+import type { JobSpec } from '../jobs/scheduler.js';
+import type { Writer } from '../ingest/writer.js';
+import type { Logger } from '../logger.js';
+
+/** Calls per job run at most: a backlog larger than this waits for the next run (seconds later). */
+const MAX_CALLS_PER_RUN = 200;
+
+/**
+ * The reconcile job: asks the writer to reconcile due devices, one time-boxed call after another
+ * (stores of incoming webhooks slot in between), until none are due.
+ */
+export function reconcileJob(writer: Writer, everySeconds: number, logger: Logger): JobSpec {
+  return {
+    name: 'reconcile',
+    everySeconds,
+    runAtStart: true,
+    run: async (now) => {
+      const started = Date.now();
+      let devices = 0;
+      let findings = 0;
+      let errors = 0;
+      for (let calls = 0; calls < MAX_CALLS_PER_RUN; calls++) {
+        const r = await writer.run('reconcile', { nowMs: now.getTime() });
+        devices += r.devices;
+        findings += r.findings.length;
+        errors += r.errors;
+        if (!r.more) break;
+      }
+      if (devices > 0) logger.debug({ devices, findings, errors, ms: Date.now() - started }, 'reconciled changed devices');
+      return { devices, findings, errors };
+    },
+  };
+}

@@ -1,0 +1,257 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { alertId } from '../../src/alerts/outbox.js';
+import { ADMIN_TOKEN, api, makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
+
+const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
+const iso = (minute: number) => new Date(BASE_MS + minute * 60_000).toISOString();
+
+/** A `user:vehicle:updated` event at `minute` after the base time. */
+function vehicle(id: string, minute: number, state: { charging?: boolean; pluggedIn?: boolean; batteryLevel?: number }) {
+  const snapshot = vehicleSnapshot(id, minute, state);
+  return { event: 'user:vehicle:updated', createdAt: iso(minute), version: '2024-10-01', user: { id: snapshot.userId }, vehicle: snapshot, updatedFields: ['chargeState.isCharging'] };
+}
+
+/** An own charging action on a vehicle, created at `createdMin`, in `state` as of `updatedMin`. */
+function action(id: string, targetId: string, kind: 'START' | 'STOP', state: string, createdMin: number, updatedMin: number, failure: string | null = null) {
+  return {
+    event: 'user:vendor-action:updated',
+    createdAt: iso(updatedMin),
+    version: '2024-10-01',
+    user: { id: `user-of-${targetId}` },
+    vendorAction: {
+      id,
+      userId: `user-of-${targetId}`,
+      createdAt: iso(createdMin),
+      updatedAt: iso(updatedMin),
+      completedAt: state === 'PENDING' ? null : iso(updatedMin),
+      state,
+      targetId,
+      targetType: 'vehicle',
+      kind,
+      failureReason: failure ? { type: failure, detail: 'test' } : null,
+    },
+  };
+}
+
+async function reconcile(t: TestApp) {
+  return t.deps.writer.run('reconcile', {});
+}
+
+/** Lets the grace pass (wall clock) and reconciles what came due. */
+async function afterGrace(t: TestApp, seconds = 61) {
+  t.clock.advance(seconds * 1000);
+  return reconcile(t);
+}
+
+async function findings(t: TestApp, query = '') {
+  const res = await api(t, `/interference${query}`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: Array<Record<string, unknown>> }).data;
+}
+
+async function timeline(t: TestApp, deviceId: string, query = `?since=${iso(-60)}`) {
+  const res = await api(t, `/devices/${deviceId}/timeline${query}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { data: Array<Record<string, any>>; pagination: { after: string | null } };
+}
+
+function transitionsOf(entries: Array<Record<string, any>>) {
+  return entries.filter((e) => e.type === 'observation').flatMap((e) => e.transitions as Array<Record<string, any>>);
+}
+
+describe('reconciler wired to the funnel', () => {
+  it('explains charging that follows our own START and raises nothing', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false })]);
+    await postWebhook(t, [action('a1', 'v1', 'START', 'PENDING', 1, 1)]);
+    await postWebhook(t, [vehicle('v1', 2, { charging: true })]);
+    await reconcile(t);
+    await afterGrace(t);
+    expect(await findings(t)).toEqual([]);
+    const [transition] = transitionsOf((await timeline(t, 'v1')).data);
+    expect(transition).toMatchObject({ field: 'charging', from: false, to: true, status: 'explained', explanation: { kind: 'own_action', actionId: 'a1' } });
+  });
+
+  it('waits for a late action webhook: charging seen first, the action 30 s later, no finding', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v1', 2, { charging: true })]);
+    await reconcile(t);
+    const waiting = transitionsOf((await timeline(t, 'v1')).data);
+    expect(waiting).toMatchObject([{ field: 'charging', status: 'waiting', explanation: { kind: 'unexplained' } }]);
+    t.clock.advance(30_000);
+    await postWebhook(t, [action('a1', 'v1', 'START', 'CONFIRMED', 1, 2)]);
+    await reconcile(t);
+    await afterGrace(t, 120);
+    expect(await findings(t)).toEqual([]);
+    expect(transitionsOf((await timeline(t, 'v1')).data)).toMatchObject([{ status: 'explained', explanation: { kind: 'own_action', actionId: 'a1' } }]);
+  });
+
+  it('raises one UNEXPECTED_CHANGE for a stop with no action, however often it is delivered', async () => {
+    const t = makeTestApp();
+    const before = vehicle('v1', 0, { charging: true });
+    const stop = vehicle('v1', 5, { charging: false });
+    await postWebhook(t, [before]);
+    for (let i = 0; i < 5; i++) await postWebhook(t, [stop]);
+    expect((await reconcile(t)).findings).toEqual([]);
+    const run = await afterGrace(t);
+    expect(run.findings).toHaveLength(1);
+    for (let i = 0; i < 3; i++) await postWebhook(t, [stop, before]);
+    await afterGrace(t);
+    const list = await findings(t);
+    expect(list).toMatchObject([{ deviceId: 'v1', deviceType: 'vehicle', userId: 'user-of-v1', kind: 'UNEXPECTED_CHANGE', field: 'charging', from: true, to: false, observedAt: iso(5), actionId: null }]);
+    expect(list[0]?.detectedAt).toBe(new Date(Date.parse('2026-03-01T12:00:00Z') + 61_000).toISOString());
+    const outbox = t.db.$client.prepare(`SELECT id, type FROM alerts`).all();
+    expect(outbox).toEqual([{ id: alertId(`finding:${String(list[0]?.id)}`), type: 'interference.detected' }]);
+  });
+
+  it('raises ACTION_OVERRIDDEN when charging resumes after our confirmed STOP', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: true }), action('a1', 'v1', 'STOP', 'CONFIRMED', 1, 2), vehicle('v1', 2, { charging: false })]);
+    await postWebhook(t, [vehicle('v1', 30, { charging: true })]);
+    await afterGrace(t);
+    expect(await findings(t)).toMatchObject([{ kind: 'ACTION_OVERRIDDEN', field: 'charging', from: false, to: true, actionId: 'a1', observedAt: iso(30) }]);
+    const detail = await api(t, `/interference/${String((await findings(t))[0]?.id)}`);
+    expect(((await detail.json()) as { evidence: { action: { id: string } } }).evidence.action.id).toBe('a1');
+  });
+
+  it('explains an unplug and a plug-in auto-start, and flags the auto-start when configured not to count it', async () => {
+    for (const natural of ['true', 'false']) {
+      const t = makeTestApp({ PLUG_IN_AUTO_START_NATURAL: natural });
+      await postWebhook(t, [
+        vehicle('v1', 0, { charging: true }),
+        vehicle('v1', 10, { charging: false, pluggedIn: false }),
+        vehicle('v1', 20, { charging: true, pluggedIn: true }),
+      ]);
+      await afterGrace(t);
+      const causes = transitionsOf((await timeline(t, 'v1')).data).map((x) => x.explanation);
+      expect(causes[0]).toEqual({ kind: 'natural', cause: 'unplug' });
+      if (natural === 'true') {
+        expect(causes[1]).toEqual({ kind: 'natural', cause: 'plug_in' });
+        expect(await findings(t)).toEqual([]);
+      } else {
+        expect(causes[1]).toEqual({ kind: 'unexplained' });
+        expect(await findings(t)).toMatchObject([{ kind: 'UNEXPECTED_CHANGE', to: true }]);
+      }
+    }
+  });
+
+  it('keeps one finding when a late snapshot shows the change began earlier', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 10, { charging: false })]);
+    await afterGrace(t);
+    const [first] = await findings(t);
+    expect(first?.observedAt).toBe(iso(10));
+    await postWebhook(t, [vehicle('v1', 6, { charging: false })]);
+    await afterGrace(t);
+    const list = await findings(t);
+    expect(list).toHaveLength(1);
+    expect(list[0]).toMatchObject({ id: first?.id, observedAt: iso(6) });
+  });
+
+  it('raises ACTION_CONFLICT when a foreign command cancels ours, and not when our own newer command does', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v2', 0, { charging: false })]);
+    await postWebhook(t, [action('a1', 'v1', 'START', 'CANCELLED', 1, 2, 'CONFLICT')]);
+    await postWebhook(t, [action('b1', 'v2', 'START', 'CANCELLED', 1, 2, 'CONFLICT'), action('b2', 'v2', 'STOP', 'PENDING', 2, 2)]);
+    await afterGrace(t);
+    expect(await findings(t)).toMatchObject([{ kind: 'ACTION_CONFLICT', deviceId: 'v1', actionId: 'a1', field: null }]);
+  });
+
+  it('filters findings by device, user, kind and time', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 5, { charging: false }), vehicle('v2', 0, { charging: true }), vehicle('v2', 50, { charging: false })]);
+    await afterGrace(t);
+    expect((await findings(t)).map((f) => f.deviceId)).toEqual(['v2', 'v1']);
+    expect((await findings(t, '?deviceId=v1')).map((f) => f.deviceId)).toEqual(['v1']);
+    expect((await findings(t, '?userId=user-of-v2')).map((f) => f.deviceId)).toEqual(['v2']);
+    expect(await findings(t, '?kind=ACTION_CONFLICT')).toEqual([]);
+    expect((await findings(t, `?since=${iso(10)}`)).map((f) => f.deviceId)).toEqual(['v2']);
+    const firstPage = await api(t, '/interference?limit=1');
+    const body = (await firstPage.json()) as { data: unknown[]; pagination: { after: string } };
+    expect(body.data).toHaveLength(1);
+    const second = (await (await api(t, `/interference?limit=1&after=${body.pagination.after}`)).json()) as { data: Array<{ deviceId: string }> };
+    expect(second.data.map((f) => f.deviceId)).toEqual(['v1']);
+  });
+
+  it('answers clear errors: bad filters, unknown device, no token', async () => {
+    const t = makeTestApp();
+    expect((await api(t, '/interference?kind=NOPE')).status).toBe(400);
+    const bad = await api(t, '/interference?since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toContain('since');
+    expect((await api(t, '/devices/nope/timeline')).status).toBe(404);
+    expect((await api(t, '/interference', {}, null)).status).toBe(401);
+    expect((await api(t, '/interference', {}, `${ADMIN_TOKEN}x`)).status).toBe(401);
+  });
+
+  it('shows the timeline oldest first with actions, explained observations and findings, page by page', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false }), action('a1', 'v1', 'START', 'CONFIRMED', 1, 2), vehicle('v1', 2, { charging: true }), vehicle('v1', 40, { charging: false })]);
+    await afterGrace(t);
+    const all = (await timeline(t, 'v1')).data;
+    expect(all.map((e) => e.type)).toEqual(['observation', 'action', 'observation', 'observation', 'finding']);
+    expect(all.map((e) => e.at)).toEqual([iso(0), iso(1), iso(2), iso(40), iso(40)]);
+    expect(all[4]?.finding).toMatchObject({ kind: 'ACTION_OVERRIDDEN', actionId: 'a1' });
+    expect(transitionsOf(all).map((x) => x.status)).toEqual(['explained', 'finding']);
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof timeline>> = await timeline(t, 'v1', `?since=${iso(-60)}&limit=2${after ? `&after=${after}` : ''}`);
+      seen.push(...page.data.map((e) => `${e.type}@${e.at}`));
+      after = page.pagination.after;
+    } while (after);
+    expect(seen).toEqual(all.map((e) => `${e.type}@${e.at}`));
+  });
+
+  it('reconciles only the devices that changed', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, Array.from({ length: 40 }, (_, i) => vehicle(`v${i}`, 0, { charging: false })));
+    expect((await reconcile(t)).devices).toBe(40);
+    await postWebhook(t, [vehicle('v7', 3, { charging: true })]);
+    expect((await reconcile(t)).devices).toBe(1);
+    expect((await reconcile(t)).devices).toBe(0);
+    expect((await afterGrace(t)).devices).toBe(1);
+  });
+
+  it('decides the same findings whatever the order, grouping and duplication of deliveries', async () => {
+    const events = [
+      vehicle('v1', 0, { charging: false }),
+      action('a1', 'v1', 'START', 'PENDING', 1, 1),
+      action('a1', 'v1', 'START', 'CONFIRMED', 1, 3),
+      vehicle('v1', 3, { charging: true }),
+      vehicle('v1', 20, { charging: false }),
+      vehicle('v1', 25, { charging: false, pluggedIn: false }),
+      vehicle('v1', 30, { charging: true, pluggedIn: true }),
+      vehicle('v2', 0, { charging: true }),
+      action('b1', 'v2', 'STOP', 'CANCELLED', 4, 5, 'CONFLICT'),
+      vehicle('v2', 9, { charging: false }),
+    ];
+    const reference = makeTestApp();
+    await postWebhook(reference, events);
+    await afterGrace(reference);
+    const expected = (await findings(reference)).map((f) => `${f.deviceId}:${f.kind}:${f.field}:${f.observedAt}`).sort();
+    expect(expected.length).toBeGreaterThan(0);
+
+    await fc.assert(
+      fc.asyncProperty(
+        fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }),
+        fc.array(fc.nat(events.length - 1), { maxLength: 6 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.boolean(),
+        async (order, dupes, groupSize, reconcileBetween) => {
+          const t = makeTestApp();
+          const stream = [...order, ...dupes.map((i) => events[i])];
+          for (let i = 0; i < stream.length; i += groupSize) {
+            await postWebhook(t, stream.slice(i, i + groupSize));
+            if (reconcileBetween) await reconcile(t);
+          }
+          await afterGrace(t);
+          const got = (await findings(t)).map((f) => `${f.deviceId}:${f.kind}:${f.field}:${f.observedAt}`).sort();
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
