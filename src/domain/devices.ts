@@ -70,6 +70,7 @@ export function observedContext(type: string, snapshot: Json): Json {
         isReachable,
         isPluggedIn: field(cs, 'isPluggedIn'),
         powerDeliveryState: field(cs, 'powerDeliveryState'),
+        chargeRate: field(cs, 'chargeRate'),
         pluggedInVehicleId: field(cs, 'pluggedInVehicleId'),
       };
     }

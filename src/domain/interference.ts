@@ -116,6 +116,8 @@ export interface ReconcileInput {
   observations: readonly ObservationInput[];
   /** Own actions for this device (a paired device's charging actions may be included). */
   actions: readonly ActionInput[];
+  /** Observations of the linked device (a charger's car, a car's charger): what a charger cannot tell itself. */
+  partnerObservations?: readonly ObservationInput[];
   settings?: Partial<InterferenceSettings>;
   nowMs: number;
 }
@@ -165,6 +167,11 @@ function companions(field: string, intended: Record<string, unknown>): Array<[st
  */
 export function actionMatches(action: ActionInput, t: Transition): boolean {
   const intended = intendedValues(action);
+  // One thermostat command sets mode, hold and setpoints together: a step that reaches some of
+  // them but contradicts another (an owner's COOL hold while our HEAT hold is pending) is not ours.
+  if (HVAC_FIELDS.has(t.field) && companions(t.field, intended).some(([g, v]) => isKnown(t.after.controlled[g]) && !sameValue(t.after.controlled[g], v))) {
+    return false;
+  }
   if (t.field in intended) return sameValue(intended[t.field], t.to);
   return companions(t.field, intended).some(
     ([g, v]) => sameValue(t.after.controlled[g], v) && !sameValue(t.before.controlled[g], t.after.controlled[g]),
@@ -248,7 +255,10 @@ function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s:
   return pluggedAtMs !== null && t.atMs - pluggedAtMs <= s.plugInWindowMs;
 }
 
-function chargingCause(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): Explanation | null {
+/** How far past a charger's stop its linked car's report may come and still tell why. */
+const PARTNER_SLACK_MS = 5 * 60_000;
+
+function chargingCause(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings, partners: readonly ObservationInput[]): Explanation | null {
   const after = t.after.context;
   if (DEVICE_PROBLEM_STATES.has(after.powerDeliveryState as string)) return { kind: 'natural', cause: 'no_power_or_fault', deviceProblem: true };
   if (t.after.smartChargingActive === true || t.before.smartChargingActive === true) return { kind: 'natural', cause: 'smart_charging' };
@@ -259,14 +269,52 @@ function chargingCause(t: Transition, history: readonly ObservationInput[], s: I
   if (isChargeComplete(after)) return { kind: 'natural', cause: 'charge_complete' };
   // A device that drops off the network in this very step stops reporting a live session; no command moved it.
   if (after.isReachable === false && t.before.context.isReachable !== false) return { kind: 'natural', cause: 'became_unreachable' };
+  // A charger reports a stopped session alike whether its car finished or someone stopped it (its
+  // states have no COMPLETE): the linked car's own report from the same moment tells which.
+  const partnerNow = partners.filter((o) => o.atMs >= t.before.atMs && o.atMs <= t.atMs + PARTNER_SLACK_MS);
+  if (partnerNow.some((o) => isUnplugged(o.context))) return { kind: 'natural', cause: 'unplug' };
+  if (partnerNow.some((o) => isChargeComplete(o.context))) return { kind: 'natural', cause: 'charge_complete' };
+  if (guestSession(t) && tapered(t, history)) return { kind: 'natural', cause: 'charge_complete' };
   return null;
+}
+
+/** A charger session with a car Enode does not know: plugged in, no linked vehicle before or after. */
+function guestSession(t: Transition): boolean {
+  const charger = 'pluggedInVehicleId' in t.after.context || 'pluggedInVehicleId' in t.before.context;
+  return charger && t.before.context.pluggedInVehicleId == null && t.after.context.pluggedInVehicleId == null && isPlugged(t.after.context);
+}
+
+/** A full car's charging power tapers before it stops: the last rate before a stop at most this share of the session's peak. */
+const TAPERED_SHARE = 0.5;
+
+/**
+ * Whether a charger's power had tapered before charging stopped: a charger has no battery level
+ * and no COMPLETE state, so a car filling up shows only as the delivered power (`chargeRate`)
+ * falling before the stop. The peak is the highest rate since the session's plug-in in `history`.
+ */
+function tapered(t: Transition, history: readonly ObservationInput[]): boolean {
+  const last = t.before.context.chargeRate;
+  if (typeof last !== 'number') return false;
+  const sessionStart = latestAtMs(history, (o) => o.atMs < t.atMs && isUnplugged(o.context)) ?? Number.NEGATIVE_INFINITY;
+  let peak = 0;
+  for (const o of history) {
+    const rate = o.context.chargeRate;
+    if (o.atMs > sessionStart && o.atMs < t.atMs && typeof rate === 'number' && rate > peak) peak = rate;
+  }
+  return peak > 0 && last <= peak * TAPERED_SHARE;
 }
 
 const SCHEDULE_DRIVEN = new Set(['hvacMode', 'heatSetpoint', 'coolSetpoint']);
 
 /** The natural cause of a transition, if any (DESIGN.md: plug-in, unplug, complete, no power/fault, smart charging). */
-export function naturalCause(deviceType: string, t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): Explanation | null {
-  if (t.field === 'charging') return chargingCause(t, history, s);
+export function naturalCause(
+  deviceType: string,
+  t: Transition,
+  history: readonly ObservationInput[],
+  s: InterferenceSettings,
+  partners: readonly ObservationInput[] = [],
+): Explanation | null {
+  if (t.field === 'charging') return chargingCause(t, history, s, partners);
   if (deviceType === 'hvac' && SCHEDULE_DRIVEN.has(t.field)) {
     const scheduled = t.before.controlled.holdType === 'SCHEDULED' && t.after.controlled.holdType === 'SCHEDULED';
     return scheduled ? { kind: 'natural', cause: 'hvac_schedule' } : null;
@@ -285,10 +333,11 @@ export function explainTransition(
   actions: readonly ActionInput[],
   settings: InterferenceSettings = DEFAULT_INTERFERENCE_SETTINGS,
   history: readonly ObservationInput[] = [],
+  partners: readonly ObservationInput[] = [],
 ): Explanation {
-  const own = explainingAction(transition, actions, settings);
+  const own = explainingAction(transition, actions, settings) ?? reachedIntent(transition, actions, history, settings);
   if (own) return { kind: 'own_action', actionId: own.id };
-  return naturalCause(deviceType, transition, history, settings) ?? { kind: 'unexplained' };
+  return naturalCause(deviceType, transition, history, settings, partners) ?? { kind: 'unexplained' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,6 +377,18 @@ export function intentAt(atMs: number, actions: readonly ActionInput[], history:
 }
 
 /**
+ * The confirmed own action whose effect the transition is the first sight of: the device was last
+ * seen with the old value before the action was confirmed, and next with the action's value, while
+ * its intent holds (no newer own action, within INTENT_TTL, no unplug since). That is our command
+ * reported late (the snapshots in between were lost), not a third party returning to our value.
+ */
+export function reachedIntent(t: Transition, actions: readonly ActionInput[], history: readonly ObservationInput[], s: InterferenceSettings): ActionInput | null {
+  const intent = intentAt(t.atMs, actions, history, { ...s, graceMs: 0 });
+  if (intent === null || !(t.field in intent.values) || !actionMatches(intent.action, t)) return null;
+  return t.before.atMs <= confirmedAtMs(intent.action) + s.graceMs ? intent.action : null;
+}
+
+/**
  * Whether an unexplained transition leaves the intent: its field moves away from the intended
  * value, or (an HVAC field the intent leaves open) it moves in the same step in which an intended
  * HVAC field leaves its value.
@@ -361,7 +422,7 @@ interface Ctx {
 
 function reconcileTransition(ctx: Ctx, t: Transition): { transition: ReconciledTransition; finding: Finding | null } {
   const { input, s, history } = ctx;
-  const explanation = explainTransition(input.deviceType, t, input.actions, s, history);
+  const explanation = explainTransition(input.deviceType, t, input.actions, s, history, input.partnerObservations ?? []);
   const explained = explanation.kind !== 'unexplained';
   // Wall clock, from the first evidence: a late action webhook may still explain the change.
   const dueAtMs = t.receivedAtMs + s.graceMs;

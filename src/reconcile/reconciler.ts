@@ -159,13 +159,15 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
   for (const o of observations) {
     for (const id of [o.context.pluggedInChargerId, o.context.pluggedInVehicleId]) if (typeof id === 'string' && id !== q.deviceId) partners.add(id);
   }
+  const partnerObservations: ObservationInput[] = [];
   for (const partner of partners) {
     for (const row of repo.actions(partner, contextFrom - s.intentTtlMs - STALE_AFTER_MS)) {
       if (row.kind === 'START' || row.kind === 'STOP') actions.push(toAction(row));
     }
+    for (const row of repo.observations(partner, contextFrom)) partnerObservations.push(toObservation(row));
   }
 
-  const result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, settings: s, nowMs });
+  const result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
   const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));
   const raised: string[] = [];
   const idOf = new Map<string, string>();

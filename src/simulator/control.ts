@@ -216,6 +216,10 @@ export function unmetPrecondition(rec: DeviceRecord, intent: Intent): string | n
   if (!rec.data.isReachable) return 'Device is not reachable';
   if (intent.kind === 'charging' && intent.action === 'START' && (rec.type === 'vehicle' || rec.type === 'charger')) {
     if (!rec.data.chargeState.isPluggedIn) return `${rec.type === 'vehicle' ? 'Vehicle' : 'Charger'} is not plugged in`;
+    // An unlinked car that is full takes no power: the charger cannot start a session.
+    if (rec.type === 'charger' && rec.data.chargeState.pluggedInVehicleId === null && !rec.data.chargeState.isCharging && rec.sim.sessionKwhLeft <= 0) {
+      return 'The car plugged into the charger accepts no more energy';
+    }
   }
   return null;
 }

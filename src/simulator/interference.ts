@@ -30,7 +30,9 @@ export function interfere(world: World, rec: DeviceRecord, rng: Rng): boolean {
     }
     case 'charger': {
       const cs = rec.data.chargeState;
-      if (cs.isPluggedIn && rng.chance(0.7)) {
+      // A full car refuses to charge: starting it changes nothing a third party could see.
+      const full = !cs.isCharging && (cs.pluggedInVehicleId ? vehicleFull(world, cs.pluggedInVehicleId) : rec.sim.sessionKwhLeft <= 0);
+      if (cs.isPluggedIn && !full && rng.chance(0.7)) {
         setCharging(world, rec, !cs.isCharging, ctx(cs.isCharging ? 'owner stopped charging in the charger app' : 'charger schedule started charging'));
         return true;
       }
@@ -48,6 +50,11 @@ export function interfere(world: World, rec: DeviceRecord, rng: Rng): boolean {
       return true;
     }
   }
+}
+
+function vehicleFull(world: World, vehicleId: string): boolean {
+  const v = world.getTyped('vehicle', vehicleId);
+  return v !== undefined && v.sim.level >= (v.data.chargeState.chargeLimit ?? 100);
 }
 
 function interfereHvac(world: World, rec: HvacRecord, rng: Rng): boolean {

@@ -92,17 +92,31 @@ function stepCharger(world: World, c: ChargerRecord, h: number, { rng, activity 
     return;
   }
   if (cs.isCharging) {
-    const kw = chargeKw(cs.maxCurrent, 11);
-    c.sim.sessionKwhLeft = Math.max(0, c.sim.sessionKwhLeft - kw * h);
+    const full = chargeKw(cs.maxCurrent, 11);
+    c.sim.sessionKwhLeft = Math.max(0, c.sim.sessionKwhLeft - guestKw(full, c.sim.sessionKwhLeft) * h);
     if (c.sim.sessionKwhLeft === 0) {
       world.update(c, { cause: 'natural', detail: 'car full' }, (d) => {
         d.chargeState.isCharging = false;
         d.chargeState.chargeRate = null;
         d.chargeState.powerDeliveryState = 'PLUGGED_IN:STOPPED';
       });
+    } else {
+      // The charger reports the power it delivers: it tapers as the unknown car fills up.
+      world.update(c, { cause: 'natural', detail: 'charging' }, (d) => {
+        d.chargeState.chargeRate = guestKw(full, c.sim.sessionKwhLeft);
+      });
     }
   }
   if (rng.chance(activity * (c.data.chargeState.isCharging ? 0.05 : 0.3) * h)) unplugGuest(world, c);
+}
+
+/** Energy over which an unlinked car's charging power tapers before it is full (constant-voltage phase). */
+const GUEST_TAPER_KWH = 3;
+
+/** kW an unlinked car draws with `kwhLeft` to go: full power, then tapering to a sixth near the end. */
+export function guestKw(fullKw: number, kwhLeft: number): number {
+  const share = Math.max(1 / 6, Math.min(1, kwhLeft / GUEST_TAPER_KWH));
+  return Math.round(fullKw * share * 10) / 10;
 }
 
 /** An unlinked car is plugged into a charger and starts charging. */

@@ -65,6 +65,26 @@ function battery(minute: number, operationMode: string): ObservationInput {
   return { atMs: at(minute), receivedAtMs: at(minute) + 2_000, controlled: { operationMode }, context: { isReachable: true, status: 'IDLE', batteryLevel: 60 } };
 }
 
+/** A charger with a linked car (`pluggedInVehicleId`), charging or stopped. */
+function linkedCharger(minute: number, isCharging: boolean): ObservationInput {
+  return {
+    atMs: at(minute),
+    receivedAtMs: at(minute) + 2_000,
+    controlled: { charging: isCharging, maxCurrent: 16 },
+    context: { isReachable: true, isPluggedIn: true, powerDeliveryState: isCharging ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED', chargeRate: isCharging ? 11 : null, pluggedInVehicleId: 'car1' },
+  };
+}
+
+/** A charger with a car Enode does not know, delivering `kw` (null: stopped). */
+function guestCharger(minute: number, kw: number | null): ObservationInput {
+  return {
+    atMs: at(minute),
+    receivedAtMs: at(minute) + 2_000,
+    controlled: { charging: kw !== null, maxCurrent: 16 },
+    context: { isReachable: true, isPluggedIn: true, powerDeliveryState: kw !== null ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED', chargeRate: kw, pluggedInVehicleId: null },
+  };
+}
+
 interface ActionSpec {
   id: string;
   kind?: 'START' | 'STOP';
@@ -100,6 +120,8 @@ interface Scenario {
   deviceType: string;
   observations: ObservationInput[];
   actions?: ActionInput[];
+  /** Observations of the linked device (a charger's car). */
+  partners?: ObservationInput[];
   settings?: Partial<InterferenceSettings>;
   /** Minutes after T0. */
   now: number;
@@ -414,6 +436,24 @@ const scenarios: Scenario[] = [
     findings: [{ kind: 'ACTION_OVERRIDDEN', field: 'hvacMode', actionId: 'hold1' }],
   },
   {
+    name: 'an owner’s COOL hold while our HEAT hold is pending is not ours: UNEXPECTED_CHANGE on every field it moved',
+    deviceType: 'hvac',
+    observations: [hvac(0, 'HEAT', 'SCHEDULED', 20, 26), hvac(5, 'COOL', 'PERMANENT', null, 23)],
+    actions: [action({ id: 'hold1', target: { mode: 'HEAT', heatSetpoint: 22, holdType: 'PERMANENT' }, state: 'PENDING', created: 4 })],
+    now: 120,
+    transitions: [
+      { field: 'hvacMode', status: 'finding', explanation: { kind: 'unexplained' } },
+      { field: 'holdType', status: 'finding', explanation: { kind: 'unexplained' } },
+      { field: 'coolSetpoint', status: 'finding', explanation: { kind: 'unexplained' } },
+    ],
+    // Findings of one instant are sorted by key (device:field:time).
+    findings: [
+      { kind: 'UNEXPECTED_CHANGE', field: 'coolSetpoint' },
+      { kind: 'UNEXPECTED_CHANGE', field: 'holdType' },
+      { kind: 'UNEXPECTED_CHANGE', field: 'hvacMode' },
+    ],
+  },
+  {
     name: 'HVAC permanent hold overridden by a setpoint change: ACTION_OVERRIDDEN',
     deviceType: 'hvac',
     observations: [hvac(0, 'HEAT', 'SCHEDULED', 20, null), hvac(5, 'HEAT', 'PERMANENT', 22, null), hvac(60, 'HEAT', 'PERMANENT', 19, null)],
@@ -494,6 +534,65 @@ const scenarios: Scenario[] = [
     transitions: [],
     findings: [],
   },
+  {
+    name: 'a charger stops as its linked car reaches the limit: charge complete, told by the car',
+    deviceType: 'charger',
+    observations: [linkedCharger(0, true), linkedCharger(30, false)],
+    partners: [vehicle(0, { charging: true, level: 60 }), vehicle(30, { charging: false, level: 80, pds: 'PLUGGED_IN:COMPLETE' })],
+    now: 60,
+    transitions: [{ field: 'charging', status: 'explained', explanation: { kind: 'natural', cause: 'charge_complete' } }],
+    findings: [],
+  },
+  {
+    name: 'a charger stops while its linked car is below the limit: UNEXPECTED_CHANGE',
+    deviceType: 'charger',
+    observations: [linkedCharger(0, true), linkedCharger(30, false)],
+    partners: [vehicle(0, { charging: true, level: 60 }), vehicle(30, { charging: false, level: 62 })],
+    now: 60,
+    transitions: [{ field: 'charging', status: 'finding', explanation: { kind: 'unexplained' } }],
+    findings: [{ kind: 'UNEXPECTED_CHANGE', field: 'charging' }],
+  },
+  {
+    name: 'an unknown car’s power tapers before the charger stops: charge complete',
+    deviceType: 'charger',
+    observations: [guestCharger(0, 11), guestCharger(20, 7), guestCharger(30, 2), guestCharger(35, null)],
+    now: 60,
+    transitions: [{ field: 'charging', status: 'explained', explanation: { kind: 'natural', cause: 'charge_complete' } }],
+    findings: [],
+  },
+  {
+    name: 'an unknown car stops at full power: UNEXPECTED_CHANGE (the charger was stopped)',
+    deviceType: 'charger',
+    observations: [guestCharger(0, 11), guestCharger(20, 11), guestCharger(35, null)],
+    now: 60,
+    transitions: [{ field: 'charging', status: 'finding', explanation: { kind: 'unexplained' } }],
+    findings: [{ kind: 'UNEXPECTED_CHANGE', field: 'charging' }],
+  },
+  {
+    name: 'own STOP first seen 40 min late (snapshots lost): still ours',
+    deviceType: 'vehicle',
+    observations: [vehicle(0, charging), vehicle(45, stopped)],
+    actions: [action({ id: 's1', kind: 'STOP', state: 'CONFIRMED', created: 3, completed: 5 })],
+    now: 60,
+    transitions: [{ field: 'charging', status: 'explained', explanation: { kind: 'own_action', actionId: 's1' } }],
+    findings: [],
+  },
+  {
+    name: 'battery back at our mode after an owner changed it: the return is not ours (UNEXPECTED_CHANGE), the change was ACTION_OVERRIDDEN',
+    deviceType: 'battery',
+    observations: [battery(0, 'SELF_RELIANCE'), battery(5, 'IMPORT_FOCUS'), battery(60, 'TIME_OF_USE'), battery(120, 'IMPORT_FOCUS')],
+    actions: [action({ id: 'm1', target: { operationMode: 'IMPORT_FOCUS' }, state: 'CONFIRMED', created: 4, completed: 5 })],
+    now: 180,
+    transitions: [
+      { field: 'operationMode', status: 'explained', explanation: { kind: 'own_action', actionId: 'm1' } },
+      { field: 'operationMode', status: 'finding', explanation: { kind: 'unexplained' } },
+      { field: 'operationMode', status: 'finding', explanation: { kind: 'unexplained' } },
+    ],
+    findings: [
+      { kind: 'ACTION_OVERRIDDEN', field: 'operationMode', actionId: 'm1' },
+      { kind: 'UNEXPECTED_CHANGE', field: 'operationMode' },
+    ],
+  },
 ];
 
 describe('reconcileDevice: interference scenarios', () => {
@@ -504,6 +603,7 @@ describe('reconcileDevice: interference scenarios', () => {
       userId: 'u1',
       observations: sc.observations,
       actions: sc.actions ?? [],
+      ...(sc.partners ? { partnerObservations: sc.partners } : {}),
       ...(sc.settings ? { settings: sc.settings } : {}),
       nowMs: at(sc.now),
     });
@@ -608,13 +708,13 @@ describe('findTransitions', () => {
     const snap = {
       lastSeen: '2026-03-01T10:00:00Z',
       isReachable: true,
-      chargeState: { isCharging: true, isPluggedIn: true, maxCurrent: 16, powerDeliveryState: 'PLUGGED_IN:CHARGING', lastUpdated: '2026-03-01T10:01:00Z' },
+      chargeState: { isCharging: true, isPluggedIn: true, maxCurrent: 16, powerDeliveryState: 'PLUGGED_IN:CHARGING', lastUpdated: '2026-03-01T10:01:00Z', pluggedInVehicleId: 'v9' },
     };
     expect(toObservationInput('charger', snap, 123)).toEqual({
       atMs: at(1),
       receivedAtMs: 123,
       controlled: { charging: true, maxCurrent: 16 },
-      context: { isReachable: true, isPluggedIn: true, powerDeliveryState: 'PLUGGED_IN:CHARGING' },
+      context: { isReachable: true, isPluggedIn: true, powerDeliveryState: 'PLUGGED_IN:CHARGING', chargeRate: null, pluggedInVehicleId: 'v9' },
     });
   });
 });

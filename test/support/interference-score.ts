@@ -1,0 +1,170 @@
+/**
+ * Scores the reconciler against the simulator's ground truth: the daemon (in-process, :memory:)
+ * runs fed by a simulator with faulty webhooks, third-party interference and our own commands;
+ * every transition the daemon saw is then judged by the true cause of the change it shows.
+ */
+import { runDeviceResync } from '../../src/sync/device-resync.js';
+import { runPendingActions } from '../../src/sync/pending-actions.js';
+import { sendCommand, setupSyncHarness } from './sync-harness.js';
+
+/** Simulator state paths → the reconciler's controlled fields. */
+const FIELD_OF_PATH: Record<string, string> = {
+  'chargeState.isCharging': 'charging',
+  'chargeState.maxCurrent': 'maxCurrent',
+  'thermostatState.mode': 'hvacMode',
+  'thermostatState.holdType': 'holdType',
+  'thermostatState.heatSetpoint': 'heatSetpoint',
+  'thermostatState.coolSetpoint': 'coolSetpoint',
+  'config.operationMode': 'operationMode',
+};
+
+export interface ScenarioOptions {
+  seed: number;
+  devices: number;
+  hours: number;
+  /** Third-party changes per device per simulated hour. */
+  interferenceRate: number;
+  dropRate: number;
+  duplicateRate: number;
+  reorderRate: number;
+  /** Minutes between our own commands. */
+  commandEveryMinutes: number;
+}
+
+export interface Score {
+  /** Transitions the daemon saw and judged (explained or finding). */
+  transitions: number;
+  truePositives: number;
+  falsePositives: number;
+  falseNegatives: number;
+  precision: number;
+  recall: number;
+  /** Findings by kind. */
+  findings: Record<string, number>;
+  /** Real third-party changes, and how many of them no delivered snapshot ever showed. */
+  interferenceChanges: number;
+  /** Webhook faults the simulator injected. */
+  faults: { dropped: number; duplicated: number; reordered: number; eventsDelivered: number };
+  /** Transitions whose change was first seen together with a later natural event (lost snapshots): not judged. */
+  confounded: number;
+  /** Still waiting for their grace at the end (should be 0). */
+  waiting: number;
+  /** Up to 10 misjudged transitions, for diagnosis. */
+  mistakes: Array<Record<string, unknown>>;
+  /** Wall-clock seconds the scenario took. */
+  seconds: number;
+}
+
+interface StoredTransition {
+  deviceId: string;
+  atMs: number;
+  field: string;
+  toValue: string;
+  status: string;
+  explanation: string;
+}
+
+export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score> {
+  const started = Date.now();
+  const s = setupSyncHarness({
+    seed: o.seed,
+    devices: o.devices,
+    interferenceRate: o.interferenceRate,
+    dropRate: o.dropRate,
+    duplicateRate: o.duplicateRate,
+    reorderRate: o.reorderRate,
+    heartbeatSeconds: 0,
+  });
+  const writer = s.t.deps.writer;
+  await runDeviceResync(s.deps, s.t.clock.now(), 'start');
+  const stepMs = 30_000;
+  const steps = (o.hours * 3_600_000) / stepMs;
+  const commandEvery = (o.commandEveryMinutes * 60_000) / stepMs;
+  let lastResync = s.t.clock.now().getTime();
+  for (let i = 0; i < steps; i++) {
+    if (i % commandEvery === 0) await sendCommand(s.sim, s.retailer, i / commandEvery, writer);
+    await s.step(stepMs);
+    await runPendingActions(s.deps, s.t.clock.now());
+    if (s.t.clock.now().getTime() - lastResync >= s.t.config.resyncIntervalMinutes * 60_000) {
+      await runDeviceResync(s.deps, s.t.clock.now(), 'scheduled');
+      lastResync = s.t.clock.now().getTime();
+    }
+    await writer.run('reconcile', { budgetMs: 10_000 });
+  }
+  // Let every grace end, then decide what is left.
+  s.t.clock.advance((s.t.config.interferenceGraceSeconds + 1) * 1000);
+  await writer.run('reconcile', { budgetMs: 60_000 });
+
+  const truth = s.sim.truth();
+  const changes = new Map<string, Array<{ atMs: number; to: unknown; cause: string; detail: string }>>();
+  let interferenceChanges = 0;
+  const naturals = new Map<string, number[]>();
+  for (const c of truth.changes) {
+    if (c.cause === 'natural') naturals.set(c.deviceId, [...(naturals.get(c.deviceId) ?? []), Date.parse(c.at)]);
+  }
+  for (const c of truth.changes) {
+    const field = FIELD_OF_PATH[c.field];
+    if (!field) continue;
+    if (c.cause === 'interference') interferenceChanges++;
+    const key = `${c.deviceId}:${field}`;
+    const list = changes.get(key) ?? [];
+    list.push({ atMs: Date.parse(c.at), to: c.to, cause: c.cause, detail: c.detail });
+    changes.set(key, list);
+  }
+
+  const rows = s.t.db.$client
+    .prepare(`SELECT device_id AS deviceId, at_ms AS atMs, field, to_value AS toValue, status, explanation FROM transitions ORDER BY device_id, at_ms`)
+    .all() as StoredTransition[];
+  const score: Score = {
+    transitions: 0,
+    truePositives: 0,
+    falsePositives: 0,
+    falseNegatives: 0,
+    precision: 1,
+    recall: 1,
+    findings: {},
+    interferenceChanges,
+    faults: { dropped: truth.webhookStats.dropped, duplicated: truth.webhookStats.duplicated, reordered: truth.webhookStats.reordered, eventsDelivered: truth.webhookStats.eventsDelivered },
+    waiting: 0,
+    confounded: 0,
+    mistakes: [],
+    seconds: 0,
+  };
+  for (const r of rows) {
+    if (r.status === 'waiting') {
+      score.waiting++;
+      continue;
+    }
+    // The true cause of what the daemon saw: the last real change of the field by the snapshot's time.
+    const history = changes.get(`${r.deviceId}:${r.field}`) ?? [];
+    let cause: { atMs: number; to: unknown; cause: string; detail: string } | undefined;
+    // Several changes may share one instant (a start the car refuses at once): take the one that set the value seen.
+    const seen = JSON.parse(r.toValue) as unknown;
+    for (const c of history) if (c.atMs <= r.atMs && (c.atMs < r.atMs || JSON.stringify(c.to) === JSON.stringify(seen))) cause = c;
+    // Lost snapshots can merge a change with a later natural event (a stop first seen with the
+    // unplug that followed): no receiver could tell them apart, so such transitions are not judged.
+    if (cause && cause.atMs < r.atMs && (naturals.get(r.deviceId) ?? []).some((n) => n > cause.atMs && n <= r.atMs)) {
+      score.confounded++;
+      continue;
+    }
+    score.transitions++;
+    const expected = cause?.cause === 'interference';
+    const flagged = r.status === 'finding';
+    if (expected && flagged) score.truePositives++;
+    else if (!expected && flagged) score.falsePositives++;
+    else if (expected && !flagged) score.falseNegatives++;
+    if (expected !== flagged && score.mistakes.length < 40) {
+      score.mistakes.push({ ...r, truth: cause ?? null, history: history.filter((c) => Math.abs(c.atMs - r.atMs) < 3_600_000) });
+    }
+  }
+  const findingRows = s.t.db.$client.prepare(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`).all() as Array<{ kind: string; n: number }>;
+  for (const f of findingRows) score.findings[f.kind] = f.n;
+  // The simulator's third parties never send actions, so every ACTION_CONFLICT is a false alarm.
+  score.falsePositives += score.findings.ACTION_CONFLICT ?? 0;
+  const flaggedTotal = score.truePositives + score.falsePositives;
+  score.precision = flaggedTotal === 0 ? 1 : score.truePositives / flaggedTotal;
+  const actual = score.truePositives + score.falseNegatives;
+  score.recall = actual === 0 ? 1 : score.truePositives / actual;
+  score.seconds = (Date.now() - started) / 1000;
+  return score;
+}
