@@ -2,6 +2,7 @@
 // absolute numbers for context. Sizes can be changed by environment for quick local runs.
 import { ingestBench } from './ingest.js';
 import { pollerBench } from './poller.js';
+import { reconcileCostBench, reconcileScoreBench } from './reconcile.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
 
@@ -41,7 +42,34 @@ async function main() {
     `all Enode requests (token, resyncs, device refreshes included) per action: ${fmt(poller.requestsPerAction, 2)}`,
     `time from a missed resolution to the daemon knowing it, in poll intervals: p50 ${fmt(poller.lagInPollIntervals.p50, 1)}, p90 ${fmt(poller.lagInPollIntervals.p90, 1)}, max ${fmt(poller.lagInPollIntervals.max, 1)}`,
   );
+  const scores = await reconcileScoreBench({ seeds: [2, 3], devices: env('BENCH_RECONCILE_DEVICES', 100), hours: env('BENCH_RECONCILE_HOURS', 24) });
+  lines.push('', `## Reconciler: findings against the simulator's ground truth (a simulated day, 20 % of webhooks dropped 10 % / duplicated 5 % / reordered 5 %, interference 0.4 per device-hour, a command every 5 min)`);
+  for (const sc of scores) {
+    lines.push(
+      `seed ${sc.seed}: ${sc.transitions} transitions judged, findings ${JSON.stringify(sc.findings)}; precision ${fmt(sc.precision, 3)}, recall ${fmt(sc.recall, 3)} (aim ≥ 0.99 each; reference: the simulator's truth); ` +
+        `TP ${sc.truePositives}, FP ${sc.falsePositives}, FN ${sc.falseNegatives}; not judgeable (change first seen with a later natural event after lost webhooks): ${sc.confounded}; ` +
+        `webhook faults: ${sc.faults.dropped} dropped, ${sc.faults.duplicated} duplicated, ${sc.faults.reordered} reordered of ${sc.faults.eventsDelivered} delivered; ${fmt(sc.seconds, 1)} s`,
+    );
+  }
+  const cost = await reconcileCostBench({
+    smallFleet: env('BENCH_RECONCILE_SMALL_FLEET', 1_000),
+    largeFleet: env('BENCH_RECONCILE_LARGE_FLEET', 20_000),
+    changed: 200,
+    history: 6,
+    rounds: 5,
+  });
+  lines.push(
+    '',
+    `## Reconciler cost: ${cost.changed} changed devices per pass, ${cost.history + 7} snapshots per device, median of 5 passes after 2 warm-up passes`,
+    `reference (fleet of ${fmt(cost.small.fleet)}): ${fmt(cost.small.perDeviceMs, 3)} ms per changed device`,
+    `fleet of ${fmt(cost.large.fleet)}: ${fmt(cost.large.perDeviceMs, 3)} ms per changed device; ratio ${fmt(cost.ratio, 2)} (1.0 = independent of the fleet)`,
+    `pass with nothing changed: ${fmt(cost.large.idleMs, 2)} ms over ${fmt(cost.large.fleet)} devices (${cost.large.idleDevices} reconciled)`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (scores.some((sc) => sc.precision < 0.99 || sc.recall < 0.99 || sc.transitions < 1000)) {
+    process.stderr.write('bench: reconciler below precision/recall 0.99 or fewer than 1,000 transitions\n');
+    process.exitCode = 1;
+  }
   if (poller.correct !== poller.actions) {
     process.stderr.write('bench: poller left actions in a wrong final state\n');
     process.exitCode = 1;
