@@ -5,6 +5,7 @@ import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { createApp } from '../../src/app.js';
+import type { EnodeApi } from '../../src/enode/client.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { silentLogger } from '../../src/logger.js';
 
@@ -16,13 +17,18 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({ ENODE_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN, DATABASE_PATH: ':memory:', LOG_LEVEL: 'silent', ...overrides });
 }
 
+export interface TestAppOptions {
+  /** The Enode client of the command gateway (none: the gateway answers 503), built over the app's clock. */
+  enode?: (clock: ManualClock) => EnodeApi;
+}
+
 /** A fresh app over a fresh migrated :memory: database and a manual clock. */
-export function makeTestApp(overrides: Record<string, string> = {}) {
+export function makeTestApp(overrides: Record<string, string> = {}, options: TestAppOptions = {}) {
   const config = testConfig(overrides);
   const db = openDatabase(':memory:');
   runMigrations(db);
   const clock = new ManualClock(NOW);
-  const deps: Deps = createDeps({ config, db, logger: silentLogger(), clock });
+  const deps: Deps = createDeps({ config, db, logger: silentLogger(), clock, enode: options.enode?.(clock) });
   const app = createApp(deps);
   return { app, deps, db, clock, config };
 }
