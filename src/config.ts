@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALERT_TYPES, parseTypeFilter, type AlertType } from './alerts/types.js';
 
 const ENODE_URLS = {
   sandbox: {
@@ -63,9 +64,14 @@ const envSchema = z.object({
   ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url()))),
   ALERT_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
-    z.string().startsWith('whsec_', 'must start with whsec_').optional(),
+    z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must start with whsec_ followed by the base64 key').optional(),
   ),
   ALERT_SLACK_WEBHOOK_URL: url,
+  ALERT_WEBHOOK_TYPES: z.preprocess((v) => (v === undefined ? '' : v), list),
+  ALERT_SLACK_TYPES: z.preprocess((v) => (v === undefined ? '' : v), list),
+  ALERT_DISPATCH_INTERVAL_SECONDS: intFrom(5, 1, 3_600),
+  ALERT_TIMEOUT_SECONDS: intFrom(10, 1, 120),
+  PUBLIC_URL: url,
   DAILY_COMMAND_LIMIT: intFrom(6, 1, 1000),
   INTERFERENCE_GRACE_SECONDS: intFrom(60, 0, 86_400),
   ACTION_MATCH_WINDOW_SECONDS: intFrom(900, 0, 86_400),
@@ -103,6 +109,16 @@ export interface Config {
     webhookUrls: string[];
     webhookSecret: string | undefined;
     slackWebhookUrl: string | undefined;
+    /** ALERT_WEBHOOK_TYPES: alert types the signed webhooks receive (default: all but action.cancelled; `*`: all). */
+    webhookTypes: AlertType[];
+    /** ALERT_SLACK_TYPES: alert types Slack receives (same default). */
+    slackTypes: AlertType[];
+    /** ALERT_DISPATCH_INTERVAL_SECONDS: how often each sink's due deliveries are sent. */
+    dispatchIntervalSeconds: number;
+    /** ALERT_TIMEOUT_SECONDS: one delivery attempt's time limit. */
+    timeoutSeconds: number;
+    /** PUBLIC_URL: base URL of this daemon; makes the links in alerts absolute. */
+    publicUrl: string | undefined;
   };
   dailyCommandLimit: number;
   interferenceGraceSeconds: number;
@@ -155,6 +171,14 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   if (e && (e.ENODE_CLIENT_ID === undefined) !== (e.ENODE_CLIENT_SECRET === undefined)) {
     problems.push('ENODE_CLIENT_ID and ENODE_CLIENT_SECRET: set both or neither');
   }
+  if (e && e.ALERT_WEBHOOK_URLS.length > 0 && e.ALERT_WEBHOOK_SECRET === undefined) {
+    problems.push('ALERT_WEBHOOK_SECRET: is required when ALERT_WEBHOOK_URLS is set (alert webhooks are signed)');
+  }
+  const webhookTypes = parseTypeFilter(e?.ALERT_WEBHOOK_TYPES ?? []);
+  const slackTypes = parseTypeFilter(e?.ALERT_SLACK_TYPES ?? []);
+  for (const [name, filter] of [['ALERT_WEBHOOK_TYPES', webhookTypes], ['ALERT_SLACK_TYPES', slackTypes]] as const) {
+    if (filter.unknown.length > 0) problems.push(`${name}: unknown alert type ${filter.unknown.map((u) => `"${u}"`).join(', ')} (known: ${ALERT_TYPES.join(', ')}, or *)`);
+  }
   if (problems.length > 0 || !e) throw new ConfigError(problems);
 
   const urls = ENODE_URLS[e.ENODE_ENV];
@@ -180,6 +204,11 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       webhookUrls: e.ALERT_WEBHOOK_URLS,
       webhookSecret: e.ALERT_WEBHOOK_SECRET,
       slackWebhookUrl: e.ALERT_SLACK_WEBHOOK_URL,
+      webhookTypes: webhookTypes.types,
+      slackTypes: slackTypes.types,
+      dispatchIntervalSeconds: e.ALERT_DISPATCH_INTERVAL_SECONDS,
+      timeoutSeconds: e.ALERT_TIMEOUT_SECONDS,
+      publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     },
     dailyCommandLimit: e.DAILY_COMMAND_LIMIT,
     interferenceGraceSeconds: e.INTERFERENCE_GRACE_SECONDS,

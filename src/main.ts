@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
+import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config, type Env } from './config.js';
 import { runMigrations } from './db/migrate.js';
@@ -22,6 +23,7 @@ Commands:
   simulate              run the simulated Enode API alone (a fake Enode for local runs and tests)
   migrate               apply database migrations and exit
   replay <deliveryId>   apply a stored webhook delivery again (e.g. a failed one after a fix)
+  alerts list|retry     list alert deliveries; retry a dead alert (alerts retry <alertId>)
   help [command]        show help
 
 Configuration is read from the environment (and a .env file in the working directory).
@@ -50,6 +52,7 @@ Applies pending migrations to $DATABASE_PATH and exits.`,
 Applies the stored delivery again through the same funnel as live webhooks. Applying is
 idempotent, so replaying an applied delivery changes nothing. Exit code 1 when it still fails.
 While the daemon runs, prefer POST /api/v1/deliveries/{id}/replay: it goes through the daemon's writer.`,
+  alerts: ALERTS_HELP,
 };
 
 /** Reads `.env` from the working directory when present; real environment variables win. */
@@ -210,6 +213,17 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
   return outcome.status === 'applied' ? 0 : 1;
 }
 
+function alertsCommand(env: Env, args: string[]): number {
+  const config = configOrExit(env, []);
+  const db = openDatabase(config.databasePath);
+  runMigrations(db);
+  try {
+    return runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
+  } finally {
+    db.$client.close();
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const env = environment();
@@ -233,6 +247,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'replay':
       process.exitCode = replayCommand(env, rest[0]);
+      return;
+    case 'alerts':
+      process.exitCode = alertsCommand(env, rest);
       return;
     case undefined:
     case 'help':

@@ -6,16 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import type { AlertType } from './types.js';
 
-export type AlertType =
-  | 'interference.detected'
-  | 'action.failed'
-  | 'action.cancelled'
-  | 'credentials.invalidated'
-  | 'webhook.inactive'
-  | 'webhook.reactivated'
-  | 'delivery.failed'
-  | 'device.fault';
+export type { AlertType } from './types.js';
 
 export interface NewAlert {
   type: AlertType;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { alertOnDeliveryFailed } from '../alerts/facts.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
 import { applyEvent } from './apply.js';
@@ -148,6 +149,8 @@ export function applyDelivery(
   }
   const result = applyInSavepoint(repo, deliveryId, events, receivedAt);
   repo.finishDelivery(deliveryId, result.status, result.error, result.status === 'applied' ? now : null, events.length);
+  // Keyed by the delivery: a replay that fails again raises no second alert.
+  if (result.status === 'failed') alertOnDeliveryFailed(repo.sqlite, { id: deliveryId, error: result.error, eventCount: events.length }, now);
   return { deliveryId, status: result.status, duplicate: false, error: result.error, eventCount: events.length };
 }
 

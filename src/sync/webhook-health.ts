@@ -1,3 +1,4 @@
+import { webhookAlert } from '../alerts/facts.js';
 import { resyncReasonFromHeartbeats } from '../domain/polling.js';
 import { runDeviceResync } from './device-resync.js';
 import type { SyncDeps } from './types.js';
@@ -26,7 +27,8 @@ export async function runWebhookHealth(deps: SyncDeps, now: Date): Promise<Webho
   report.isActive = webhook.isActive === true;
   if (report.isActive) return report;
 
-  // The alerts outbox (webhook.inactive) takes over this log line when it exists.
+  const fact = { webhookId: id, lastSuccess: webhook.lastSuccess ?? null, atMs: now.getTime() };
+  await raiseAlert(deps, webhookAlert('webhook.inactive', fact));
   deps.logger.error({ webhookId: id, lastSuccess: webhook.lastSuccess ?? null }, 'Enode webhook is INACTIVE: Enode gave up delivering and dropped queued events; reactivating');
   const test = await deps.enode.testWebhook(id);
   if (test.status !== 'SUCCESS') {
@@ -34,10 +36,20 @@ export async function runWebhookHealth(deps: SyncDeps, now: Date): Promise<Webho
     return report;
   }
   report.reactivated = true;
+  await raiseAlert(deps, webhookAlert('webhook.reactivated', fact));
   deps.logger.warn({ webhookId: id }, 'Enode webhook reactivated; resyncing devices to recover dropped events');
   await runDeviceResync(deps, now, 'webhook reactivated');
   report.resynced = true;
   return report;
+}
+
+/** Writes an alert through the writer; a failure to do so is logged and does not stop the repair. */
+async function raiseAlert(deps: SyncDeps, alert: ReturnType<typeof webhookAlert>): Promise<void> {
+  try {
+    await deps.writer.run('alertRaise', alert);
+  } catch (err) {
+    deps.logger.error({ err, type: alert.type }, 'could not record the alert; going on with the webhook repair');
+  }
 }
 
 /** Resyncs devices when heartbeats report a backlog or stop arriving (at most every 30 minutes). */

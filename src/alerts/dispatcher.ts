@@ -1,0 +1,171 @@
+/**
+ * The alert dispatcher: a job per sink that fans new alerts out (one `alert_deliveries` row per
+ * accepting sink), claims the sink's due deliveries, sends them on this thread — never inside a
+ * database transaction — and records the results, all state changes through the single writer.
+ *
+ * Guarantees:
+ * - Nothing is dropped on restart: the state lives in the database. A crash after a delivery is
+ *   claimed and before its result is recorded sends it again once the lease runs out, with the
+ *   same `webhook-id` (receivers de-duplicate on it): at least once.
+ * - A sink that is slow or down holds up only its own job: each sink has its own job (the
+ *   scheduler never overlaps runs of one job), its own concurrency and a timeout per attempt.
+ * - Failures are retried on the schedule in backoff.ts; after the last attempt the delivery is
+ *   `dead` (listed by the API, retryable by API and CLI).
+ * - A 410 Gone disables the sink until restart (error log); its deliveries stay `pending`, held,
+ *   and go out after a restart with the sink fixed (or stay held while it is not configured).
+ */
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Writer } from '../ingest/writer.js';
+import type { JobSpec } from '../jobs/scheduler.js';
+import type { Logger } from '../logger.js';
+import { planRetry } from './backoff.js';
+import { toAlertMessage } from './payload.js';
+import { createSinks, type FetchFn, type SendResult, type Sink } from './sinks/index.js';
+import type { ClaimedDelivery, DeliveryResult, SinkSpec } from './store.js';
+
+/** Deliveries sent to one sink at the same time. */
+export const SINK_CONCURRENCY = 4;
+/** Rounds of SINK_CONCURRENCY deliveries per run at most; the rest follow at the next run. */
+const MAX_ROUNDS_PER_RUN = 25;
+/** No new round starts after this much wall time in one run (shutdown waits for runs). */
+const RUN_BUDGET_MS = 5_000;
+/** A claimed delivery is leased for the attempt's timeout plus this margin. */
+const LEASE_MARGIN_MS = 60_000;
+
+export interface DispatcherDeps {
+  writer: Pick<Writer, 'run'>;
+  config: Config['alerts'];
+  clock: Clock;
+  logger: Logger;
+  /** Uniform in [0, 1) for the retry jitter; `Math.random` by default. */
+  random?: () => number;
+  /** Outbound HTTP; global `fetch` by default. */
+  fetch?: FetchFn;
+  /** The sinks; built from the configuration by default. */
+  sinks?: Sink[];
+}
+
+/** What one run did for one sink. */
+export interface SinkRunReport {
+  sink: string;
+  attempted: number;
+  delivered: number;
+  /** Failed and to be retried (or held: sink disabled). */
+  failed: number;
+  dead: number;
+  disabled: boolean;
+}
+
+export interface AlertDispatcher {
+  readonly sinks: readonly Sink[];
+  /** One scheduler job per sink, every ALERT_DISPATCH_INTERVAL_SECONDS (and at start). */
+  jobs(): JobSpec[];
+  /** Sends one sink's due deliveries; joins a run of that sink already in progress. */
+  runSink(name: string, now: Date): Promise<SinkRunReport>;
+  /** Runs every sink at once and waits for all (tests and one-shot use). */
+  runAll(now: Date): Promise<SinkRunReport[]>;
+  /** True once the sink answered 410 (until restart). */
+  isDisabled(name: string): boolean;
+}
+
+/** Creates the dispatcher over the writer and the configured sinks. */
+export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
+  const { writer, clock, logger } = deps;
+  const random = deps.random ?? Math.random;
+  const sinks = deps.sinks ?? createSinks(deps.config, clock, deps.fetch);
+  const specs: SinkSpec[] = sinks.map((s) => ({ name: s.name, types: [...s.types] }));
+  const timeoutMs = deps.config.timeoutSeconds * 1000;
+  const disabled = new Set<string>();
+  const running = new Map<string, Promise<SinkRunReport>>();
+
+  const disable = (sink: Sink, error: string) => {
+    if (disabled.has(sink.name)) return;
+    disabled.add(sink.name);
+    logger.error(
+      { sink: sink.name, error },
+      'alert sink answered 410 Gone: disabled until restart; its alerts are held as pending. Fix or remove it (ALERT_WEBHOOK_URLS / ALERT_SLACK_WEBHOOK_URL) and restart',
+    );
+  };
+
+  const attempt = async (sink: Sink, c: ClaimedDelivery): Promise<DeliveryResult> => {
+    let result: SendResult;
+    try {
+      result = await sink.send(toAlertMessage(c), AbortSignal.timeout(timeoutMs));
+    } catch (err) {
+      result = { kind: 'failed', status: null, error: (err as Error).message };
+    }
+    const nowMs = clock.now().getTime();
+    const log = { alertId: c.alertId, type: c.type, sink: sink.name, attempt: c.attempts + 1 };
+    if (result.kind === 'delivered') {
+      logger.debug({ ...log, status: result.status }, 'alert delivered');
+      return { alertId: c.alertId, status: 'delivered', counted: true, nextAttemptAtMs: nowMs, lastStatus: result.status, lastError: null };
+    }
+    if (result.kind === 'gone') {
+      disable(sink, result.error);
+      return { alertId: c.alertId, status: 'pending', counted: false, nextAttemptAtMs: nowMs, lastStatus: 410, lastError: `${result.error} (sink disabled until restart)` };
+    }
+    const plan = planRetry({ attempts: c.attempts + 1, nowMs, random, retryAfterMs: result.retryAfterMs });
+    if (plan.status === 'dead') {
+      logger.error({ ...log, status: result.status, error: result.error }, `alert dead after ${c.attempts + 1} attempts; retry it with POST /api/v1/alerts/{id}/retry or "enode-sync alerts retry <id>"`);
+      return { alertId: c.alertId, status: 'dead', counted: true, nextAttemptAtMs: nowMs, lastStatus: result.status, lastError: result.error };
+    }
+    logger.warn({ ...log, status: result.status, error: result.error, nextAttemptAt: new Date(plan.nextAttemptAtMs).toISOString() }, 'alert delivery failed; will retry');
+    return { alertId: c.alertId, status: 'pending', counted: true, nextAttemptAtMs: plan.nextAttemptAtMs, lastStatus: result.status, lastError: result.error };
+  };
+
+  const drain = async (sink: Sink, now: Date): Promise<SinkRunReport> => {
+    const report: SinkRunReport = { sink: sink.name, attempted: 0, delivered: 0, failed: 0, dead: 0, disabled: disabled.has(sink.name) };
+    const started = performance.now();
+    for (let round = 0; round < MAX_ROUNDS_PER_RUN && !disabled.has(sink.name); round++) {
+      const claimed = await writer.run('alertClaim', { nowMs: now.getTime(), sinks: specs, sink: sink.name, limit: SINK_CONCURRENCY, leaseMs: timeoutMs + LEASE_MARGIN_MS });
+      if (claimed.length === 0) break;
+      const results = await Promise.all(claimed.map((c) => attempt(sink, c)));
+      await writer.run('alertRecord', { nowMs: clock.now().getTime(), sink: sink.name, results });
+      report.attempted += results.length;
+      const delivered = results.filter((r) => r.status === 'delivered').length;
+      const dead = results.filter((r) => r.status === 'dead').length;
+      report.delivered += delivered;
+      report.dead += dead;
+      report.failed += results.length - delivered - dead;
+      // A round with no success suggests the sink is down: the rest waits for the next run
+      // rather than spending a timeout each now.
+      if (claimed.length < SINK_CONCURRENCY || delivered === 0 || performance.now() - started > RUN_BUDGET_MS) break;
+    }
+    report.disabled = disabled.has(sink.name);
+    return report;
+  };
+
+  const runSink = (name: string, now: Date): Promise<SinkRunReport> => {
+    const sink = sinks.find((s) => s.name === name);
+    if (!sink) return Promise.reject(new Error(`no alert sink named "${name}"`));
+    const inProgress = running.get(name);
+    if (inProgress) return inProgress;
+    const run = drain(sink, now).finally(() => running.delete(name));
+    running.set(name, run);
+    return run;
+  };
+
+  return {
+    sinks,
+    jobs: () =>
+      sinks.map((s) => ({
+        name: `alerts ${s.name}`,
+        everySeconds: deps.config.dispatchIntervalSeconds,
+        runAtStart: true,
+        run: (now: Date) => runSink(s.name, now),
+      })),
+    runSink,
+    runAll: (now) => Promise.all(sinks.map((s) => runSink(s.name, now))),
+    isDisabled: (name) => disabled.has(name),
+  };
+}
+
+/** The dispatcher's jobs for the daemon; none (and one log line) when no sink is configured. */
+export function alertJobs(deps: DispatcherDeps): JobSpec[] {
+  const dispatcher = createAlertDispatcher(deps);
+  if (dispatcher.sinks.length === 0) {
+    deps.logger.info('no alert sinks configured (ALERT_WEBHOOK_URLS, ALERT_SLACK_WEBHOOK_URL): alerts are kept in the outbox and sent once a sink is configured');
+  }
+  return dispatcher.jobs();
+}

@@ -1,0 +1,123 @@
+/**
+ * The alerts raised by facts outside the reconciler: an action that failed or was cancelled,
+ * invalidated credentials, a delivery that could not be applied, the Enode webhook going
+ * inactive. Each helper writes into the caller's transaction (the fact's own), and each names
+ * its fact in the dedupe key, so that redeliveries and replays never raise a second alert.
+ */
+import type Database from 'better-sqlite3';
+import type { ActionRecord } from '../domain/actions.js';
+import { enqueueAlert, type NewAlert } from './outbox.js';
+
+/** Relative admin API links; the dispatcher makes them absolute when PUBLIC_URL is set. */
+export const links = {
+  timeline: (deviceId: string) => `/api/v1/devices/${encodeURIComponent(deviceId)}/timeline`,
+  action: (actionId: string) => `/api/v1/actions/${encodeURIComponent(actionId)}`,
+  delivery: (deliveryId: string) => `/api/v1/deliveries/${encodeURIComponent(deliveryId)}`,
+};
+
+const ACTION_ALERTS = new Map<string, NewAlert['type']>([
+  ['FAILED', 'action.failed'],
+  ['CANCELLED', 'action.cancelled'],
+]);
+
+/** The alert for an action version just stored, when its state is FAILED or CANCELLED. */
+export function actionAlert(a: Omit<ActionRecord, 'raw' | 'rawHash' | 'updatedAtMs'>, atMs: number): NewAlert | undefined {
+  const type = ACTION_ALERTS.get(a.state);
+  if (!type) return undefined;
+  return {
+    type,
+    // One alert per action and final state, whatever the redeliveries, polls and replays.
+    dedupeKey: `${type}:${a.id}`,
+    deviceId: a.targetId,
+    userId: a.userId,
+    data: {
+      action: {
+        id: a.id,
+        userId: a.userId,
+        targetId: a.targetId,
+        targetType: a.targetType,
+        kind: a.kind,
+        target: a.target,
+        state: a.state,
+        failureReason: a.failureReason,
+        createdAt: a.createdAt,
+        updatedAt: a.updatedAt,
+        completedAt: a.completedAt,
+        origin: a.origin,
+      },
+      device: { id: a.targetId, type: a.targetType, userId: a.userId },
+      user: { id: a.userId },
+      links: { timeline: links.timeline(a.targetId), action: links.action(a.id) },
+    },
+    createdAtMs: atMs,
+  };
+}
+
+/** Raises `action.failed` / `action.cancelled` for a stored action version, in the caller's transaction. */
+export function alertOnAction(sqlite: Database.Database, action: Parameters<typeof actionAlert>[0], atMs: number): void {
+  const alert = actionAlert(action, atMs);
+  if (alert) enqueueAlert(sqlite, alert);
+}
+
+/** Raises `credentials.invalidated` for a recorded system event (identified by its content hash). */
+export function alertOnCredentialsInvalidated(
+  sqlite: Database.Database,
+  e: { hash: string; userId: string | null; vendor: string | null; createdAt: string | null; receivedAt: number },
+): void {
+  enqueueAlert(sqlite, {
+    type: 'credentials.invalidated',
+    dedupeKey: `credentials.invalidated:${e.hash}`,
+    deviceId: null,
+    userId: e.userId,
+    data: { user: e.userId === null ? null : { id: e.userId }, vendor: e.vendor, invalidatedAt: e.createdAt, links: {} },
+    createdAtMs: e.receivedAt,
+  });
+}
+
+/**
+ * Raises `delivery.failed` for a stored delivery whose events could not be applied. Keyed by the
+ * delivery id: a replay that fails again does not alert again.
+ */
+export function alertOnDeliveryFailed(sqlite: Database.Database, d: { id: string; error: string | null; eventCount: number }, atMs: number): void {
+  enqueueAlert(sqlite, {
+    type: 'delivery.failed',
+    dedupeKey: `delivery.failed:${d.id}`,
+    deviceId: null,
+    userId: null,
+    data: {
+      delivery: { id: d.id, status: 'failed', error: d.error, eventCount: d.eventCount },
+      links: { delivery: links.delivery(d.id), replay: `${links.delivery(d.id)}/replay` },
+    },
+    createdAtMs: atMs,
+  });
+}
+
+/** What the webhook-health job knows of the Enode webhook when it alerts. */
+export interface WebhookFact {
+  webhookId: string;
+  lastSuccess: string | null;
+  atMs: number;
+}
+
+/**
+ * `webhook.inactive` / `webhook.reactivated` for the Enode webhook. An episode is named by the
+ * webhook's `lastSuccess` (the last delivery before Enode gave up): checks repeated during one
+ * outage raise one alert each, the next outage raises new ones.
+ */
+export function webhookAlert(type: 'webhook.inactive' | 'webhook.reactivated', f: WebhookFact): NewAlert {
+  return {
+    type,
+    dedupeKey: `${type}:${f.webhookId}:${f.lastSuccess ?? 'never'}`,
+    deviceId: null,
+    userId: null,
+    data: {
+      webhook: { id: f.webhookId, lastSuccess: f.lastSuccess, isActive: type === 'webhook.reactivated' },
+      note:
+        type === 'webhook.inactive'
+          ? 'Enode disabled the webhook after failed deliveries and dropped the events it had queued; enode-sync is reactivating it and will resync devices.'
+          : 'The webhook is active again; devices are being resynced to recover dropped events.',
+      links: {},
+    },
+    createdAtMs: f.atMs,
+  };
+}

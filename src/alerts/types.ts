@@ -1,0 +1,43 @@
+/**
+ * Alert types and per-sink type filters. Kept free of I/O so that the configuration can validate
+ * `ALERT_*_TYPES` against the same list the outbox writes.
+ */
+
+/** Every alert type the daemon raises. */
+export const ALERT_TYPES = [
+  'interference.detected',
+  'action.failed',
+  'action.cancelled',
+  'credentials.invalidated',
+  'webhook.inactive',
+  'webhook.reactivated',
+  'delivery.failed',
+  'device.fault',
+] as const;
+
+export type AlertType = (typeof ALERT_TYPES)[number];
+
+/** Types a sink receives when its filter is not set: everything but the routine `action.cancelled`. */
+export const DEFAULT_ALERT_TYPES: readonly AlertType[] = ALERT_TYPES.filter((t) => t !== 'action.cancelled');
+
+/** True when `value` names an alert type. */
+export function isAlertType(value: string): value is AlertType {
+  return (ALERT_TYPES as readonly string[]).includes(value);
+}
+
+/**
+ * Reads a sink's type filter from its comma-list entries: none → the defaults, `*` → every type,
+ * otherwise exactly the listed types. Unknown names are returned in `unknown` so that the caller
+ * can report them (a typo must not silently mute an alert).
+ */
+export function parseTypeFilter(entries: readonly string[]): { types: AlertType[]; unknown: string[] } {
+  if (entries.length === 0) return { types: [...DEFAULT_ALERT_TYPES], unknown: [] };
+  if (entries.includes('*')) return { types: [...ALERT_TYPES], unknown: entries.filter((e) => e !== '*' && !isAlertType(e)) };
+  const types = ALERT_TYPES.filter((t) => entries.includes(t));
+  return { types, unknown: entries.filter((e) => !isAlertType(e)) };
+}
+
+/** True when a sink with this filter takes alerts of this type. */
+export function acceptsType(filter: readonly string[], type: string): boolean {
+  return filter.includes(type);
+}

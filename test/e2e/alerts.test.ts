@@ -1,0 +1,120 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { alertId, enqueueAlert } from '../../src/alerts/outbox.js';
+import { fanOut, recordResults } from '../../src/alerts/store.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
+import { adminGet, deliver, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { actionEvent } from '../support/fixtures.js';
+import { ALERT_SECRET, headersOf, startReceiver, type Receiver } from '../integration/alerts-support.js';
+
+const running: Daemon[] = [];
+const dirs: string[] = [];
+const receivers: Receiver[] = [];
+afterEach(async () => {
+  for (const d of running.splice(0)) await d.proc.stop();
+  for (const r of receivers.splice(0)) await r.close();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'silent', ...env },
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('alerts across a crash (daemon process, file database)', () => {
+  it('an alert committed but never sent (kill -9 before dispatch) is delivered, signed, by the next daemon', async () => {
+    const rx = await startReceiver();
+    receivers.push(rx);
+    const dir = tempDir();
+    dirs.push(dir);
+    const env = { ALERT_WEBHOOK_URLS: rx.url, ALERT_WEBHOOK_SECRET: ALERT_SECRET };
+
+    // First daemon: dispatches only at start and then once an hour, so the alert stays unsent.
+    const first = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: '3600' });
+    running.push(first);
+    expect((await deliver(first.url, 'delivery-1', [actionEvent('act-1', 'FAILED', 5)])).status).toBe(200);
+    const id = alertId('action.failed:act-1');
+    await waitUntil(async () => (await adminGet(first.url, `/alerts/${id}`)).status === 200);
+    expect(await (await adminGet(first.url, `/alerts/${id}`)).json()).toMatchObject({ id, type: 'action.failed', deliveries: [] });
+    first.proc.child.kill('SIGKILL');
+    await first.proc.stop();
+    running.splice(running.indexOf(first), 1);
+    expect(rx.requests).toHaveLength(0);
+
+    const second = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: '1' });
+    running.push(second);
+    const [req] = await rx.waitFor(1, 15_000);
+    expect(req!.headers['webhook-id']).toBe(id);
+    // Real clocks on both sides here: the verifier checks the timestamp too.
+    expect(new Webhook(ALERT_SECRET).verify(req!.body, headersOf(req!))).toMatchObject({ type: 'action.failed', data: { action: { id: 'act-1', state: 'FAILED' } } });
+    await waitUntil(async () => (await (await adminGet(second.url, '/alerts?status=delivered')).json()).data.length === 1);
+    expect(rx.requests).toHaveLength(1);
+  });
+});
+
+describe('enode-sync alerts (CLI)', () => {
+  function deadAlert(dbPath: string): string {
+    const db = openDatabase(dbPath);
+    runMigrations(db);
+    const sqlite = db.$client;
+    const at = Date.parse('2026-03-01T12:00:00.000Z');
+    sqlite.transaction(() => {
+      enqueueAlert(sqlite, { type: 'action.failed', dedupeKey: 'action.failed:act-9', deviceId: 'vehicle-1', userId: 'user-1', data: { action: { id: 'act-9' } }, createdAtMs: at });
+      fanOut(sqlite, [{ name: 'webhook:hooks.example#00000000', types: ['action.failed'] }], at);
+      recordResults(sqlite, 'webhook:hooks.example#00000000', at, [{ alertId: alertId('action.failed:act-9'), status: 'dead', counted: true, nextAttemptAtMs: at, lastStatus: 500, lastError: 'HTTP 500' }]);
+    })();
+    sqlite.close();
+    return alertId('action.failed:act-9');
+  }
+
+  it('retries a dead alert, refuses what it cannot retry, and lists deliveries', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const env = { DATABASE_PATH: join(dir, 'alerts.db') };
+    const id = deadAlert(env.DATABASE_PATH);
+
+    const dead = cli(['alerts', 'list', '--status', 'dead'], env);
+    expect(dead.code).toBe(0);
+    expect(dead.stdout.trim().split('\n').map((l) => JSON.parse(l) as { alertId: string; status: string })).toMatchObject([{ alertId: id, status: 'dead' }]);
+
+    const retry = cli(['alerts', 'retry', id], env);
+    expect(retry.code).toBe(0);
+    expect(JSON.parse(retry.stdout)).toMatchObject({ alertId: id, retried: ['webhook:hooks.example#00000000'] });
+    const pending = cli(['alerts', 'list', '--status', 'pending'], env);
+    expect(JSON.parse(pending.stdout.trim())).toMatchObject({ alertId: id, status: 'pending', attempts: 0, lastError: 'HTTP 500' });
+
+    const again = cli(['alerts', 'retry', id], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('no dead delivery');
+    const unknown = cli(['alerts', 'retry', 'alr_nope'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('No alert with id "alr_nope"');
+  });
+
+  it('explains itself: alerts --help, and usage on a missing id', () => {
+    const help = cli(['alerts', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: enode-sync alerts');
+    expect(cli(['--help']).stdout).toContain('alerts list|retry');
+    const dir = tempDir();
+    dirs.push(dir);
+    const usage = cli(['alerts', 'retry'], { DATABASE_PATH: join(dir, 'x.db') });
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('alerts retry <alertId>');
+  });
+});
