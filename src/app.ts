@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
+import { alertRoutes } from './api/alerts-routes.js';
 import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
 import { adminRoutes } from './api/routes.js';
@@ -7,6 +8,7 @@ import { createInterferenceReadRepo } from './db/interference-read-repo.js';
 import { migrationStatus } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, errorBody, notFoundHandler } from './errors.js';
+import { gatewayRoutes } from './gateway/routes.js';
 import { webhookRoutes } from './ingest/route.js';
 
 /** Builds the HTTP app over the deps; it never listens, so tests call `app.request()`. */
@@ -17,6 +19,9 @@ export function createApp(deps: Deps) {
   app.notFound(notFoundHandler);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  // Prometheus text; no secrets in it. Keep it on the private network (README "Monitoring").
+  app.get('/metrics', async (c) => c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
 
   app.get('/readyz', async (c) => {
     const problems: string[] = [];
@@ -45,6 +50,7 @@ export function createApp(deps: Deps) {
       writer: deps.writer,
       clock: deps.clock,
       logger: deps.logger.child({ component: 'webhook' }),
+      onResult: (result, seconds) => deps.metrics.recordDelivery(result, seconds),
     }),
   );
 
@@ -52,6 +58,8 @@ export function createApp(deps: Deps) {
   api.use(bearerAuth(deps.config.adminToken));
   api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
   api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
+  api.route('/', gatewayRoutes(deps));
+  api.route('/', alertRoutes({ db: deps.db, writer: deps.writer, clock: deps.clock }));
   app.route('/api/v1', api);
 
   return app;

@@ -1,3 +1,4 @@
+import { alertJobs } from './alerts/dispatcher.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { runMigrations } from './db/migrate.js';
@@ -39,6 +40,7 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
   let enode: EnodeClient | undefined;
   // Jobs that run with or without Enode credentials.
   const jobs: JobSpec[] = [reconcileJob(deps.writer, config.interference.reconcileIntervalSeconds, logger.child({ component: 'reconcile' }))];
+  jobs.push(...alertJobs({ writer: deps.writer, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
   if (config.enode.clientId && config.enode.clientSecret) {
     enode = createEnodeClient({
       apiUrl: config.enode.apiUrl,
@@ -49,6 +51,8 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
       logger: logger.child({ component: 'enode' }),
       budget: new TokenBucket({ capacity: Math.max(1, Math.ceil(config.enodeRequestsPerMinute / 10)), refillPerSecond: config.enodeRequestsPerMinute / 60 }, clock),
     });
+    // The command gateway reads it per request; the server is created below.
+    deps.enode = enode;
     const sync = syncJobs({
       config,
       logger: logger.child({ component: 'sync' }),

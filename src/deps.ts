@@ -3,8 +3,10 @@ import type { Config } from './config.js';
 import { createIngestRepo, type IngestRepo } from './db/ingest-repo.js';
 import type { Db } from './db/open.js';
 import { createReadRepo, type ReadRepo } from './db/read-repo.js';
+import type { EnodeApi } from './enode/client.js';
 import { createInlineWriter, type Writer } from './ingest/writer.js';
 import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 /** Everything the app, jobs and CLI commands need, built once and passed down. */
 export interface Deps {
@@ -15,14 +17,27 @@ export interface Deps {
   repos: { ingest: IngestRepo; read: ReadRepo };
   /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
   writer: Writer;
+  /** The Enode API client; undefined without ENODE_CLIENT_ID/SECRET (poller and command gateway off). */
+  enode?: EnodeApi | undefined;
+  /** Prometheus metrics (`GET /metrics`). */
+  metrics: Metrics;
 }
 
 /** Wires the repositories and the writer over an open, migrated database. */
-export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock }, writer?: Writer): Deps {
+export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, writer?: Writer): Deps {
   const ingest = createIngestRepo(base.db.$client);
-  return {
+  const theWriter = writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);
+  const deps: Deps = {
     ...base,
     repos: { ingest, read: createReadRepo(base.db) },
-    writer: writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config),
+    writer: theWriter,
+    metrics: createMetrics({
+      db: base.db,
+      clock: base.clock,
+      writer: theWriter,
+      // Read at scrape time: the daemon sets deps.enode once its client exists.
+      enodeStats: () => deps.enode?.stats(),
+    }),
   };
+  return deps;
 }

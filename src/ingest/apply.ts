@@ -1,4 +1,5 @@
 import { hash as oneShotHash } from 'node:crypto';
+import { alertOnAction, alertOnCredentialsInvalidated } from '../alerts/facts.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import { mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
 import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, type SnapshotKey } from '../domain/devices.js';
@@ -51,6 +52,24 @@ function sha256(text: string): string {
  * device's own time. Must run inside a transaction.
  */
 export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
+  const result = applyOne(repo, raw, ctx);
+  const key = `${result.event}\t${result.outcome}`;
+  appliedCounts.set(key, (appliedCounts.get(key) ?? 0) + 1);
+  return result;
+}
+
+/** Events applied by this thread since start, by `event\toutcome` (the writer's share of /metrics). */
+const appliedCounts = new Map<string, number>();
+
+/** A copy of the applied-event counters of this thread. */
+export function appliedEventCounts(): Array<{ event: string; outcome: string; count: number }> {
+  return [...appliedCounts].map(([key, count]) => {
+    const [event = '', outcome = ''] = key.split('\t');
+    return { event, outcome, count };
+  });
+}
+
+function applyOne(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const envelope = eventEnvelope.safeParse(raw);
   if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
   const name = envelope.data.event;
@@ -107,7 +126,7 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
     if (!ci.success) throw new InvalidEventError(`${name}: ${describeZodError(ci.error)}`);
     vendor = ci.data.vendor ?? null;
   }
-  const inserted = repo.insertSystemEvent({
+  const systemEvent = {
     event: name,
     userId: envelope.data.user?.id ?? null,
     vendor,
@@ -117,7 +136,9 @@ export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): A
     deliveryId: ctx.deliveryId,
     receivedAt: ctx.receivedAt,
     hash: sha256(text),
-  });
+  };
+  const inserted = repo.insertSystemEvent(systemEvent);
+  if (inserted && name === 'user:credentials:invalidated') alertOnCredentialsInvalidated(repo.sqlite, systemEvent);
   return { event: name, outcome: inserted ? 'recorded' : 'duplicate' };
 }
 
@@ -145,6 +166,8 @@ function applyAction(
       return 'applied';
     case 'version':
       repo.upsertAction({ ...incoming, origin: merge.origin }, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, rawText);
+      // The stored state just became this version's: FAILED / CANCELLED raise their alert (once per action).
+      alertOnAction(repo.sqlite, { ...incoming, origin: merge.origin }, ctx.receivedAt);
       markActionTarget(repo, incoming, ctx);
       return 'applied';
   }

@@ -5,11 +5,14 @@
  *
  * To add one: write `(ctx, args) => result` in its feature module and list it here.
  */
+import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetryProcedure } from '../alerts/store.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
+import { recordCommandProcedure } from '../gateway/record.js';
 import type { Logger } from '../logger.js';
 import { reconcileProcedure } from '../reconcile/reconciler.js';
+import { appliedEventCounts } from './apply.js';
 
 export interface ProcedureContext {
   repo: IngestRepo;
@@ -20,6 +23,13 @@ export interface ProcedureContext {
 
 export const procedures = {
   reconcile: reconcileProcedure,
+  /** The writer thread's applied-event counters, for /metrics. */
+  appliedEventCounts: (_ctx: ProcedureContext, _args: Record<string, never>) => appliedEventCounts(),
+  alertClaim: alertClaimProcedure,
+  alertRecord: alertRecordProcedure,
+  alertRetry: alertRetryProcedure,
+  alertRaise: alertRaiseProcedure,
+  recordCommand: recordCommandProcedure,
 } satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
 
 export type ProcedureName = keyof typeof procedures;

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Clock } from '../clock.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { DeliveryResult } from '../metrics.js';
 import { verifyEnodeSignature } from './signature.js';
 import type { Writer } from './writer.js';
 
@@ -13,6 +14,8 @@ export interface WebhookRouteDeps {
   writer: Writer;
   clock: Clock;
   logger: Logger;
+  /** Told how each request was answered and how long it took (metrics). */
+  onResult?: (result: DeliveryResult, seconds: number) => void;
 }
 
 const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
@@ -63,8 +66,29 @@ function limitBody(maxSize: number): MiddlewareHandler {
 /** `POST /webhooks/enode`: verify on the raw bytes, store durably, acknowledge; applying follows. */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
+  const duplicates = new WeakSet<Request>();
+  const measure: MiddlewareHandler = async (c, next) => {
+    const started = performance.now();
+    let failure: unknown;
+    try {
+      await next();
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      // Hono hands a handler's error to the error handler and records it on the context.
+      const err = failure ?? c.error;
+      let result: DeliveryResult = duplicates.has(c.req.raw) ? 'duplicate' : 'accepted';
+      if (err !== undefined) {
+        const code = err instanceof AppError ? err.code : undefined;
+        result = code === 'UNAUTHORIZED' ? 'unauthorized' : code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : code === 'BAD_REQUEST' ? 'quarantined' : 'unavailable';
+      }
+      deps.onResult?.(result, (performance.now() - started) / 1000);
+    }
+  };
   app.post(
     '/webhooks/enode',
+    measure,
     limitBody(deps.bodyLimitBytes),
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
@@ -100,6 +124,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
       }
       deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
+      if (outcome.duplicate) duplicates.add(c.req.raw);
       return c.json({ deliveryId: id, status: outcome.status, duplicate: outcome.duplicate });
     },
   );

@@ -1,0 +1,185 @@
+/**
+ * `GET /metrics` (Prometheus text, prom-client): counters kept where things happen (the webhook
+ * route, the Enode client, the writer thread's apply counts fetched on scrape) and gauges read
+ * from the database on scrape through indexed aggregates, so a scrape costs little at any size.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Clock } from './clock.js';
+import type { Db } from './db/open.js';
+import type { EnodeRequestStats } from './enode/stats.js';
+import type { Writer } from './ingest/writer.js';
+
+/** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
+export type DeliveryResult = 'accepted' | 'duplicate' | 'quarantined' | 'unauthorized' | 'too_large' | 'unavailable';
+
+export interface Metrics {
+  registry: Registry;
+  /** Called by the webhook route for every request it answers. */
+  recordDelivery(result: DeliveryResult, seconds: number): void;
+  /** Text for `GET /metrics`. */
+  render(): Promise<string>;
+  contentType: string;
+}
+
+export interface MetricsSources {
+  db: Db;
+  clock: Clock;
+  writer: Writer;
+  /** The Enode client's request counts (absent without credentials). */
+  enodeStats?: () => EnodeRequestStats | undefined;
+  /** Collect Node's process metrics (off in tests that build many apps). */
+  processMetrics?: boolean;
+}
+
+const PREFIX = 'enode_sync_';
+
+export function createMetrics(src: MetricsSources): Metrics {
+  const registry = new Registry();
+  if (src.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
+  const sqlite = src.db.$client;
+  const q = {
+    deliveriesByStatus: sqlite.prepare(`SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status`),
+    lastWebhook: sqlite.prepare(`SELECT MAX(received_at) FROM deliveries`).pluck(),
+    lastHeartbeat: sqlite.prepare(`SELECT MAX(received_at) FROM system_events WHERE event = 'system:heartbeat'`).pluck(),
+    actionsByState: sqlite.prepare(`SELECT state, COUNT(*) AS n FROM actions GROUP BY state`),
+    oldestPending: sqlite.prepare(`SELECT MIN(first_seen_at) FROM actions WHERE state = 'PENDING' AND upstream IS NULL`).pluck(),
+    findingsByKind: sqlite.prepare(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`),
+    alertsByStatus: sqlite.prepare(`SELECT status, COUNT(*) AS n FROM alert_deliveries GROUP BY status`),
+    alertsUnfanned: sqlite.prepare(`SELECT COUNT(*) FROM alerts WHERE fanned_out_at_ms IS NULL`).pluck(),
+    reconcileDue: sqlite.prepare(`SELECT COUNT(*) FROM reconcile_queue WHERE due_at_ms <= ?`).pluck(),
+    devicesByType: sqlite.prepare(`SELECT type, COUNT(*) AS n FROM devices GROUP BY type`),
+  };
+  const grouped = (rows: unknown[]) => rows as Array<Record<string, string | number>>;
+
+  const deliveries = new Counter({
+    name: `${PREFIX}webhook_requests_total`,
+    help: 'POST /webhooks/enode requests by result (accepted, duplicate, quarantined, unauthorized, too_large, unavailable)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  const ingestLatency = new Histogram({
+    name: `${PREFIX}webhook_ack_seconds`,
+    help: 'Time from receiving a webhook request to answering it (verification and durable storage included)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: `${PREFIX}deliveries`,
+    help: 'Stored webhook deliveries by status (pending, applied, failed, quarantined)',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of grouped(q.deliveriesByStatus.all())) this.set({ status: String(r.status) }, Number(r.n));
+    },
+  });
+  new Counter({
+    name: `${PREFIX}events_applied_total`,
+    help: 'Events applied through the funnel since start, by event type and outcome (applied, recorded, duplicate)',
+    labelNames: ['event', 'outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await src.writer.run('appliedEventCounts', {})) this.inc({ event: c.event, outcome: c.outcome }, c.count);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}actions`,
+    help: 'Vendor actions by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of grouped(q.actionsByState.all())) this.set({ state: String(r.state) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}devices`,
+    help: 'Known devices by type',
+    labelNames: ['type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of grouped(q.devicesByType.all())) this.set({ type: String(r.type) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}findings`,
+    help: 'Interference findings by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const kind of ['ACTION_OVERRIDDEN', 'UNEXPECTED_CHANGE', 'ACTION_CONFLICT']) this.set({ kind }, 0);
+      for (const r of grouped(q.findingsByKind.all())) this.set({ kind: String(r.kind) }, Number(r.n));
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}alerts`,
+    help: 'Alert deliveries by status (pending, delivered, dead); `unrouted` counts alerts not yet fanned out to sinks',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const status of ['pending', 'dead']) this.set({ status }, 0);
+      for (const r of grouped(q.alertsByStatus.all())) this.set({ status: String(r.status) }, Number(r.n));
+      this.set({ status: 'unrouted' }, Number(q.alertsUnfanned.get()));
+    },
+  });
+  new Counter({
+    name: `${PREFIX}enode_requests_total`,
+    help: 'Requests to the Enode API (token requests and retries included) by HTTP status, or network / timeout',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const stats = src.enodeStats?.();
+      if (stats) for (const [status, n] of Object.entries(stats.byStatus)) this.inc({ status }, n);
+    },
+  });
+  const secondsSince = (ms: unknown) => (typeof ms === 'number' ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : -1);
+  new Gauge({
+    name: `${PREFIX}seconds_since_last_webhook`,
+    help: 'Seconds since the last webhook delivery was stored (-1: none yet)',
+    registers: [registry],
+    collect() {
+      this.set(secondsSince(q.lastWebhook.get()));
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}seconds_since_last_heartbeat`,
+    help: 'Seconds since the last system:heartbeat from Enode (-1: none yet)',
+    registers: [registry],
+    collect() {
+      this.set(secondsSince(q.lastHeartbeat.get()));
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}oldest_pending_action_seconds`,
+    help: 'Age of the oldest PENDING action the poller still follows (0: none): how far behind Enode the daemon may be',
+    registers: [registry],
+    collect() {
+      const ms = q.oldestPending.get();
+      this.set(typeof ms === 'number' ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}reconcile_queue_due`,
+    help: 'Devices due for the reconciler now (a growing number means it falls behind)',
+    registers: [registry],
+    collect() {
+      this.set(Number(q.reconcileDue.get(src.clock.now().getTime())));
+    },
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    recordDelivery(result, seconds) {
+      deliveries.inc({ result });
+      ingestLatency.observe({ result }, seconds);
+    },
+    render: () => registry.metrics(),
+  };
+}
