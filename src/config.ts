@@ -78,6 +78,8 @@ const envSchema = z.object({
   INTENT_TTL_SECONDS: intFrom(86_400, 60, 30 * 86_400),
   PLUG_IN_AUTO_START_NATURAL: bool(true),
   RECONCILE_INTERVAL_SECONDS: intFrom(2, 1, 3_600),
+  RETENTION_DAYS: intFrom(30, 0, 3_650),
+  RETENTION_INTERVAL_MINUTES: intFrom(60, 1, 10_080),
   WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -133,6 +135,8 @@ export interface Config {
     reconcileIntervalSeconds: number;
   };
   webhookBodyLimitBytes: number;
+  /** RETENTION_DAYS (0: keep everything) and how often the retention job runs. */
+  retention: { days: number; intervalMinutes: number };
   logLevel: string;
 }
 
@@ -219,6 +223,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     },
     webhookBodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
+    retention: { days: e.RETENTION_DAYS, intervalMinutes: e.RETENTION_INTERVAL_MINUTES },
     logLevel: e.LOG_LEVEL,
   };
 }

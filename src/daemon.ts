@@ -9,6 +9,7 @@ import { createWorkerWriter } from './ingest/writer.js';
 import { startScheduler, type JobSpec, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
 import { reconcileJob } from './reconcile/job.js';
+import { retentionJob } from './retention/prune.js';
 import { startServer, type RunningServer } from './server.js';
 import { syncJobs } from './sync/jobs.js';
 
@@ -40,6 +41,9 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
   let enode: EnodeClient | undefined;
   // Jobs that run with or without Enode credentials.
   const jobs: JobSpec[] = [reconcileJob(deps.writer, config.interference.reconcileIntervalSeconds, logger.child({ component: 'reconcile' }))];
+  if (config.retention.days > 0) {
+    jobs.push(retentionJob(deps.writer, config.retention.days, config.retention.intervalMinutes, logger.child({ component: 'retention' })));
+  }
   jobs.push(...alertJobs({ writer: deps.writer, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
   if (config.enode.clientId && config.enode.clientSecret) {
     enode = createEnodeClient({

@@ -132,7 +132,12 @@ export const systemEvents = sqliteTable(
     receivedAt: integer('received_at').notNull(),
     hash: text('hash').notNull(),
   },
-  (t) => [uniqueIndex('system_events_hash_idx').on(t.hash), index('system_events_event_idx').on(t.event, t.receivedAt)],
+  (t) => [
+    uniqueIndex('system_events_hash_idx').on(t.hash),
+    index('system_events_event_idx').on(t.event, t.receivedAt),
+    // Retention deletes by age.
+    index('system_events_received_idx').on(t.receivedAt),
+  ],
 );
 
 /**
@@ -185,7 +190,8 @@ export const transitions = sqliteTable(
     status: text('status', { enum: ['explained', 'waiting', 'finding'] }).notNull(),
     findingId: text('finding_id'),
   },
-  (t) => [primaryKey({ columns: [t.deviceId, t.atMs, t.field] })],
+  // Retention deletes by age.
+  (t) => [primaryKey({ columns: [t.deviceId, t.atMs, t.field] }), index('transitions_received_idx').on(t.receivedAtMs)],
 );
 
 /**

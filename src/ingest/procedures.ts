@@ -12,6 +12,7 @@ import type { IngestRepo } from '../db/ingest-repo.js';
 import { recordCommandProcedure } from '../gateway/record.js';
 import type { Logger } from '../logger.js';
 import { reconcileProcedure } from '../reconcile/reconciler.js';
+import { pruneProcedure } from '../retention/prune.js';
 import { appliedEventCounts } from './apply.js';
 
 export interface ProcedureContext {
@@ -23,6 +24,7 @@ export interface ProcedureContext {
 
 export const procedures = {
   reconcile: reconcileProcedure,
+  prune: pruneProcedure,
   /** The writer thread's applied-event counters, for /metrics. */
   appliedEventCounts: (_ctx: ProcedureContext, _args: Record<string, never>) => appliedEventCounts(),
   alertClaim: alertClaimProcedure,
