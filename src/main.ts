@@ -11,6 +11,7 @@ import { replayDelivery } from './ingest/deliveries.js';
 import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
+import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
   main: `enode-sync — keeps a faithful local copy of Enode devices and actions, and flags interference.
@@ -24,6 +25,8 @@ Commands:
   migrate               apply database migrations and exit
   replay <deliveryId>   apply a stored webhook delivery again (e.g. a failed one after a fix)
   alerts list|retry     list alert deliveries; retry a dead alert (alerts retry <alertId>)
+  status [--json] [--url <daemon url>]
+                        counts, webhook health, last webhook and heartbeat; whether the daemon is ready
   help [command]        show help
 
 Configuration is read from the environment (and a .env file in the working directory).
@@ -53,6 +56,12 @@ Applies the stored delivery again through the same funnel as live webhooks. Appl
 idempotent, so replaying an applied delivery changes nothing. Exit code 1 when it still fails.
 While the daemon runs, prefer POST /api/v1/deliveries/{id}/replay: it goes through the daemon's writer.`,
   alerts: ALERTS_HELP,
+  status: `Usage: enode-sync status [--json] [--url <daemon url>]
+
+Reads $DATABASE_PATH (works with the daemon stopped) and prints device, action, delivery, finding
+and alert counts, the last webhook and heartbeat, and a webhook health verdict. It also asks the
+daemon's /readyz: at --url, or else at http://127.0.0.1:$PORT. Exit code 0 when healthy and ready,
+1 when something needs attention, 2 on bad usage or no database.`,
 };
 
 /** Reads `.env` from the working directory when present; real environment variables win. */
@@ -224,6 +233,32 @@ function alertsCommand(env: Env, args: string[]): number {
   }
 }
 
+async function statusCommand(env: Env, args: string[]): Promise<number> {
+  const json = args.includes('--json');
+  const urlAt = args.indexOf('--url');
+  const url = urlAt >= 0 ? args[urlAt + 1] : undefined;
+  const unknown = args.filter((a, i) => a !== '--json' && a !== '--url' && !(urlAt >= 0 && i === urlAt + 1));
+  if ((urlAt >= 0 && !url) || unknown.length > 0) {
+    process.stderr.write(`${HELP.status}\n`);
+    return 2;
+  }
+  const config = configOrExit(env, []);
+  if (config.databasePath !== ':memory:' && !existsSync(config.databasePath)) {
+    process.stderr.write(`No database at ${config.databasePath} (set DATABASE_PATH, or start the daemon once).\n`);
+    return 2;
+  }
+  const db = openDatabase(config.databasePath);
+  let report: StatusReport;
+  try {
+    report = collectStatus(db, config.databasePath, systemClock.now().getTime());
+  } finally {
+    db.$client.close();
+  }
+  report.daemon = await probeDaemon(url ?? `http://127.0.0.1:${config.port}`);
+  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  return report.webhook.healthy && report.daemon.ready && report.migrations.applied === report.migrations.expected ? 0 : 1;
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   const env = environment();
@@ -250,6 +285,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'alerts':
       process.exitCode = alertsCommand(env, rest);
+      return;
+    case 'status':
+      process.exitCode = await statusCommand(env, rest);
       return;
     case undefined:
     case 'help':

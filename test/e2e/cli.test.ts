@@ -28,7 +28,7 @@ describe('enode-sync CLI', () => {
     const main = cli(['--help']);
     expect(main.code).toBe(0);
     expect(main.stdout).toMatch(/serve[\s\S]*migrate[\s\S]*replay/);
-    for (const command of ['serve', 'migrate', 'replay']) {
+    for (const command of ['serve', 'migrate', 'replay', 'status', 'alerts']) {
       const r = cli([command, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: enode-sync ${command}`);
@@ -103,5 +103,42 @@ describe('enode-sync CLI', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No delivery with id "nope"');
     db.$client.close();
+  });
+
+  it('status reports counts, webhook health and whether the daemon answers; --json gives the same as data', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const path = join(dir, 'status.db');
+    const db = openDatabase(path);
+    runMigrations(db);
+    const repo = createIngestRepo(db.$client);
+    const body = Buffer.from(JSON.stringify([actionEvent('a1', 'PENDING', 1), actionEvent('a2', 'FAILED', 2)]));
+    const { outcome } = storeDelivery(repo, { headerId: 'd1', receivedAt: Date.now(), headers: {}, body });
+    applyDelivery(repo, outcome.deliveryId, Date.now());
+    db.$client.close();
+    // A port nothing listens on: the daemon is reported not ready, and the exit code says so.
+    const env = { DATABASE_PATH: path, PORT: '9' };
+    const text = cli(['status'], env);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/actions:\s+(FAILED 1, PENDING 1|PENDING 1, FAILED 1)/);
+    expect(text.stdout).toMatch(/deliveries:\s+applied 1/);
+    expect(text.stdout).toMatch(/daemon:\s+NOT READY/);
+    const json = cli(['status', '--json'], env);
+    const report = JSON.parse(json.stdout) as { actions: Record<string, number>; lastWebhookAt: string | null; daemon: { ready: boolean }; migrations: { applied: number; expected: number } };
+    expect(report.actions).toEqual({ PENDING: 1, FAILED: 1 });
+    expect(report.lastWebhookAt).not.toBeNull();
+    expect(report.daemon.ready).toBe(false);
+    expect(report.migrations.applied).toBe(report.migrations.expected);
+  });
+
+  it('status without a database or with bad flags exits 2 with a clear message', () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const missing = cli(['status'], { DATABASE_PATH: join(dir, 'nope.db') });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('No database at');
+    const bad = cli(['status', '--bogus'], { DATABASE_PATH: join(dir, 'nope.db') });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('Usage: enode-sync status');
   });
 });
