@@ -29,7 +29,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
+# Ready = migrations applied and the database writable (GET /healthz only says the process is up).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# Exec form: node is PID 1's child-free process and receives SIGTERM for a graceful stop.
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: node runs as PID 1 and gets SIGTERM itself, for a graceful stop (in-flight requests
+# and jobs finish, the writer commits, within 15 s; give `docker stop -t 20`).
 CMD ["node", "dist/main.js", "serve"]
