@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, ne } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, ne } from 'drizzle-orm';
 import type { BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import type { Db } from './open.js';
 import * as schema from './schema.js';
@@ -24,14 +24,14 @@ export function createCommandRepo(db: Db) {
 
     /**
      * Request times of the device's commands that count against the daily budget since `sinceMs`
-     * (exclusive), oldest first: those that reached Enode (`sent`), cancels excepted — a cancel
-     * stops Enode's retries, it sends the device nothing.
+     * (exclusive), oldest first: those that reached or may have reached Enode (`sending`, `sent`,
+     * `unknown`), cancels excepted — a cancel stops Enode's retries, it sends the device nothing.
      */
     budgetedCommandTimes(deviceId: string, sinceMs: number): number[] {
       return db
         .select({ at: commands.requestedAtMs })
         .from(commands)
-        .where(and(eq(commands.deviceId, deviceId), gt(commands.requestedAtMs, sinceMs), eq(commands.outcome, 'sent'), ne(commands.command, 'cancel')))
+        .where(and(eq(commands.deviceId, deviceId), gt(commands.requestedAtMs, sinceMs), inArray(commands.outcome, ['sending', 'sent', 'unknown']), ne(commands.command, 'cancel')))
         .orderBy(asc(commands.requestedAtMs))
         .all()
         .map((r) => r.at);
@@ -58,5 +58,8 @@ export type CommandRepo = ReturnType<typeof createCommandRepo>;
 
 /** Appends one command to the log; called by the writer's `recordCommand` procedure on its connection. */
 export function insertCommand(db: BetterSQLite3Database<typeof schema>, row: CommandInsert): void {
-  db.insert(commands).values(row).run();
+  db.insert(commands)
+    .values(row)
+    .onConflictDoUpdate({ target: commands.id, set: { outcome: row.outcome, actionId: row.actionId ?? null, notes: row.notes, error: row.error ?? null } })
+    .run();
 }

@@ -257,8 +257,12 @@ export const commands = sqliteTable(
     command: text('command').notNull(),
     body: text('body').notNull(),
     requestedAtMs: integer('requested_at_ms').notNull(),
-    /** `sent` (reached Enode and counts against the budget), `collapsed`, `refused` or `failed`. */
-    outcome: text('outcome', { enum: ['sent', 'collapsed', 'refused', 'failed'] }).notNull(),
+    /**
+     * `sending` (written before the request: a crash leaves it counted), `sent` (Enode answered),
+     * `unknown` (timeout or 5xx: Enode may have taken it), `collapsed`, `refused` or `failed`.
+     * `sending`, `sent` and `unknown` count against the daily budget.
+     */
+    outcome: text('outcome', { enum: ['sending', 'sent', 'unknown', 'collapsed', 'refused', 'failed'] }).notNull(),
     actionId: text('action_id'),
     override: integer('override', { mode: 'boolean' }).notNull().default(false),
     /** JSON array of what the guards did. */

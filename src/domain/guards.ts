@@ -192,7 +192,10 @@ export function evaluateCommand(input: GuardInput): GuardDecision {
   const budget = dailyBudget(input.sentAtMs, input.dailyLimit, nowMs);
   const pending = livePendingActions(input.pendingActions, nowMs);
 
-  const identical = pending.find((a) => isSameCommand(a, command));
+  // Only the newest live action can still be standing: Enode keeps one per device, so an older
+  // PENDING one here has been cancelled (CONFLICT) already, we just have not heard yet.
+  const newest = pending[0];
+  const identical = newest && isSameCommand(newest, command) ? newest : undefined;
   if (identical) {
     const note: Note = {
       code: 'COLLAPSED',

@@ -15,7 +15,7 @@ export interface CommandRecord {
   /** The request body as JSON text (`{}` for follow-schedule and cancel). */
   body: string;
   requestedAtMs: number;
-  outcome: 'sent' | 'collapsed' | 'refused' | 'failed';
+  outcome: 'sending' | 'sent' | 'unknown' | 'collapsed' | 'refused' | 'failed';
   actionId: string | null;
   override: boolean;
   notes: Note[];
@@ -24,7 +24,7 @@ export interface CommandRecord {
 
 const dbs = new WeakMap<Database.Database, BetterSQLite3Database<typeof schema>>();
 
-/** Writer procedure `recordCommand`: appends one command to the log on the writer's connection. */
+/** Writer procedure `recordCommand`: writes one command of the log (a later record of the same id updates its outcome). */
 export function recordCommandProcedure(ctx: ProcedureContext, args: CommandRecord): { id: string } {
   let db = dbs.get(ctx.repo.sqlite);
   if (!db) dbs.set(ctx.repo.sqlite, (db = drizzle(ctx.repo.sqlite, { schema })));

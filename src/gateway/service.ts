@@ -13,7 +13,7 @@ import { isTerminal } from '../domain/actions.js';
 import { BUDGET_WINDOW_MS, evaluateCommand, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { EnodeApi } from '../enode/client.js';
-import { EnodeConflictError } from '../enode/errors.js';
+import { EnodeConflictError, EnodeUnavailableError } from '../enode/errors.js';
 import type { ActionTargetType } from '../enode/paths.js';
 import type { EnodeAction } from '../enode/types.js';
 import { AppError } from '../errors.js';
@@ -174,13 +174,18 @@ export function createGateway(deps: GatewayDeps) {
         if (decision.overridden) log.warn({ ...ctx, used: budget.used, limit: budget.limit }, 'daily command limit overridden (override=true)');
         else if (flags.override) log.info(ctx, 'override=true given but not needed: the daily budget allows the command');
 
+        // The intent is durable before the request: a crash or a storage failure after Enode
+        // answered leaves the command counted against the budget, never forgotten.
+        await record({ ...base, outcome: 'sending', actionId: null, notes: decision.notes, error: null });
         let action: EnodeAction;
         try {
           action = await sendToEnode(enode, deviceId, command);
         } catch (err) {
           const mapped = mapEnodeError(err);
-          log.warn({ ...ctx, err }, 'Enode refused or failed the command');
-          await record({ ...base, outcome: 'failed', actionId: null, notes: decision.notes, error: mapped?.message ?? 'internal error (see the log)' });
+          // A timeout or 5xx may have reached the device: it stays counted (`unknown`).
+          const outcome = err instanceof EnodeUnavailableError ? 'unknown' : 'failed';
+          log.warn({ ...ctx, err, outcome }, 'Enode refused or failed the command');
+          await record({ ...base, outcome, actionId: null, notes: decision.notes, error: mapped?.message ?? 'internal error (see the log)' });
           return { error: mapped ?? err };
         }
         const actionId = typeof action['id'] === 'string' ? action['id'] : null;

@@ -111,7 +111,7 @@ describe('Enode problems through the command routes', () => {
     expect(commandRows(t)).toEqual([expect.objectContaining({ outcome: 'failed', action_id: null, error: err.message })]);
   });
 
-  it('Enode 5xx on a create → 502 ENODE_UNAVAILABLE, not retried (the action may exist), not counted', async () => {
+  it('Enode 5xx on a create → 502 ENODE_UNAVAILABLE, not retried, and counted as `unknown` (the action may exist)', async () => {
     const { t, enode } = gatewayApp({ DAILY_COMMAND_LIMIT: '1' });
     await seedDevice(t, 'battery', 'b1');
     enode.script.set('POST /batteries/b1/operation-mode', () => problem(503, 'Service Unavailable', 'try later'));
@@ -121,8 +121,12 @@ describe('Enode problems through the command routes', () => {
     expect(body.error.code).toBe('ENODE_UNAVAILABLE');
     expect(JSON.stringify(body)).not.toContain('enode.fake');
     expect(enode.commandRequests()).toHaveLength(1);
+    expect(commandRows(t)).toEqual([expect.objectContaining({ outcome: 'unknown', action_id: null })]);
     enode.script.clear();
-    expect((await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' })).status).toBe(200);
+    // It may have reached the device, so it used the budget (limit 1): only an override goes now.
+    const again = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
+    expect(again.status).toBe(429);
+    expect((await post(t, '/batteries/b1/operation-mode?override=true', { operationMode: 'IDLE' })).status).toBe(200);
   });
 
   it('Enode unreachable → 502 ENODE_UNAVAILABLE', async () => {

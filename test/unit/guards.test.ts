@@ -186,6 +186,13 @@ describe('evaluateCommand', () => {
     expect(decision.notes).toEqual([expect.objectContaining({ code: 'COLLAPSED', actionId: 'a1' })]);
   });
 
+  it('collapses only onto the newest PENDING action: an older one was superseded (Enode keeps one per device)', () => {
+    const older = action('start-old', { kind: 'START', createdAtMs: NOW - 120_000 });
+    const newer = action('stop-new', { kind: 'STOP', createdAtMs: NOW - 60_000 });
+    const decision = evaluateCommand(input({ pendingActions: [older, newer] }));
+    expect(decision).toMatchObject({ outcome: 'send', supersedes: 'stop-new' });
+  });
+
   it('an identical action that is stale or lost does not collapse: the command is sent', () => {
     const decision = evaluateCommand(input({ pendingActions: [action('old', { createdAtMs: NOW - STALE_AFTER_MS })] }));
     expect(decision).toMatchObject({ outcome: 'send', supersedes: null });
