@@ -61,7 +61,7 @@ const envSchema = z.object({
   RESYNC_INTERVAL_MINUTES: intFrom(360, 1, 10_080),
   WEBHOOK_HEALTH_INTERVAL_SECONDS: intFrom(300, 10, 86_400),
   ENODE_REQUESTS_PER_MINUTE: intFrom(600, 1, 100_000),
-  ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url()))),
+  ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url({ protocol: /^https?$/ })))),
   ALERT_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must start with whsec_ followed by the base64 key').optional(),

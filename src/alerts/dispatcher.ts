@@ -167,5 +167,17 @@ export function alertJobs(deps: DispatcherDeps): JobSpec[] {
   if (dispatcher.sinks.length === 0) {
     deps.logger.info('no alert sinks configured (ALERT_WEBHOOK_URLS, ALERT_SLACK_WEBHOOK_URL): alerts are kept in the outbox and sent once a sink is configured');
   }
-  return dispatcher.jobs();
+  const retire: JobSpec = {
+    name: 'alert-sinks-check',
+    everySeconds: 86_400,
+    runAtStart: true,
+    run: async (now) => {
+      const retired = await deps.writer.run('alertRetireSinks', { nowMs: now.getTime() });
+      if (retired > 0) {
+        deps.logger.warn({ deliveries: retired }, 'pending alerts for sinks no longer configured are now dead: see GET /api/v1/alerts?status=dead');
+      }
+      return retired;
+    },
+  };
+  return [...dispatcher.jobs(), retire];
 }

@@ -7,6 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { ProcedureContext } from '../ingest/procedures.js';
 import { alertId, enqueueAlert, type NewAlert } from './outbox.js';
+import { createSinks } from './sinks/index.js';
 import { acceptsType } from './types.js';
 
 /** A configured sink as the writer needs it: its stable name and the types it takes. */
@@ -179,9 +180,37 @@ export function alertRecordProcedure(ctx: ProcedureContext, args: { nowMs: numbe
   return ctx.repo.transaction(() => recordResults(ctx.repo.sqlite, args.sink, args.nowMs, args.results));
 }
 
-/** Manual retry of an alert's dead deliveries (API and CLI). */
+/** Why a delivery to a sink that is no longer configured is dead. */
+export const SINK_GONE = 'sink no longer configured (ALERT_WEBHOOK_URLS / ALERT_SLACK_WEBHOOK_URL changed): retry it once the sink is configured again';
+
+/**
+ * Deliveries still pending for sinks the configuration no longer names (a URL removed or rotated)
+ * would wait forever: they become dead, listed with the reason, instead. Returns how many.
+ */
+export function retireUnconfiguredSinks(sqlite: Database.Database, configured: readonly string[], nowMs: number): number {
+  const placeholders = configured.map(() => '?').join(', ');
+  const sql = `UPDATE alert_deliveries SET status = 'dead', last_error = ?, updated_at_ms = ?, next_attempt_at_ms = ?
+    WHERE status = 'pending'${configured.length > 0 ? ` AND sink NOT IN (${placeholders})` : ''}`;
+  return sqlite.prepare(sql).run(SINK_GONE, nowMs, nowMs, ...configured).changes;
+}
+
+function configuredSinks(ctx: ProcedureContext): string[] {
+  return createSinks(ctx.config.alerts, ctx.clock).map((s) => s.name);
+}
+
+/** Writer procedure: retires the deliveries of sinks no longer configured (at start and daily). */
+export function alertRetireSinksProcedure(ctx: ProcedureContext, args: { nowMs: number }): number {
+  return ctx.repo.transaction(() => retireUnconfiguredSinks(ctx.repo.sqlite, configuredSinks(ctx), args.nowMs));
+}
+
+/** Manual retry of an alert's dead deliveries (API): only to sinks still configured. */
 export function alertRetryProcedure(ctx: ProcedureContext, args: { alertId: string; nowMs: number }): RetryOutcome {
-  return ctx.repo.transaction(() => retryDead(ctx.repo.sqlite, args.alertId, args.nowMs));
+  return ctx.repo.transaction(() => {
+    const outcome = retryDead(ctx.repo.sqlite, args.alertId, args.nowMs);
+    const configured = configuredSinks(ctx);
+    if (outcome.sinks.some((s) => !configured.includes(s))) retireUnconfiguredSinks(ctx.repo.sqlite, configured, args.nowMs);
+    return { found: outcome.found, sinks: outcome.sinks.filter((s) => configured.includes(s)) };
+  });
 }
 
 /** Raises an alert from the main thread (facts the writer does not see, e.g. the Enode webhook's health). */

@@ -1,3 +1,4 @@
+import { alertOnDeliveryFailed } from '../alerts/facts.js';
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
@@ -154,6 +155,7 @@ export class Ingestor {
             // Not the storage: this delivery alone is at fault; it must not hold up the others.
             const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             this.repo.finishDelivery(next.id, 'failed', error, null, given?.events.length ?? 0);
+            alertOnDeliveryFailed(this.repo.sqlite, { id: next.id, error, eventCount: given?.events.length ?? 0 }, now);
             outcome = { status: 'failed', error };
           }
           if (outcome?.status === 'failed') {

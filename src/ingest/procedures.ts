@@ -5,7 +5,7 @@
  *
  * To add one: write `(ctx, args) => result` in its feature module and list it here.
  */
-import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetryProcedure } from '../alerts/store.js';
+import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetireSinksProcedure, alertRetryProcedure } from '../alerts/store.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
@@ -31,6 +31,7 @@ export const procedures = {
   alertRecord: alertRecordProcedure,
   alertRetry: alertRetryProcedure,
   alertRaise: alertRaiseProcedure,
+  alertRetireSinks: alertRetireSinksProcedure,
   recordCommand: recordCommandProcedure,
 } satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
 

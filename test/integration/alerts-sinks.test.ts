@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { alertId } from '../../src/alerts/outbox.js';
+import { SINK_GONE } from '../../src/alerts/store.js';
+import { api, makeTestApp, NOW } from '../support/fixtures.js';
+
+const SECRET_KEY = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
+
+describe('alert sinks that are no longer configured', () => {
+  it('their pending deliveries become dead with the reason, and a retry does not revive them', async () => {
+    // Yesterday's configuration had a webhook sink; today's has none.
+    const old = makeTestApp({ ALERT_WEBHOOK_URLS: 'https://old.example/hook?token=abc', ALERT_WEBHOOK_SECRET: SECRET_KEY });
+    const t = makeTestApp();
+    for (const app of [old, t]) {
+      await app.deps.writer.run('alertRaise', {
+        type: 'delivery.failed',
+        dedupeKey: 'delivery.failed:d1',
+        deviceId: null,
+        userId: null,
+        data: { delivery: { id: 'd1' } },
+        createdAtMs: NOW.getTime(),
+      });
+    }
+    // Fan out under the old configuration, into the database the new one uses.
+    const { createSinks } = await import('../../src/alerts/sinks/index.js');
+    const oldSinks = createSinks(old.config.alerts, old.clock).map((s) => ({ name: s.name, types: s.types }));
+    expect(oldSinks).toHaveLength(1);
+    await t.deps.writer.run('alertClaim', { nowMs: NOW.getTime(), sinks: oldSinks, sink: 'none', limit: 10, leaseMs: 1000 });
+    expect(t.db.$client.prepare(`SELECT status FROM alert_deliveries`).pluck().all()).toEqual(['pending']);
+
+    expect(await t.deps.writer.run('alertRetireSinks', { nowMs: NOW.getTime() })).toBe(1);
+    const row = t.db.$client.prepare(`SELECT status, last_error AS lastError FROM alert_deliveries`).get();
+    expect(row).toEqual({ status: 'dead', lastError: SINK_GONE });
+    const dead = await api(t, '/alerts?status=dead');
+    expect(((await dead.json()) as { data: unknown[] }).data).toHaveLength(1);
+
+    const retry = await api(t, `/alerts/${alertId('delivery.failed:d1')}/retry`, { method: 'POST' });
+    expect(retry.status).toBe(409);
+    expect(t.db.$client.prepare(`SELECT status FROM alert_deliveries`).pluck().all()).toEqual(['dead']);
+  });
+});
