@@ -3,7 +3,7 @@ import type { Config } from './config.js';
 import { startDaemon } from './daemon.js';
 import type { Logger } from './logger.js';
 import { Rng } from './simulator/random.js';
-import { canControlCharging, createSimulator, parseSimulatorOptions, pickDevices, SimApiClient, type Simulator } from './simulator/index.js';
+import { canControlCharging, createSimulator, parseSimulatorOptions, pickDevices, type Simulator } from './simulator/index.js';
 
 /** How often the demo retailer sends a command (wall clock). */
 const RETAILER_INTERVAL_MS = 4_000;
@@ -35,7 +35,8 @@ export function demoToken(bytes = 24): string {
 /**
  * `enode-sync demo`: the daemon and the simulator wired together on the embedded SQLite
  * database. The simulator delivers signed webhooks to the daemon; a demo retailer sends
- * commands through the simulated Enode API, and simulated third parties interfere.
+ * commands through the daemon's command gateway (which asks the simulated Enode), and simulated
+ * third parties interfere.
  */
 export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   const { logger } = o;
@@ -78,7 +79,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   simulator.world.announceAll();
   simulator.start();
 
-  const retailer = startDemoRetailer(simulator, new SimApiClient({ baseUrl: listening.url, clientId: simOptions.clientId, clientSecret: simOptions.clientSecret }), simOptions.seed, logger.child({ component: 'demo-retailer' }));
+  const retailer = startDemoRetailer(simulator, gatewayClient(server.url, o.config.adminToken as string), simOptions.seed, logger.child({ component: 'demo-retailer' }));
 
   return {
     daemonUrl: server.url,
@@ -91,7 +92,9 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       return (
         `devices ${n('SELECT count(*) AS n FROM devices')}, actions ${n('SELECT count(*) AS n FROM actions')} ` +
         `(${n("SELECT count(*) AS n FROM actions WHERE state = 'PENDING'")} pending), ` +
-        `deliveries ${n('SELECT count(*) AS n FROM deliveries')}; simulator: ${simulator.truth().changes.length} state changes`
+        `commands ${n("SELECT count(*) AS n FROM commands WHERE outcome = 'sent'")} sent / ${n("SELECT count(*) AS n FROM commands WHERE outcome = 'collapsed'")} collapsed, ` +
+        `deliveries ${n('SELECT count(*) AS n FROM deliveries')}, findings ${n('SELECT count(*) AS n FROM findings')}; ` +
+        `simulator: ${simulator.truth().changes.length} state changes`
       );
     },
     close: async () => {
@@ -102,11 +105,29 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   };
 }
 
+/** The retailer's side of the command gateway: `POST /api/v1/...` with the admin token. */
+function gatewayClient(daemonUrl: string, adminToken: string) {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${daemonUrl}/api/v1${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const json = (await res.json().catch(() => ({}))) as { action?: { state?: string }; outcome?: string; error?: { code?: string } };
+    return { status: res.status, body: { state: json.action?.state ?? json.error?.code ?? json.outcome } };
+  };
+  return {
+    charging: (type: 'vehicle' | 'charger', id: string, action: 'START' | 'STOP') => post(`/${type}s/${encodeURIComponent(id)}/charging`, { action }),
+    permanentHold: (id: string, target: { mode: 'HEAT'; heatSetpoint: number }) => post(`/hvacs/${encodeURIComponent(id)}/permanent-hold`, target),
+    operationMode: (id: string, operationMode: string) => post(`/batteries/${encodeURIComponent(id)}/operation-mode`, { operationMode }),
+  };
+}
+
 /**
- * Plays an energy retailer: every few seconds sends one command through the (simulated) Enode
- * API — start or stop charging, an HVAC hold, a battery mode — as a real integration would.
+ * Plays an energy retailer: every few seconds sends one command through the daemon's command
+ * gateway — start or stop charging, an HVAC hold, a battery mode — as a real integration would.
  */
-function startDemoRetailer(simulator: Simulator, api: SimApiClient, seed: number, logger: Logger): { stop(): void } {
+function startDemoRetailer(simulator: Simulator, api: ReturnType<typeof gatewayClient>, seed: number, logger: Logger): { stop(): void } {
   const rng = new Rng(seed + 101);
   const send = async () => {
     const choice = rng.int(0, 3);

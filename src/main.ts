@@ -157,6 +157,8 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
     ENODE_WEBHOOK_SECRET: env.ENODE_WEBHOOK_SECRET || demoToken(32),
     ADMIN_TOKEN: env.ADMIN_TOKEN || demoToken(24),
     LOG_LEVEL: env.LOG_LEVEL || 'warn',
+    // Simulated time runs 60x: a real day's budget of 6 commands per device would last minutes.
+    DAILY_COMMAND_LIMIT: env.DAILY_COMMAND_LIMIT || '500',
   };
   const config = configOrExit(demoEnv, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
   const logger = createLogger(config.logLevel);
@@ -172,6 +174,7 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
     [
       '',
       'enode-sync demo is running: the daemon, and a simulated Enode that sends it webhooks.',
+      `  dashboard          ${demo.daemonUrl}/ui   (log in with the admin token)`,
       `  daemon             ${demo.daemonUrl}   (database ${config.databasePath})`,
       `  simulated Enode    ${demo.simulatorUrl}   (ground truth: ${demo.simulatorUrl}/_sim/truth)`,
       `  admin token        ${demo.adminToken}`,
@@ -180,8 +183,9 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
       `  curl -s ${auth} ${demo.daemonUrl}/api/v1/devices`,
       `  curl -s ${auth} '${demo.daemonUrl}/api/v1/actions?state=CONFIRMED'`,
       `  curl -s ${auth} ${demo.daemonUrl}/api/v1/deliveries`,
+      `  curl -s ${auth} ${demo.daemonUrl}/api/v1/interference`,
       '',
-      'Simulated time runs 60x; a retailer sends a command every few seconds. Ctrl-C stops.',
+      'Simulated time runs 60x; a retailer sends a command every few seconds through the command gateway. Ctrl-C stops.',
       '',
     ].join('\n'),
   );
