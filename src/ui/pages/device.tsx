@@ -1,0 +1,211 @@
+import type { FC } from 'hono/jsx';
+import type { presentDevice } from '../../api/present.js';
+import type { TimelineEntry } from '../../reconcile/timeline.js';
+import { describeExplanation, formatAge, formatControlled, formatIso, formatTime, formatValue } from '../format.js';
+import { Layout, Notice, Swatch } from '../layout.js';
+import { FINDING_COLOR, TimelineSvg, type TimelineLayout } from '../timeline-svg.js';
+
+export const WINDOW_CHOICES_HOURS = [1, 6, 24, 72, 168, 720] as const;
+
+export interface DevicePageData {
+  deviceId: string;
+  device: ReturnType<typeof presentDevice> | undefined;
+  nowMs: number;
+  hours: number;
+  entries: TimelineEntry[];
+  layout: TimelineLayout;
+  truncated: boolean;
+}
+
+const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
+  switch (e.type) {
+    case 'observation':
+      return (
+        <tr>
+          <td>{formatIso(e.at)}</td>
+          <td>observation</td>
+          <td class="mono">
+            {formatControlled(e.controlled)}
+            {e.stale && <span class="badge"> stale</span>}
+          </td>
+          <td>
+            {e.transitions.length === 0 ? (
+              <span class="muted">
+                {e.event} via {e.source} · {formatControlled(e.context)}
+              </span>
+            ) : (
+              <ul>
+                {e.transitions.map((t) => (
+                  <li>
+                    <strong>{t.field}</strong> {formatValue(t.from)} → {formatValue(t.to)}:{' '}
+                    <span class={t.status === 'finding' ? 'badge badge-bad' : t.status === 'waiting' ? 'badge badge-warn' : 'badge badge-good'}>{t.status}</span>{' '}
+                    {describeExplanation(t.explanation, t.status, t.findingId)}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </td>
+        </tr>
+      );
+    case 'action':
+      return (
+        <tr>
+          <td>{formatIso(e.at)}</td>
+          <td>own action</td>
+          <td class="mono">
+            {e.action.kind ?? e.action.targetType} {e.action.state}
+          </td>
+          <td>
+            <code>{e.action.id}</code> · origin {e.action.origin}
+            {e.action.failureReason && <> · {e.action.failureReason.type}</>}
+          </td>
+        </tr>
+      );
+    case 'command':
+      return (
+        <tr>
+          <td>{formatIso(e.at)}</td>
+          <td>command</td>
+          <td class="mono">
+            {e.command.command} {JSON.stringify(e.command.body)}
+          </td>
+          <td>
+            {e.command.outcome}
+            {e.command.actionId && (
+              <>
+                {' '}
+                · action <code>{e.command.actionId}</code>
+              </>
+            )}
+            {e.command.error && <> · {e.command.error}</>}
+          </td>
+        </tr>
+      );
+    case 'finding':
+      return (
+        <tr class="finding" id={`finding-${e.finding.id}`}>
+          <td>{formatIso(e.at)}</td>
+          <td>
+            <strong>finding</strong>
+          </td>
+          <td class="mono">
+            {e.finding.kind}
+            {e.finding.field && ` ${e.finding.field}: ${formatValue(e.finding.from)} → ${formatValue(e.finding.to)}`}
+          </td>
+          <td>
+            <code>{e.finding.id}</code> · detected {formatIso(e.finding.detectedAt)}
+            {e.finding.actionId && (
+              <>
+                {' '}
+                · overrides action <code>{e.finding.actionId}</code>
+              </>
+            )}
+          </td>
+        </tr>
+      );
+  }
+};
+
+/** `/ui/devices/:id`: current state, the drawn timeline with its legend, and every entry in a table. */
+export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
+  const dev = d.device;
+  const label = `Timeline of ${d.deviceId} over the last ${d.hours} h`;
+  return (
+    <Layout title={`Device ${d.deviceId}`} section="overview">
+      <p>
+        <a href="/ui">← Fleet</a>
+      </p>
+      <h1>
+        Device <span class="mono">{d.deviceId}</span>
+      </h1>
+      {dev ? (
+        <dl class="facts card">
+          <dt>Type</dt>
+          <dd>{dev.type}</dd>
+          <dt>User</dt>
+          <dd class="mono">{dev.userId}</dd>
+          <dt>Vendor</dt>
+          <dd>{dev.vendor ?? '—'}</dd>
+          <dt>Reachable</dt>
+          <dd>{formatValue(dev.isReachable)}</dd>
+          <dt>Last seen</dt>
+          <dd>
+            {formatIso(dev.lastSeen)} <span class="muted">({formatAge(dev.lastSeen ? Date.parse(dev.lastSeen) : null, d.nowMs)})</span>
+          </dd>
+          <dt>Controlled state</dt>
+          <dd class="mono">{formatControlled(dev.controlled)}</dd>
+          {dev.deletedAt && (
+            <>
+              <dt>Deleted</dt>
+              <dd>{formatIso(dev.deletedAt)}</dd>
+            </>
+          )}
+        </dl>
+      ) : (
+        <Notice kind="error">This device is not in the projection (only actions or commands refer to it).</Notice>
+      )}
+
+      <h2 id="timeline-h">Timeline</h2>
+      <form method="get" class="filters" aria-label="Time window">
+        <label for="hours">Window</label>
+        <select id="hours" name="hours">
+          {WINDOW_CHOICES_HOURS.map((h) => (
+            <option value={String(h)} selected={h === d.hours}>
+              last {h < 48 ? `${h} h` : `${h / 24} days`}
+            </option>
+          ))}
+        </select>
+        <button type="submit">Show</button>
+        <span class="muted">
+          {formatTime(d.layout.window.fromMs)} – {formatTime(d.layout.window.untilMs)}
+        </span>
+      </form>
+      {d.truncated && <Notice kind="error">This window holds more entries than the page shows: choose a shorter window.</Notice>}
+      <div class="timeline-wrap">
+        <TimelineSvg layout={d.layout} label={label} />
+      </div>
+      <ul class="legend" aria-label="Legend">
+        {d.layout.bands.map((b) => (
+          <li>
+            <strong>{b.field}:</strong>{' '}
+            {b.legend.length === 0 ? (
+              <span class="muted">no observation</span>
+            ) : (
+              b.legend.map((l) => (
+                <>
+                  <Swatch color={l.color} /> {l.label}{' '}
+                </>
+              ))
+            )}
+          </li>
+        ))}
+        <li>
+          <Swatch color={FINDING_COLOR} /> finding (red diamond, red outline)
+        </li>
+        <li>▼ own action · ○ gateway command · | transition (hover for its explanation)</li>
+      </ul>
+
+      <h2>Entries</h2>
+      {d.entries.length === 0 ? (
+        <p class="muted">Nothing in this window.</p>
+      ) : (
+        <table>
+          <caption>Timeline entries, oldest first (device time)</caption>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">Type</th>
+              <th scope="col">State / what</th>
+              <th scope="col">Detail</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.entries.map((e) => (
+              <EntryRow e={e} />
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+};

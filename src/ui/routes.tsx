@@ -1,0 +1,315 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
+import { z } from 'zod';
+import { createAlertReadRepo, presentDelivery as presentAlertDelivery } from '../alerts/read-repo.js';
+import { page, pageParams } from '../api/pagination.js';
+import { presentAction, presentDeliverySummary, presentDevice } from '../api/present.js';
+import { createInterferenceReadRepo } from '../db/interference-read-repo.js';
+import type { Deps } from '../deps.js';
+import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
+import { AppError, codeToStatus } from '../errors.js';
+import { findingView } from '../reconcile/findings.js';
+import { buildTimeline } from '../reconcile/timeline.js';
+import { authenticate, clearSessionCookie, createSessionKeeper, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
+import { webhookHealth } from './health.js';
+import { query, sendPage } from './layout.js';
+import { DevicePage, WINDOW_CHOICES_HOURS } from './pages/device.js';
+import { ErrorPage } from './pages/error.js';
+import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FindingsPage, type ListPage } from './pages/lists.js';
+import { LoginPage } from './pages/login.js';
+import { OverviewPage } from './pages/overview.js';
+import { alertDeliveryCounts, lastWebhookMs } from './queries.js';
+import { FAVICON_SVG, STYLESHEET } from './style.js';
+import { layoutTimeline } from './timeline-svg.js';
+
+/** Devices per type on the overview before "next page". */
+const DEVICES_PER_TYPE = 100;
+/** Rows per timeline source on the device page; more means the window is too wide to draw. */
+const TIMELINE_ROWS = 2000;
+const DEFAULT_WINDOW_HOURS = 24;
+/** Form posts are a token or an empty body: anything larger is not ours. */
+const FORM_BODY_LIMIT_BYTES = 8 * 1024;
+
+const idParam = z.string().min(1).max(200);
+const hoursParam = z.coerce.number().int().min(1).max(Math.max(...WINDOW_CHOICES_HOURS));
+
+function id(raw: string): string {
+  const parsed = idParam.safeParse(raw);
+  if (!parsed.success) throw new AppError('BAD_REQUEST', 'Invalid id: 1 to 200 characters');
+  return parsed.data;
+}
+
+/** A query value from a fixed list, or undefined when absent; anything else is a 400. */
+function oneOf<T extends string>(name: string, raw: string | undefined, values: readonly T[]): T | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if ((values as readonly string[]).includes(raw)) return raw as T;
+  throw new AppError('BAD_REQUEST', `Invalid "${name}": one of ${values.join(', ')}`);
+}
+
+function keyPair(after: Array<string | number> | undefined): [number, string] | undefined {
+  if (!after) return undefined;
+  const [ms, last] = after;
+  if (typeof ms !== 'number' || typeof last !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
+  return [ms, last];
+}
+
+const REPLAY_NOTICES: Record<string, { kind: 'ok' | 'error'; text: (id: string) => string }> = {
+  applied: { kind: 'ok', text: (d) => `Delivery ${d} replayed: applied.` },
+  pending: { kind: 'ok', text: (d) => `Delivery ${d} replayed: pending.` },
+  failed: { kind: 'error', text: (d) => `Delivery ${d} replayed and failed again; its error is in the table.` },
+  quarantined: { kind: 'error', text: (d) => `Delivery ${d} replayed: still quarantined (its body is not a JSON array of events).` },
+  missing: { kind: 'error', text: (d) => `No delivery ${d}.` },
+};
+
+const RETRY_NOTICES: Record<string, { kind: 'ok' | 'error'; text: (id: string) => string }> = {
+  ok: { kind: 'ok', text: (a) => `Alert ${a}: dead deliveries are pending again and will be sent shortly.` },
+  none: { kind: 'error', text: (a) => `Alert ${a} has no dead delivery to a sink that is still configured.` },
+  missing: { kind: 'error', text: (a) => `No alert ${a}.` },
+};
+
+/** The message after a redirect from a POST: fixed texts picked by `result`, with the id shown escaped. */
+function noticeFrom(c: Context, idName: string, notices: typeof REPLAY_NOTICES) {
+  const subject = c.req.query(idName);
+  const notice = notices[c.req.query('result') ?? ''];
+  if (!subject || subject.length > 200 || !notice) return undefined;
+  return { kind: notice.kind, text: notice.text(subject) };
+}
+
+/** The `back` field of a list's POST form: the list's filter to return to, if valid. */
+async function backFilter<T extends string>(c: Context, values: readonly T[]): Promise<T | undefined> {
+  const form = await c.req.parseBody();
+  const back = typeof form.back === 'string' ? form.back : undefined;
+  return back && (values as readonly string[]).includes(back) ? (back as T) : undefined;
+}
+
+/**
+ * The dashboard under /ui: server-rendered pages (hono/jsx), no scripts. Login with ADMIN_TOKEN
+ * sets an opaque http-only session cookie; scripts may send the API's bearer header instead.
+ */
+export function uiRoutes(deps: Deps) {
+  const adminToken = deps.config.adminToken;
+  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock) : undefined;
+  const interference = createInterferenceReadRepo(deps.db);
+  const alertsRead = createAlertReadRepo(deps.db);
+  const logger = deps.logger.child({ component: 'ui' });
+  const ui = new Hono();
+
+  const renderError = (c: Context, status: number, message: string) => {
+    const signedIn = authenticate(c, sessions, adminToken) !== 'none';
+    return sendPage(c, <ErrorPage status={status} message={message} requestId={(c.get('requestId' as never) as string | undefined) ?? 'unknown'} signedIn={signedIn} />, status);
+  };
+
+  ui.onError((err, c) => {
+    if (err instanceof AppError) {
+      const status = codeToStatus(err.code);
+      if (status >= 500) logger.error({ err }, 'dashboard request failed');
+      return renderError(c, status, err.message);
+    }
+    if (err instanceof HTTPException) {
+      if (err.status === 403) return renderError(c, 403, 'Cross-site form submission refused. Reload the page and try again.');
+      if (err.status >= 500) logger.error({ err }, 'dashboard request failed');
+      return renderError(c, err.status, err.status >= 500 ? 'Internal error' : err.message || 'Bad request');
+    }
+    logger.error({ err }, 'dashboard request failed');
+    return renderError(c, 500, 'Internal error (see the log)');
+  });
+
+  ui.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'none'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+      xFrameOptions: 'DENY',
+      referrerPolicy: 'no-referrer',
+    }),
+  );
+  // Pages show fleet data: never cached by the browser or a proxy.
+  ui.use(async (c, next) => {
+    await next();
+    if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
+  });
+  // A cross-site form cannot set Authorization, so only cookie-borne requests need the origin check.
+  const sameOrigin = csrf();
+  ui.use((c, next) => (c.req.header('authorization') !== undefined ? next() : sameOrigin(c, next)));
+  ui.post('*', bodyLimit({ maxSize: FORM_BODY_LIMIT_BYTES, onError: () => { throw new AppError('PAYLOAD_TOO_LARGE', 'Form too large'); } }));
+
+  // ── public: stylesheet, login, logout ──
+  ui.get('/style.css', (c) => {
+    c.header('content-type', 'text/css; charset=utf-8');
+    c.header('cache-control', 'public, max-age=3600');
+    return c.body(STYLESHEET);
+  });
+
+  ui.get('/favicon.svg', (c) => {
+    c.header('content-type', 'image/svg+xml');
+    c.header('cache-control', 'public, max-age=86400');
+    return c.body(FAVICON_SVG);
+  });
+
+  ui.get('/login', (c) => {
+    if (authenticate(c, sessions, adminToken) === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
+    return sendPage(c, <LoginPage next={safeNext(c.req.query('next'))} disabled={!adminToken} />);
+  });
+
+  ui.post('/login', async (c) => {
+    const form = await c.req.parseBody();
+    const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
+    if (!adminToken || !sessions) return sendPage(c, <LoginPage next={next} disabled />, 503);
+    const token = typeof form.token === 'string' ? form.token.trim() : '';
+    if (!token || !secretMatches(token, adminToken)) {
+      logger.warn('dashboard login refused: wrong token');
+      return sendPage(c, <LoginPage next={next} error="That is not the admin token." />, 401);
+    }
+    setSessionCookie(c, sessions.issue(), sessions.ttlMs);
+    return c.redirect(next, 303);
+  });
+
+  ui.post('/logout', (c) => {
+    sessions?.revoke(sessionCookie(c));
+    clearSessionCookie(c);
+    return c.redirect('/ui/login', 303);
+  });
+
+  // ── everything below needs a session or the bearer token ──
+  ui.use(requireUiAuth(sessions, adminToken, (c) => renderError(c, 401, 'Invalid bearer token')));
+
+  ui.get('/', (c) => {
+    const nowMs = deps.clock.now().getTime();
+    const onlyType = oneOf('type', c.req.query('type'), DEVICE_TYPES);
+    const after = c.req.query('after');
+    if (after !== undefined && (!onlyType || after.length > 200)) throw new AppError('BAD_REQUEST', '"after" pages through one device type: pass "type" too');
+    const groups = (onlyType ? [onlyType] : DEVICE_TYPES).map((type) => {
+      const rows = deps.repos.read.listDevices({ type, after, limit: DEVICES_PER_TYPE });
+      const shown = rows.slice(0, DEVICES_PER_TYPE);
+      const last = shown[shown.length - 1];
+      return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, after: last.id })}` : null };
+    });
+    const heartbeat = deps.repos.read.lastHeartbeat();
+    const webhookMs = lastWebhookMs(deps.repos.read);
+    const counts = interference.countFindingsByKind();
+    const alertCounts = alertDeliveryCounts(deps.db);
+    return sendPage(
+      c,
+      <OverviewPage
+        data={{
+          nowMs,
+          lastWebhookMs: webhookMs,
+          lastHeartbeat: heartbeat,
+          health: webhookHealth({ lastWebhookMs: webhookMs, lastHeartbeatMs: heartbeat?.receivedAt ?? null, pendingEvents: heartbeat?.pendingEvents ?? null }, nowMs),
+          findingsByKind: FINDING_KINDS.map((kind) => ({ kind, count: counts[kind] ?? 0 })),
+          alerts: { dead: alertCounts.dead ?? 0, pending: alertCounts.pending ?? 0 },
+          groups,
+          onlyType,
+        }}
+      />,
+    );
+  });
+
+  ui.get('/devices/:id', (c) => {
+    const deviceId = id(c.req.param('id'));
+    const rawHours = c.req.query('hours');
+    const parsedHours = hoursParam.safeParse(rawHours ?? DEFAULT_WINDOW_HOURS);
+    if (!parsedHours.success) throw new AppError('BAD_REQUEST', `Invalid "hours": a whole number from 1 to ${Math.max(...WINDOW_CHOICES_HOURS)}`);
+    const hours = parsedHours.data;
+    const nowMs = deps.clock.now().getTime();
+    const window = { fromMs: nowMs - hours * 3_600_000, untilMs: nowMs };
+    const row = deps.repos.read.getDevice(deviceId);
+    const parts = interference.timeline(deviceId, window.fromMs, window.untilMs, TIMELINE_ROWS);
+    if (!row && parts.actions.length === 0 && parts.commands.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
+    const entries = buildTimeline(parts, { sinceMs: window.fromMs, untilMs: window.untilMs }).map((e) => e.entry);
+    const fields = Object.keys(controlledState(row?.type ?? '', {}));
+    const truncated = [parts.observations, parts.commands, parts.findings].some((list) => list.length >= TIMELINE_ROWS);
+    return sendPage(
+      c,
+      <DevicePage data={{ deviceId, device: row ? presentDevice(row) : undefined, nowMs, hours, entries, layout: layoutTimeline(entries, window, fields), truncated }} />,
+    );
+  });
+
+  ui.get('/findings', (c) => {
+    const kind = oneOf('kind', c.req.query('kind'), FINDING_KINDS);
+    const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const rows = interference.listFindings({ kind, after: keyPair(after), limit });
+    const p = page(rows, limit, (r) => [r.observedAtMs, r.id], findingView);
+    const view: ListPage<(typeof p.data)[number]> = { rows: p.data, filter: kind, next: p.pagination.after ? `/ui/findings${query({ kind, after: p.pagination.after })}` : null };
+    return sendPage(c, <FindingsPage page={view} />);
+  });
+
+  ui.get('/actions', (c) => {
+    const state = oneOf('state', c.req.query('state'), ACTION_STATES);
+    const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const rows = deps.repos.read.listActions({ state, after: keyPair(after), limit });
+    const p = page(rows, limit, (r) => [r.updatedAtMs, r.id], presentAction);
+    return sendPage(c, <ActionsPage page={{ rows: p.data, filter: state, next: p.pagination.after ? `/ui/actions${query({ state, after: p.pagination.after })}` : null }} />);
+  });
+
+  ui.get('/deliveries', (c) => {
+    const status = oneOf('status', c.req.query('status'), DELIVERY_STATUSES);
+    const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const rows = deps.repos.read.listDeliveries({ status, after: keyPair(after), limit });
+    const p = page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary);
+    return sendPage(
+      c,
+      <DeliveriesPage
+        page={{
+          rows: p.data,
+          filter: status,
+          next: p.pagination.after ? `/ui/deliveries${query({ status, after: p.pagination.after })}` : null,
+          notice: noticeFrom(c, 'replayed', REPLAY_NOTICES),
+        }}
+      />,
+    );
+  });
+
+  ui.post('/deliveries/:id/replay', async (c) => {
+    const deliveryId = id(c.req.param('id'));
+    const back = await backFilter(c, DELIVERY_STATUSES);
+    const outcome = await deps.writer.replay(deliveryId);
+    logger.info({ deliveryId, status: outcome?.status ?? 'missing' }, 'delivery replayed from the dashboard');
+    return c.redirect(`/ui/deliveries${query({ status: back, replayed: deliveryId, result: outcome?.status ?? 'missing' })}`, 303);
+  });
+
+  ui.get('/alerts', (c) => {
+    const status = oneOf('status', c.req.query('status'), ALERT_STATUSES);
+    const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    let key: [number, string, string] | undefined;
+    if (after) {
+      const [ms, alertId, sink] = after;
+      if (typeof ms !== 'number' || typeof alertId !== 'string' || typeof sink !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
+      key = [ms, alertId, sink];
+    }
+    const rows = alertsRead.listDeliveries({ status, after: key, limit });
+    const p = page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentAlertDelivery);
+    return sendPage(
+      c,
+      <AlertsPage
+        page={{
+          rows: p.data,
+          filter: status,
+          next: p.pagination.after ? `/ui/alerts${query({ status, after: p.pagination.after })}` : null,
+          notice: noticeFrom(c, 'retried', RETRY_NOTICES),
+        }}
+      />,
+    );
+  });
+
+  ui.post('/alerts/:id/retry', async (c) => {
+    const alertId = id(c.req.param('id'));
+    const back = await backFilter(c, ALERT_STATUSES);
+    const outcome = await deps.writer.run('alertRetry', { alertId, nowMs: deps.clock.now().getTime() });
+    const result = !outcome.found ? 'missing' : outcome.sinks.length === 0 ? 'none' : 'ok';
+    logger.info({ alertId, result, sinks: outcome.sinks }, 'alert retried from the dashboard');
+    return c.redirect(`/ui/alerts${query({ status: back, retried: alertId, result })}`, 303);
+  });
+
+  ui.all('*', (c) => (c.req.path === '/ui/' ? c.redirect('/ui', 301) : renderError(c, 404, `No dashboard page at ${c.req.path}`)));
+
+  return ui;
+}

@@ -1,0 +1,64 @@
+/**
+ * The dashboard's one stylesheet, served at /ui/style.css so the CSP can forbid inline styles.
+ * System fonts only: no external assets.
+ */
+export const STYLESHEET = `
+:root { color-scheme: light; --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --bg: #f6f7f9; --card: #fff; --accent: #0b5cad; --bad: #c62828; --warn: #a86400; --good: #1b7a3a; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
+a { color: var(--accent); }
+header.top { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.25rem; background: #16202e; color: #fff; }
+header.top .brand { font-weight: 700; color: #fff; text-decoration: none; }
+header.top nav ul { display: flex; gap: 1rem; list-style: none; margin: 0; padding: 0; }
+header.top nav a { color: #cfe0f5; text-decoration: none; }
+header.top nav a[aria-current="page"] { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; }
+header.top form { margin-left: auto; }
+header.top button { background: transparent; color: #cfe0f5; border: 1px solid #51627a; border-radius: 4px; padding: .2rem .6rem; cursor: pointer; }
+main { padding: 1rem 1.25rem 3rem; max-width: 1280px; margin: 0 auto; }
+h1 { font-size: 1.4rem; margin: .4rem 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; margin-bottom: 1rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(240px, 1fr)); gap: 1rem; }
+.cards .card h2 { margin-top: 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
+dl.facts dt { color: var(--muted); }
+dl.facts dd { margin: 0; }
+table { border-collapse: collapse; width: 100%; background: var(--card); border: 1px solid var(--line); }
+caption { text-align: left; font-weight: 600; padding: .4rem 0; }
+th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #eef1f5; font-weight: 600; }
+td.num, th.num { text-align: right; }
+tr.finding td { background: #fdecec; }
+tr.finding td:first-child { box-shadow: inset 4px 0 0 var(--bad); }
+code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; overflow-wrap: anywhere; }
+.verdict { display: inline-block; padding: .05rem .55rem; border-radius: 999px; font-weight: 600; color: #fff; }
+.verdict-ok { background: var(--good); }
+.verdict-warning { background: var(--warn); }
+.verdict-problem { background: var(--bad); }
+.verdict-unknown { background: var(--muted); }
+.badge { display: inline-block; padding: 0 .4rem; border-radius: 4px; background: #eef1f5; border: 1px solid var(--line); font-size: 12px; }
+.badge-bad { background: #fdecec; border-color: #f1b4b4; color: var(--bad); }
+.badge-good { background: #e7f5ec; border-color: #a9d8b8; color: var(--good); }
+.badge-warn { background: #fff4e0; border-color: #f0cf94; color: var(--warn); }
+.notice { padding: .5rem .75rem; border-radius: 4px; margin-bottom: 1rem; border: 1px solid; }
+.notice-ok { background: #e7f5ec; border-color: #a9d8b8; }
+.notice-error { background: #fdecec; border-color: #f1b4b4; }
+.filters { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 0 0 .75rem; }
+.filters a[aria-current="true"] { font-weight: 700; text-decoration: none; color: var(--fg); }
+form.inline { display: inline; margin: 0; }
+button, input, select { font: inherit; }
+button.action { background: var(--accent); color: #fff; border: 0; border-radius: 4px; padding: .2rem .7rem; cursor: pointer; }
+.muted { color: var(--muted); }
+.pager { margin: .75rem 0; }
+.timeline-wrap { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .5rem; overflow-x: auto; }
+.timeline-wrap svg { display: block; width: 100%; min-width: 720px; height: auto; }
+.legend { display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; margin: .5rem 0 0; padding: 0; list-style: none; font-size: 12.5px; }
+.legend .swatch { display: inline-block; width: .9em; height: .9em; vertical-align: -0.1em; margin-right: .3em; border: 1px solid rgba(0,0,0,.25); }
+.login { max-width: 420px; margin: 4rem auto; }
+.login label { display: block; margin-bottom: .3rem; font-weight: 600; }
+.login input[type=password] { width: 100%; padding: .45rem .5rem; margin-bottom: .75rem; border: 1px solid var(--line); border-radius: 4px; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+`;
+
+/** A plain icon, so browsers do not ask for /favicon.ico (outside the dashboard). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#16202e"/><path d="M3 11h3l2-6 2 6h3" fill="none" stroke="#56B4E9" stroke-width="1.6"/></svg>`;

@@ -1,0 +1,166 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { vehicleAt } from '../support/fixtures.js';
+import { adminGet, deliver, E2E_ADMIN, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+
+/** Debian's Chromium (`apt-get install chromium`); the test is skipped, saying so, without it. */
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium) console.warn(`ui-browser: skipped, ${CHROMIUM} not found (install Debian's "chromium" package to run the dashboard browser test)`);
+
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const SCREENSHOT = join(ARTIFACTS, 'dashboard-device.png');
+const DEVICE = 'car-1';
+
+const MIN = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function vehicleEvent(id: string, atMs: number, state: { charging: boolean; pluggedIn?: boolean; batteryLevel?: number }) {
+  const vehicle = vehicleAt(id, atMs, state);
+  return { event: 'user:vehicle:updated', createdAt: iso(atMs + 500), version: '2024-10-01', user: { id: vehicle.userId }, vehicle, updatedFields: ['chargeState.isCharging'] };
+}
+
+function actionEvent(id: string, targetId: string, kind: 'START' | 'STOP', state: string, createdMs: number, updatedMs: number) {
+  const userId = `user-of-${targetId}`;
+  return {
+    event: 'user:vendor-action:updated',
+    createdAt: iso(updatedMs + 100),
+    version: '2024-10-01',
+    user: { id: userId },
+    vendorAction: {
+      id,
+      userId,
+      createdAt: iso(createdMs),
+      updatedAt: iso(updatedMs),
+      completedAt: state === 'PENDING' ? null : iso(updatedMs),
+      state,
+      targetId,
+      targetType: 'vehicle',
+      kind,
+      failureReason: null,
+    },
+  };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('dashboard in a real browser', () => {
+  let dir: string | undefined;
+  let daemon: Daemon | undefined;
+
+  beforeAll(async () => {
+    if (!hasChromium) return;
+    dir = tempDir('enode-sync-ui-');
+    // No grace and a fast reconcile, so the finding exists moments after the webhook.
+    daemon = await startDaemon(dir, { INTERFERENCE_GRACE_SECONDS: '0', RECONCILE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'warn' });
+    const now = Date.now();
+    const t = (minutesAgo: number) => now - minutesAgo * MIN;
+    const deliveries: unknown[][] = [
+      [vehicleEvent(DEVICE, t(55), { charging: false, batteryLevel: 40 }), vehicleEvent('car-2', t(50), { charging: true, batteryLevel: 70 })],
+      [actionEvent('act-start-1', DEVICE, 'START', 'PENDING', t(48), t(48))],
+      [actionEvent('act-start-1', DEVICE, 'START', 'CONFIRMED', t(48), t(46)), vehicleEvent(DEVICE, t(46), { charging: true, batteryLevel: 42 })],
+      // Charging stops while our confirmed START is in force: someone else did it.
+      [vehicleEvent(DEVICE, t(30), { charging: false, batteryLevel: 55 })],
+      [vehicleEvent(DEVICE, t(20), { charging: false, pluggedIn: false, batteryLevel: 55 })],
+      // Plugged in again and charging starts by itself: a natural cause.
+      [vehicleEvent(DEVICE, t(10), { charging: true, pluggedIn: true, batteryLevel: 56 })],
+      [{ event: 'system:heartbeat', createdAt: iso(now), version: '2024-10-01', pendingEvents: 0 }],
+    ];
+    for (const [i, events] of deliveries.entries()) {
+      const res = await deliver(daemon.url, `ui-e2e-${i}`, events);
+      expect(res.status).toBe(200);
+    }
+    await until(
+      'the interference finding',
+      async () => {
+        const body = (await (await adminGet(daemon!.url, `/interference?deviceId=${DEVICE}`)).json()) as { data: unknown[] };
+        return body.data.length > 0 ? body.data : undefined;
+      },
+      20_000,
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await daemon?.proc.stop();
+    if (dir) removeDir(dir);
+  }, 30_000);
+
+  it.skipIf(!hasChromium)(
+    'logs in through the form, opens the device page and sees the timeline SVG with a finding',
+    async () => {
+      const url = daemon!.url;
+      let browser: Browser | undefined;
+      try {
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          timeout: 30_000,
+        });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        context.setDefaultTimeout(15_000);
+        const page = await context.newPage();
+        const consoleErrors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') consoleErrors.push(m.text());
+        });
+
+        // Unauthenticated: sent to the login form.
+        await page.goto(`${url}/ui/devices/${DEVICE}?hours=1`);
+        expect(new URL(page.url()).pathname).toBe('/ui/login');
+
+        await page.getByLabel('Admin token').fill(`${E2E_ADMIN}-wrong`);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await expect.poll(() => page.getByRole('alert').textContent()).toContain('not the admin token');
+
+        await page.getByLabel('Admin token').fill(E2E_ADMIN);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.waitForURL(`${url}/ui/devices/${DEVICE}?hours=1`);
+        const cookies = await context.cookies();
+        const session = cookies.find((c) => c.name === 'enode_sync_session');
+        expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/ui' });
+        expect(session?.value).not.toContain(E2E_ADMIN);
+
+        const svg = page.locator('svg.timeline');
+        await svg.waitFor({ state: 'visible' });
+        expect(await svg.getAttribute('role')).toBe('img');
+        expect(await page.locator('svg.timeline .band[data-field="charging"] .segment').count()).toBeGreaterThanOrEqual(3);
+        const marker = page.locator('svg.timeline .finding-marker').first();
+        await marker.waitFor({ state: 'visible' });
+        expect(await marker.locator('title').textContent()).toContain('ACTION_OVERRIDDEN');
+        await expect.poll(() => page.locator('tr.finding').first().isVisible()).toBe(true);
+        expect(await page.locator('svg.timeline .transition-explained title').first().textContent()).toContain('explained by own action act-start-1');
+
+        // The stylesheet loaded under the CSP, and the CSP blocked nothing the page needs.
+        const headerColor = await page.locator('header.top').evaluate(
+          // Runs in the page (this project's tsconfig has no DOM lib).
+          (el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor,
+        );
+        expect(headerColor).toBe('rgb(22, 32, 46)');
+        expect(consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        expect(existsSync(SCREENSHOT)).toBe(true);
+
+        // The fleet overview lists the device and links to it.
+        await page.goto(`${url}/ui`);
+        await page.getByRole('link', { name: DEVICE }).waitFor({ state: 'visible' });
+        expect(await page.locator('.verdict').textContent()).toBe('ok');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-fleet.png'), fullPage: true });
+      } finally {
+        await browser?.close();
+      }
+    },
+    90_000,
+  );
+});
