@@ -1,8 +1,9 @@
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { requestId } from 'hono/request-id';
 import { alertRoutes } from './api/alerts-routes.js';
 import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
+import { buildDocument, describeApp, docsRoutes } from './api/openapi.js';
 import { adminRoutes } from './api/routes.js';
 import { createInterferenceReadRepo } from './db/interference-read-repo.js';
 import { migrationStatus } from './db/migrate.js';
@@ -10,10 +11,12 @@ import type { Deps } from './deps.js';
 import { createErrorHandler, errorBody, notFoundHandler } from './errors.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { webhookRoutes } from './ingest/route.js';
+import { uiRoutes } from './ui/routes.js';
 
 /** Builds the HTTP app over the deps; it never listens, so tests call `app.request()`. */
 export function createApp(deps: Deps) {
-  const app = new Hono();
+  // OpenAPIHono: the route modules' descriptions are merged into its registry as they are mounted.
+  const app = new OpenAPIHono();
   app.use(requestId());
   app.onError(createErrorHandler(deps.logger));
   app.notFound(notFoundHandler);
@@ -54,13 +57,17 @@ export function createApp(deps: Deps) {
     }),
   );
 
-  const api = new Hono();
+  const api = new OpenAPIHono();
   api.use(bearerAuth(deps.config.adminToken));
   api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
   api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
   api.route('/', gatewayRoutes(deps));
   api.route('/', alertRoutes({ db: deps.db, writer: deps.writer, clock: deps.clock }));
+  // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
+  api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);
+  app.route('/ui', uiRoutes(deps));
+  describeApp(app.openAPIRegistry);
 
   return app;
 }

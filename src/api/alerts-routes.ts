@@ -1,12 +1,13 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
 import { createAlertReadRepo, presentAlertDetail, presentDelivery } from '../alerts/read-repo.js';
 import { ALERT_TYPES } from '../alerts/types.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/open.js';
 import { AppError } from '../errors.js';
 import type { Writer } from '../ingest/writer.js';
+import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
+import { AlertDetailSchema, AlertListEntrySchema, AlertRetrySchema, errorResponses, idParams, jsonResponse, listOf, pageQuery } from './schemas.js';
 
 export interface AlertRouteDeps {
   db: Db;
@@ -14,20 +15,42 @@ export interface AlertRouteDeps {
   clock: Clock;
 }
 
-const listQuery = z.object({
-  status: z.enum(['pending', 'delivered', 'dead']).optional(),
-  type: z.enum(ALERT_TYPES).optional(),
-  after: z.string().max(2000).optional(),
-  limit: z.string().optional(),
+const listAlerts = createRoute({
+  method: 'get',
+  path: '/alerts',
+  operationId: 'listAlerts',
+  tags: ['alerts'],
+  summary: 'Alert deliveries (one per alert and sink), most recently updated first',
+  request: {
+    query: z.object({
+      status: z.enum(['pending', 'delivered', 'dead']).optional(),
+      type: z.enum(ALERT_TYPES).optional(),
+      ...pageQuery,
+    }),
+  },
+  responses: { 200: jsonResponse(listOf(AlertListEntrySchema, 'AlertDeliveryList'), 'A page of alert deliveries'), ...errorResponses(400, 401) },
 });
 
-const idParam = z.string().min(1).max(200);
+const getAlert = createRoute({
+  method: 'get',
+  path: '/alerts/{id}',
+  operationId: 'getAlert',
+  tags: ['alerts'],
+  summary: 'One alert with all its deliveries',
+  request: { params: idParams() },
+  responses: { 200: jsonResponse(AlertDetailSchema, 'The alert'), ...errorResponses(400, 401, 404) },
+});
 
-function alertIdParam(raw: string): string {
-  const parsed = idParam.safeParse(raw);
-  if (!parsed.success) throw new AppError('BAD_REQUEST', 'Invalid id: 1 to 200 characters');
-  return parsed.data;
-}
+const retryAlert = createRoute({
+  method: 'post',
+  path: '/alerts/{id}/retry',
+  operationId: 'retryAlert',
+  tags: ['alerts'],
+  summary: 'Send the dead deliveries of an alert again',
+  description: 'Dead deliveries become pending, due now. 409 when the alert has no dead delivery.',
+  request: { params: idParams() },
+  responses: { 200: jsonResponse(AlertRetrySchema, 'The alert, with the sinks retried'), ...errorResponses(400, 401, 404, 409) },
+});
 
 /**
  * The alert outbox under /api/v1 (auth is applied by the caller):
@@ -37,15 +60,10 @@ function alertIdParam(raw: string): string {
  */
 export function alertRoutes(deps: AlertRouteDeps) {
   const read = createAlertReadRepo(deps.db);
-  const app = new Hono();
+  const app = apiRouter();
 
-  app.get('/alerts', (c) => {
-    const parsed = listQuery.safeParse(c.req.query());
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new AppError('BAD_REQUEST', `Invalid query parameter "${String(issue?.path[0] ?? '')}": ${issue?.message ?? 'invalid'}`);
-    }
-    const q = parsed.data;
+  app.openapi(listAlerts, (c) => {
+    const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
     let key: [number, string, string] | undefined;
     if (after) {
@@ -54,23 +72,23 @@ export function alertRoutes(deps: AlertRouteDeps) {
       key = [ms, id, sink];
     }
     const rows = read.listDeliveries({ status: q.status, type: q.type, after: key, limit });
-    return c.json(page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentDelivery));
+    return c.json(page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentDelivery), 200);
   });
 
-  app.get('/alerts/:id', (c) => {
-    const id = alertIdParam(c.req.param('id'));
+  app.openapi(getAlert, (c) => {
+    const { id } = c.req.valid('param');
     const found = read.getAlert(id);
     if (!found) throw new AppError('NOT_FOUND', `No alert ${id}`);
-    return c.json(presentAlertDetail(found));
+    return c.json(presentAlertDetail(found), 200);
   });
 
-  app.post('/alerts/:id/retry', async (c) => {
-    const id = alertIdParam(c.req.param('id'));
+  app.openapi(retryAlert, async (c) => {
+    const { id } = c.req.valid('param');
     const outcome = await deps.writer.run('alertRetry', { alertId: id, nowMs: deps.clock.now().getTime() });
     if (!outcome.found) throw new AppError('NOT_FOUND', `No alert ${id}`);
     if (outcome.sinks.length === 0) throw new AppError('CONFLICT', `Alert ${id} has no dead delivery to retry`);
     const found = read.getAlert(id);
-    return c.json({ ...presentAlertDetail(found!), retried: outcome.sinks });
+    return c.json({ ...presentAlertDetail(found!), retried: outcome.sinks }, 200);
   });
 
   return app;

@@ -1,52 +1,25 @@
 /**
- * Request bodies of the command routes: exactly Enode's (openapi 2024-10-01, REFERENCE §2.7),
- * unknown fields refused as Enode refuses them (`additionalProperties: false`). Failures are 400s
- * naming the field.
+ * Request schemas of the command routes. Bodies are exactly Enode's (openapi 2024-10-01,
+ * REFERENCE §2.7), unknown fields refused as Enode refuses them (`additionalProperties: false`).
+ * The routes (src/gateway/routes.ts) validate with them and the OpenAPI document shows them;
+ * failures are 400s naming the field (src/api/openapi.ts `validationError`).
  */
-import { z } from 'zod';
+import { z } from '@hono/zod-openapi';
 import { BATTERY_OPERATION_MODES } from '../enode/types.js';
-import { AppError } from '../errors.js';
 
-const setpoint = z.number().finite();
+const setpoint = z.number().finite().openapi({ description: '°C' });
 
-export const chargingBody = z.strictObject({ action: z.enum(['START', 'STOP']) });
-export const maxCurrentBody = z.strictObject({ maxCurrent: z.number().finite().positive() });
-export const permanentHoldBody = z.discriminatedUnion('mode', [
-  z.strictObject({ mode: z.literal('HEAT'), heatSetpoint: setpoint }),
-  z.strictObject({ mode: z.literal('COOL'), coolSetpoint: setpoint }),
-  z.strictObject({ mode: z.literal('AUTO'), heatSetpoint: setpoint, coolSetpoint: setpoint }),
-  z.strictObject({ mode: z.literal('OFF') }),
-]);
-export const operationModeBody = z.strictObject({ operationMode: z.enum(BATTERY_OPERATION_MODES) });
-
-const idParam = z.string().min(1).max(200);
-
-/** A path id: 1 to 200 characters. */
-export function parseId(raw: string | undefined, what: string): string {
-  const parsed = idParam.safeParse(raw);
-  if (!parsed.success) throw new AppError('BAD_REQUEST', `Invalid ${what} id: 1 to 200 characters`);
-  return parsed.data;
-}
-
-/** Parses a JSON body (raw text) with `schema`; a 400 names the first bad field. */
-export function parseBody<S extends z.ZodType>(schema: S, text: string): z.infer<S> {
-  let value: unknown;
-  try {
-    value = text.trim() === '' ? undefined : JSON.parse(text);
-  } catch {
-    throw new AppError('BAD_REQUEST', 'The request body is not valid JSON');
-  }
-  if (value === undefined) throw new AppError('BAD_REQUEST', 'A JSON request body is required');
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  if (!issue) throw new AppError('BAD_REQUEST', 'Invalid request body');
-  const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-  const field = unknownKeys[0] ?? issue.path.map(String).join('.');
-  if (field === '') throw new AppError('BAD_REQUEST', `Invalid request body: ${issue.message}`, { field: null });
-  const message = unknownKeys.length > 0 ? `unknown field (Enode accepts no other)` : issue.message;
-  throw new AppError('BAD_REQUEST', `Invalid body field "${field}": ${message}`, { field });
-}
+export const chargingBody = z.strictObject({ action: z.enum(['START', 'STOP']) }).openapi('ChargingBody');
+export const maxCurrentBody = z.strictObject({ maxCurrent: z.number().finite().positive().openapi({ description: 'Amperes' }) }).openapi('MaxCurrentBody');
+export const permanentHoldBody = z
+  .discriminatedUnion('mode', [
+    z.strictObject({ mode: z.literal('HEAT'), heatSetpoint: setpoint }),
+    z.strictObject({ mode: z.literal('COOL'), coolSetpoint: setpoint }),
+    z.strictObject({ mode: z.literal('AUTO'), heatSetpoint: setpoint, coolSetpoint: setpoint }),
+    z.strictObject({ mode: z.literal('OFF') }),
+  ])
+  .openapi('PermanentHoldBody');
+export const operationModeBody = z.strictObject({ operationMode: z.enum(BATTERY_OPERATION_MODES) }).openapi('OperationModeBody');
 
 export interface CommandFlags {
   /** `?override=true`: send even past the daily command limit. */
@@ -55,15 +28,15 @@ export interface CommandFlags {
   supersede: boolean;
 }
 
-const boolFlag = z.enum(['true', 'false']).optional();
-const flagsQuery = z.object({ override: boolFlag, supersede: boolFlag });
+const boolFlag = (description: string) => z.enum(['true', 'false'], { error: 'true or false' }).optional().openapi({ description });
 
-/** Reads `?override=` and `?supersede=` (`true` or `false`); other values are a 400 naming the parameter. */
-export function parseFlags(query: Record<string, string>): CommandFlags {
-  const parsed = flagsQuery.safeParse(query);
-  if (!parsed.success) {
-    const name = String(parsed.error.issues[0]?.path[0] ?? '');
-    throw new AppError('BAD_REQUEST', `Invalid query parameter "${name}": true or false`, { field: name });
-  }
-  return { override: parsed.data.override === 'true', supersede: parsed.data.supersede !== 'false' };
+/** `?override=` and `?supersede=` (`true` or `false`). */
+export const flagsQuery = z.object({
+  override: boolFlag('`true`: send even past the daily command limit of the device (default `false`)'),
+  supersede: boolFlag('`false`: refuse (409 ACTION_PENDING) instead of letting Enode cancel a different PENDING action of the device (default `true`)'),
+});
+
+/** The flags of a validated `flagsQuery`. */
+export function toFlags(query: z.infer<typeof flagsQuery>): CommandFlags {
+  return { override: query.override === 'true', supersede: query.supersede !== 'false' };
 }

@@ -1,10 +1,12 @@
-import { Hono, type Context } from 'hono';
-import type { z } from 'zod';
+import { createRoute } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { apiRouter } from '../api/openapi.js';
+import { CommandResultSchema, errorResponses, ErrorSchema, idParams, jsonResponse } from '../api/schemas.js';
 import { createCommandRepo } from '../db/command-repo.js';
 import type { Deps } from '../deps.js';
 import type { Command } from '../domain/guards.js';
 import { AppError } from '../errors.js';
-import { chargingBody, maxCurrentBody, operationModeBody, parseBody, parseFlags, parseId, permanentHoldBody } from './bodies.js';
+import { chargingBody, flagsQuery, maxCurrentBody, operationModeBody, permanentHoldBody, toFlags } from './bodies.js';
 import { createInterventionLookup } from './interventions.js';
 import { createGateway, type Gateway } from './service.js';
 
@@ -19,35 +21,142 @@ async function withRetryAfter<T>(c: Context, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
+/**
+ * Runs before the schema validators of a command route that takes a body: a missing body, a
+ * non-JSON content type and malformed JSON each get their own clear 4xx (the body schema then
+ * names the bad field).
+ */
+const requireJsonBody: MiddlewareHandler = async (c, next) => {
+  const text = await c.req.text();
+  if (text.trim() === '') throw new AppError('BAD_REQUEST', 'A JSON request body is required');
+  if (!JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '')) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON, with Content-Type: application/json');
+  }
+  try {
+    JSON.parse(text);
+  } catch {
+    throw new AppError('BAD_REQUEST', 'The request body is not valid JSON');
+  }
+  await next();
+};
+
+const retryAfter = { 'Retry-After': { description: 'Seconds until a command fits again', schema: { type: 'integer' as const } } };
+
+const commandErrors = {
+  ...errorResponses(400, 401, 403, 404, 409, 422, 502),
+  429: { ...errorResponses(429)[429], headers: retryAfter },
+  503: {
+    description: '`ENODE_NOT_CONFIGURED` (no Enode credentials: the gateway is off) or `ENODE_RATE_LIMITED` (nothing was sent; see `Retry-After`)',
+    headers: retryAfter,
+    content: { 'application/json': { schema: ErrorSchema } },
+  },
+};
+
+const GUARDS =
+  'Guarded as Enode advises: refused when the device lacks the capability (409 DEVICE_NOT_CAPABLE), when a different action is PENDING and ' +
+  '`supersede=false` (409 ACTION_PENDING), or past the daily command limit unless `override=true` (429 DAILY_COMMAND_LIMIT). An identical ' +
+  'PENDING action is returned instead of sending again (`outcome: collapsed`). Enode refusals keep their status (`ENODE_*` codes).';
+
+type Body = typeof chargingBody | typeof maxCurrentBody | typeof permanentHoldBody | typeof operationModeBody;
+
+interface CommandSpec {
+  path: string;
+  operationId: string;
+  deviceType: Command['deviceType'];
+  command: Command['command'];
+  summary: string;
+}
+
+function bodilessCommandRoute(spec: CommandSpec, enabled: MiddlewareHandler) {
+  return createRoute({
+    method: 'post',
+    path: spec.path,
+    operationId: spec.operationId,
+    tags: ['commands'],
+    summary: spec.summary,
+    description: `Takes no body (whatever is sent is ignored, as Enode does). ${GUARDS}`,
+    middleware: [enabled],
+    request: { params: idParams(spec.deviceType, `The ${spec.deviceType} id`), query: flagsQuery },
+    responses: { 200: jsonResponse(CommandResultSchema, 'Sent to Enode, or collapsed onto an identical PENDING action'), ...commandErrors },
+  });
+}
+
+function bodyCommandRoute(spec: CommandSpec & { body: Body }, enabled: MiddlewareHandler) {
+  return createRoute({
+    method: 'post',
+    path: spec.path,
+    operationId: spec.operationId,
+    tags: ['commands'],
+    summary: spec.summary,
+    description: `The body is exactly Enode's. ${GUARDS}`,
+    middleware: [enabled, requireJsonBody],
+    request: {
+      params: idParams(spec.deviceType, `The ${spec.deviceType} id`),
+      query: flagsQuery,
+      body: { required: true, content: { 'application/json': { schema: spec.body } } },
+    },
+    responses: { 200: jsonResponse(CommandResultSchema, 'Sent to Enode, or collapsed onto an identical PENDING action'), ...commandErrors, ...errorResponses(415) },
+  });
+}
+
 /**
  * The command routes under /api/v1 (auth is applied by the caller): bodies exactly as Enode's,
  * flags `?override=true` and `?supersede=false`, answers `{ action, outcome, notes, commandId,
- * budget }`. The Enode client is read from `deps.enode` at each request (503 while it is unset).
+ * budget }`. The Enode client is read from `deps.enode` at each request (503 while it is unset),
+ * and that check comes before any validation.
  */
 export function gatewayRoutes(deps: Deps, gateway: Gateway = defaultGateway(deps)) {
-  const app = new Hono();
-
-  const route = <S extends z.ZodType | null>(deviceType: Command['deviceType'], command: Command['command'], schema: S) => async (c: Context) => {
+  const app = apiRouter();
+  const enabled: MiddlewareHandler = async (_c, next) => {
     gateway.ensureEnabled();
-    const deviceId = parseId(c.req.param('id'), deviceType);
-    const flags = parseFlags(c.req.query());
-    // follow-schedule takes no body in Enode; whatever was sent is ignored, as Enode does.
-    const body = schema === null ? {} : parseBody(schema, await c.req.text());
-    const result = await withRetryAfter(c, () => gateway.send({ deviceType, command, body } as Command, deviceId, flags));
-    return c.json(result);
+    await next();
   };
 
-  app.post('/vehicles/:id/charging', route('vehicle', 'charging', chargingBody));
-  app.post('/chargers/:id/charging', route('charger', 'charging', chargingBody));
-  app.post('/chargers/:id/max-current', route('charger', 'max-current', maxCurrentBody));
-  app.post('/hvacs/:id/permanent-hold', route('hvac', 'permanent-hold', permanentHoldBody));
-  app.post('/hvacs/:id/follow-schedule', route('hvac', 'follow-schedule', null));
-  app.post('/batteries/:id/operation-mode', route('battery', 'operation-mode', operationModeBody));
+  const withBody: Array<CommandSpec & { body: Body }> = [
+    { path: '/vehicles/{id}/charging', operationId: 'startStopVehicleCharging', deviceType: 'vehicle', command: 'charging', summary: 'Start or stop charging a vehicle', body: chargingBody },
+    { path: '/chargers/{id}/charging', operationId: 'startStopChargerCharging', deviceType: 'charger', command: 'charging', summary: 'Start or stop charging on a charger', body: chargingBody },
+    { path: '/chargers/{id}/max-current', operationId: 'setChargerMaxCurrent', deviceType: 'charger', command: 'max-current', summary: 'Set the max current of a charger', body: maxCurrentBody },
+    { path: '/hvacs/{id}/permanent-hold', operationId: 'setHvacPermanentHold', deviceType: 'hvac', command: 'permanent-hold', summary: 'Hold an HVAC at a mode and setpoints', body: permanentHoldBody },
+    { path: '/batteries/{id}/operation-mode', operationId: 'setBatteryOperationMode', deviceType: 'battery', command: 'operation-mode', summary: 'Set the operation mode of a battery', body: operationModeBody },
+  ];
+  for (const spec of withBody) {
+    app.openapi(bodyCommandRoute(spec, enabled), async (c) => {
+      const { id } = c.req.valid('param');
+      const command = { deviceType: spec.deviceType, command: spec.command, body: c.req.valid('json') } as Command;
+      return c.json(await withRetryAfter(c, () => gateway.send(command, id, toFlags(c.req.valid('query')))), 200);
+    });
+  }
 
-  app.post('/actions/:id/cancel', async (c) => {
-    gateway.ensureEnabled();
-    const actionId = parseId(c.req.param('id'), 'action');
-    return c.json(await withRetryAfter(c, () => gateway.cancel(actionId)));
+  const followSchedule: CommandSpec = { path: '/hvacs/{id}/follow-schedule', operationId: 'setHvacFollowSchedule', deviceType: 'hvac', command: 'follow-schedule', summary: 'Return an HVAC to its schedule' };
+  app.openapi(bodilessCommandRoute(followSchedule, enabled), async (c) => {
+    const { id } = c.req.valid('param');
+    // Enode's follow-schedule takes no body: nothing is read.
+    const command = { deviceType: 'hvac', command: 'follow-schedule', body: {} } as Command;
+    return c.json(await withRetryAfter(c, () => gateway.send(command, id, toFlags(c.req.valid('query')))), 200);
+  });
+
+  const cancel = createRoute({
+    method: 'post',
+    path: '/actions/{id}/cancel',
+    operationId: 'cancelAction',
+    tags: ['commands'],
+    summary: 'Cancel a PENDING action',
+    description:
+      "Asks Enode to stop retrying the action; a command already queued in the vendor's cloud may still execute. Not counted against the daily limit. " +
+      '409 ACTION_ALREADY_RESOLVED when the action is no longer PENDING.',
+    middleware: [enabled],
+    request: { params: idParams('action', 'The action id') },
+    responses: {
+      200: jsonResponse(CommandResultSchema, 'Cancelled (the action as Enode answered)'),
+      ...errorResponses(400, 401, 403, 404, 409, 502),
+      503: commandErrors[503],
+    },
+  });
+  app.openapi(cancel, async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await withRetryAfter(c, () => gateway.cancel(id)), 200);
   });
 
   return app;
