@@ -54,6 +54,8 @@ export const actions = sqliteTable(
   (t) => [
     index('actions_state_idx').on(t.state, t.id),
     index('actions_target_idx').on(t.targetId, t.updatedAtMs),
+    // GET /api/v1/actions lists newest first: without it every page sorts the whole table.
+    index('actions_updated_idx').on(t.updatedAtMs, t.id),
   ],
 );
 

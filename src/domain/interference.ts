@@ -316,7 +316,11 @@ export function naturalCause(
 ): Explanation | null {
   if (t.field === 'charging') return chargingCause(t, history, s, partners);
   if (deviceType === 'hvac' && SCHEDULE_DRIVEN.has(t.field)) {
-    const scheduled = t.before.controlled.holdType === 'SCHEDULED' && t.after.controlled.holdType === 'SCHEDULED';
+    // On the schedule just before the change, not merely when the old value was last seen: a
+    // setpoint is unknown (null) while the HVAC is off, and a hold may have begun and ended since.
+    let previous = t.before;
+    for (const o of history) if (o.atMs < t.atMs && o.atMs > previous.atMs) previous = o;
+    const scheduled = previous.controlled.holdType === 'SCHEDULED' && t.after.controlled.holdType === 'SCHEDULED';
     return scheduled ? { kind: 'natural', cause: 'hvac_schedule' } : null;
   }
   return null;

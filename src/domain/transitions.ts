@@ -75,10 +75,22 @@ export function sameValue(a: unknown, b: unknown): boolean {
 
 /** JSON with sorted keys: a content identity independent of key order. */
 export function canonical(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === undefined || v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    return Object.fromEntries(Object.entries(v as Json).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  });
+  return JSON.stringify(sortedKeys(value));
+}
+
+/**
+ * A copy with every object's keys in sorted order, as JSON.stringify would see it (toJSON
+ * applied). One pass without a replacer: the reconciler keys every observation by it.
+ */
+function sortedKeys(value: unknown): unknown {
+  let v = value;
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON: () => unknown }).toJSON();
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  // No prototype: a "__proto__" key stays an own property, as JSON has it.
+  const out = Object.create(null) as Json;
+  for (const key of Object.keys(v).sort()) out[key] = sortedKeys((v as Json)[key]);
+  return out;
 }
 
 function contentKey(o: ObservationInput): string {

@@ -29,6 +29,8 @@ import { findingView } from './findings.js';
 const BATCH = 50;
 /** Default time box of one reconcile call on the writer thread, so stores are never held up long. */
 const DEFAULT_BUDGET_MS = 50;
+/** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
+const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
 /** When reconciling a device throws, it is retried this much later (and the error logged). */
 const RETRY_AFTER_ERROR_MS = 60_000;
 
@@ -152,7 +154,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
   // The intent in force at rewriteFrom is ended by an unplug after its confirmation: read from there.
   const latest = actions.filter((a) => a.createdAtMs <= rewriteFrom).sort((a, b) => b.createdAtMs - a.createdAtMs)[0];
   if (latest) contextFrom = Math.min(contextFrom, Math.max(latest.completedAtMs ?? latest.updatedAtMs, rewriteFrom - s.intentTtlMs));
-  const observations = repo.observations(q.deviceId, contextFrom).map(toObservation);
+  let observations = repo.observations(q.deviceId, contextFrom).map(toObservation);
 
   // A vehicle and the charger it is plugged into are one session: either's charging command explains both.
   const partners = new Set<string>();
@@ -167,7 +169,15 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
     for (const row of repo.observations(partner, contextFrom)) partnerObservations.push(toObservation(row));
   }
 
-  const result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
+  let result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
+  // A charger's stop with an unknown car is told by the session's power tapering off, which may
+  // have begun hours before the stop. When a stop in the rewritten range is left unexplained, judge
+  // again with the history back to the session's start: a later pass with a shorter window must
+  // not turn a stop an earlier pass explained into a finding.
+  if (deviceType === 'charger' && result.transitions.some((t) => t.atMs >= rewriteFrom && t.field === 'charging' && t.to === false && t.explanation.kind === 'unexplained')) {
+    observations = repo.observations(q.deviceId, contextFrom - CHARGER_SESSION_LOOKBACK_MS).map(toObservation);
+    result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
+  }
   const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));
   const raised: string[] = [];
   const idOf = new Map<string, string>();

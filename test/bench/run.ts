@@ -3,6 +3,7 @@
 import { ingestBench } from './ingest.js';
 import { pollerBench } from './poller.js';
 import { reconcileCostBench, reconcileScoreBench } from './reconcile.js';
+import { scaleBench, scaleReport } from './scale.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
 
@@ -65,7 +66,21 @@ async function main() {
     `fleet of ${fmt(cost.large.fleet)}: ${fmt(cost.large.perDeviceMs, 3)} ms per changed device; ratio ${fmt(cost.ratio, 2)} (1.0 = independent of the fleet)`,
     `pass with nothing changed: ${fmt(cost.large.idleMs, 2)} ms over ${fmt(cost.large.fleet)} devices (${cost.large.idleDevices} reconciled)`,
   );
+  // Scale: 100,000 devices and 1,000,000 events on a file database (test/bench/scale.ts).
+  const scale = scaleReport(
+    await scaleBench({
+      devices: env('BENCH_SCALE_DEVICES', 100_000),
+      requests: env('BENCH_SCALE_REQUESTS', 200),
+      startups: env('BENCH_SCALE_STARTUPS', 3),
+      keepDir: process.env.BENCH_SCALE_DIR,
+    }),
+  );
+  lines.push(...scale.lines);
   process.stdout.write(`${lines.join('\n')}\n`);
+  if (scale.problems.length > 0) {
+    process.stderr.write(`bench: scale: ${scale.problems.join('; ')}\n`);
+    process.exitCode = 1;
+  }
   if (scores.some((sc) => sc.precision < 0.99 || sc.recall < 0.99 || sc.transitions < 1000)) {
     process.stderr.write('bench: reconciler below precision/recall 0.99 or fewer than 1,000 transitions\n');
     process.exitCode = 1;

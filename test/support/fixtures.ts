@@ -7,7 +7,7 @@ import { createDeps, type Deps } from '../../src/deps.js';
 import { createApp } from '../../src/app.js';
 import type { EnodeApi } from '../../src/enode/client.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 
 export const SECRET = 'test-webhook-secret-123';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -20,6 +20,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export interface TestAppOptions {
   /** The Enode client of the command gateway (none: the gateway answers 503), built over the app's clock. */
   enode?: (clock: ManualClock) => EnodeApi;
+  /** The app's logger (default: silent); e.g. one writing to memory, to assert on what was logged. */
+  logger?: Logger;
 }
 
 /** A fresh app over a fresh migrated :memory: database and a manual clock. */
@@ -28,7 +30,7 @@ export function makeTestApp(overrides: Record<string, string> = {}, options: Tes
   const db = openDatabase(':memory:');
   runMigrations(db);
   const clock = new ManualClock(NOW);
-  const deps: Deps = createDeps({ config, db, logger: silentLogger(), clock, enode: options.enode?.(clock) });
+  const deps: Deps = createDeps({ config, db, logger: options.logger ?? silentLogger(), clock, enode: options.enode?.(clock) });
   const app = createApp(deps);
   return { app, deps, db, clock, config };
 }

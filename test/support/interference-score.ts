@@ -3,9 +3,11 @@
  * runs fed by a simulator with faulty webhooks, third-party interference and our own commands;
  * every transition the daemon saw is then judged by the true cause of the change it shows.
  */
+import type { EnodeRequestStats } from '../../src/enode/stats.js';
+import type { Logger } from '../../src/logger.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import { runPendingActions } from '../../src/sync/pending-actions.js';
-import { sendCommand, setupSyncHarness } from './sync-harness.js';
+import { sendCommand, sendGatewayCommand, setupSyncHarness } from './sync-harness.js';
 
 /** Simulator state paths → the reconciler's controlled fields. */
 const FIELD_OF_PATH: Record<string, string> = {
@@ -27,9 +29,41 @@ export interface ScenarioOptions {
   dropRate: number;
   duplicateRate: number;
   reorderRate: number;
-  /** Minutes between our own commands. */
+  /** Minutes between our own commands (a multiple of the 30-second step). */
   commandEveryMinutes: number;
+  /** API faults: probability of a 5xx, and of a 429 with Retry-After, per Enode request (default 0). */
+  errorRate?: number;
+  rateLimitRate?: number;
+  /** Sim milliseconds each webhook batch waits before it is sent, uniform in [min, max] (default none). */
+  delayMs?: readonly [number, number];
+  /** Simulated hours after the last command, the poller, resyncs and reconciler still running (default 0). */
+  settleHours?: number;
+  /**
+   * How our commands reach Enode: `harness` sends them as the retailer and applies Enode's answer
+   * with origin gateway (default; the retailer does not retry, so use `gateway` with API faults);
+   * `gateway` posts them to the daemon's command routes, guards and all.
+   */
+  commands?: 'harness' | 'gateway';
+  /** The daemon's logger (default silent). */
+  logger?: Logger;
+  /** Called with the harness at the end, before scoring: to look into a run or check more of it. */
+  inspect?: (s: ReturnType<typeof setupSyncHarness>) => void | Promise<void>;
 }
+
+/** Final action states against the simulator's truth. */
+export interface ActionStates {
+  /** Actions the simulator created. */
+  total: number;
+  /** Of those, how many the daemon holds in the same state. */
+  right: number;
+  /** Up to 20 that differ: the simulator's state and the daemon's (undefined: unknown to the daemon). */
+  wrong: Array<{ id: string; truth: string; daemon: string | undefined }>;
+  /** Actions the daemon holds that the simulator never created. */
+  unknownToEnode: number;
+}
+
+/** What happened to our commands: by outcome (`sent`, `collapsed`, or the error code of a refusal or failure). */
+export type CommandOutcomes = Record<string, number>;
 
 export interface Score {
   /** Transitions the daemon saw and judged (explained or finding). */
@@ -53,6 +87,12 @@ export interface Score {
   mistakes: Array<Record<string, unknown>>;
   /** Wall-clock seconds the scenario took. */
   seconds: number;
+  /** Final action states against the simulator's truth (after the settle period). */
+  actions: ActionStates;
+  /** Our commands by outcome. */
+  commands: CommandOutcomes;
+  /** The daemon's Enode requests (token, resyncs, polls, commands) by outcome, retries included. */
+  enode: EnodeRequestStats;
 }
 
 interface StoredTransition {
@@ -66,23 +106,46 @@ interface StoredTransition {
 
 export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score> {
   const started = Date.now();
-  const s = setupSyncHarness({
-    seed: o.seed,
-    devices: o.devices,
-    interferenceRate: o.interferenceRate,
-    dropRate: o.dropRate,
-    duplicateRate: o.duplicateRate,
-    reorderRate: o.reorderRate,
-    heartbeatSeconds: 0,
-  });
+  const s = setupSyncHarness(
+    {
+      seed: o.seed,
+      devices: o.devices,
+      interferenceRate: o.interferenceRate,
+      dropRate: o.dropRate,
+      duplicateRate: o.duplicateRate,
+      reorderRate: o.reorderRate,
+      heartbeatSeconds: 0,
+      ...(o.errorRate === undefined ? {} : { errorRate: o.errorRate }),
+      ...(o.rateLimitRate === undefined ? {} : { rateLimitRate: o.rateLimitRate }),
+      ...(o.delayMs === undefined ? {} : { delayMs: o.delayMs }),
+    },
+    {},
+    o.logger ? { logger: o.logger } : {},
+  );
   const writer = s.t.deps.writer;
+  const commands: CommandOutcomes = {};
+  const count = (outcome: string) => {
+    commands[outcome] = (commands[outcome] ?? 0) + 1;
+  };
+  const viaGateway = o.commands === 'gateway';
+  if (viaGateway) s.t.deps.enode = s.enode;
+  const command = async (n: number) => {
+    if (viaGateway) {
+      const r = await sendGatewayCommand(s.sim, s.t, n);
+      if (r) count(r.outcome);
+    } else {
+      const status = await sendCommand(s.sim, s.retailer, n, writer);
+      if (status !== undefined) count(status === 200 ? 'sent' : `HTTP ${status}`);
+    }
+  };
   await runDeviceResync(s.deps, s.t.clock.now(), 'start');
   const stepMs = 30_000;
-  const steps = (o.hours * 3_600_000) / stepMs;
+  const commandSteps = (o.hours * 3_600_000) / stepMs;
+  const steps = commandSteps + ((o.settleHours ?? 0) * 3_600_000) / stepMs;
   const commandEvery = (o.commandEveryMinutes * 60_000) / stepMs;
   let lastResync = s.t.clock.now().getTime();
   for (let i = 0; i < steps; i++) {
-    if (i % commandEvery === 0) await sendCommand(s.sim, s.retailer, i / commandEvery, writer);
+    if (i < commandSteps && i % commandEvery === 0) await command(i / commandEvery);
     await s.step(stepMs);
     await runPendingActions(s.deps, s.t.clock.now());
     if (s.t.clock.now().getTime() - lastResync >= s.t.config.resyncIntervalMinutes * 60_000) {
@@ -95,6 +158,7 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
   s.t.clock.advance((s.t.config.interferenceGraceSeconds + 1) * 1000);
   await writer.run('reconcile', { budgetMs: 60_000 });
 
+  await o.inspect?.(s);
   const truth = s.sim.truth();
   const changes = new Map<string, Array<{ atMs: number; to: unknown; cause: string; detail: string }>>();
   let interferenceChanges = 0;
@@ -129,7 +193,11 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     confounded: 0,
     mistakes: [],
     seconds: 0,
+    actions: compareActions(truth.actions, s.t.db.$client.prepare('SELECT id, state FROM actions').all() as Array<{ id: string; state: string }>),
+    commands,
+    enode: s.enode.stats(),
   };
+  const previousObservation = s.t.db.$client.prepare('SELECT MAX(observed_at_ms) FROM observations WHERE device_id = ? AND observed_at_ms < ?').pluck();
   for (const r of rows) {
     if (r.status === 'waiting') {
       score.waiting++;
@@ -154,7 +222,10 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     else if (!expected && flagged) score.falsePositives++;
     else if (expected && !flagged) score.falseNegatives++;
     if (expected !== flagged && score.mistakes.length < 40) {
-      score.mistakes.push({ ...r, truth: cause ?? null, history: history.filter((c) => Math.abs(c.atMs - r.atMs) < 3_600_000) });
+      // Diagnosis: device events lost between the snapshot the daemon saw before this one and this one.
+      const previousMs = previousObservation.get(r.deviceId, r.atMs) as number | null;
+      const lostBefore = truth.droppedEvents.filter((e) => e.subject === r.deviceId && Date.parse(e.createdAt) > (previousMs ?? 0) && Date.parse(e.createdAt) <= r.atMs).length;
+      score.mistakes.push({ ...r, truth: cause ?? null, lostBefore, history: history.filter((c) => Math.abs(c.atMs - r.atMs) < 3_600_000) });
     }
   }
   const findingRows = s.t.db.$client.prepare(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`).all() as Array<{ kind: string; n: number }>;
@@ -167,4 +238,17 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
   score.recall = actual === 0 ? 1 : score.truePositives / actual;
   score.seconds = (Date.now() - started) / 1000;
   return score;
+}
+
+function compareActions(truth: ReadonlyArray<{ id: string; state: string }>, mine: Array<{ id: string; state: string }>): ActionStates {
+  const held = new Map(mine.map((a) => [a.id, a.state]));
+  const out: ActionStates = { total: truth.length, right: 0, wrong: [], unknownToEnode: 0 };
+  for (const a of truth) {
+    const state = held.get(a.id);
+    if (state === a.state) out.right++;
+    else if (out.wrong.length < 20) out.wrong.push({ id: a.id, truth: a.state, daemon: state });
+  }
+  const created = new Set(truth.map((a) => a.id));
+  out.unknownToEnode = mine.filter((a) => !created.has(a.id)).length;
+  return out;
 }

@@ -1,14 +1,21 @@
 import { createSimulator, inProcessFetch, pickDevices, canControlCharging, SimApiClient, type Simulator } from '../../src/simulator/index.js';
-import { silentLogger } from '../../src/logger.js';
+import type { VendorAction } from '../../src/simulator/types.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import { runPendingActions } from '../../src/sync/pending-actions.js';
 import type { SyncDeps } from '../../src/sync/types.js';
 import { makeEnodeClient } from './enode.js';
-import { makeTestApp, SECRET, type TestApp } from './fixtures.js';
+import { api, makeTestApp, SECRET, type TestApp } from './fixtures.js';
+
+export interface SyncHarnessOptions {
+  /** The daemon's logger (app, writer, jobs, Enode client); default silent. */
+  logger?: Logger;
+}
 
 /** Daemon (in-process app, :memory:) fed by an in-process simulator; the client counts its requests. */
-export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[0], env: Record<string, string> = {}) {
-  const t: TestApp = makeTestApp(env);
+export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[0], env: Record<string, string> = {}, options: SyncHarnessOptions = {}) {
+  const logger = options.logger ?? silentLogger();
+  const t: TestApp = makeTestApp(env, { logger });
   let deliveriesDown = false;
   const sim = createSimulator({
     seed: 5,
@@ -29,6 +36,7 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
   const enode = makeEnodeClient({
     baseUrl: 'http://sim.local',
     clock: t.clock,
+    logger: logger.child({ component: 'enode' }),
     fetch: async (url, init) => {
       requests++;
       const m = /\/actions\/([^/?]+)$/.exec(new URL(url).pathname);
@@ -38,7 +46,7 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
   });
   const deps: SyncDeps = {
     config: t.config,
-    logger: silentLogger(),
+    logger: logger.child({ component: 'sync' }),
     clock: t.clock,
     enode,
     writer: t.deps.writer,
@@ -51,6 +59,8 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
     sim,
     deps,
     retailer,
+    /** The daemon's Enode client (counts requests); hand it to the gateway with `t.deps.enode = enode`. */
+    enode,
     actionGets,
     requests: () => requests,
     setDeliveriesDown: (down: boolean) => {
@@ -69,35 +79,67 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
  * One command from the retailer to a controllable device. The action Enode returns is applied
  * with origin `gateway`, as the command gateway does: the daemon knows every action it created,
  * even when all of that action's webhooks are lost (Enode has no endpoint listing actions).
+ * Returns Enode's HTTP status, or undefined when no device fits.
  */
-export async function sendCommand(sim: Simulator, retailer: SimApiClient, i: number, writer: TestApp['deps']['writer']) {
+export async function sendCommand(sim: Simulator, retailer: SimApiClient, i: number, writer: TestApp['deps']['writer']): Promise<number | undefined> {
   const result = await sendRaw(sim, retailer, i);
   if (result && result.status === 200) await writer.applyEvents([{ event: 'user:vendor-action:updated', vendorAction: result.body }], 'gateway');
+  return result?.status;
+}
+
+/** A command of the retailer: Enode's path (the gateway's route is the same under /api/v1) and body. */
+export interface PlannedCommand {
+  deviceType: 'vehicle' | 'charger' | 'hvac' | 'battery';
+  deviceId: string;
+  path: string;
+  body: Record<string, unknown>;
+}
+
+/**
+ * The i-th command of a scenario, chosen from the simulator's true state: charging toggles of
+ * plugged-in vehicles and chargers, HVAC holds, battery modes in turn. Undefined when no device fits.
+ */
+export function planCommand(sim: Simulator, i: number): PlannedCommand | undefined {
+  switch (i % 4) {
+    case 0: {
+      const vehicles = pickDevices(sim.world, 'vehicle', (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
+      const v = vehicles[i % Math.max(1, vehicles.length)];
+      return v && { deviceType: 'vehicle', deviceId: v.id, path: `/vehicles/${v.id}/charging`, body: { action: v.chargeState.isCharging ? 'STOP' : 'START' } };
+    }
+    case 1: {
+      const chargers = pickDevices(sim.world, 'charger', (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
+      const c = chargers[i % Math.max(1, chargers.length)];
+      return c && { deviceType: 'charger', deviceId: c.id, path: `/chargers/${c.id}/charging`, body: { action: c.chargeState.isCharging ? 'STOP' : 'START' } };
+    }
+    case 2: {
+      const hvacs = pickDevices(sim.world, 'hvac', (d) => d.capabilities.setPermanentHold.isCapable);
+      const h = hvacs[i % Math.max(1, hvacs.length)];
+      return h && { deviceType: 'hvac', deviceId: h.id, path: `/hvacs/${h.id}/permanent-hold`, body: { mode: 'HEAT', heatSetpoint: 18 + (i % 5) } };
+    }
+    default: {
+      const batteries = pickDevices(sim.world, 'battery');
+      const b = batteries[i % Math.max(1, batteries.length)];
+      return b && { deviceType: 'battery', deviceId: b.id, path: `/batteries/${b.id}/operation-mode`, body: { operationMode: (['IMPORT_FOCUS', 'SELF_RELIANCE', 'TIME_OF_USE'] as const)[i % 3]! } };
+    }
+  }
 }
 
 async function sendRaw(sim: Simulator, retailer: SimApiClient, i: number) {
-  const vehicles = pickDevices(sim.world, 'vehicle', (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
-  const chargers = pickDevices(sim.world, 'charger', (d) => canControlCharging(d) && d.chargeState.isPluggedIn === true);
-  const hvacs = pickDevices(sim.world, 'hvac', (d) => d.capabilities.setPermanentHold.isCapable);
-  const batteries = pickDevices(sim.world, 'battery');
-  switch (i % 4) {
-    case 0: {
-      const v = vehicles[i % Math.max(1, vehicles.length)];
-      return v ? retailer.charging('vehicle', v.id, v.chargeState.isCharging ? 'STOP' : 'START') : undefined;
-    }
-    case 1: {
-      const c = chargers[i % Math.max(1, chargers.length)];
-      return c ? retailer.charging('charger', c.id, c.chargeState.isCharging ? 'STOP' : 'START') : undefined;
-    }
-    case 2: {
-      const h = hvacs[i % Math.max(1, hvacs.length)];
-      return h ? retailer.permanentHold(h.id, { mode: 'HEAT', heatSetpoint: 18 + (i % 5) }) : undefined;
-    }
-    default: {
-      const b = batteries[i % Math.max(1, batteries.length)];
-      return b ? retailer.operationMode(b.id, (['IMPORT_FOCUS', 'SELF_RELIANCE', 'TIME_OF_USE'] as const)[i % 3]!) : undefined;
-    }
-  }
+  const c = planCommand(sim, i);
+  return c ? retailer.request<VendorAction>('POST', c.path, c.body) : undefined;
+}
+
+/**
+ * The i-th command sent through the daemon's own command gateway (`POST /api/v1/...`), guards and
+ * all; needs `t.deps.enode`. Returns the HTTP status and the outcome (`sent`, `collapsed`) or the
+ * error code, or undefined when no device fits.
+ */
+export async function sendGatewayCommand(sim: Simulator, t: TestApp, i: number): Promise<{ status: number; outcome: string } | undefined> {
+  const c = planCommand(sim, i);
+  if (!c) return undefined;
+  const res = await api(t, c.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(c.body) });
+  const body = (await res.json()) as { outcome?: string; error?: { code?: string } };
+  return { status: res.status, outcome: body.outcome ?? body.error?.code ?? `HTTP ${res.status}` };
 }
 
 export interface ActionOutcome {

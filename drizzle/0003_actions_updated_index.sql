@@ -1,0 +1,1 @@
+CREATE INDEX `actions_updated_idx` ON `actions` (`updated_at_ms`,`id`);

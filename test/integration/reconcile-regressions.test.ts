@@ -1,0 +1,85 @@
+// Cases the chaos suite (test/proof/chaos.test.ts) found the reconciler getting wrong.
+import { describe, expect, it } from 'vitest';
+import { reconcileDevice, type ObservationInput } from '../../src/domain/interference.js';
+import { makeTestApp, NOW } from '../support/fixtures.js';
+
+const MIN = 60_000;
+const BASE_MS = NOW.getTime();
+const iso = (minute: number) => new Date(BASE_MS + minute * MIN).toISOString();
+
+/** A charger with an unknown (guest) car, as `user:charger:updated` carries it; `kw` null when stopped. */
+function guestCharger(minute: number, kw: number | null, maxCurrent = 32) {
+  const at = iso(minute);
+  return {
+    event: 'user:charger:updated',
+    createdAt: at,
+    version: '2024-10-01',
+    user: { id: 'user-1' },
+    charger: {
+      id: 'charger-1',
+      userId: 'user-1',
+      vendor: 'ZAPTEC',
+      lastSeen: at,
+      isReachable: true,
+      chargeState: {
+        isPluggedIn: true,
+        isCharging: kw !== null,
+        chargeRate: kw,
+        lastUpdated: at,
+        maxCurrent,
+        powerDeliveryState: kw !== null ? 'PLUGGED_IN:CHARGING' : 'PLUGGED_IN:STOPPED',
+        pluggedInVehicleId: null,
+      },
+    },
+  };
+}
+
+describe('reconciler regressions found by the chaos suite', () => {
+  // Found by the chaos suite: the stop was first explained by the tapered power, then a snapshot
+  // 16 minutes later re-judged it with a window that no longer reached the session's peak.
+  it('a charger stop explained by tapering power stays explained when a later snapshot re-reconciles it', async () => {
+    const t = makeTestApp();
+    const at = async (minute: number, event: unknown) => {
+      t.clock.set(new Date(BASE_MS + minute * MIN));
+      await t.deps.writer.applyEvents([event], 'poll');
+      t.clock.advance(61_000);
+      await t.deps.writer.run('reconcile', {});
+    };
+    // Power tapers from 7.1 kW to 1.8 kW over 22 minutes, then the session stops at minute 39.
+    for (let m = 0; m <= 22; m++) await at(m, guestCharger(m, Math.round((7.1 - m * 0.24) * 10) / 10));
+    await at(39, guestCharger(39, null));
+    const stop = () =>
+      t.db.$client.prepare("SELECT status, explanation FROM transitions WHERE device_id = 'charger-1' AND field = 'charging'").get() as { status: string; explanation: string };
+    expect(stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
+
+    // Someone changes the max current 16 minutes later: a finding of its own, and the stop stays explained.
+    await at(55, guestCharger(55, null, 20));
+    expect(stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
+    const findings = t.db.$client.prepare("SELECT field FROM findings WHERE device_id = 'charger-1'").pluck().all();
+    expect(findings).toEqual(['maxCurrent']);
+  });
+
+  const hvac = (minute: number, mode: string, holdType: string, heatSetpoint: number | null, coolSetpoint: number | null): ObservationInput => ({
+    atMs: BASE_MS + minute * MIN,
+    receivedAtMs: BASE_MS + minute * MIN + 1_000,
+    controlled: { hvacMode: mode, holdType, heatSetpoint, coolSetpoint },
+    context: { isReachable: true },
+  });
+  const judge = (observations: ObservationInput[]) =>
+    reconcileDevice({ deviceId: 'hvac-1', deviceType: 'hvac', userId: 'user-1', observations, actions: [], nowMs: BASE_MS + 600 * MIN }).transitions.map((t) => ({
+      field: t.field,
+      status: t.status,
+      cause: t.explanation.kind === 'natural' ? t.explanation.cause : t.explanation.kind,
+    }));
+
+  // The setpoint is null while the HVAC is off: its last known value dates from before the hold ended.
+  it('a setpoint the schedule sets after the HVAC was off on its schedule is natural, whatever held it before', () => {
+    const result = judge([hvac(0, 'COOL', 'PERMANENT', null, 23), hvac(60, 'OFF', 'SCHEDULED', null, null), hvac(120, 'COOL', 'SCHEDULED', null, 24)]);
+    expect(result.filter((t) => t.field === 'coolSetpoint')).toEqual([{ field: 'coolSetpoint', status: 'explained', cause: 'hvac_schedule' }]);
+  });
+
+  it('a setpoint that changes as a hold is ended by someone else is part of that change, not the schedule', () => {
+    const result = judge([hvac(0, 'HEAT', 'SCHEDULED', 20, null), hvac(30, 'OFF', 'PERMANENT', null, null), hvac(90, 'HEAT', 'SCHEDULED', 21, null)]);
+    expect(result.filter((t) => t.field === 'heatSetpoint')).toEqual([{ field: 'heatSetpoint', status: 'finding', cause: 'unexplained' }]);
+  });
+});
