@@ -11,9 +11,14 @@ function section(snapshot: Json, key: string): Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : {};
 }
 
+/**
+ * A watched field's value. Enode sends scalars here; anything else (an object, an array) is
+ * unusable and counts as unknown (null), so that no snapshot can carry an arbitrarily deep value
+ * into the reconciler's comparisons.
+ */
 function field(obj: Json, key: string): unknown {
   const v = obj[key];
-  return v === undefined ? null : v;
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : null;
 }
 
 /**

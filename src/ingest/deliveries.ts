@@ -30,6 +30,8 @@ export type ParsedBody = { ok: true; events: unknown[] } | { ok: false; reason: 
 
 const MAX_ERROR_LENGTH = 2_000;
 const MAX_EVENTS_PER_DELIVERY = 10_000;
+/** Longest delivery id: the header's limit (ingest/route.ts) and the admin API's. */
+const MAX_DELIVERY_ID_LENGTH = 200;
 
 export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -107,7 +109,9 @@ export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Lo
   if (existing && existing.bodySha256 !== bodySha256) {
     // Same delivery id, different bytes: Enode does not promise ids are never reused across
     // batches, so this is new data, kept under a derived id rather than dropped as a duplicate.
-    const derived = `${id}~${bodySha256.slice(0, 16)}`;
+    // Cut to fit the ids the admin API addresses (1–200 characters), or it could not be replayed.
+    const suffix = `~${bodySha256.slice(0, 16)}`;
+    const derived = `${id.slice(0, MAX_DELIVERY_ID_LENGTH - suffix.length)}${suffix}`;
     logger?.warn({ deliveryId: id, storedAs: derived }, 'delivery id seen before with a different body; stored as a new delivery');
     id = derived;
     existing = repo.findDelivery(id);

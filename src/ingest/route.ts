@@ -18,7 +18,8 @@ export interface WebhookRouteDeps {
   onResult?: (result: DeliveryResult, seconds: number) => void;
 }
 
-const DELIVERY_ID = /^[\x21-\x7e]{1,200}$/;
+/** Printable ASCII, at most 200 characters, and not `.` or `..`, which no URL can name (the admin API could not reach it). */
+const DELIVERY_ID = /^(?!\.\.?$)[\x21-\x7e]{1,200}$/;
 /** Headers never stored with a delivery: they may carry credentials (Enode's optional auth header too). */
 const SECRET_HEADER = /auth|token|secret|cookie|key|password/i;
 

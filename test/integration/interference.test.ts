@@ -204,6 +204,16 @@ describe('reconciler wired to the funnel', () => {
     expect(seen).toEqual(all.map((e) => `${e.type}@${e.at}`));
   });
 
+  it('reconciles a device whose snapshot nests a watched field thousands of levels deep (found by the fuzz suite)', async () => {
+    const t = makeTestApp();
+    let deep: unknown = true;
+    for (let i = 0; i < 3_000; i++) deep = i % 2 ? [deep] : { d: deep };
+    const odd = vehicle('v1', 2, { charging: true });
+    (odd.vehicle.chargeState as Record<string, unknown>)['isCharging'] = deep;
+    await postWebhook(t, [vehicle('v1', 0, { charging: false }), odd, vehicle('v1', 4, { charging: false })]);
+    expect((await afterGrace(t)).errors).toBe(0);
+  });
+
   it('reconciles only the devices that changed', async () => {
     const t = makeTestApp();
     await postWebhook(t, Array.from({ length: 40 }, (_, i) => vehicle(`v${i}`, 0, { charging: false })));

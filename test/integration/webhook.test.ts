@@ -3,8 +3,8 @@ import { actions, deliveries, devices, observations, systemEvents } from '../../
 import { storeDelivery } from '../../src/ingest/deliveries.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createInlineWriter } from '../../src/ingest/writer.js';
-import { silentLogger } from '../../src/logger.js';
-import { actionEvent, api, makeTestApp, NOW, postWebhook, vehicleEvent } from '../support/fixtures.js';
+import { createLogger, silentLogger } from '../../src/logger.js';
+import { actionEvent, api, makeTestApp, NOW, postWebhook, SECRET, vehicleEvent } from '../support/fixtures.js';
 
 function counts(t: ReturnType<typeof makeTestApp>) {
   return {
@@ -133,6 +133,44 @@ describe('POST /webhooks/enode', () => {
     expect(body).toMatchObject({ status: 'pending', duplicate: false });
     expect(body.deliveryId).toMatch(/^reused~[0-9a-f]{16}$/);
     expect(counts(t)).toMatchObject({ deliveries: 2, actions: 2 });
+  });
+
+  it('keeps the derived id of a reused 200-character id within 200 characters, so it can be read and replayed', async () => {
+    const t = makeTestApp();
+    const long = 'd'.repeat(200);
+    await postWebhook(t, [actionEvent('action-1', 'PENDING', 1)], { deliveryId: long });
+    const body = await (await postWebhook(t, [actionEvent('action-2', 'PENDING', 1)], { deliveryId: long })).json();
+    expect(body.deliveryId).toMatch(/^d{183}~[0-9a-f]{16}$/);
+    expect((await api(t, `/deliveries/${body.deliveryId}`)).status).toBe(200);
+    expect((await api(t, `/deliveries/${body.deliveryId}/replay`, { method: 'POST' })).status).toBe(200);
+  });
+
+  it('uses the body hash as id when x-enode-delivery is "." or "..", which no URL of the admin API can name', async () => {
+    const t = makeTestApp();
+    for (const deliveryId of ['.', '..']) {
+      const body = await (await postWebhook(t, [vehicleEvent(`vehicle${deliveryId}`, 1)], { deliveryId })).json();
+      expect(body.deliveryId).toMatch(/^sha256-[0-9a-f]{64}$/);
+      expect((await api(t, `/deliveries/${body.deliveryId}`)).status).toBe(200);
+    }
+    expect((await postWebhook(t, [vehicleEvent('vehicle-3', 1)], { deliveryId: '...' })).status).toBe(200);
+    expect((await api(t, '/deliveries/...')).status).toBe(200);
+  });
+
+  it('answers 400 and logs no error when the client closes the connection mid-body (found by the fuzz suite)', async () => {
+    const lines: string[] = [];
+    const t = makeTestApp({}, { logger: createLogger('warn', { write: (line: string) => void lines.push(line) }) });
+    // What @hono/node-server hands over when the socket closes early: Node's "aborted" error.
+    const cut = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('[{"event":'));
+        controller.error(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+      },
+    });
+    const res = await t.app.request('/webhooks/enode', { method: 'POST', headers: { 'x-enode-signature': signEnodeBody('[]', SECRET) }, body: cut, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(400);
+    expect((await res.json()).error.code).toBe('BAD_REQUEST');
+    expect(lines.map((l) => JSON.parse(l).level)).toEqual(['warn']);
+    expect(counts(t).deliveries).toBe(0);
   });
 
   it('uses a hash of the body as id when x-enode-delivery is missing, so identical bodies dedupe', async () => {

@@ -22,6 +22,11 @@ describe('controlledState', () => {
     expect(controlledState('hvac', {})).toEqual({ hvacMode: null, holdType: null, heatSetpoint: null, coolSetpoint: null });
   });
 
+  it('counts a watched field holding an object or array as unknown (null): only scalars are states', () => {
+    const snap = { chargeState: { isCharging: { d: [{ d: true }] }, maxCurrent: [16] } };
+    expect(controlledState('vehicle', snap)).toEqual({ charging: null, maxCurrent: null });
+  });
+
   it('watches nothing on read-only inverters and meters', () => {
     expect(controlledState('inverter', { productionState: { isProducing: true } })).toEqual({});
   });
