@@ -101,9 +101,21 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
       const message = status >= 500 ? 'Internal error' : err.message || code.toLowerCase().replace(/_/g, ' ');
       return c.json(errorBody(code, message, requestId), status);
     }
+    if (isClientAbort(err)) {
+      // The client closed the connection before its body was read: no one gets this answer, and
+      // it is not our failure (a retried webhook is stored when it arrives whole).
+      logger.warn({ requestId, method: c.req.method, path: c.req.path }, 'client closed the connection before sending the whole request');
+      return c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', requestId), 400);
+    }
     logger.error({ err, requestId }, 'unhandled error');
     return c.json(errorBody('INTERNAL', 'Internal error', requestId), 500);
   };
+}
+
+/** Node's error for a request body cut short by the client (`IncomingMessage` "aborted"). */
+export function isClientAbort(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === 'ECONNRESET' && e.message === 'aborted';
 }
 
 export const notFoundHandler: NotFoundHandler = (c) => {

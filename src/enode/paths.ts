@@ -20,6 +20,8 @@ export function collectionPath(type: DeviceType): string {
 
 /** Escapes one path segment: ids come from outside (webhooks, admin API) and must not add segments. */
 export function segment(id: string): string {
+  // URLs resolve `.` and `..` even when encoded: such an id would address another Enode path.
+  if (id === '' || id === '.' || id === '..') throw new RangeError(`Invalid Enode id "${id}"`);
   return encodeURIComponent(id);
 }
 

@@ -10,7 +10,7 @@ import { presentAction, presentDeliverySummary, presentDevice } from '../api/pre
 import { createInterferenceReadRepo } from '../db/interference-read-repo.js';
 import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
-import { AppError, codeToStatus } from '../errors.js';
+import { AppError, codeToStatus, isClientAbort } from '../errors.js';
 import { findingView } from '../reconcile/findings.js';
 import { buildTimeline } from '../reconcile/timeline.js';
 import { authenticate, clearSessionCookie, createSessionKeeper, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
@@ -112,6 +112,11 @@ export function uiRoutes(deps: Deps) {
       if (err.status === 403) return renderError(c, 403, 'Cross-site form submission refused. Reload the page and try again.');
       if (err.status >= 500) logger.error({ err }, 'dashboard request failed');
       return renderError(c, err.status, err.status >= 500 ? 'Internal error' : err.message || 'Bad request');
+    }
+    if (isClientAbort(err)) {
+      // The browser went away mid-request: not our failure, and no one reads the answer.
+      logger.warn({ path: c.req.path }, 'client closed the connection before sending the whole request');
+      return renderError(c, 400, 'The connection closed before the request was complete');
     }
     logger.error({ err }, 'dashboard request failed');
     return renderError(c, 500, 'Internal error (see the log)');
