@@ -3,7 +3,7 @@ import type { Writer } from '../ingest/writer.js';
 import type { Logger } from '../logger.js';
 
 /** Calls per job run at most: a backlog larger than this waits for the next run (seconds later). */
-const MAX_CALLS_PER_RUN = 200;
+const MAX_CALLS_PER_RUN = 1000;
 
 /**
  * The reconcile job: asks the writer to reconcile due devices, one time-boxed call after another

@@ -27,8 +27,11 @@ import { findingView } from './findings.js';
 
 /** Devices read per transaction. */
 const BATCH = 50;
-/** Default time box of one reconcile call on the writer thread, so stores are never held up long. */
-const DEFAULT_BUDGET_MS = 50;
+/**
+ * Default time box of one reconcile call on the writer thread (one batch at least): webhook
+ * stores queued meanwhile wait at most about this long, so it stays well under the ack latency.
+ */
+const DEFAULT_BUDGET_MS = 10;
 /** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
 const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
 /** When reconciling a device throws, it is retried this much later (and the error logged). */
@@ -48,7 +51,7 @@ export function interferenceSettings(config: Config): InterferenceSettings {
 export interface ReconcileArgs {
   /** Wall-clock now (default: the writer's clock). */
   nowMs?: number;
-  /** Stop starting new batches after this many ms (default 50). */
+  /** Stop starting new batches after this many ms (default 10). */
   budgetMs?: number;
 }
 
