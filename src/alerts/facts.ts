@@ -4,6 +4,7 @@
  * inactive. Each helper writes into the caller's transaction (the fact's own), and each names
  * its fact in the dedupe key, so that redeliveries and replays never raise a second alert.
  */
+import { presentAction } from '../api/present.js';
 import type Database from 'better-sqlite3';
 import type { ActionRecord } from '../domain/actions.js';
 import { enqueueAlert, type NewAlert } from './outbox.js';
@@ -31,20 +32,7 @@ export function actionAlert(a: Omit<ActionRecord, 'raw' | 'rawHash' | 'updatedAt
     deviceId: a.targetId,
     userId: a.userId,
     data: {
-      action: {
-        id: a.id,
-        userId: a.userId,
-        targetId: a.targetId,
-        targetType: a.targetType,
-        kind: a.kind,
-        target: a.target,
-        state: a.state,
-        failureReason: a.failureReason,
-        createdAt: a.createdAt,
-        updatedAt: a.updatedAt,
-        completedAt: a.completedAt,
-        origin: a.origin,
-      },
+      action: presentAction(a),
       device: { id: a.targetId, type: a.targetType, userId: a.userId },
       user: { id: a.userId },
       links: { timeline: links.timeline(a.targetId), action: links.action(a.id) },

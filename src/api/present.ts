@@ -3,7 +3,9 @@ import type { ActionRow, DeliveryRow, DeviceRow } from '../db/schema.js';
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** An action as the admin API shows it: Enode's field names plus `origin`. */
-export function presentAction(a: ActionRow) {
+export function presentAction(
+  a: Pick<ActionRow, 'id' | 'userId' | 'targetId' | 'targetType' | 'kind' | 'target' | 'state' | 'failureReason' | 'createdAt' | 'updatedAt' | 'completedAt' | 'origin'>,
+) {
   return {
     id: a.id,
     userId: a.userId,

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { ActionOrigin } from '../domain/actions.js';
+import type { FindingColumns } from '../reconcile/findings.js';
 
 /** A device waiting for the reconciler. */
 export interface QueuedDevice {
@@ -48,21 +49,8 @@ export interface TransitionWrite {
   findingId: string | null;
 }
 
-export interface FindingWrite {
-  id: string;
-  key: string;
-  deviceId: string;
-  deviceType: string;
-  userId: string;
-  kind: string;
-  field: string | null;
-  fromValue: string;
-  toValue: string;
-  observedAtMs: number;
-  detectedAtMs: number;
-  actionId: string | null;
-  evidence: string;
-}
+/** A finding row: its public columns plus the episode key and the evidence (JSON). */
+export type FindingWrite = FindingColumns & { key: string; evidence: string };
 
 /** How many snapshots before a window are read to know each field's value at its start. */
 const BASELINE_ROWS = 5;
