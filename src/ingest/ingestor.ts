@@ -76,6 +76,11 @@ export class Ingestor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /** Deliveries stored and waiting to be applied. */
+  backlog(): number {
+    return this.applyQueue.length;
+  }
+
   /** Stores what is queued and stops; pending deliveries are applied at the next start. */
   close(): void {
     this.flushStores();

@@ -65,7 +65,7 @@ function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'ga
 /** Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands. */
 export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config): Writer {
   const ingestor = new Ingestor(repo, clock, logger);
-  const context = { repo, clock, logger, config };
+  const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
   return {
     run: async (name, args) => (await procedures[name](context, args as never)) as ProcedureResult<typeof name>,
     submit: (d) => ingestor.submit(d),

@@ -19,13 +19,16 @@ export function reconcileJob(writer: Writer, everySeconds: number, logger: Logge
       let devices = 0;
       let findings = 0;
       let errors = 0;
+      let deferred = false;
       for (let calls = 0; calls < MAX_CALLS_PER_RUN; calls++) {
         const r = await writer.run('reconcile', { nowMs: now.getTime() });
         devices += r.devices;
         findings += r.findings.length;
         errors += r.errors;
+        deferred = r.deferred;
         if (!r.more) break;
       }
+      if (deferred) logger.debug('reconciling waits for stored deliveries to be applied first');
       if (devices > 0) logger.debug({ devices, findings, errors, ms: Date.now() - started }, 'reconciled changed devices');
       return { devices, findings, errors };
     },

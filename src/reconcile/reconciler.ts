@@ -34,6 +34,12 @@ const BATCH = 50;
 const DEFAULT_BUDGET_MS = 10;
 /** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
 const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
+/**
+ * While stored deliveries wait to be applied, reconciling waits for them, up to this long: they
+ * may hold the action that explains a change already applied, and applying a backlog first lets
+ * each device be reconciled once with all its snapshots rather than once per snapshot.
+ */
+const MAX_DEFER_MS = 30_000;
 /** When reconciling a device throws, it is retried this much later (and the error logged). */
 const RETRY_AFTER_ERROR_MS = 60_000;
 
@@ -63,9 +69,31 @@ export interface ReconcileRun {
   errors: number;
   /** True when due devices remain (the budget ran out). */
   more: boolean;
+  /** True when nothing was done because deliveries wait to be applied first (MAX_DEFER_MS). */
+  deferred: boolean;
 }
 
 const repos = new WeakMap<Database.Database, ReconcileRepo>();
+/** Since when (performance.now()) reconciling has waited for the apply backlog, per connection. */
+const deferredSince = new WeakMap<Database.Database, number>();
+
+/** True while reconciling should wait for stored deliveries to be applied (at most MAX_DEFER_MS). */
+function deferToApplying(ctx: ProcedureContext): boolean {
+  const sqlite = ctx.repo.sqlite;
+  if (ctx.applyBacklog() === 0) {
+    deferredSince.delete(sqlite);
+    return false;
+  }
+  const now = performance.now();
+  const since = deferredSince.get(sqlite);
+  if (since === undefined) {
+    deferredSince.set(sqlite, now);
+    return true;
+  }
+  // Waited long enough: this job run reconciles what is due (the wait restarts once it is done).
+  return now - since < MAX_DEFER_MS;
+}
+
 function repoFor(sqlite: Database.Database): ReconcileRepo {
   let repo = repos.get(sqlite);
   if (!repo) repos.set(sqlite, (repo = createReconcileRepo(sqlite)));
@@ -79,7 +107,8 @@ export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = 
   const settings = interferenceSettings(ctx.config);
   const repo = repoFor(ctx.repo.sqlite);
   const started = performance.now();
-  const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false };
+  const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false, deferred: false };
+  if (deferToApplying(ctx)) return { ...run, deferred: true };
   for (;;) {
     const due = repo.due(nowMs, BATCH);
     if (due.length === 0) break;
@@ -104,6 +133,7 @@ export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = 
       break;
     }
   }
+  if (!run.more) deferredSince.delete(ctx.repo.sqlite);
   return run;
 }
 

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { alertId } from '../../src/alerts/outbox.js';
+import { createIngestRepo } from '../../src/db/ingest-repo.js';
+import { silentLogger } from '../../src/logger.js';
+import { reconcileProcedure } from '../../src/reconcile/reconciler.js';
 import { ADMIN_TOKEN, api, makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
 
 const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
@@ -222,6 +225,30 @@ describe('reconciler wired to the funnel', () => {
     expect((await reconcile(t)).devices).toBe(1);
     expect((await reconcile(t)).devices).toBe(0);
     expect((await afterGrace(t)).devices).toBe(1);
+  });
+
+  it('waits for stored deliveries to be applied before reconciling, for 30 s at most', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v1', 2, { charging: true })]);
+    let backlog = 3;
+    let clockMs = 1_000;
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clockMs);
+    try {
+      const ctx = { repo: createIngestRepo(t.db.$client), clock: t.clock, logger: silentLogger(), config: t.config, applyBacklog: () => backlog };
+      expect(reconcileProcedure(ctx)).toMatchObject({ deferred: true, devices: 0 });
+      clockMs += 29_000;
+      expect(reconcileProcedure(ctx)).toMatchObject({ deferred: true, devices: 0 });
+      // Still deliveries waiting after 30 s: reconcile anyway, then wait afresh.
+      clockMs += 2_000;
+      expect(reconcileProcedure(ctx)).toMatchObject({ deferred: false, devices: 1 });
+      await postWebhook(t, [vehicle('v1', 4, { charging: false })]);
+      expect(reconcileProcedure(ctx)).toMatchObject({ deferred: true, devices: 0 });
+      // The backlog applied: the device queued meanwhile is reconciled at once.
+      backlog = 0;
+      expect(reconcileProcedure(ctx)).toMatchObject({ deferred: false, devices: 1 });
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('decides the same findings whatever the order, grouping and duplication of deliveries', async () => {
