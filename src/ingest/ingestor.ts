@@ -15,21 +15,60 @@ interface ToApply {
   /** Parsed at store time; absent for deliveries recovered from the database. */
   events?: unknown[];
   receivedAt?: number;
+  /** performance.now() when it was stored by this process; 0 for deliveries recovered at start. */
+  queuedAt: number;
 }
 
 /** Upper bound of deliveries stored in one commit; keeps one commit's latency bounded. */
 const MAX_STORE_GROUP = 256;
 /**
- * Time an apply transaction may take before yielding to storing. While deliveries keep arriving
- * the budget is short, so acknowledgements come first (Enode's 5 s timeout) and applying still
- * progresses; when they stop, the backlog is applied in longer runs.
+ * Acknowledgements first (Enode times a delivery out after 5 s, sends it again and, after
+ * repeated failures, disables the webhook). While deliveries keep arriving (one stored within
+ * BUSY_WINDOW_MS) and more than APPLY_AT_ONCE_MAX wait to be applied, applying runs in slices of
+ * APPLY_SLICE_BUSY_MS at most every APPLY_EVERY_BUSY_MS, so the thread is free to store the next
+ * group at once. Once the oldest waiting delivery has waited APPLY_LAG_LIMIT_MS, a short slice
+ * runs at every turn instead: under sustained load applied state trails by about that much at
+ * most. When deliveries stop arriving, the backlog is applied in long slices (fewer, larger
+ * transactions write each shared index page once).
  */
-const APPLY_BUDGET_BUSY_MS = 1;
-const APPLY_BUDGET_IDLE_MS = 10;
+const BUSY_WINDOW_MS = 50;
+const APPLY_AT_ONCE_MAX = 4;
+const APPLY_SLICE_BUSY_MS = 2;
+const APPLY_EVERY_BUSY_MS = 20;
+const APPLY_LAG_LIMIT_MS = 10_000;
+const APPLY_SLICE_LAGGING_MS = 1;
+const APPLY_SLICE_IDLE_MS = 50;
 /** Parsed events kept in memory for this many queued deliveries; beyond, they are parsed again from the database. */
 const MAX_PARSED_IN_MEMORY = 1_000;
 /** Pause before retrying to apply after a storage error (disk full, I/O). */
 const APPLY_RETRY_MS = 1_000;
+
+export interface ApplyState {
+  /** performance.now() times. */
+  now: number;
+  lastStoredAt: number;
+  lastAppliedAt: number;
+  /** Deliveries waiting to be applied, and when the oldest of them was stored. */
+  backlog: number;
+  oldestQueuedAt: number;
+}
+
+export interface ApplyPlan {
+  /** When the next apply slice is due (Infinity: nothing to apply). */
+  at: number;
+  /** How long that slice may run. */
+  sliceMs: number;
+}
+
+/** The writer's choice between storing and applying (see the constants above). */
+export function planApply(s: ApplyState): ApplyPlan {
+  if (s.backlog === 0) return { at: Number.POSITIVE_INFINITY, sliceMs: 0 };
+  if (s.now - s.lastStoredAt >= BUSY_WINDOW_MS) return { at: s.now, sliceMs: APPLY_SLICE_IDLE_MS };
+  if (s.now - s.oldestQueuedAt >= APPLY_LAG_LIMIT_MS) return { at: s.now, sliceMs: APPLY_SLICE_LAGGING_MS };
+  if (s.backlog <= APPLY_AT_ONCE_MAX) return { at: s.now, sliceMs: APPLY_SLICE_BUSY_MS };
+  // Deliveries keep arriving: the next slot, or the end of the burst if that comes first.
+  return { at: Math.min(s.lastAppliedAt + APPLY_EVERY_BUSY_MS, s.lastStoredAt + BUSY_WINDOW_MS), sliceMs: APPLY_SLICE_BUSY_MS };
+}
 
 /**
  * Store, then apply (DESIGN.md "one funnel"):
@@ -47,6 +86,11 @@ export class Ingestor {
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** performance.now() of the last store and of the last apply slice; -Infinity before any. */
+  private lastStoredAt = Number.NEGATIVE_INFINITY;
+  private lastAppliedAt = Number.NEGATIVE_INFINITY;
+  /** Wakes the loop for the next apply slice while deliveries keep arriving. */
+  private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly repo: IngestRepo,
@@ -56,7 +100,7 @@ export class Ingestor {
     const recovered = repo.pendingDeliveryIds();
     if (recovered.length > 0) {
       logger.info({ deliveries: recovered.length }, 'applying deliveries stored but not applied before the last stop');
-      this.applyQueue = recovered.map((id) => ({ id }));
+      this.applyQueue = recovered.map((id) => ({ id, queuedAt: 0 }));
       this.schedule();
     }
   }
@@ -76,9 +120,10 @@ export class Ingestor {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Deliveries stored and waiting to be applied. */
-  backlog(): number {
-    return this.applyQueue.length;
+  /** Deliveries stored and waiting to be applied, and how long the oldest of them has waited. */
+  backlog(): { deliveries: number; oldestWaitMs: number } {
+    const oldest = this.applyQueue[0];
+    return { deliveries: this.applyQueue.length, oldestWaitMs: oldest ? performance.now() - oldest.queuedAt : 0 };
   }
 
   /** Stores what is queued and stops; pending deliveries are applied at the next start. */
@@ -86,6 +131,7 @@ export class Ingestor {
     this.flushStores();
     this.closed = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.wakeTimer);
     if (this.applyQueue.length > 0) {
       this.logger.info({ deliveries: this.applyQueue.length }, 'stopping with deliveries stored but not applied; they are applied at the next start');
     }
@@ -104,14 +150,35 @@ export class Ingestor {
 
   private run(): void {
     this.scheduled = false;
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     if (this.closed) return;
-    const stored = this.flushStores();
-    if (this.retryTimer === undefined) this.applySome(stored > 0 ? APPLY_BUDGET_BUSY_MS : APPLY_BUDGET_IDLE_MS);
-    if (!this.isIdle()) {
-      if (this.retryTimer === undefined) this.schedule();
+    let now = performance.now();
+    if (this.flushStores() > 0) this.lastStoredAt = now;
+    let plan = this.plan(now);
+    if (this.retryTimer === undefined && plan.at <= now) {
+      this.lastAppliedAt = now;
+      this.applySome(plan.sliceMs);
+      now = performance.now();
+      plan = this.plan(now);
+    }
+    if (this.isIdle()) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
       return;
     }
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    // After a storage error the retry timer schedules the next turn.
+    if (this.retryTimer !== undefined) return;
+    if (this.storeQueue.length > 0 || plan.at <= now) {
+      this.schedule();
+      return;
+    }
+    // A new delivery (submit) wakes the loop earlier.
+    this.wakeTimer = setTimeout(() => this.schedule(), Math.ceil(plan.at - now));
+  }
+
+  private plan(now: number): ApplyPlan {
+    const oldest = this.applyQueue[0];
+    return planApply({ now, lastStoredAt: this.lastStoredAt, lastAppliedAt: this.lastAppliedAt, backlog: this.applyQueue.length, oldestQueuedAt: oldest?.queuedAt ?? now });
   }
 
   /** Stores every queued delivery; returns how many were queued. */
@@ -132,7 +199,8 @@ export class Ingestor {
         const s = stored[i]!;
         if (s.events) {
           const keep = this.applyQueue.length < MAX_PARSED_IN_MEMORY;
-          this.applyQueue.push(keep ? { id: s.outcome.deliveryId, events: s.events, receivedAt: w.delivery.receivedAt } : { id: s.outcome.deliveryId });
+          const queuedAt = performance.now();
+          this.applyQueue.push(keep ? { id: s.outcome.deliveryId, events: s.events, receivedAt: w.delivery.receivedAt, queuedAt } : { id: s.outcome.deliveryId, queuedAt });
         }
         w.resolve(s.outcome);
       });

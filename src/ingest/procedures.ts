@@ -20,8 +20,8 @@ export interface ProcedureContext {
   clock: Clock;
   logger: Logger;
   config: Config;
-  /** Stored deliveries not applied yet (the writer's backlog): work that may still explain what was applied. */
-  applyBacklog: () => number;
+  /** Stored deliveries not applied yet (the writer's backlog), and how long the oldest has waited. */
+  applyBacklog: () => { deliveries: number; oldestWaitMs: number };
 }
 
 export const procedures = {

@@ -35,10 +35,13 @@ const DEFAULT_BUDGET_MS = 10;
 /** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
 const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
 /**
- * While stored deliveries wait to be applied, reconciling waits for them, up to this long: they
- * may hold the action that explains a change already applied, and applying a backlog first lets
- * each device be reconciled once with all its snapshots rather than once per snapshot.
+ * While the writer is behind on applying (its oldest stored delivery has waited BACKLOG_LAG_MS),
+ * reconciling waits, up to MAX_DEFER_MS: the backlog may hold the action that explains a change
+ * already applied, and applying it first lets each device be reconciled once with all its
+ * snapshots rather than once per snapshot. A backlog applied promptly (steady load) does not
+ * hold reconciling up.
  */
+const BACKLOG_LAG_MS = 1_000;
 const MAX_DEFER_MS = 30_000;
 /** When reconciling a device throws, it is retried this much later (and the error logged). */
 const RETRY_AFTER_ERROR_MS = 60_000;
@@ -80,7 +83,8 @@ const deferredSince = new WeakMap<Database.Database, number>();
 /** True while reconciling should wait for stored deliveries to be applied (at most MAX_DEFER_MS). */
 function deferToApplying(ctx: ProcedureContext): boolean {
   const sqlite = ctx.repo.sqlite;
-  if (ctx.applyBacklog() === 0) {
+  const backlog = ctx.applyBacklog();
+  if (backlog.deliveries === 0 || backlog.oldestWaitMs < BACKLOG_LAG_MS) {
     deferredSince.delete(sqlite);
     return false;
   }
