@@ -25,7 +25,7 @@ import { canonical } from '../domain/transitions.js';
 import type { ProcedureContext } from '../ingest/procedures.js';
 import { findingView } from './findings.js';
 
-/** Devices read per transaction. */
+/** Due devices read at a time (one transaction; the time box is checked after each device). */
 const BATCH = 50;
 /**
  * Default time box of one reconcile call on the writer thread (one batch at least): webhook
@@ -113,7 +113,8 @@ export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = 
   const started = performance.now();
   const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false, deferred: false };
   if (deferToApplying(ctx)) return { ...run, deferred: true };
-  for (;;) {
+  let overBudget = false;
+  while (!overBudget) {
     const due = repo.due(nowMs, BATCH);
     if (due.length === 0) break;
     ctx.repo.derivedTransaction(() => {
@@ -130,13 +131,15 @@ export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = 
           ctx.repo.markForReconcile(q.deviceId, q.fromMs, nowMs + RETRY_AFTER_ERROR_MS);
         }
         run.devices++;
+        // Checked after each device: one with a long history must not hold a whole batch up.
+        if (performance.now() - started >= budgetMs) {
+          overBudget = true;
+          break;
+        }
       }
     });
-    if (performance.now() - started >= budgetMs) {
-      run.more = repo.dueCount(nowMs) > 0;
-      break;
-    }
   }
+  if (overBudget) run.more = repo.dueCount(nowMs) > 0;
   if (!run.more) deferredSince.delete(ctx.repo.sqlite);
   return run;
 }
