@@ -9,7 +9,10 @@ const SECRET = 'bench-webhook-secret';
 const ADMIN = 'bench-admin-token-0123456789';
 
 export interface IngestBenchOptions {
+  /** Deliveries per burst. */
   deliveries: number;
+  /** Bursts, each with its own reference run just before it (medians are compared). */
+  rounds: number;
   /** Offered load for the latency measurement (deliveries/s), below saturation. */
   steadyRate: number;
   steadyDeliveries: number;
@@ -18,11 +21,12 @@ export interface IngestBenchOptions {
   eventsPerDelivery: number;
 }
 
-async function runBare(deliveries: ReturnType<typeof makeDeliveries>, warm: ReturnType<typeof makeDeliveries>, connections: number): Promise<LoadResult> {
+type Deliveries = ReturnType<typeof makeDeliveries>;
+
+async function runBare(deliveries: Deliveries, warm: Deliveries, connections: number): Promise<LoadResult> {
   const port = await freePort();
   const proc = startProcess(process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], { BENCH_SECRET: SECRET, BENCH_PORT: String(port) });
   try {
-    await waitHealthy(`http://127.0.0.1:${port}/`, 20_000).catch(() => undefined);
     await waitForPort(port);
     await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, connections);
     return await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, deliveries, connections);
@@ -31,14 +35,32 @@ async function runBare(deliveries: ReturnType<typeof makeDeliveries>, warm: Retu
   }
 }
 
-/** Polls the admin API until no delivery is pending (stored, not yet applied). */
-async function waitDrained(base: string): Promise<void> {
+async function metric(base: string, name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.slice(name.length + 1)) : Number.NaN;
+}
+
+/**
+ * Polls until every stored delivery is applied; returns the seconds that took. Then waits (not
+ * counted) until the reconciler has caught up too, so the next measurement runs on a quiet machine.
+ */
+async function waitSettled(base: string): Promise<number> {
+  const started = process.hrtime.bigint();
   for (;;) {
     const res = await fetch(`${base}/api/v1/deliveries?status=pending&limit=1`, { headers: { authorization: `Bearer ${ADMIN}` } });
     const body = (await res.json()) as { data: unknown[] };
-    if (body.data.length === 0) return;
+    if (body.data.length === 0) break;
     await new Promise((r) => setTimeout(r, 100));
   }
+  const drained = Number(process.hrtime.bigint() - started) / 1e9;
+  const deadline = Date.now() + 120_000;
+  // The reconciler runs every 2 s: due devices at 0 twice in a row, 2.5 s apart, means it is done.
+  for (let quiet = 0; quiet < 2 && Date.now() < deadline; ) {
+    await new Promise((r) => setTimeout(r, 2_500));
+    quiet = (await metric(base, 'enode_sync_reconcile_queue_due')) === 0 ? quiet + 1 : 0;
+  }
+  return drained;
 }
 
 async function waitForPort(port: number): Promise<void> {
@@ -54,18 +76,37 @@ async function waitForPort(port: number): Promise<void> {
   }
 }
 
-/** Ingest throughput of `node dist/main.js serve` (durable, on disk) vs a bare Hono HMAC+parse handler. */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface IngestRound {
+  bare: LoadResult;
+  target: LoadResult;
+  /** Seconds from the burst's last acknowledgement until all of it was applied. */
+  drainSeconds: number;
+  /** Deliveries of the burst applied per second, from its first request to the last applied. */
+  appliedPerSecond: number;
+}
+
+/**
+ * Ingest throughput of `node dist/main.js serve` (durable, on disk) vs a bare Hono HMAC+parse
+ * handler. The machine's speed drifts (±15 % between runs of the same server here), so rounds
+ * alternate: a fresh reference run, then a burst at the daemon (kept running, its database
+ * growing), and medians are compared.
+ */
 export async function ingestBench(o: IngestBenchOptions) {
   const warm = makeDeliveries(o.warmup, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'warm' });
-  const main = makeDeliveries(o.deliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'main' });
+  const bursts = Array.from({ length: o.rounds }, (_, i) => makeDeliveries(o.deliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: `burst${i}` }));
   const steady = makeDeliveries(o.steadyDeliveries, SECRET, { eventsPerDelivery: o.eventsPerDelivery, seed: 'steady' });
-  const bodyBytes = Math.round(main.reduce((s, d) => s + d.body.length, 0) / main.length);
-
-  const bareBefore = await runBare(main, warm, o.connections);
+  const bodyBytes = Math.round(bursts[0]!.reduce((s, d) => s + d.body.length, 0) / o.deliveries);
 
   const dir = mkdtempSync(join(tmpdir(), 'enode-sync-bench-'));
   const dbPath = join(dir, 'bench.db');
   const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
   const logFd = openSync(join(dir, 'daemon.log'), 'a');
   const daemon = startProcess(
     process.execPath,
@@ -73,19 +114,20 @@ export async function ingestBench(o: IngestBenchOptions) {
     { PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: dbPath, ENODE_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'info' },
     logFd,
   );
-  let target: LoadResult;
+  const rounds: IngestRound[] = [];
   let steadyResult: LoadResult;
-  let drainSeconds = 0;
   let stored: { deliveries: number; applied: number; observations: number; actions: number; journal: string };
   try {
-    await waitHealthy(`http://127.0.0.1:${port}/healthz`);
-    await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, o.connections);
-    target = await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, main, o.connections);
-    // Applying follows the acknowledgement: time until the backlog left by the burst is applied.
-    const drainStarted = process.hrtime.bigint();
-    await waitDrained(`http://127.0.0.1:${port}`);
-    drainSeconds = Number(process.hrtime.bigint() - drainStarted) / 1e9;
-    steadyResult = await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, steady, o.connections, o.steadyRate);
+    await waitHealthy(`${base}/healthz`);
+    await sendAll(`${base}/webhooks/enode`, warm, o.connections);
+    await waitSettled(base);
+    for (const burst of bursts) {
+      const bare = await runBare(burst, warm, o.connections);
+      const target = await sendAll(`${base}/webhooks/enode`, burst, o.connections);
+      const drainSeconds = await waitSettled(base);
+      rounds.push({ bare, target, drainSeconds, appliedPerSecond: o.deliveries / (target.seconds + drainSeconds) });
+    }
+    steadyResult = await sendAll(`${base}/webhooks/enode`, steady, o.connections, o.steadyRate);
   } finally {
     await daemon.stop();
   }
@@ -101,28 +143,34 @@ export async function ingestBench(o: IngestBenchOptions) {
     };
     db.close();
   }
-  const bareAfter = await runBare(main, warm, o.connections);
   // BENCH_DAEMON_LOG=<file> keeps the daemon's log of the run, for looking into a figure.
   if (process.env.BENCH_DAEMON_LOG) copyFileSync(join(dir, 'daemon.log'), process.env.BENCH_DAEMON_LOG);
   rmSync(dir, { recursive: true, force: true });
 
-  const bareRps = (bareBefore.rps + bareAfter.rps) / 2;
+  const bareRps = median(rounds.map((r) => r.bare.rps));
+  const targetRps = median(rounds.map((r) => r.target.rps));
   return {
     machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}, node ${process.version}`,
     bodyBytes,
     eventsPerDelivery: o.eventsPerDelivery,
     connections: o.connections,
-    bare: { before: bareBefore, after: bareAfter, rps: bareRps },
-    target,
+    rounds,
+    bare: { rps: bareRps, p50: median(rounds.map((r) => r.bare.p50)), p99: median(rounds.map((r) => r.bare.p99)) },
+    target: {
+      rps: targetRps,
+      p50: median(rounds.map((r) => r.target.p50)),
+      p99: median(rounds.map((r) => r.target.p99)),
+      non2xx: rounds.reduce((s, r) => s + r.target.non2xx, 0),
+      errors: rounds.reduce((s, r) => s + r.target.errors, 0),
+    },
     steady: { rate: o.steadyRate, result: steadyResult },
     apply: {
-      drainSeconds,
-      // Deliveries of the burst applied per second, from its first request to the last applied.
-      deliveriesPerSecond: o.deliveries / (target.seconds + drainSeconds),
+      drainSeconds: median(rounds.map((r) => r.drainSeconds)),
+      deliveriesPerSecond: median(rounds.map((r) => r.appliedPerSecond)),
     },
-    ratio: target.rps / bareRps,
-    eventsPerSecond: target.rps * o.eventsPerDelivery,
+    ratio: targetRps / bareRps,
+    eventsPerSecond: targetRps * o.eventsPerDelivery,
     stored,
-    expectedDeliveries: o.warmup + o.deliveries + o.steadyDeliveries,
+    expectedDeliveries: o.warmup + o.deliveries * o.rounds + o.steadyDeliveries,
   };
 }

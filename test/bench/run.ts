@@ -13,7 +13,8 @@ function fmt(n: number, digits = 0): string {
 
 async function main() {
   const ingest = await ingestBench({
-    deliveries: env('BENCH_INGEST_DELIVERIES', 20_000),
+    deliveries: env('BENCH_INGEST_DELIVERIES', 12_000),
+    rounds: env('BENCH_INGEST_ROUNDS', 3),
     warmup: env('BENCH_INGEST_WARMUP', 2_000),
     steadyRate: env('BENCH_STEADY_RATE', 200),
     steadyDeliveries: env('BENCH_STEADY_DELIVERIES', 3_000),
@@ -21,15 +22,16 @@ async function main() {
     eventsPerDelivery: 10,
   });
   const t = ingest.target;
+  const each = (f: (r: (typeof ingest.rounds)[number]) => number, digits = 0) => ingest.rounds.map((r) => fmt(f(r), digits)).join(' / ');
   const lines = [
     `# enode-sync benchmarks — ${new Date().toISOString()}`,
     `machine: ${ingest.machine}`,
     '',
-    `## Ingest: POST /webhooks/enode, ${ingest.eventsPerDelivery} events per delivery (~${fmt(ingest.bodyBytes)} bytes), ${ingest.connections} connections, loopback`,
-    `reference (bare Hono: HMAC-SHA1 + JSON.parse, no storage): ${fmt(ingest.bare.rps)} req/s (runs before/after: ${fmt(ingest.bare.before.rps)} / ${fmt(ingest.bare.after.rps)}), p50 ${ingest.bare.before.p50} ms, p99 ${ingest.bare.before.p99} ms`,
-    `enode-sync (WAL, synchronous=FULL, group commit), acknowledged: ${fmt(t.rps)} deliveries/s, ${fmt(ingest.eventsPerSecond)} events/s, p50 ${t.p50} ms, p99 ${t.p99} ms`,
-    `ratio enode-sync / reference: ${fmt(ingest.ratio, 2)}   (floor 0.35, aim 0.6)`,
-    `apply (after the acknowledgement): burst applied ${fmt(ingest.apply.drainSeconds, 1)} s after its last request; ${fmt(ingest.apply.deliveriesPerSecond)} deliveries/s = ${fmt(ingest.apply.deliveriesPerSecond * ingest.eventsPerDelivery)} events/s applied end to end (${fmt(ingest.apply.deliveriesPerSecond / ingest.bare.rps, 2)} of the reference)`,
+    `## Ingest: POST /webhooks/enode, bursts of ${fmt(ingest.rounds[0] ? ingest.rounds[0].target.requests : 0)} deliveries of ${ingest.eventsPerDelivery} events (~${fmt(ingest.bodyBytes)} bytes), ${ingest.connections} connections, loopback; ${ingest.rounds.length} rounds, medians`,
+    `reference (bare Hono: HMAC-SHA1 + JSON.parse, no storage): ${fmt(ingest.bare.rps)} req/s (rounds: ${each((r) => r.bare.rps)}), p50 ${ingest.bare.p50} ms, p99 ${ingest.bare.p99} ms`,
+    `enode-sync (WAL, synchronous=FULL, group commit), acknowledged: ${fmt(t.rps)} deliveries/s (rounds: ${each((r) => r.target.rps)}), ${fmt(ingest.eventsPerSecond)} events/s, p50 ${t.p50} ms, p99 ${t.p99} ms`,
+    `ratio enode-sync / reference: ${fmt(ingest.ratio, 2)} (rounds: ${each((r) => r.target.rps / r.bare.rps, 2)})   (floor 0.35, aim 0.6)`,
+    `apply (after the acknowledgement): each burst applied ${each((r) => r.drainSeconds, 1)} s after its last request; ${fmt(ingest.apply.deliveriesPerSecond)} deliveries/s = ${fmt(ingest.apply.deliveriesPerSecond * ingest.eventsPerDelivery)} events/s applied end to end (${fmt(ingest.apply.deliveriesPerSecond / ingest.bare.rps, 2)} of the reference)`,
     `latency at a steady ${ingest.steady.rate} deliveries/s (${fmt(ingest.steady.rate * ingest.eventsPerDelivery)} events/s): p50 ${ingest.steady.result.p50} ms, p99 ${ingest.steady.result.p99} ms (Enode's timeout: 5,000 ms)`,
     `non-2xx: ${t.non2xx}, errors/timeouts: ${t.errors}; stored deliveries ${ingest.stored.deliveries} of ${ingest.expectedDeliveries} sent, applied ${ingest.stored.applied}, observations ${ingest.stored.observations}, actions ${ingest.stored.actions}, journal ${ingest.stored.journal}`,
   ];
