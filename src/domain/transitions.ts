@@ -20,6 +20,11 @@ export interface ObservationInput {
   context: Json;
   /** True while Enode smart charging executes a plan for the device (from smart-charging status). */
   smartChargingActive?: boolean;
+  /**
+   * Content identity, when the caller has a cheaper one than canonical JSON of the parsed values
+   * (the reconciler: the stored JSON text, written by one serializer). Equal content, equal key.
+   */
+  contentKey?: string;
 }
 
 /** A change of one controlled field between two snapshots in device order. */
@@ -94,6 +99,7 @@ function sortedKeys(value: unknown): unknown {
 }
 
 function contentKey(o: ObservationInput): string {
+  if (o.contentKey !== undefined) return o.contentKey;
   return canonical({ at: o.atMs, c: o.controlled, x: o.context, s: o.smartChargingActive === true });
 }
 
