@@ -24,17 +24,16 @@ const MAX_STORE_GROUP = 256;
 /**
  * Acknowledgements first (Enode times a delivery out after 5 s, sends it again and, after
  * repeated failures, disables the webhook). While deliveries keep arriving (one stored within
- * BUSY_WINDOW_MS) and more than APPLY_AT_ONCE_MAX wait to be applied, applying runs in slices of
- * APPLY_SLICE_BUSY_MS at most every APPLY_EVERY_BUSY_MS, so the thread is free to store the next
- * group at once. Once the oldest waiting delivery has waited APPLY_LAG_LIMIT_MS, a short slice
- * runs at every turn instead: under sustained load applied state trails by about that much at
- * most. When deliveries stop arriving, the backlog is applied in long slices (fewer, larger
- * transactions write each shared index page once).
+ * BUSY_WINDOW_MS) and more than APPLY_AT_ONCE_MAX wait to be applied, the thread only stores:
+ * on two cores, applying beside a burst takes CPU from the HTTP thread's acknowledgements. Once
+ * the oldest waiting delivery has waited APPLY_LAG_LIMIT_MS, a short slice runs at every turn:
+ * under sustained load applied state trails by about that much at most. When deliveries stop
+ * arriving, the backlog is applied in long slices (fewer, larger transactions write each shared
+ * index page once).
  */
 const BUSY_WINDOW_MS = 50;
 const APPLY_AT_ONCE_MAX = 4;
 const APPLY_SLICE_BUSY_MS = 2;
-const APPLY_EVERY_BUSY_MS = 20;
 const APPLY_LAG_LIMIT_MS = 10_000;
 const APPLY_SLICE_LAGGING_MS = 1;
 const APPLY_SLICE_IDLE_MS = 50;
@@ -47,7 +46,6 @@ export interface ApplyState {
   /** performance.now() times. */
   now: number;
   lastStoredAt: number;
-  lastAppliedAt: number;
   /** Deliveries waiting to be applied, and when the oldest of them was stored. */
   backlog: number;
   oldestQueuedAt: number;
@@ -56,7 +54,7 @@ export interface ApplyState {
 export interface ApplyPlan {
   /** When the next apply slice is due (Infinity: nothing to apply). */
   at: number;
-  /** How long that slice may run. */
+  /** How long a slice due now may run (0 when none is due now). */
   sliceMs: number;
 }
 
@@ -66,8 +64,8 @@ export function planApply(s: ApplyState): ApplyPlan {
   if (s.now - s.lastStoredAt >= BUSY_WINDOW_MS) return { at: s.now, sliceMs: APPLY_SLICE_IDLE_MS };
   if (s.now - s.oldestQueuedAt >= APPLY_LAG_LIMIT_MS) return { at: s.now, sliceMs: APPLY_SLICE_LAGGING_MS };
   if (s.backlog <= APPLY_AT_ONCE_MAX) return { at: s.now, sliceMs: APPLY_SLICE_BUSY_MS };
-  // Deliveries keep arriving: the next slot, or the end of the burst if that comes first.
-  return { at: Math.min(s.lastAppliedAt + APPLY_EVERY_BUSY_MS, s.lastStoredAt + BUSY_WINDOW_MS), sliceMs: APPLY_SLICE_BUSY_MS };
+  // A burst: apply when it ends, or when the oldest waiting delivery reaches the lag limit.
+  return { at: Math.min(s.lastStoredAt + BUSY_WINDOW_MS, s.oldestQueuedAt + APPLY_LAG_LIMIT_MS), sliceMs: 0 };
 }
 
 /**
@@ -86,10 +84,9 @@ export class Ingestor {
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** performance.now() of the last store and of the last apply slice; -Infinity before any. */
+  /** performance.now() of the last store; -Infinity before any. */
   private lastStoredAt = Number.NEGATIVE_INFINITY;
-  private lastAppliedAt = Number.NEGATIVE_INFINITY;
-  /** Wakes the loop for the next apply slice while deliveries keep arriving. */
+  /** Wakes the loop to apply when a burst ends or the backlog reaches the lag limit. */
   private wakeTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -157,7 +154,6 @@ export class Ingestor {
     if (this.flushStores() > 0) this.lastStoredAt = now;
     let plan = this.plan(now);
     if (this.retryTimer === undefined && plan.at <= now) {
-      this.lastAppliedAt = now;
       this.applySome(plan.sliceMs);
       now = performance.now();
       plan = this.plan(now);
@@ -178,7 +174,7 @@ export class Ingestor {
 
   private plan(now: number): ApplyPlan {
     const oldest = this.applyQueue[0];
-    return planApply({ now, lastStoredAt: this.lastStoredAt, lastAppliedAt: this.lastAppliedAt, backlog: this.applyQueue.length, oldestQueuedAt: oldest?.queuedAt ?? now });
+    return planApply({ now, lastStoredAt: this.lastStoredAt, backlog: this.applyQueue.length, oldestQueuedAt: oldest?.queuedAt ?? now });
   }
 
   /** Stores every queued delivery; returns how many were queued. */
