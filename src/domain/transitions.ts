@@ -22,7 +22,9 @@ export interface ObservationInput {
   smartChargingActive?: boolean;
   /**
    * Content identity, when the caller has a cheaper one than canonical JSON of the parsed values
-   * (the reconciler: the stored JSON text, written by one serializer). Equal content, equal key.
+   * (the reconciler: the stored JSON text, written by one serializer). Copies of one snapshot
+   * must have equal keys; equal content under another key is read as a second snapshot of the
+   * same instant (orderObservations keeps the later one).
    */
   contentKey?: string;
 }

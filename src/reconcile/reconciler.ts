@@ -28,7 +28,7 @@ import { findingView } from './findings.js';
 /** Due devices read at a time (one transaction; the time box is checked after each device). */
 const BATCH = 50;
 /**
- * Default time box of one reconcile call on the writer thread (one batch at least): webhook
+ * Default time box of one reconcile call on the writer thread (one device at least): webhook
  * stores queued meanwhile wait at most about this long, so it stays well under the ack latency.
  */
 const DEFAULT_BUDGET_MS = 10;
