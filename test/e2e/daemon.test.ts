@@ -44,6 +44,8 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
     expect((await fetch(`${d.url}/webhooks/enode`, { method: 'POST', body: '[]' })).status).toBe(401);
     const list = await (await adminGet(d.url, '/deliveries?limit=500')).json();
     expect(list.data).toHaveLength(40);
+    // Applying follows the acknowledgement (after a burst, once it ends).
+    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending&limit=1')).json()).data.length === 0);
     const action = await (await adminGet(d.url, '/actions/action-3')).json();
     expect(action.state).toBe('CONFIRMED');
     expect(await d.proc.stop()).toBe(0);
