@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { canControlCharging, createSimulator, inProcessFetch, pickDevices, SimApiClient, type Simulator } from '../../src/simulator/index.js';
 import { controlledState } from '../../src/domain/devices.js';
-import { adminGet, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { adminGet, allPages, E2E_SECRET, removeDir, startDaemon, tempDir, waitApplied, type Daemon } from '../support/daemon.js';
 
 let daemon: Daemon | undefined;
 let sim: Simulator | undefined;
@@ -13,26 +13,6 @@ afterEach(async () => {
   if (dir) removeDir(dir);
   daemon = sim = dir = undefined;
 });
-
-async function allPages<T>(url: string, path: string): Promise<T[]> {
-  const out: T[] = [];
-  let after: string | null = null;
-  do {
-    const sep = path.includes('?') ? '&' : '?';
-    const body = await (await adminGet(url, `${path}${sep}limit=500${after ? `&after=${after}` : ''}`)).json();
-    out.push(...(body.data as T[]));
-    after = body.pagination.after;
-  } while (after);
-  return out;
-}
-
-async function waitApplied(url: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while ((await (await adminGet(url, '/deliveries?status=pending&limit=1')).json()).data.length > 0) {
-    if (Date.now() > deadline) throw new Error('deliveries still pending');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('daemon fed by the simulator over real HTTP', () => {
   it('with Enode credentials, resyncs every device at start without any webhook', async () => {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { actionEvent, vehicleEvent } from '../support/fixtures.js';
-import { adminGet, deliver, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { adminGet, deliver, removeDir, startDaemon, tempDir, waitApplied, type Daemon } from '../support/daemon.js';
 
 const running: Daemon[] = [];
 const dirs: string[] = [];
@@ -15,14 +15,6 @@ async function start(dir: string) {
   const d = await startDaemon(dir);
   running.push(d);
   return d;
-}
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function eventsFor(i: number) {
@@ -45,7 +37,7 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
     const list = await (await adminGet(d.url, '/deliveries?limit=500')).json();
     expect(list.data).toHaveLength(40);
     // Applying follows the acknowledgement (after a burst, once it ends).
-    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending&limit=1')).json()).data.length === 0);
+    await waitApplied(d.url, 15_000);
     const action = await (await adminGet(d.url, '/actions/action-3')).json();
     expect(action.state).toBe('CONFIRMED');
     expect(await d.proc.stop()).toBe(0);
@@ -94,7 +86,7 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
 
     // At restart, deliveries stored but not applied before the kill are applied.
     const d = await start(dir);
-    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending')).json()).data.length === 0);
+    await waitApplied(d.url, 15_000);
     const afterRestart = new Database(`${dir}/enode-sync.db`, { readonly: true });
     const actionIds = new Set((afterRestart.prepare('SELECT id FROM actions').all() as Array<{ id: string }>).map((r) => r.id));
     for (const id of acknowledged) expect(actionIds.has(id.replace('delivery-', 'action-')), `effects of ${id} missing`).toBe(true);
@@ -105,7 +97,7 @@ describe('daemon over real HTTP (file database, writer thread)', () => {
       const batch = Array.from({ length: Math.min(50, total - i) }, (_, k) => deliver(d.url, `delivery-${i + k}`, eventsFor(i + k)));
       expect((await Promise.all(batch)).every((r) => r.status === 200)).toBe(true);
     }
-    await waitUntil(async () => (await (await adminGet(d.url, '/deliveries?status=pending')).json()).data.length === 0);
+    await waitApplied(d.url, 15_000);
     const check = new Database(`${dir}/enode-sync.db`, { readonly: true });
     const n = (sql: string) => (check.prepare(sql).get() as { n: number }).n;
     expect(n('SELECT count(*) AS n FROM deliveries')).toBe(total);

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, type Logger } from '../../src/logger.js';
 import { canControlCharging, createSimulator, pickDevices, type Simulator } from '../../src/simulator/index.js';
 import { controlledState } from '../../src/domain/devices.js';
-import { adminGet, E2E_ADMIN, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { adminGet, allPages, E2E_ADMIN, E2E_SECRET, removeDir, startDaemon, tempDir, waitApplied, type Daemon } from '../support/daemon.js';
 import { runInterferenceScenario } from '../support/interference-score.js';
 
 const LONG = process.env.PROOF_LONG === '1';
@@ -124,25 +124,6 @@ describe('chaos over real HTTP: daemon process + listening simulator with API fa
     daemon = sim = dir = undefined;
   });
 
-  async function allPages<T>(url: string, path: string): Promise<T[]> {
-    const out: T[] = [];
-    let after: string | null = null;
-    do {
-      const body = (await (await adminGet(url, `${path}?limit=500${after ? `&after=${after}` : ''}`)).json()) as { data: T[]; pagination: { after: string | null } };
-      out.push(...body.data);
-      after = body.pagination.after;
-    } while (after);
-    return out;
-  }
-
-  async function waitApplied(url: string): Promise<void> {
-    const deadline = Date.now() + 30_000;
-    while (((await (await adminGet(url, '/deliveries?status=pending&limit=1')).json()) as { data: unknown[] }).data.length > 0) {
-      if (Date.now() > deadline) throw new Error('deliveries still pending');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
   it('commands through the gateway, webhooks duplicated/reordered/delayed, Enode 5xx and 429: actions and devices end as Enode has them', async () => {
     dir = tempDir('enode-sync-chaos-');
     sim = createSimulator({
@@ -193,7 +174,7 @@ describe('chaos over real HTTP: daemon process + listening simulator with API fa
     }
     await sim.runFor(60 * 60_000); // every action resolves, every retry lands
     await sim.flushWebhooks();
-    await waitApplied(daemon.url);
+    await waitApplied(daemon.url, 30_000);
 
     const truth = sim.truth();
     expect(truth.webhookStats.duplicated).toBeGreaterThan(0);

@@ -52,3 +52,25 @@ export function deliver(url: string, deliveryId: string, events: unknown[]): Pro
 export function adminGet(url: string, path: string): Promise<Response> {
   return fetch(`${url}/api/v1${path}`, { headers: { authorization: `Bearer ${E2E_ADMIN}` } });
 }
+
+/** Every item of a paged admin list (`?after=` cursors, 500 per page). */
+export async function allPages<T>(url: string, path: string): Promise<T[]> {
+  const out: T[] = [];
+  let after: string | null = null;
+  do {
+    const sep = path.includes('?') ? '&' : '?';
+    const body = (await (await adminGet(url, `${path}${sep}limit=500${after ? `&after=${after}` : ''}`)).json()) as { data: T[]; pagination: { after: string | null } };
+    out.push(...body.data);
+    after = body.pagination.after;
+  } while (after);
+  return out;
+}
+
+/** Resolves once no stored delivery is waiting to be applied (applying follows the acknowledgement). */
+export async function waitApplied(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (((await (await adminGet(url, '/deliveries?status=pending&limit=1')).json()) as { data: unknown[] }).data.length > 0) {
+    if (Date.now() > deadline) throw new Error('deliveries still pending');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
