@@ -1,5 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
+import { AppError } from './errors.js';
 import { alertRoutes } from './api/alerts-routes.js';
 import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
@@ -13,11 +15,15 @@ import { gatewayRoutes } from './gateway/routes.js';
 import { webhookRoutes } from './ingest/route.js';
 import { uiRoutes } from './ui/routes.js';
 
+/** Longest client-chosen X-Request-Id echoed back and logged; longer ones are replaced by a UUID. */
+const REQUEST_ID_MAX_LENGTH = 64;
+
 /** Builds the HTTP app over the deps; it never listens, so tests call `app.request()`. */
 export function createApp(deps: Deps) {
   // OpenAPIHono: the route modules' descriptions are merged into its registry as they are mounted.
   const app = new OpenAPIHono();
-  app.use(requestId());
+  // A client's X-Request-Id is kept for tracing only when short and plain (hono checks [\w-=]).
+  app.use(requestId({ limitLength: REQUEST_ID_MAX_LENGTH }));
   app.onError(createErrorHandler(deps.logger));
   app.notFound(notFoundHandler);
 
@@ -56,6 +62,16 @@ export function createApp(deps: Deps) {
       onResult: (result, seconds) => deps.metrics.recordDelivery(result, seconds),
     }),
   );
+
+  // Every body the admin API and the dashboard read is bounded, before authentication too.
+  const limitApiBody = bodyLimit({
+    maxSize: deps.config.http.apiBodyLimitBytes,
+    onError: () => {
+      throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.config.http.apiBodyLimitBytes} bytes`);
+    },
+  });
+  app.use('/api/*', limitApiBody);
+  app.use('/ui/*', limitApiBody);
 
   const api = new OpenAPIHono();
   api.use(bearerAuth(deps.config.adminToken));

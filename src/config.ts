@@ -81,6 +81,16 @@ const envSchema = z.object({
   RETENTION_DAYS: intFrom(30, 0, 3_650),
   RETENTION_INTERVAL_MINUTES: intFrom(60, 1, 10_080),
   WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
+  WEBHOOK_BODY_TIMEOUT_SECONDS: intFrom(10, 1, 300),
+  WEBHOOK_UNVERIFIED_BYTES_LIMIT: intFrom(32 * MIB, 64 * 1024, 1024 * MIB),
+  API_BODY_LIMIT_BYTES: intFrom(MIB, 1024, 100 * MIB),
+  HTTP_MAX_CONNECTIONS: intFrom(1000, 10, 1_000_000),
+  HTTP_HEADERS_TIMEOUT_SECONDS: intFrom(10, 1, 300),
+  HTTP_REQUEST_TIMEOUT_SECONDS: intFrom(30, 1, 3_600),
+  HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: intFrom(5, 1, 300),
+  AUTH_FAILURES_PER_MINUTE: intFrom(10, 1, 10_000),
+  TRUST_PROXY: bool(false),
+  CLOCK_SKEW_TOLERANCE_SECONDS: intFrom(600, 0, 86_400),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -135,6 +145,29 @@ export interface Config {
     reconcileIntervalSeconds: number;
   };
   webhookBodyLimitBytes: number;
+  /** Limits and timeouts of the HTTP edge (README "Security"). */
+  http: {
+    /** WEBHOOK_BODY_TIMEOUT_SECONDS: a webhook body must arrive whole within this after its headers. */
+    webhookBodyTimeoutSeconds: number;
+    /** WEBHOOK_UNVERIFIED_BYTES_LIMIT: bytes of not yet verified webhook bodies held at once; past it, 503. */
+    webhookUnverifiedBytesLimit: number;
+    /** API_BODY_LIMIT_BYTES: largest request body of the admin API and the dashboard. */
+    apiBodyLimitBytes: number;
+    /** HTTP_MAX_CONNECTIONS: open connections at once; more are refused by the server. */
+    maxConnections: number;
+    /** HTTP_HEADERS_TIMEOUT_SECONDS: time to receive a request's headers. */
+    headersTimeoutSeconds: number;
+    /** HTTP_REQUEST_TIMEOUT_SECONDS: time to receive a whole request. */
+    requestTimeoutSeconds: number;
+    /** HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: how long an idle keep-alive connection stays open. */
+    keepAliveTimeoutSeconds: number;
+    /** AUTH_FAILURES_PER_MINUTE: failed logins or bearer tokens per client address before 429. */
+    authFailuresPerMinute: number;
+    /** TRUST_PROXY: believe X-Forwarded-For / X-Forwarded-Proto (only behind a proxy that sets them). */
+    trustProxy: boolean;
+  };
+  /** CLOCK_SKEW_TOLERANCE_SECONDS: a payload time further ahead of its receive time is recorded but never wins a merge. */
+  clockSkewToleranceSeconds: number;
   /** RETENTION_DAYS (0: keep everything) and how often the retention job runs. */
   retention: { days: number; intervalMinutes: number };
   logLevel: string;
@@ -223,6 +256,18 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       reconcileIntervalSeconds: e.RECONCILE_INTERVAL_SECONDS,
     },
     webhookBodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
+    http: {
+      webhookBodyTimeoutSeconds: e.WEBHOOK_BODY_TIMEOUT_SECONDS,
+      webhookUnverifiedBytesLimit: e.WEBHOOK_UNVERIFIED_BYTES_LIMIT,
+      apiBodyLimitBytes: e.API_BODY_LIMIT_BYTES,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      headersTimeoutSeconds: e.HTTP_HEADERS_TIMEOUT_SECONDS,
+      requestTimeoutSeconds: e.HTTP_REQUEST_TIMEOUT_SECONDS,
+      keepAliveTimeoutSeconds: e.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS,
+      authFailuresPerMinute: e.AUTH_FAILURES_PER_MINUTE,
+      trustProxy: e.TRUST_PROXY,
+    },
+    clockSkewToleranceSeconds: e.CLOCK_SKEW_TOLERANCE_SECONDS,
     retention: { days: e.RETENTION_DAYS, intervalMinutes: e.RETENTION_INTERVAL_MINUTES },
     logLevel: e.LOG_LEVEL,
   };

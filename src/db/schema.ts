@@ -20,7 +20,12 @@ export const deliveries = sqliteTable(
     appliedAt: integer('applied_at'),
     attempts: integer('attempts').notNull().default(1),
   },
-  (t) => [index('deliveries_status_received_idx').on(t.status, t.receivedAt), index('deliveries_received_idx').on(t.receivedAt)],
+  (t) => [
+    index('deliveries_status_received_idx').on(t.status, t.receivedAt),
+    index('deliveries_received_idx').on(t.receivedAt),
+    // An identical body is a duplicate whatever its delivery id (a captured body replayed under new ids).
+    index('deliveries_body_sha256_idx').on(t.bodySha256),
+  ],
 );
 
 /** Vendor actions of this Enode client, merged from webhooks, polls and the gateway. */
@@ -273,6 +278,18 @@ export const commands = sqliteTable(
   },
   (t) => [index('commands_device_idx').on(t.deviceId, t.requestedAtMs)],
 );
+
+/** Dashboard sessions ended by logout before their expiry; kept until then, so a restart forgets none. */
+export const uiSessionRevocations = sqliteTable('ui_session_revocations', {
+  id: text('id').primaryKey(),
+  expiresAtMs: integer('expires_at_ms').notNull(),
+});
+
+/** One row the readiness check rewrites: proof that a real write commits (`BEGIN; ROLLBACK` proves nothing). */
+export const healthProbe = sqliteTable('health_probe', {
+  id: integer('id').primaryKey(),
+  atMs: integer('at_ms').notNull(),
+});
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type ActionRow = typeof actions.$inferSelect;
