@@ -6,12 +6,24 @@ import { reconcileCostBench, reconcileScoreBench } from './reconcile.js';
 import { scaleBench, scaleReport } from './scale.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
+/** BENCH_ONLY=ingest,scale runs only those sections (ingest, poller, reconcile, scale); default: all. */
+const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const want = (section: 'ingest' | 'poller' | 'reconcile' | 'scale') => only.length === 0 || only.includes(section);
 
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
 async function main() {
+  const lines: string[] = [`# enode-sync benchmarks — ${new Date().toISOString()}`];
+  if (want('ingest')) await ingestSection(lines);
+  if (want('poller')) await pollerSection(lines);
+  if (want('reconcile')) await reconcileSections(lines);
+  if (want('scale')) await scaleSection(lines);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function ingestSection(lines: string[]) {
   const ingest = await ingestBench({
     deliveries: env('BENCH_INGEST_DELIVERIES', 12_000),
     rounds: env('BENCH_INGEST_ROUNDS', 3),
@@ -23,8 +35,7 @@ async function main() {
   });
   const t = ingest.target;
   const each = (f: (r: (typeof ingest.rounds)[number]) => number, digits = 0) => ingest.rounds.map((r) => fmt(f(r), digits)).join(' / ');
-  const lines = [
-    `# enode-sync benchmarks — ${new Date().toISOString()}`,
+  lines.push(
     `machine: ${ingest.machine}`,
     '',
     `## Ingest: POST /webhooks/enode, bursts of ${fmt(ingest.rounds[0] ? ingest.rounds[0].target.requests : 0)} deliveries of ${ingest.eventsPerDelivery} events (~${fmt(ingest.bodyBytes)} bytes), ${ingest.connections} connections, loopback; ${ingest.rounds.length} rounds, medians`,
@@ -34,7 +45,16 @@ async function main() {
     `apply (after the acknowledgement): each burst applied ${each((r) => r.drainSeconds, 1)} s after its last request; ${fmt(ingest.apply.deliveriesPerSecond)} deliveries/s = ${fmt(ingest.apply.deliveriesPerSecond * ingest.eventsPerDelivery)} events/s applied end to end (${fmt(ingest.apply.deliveriesPerSecond / ingest.bare.rps, 2)} of the reference)`,
     `latency at a steady ${ingest.steady.rate} deliveries/s (${fmt(ingest.steady.rate * ingest.eventsPerDelivery)} events/s): p50 ${ingest.steady.result.p50} ms, p99 ${ingest.steady.result.p99} ms (Enode's timeout: 5,000 ms)`,
     `non-2xx: ${t.non2xx}, errors/timeouts: ${t.errors}; stored deliveries ${ingest.stored.deliveries} of ${ingest.expectedDeliveries} sent, applied ${ingest.stored.applied}, observations ${ingest.stored.observations}, actions ${ingest.stored.actions}, journal ${ingest.stored.journal}`,
-  ];
+  );
+  const lost = ingest.expectedDeliveries - ingest.stored.deliveries;
+  const s = ingest.steady.result;
+  if (t.non2xx > 0 || t.errors > 0 || s.non2xx > 0 || s.errors > 0 || lost !== 0) {
+    process.stderr.write(`bench: ingest was not clean (non-2xx ${t.non2xx}, errors ${t.errors}, missing ${lost})\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function pollerSection(lines: string[]) {
   const poller = await pollerBench({ devices: env('BENCH_POLLER_DEVICES', 60), hours: env('BENCH_POLLER_HOURS', 12), seed: 7 });
   lines.push(
     '',
@@ -45,6 +65,13 @@ async function main() {
     `all Enode requests (token, resyncs, device refreshes included) per action: ${fmt(poller.requestsPerAction, 2)}`,
     `time from a missed resolution to the daemon knowing it, in poll intervals: p50 ${fmt(poller.lagInPollIntervals.p50, 1)}, p90 ${fmt(poller.lagInPollIntervals.p90, 1)}, max ${fmt(poller.lagInPollIntervals.max, 1)}`,
   );
+  if (poller.correct !== poller.actions) {
+    process.stderr.write('bench: poller left actions in a wrong final state\n');
+    process.exitCode = 1;
+  }
+}
+
+async function reconcileSections(lines: string[]) {
   const scores = await reconcileScoreBench({ seeds: [2, 3], devices: env('BENCH_RECONCILE_DEVICES', 100), hours: env('BENCH_RECONCILE_HOURS', 24) });
   lines.push('', `## Reconciler: findings against the simulator's ground truth (a simulated day, 20 % of webhooks dropped 10 % / duplicated 5 % / reordered 5 %, interference 0.4 per device-hour, a command every 5 min)`);
   for (const sc of scores) {
@@ -68,6 +95,13 @@ async function main() {
     `fleet of ${fmt(cost.large.fleet)}: ${fmt(cost.large.perDeviceMs, 3)} ms per changed device; ratio ${fmt(cost.ratio, 2)} (1.0 = independent of the fleet)`,
     `pass with nothing changed: ${fmt(cost.large.idleMs, 2)} ms over ${fmt(cost.large.fleet)} devices (${cost.large.idleDevices} reconciled)`,
   );
+  if (scores.some((sc) => sc.precision < 0.99 || sc.recall < 0.99 || sc.transitions < 1000)) {
+    process.stderr.write('bench: reconciler below precision/recall 0.99 or fewer than 1,000 transitions\n');
+    process.exitCode = 1;
+  }
+}
+
+async function scaleSection(lines: string[]) {
   // Scale: 100,000 devices and 1,000,000 events on a file database (test/bench/scale.ts).
   const scale = scaleReport(
     await scaleBench({
@@ -78,23 +112,8 @@ async function main() {
     }),
   );
   lines.push(...scale.lines);
-  process.stdout.write(`${lines.join('\n')}\n`);
   if (scale.problems.length > 0) {
     process.stderr.write(`bench: scale: ${scale.problems.join('; ')}\n`);
-    process.exitCode = 1;
-  }
-  if (scores.some((sc) => sc.precision < 0.99 || sc.recall < 0.99 || sc.transitions < 1000)) {
-    process.stderr.write('bench: reconciler below precision/recall 0.99 or fewer than 1,000 transitions\n');
-    process.exitCode = 1;
-  }
-  if (poller.correct !== poller.actions) {
-    process.stderr.write('bench: poller left actions in a wrong final state\n');
-    process.exitCode = 1;
-  }
-  const lost = ingest.expectedDeliveries - ingest.stored.deliveries;
-  const s = ingest.steady.result;
-  if (t.non2xx > 0 || t.errors > 0 || s.non2xx > 0 || s.errors > 0 || lost !== 0) {
-    process.stderr.write(`bench: ingest was not clean (non-2xx ${t.non2xx}, errors ${t.errors}, missing ${lost})\n`);
     process.exitCode = 1;
   }
 }
