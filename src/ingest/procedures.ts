@@ -13,6 +13,7 @@ import { recordCommandProcedure } from '../gateway/record.js';
 import type { Logger } from '../logger.js';
 import { reconcileProcedure } from '../reconcile/reconciler.js';
 import { pruneProcedure } from '../retention/prune.js';
+import { revokeUiSessionProcedure } from '../ui/session-store.js';
 import { appliedEventCounts } from './apply.js';
 
 export interface ProcedureContext {
@@ -35,6 +36,7 @@ export const procedures = {
   alertRaise: alertRaiseProcedure,
   alertRetireSinks: alertRetireSinksProcedure,
   recordCommand: recordCommandProcedure,
+  revokeUiSession: revokeUiSessionProcedure,
 } satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
 
 export type ProcedureName = keyof typeof procedures;
