@@ -4,8 +4,7 @@ import type { InterferenceReadRepo } from '../db/interference-read-repo.js';
 import type { ReadRepo } from '../db/read-repo.js';
 import { parseTimeMs } from '../domain/time.js';
 import { AppError } from '../errors.js';
-import { findingView } from '../reconcile/findings.js';
-import { buildTimeline, type TimelineKey } from '../reconcile/timeline.js';
+import { findingOf, parseStoredJson, timelinePage, type TimelineKey } from '../reconcile/timeline.js';
 import { apiRouter } from './openapi.js';
 import { encodeCursor, page, pageParams } from './pagination.js';
 import { errorResponses, FINDING_KINDS, FindingDetailSchema, FindingSchema, idParams, jsonResponse, listOf, pageQuery, TimelineSchema } from './schemas.js';
@@ -18,8 +17,6 @@ export interface InterferenceRouteDeps {
 
 /** Default timeline window when `since` is not given. */
 const DEFAULT_TIMELINE_MS = 24 * 3_600_000;
-/** Extra rows read per source beyond the page, for entries sharing the cursor's instant. */
-const SAME_INSTANT_SLACK = 50;
 
 const isoTime = (name: string, description: string) =>
   z
@@ -32,7 +29,24 @@ const isoTime = (name: string, description: string) =>
 
 const idText = z.string().min(1).max(200);
 
-const parseJson = (text: string): unknown => JSON.parse(text) as unknown;
+/** A timeline cursor as `pagination.after` carries it: [device time ms, type rank 0…3, id]. */
+export function timelineCursor(after: Array<string | number> | undefined): TimelineKey | undefined {
+  if (!after) return undefined;
+  const [ms, rank, id] = after;
+  const valid =
+    after.length === 3 &&
+    typeof ms === 'number' &&
+    Number.isSafeInteger(ms) &&
+    typeof rank === 'number' &&
+    Number.isInteger(rank) &&
+    rank >= 0 &&
+    rank <= 3 &&
+    typeof id === 'string' &&
+    // Observations are keyed by their row id, zero-padded to 16 digits.
+    (rank !== 2 || /^\d{16}$/.test(id));
+  if (!valid) throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
+  return [ms, rank, id];
+}
 
 const listFindings = createRoute({
   method: 'get',
@@ -68,7 +82,11 @@ const deviceTimeline = createRoute({
   operationId: 'getDeviceTimeline',
   tags: ['devices'],
   summary: "A device's history, oldest first: commands, actions, observations (with their transitions) and findings",
-  description: 'Entries at the same instant are ordered command, action, observation, finding. Without `since`, the last 24 hours.',
+  description:
+    'Paged like every list (`?after=&limit=`, `{ data, pagination: { after } }`), oldest first: pass `pagination.after` back unchanged ' +
+    'for the next entries; at most 500 a page (default 50). Entries at the same instant are ordered command, action, observation, finding. ' +
+    'Without `since`, the last 24 hours. Stored values nested deeper than 32 levels are cut there, and a stored value that is not JSON ' +
+    'shows as "[unreadable stored JSON]".',
   request: {
     params: idParams(),
     query: z.object({
@@ -94,14 +112,14 @@ export function interferenceRoutes(deps: InterferenceRouteDeps) {
       cursor = [ms, id];
     }
     const rows = deps.interference.listFindings({ deviceId: q.deviceId, userId: q.userId, kind: q.kind, sinceMs: q.since, after: cursor, limit });
-    return c.json(page(rows, limit, (r) => [r.observedAtMs, r.id], findingView), 200);
+    return c.json(page(rows, limit, (r) => [r.observedAtMs, r.id], findingOf), 200);
   });
 
   app.openapi(getFinding, (c) => {
     const { id } = c.req.valid('param');
     const row = deps.interference.getFinding(id);
     if (!row) throw new AppError('NOT_FOUND', `No finding ${id}`);
-    return c.json({ ...findingView(row), evidence: parseJson(row.evidence) }, 200);
+    return c.json({ ...findingOf(row), evidence: parseStoredJson(row.evidence) }, 200);
   });
 
   app.openapi(deviceTimeline, (c) => {
@@ -109,25 +127,17 @@ export function interferenceRoutes(deps: InterferenceRouteDeps) {
     const device = deps.read.getDevice(deviceId);
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
-    let cursor: TimelineKey | undefined;
-    if (after) {
-      const [ms, rank, id] = after;
-      if (typeof ms !== 'number' || typeof rank !== 'number' || typeof id !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
-      cursor = [ms, rank, id];
-    }
+    const cursor = timelineCursor(after);
     const untilMs = q.until ?? Number.MAX_SAFE_INTEGER;
+    // A cursor carries where the window continues: later pages need not repeat `since`.
     const sinceMs = cursor ? cursor[0] : (q.since ?? deps.clock.now().getTime() - DEFAULT_TIMELINE_MS);
-    const parts = deps.interference.timeline(deviceId, sinceMs, untilMs, limit + 1 + SAME_INSTANT_SLACK);
-    if (!device && parts.actions.length === 0 && parts.commands.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
-
-    const entries = buildTimeline(parts, { sinceMs, untilMs, cursor });
-    const shown = entries.slice(0, limit);
-    const last = shown[shown.length - 1];
+    const result = timelinePage(deps.interference, deviceId, { sinceMs, untilMs, after: cursor, limit });
+    if (!device && !cursor && result.entries.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
     return c.json(
       {
         deviceId,
-        data: shown.map((e) => e.entry),
-        pagination: { after: entries.length > limit && last ? encodeCursor(last.key) : null },
+        data: result.entries.map((e) => e.entry),
+        pagination: { after: result.next ? encodeCursor(result.next) : null },
       },
       200,
     );

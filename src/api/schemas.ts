@@ -230,9 +230,11 @@ export const TimelineSchema = z
   .object({
     deviceId: z.string(),
     data: z.array(TimelineEntrySchema),
-    pagination: z.object({ after: z.string().nullable() }),
+    pagination: z.object({
+      after: z.string().nullable().openapi({ description: 'Cursor of the next entries (pass it back as `after`); null on the last page' }),
+    }),
   })
-  .openapi('Timeline', { description: 'A device history, oldest first.' });
+  .openapi('Timeline', { description: 'One page of a device history, oldest first (at most `limit` entries, 500 at most).' });
 
 const alertDeliveryStatus = z.enum(['pending', 'delivered', 'dead']);
 

@@ -1,7 +1,6 @@
 import { presentAction } from '../api/present.js';
-import type { InterferenceReadRepo } from '../db/interference-read-repo.js';
-import { parseTimeMs } from '../domain/time.js';
-import { findingView, type FindingView } from './findings.js';
+import type { InterferenceReadRepo, TimelineAction, TimelineParts } from '../db/interference-read-repo.js';
+import { findingView, type FindingColumns, type FindingView } from './findings.js';
 
 /** Order of entry types at the same instant: what was asked, what Enode did, what was seen, what it meant. */
 const RANK = { command: 0, action: 1, observation: 2, finding: 3 } as const;
@@ -59,16 +58,54 @@ export interface KeyedTimelineEntry {
   entry: TimelineEntry;
 }
 
-const parseJson = (text: string): unknown => JSON.parse(text) as unknown;
+/** Deepest nesting of a stored JSON value shown as it is; deeper parts are replaced by `TOO_DEEP`. */
+export const MAX_SHOWN_DEPTH = 32;
+/** Stands for stored text that is not JSON (a page still renders; the row is not hidden). */
+export const UNREADABLE_JSON = '[unreadable stored JSON]';
+/** Stands for the part of a value nested deeper than `MAX_SHOWN_DEPTH`. */
+export const TOO_DEEP = `[nested deeper than ${MAX_SHOWN_DEPTH} levels]`;
+
+/**
+ * A value with everything deeper than `maxDepth` levels replaced by `TOO_DEEP`, so that JSON
+ * rendering (recursive in V8: ~10,000 levels overflow the stack) cannot fail on what storage holds.
+ * Recursion stops at `maxDepth`, so this cannot overflow either.
+ */
+export function boundDepth(value: unknown, maxDepth = MAX_SHOWN_DEPTH): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (maxDepth <= 0) return TOO_DEEP;
+  if (Array.isArray(value)) return value.map((v) => boundDepth(v, maxDepth - 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = boundDepth(v, maxDepth - 1);
+  return out;
+}
+
+/** Stored JSON text as a value fit to render: `UNREADABLE_JSON` when it does not parse, depth bounded (V8's `JSON.parse` itself does not recurse). */
+export function parseStoredJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return boundDepth(JSON.parse(text) as unknown);
+  } catch {
+    return UNREADABLE_JSON;
+  }
+}
+
+const parseJson = parseStoredJson;
+
+function presentTimelineAction(a: TimelineAction) {
+  const failureReason = parseStoredJson(a.failureReason);
+  return presentAction({
+    ...a,
+    target: parseStoredJson(a.target) as Record<string, unknown> | null,
+    failureReason: (failureReason !== null && typeof failureReason === 'object' ? failureReason : failureReason === null ? null : { type: String(failureReason) }) as { type: string; detail?: string } | null,
+  });
+}
 
 /**
  * Assembles a device's timeline from the stored pieces: entries within [sinceMs, untilMs] of
  * device time (and after `cursor` when given), oldest first. Shared by the admin API and the dashboard.
+ * Stored JSON is parsed defensively (`parseStoredJson`): a bad record shows as such, it never fails the page.
  */
-export function buildTimeline(
-  parts: ReturnType<InterferenceReadRepo['timeline']>,
-  window: { sinceMs: number; untilMs: number; cursor?: TimelineKey | undefined },
-): KeyedTimelineEntry[] {
+export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; untilMs: number; cursor?: TimelineKey | undefined }): KeyedTimelineEntry[] {
   const { sinceMs, untilMs, cursor } = window;
   const transitionsAt = new Map<number, TimelineTransitionView[]>();
   for (const t of parts.transitions) {
@@ -102,9 +139,8 @@ export function buildTimeline(
     });
   }
   for (const a of parts.actions) {
-    const atMs = parseTimeMs(a.createdAt) ?? a.updatedAtMs;
-    const key = inWindow('action', atMs, a.id);
-    if (key) entries.push({ key, entry: { type: 'action', at: at(atMs), action: presentAction(a) } });
+    const key = inWindow('action', a.atMs, a.id);
+    if (key) entries.push({ key, entry: { type: 'action', at: at(a.atMs), action: presentTimelineAction(a) } });
   }
   for (const cmd of parts.commands) {
     const key = inWindow('command', cmd.requestedAtMs, cmd.id);
@@ -129,8 +165,40 @@ export function buildTimeline(
   }
   for (const f of parts.findings) {
     const key = inWindow('finding', f.observedAtMs, f.id);
-    if (key) entries.push({ key, entry: { type: 'finding', at: at(f.observedAtMs), finding: findingView(f) } });
+    if (key) entries.push({ key, entry: { type: 'finding', at: at(f.observedAtMs), finding: findingOf(f) } });
   }
   entries.sort((a, b) => compareTimelineKeys(a.key, b.key));
   return entries;
+}
+
+/** `findingView` with its stored values parsed defensively (see `parseStoredJson`). */
+export function findingOf(f: FindingColumns): FindingView {
+  return { ...findingView({ ...f, fromValue: 'null', toValue: 'null' }), from: parseStoredJson(f.fromValue), to: parseStoredJson(f.toValue) };
+}
+
+/** Largest timeline page (entries). */
+export const MAX_TIMELINE_PAGE = 500;
+
+/** One page of a device timeline and the key to pass as `after` for the next (null on the last page). */
+export interface TimelinePage {
+  entries: KeyedTimelineEntry[];
+  next: TimelineKey | null;
+}
+
+/**
+ * The next `limit` entries of a device's timeline within [sinceMs, untilMs] after `after`, oldest
+ * first: each source is read keyset-paged with `limit + 1` rows, so the work and the answer are
+ * bounded by the page, whatever the device's history holds, and paging reaches every entry once.
+ */
+export function timelinePage(
+  repo: Pick<InterferenceReadRepo, 'timelinePage'>,
+  deviceId: string,
+  q: { sinceMs: number; untilMs: number; after?: TimelineKey | undefined; limit: number },
+): TimelinePage {
+  const limit = Math.max(1, Math.min(q.limit, MAX_TIMELINE_PAGE));
+  const parts = repo.timelinePage(deviceId, { fromMs: q.sinceMs, untilMs: q.untilMs, after: q.after, limit: limit + 1 });
+  const entries = buildTimeline(parts, { sinceMs: q.sinceMs, untilMs: q.untilMs, cursor: q.after });
+  const shown = entries.slice(0, limit);
+  const last = shown[shown.length - 1];
+  return { entries: shown, next: entries.length > limit && last ? last.key : null };
 }

@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { actions, commands, findings, observations, transitions } from '../../src/db/schema.js';
+import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_JSON } from '../../src/reconcile/timeline.js';
+import { api, makeTestApp, NOW, type TestApp } from '../support/fixtures.js';
+
+const DEVICE = 'v-busy';
+const START_MS = NOW.getTime() - 20 * 3_600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Stores a long history straight into the tables: `n` actions, and every 10th instant an observation, a transition, a command and a finding. */
+function seedHistory(t: TestApp, n: number) {
+  const db = t.deps.db;
+  db.transaction((tx) => {
+    for (let i = 0; i < n; i++) {
+      // Several entries share one instant (every 3 actions), so the cursor's tie-breaks are exercised.
+      const atMs = START_MS + Math.floor(i / 3) * 1000;
+      tx.insert(actions)
+        .values({
+          id: `a-${String(i).padStart(5, '0')}`,
+          userId: 'u1',
+          targetId: DEVICE,
+          targetType: 'vehicle',
+          kind: 'START',
+          target: null,
+          state: 'CONFIRMED',
+          failureReason: null,
+          createdAt: iso(atMs),
+          // Updated long after creation for some: the page must still place them at creation.
+          updatedAt: iso(atMs + (i % 7 === 0 ? 5 * 3_600_000 : 2000)),
+          updatedAtMs: atMs + (i % 7 === 0 ? 5 * 3_600_000 : 2000),
+          completedAt: null,
+          origin: 'enode',
+          raw: { id: `a-${i}` },
+          rawHash: `h${i}`,
+          firstSeenAt: atMs,
+          lastNewsAt: atMs,
+        })
+        .run();
+      if (i % 10 !== 0) continue;
+      tx.insert(observations)
+        .values({
+          deviceId: DEVICE,
+          deviceType: 'vehicle',
+          userId: 'u1',
+          event: 'user:vehicle:updated',
+          source: 'webhook',
+          observedAtMs: atMs,
+          receivedAt: atMs,
+          controlled: { charging: i % 20 === 0 },
+          context: {},
+          stale: false,
+          hash: `o${i}`,
+        })
+        .run();
+      tx.insert(transitions)
+        .values({ deviceId: DEVICE, atMs, field: 'charging', fromValue: 'false', toValue: 'true', receivedAtMs: atMs, explanation: '{"kind":"unexplained"}', status: 'explained' })
+        .run();
+      tx.insert(commands)
+        .values({ id: `c-${i}`, deviceId: DEVICE, deviceType: 'vehicle', command: 'charging', body: '{"action":"START"}', requestedAtMs: atMs, outcome: 'sent', notes: '[]' })
+        .run();
+      tx.insert(findings)
+        .values({ id: `f-${i}`, key: `k-${i}`, deviceId: DEVICE, deviceType: 'vehicle', userId: 'u1', kind: 'UNEXPECTED_CHANGE', field: 'charging', fromValue: 'false', toValue: 'true', observedAtMs: atMs, detectedAtMs: atMs, evidence: '{}' })
+        .run();
+    }
+  });
+}
+
+interface TimelineBody {
+  deviceId: string;
+  data: Array<{ type: string; at: string } & Record<string, any>>;
+  pagination: { after: string | null };
+}
+
+async function getPage(t: TestApp, query: string) {
+  const res = await api(t, `/devices/${DEVICE}/timeline?since=${iso(START_MS - 1000)}${query}`);
+  const text = await res.text();
+  expect(res.status, text.slice(0, 300)).toBe(200);
+  return { bytes: Buffer.byteLength(text), body: JSON.parse(text) as TimelineBody };
+}
+
+/** The identity of an entry, to check that paging shows each exactly once. */
+const idOf = (e: TimelineBody['data'][number]): string =>
+  e.type === 'action' ? e.action.id : e.type === 'command' ? e.command.id : e.type === 'finding' ? e.finding.id : `obs@${e.at}`;
+
+describe('device timeline is bounded and paged', () => {
+  it('answers a device with 5,000 actions a page at a time, each bounded, and paging reaches every entry once, oldest first', async () => {
+    const t = makeTestApp();
+    const n = 5_000;
+    seedHistory(t, n);
+    const expectedEntries = n + 3 * (n / 10); // actions, then observations (carrying their transitions), commands, findings
+
+    const first = await getPage(t, '');
+    expect(first.body.data).toHaveLength(50); // the default page size
+    expect(first.body.pagination.after).not.toBeNull();
+
+    const seen: string[] = [];
+    const times: number[] = [];
+    let after: string | null = null;
+    let pages = 0;
+    let largest = 0;
+    do {
+      const { bytes, body }: { bytes: number; body: TimelineBody } = await getPage(t, `&limit=500${after ? `&after=${after}` : ''}`);
+      pages++;
+      largest = Math.max(largest, bytes);
+      expect(body.data.length).toBeLessThanOrEqual(500);
+      seen.push(...body.data.map(idOf));
+      // Each observation carries its own transition, whatever page it falls on.
+      for (const e of body.data) if (e.type === 'observation') expect(e.transitions).toHaveLength(1);
+      times.push(...body.data.map((e) => Date.parse(e.at)));
+      after = body.pagination.after;
+    } while (after && pages < 100);
+
+    expect(seen).toHaveLength(expectedEntries);
+    expect(new Set(seen).size).toBe(expectedEntries);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(pages).toBe(Math.ceil(expectedEntries / 500));
+    // 500 entries of a few hundred bytes each: far from the 11.9 MB page of the unbounded timeline.
+    expect(largest).toBeLessThan(300_000);
+  });
+
+  it('places an action updated hours after its creation at its creation, on the page where it belongs', async () => {
+    const t = makeTestApp();
+    seedHistory(t, 30);
+    const { body } = await getPage(t, '&limit=5');
+    // a-00000 was created first (and updated 5 hours later): the first entry at the first instant after the command.
+    expect(body.data.map(idOf).slice(0, 3)).toEqual(['c-0', 'a-00000', 'a-00001']);
+  });
+
+  it('refuses a cursor that is not a timeline cursor', async () => {
+    const t = makeTestApp();
+    seedHistory(t, 3);
+    const bad = [[1, 'x'], [1, 9, 'a'], [1, 2, 'not-digits'], [1.5, 1, 'a']].map((k) => Buffer.from(JSON.stringify(k)).toString('base64url'));
+    for (const after of bad) expect((await api(t, `/devices/${DEVICE}/timeline?after=${after}`)).status).toBe(400);
+  });
+
+  it('shows a stored record that is not JSON, or nested thousands of levels deep, instead of failing the page', async () => {
+    const t = makeTestApp();
+    seedHistory(t, 1);
+    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
+    t.deps.db.$client.prepare(`UPDATE observations SET controlled = ?, context = 'not json{' WHERE device_id = ?`).run(`{"charging":${deep}}`, DEVICE);
+    t.deps.db.$client.prepare(`UPDATE commands SET body = ? WHERE device_id = ?`).run(deep, DEVICE);
+    t.deps.db.$client.prepare(`UPDATE actions SET target = 'nope', failure_reason = ? WHERE target_id = ?`).run(deep, DEVICE);
+    t.deps.db.$client.prepare(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`).run(deep, DEVICE);
+    const { body } = await getPage(t, '');
+    const byType = Object.fromEntries(body.data.map((e) => [e.type, e]));
+    expect(byType.observation?.context).toBe(UNREADABLE_JSON);
+    expect(JSON.stringify(byType.observation?.controlled)).toContain(TOO_DEEP);
+    expect(JSON.stringify(byType.command?.command.body)).toContain(TOO_DEEP);
+    expect(byType.action?.action.target).toBe(UNREADABLE_JSON);
+    expect(byType.finding?.finding.to).toBe(UNREADABLE_JSON);
+    expect(JSON.stringify(byType.finding?.finding.from)).toContain(TOO_DEEP);
+
+    const ui = await t.app.request(`/ui/devices/${DEVICE}`, { headers: { authorization: `Bearer ${t.config.adminToken}` } });
+    expect(ui.status).toBe(200);
+  });
+});
+
+describe('stored JSON for presenting', () => {
+  it('cuts values deeper than the bound and keeps shallower ones whole', () => {
+    expect(boundDepth({ a: [1, { b: 2 }] })).toEqual({ a: [1, { b: 2 }] });
+    expect(boundDepth({ a: { b: { c: 1 } } }, 2)).toEqual({ a: { b: TOO_DEEP } });
+    expect(parseStoredJson('{"x":')).toBe(UNREADABLE_JSON);
+    expect(parseStoredJson(null)).toBeNull();
+    expect(() => JSON.stringify(parseStoredJson('['.repeat(50_000) + ']'.repeat(50_000)))).not.toThrow();
+  });
+});
