@@ -1,8 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
 import type { Clock } from '../clock.js';
-import { AppError } from '../errors.js';
+import { AppError, errorBody, isClientAbort } from '../errors.js';
+import { createAggregateLog } from '../http/aggregate-log.js';
+import { createByteBudget } from '../http/byte-budget.js';
+import { clientAddress } from '../http/client-address.js';
+import { readBoundedBody, type BodyFailure } from '../http/read-body.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryResult } from '../metrics.js';
 import { verifyEnodeSignature } from './signature.js';
@@ -16,58 +20,84 @@ export interface WebhookRouteDeps {
   logger: Logger;
   /** Told how each request was answered and how long it took (metrics). */
   onResult?: (result: DeliveryResult, seconds: number) => void;
+  /** WEBHOOK_UNVERIFIED_BYTES_LIMIT: bytes of bodies not verified yet held at once; past it, 503 (default 32 MiB). */
+  unverifiedBytesLimit?: number;
+  /** WEBHOOK_BODY_TIMEOUT_SECONDS: a body not whole this long after the route starts reading it: 408 (default 10). */
+  bodyTimeoutSeconds?: number;
+  /** TRUST_PROXY: the client address of logs is X-Forwarded-For's last entry (default: the socket's). */
+  trustProxy?: boolean;
 }
+
+/** The defaults of the optional limits, as in config.ts. */
+const DEFAULT_UNVERIFIED_BYTES_LIMIT = 32 * 1024 * 1024;
+const DEFAULT_BODY_TIMEOUT_SECONDS = 10;
 
 /** Printable ASCII, at most 200 characters, and not `.` or `..`, which no URL can name (the admin API could not reach it). */
 const DELIVERY_ID = /^(?!\.\.?$)[\x21-\x7e]{1,200}$/;
-/** Headers never stored with a delivery: they may carry credentials (Enode's optional auth header too). */
-const SECRET_HEADER = /auth|token|secret|cookie|key|password/i;
+/**
+ * The only request headers stored with a delivery. An allow-list: Enode's signature, its optional
+ * authentication header (any name) and whatever credentials a proxy adds must never be stored.
+ */
+const STORED_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'user-agent',
+  'date',
+  'x-enode-delivery',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-request-id',
+] as const;
 
 /** Node's own request when served by @hono/node-server (absent under `app.request()` in tests). */
 function incoming(c: Context): IncomingMessage | undefined {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
 }
 
-/** Request headers minus those that may carry credentials, read without building a `Headers`. */
-function storableHeaders(c: Context): Record<string, string> {
+/** One request header, read from Node's request when there is one (no `Headers` is built). */
+function header(c: Context, node: IncomingMessage | undefined, name: string): string | undefined {
+  if (!node) return c.req.header(name);
+  const value = node.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The allow-listed request headers, to be stored with the delivery. */
+function storableHeaders(c: Context, node: IncomingMessage | undefined): Record<string, string> {
   const kept: Record<string, string> = {};
-  const raw = incoming(c)?.headers;
-  if (raw) {
-    for (const [name, value] of Object.entries(raw)) {
-      if (value !== undefined && !SECRET_HEADER.test(name)) kept[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    return kept;
+  for (const name of STORED_HEADERS) {
+    const value = header(c, node, name);
+    if (value !== undefined) kept[name] = value;
   }
-  c.req.raw.headers.forEach((value, name) => {
-    if (!SECRET_HEADER.test(name)) kept[name] = value;
-  });
   return kept;
 }
 
-/**
- * 413 before reading a body whose Content-Length is over the limit. Checked on the header alone,
- * because touching `c.req.raw.body` (as hono's bodyLimit does first) makes @hono/node-server build
- * a web stream for every request; bodies without a length still go through hono's bodyLimit.
- */
-function limitBody(maxSize: number): MiddlewareHandler {
-  const tooLarge = () => {
-    throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${maxSize} bytes`);
-  };
-  const streaming = bodyLimit({ maxSize, onError: tooLarge });
-  return async (c, next) => {
-    const headers = incoming(c)?.headers;
-    const length = headers ? headers['content-length'] : c.req.header('content-length');
-    const chunked = headers ? headers['transfer-encoding'] !== undefined : c.req.header('transfer-encoding') !== undefined;
-    if (length === undefined || chunked) return streaming(c, next);
-    if (!/^\d{1,15}$/.test(length) || Number(length) > maxSize) tooLarge();
-    await next();
-  };
-}
+/** What the route answers when a body is not read whole, and the metric it counts as. */
+const BODY_FAILURE: Record<BodyFailure, DeliveryResult> = { too_large: 'too_large', over_budget: 'unavailable', timeout: 'unavailable' };
 
-/** `POST /webhooks/enode`: verify on the raw bytes, store durably, acknowledge; applying follows. */
+/**
+ * `POST /webhooks/enode`: read the body within bounds, verify on the raw bytes, store durably,
+ * acknowledge; applying follows. Anything may arrive here before the signature is checked, so:
+ * - a body over the limit is refused from its Content-Length alone (413), or when it streams past it;
+ * - the bytes of unverified bodies held at once are capped (a shared budget, reserved from the
+ *   Content-Length before reading, chunk by chunk otherwise): past it, 503 with Retry-After and
+ *   the body is not read;
+ * - a body must be whole within a deadline (408);
+ * - the failures an attacker can cause at will are logged in aggregate per client address.
+ */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
-  const duplicates = new WeakSet<Request>();
+  const budget = createByteBudget(deps.unverifiedBytesLimit ?? DEFAULT_UNVERIFIED_BYTES_LIMIT);
+  const bodyTimeoutSeconds = deps.bodyTimeoutSeconds ?? DEFAULT_BODY_TIMEOUT_SECONDS;
+  const trustProxy = deps.trustProxy ?? false;
+  const aggregate = (message: string) => createAggregateLog({ logger: deps.logger, clock: deps.clock, message });
+  const rejected = aggregate('rejected webhook delivery');
+  const incomplete = aggregate('webhook body not received whole');
+  const busy = aggregate('webhook refused: unverified bytes over budget');
+  /** Results decided by the route itself (not by a thrown error). */
+  const results = new WeakMap<Request, DeliveryResult>();
+
   const measure: MiddlewareHandler = async (c, next) => {
     const started = performance.now();
     let failure: unknown;
@@ -79,7 +109,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     } finally {
       // Hono hands a handler's error to the error handler and records it on the context.
       const err = failure ?? c.error;
-      let result: DeliveryResult = duplicates.has(c.req.raw) ? 'duplicate' : 'accepted';
+      let result: DeliveryResult = results.get(c.req.raw) ?? 'accepted';
       if (err !== undefined) {
         const code = err instanceof AppError ? err.code : undefined;
         result = code === 'UNAUTHORIZED' ? 'unauthorized' : code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : code === 'BAD_REQUEST' ? 'quarantined' : 'unavailable';
@@ -87,47 +117,100 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       deps.onResult?.(result, (performance.now() - started) / 1000);
     }
   };
-  app.post(
-    '/webhooks/enode',
-    measure,
-    limitBody(deps.bodyLimitBytes),
-    async (c) => {
-      const body = new Uint8Array(await c.req.arrayBuffer());
-      const signature = c.req.header('x-enode-signature');
-      const rawId = c.req.header('x-enode-delivery');
-      const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
-      if (!verifyEnodeSignature(body, signature, deps.webhookSecrets)) {
-        deps.logger.warn(
-          // Unverified input: only a well-formed id is logged.
-          { deliveryId: headerId, bytes: body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' },
-          'rejected webhook delivery',
-        );
-        throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
+
+  /** An answer sent without reading (the rest of) the body: the connection cannot be reused. */
+  const refuse = (c: Context, result: DeliveryResult, status: 400 | 408 | 503, code: 'BAD_REQUEST' | 'SERVICE_UNAVAILABLE', message: string) => {
+    results.set(c.req.raw, result);
+    c.header('Connection', 'close');
+    if (status === 503) c.header('Retry-After', String(bodyTimeoutSeconds));
+    return c.json(errorBody(code, message, c.get('requestId' as never) ?? 'unknown'), status);
+  };
+
+  app.post('/webhooks/enode', measure, async (c) => {
+    const node = incoming(c);
+    const address = clientAddress(c, trustProxy);
+    const length = header(c, node, 'content-length');
+    const chunked = header(c, node, 'transfer-encoding') !== undefined;
+    const declared = length === undefined || chunked ? undefined : /^\d{1,15}$/.test(length) ? Number(length) : Number.NaN;
+    const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
+    if (declared !== undefined && !(declared <= deps.bodyLimitBytes)) {
+      // Refused on the header alone: nothing is read, so the connection cannot be reused.
+      c.header('Connection', 'close');
+      throw tooLarge();
+    }
+
+    const rawId = header(c, node, 'x-enode-delivery');
+    const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
+    const signature = header(c, node, 'x-enode-signature');
+    const reservation = budget.open();
+    let body: Uint8Array;
+    try {
+      if (declared !== undefined && !reservation.take(declared)) {
+        busy.record(address, { deliveryId: headerId, bytes: declared, heldBytes: budget.heldBytes });
+        return refuse(c, 'unavailable', 503, 'SERVICE_UNAVAILABLE', 'Too many webhook bodies in flight; retry later');
       }
-      const bytes = body.byteLength;
-      let outcome;
+      let read;
       try {
-        outcome = await deps.writer.submit({
-          headerId,
-          receivedAt: deps.clock.now().getTime(),
-          headers: storableHeaders(c),
-          body,
+        read = await readBoundedBody(node ? { incoming: node } : { stream: c.req.raw.body }, {
+          maxBytes: deps.bodyLimitBytes,
+          reservation,
+          deadlineMs: bodyTimeoutSeconds * 1000,
         });
       } catch (err) {
-        // Not stored, so not acknowledged: a 5xx makes Enode retry later.
-        deps.logger.error({ err, deliveryId: headerId, bytes }, 'could not store webhook delivery');
-        throw new AppError('SERVICE_UNAVAILABLE', 'Could not store the delivery; retry later');
+        if (!isClientAbort(err)) throw err;
+        // The client closed mid-body: no one reads this answer, and it is not our failure.
+        incomplete.record(address, { deliveryId: headerId, reason: 'connection closed mid-body' });
+        return refuse(c, 'unavailable', 400, 'BAD_REQUEST', 'The connection closed before the request body was complete');
       }
-      const id = outcome.deliveryId;
-      const log = { deliveryId: id, bytes, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
-      if (outcome.status === 'quarantined' && !outcome.duplicate) {
-        deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
-        throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
+      if (!read.ok) {
+        if (read.failure === 'too_large') {
+          results.set(c.req.raw, BODY_FAILURE.too_large);
+          c.header('Connection', 'close');
+          throw tooLarge();
+        }
+        if (read.failure === 'over_budget') {
+          busy.record(address, { deliveryId: headerId, heldBytes: budget.heldBytes });
+          return refuse(c, BODY_FAILURE.over_budget, 503, 'SERVICE_UNAVAILABLE', 'Too many webhook bodies in flight; retry later');
+        }
+        incomplete.record(address, { deliveryId: headerId, reason: `body not whole within ${bodyTimeoutSeconds} s` });
+        c.header('Connection', 'close');
+        // Through the error pipeline (a 4xx is not logged there): 408 with the one error body.
+        throw new HTTPException(408, { message: `Request body not received within ${bodyTimeoutSeconds} s` });
       }
-      deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
-      if (outcome.duplicate) duplicates.add(c.req.raw);
-      return c.json({ deliveryId: id, status: outcome.status, duplicate: outcome.duplicate });
-    },
-  );
+      body = read.body;
+      if (!verifyEnodeSignature(body, signature, deps.webhookSecrets)) {
+        // Unverified input: only a well-formed id is logged.
+        rejected.record(address, { deliveryId: headerId, bytes: body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' });
+        throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
+      }
+    } finally {
+      // Verified (or refused): its bytes no longer count against what strangers may hold.
+      reservation.release();
+    }
+
+    const bytes = body.byteLength;
+    let outcome;
+    try {
+      outcome = await deps.writer.submit({
+        headerId,
+        receivedAt: deps.clock.now().getTime(),
+        headers: storableHeaders(c, node),
+        body,
+      });
+    } catch (err) {
+      // Not stored, so not acknowledged: a 5xx makes Enode retry later.
+      deps.logger.error({ err, deliveryId: headerId, bytes }, 'could not store webhook delivery');
+      throw new AppError('SERVICE_UNAVAILABLE', 'Could not store the delivery; retry later');
+    }
+    const id = outcome.deliveryId;
+    const log = { deliveryId: id, bytes, status: outcome.status, duplicate: outcome.duplicate, events: outcome.eventCount };
+    if (outcome.status === 'quarantined' && !outcome.duplicate) {
+      deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
+      throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
+    }
+    deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
+    if (outcome.duplicate) results.set(c.req.raw, 'duplicate');
+    return c.json({ deliveryId: id, status: outcome.status, duplicate: outcome.duplicate });
+  });
   return app;
 }
