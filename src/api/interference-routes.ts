@@ -4,7 +4,7 @@ import type { InterferenceReadRepo } from '../db/interference-read-repo.js';
 import type { ReadRepo } from '../db/read-repo.js';
 import { parseTimeMs } from '../domain/time.js';
 import { AppError } from '../errors.js';
-import { findingOf, parseStoredJson, timelinePage, type TimelineKey } from '../reconcile/timeline.js';
+import { findingOf, parseStoredJson, timelineCursor, timelinePage } from '../reconcile/timeline.js';
 import { apiRouter } from './openapi.js';
 import { encodeCursor, page, pageParams } from './pagination.js';
 import { errorResponses, FINDING_KINDS, FindingDetailSchema, FindingSchema, idParams, jsonResponse, listOf, pageQuery, TimelineSchema } from './schemas.js';
@@ -28,25 +28,6 @@ const isoTime = (name: string, description: string) =>
     .openapi({ description: `${description} (ISO 8601 time, e.g. 2026-01-31T12:00:00Z)` });
 
 const idText = z.string().min(1).max(200);
-
-/** A timeline cursor as `pagination.after` carries it: [device time ms, type rank 0…3, id]. */
-export function timelineCursor(after: Array<string | number> | undefined): TimelineKey | undefined {
-  if (!after) return undefined;
-  const [ms, rank, id] = after;
-  const valid =
-    after.length === 3 &&
-    typeof ms === 'number' &&
-    Number.isSafeInteger(ms) &&
-    typeof rank === 'number' &&
-    Number.isInteger(rank) &&
-    rank >= 0 &&
-    rank <= 3 &&
-    typeof id === 'string' &&
-    // Observations are keyed by their row id, zero-padded to 16 digits.
-    (rank !== 2 || /^\d{16}$/.test(id));
-  if (!valid) throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
-  return [ms, rank, id];
-}
 
 const listFindings = createRoute({
   method: 'get',

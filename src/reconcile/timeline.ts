@@ -1,4 +1,5 @@
 import { presentAction } from '../api/present.js';
+import { AppError } from '../errors.js';
 import type { InterferenceReadRepo, TimelineAction, TimelineParts } from '../db/interference-read-repo.js';
 import { findingView, type FindingColumns, type FindingView } from './findings.js';
 
@@ -201,4 +202,23 @@ export function timelinePage(
   const shown = entries.slice(0, limit);
   const last = shown[shown.length - 1];
   return { entries: shown, next: entries.length > limit && last ? last.key : null };
+}
+
+/** A timeline cursor as `pagination.after` carries it (decoded): [device time ms, type rank 0…3, id]; anything else is a 400. */
+export function timelineCursor(after: Array<string | number> | undefined): TimelineKey | undefined {
+  if (!after) return undefined;
+  const [ms, rank, id] = after;
+  const valid =
+    after.length === 3 &&
+    typeof ms === 'number' &&
+    Number.isSafeInteger(ms) &&
+    typeof rank === 'number' &&
+    Number.isInteger(rank) &&
+    rank >= 0 &&
+    rank <= 3 &&
+    typeof id === 'string' &&
+    // Observations are keyed by their row id, zero-padded to 16 digits.
+    (rank !== RANK.observation || /^\d{16}$/.test(id));
+  if (!valid) throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
+  return [ms, rank, id];
 }

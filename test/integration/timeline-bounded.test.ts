@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { actions, commands, findings, observations, transitions } from '../../src/db/schema.js';
 import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_JSON } from '../../src/reconcile/timeline.js';
+import { createInterferenceReadRepo } from '../../src/db/interference-read-repo.js';
+import { DevicePage } from '../../src/ui/pages/device.js';
+import { DEVICE_PAGE_ENTRIES, deviceTimelineSlice } from '../../src/ui/queries.js';
+import { layoutTimeline } from '../../src/ui/timeline-svg.js';
 import { api, makeTestApp, NOW, type TestApp } from '../support/fixtures.js';
 
 const DEVICE = 'v-busy';
@@ -162,5 +166,42 @@ describe('stored JSON for presenting', () => {
     expect(parseStoredJson('{"x":')).toBe(UNREADABLE_JSON);
     expect(parseStoredJson(null)).toBeNull();
     expect(() => JSON.stringify(parseStoredJson('['.repeat(50_000) + ']'.repeat(50_000)))).not.toThrow();
+  });
+});
+
+describe('dashboard device page is paged', () => {
+  it('pages a long window 500 entries at a time, reaching every entry once, and links to the later entries', async () => {
+    const t = makeTestApp();
+    seedHistory(t, 1_500);
+    const interference = createInterferenceReadRepo(t.deps.db);
+    const window = { fromMs: NOW.getTime() - 24 * 3_600_000, untilMs: NOW.getTime() };
+    const seen = new Set<string>();
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const slice = deviceTimelineSlice(interference, DEVICE, window, after);
+      pages++;
+      expect(slice.entries.length).toBeLessThanOrEqual(DEVICE_PAGE_ENTRIES);
+      expect(slice.drawWindow.fromMs).toBeGreaterThanOrEqual(window.fromMs);
+      expect(slice.drawWindow.untilMs).toBeLessThanOrEqual(window.untilMs);
+      for (const e of slice.entries) seen.add(idOf(e as TimelineBody['data'][number]));
+      if (pages === 1) {
+        const data = { deviceId: DEVICE, device: undefined, nowMs: window.untilMs, hours: 24, entries: slice.entries, layout: layoutTimeline(slice.entries, slice.drawWindow, ['charging']), truncated: false, next: slice.next };
+        const html = String(await DevicePage({ data })!.toString());
+        expect(html).toContain(`/ui/devices/${DEVICE}?hours=24&amp;after=${slice.next}`);
+        expect(html).toContain('Later entries');
+      }
+      after = slice.next ?? undefined;
+    } while (after && pages < 20);
+    expect(seen.size).toBe(1_500 + 3 * 150);
+    expect(pages).toBe(Math.ceil(seen.size / DEVICE_PAGE_ENTRIES));
+  });
+
+  it('refuses a cursor that was not given by a page', () => {
+    const t = makeTestApp();
+    const interference = createInterferenceReadRepo(t.deps.db);
+    const window = { fromMs: 0, untilMs: NOW.getTime() };
+    expect(() => deviceTimelineSlice(interference, DEVICE, window, 'x'.repeat(3000))).toThrow(/cursor/);
+    expect(() => deviceTimelineSlice(interference, DEVICE, window, Buffer.from('[1,"a"]').toString('base64url'))).toThrow(/cursor/);
   });
 });

@@ -2,7 +2,7 @@ import type { FC } from 'hono/jsx';
 import type { presentDevice } from '../../api/present.js';
 import type { TimelineEntry } from '../../reconcile/timeline.js';
 import { describeExplanation, formatAge, formatControlled, formatIso, formatTime, formatValue } from '../format.js';
-import { Layout, Notice, Swatch } from '../layout.js';
+import { Layout, Notice, query, Swatch } from '../layout.js';
 import { FINDING_COLOR, TimelineSvg, type TimelineLayout } from '../timeline-svg.js';
 
 export const WINDOW_CHOICES_HOURS = [1, 6, 24, 72, 168, 720] as const;
@@ -15,7 +15,20 @@ export interface DevicePageData {
   entries: TimelineEntry[];
   layout: TimelineLayout;
   truncated: boolean;
+  /** The `after` this page was asked with (absent: the window's first entries). */
+  after?: string | undefined;
+  /** `after` of the next entries; null or absent on the last page (see `deviceTimelineSlice`). */
+  next?: string | null;
 }
+
+/** Links between the pages of a long window: back to its start, on to later entries. */
+const PageLinks: FC<{ d: DevicePageData }> = ({ d }) =>
+  d.after || d.next ? (
+    <p class="pager">
+      {d.after && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ hours: d.hours })}`}>← Start of the window</a>}{' '}
+      {d.next && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ hours: d.hours, after: d.next })}`}>Later entries →</a>}
+    </p>
+  ) : null;
 
 const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
   switch (e.type) {
@@ -161,6 +174,8 @@ export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
         </span>
       </form>
       {d.truncated && <Notice kind="error">This window holds more entries than the page shows: choose a shorter window.</Notice>}
+      {(d.after || d.next) && <p class="muted">A long window is shown in pages of at most 500 entries, oldest first; the drawing spans this page.</p>}
+      <PageLinks d={d} />
       <div class="timeline-wrap">
         <TimelineSvg layout={d.layout} label={label} />
       </div>
@@ -206,6 +221,7 @@ export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
           </tbody>
         </table>
       )}
+      <PageLinks d={d} />
     </Layout>
   );
 };
