@@ -85,6 +85,21 @@ export function errorBody(code: ErrorCode, message: string, requestId: string, d
   return { error: { code, message, requestId, ...(details ?? {}) } };
 }
 
+/**
+ * Seconds the caller should wait before trying again, when the error says so: an AppError whose
+ * `details.retryAfterSeconds` is a number (429 throttles, 503 overload, Enode's rate limit).
+ */
+export function retryAfterSeconds(err: unknown): number | undefined {
+  const seconds = err instanceof AppError ? err.details?.['retryAfterSeconds'] : undefined;
+  return typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds) : undefined;
+}
+
+/** The `Retry-After` header of an error that carries `retryAfterSeconds`, or none. */
+export function retryAfterHeaders(err: unknown): Record<string, string> {
+  const seconds = retryAfterSeconds(err);
+  return seconds === undefined ? {} : { 'Retry-After': String(seconds) };
+}
+
 /** The single onError of the app: known errors as they are, unknown ones hidden and logged. */
 export function createErrorHandler(logger: Logger): ErrorHandler {
   return (err, c) => {
@@ -92,7 +107,7 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     if (err instanceof AppError) {
       const status = codeToStatus(err.code);
       if (status >= 500) logger.error({ err, requestId }, 'request failed');
-      return c.json(errorBody(err.code, err.message, requestId, err.details), status as 400);
+      return c.json(errorBody(err.code, err.message, requestId, err.details), status as 400, retryAfterHeaders(err));
     }
     if (err instanceof HTTPException) {
       const status = err.status;
