@@ -1,7 +1,10 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { csrf } from 'hono/csrf';
 import type { Clock } from '../clock.js';
+import type { AuthGuard } from '../http/auth-guard.js';
+import { memoryRevocations, type RevocationStore } from './session-store.js';
 
 /** The dashboard's session cookie: scoped to /ui, never sent to the API or the webhook route. */
 export const SESSION_COOKIE = 'enode_sync_session';
@@ -19,11 +22,13 @@ export function secretMatches(presented: string, expected: string): boolean {
 /**
  * Stateless sessions: the cookie holds `<random id>.<expiry s>.<mac>`, where the MAC is an
  * HMAC-SHA256 under a key derived from ADMIN_TOKEN. The token itself never leaves the login form;
- * rotating it ends every session. Logout revokes the id in memory until it would expire anyway.
+ * rotating it ends every session. Logout revokes the id in `revocations` (the database in the
+ * daemon, so a restart forgets no logout) until it would expire anyway.
  */
-export function createSessionKeeper(adminToken: string, clock: Clock, ttlMs = SESSION_TTL_MS) {
+export function createSessionKeeper(adminToken: string, clock: Clock, options: { ttlMs?: number; revocations?: RevocationStore } = {}) {
+  const ttlMs = options.ttlMs ?? SESSION_TTL_MS;
+  const revocations = options.revocations ?? memoryRevocations();
   const key = createHmac('sha256', adminToken).update('enode-sync/ui-session/v1').digest();
-  const revoked = new Map<string, number>();
   const mac = (payload: string) => createHmac('sha256', key).update(payload).digest('base64url');
 
   const parse = (value: string | undefined): { id: string; expiresMs: number } | undefined => {
@@ -34,10 +39,6 @@ export function createSessionKeeper(adminToken: string, clock: Clock, ttlMs = SE
     const presented = Buffer.from(given);
     if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) return undefined;
     return { id, expiresMs: Number(exp) * 1000 };
-  };
-
-  const prune = (nowMs: number) => {
-    for (const [id, expiresMs] of revoked) if (expiresMs <= nowMs) revoked.delete(id);
   };
 
   return {
@@ -52,14 +53,14 @@ export function createSessionKeeper(adminToken: string, clock: Clock, ttlMs = SE
     verify(value: string | undefined): boolean {
       const s = parse(value);
       const nowMs = clock.now().getTime();
-      return s !== undefined && s.expiresMs > nowMs && !revoked.has(s.id);
+      // Only a genuine, live session costs a read of the revocations.
+      return s !== undefined && s.expiresMs > nowMs && !revocations.isRevoked(s.id, nowMs);
     },
-    /** Ends a session before its expiry (logout). */
-    revoke(value: string | undefined): void {
+    /** Ends a session before its expiry (logout); resolves once the revocation is stored. */
+    async revoke(value: string | undefined): Promise<void> {
       const s = parse(value);
       const nowMs = clock.now().getTime();
-      prune(nowMs);
-      if (s && s.expiresMs > nowMs) revoked.set(s.id, s.expiresMs);
+      if (s && s.expiresMs > nowMs) await revocations.revoke(s.id, s.expiresMs, nowMs);
     },
   };
 }
@@ -102,26 +103,113 @@ export function safeNext(next: string | undefined): string {
 
 export type AuthOutcome = 'session' | 'bearer' | 'bad-bearer' | 'none';
 
-/** Who is asking: a valid session cookie, a valid `Authorization: Bearer`, a wrong bearer, or nobody. */
-export function authenticate(c: Context, sessions: SessionKeeper | undefined, adminToken: string | undefined): AuthOutcome {
-  if (!adminToken || !sessions) return 'none';
-  const header = c.req.header('authorization');
-  if (header !== undefined) {
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    return match && secretMatches((match[1] as string).trim(), adminToken) ? 'bearer' : 'bad-bearer';
-  }
-  return sessions.verify(sessionCookie(c)) ? 'session' : 'none';
+/**
+ * The `Bearer` credential of the request, if it presents one. Other schemes (e.g. the Basic
+ * credentials a browser repeats behind a password-protected proxy) are not ours: they neither
+ * authenticate nor count as a wrong token, and the session cookie decides.
+ */
+export function presentedBearer(c: Context): string | undefined {
+  const match = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '');
+  return match ? (match[1] as string).trim() : undefined;
 }
 
 /**
- * Guards the dashboard pages: a session cookie or the API's bearer header passes; a wrong bearer
- * gets 401 (scripts want the status); anyone else is sent to the login form.
+ * Who is asking: a valid `Authorization: Bearer`, a wrong bearer, a valid session cookie, or nobody.
+ * A bearer, right or wrong, decides alone: a cookie sent beside a wrong bearer does not rescue it.
  */
-export function requireUiAuth(sessions: SessionKeeper | undefined, adminToken: string | undefined, onBadBearer: (c: Context) => Response | Promise<Response>): MiddlewareHandler {
+export function authenticate(c: Context, sessions: SessionKeeper | undefined, adminToken: string | undefined): AuthOutcome {
+  if (!adminToken || !sessions) return 'none';
+  const bearer = presentedBearer(c);
+  if (bearer !== undefined) return secretMatches(bearer, adminToken) ? 'bearer' : 'bad-bearer';
+  return sessions.verify(sessionCookie(c)) ? 'session' : 'none';
+}
+
+/** What the CSRF origin check accepts besides the request's own origin (README "Security"). */
+export interface OriginPolicy {
+  /** PUBLIC_URL: the origin browsers see behind a TLS-terminating proxy. */
+  publicUrl: string | undefined;
+  /** TRUST_PROXY: believe X-Forwarded-Proto / X-Forwarded-Host. */
+  trustProxy: boolean;
+}
+
+const firstValue = (header: string | undefined) => header?.split(',')[0]?.trim() || undefined;
+
+function originOf(url: string): string | undefined {
+  try {
+    const origin = new URL(url).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The origins a same-site form post may carry: the request URL's own, PUBLIC_URL's, and with
+ * TRUST_PROXY the one the proxy reports (X-Forwarded-Proto + X-Forwarded-Host or Host). Behind TLS
+ * termination the request URL says http:// while the browser sends `Origin: https://…`; without
+ * one of the latter two, such posts would be refused.
+ */
+export function allowedOrigins(c: Context, policy: OriginPolicy): string[] {
+  const origins = new Set<string>([new URL(c.req.url).origin]);
+  const publicOrigin = policy.publicUrl ? originOf(policy.publicUrl) : undefined;
+  if (publicOrigin) origins.add(publicOrigin);
+  if (policy.trustProxy) {
+    const proto = firstValue(c.req.header('x-forwarded-proto'))?.toLowerCase();
+    const host = firstValue(c.req.header('x-forwarded-host')) ?? new URL(c.req.url).host;
+    const forwarded = (proto === 'https' || proto === 'http') && host && !/[\/\\@?#\s]/.test(host) ? originOf(`${proto}://${host}`) : undefined;
+    if (forwarded) origins.add(forwarded);
+  }
+  return [...origins];
+}
+
+/**
+ * The dashboard's CSRF check (hono's: Sec-Fetch-Site same-origin, or an allowed Origin) on every
+ * unsafe form post, skipped only for a request a valid bearer authenticated: a cross-site form
+ * cannot send one. A cookie session, or a cookie beside any other Authorization header, is checked.
+ * Reads the outcome `identify` stored.
+ */
+export function dashboardCsrf(policy: OriginPolicy): MiddlewareHandler {
+  const check = csrf({ origin: (origin, c) => allowedOrigins(c, policy).includes(origin) });
+  return (c, next) => (c.get(AUTH_OUTCOME as never) === 'bearer' ? next() : check(c, next));
+}
+
+/** The context key under which `identify` leaves the request's AuthOutcome. */
+export const AUTH_OUTCOME = 'uiAuth';
+
+/** The outcome `identify` stored for this request ('none' before it ran). */
+export function authOutcome(c: Context): AuthOutcome {
+  return (c.get(AUTH_OUTCOME as never) as AuthOutcome | undefined) ?? 'none';
+}
+
+/**
+ * Runs first on every dashboard request: works out who is asking once, and answers a wrong bearer
+ * with `onBadBearer` at once (it is counted against the address by the guard; an address that has
+ * used up its failures gets 429 before its bearer is compared).
+ */
+export function identify(
+  sessions: SessionKeeper | undefined,
+  adminToken: string | undefined,
+  guard: AuthGuard,
+  onBadBearer: (c: Context) => Response | Promise<Response>,
+): MiddlewareHandler {
   return async (c, next) => {
+    if (adminToken && presentedBearer(c) !== undefined) guard.assertAllowed(c, 'ui-bearer');
     const outcome = authenticate(c, sessions, adminToken);
-    if (outcome === 'bad-bearer') return onBadBearer(c);
-    if (outcome === 'none') {
+    c.set(AUTH_OUTCOME as never, outcome as never);
+    if (outcome === 'bad-bearer') {
+      guard.recordFailure(c, 'ui-bearer');
+      return onBadBearer(c);
+    }
+    await next();
+    return undefined;
+  };
+}
+
+/** Guards the dashboard pages: a session cookie or the API's bearer passes; anyone else is sent to the login form. */
+export function requireUiAuth(): MiddlewareHandler {
+  return async (c, next) => {
+    const outcome = authOutcome(c);
+    if (outcome !== 'session' && outcome !== 'bearer') {
       const url = new URL(c.req.url);
       const next = c.req.method === 'GET' ? `${url.pathname}${url.search}` : '/ui';
       return c.redirect(`/ui/login?next=${encodeURIComponent(next)}`, 303);

@@ -1,6 +1,5 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { z } from 'zod';
@@ -10,10 +9,11 @@ import { presentAction, presentDeliverySummary, presentDevice } from '../api/pre
 import { createInterferenceReadRepo } from '../db/interference-read-repo.js';
 import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
-import { AppError, codeToStatus, isClientAbort } from '../errors.js';
+import { AppError, codeToStatus, isClientAbort, retryAfterHeaders } from '../errors.js';
+import { createAuthGuard, type AuthGuard } from '../http/auth-guard.js';
 import { findingView } from '../reconcile/findings.js';
 import { buildTimeline } from '../reconcile/timeline.js';
-import { authenticate, clearSessionCookie, createSessionKeeper, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
+import { authOutcome, clearSessionCookie, createSessionKeeper, dashboardCsrf, identify, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
 import { webhookHealth } from './health.js';
 import { query, sendPage } from './layout.js';
 import { DevicePage, WINDOW_CHOICES_HOURS } from './pages/device.js';
@@ -23,6 +23,7 @@ import { LoginPage } from './pages/login.js';
 import { OverviewPage } from './pages/overview.js';
 import { alertDeliveryCounts, lastWebhookMs } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
+import { databaseRevocations } from './session-store.js';
 import { layoutTimeline } from './timeline-svg.js';
 
 /** Devices per type on the overview before "next page". */
@@ -88,17 +89,19 @@ async function backFilter<T extends string>(c: Context, values: readonly T[]): P
 /**
  * The dashboard under /ui: server-rendered pages (hono/jsx), no scripts. Login with ADMIN_TOKEN
  * sets an opaque http-only session cookie; scripts may send the API's bearer header instead.
+ * `guard` counts wrong tokens per client address; pass the admin API's, so both share one budget.
  */
-export function uiRoutes(deps: Deps) {
+export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   const adminToken = deps.config.adminToken;
-  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock) : undefined;
+  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock, { revocations: databaseRevocations(deps.db, deps.writer) }) : undefined;
   const interference = createInterferenceReadRepo(deps.db);
   const alertsRead = createAlertReadRepo(deps.db);
   const logger = deps.logger.child({ component: 'ui' });
   const ui = new Hono();
 
   const renderError = (c: Context, status: number, message: string) => {
-    const signedIn = authenticate(c, sessions, adminToken) !== 'none';
+    const outcome = authOutcome(c);
+    const signedIn = outcome === 'session' || outcome === 'bearer';
     return sendPage(c, <ErrorPage status={status} message={message} requestId={(c.get('requestId' as never) as string | undefined) ?? 'unknown'} signedIn={signedIn} />, status);
   };
 
@@ -106,6 +109,7 @@ export function uiRoutes(deps: Deps) {
     if (err instanceof AppError) {
       const status = codeToStatus(err.code);
       if (status >= 500) logger.error({ err }, 'dashboard request failed');
+      for (const [name, value] of Object.entries(retryAfterHeaders(err))) c.header(name, value);
       return renderError(c, status, err.message);
     }
     if (err instanceof HTTPException) {
@@ -141,9 +145,10 @@ export function uiRoutes(deps: Deps) {
     await next();
     if (!c.res.headers.has('cache-control')) c.header('cache-control', 'no-store');
   });
-  // A cross-site form cannot set Authorization, so only cookie-borne requests need the origin check.
-  const sameOrigin = csrf();
-  ui.use((c, next) => (c.req.header('authorization') !== undefined ? next() : sameOrigin(c, next)));
+  // Who is asking, once per request; a wrong bearer is refused (and counted) before anything else.
+  ui.use(identify(sessions, adminToken, guard, (c) => renderError(c, 401, 'Invalid bearer token')));
+  // A cross-site form cannot send a bearer: only requests a valid bearer authenticated skip the check.
+  ui.use(dashboardCsrf({ publicUrl: deps.config.alerts.publicUrl, trustProxy: deps.config.http.trustProxy }));
   ui.post('*', bodyLimit({ maxSize: FORM_BODY_LIMIT_BYTES, onError: () => { throw new AppError('PAYLOAD_TOO_LARGE', 'Form too large'); } }));
 
   // ── public: stylesheet, login, logout ──
@@ -160,7 +165,7 @@ export function uiRoutes(deps: Deps) {
   });
 
   ui.get('/login', (c) => {
-    if (authenticate(c, sessions, adminToken) === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
+    if (authOutcome(c) === 'session') return c.redirect(safeNext(c.req.query('next')), 303);
     return sendPage(c, <LoginPage next={safeNext(c.req.query('next'))} disabled={!adminToken} />);
   });
 
@@ -168,23 +173,32 @@ export function uiRoutes(deps: Deps) {
     const form = await c.req.parseBody();
     const next = safeNext(typeof form.next === 'string' ? form.next : undefined);
     if (!adminToken || !sessions) return sendPage(c, <LoginPage next={next} disabled />, 503);
+    try {
+      guard.assertAllowed(c, 'ui-login');
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      for (const [name, value] of Object.entries(retryAfterHeaders(err))) c.header(name, value);
+      return sendPage(c, <LoginPage next={next} error={err.message} />, 429);
+    }
     const token = typeof form.token === 'string' ? form.token.trim() : '';
     if (!token || !secretMatches(token, adminToken)) {
-      logger.warn('dashboard login refused: wrong token');
+      // Counted and logged in aggregate per address, not a line per guess.
+      guard.recordFailure(c, 'ui-login');
       return sendPage(c, <LoginPage next={next} error="That is not the admin token." />, 401);
     }
     setSessionCookie(c, sessions.issue(), sessions.ttlMs);
     return c.redirect(next, 303);
   });
 
-  ui.post('/logout', (c) => {
-    sessions?.revoke(sessionCookie(c));
+  ui.post('/logout', async (c) => {
+    // Stored through the writer before the answer: a restart right after still refuses the cookie.
+    await sessions?.revoke(sessionCookie(c));
     clearSessionCookie(c);
     return c.redirect('/ui/login', 303);
   });
 
   // ── everything below needs a session or the bearer token ──
-  ui.use(requireUiAuth(sessions, adminToken, (c) => renderError(c, 401, 'Invalid bearer token')));
+  ui.use(requireUiAuth());
 
   ui.get('/', (c) => {
     const nowMs = deps.clock.now().getTime();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { createSessionKeeper, safeNext, secretMatches, SESSION_TTL_MS } from '../../src/ui/auth.js';
+import { memoryRevocations } from '../../src/ui/session-store.js';
 import { describeExplanation, formatAge, formatControlled, formatValue } from '../../src/ui/format.js';
 import { webhookHealth } from '../../src/ui/health.js';
 
@@ -38,13 +39,27 @@ describe('dashboard sessions', () => {
     expect(keeper.verify(value)).toBe(false);
   });
 
-  it('ends a session on logout without touching the others', () => {
+  it('ends a session on logout without touching the others', async () => {
     const keeper = createSessionKeeper(TOKEN, new ManualClock(NOW_MS));
     const a = keeper.issue();
     const b = keeper.issue();
-    keeper.revoke(a);
+    await keeper.revoke(a);
     expect(keeper.verify(a)).toBe(false);
     expect(keeper.verify(b)).toBe(true);
+  });
+
+  it('keeps logouts in its revocation store, so a new keeper over the same store refuses them', async () => {
+    const clock = new ManualClock(NOW_MS);
+    const revocations = memoryRevocations();
+    const before = createSessionKeeper(TOKEN, clock, { revocations });
+    const a = before.issue();
+    await before.revoke(a);
+    await before.revoke('forged.99999999999.value');
+    const after = createSessionKeeper(TOKEN, clock, { revocations });
+    expect(after.verify(a)).toBe(false);
+    expect(after.verify(before.issue())).toBe(true);
+    // Without the store a restart would forget the logout.
+    expect(createSessionKeeper(TOKEN, clock).verify(a)).toBe(true);
   });
 
   it('compares secrets whatever their lengths', () => {
