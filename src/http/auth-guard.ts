@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createAggregateLog } from './aggregate-log.js';
+import { clientAddress } from './client-address.js';
 import { createFailureThrottle, type FailureThrottle } from './throttle.js';
 
 /** Which door the credential was tried at (logged with the first failure of an address). */
@@ -25,25 +26,14 @@ export interface AuthGuard {
 }
 
 const WINDOW_MS = 60_000;
-/** Longest address text kept as a key; anything longer is not an address. */
-const ADDRESS_MAX_LENGTH = 64;
 
 /**
- * The client's address as the throttle keys it: the socket's remote address, or with TRUST_PROXY
- * the last X-Forwarded-For entry (the one our proxy appended; entries before it are whatever the
- * client sent, so trusting them would let a guesser pick a fresh address per request). IPv6
- * addresses are keyed by their /64, which one host usually holds whole. `unknown` without a socket
- * (`app.request()` in tests).
+ * The key the throttle counts under: the client's address (src/http/client-address.ts: the socket,
+ * or with TRUST_PROXY the hop our proxy appended to X-Forwarded-For), with IPv6 addresses keyed by
+ * their /64, which one host usually holds whole (else a guesser gets a fresh budget per address).
  */
-export function clientAddress(c: Context, trustProxy: boolean): string {
-  if (trustProxy) {
-    const hops = (c.req.header('x-forwarded-for') ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '');
-    const nearest = hops[hops.length - 1];
-    if (nearest && nearest.length <= ADDRESS_MAX_LENGTH) return addressKey(nearest);
-  }
-  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
-  const remote = env?.incoming?.socket?.remoteAddress;
-  return remote ? addressKey(remote) : 'unknown';
+export function throttleKey(c: Context, trustProxy: boolean): string {
+  return addressKey(clientAddress(c, trustProxy));
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4`; a full IPv6 address → its /64 prefix (`2001:db8:0:1::/64`). */
@@ -69,14 +59,14 @@ export function createAuthGuard(deps: { config: Pick<Config, 'http'>; clock: Clo
   return {
     throttle,
     assertAllowed(c, door) {
-      const address = clientAddress(c, trustProxy);
+      const address = throttleKey(c, trustProxy);
       const seconds = throttle.blockedForSeconds(address);
       if (seconds === 0) return;
       refusals.record(address, { address, door, retryAfterSeconds: seconds });
       throw new AppError('RATE_LIMITED', `Too many failed authentication attempts from this address; try again in ${seconds} s`, { retryAfterSeconds: seconds });
     },
     recordFailure(c, door) {
-      const address = clientAddress(c, trustProxy);
+      const address = throttleKey(c, trustProxy);
       throttle.recordFailure(address);
       failures.record(address, { address, door, path: c.req.path });
     },

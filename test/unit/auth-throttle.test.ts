@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { addressKey, clientAddress } from '../../src/http/auth-guard.js';
+import { addressKey, throttleKey } from '../../src/http/auth-guard.js';
 import { createFailureThrottle, OVERFLOW_KEY } from '../../src/http/throttle.js';
 
 const START = '2026-12-01T00:00:00Z';
@@ -59,14 +59,14 @@ async function addressOf(headers: Record<string, string>, remoteAddress: string 
   const app = new Hono();
   let seen = '';
   app.get('/', (c: Context) => {
-    seen = clientAddress(c, trustProxy);
+    seen = throttleKey(c, trustProxy);
     return c.text('ok');
   });
   await app.request('/', { headers }, remoteAddress === undefined ? undefined : { incoming: { socket: { remoteAddress } } });
   return seen;
 }
 
-describe('client address', () => {
+describe('throttle key (client address)', () => {
   it('is the socket address, and X-Forwarded-For is ignored unless TRUST_PROXY', async () => {
     expect(await addressOf({ 'x-forwarded-for': '198.51.100.9' }, '203.0.113.5', false)).toBe('203.0.113.5');
     expect(await addressOf({}, undefined, false)).toBe('unknown');
@@ -76,6 +76,8 @@ describe('client address', () => {
     expect(await addressOf({ 'x-forwarded-for': '1.1.1.1, 198.51.100.9' }, '10.0.0.2', true)).toBe('198.51.100.9');
     expect(await addressOf({ 'x-forwarded-for': '198.51.100.9' }, '10.0.0.2', true)).toBe('198.51.100.9');
     expect(await addressOf({}, '10.0.0.2', true)).toBe('10.0.0.2');
+    expect(await addressOf({ 'x-forwarded-for': '2001:db8:0:7::1, 2001:db8:0:7::2' }, '10.0.0.2', true)).toBe('2001:db8:0:7::/64');
+    expect(await addressOf({}, '::ffff:203.0.113.5', false)).toBe('203.0.113.5');
   });
 
   it('unwraps IPv4-mapped addresses and keys IPv6 by its /64', () => {
