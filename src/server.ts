@@ -1,21 +1,48 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from './app.js';
+import type { Config } from './config.js';
 import type { Deps } from './deps.js';
+import { createAggregateLog } from './http/aggregate-log.js';
+import { guardConnections } from './http/connections.js';
 
 export interface RunningServer {
   url: string;
   port: number;
   server: ServerType;
-  /** Stops accepting connections and resolves when in-flight requests are done (or the deadline passes). */
+  /**
+   * Stops accepting connections, closes idle ones, lets requests in flight get their answer (with
+   * `Connection: close`), and resolves once every connection is gone or the deadline passed.
+   */
   close(deadlineMs?: number): Promise<void>;
+}
+
+/**
+ * How often Node looks for requests past `headersTimeout`/`requestTimeout`. Its default (30 s)
+ * lets a half-sent request live up to 30 s past its timeout.
+ */
+const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+
+/** Node's timeouts of the HTTP edge from `config.http` (README "Security"). */
+export function serverOptions(http: Config['http']) {
+  const requestTimeout = http.requestTimeoutSeconds * 1000;
+  return {
+    // Node refuses a headers timeout longer than the request timeout.
+    headersTimeout: Math.min(http.headersTimeoutSeconds * 1000, requestTimeout),
+    requestTimeout,
+    keepAliveTimeout: http.keepAliveTimeoutSeconds * 1000,
+    connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+  };
 }
 
 /** Starts the daemon's HTTP server over built deps; resolves once it listens. */
 export function startServer(deps: Deps, port: number, host: string): Promise<RunningServer> {
   const app = createApp(deps);
+  const options = serverOptions(deps.config.http);
+  const evictions = createAggregateLog({ logger: deps.logger, clock: deps.clock, message: 'connection limit reached: closed the oldest idle or half-sent connection' });
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
+    const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions: options }, (info: AddressInfo) => {
       const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
       resolve({
         url: `http://${shownHost}:${info.port}`,
@@ -24,18 +51,25 @@ export function startServer(deps: Deps, port: number, host: string): Promise<Run
         close: (deadlineMs = 10_000) =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => {
-              deps.logger.warn({ deadlineMs }, 'shutdown deadline passed; closing remaining connections');
-              (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+              deps.logger.warn({ deadlineMs, inFlight: connections.inFlight }, 'shutdown deadline passed; closing remaining connections');
+              server.closeAllConnections();
               done();
             }, deadlineMs);
             timer.unref();
             server.close(() => {
               clearTimeout(timer);
+              evictions.stop();
               done();
             });
-            (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+            connections.drain();
           }),
       });
+    }) as Server;
+    // Not in serverOptions: Node 20's createServer does not read it there.
+    server.keepAliveTimeout = options.keepAliveTimeout;
+    const connections = guardConnections(server, {
+      maxConnections: deps.config.http.maxConnections,
+      onEvict: () => evictions.record('connections', { maxConnections: deps.config.http.maxConnections }),
     });
     server.once('error', reject);
   });
