@@ -51,8 +51,8 @@ function bodyOf(bytes: number): string {
   return head + 'x'.repeat(bytes - head.length - tail.length) + tail;
 }
 
-function post(route: Hono, body: BodyInit, headers: Record<string, string>) {
-  return route.request('/webhooks/enode', { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
+function post(route: Hono, body: RequestInit['body'], headers: Record<string, string>): Promise<Response> {
+  return Promise.resolve(route.request('/webhooks/enode', { method: 'POST', body, headers, duplex: 'half' } as RequestInit));
 }
 
 function signed(body: string, id: string, extra: Record<string, string> = {}) {
