@@ -103,6 +103,9 @@ export function safeNext(next: string | undefined): string {
 
 export type AuthOutcome = 'session' | 'bearer' | 'bad-bearer' | 'none';
 
+/** The context key under which `identify` leaves the request's AuthOutcome. */
+export const AUTH_OUTCOME = 'uiAuth';
+
 /**
  * The `Bearer` credential of the request, if it presents one. Other schemes (e.g. the Basic
  * credentials a browser repeats behind a password-protected proxy) are not ours: they neither
@@ -170,11 +173,8 @@ export function allowedOrigins(c: Context, policy: OriginPolicy): string[] {
  */
 export function dashboardCsrf(policy: OriginPolicy): MiddlewareHandler {
   const check = csrf({ origin: (origin, c) => allowedOrigins(c, policy).includes(origin) });
-  return (c, next) => (c.get(AUTH_OUTCOME as never) === 'bearer' ? next() : check(c, next));
+  return (c, next) => (authOutcome(c) === 'bearer' ? next() : check(c, next));
 }
-
-/** The context key under which `identify` leaves the request's AuthOutcome. */
-export const AUTH_OUTCOME = 'uiAuth';
 
 /** The outcome `identify` stored for this request ('none' before it ran). */
 export function authOutcome(c: Context): AuthOutcome {
