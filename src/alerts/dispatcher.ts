@@ -20,7 +20,7 @@ import type { Writer } from '../ingest/writer.js';
 import type { JobSpec } from '../jobs/scheduler.js';
 import type { Logger } from '../logger.js';
 import { planRetry } from './backoff.js';
-import { toAlertMessage } from './payload.js';
+import { toAlertMessage, UnsendableAlertError, type AlertMessage } from './payload.js';
 import { createSinks, type FetchFn, type SendResult, type Sink } from './sinks/index.js';
 import type { ClaimedDelivery, DeliveryResult, SinkSpec } from './store.js';
 
@@ -89,14 +89,23 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
   };
 
   const attempt = async (sink: Sink, c: ClaimedDelivery): Promise<DeliveryResult> => {
+    const log = { alertId: c.alertId, type: c.type, sink: sink.name, attempt: c.attempts + 1 };
+    let message: AlertMessage;
+    try {
+      message = toAlertMessage(c);
+    } catch (err) {
+      if (!(err instanceof UnsendableAlertError)) throw err;
+      // Every retry would fail the same way: dead at once, with the reason, instead of a retry schedule.
+      logger.error({ ...log, error: err.message }, 'alert cannot be sent; marked dead');
+      return { alertId: c.alertId, status: 'dead', counted: true, nextAttemptAtMs: clock.now().getTime(), lastStatus: null, lastError: err.message };
+    }
     let result: SendResult;
     try {
-      result = await sink.send(toAlertMessage(c), AbortSignal.timeout(timeoutMs));
+      result = await sink.send(message, AbortSignal.timeout(timeoutMs));
     } catch (err) {
       result = { kind: 'failed', status: null, error: (err as Error).message };
     }
     const nowMs = clock.now().getTime();
-    const log = { alertId: c.alertId, type: c.type, sink: sink.name, attempt: c.attempts + 1 };
     if (result.kind === 'delivered') {
       logger.debug({ ...log, status: result.status }, 'alert delivered');
       return { alertId: c.alertId, status: 'delivered', counted: true, nextAttemptAtMs: nowMs, lastStatus: result.status, lastError: null };

@@ -3,6 +3,7 @@
  * message, built from a stored alert. Pure: the same alert always gives the same bytes, so a
  * retry resends exactly what was signed before (with a fresh signature timestamp).
  */
+import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
 import type { ClaimedDelivery } from './store.js';
 
 /** A stored alert, parsed. */
@@ -22,7 +23,15 @@ export interface WebhookPayload {
   data: Record<string, unknown>;
 }
 
-/** Parses a claimed delivery's alert. */
+/** An alert whose payload cannot be built: sending it again would fail the same way. */
+export class UnsendableAlertError extends Error {
+  override name = 'UnsendableAlertError';
+}
+
+/**
+ * Parses a claimed delivery's alert. Throws UnsendableAlertError when its data nests deeper than
+ * MAX_JSON_DEPTH (raised before ingest limited nesting): no sink could serialise it.
+ */
 export function toAlertMessage(c: ClaimedDelivery): AlertMessage {
   let data: Record<string, unknown>;
   try {
@@ -30,6 +39,9 @@ export function toAlertMessage(c: ClaimedDelivery): AlertMessage {
     data = parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : { value: parsed };
   } catch {
     data = {};
+  }
+  if (valueNestingExceeds(data, MAX_JSON_DEPTH)) {
+    throw new UnsendableAlertError(`alert data nests deeper than ${MAX_JSON_DEPTH} levels; no payload can be built from it`);
   }
   return { id: c.alertId, type: c.type, createdAtMs: c.createdAtMs, deviceId: c.deviceId, userId: c.userId, data };
 }

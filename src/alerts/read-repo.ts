@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import { presentable } from '../api/safe-json.js';
 import type { Db } from '../db/open.js';
 import { alertDeliveries, alerts, type AlertDeliveryRow, type AlertRow } from '../db/schema.js';
 
@@ -43,17 +44,24 @@ export type AlertReadRepo = ReturnType<typeof createAlertReadRepo>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function parseData(text: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
+/**
+ * An alert as the API shows it. Data that is not JSON is shown as its text; data too deep to
+ * serialise (raised before ingest limited nesting) as null with a `note`, so that the alert and
+ * the pages listing it still answer.
+ */
+export function presentAlert(a: AlertRow) {
+  return { id: a.id, type: a.type, deviceId: a.deviceId, userId: a.userId, createdAt: iso(a.createdAtMs), ...presentData(a.data) };
 }
 
-/** An alert as the API shows it. */
-export function presentAlert(a: AlertRow) {
-  return { id: a.id, type: a.type, deviceId: a.deviceId, userId: a.userId, createdAt: iso(a.createdAtMs), data: parseData(a.data) };
+function presentData(text: string): { data: unknown; note?: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(text) as unknown;
+  } catch {
+    return { data: text };
+  }
+  const shown = presentable(value, 'data');
+  return shown.note === null ? { data: shown.value } : { data: null, note: shown.note };
 }
 
 /** One alert's delivery to one sink. `nextAttemptAt` only while pending. */

@@ -1,30 +1,44 @@
 import type { ActionRow, DeliveryRow, DeviceRow } from '../db/schema.js';
+import { isDeviceDeleted } from '../domain/devices.js';
+import { joinNotes, presentable } from './safe-json.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** An action as the admin API shows it: Enode's field names plus `origin`. */
+/**
+ * An action as the admin API shows it: Enode's field names plus `origin`. A `target` or
+ * `failureReason` too deep to serialise (stored before ingest limited nesting) is shown as null,
+ * with a `note` saying so, rather than failing every page that holds the action.
+ */
 export function presentAction(
   a: Pick<ActionRow, 'id' | 'userId' | 'targetId' | 'targetType' | 'kind' | 'target' | 'state' | 'failureReason' | 'createdAt' | 'updatedAt' | 'completedAt' | 'origin'>,
 ) {
+  const target = presentable(a.target, 'target');
+  const failureReason = presentable(a.failureReason, 'failureReason');
+  const note = joinNotes(target.note, failureReason.note);
   return {
     id: a.id,
     userId: a.userId,
     targetId: a.targetId,
     targetType: a.targetType,
     kind: a.kind,
-    target: a.target,
+    target: target.value,
     state: a.state,
-    failureReason: a.failureReason,
+    failureReason: failureReason.value,
     createdAt: a.createdAt,
     updatedAt: a.updatedAt,
     completedAt: a.completedAt,
     origin: a.origin,
+    ...(note === null ? {} : { note }),
   };
 }
 
-/** A device: identity, the watched `controlled` fields and the latest snapshot as received. */
+/**
+ * A device: identity, the watched `controlled` fields and the latest snapshot as received. A
+ * snapshot too deep to serialise (stored before ingest limited nesting) is shown as `{}` (the
+ * documented type is an object), with a `note`, rather than failing every page that holds the device.
+ */
 export function presentDevice(d: DeviceRow) {
-  const deleted = d.deletedAtMs !== null && d.deletedAtMs >= Math.max(d.snapshotEventAtMs, d.snapshotAtMs);
+  const snapshot = presentable<DeviceRow['snapshot']>(d.snapshot, 'snapshot');
   return {
     id: d.id,
     type: d.type,
@@ -33,8 +47,9 @@ export function presentDevice(d: DeviceRow) {
     lastSeen: d.lastSeen,
     isReachable: d.isReachable,
     controlled: d.controlled,
-    snapshot: d.snapshot,
-    deletedAt: deleted ? iso(d.deletedAtMs) : null,
+    snapshot: snapshot.value ?? {},
+    deletedAt: isDeviceDeleted(d) ? iso(d.deletedAtMs) : null,
+    ...(snapshot.note === null ? {} : { note: snapshot.note }),
   };
 }
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
+import { DEFAULT_CLOCK_SKEW_TOLERANCE_MS } from '../domain/time.js';
 import type { DeliveryStatus } from '../ingest/deliveries.js';
 
 /** A delivery as first written, before its events are applied. */
@@ -22,6 +23,11 @@ export interface DeliveryHead {
   error: string | null;
   eventCount: number;
   bodySha256: string;
+}
+
+/** A stored delivery found by its body: the head and the id it is stored under. */
+export interface StoredDeliveryHead extends DeliveryHead {
+  id: string;
 }
 
 export interface DeviceUpsert {
@@ -69,12 +75,18 @@ export interface SystemEventInsert {
   hash: string;
 }
 
+/** Settings of the write side that the merge rules need. */
+export interface IngestSettings {
+  /** config.clockSkewToleranceSeconds in ms: payload times further ahead of their receipt never win a merge. */
+  clockSkewToleranceMs: number;
+}
+
 /**
  * The write side of the funnel: prepared statements with portable SQL (`ON CONFLICT`, no
  * SQLite-only syntax), built once per connection. Everything here runs inside the caller's
  * transaction; nothing commits on its own.
  */
-export function createIngestRepo(sqlite: Database.Database) {
+export function createIngestRepo(sqlite: Database.Database, settings: IngestSettings = { clockSkewToleranceMs: DEFAULT_CLOCK_SKEW_TOLERANCE_MS }) {
   const s = {
     insertDelivery: sqlite.prepare(
       `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts)
@@ -88,10 +100,16 @@ export function createIngestRepo(sqlite: Database.Database) {
     findDelivery: sqlite.prepare(
       `SELECT status, error, event_count AS eventCount, body_sha256 AS bodySha256 FROM deliveries WHERE id = ?`,
     ),
+    // Oldest first: deliveries stored twice before bodies were deduplicated resolve to the first.
+    findDeliveryByBody: sqlite.prepare(
+      `SELECT id, status, error, event_count AS eventCount, body_sha256 AS bodySha256 FROM deliveries
+       WHERE body_sha256 = ? ORDER BY received_at, id LIMIT 1`,
+    ),
     deliveryBody: sqlite.prepare(`SELECT body, received_at AS receivedAt FROM deliveries WHERE id = ?`),
     pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY received_at, id`).pluck(),
     getActionVersion: sqlite.prepare(
-      `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt FROM actions WHERE id = ?`,
+      `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt, last_news_at AS lastNewsAt
+       FROM actions WHERE id = ?`,
     ),
     setActionOrigin: sqlite.prepare(`UPDATE actions SET origin = ?, last_news_at = ? WHERE id = ?`),
     recordActionPoll: sqlite.prepare(
@@ -150,6 +168,7 @@ export function createIngestRepo(sqlite: Database.Database) {
 
   return {
     sqlite,
+    settings,
 
     /** Runs `fn` in a transaction (a savepoint when already inside one). */
     transaction<T>(fn: () => T): T {
@@ -177,6 +196,11 @@ export function createIngestRepo(sqlite: Database.Database) {
       return s.findDelivery.get(id) as DeliveryHead | undefined;
     },
 
+    /** The first stored delivery with exactly these bytes (by SHA-256), whatever its id. */
+    findDeliveryByBody(bodySha256: string): StoredDeliveryHead | undefined {
+      return s.findDeliveryByBody.get(bodySha256) as StoredDeliveryHead | undefined;
+    },
+
     /** The raw body and receive time of a stored delivery (to apply or replay it). */
     deliveryBody(id: string): { body: Buffer; receivedAt: number } | undefined {
       return s.deliveryBody.get(id) as { body: Buffer; receivedAt: number } | undefined;
@@ -200,8 +224,9 @@ export function createIngestRepo(sqlite: Database.Database) {
       s.countAttempt.run(id);
     },
 
-    getActionVersion(id: string): (ActionVersion & { firstSeenAt: number }) | undefined {
-      return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number }) | undefined;
+    /** The stored version of an action, with when it was first seen and when we last had news of it. */
+    getActionVersion(id: string): (ActionVersion & { firstSeenAt: number; lastNewsAt: number }) | undefined {
+      return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number; lastNewsAt: number }) | undefined;
     },
 
     setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void {

@@ -1,4 +1,4 @@
-import { parseTimeMs } from './time.js';
+import { isAheadOfReceipt, parseTimeMs } from './time.js';
 
 /** Action states Enode documents; others may appear (enums are not versioned) and are kept as text. */
 export const TERMINAL_STATES = new Set(['CONFIRMED', 'FAILED', 'CANCELLED']);
@@ -75,15 +75,31 @@ export function isTerminal(state: string): boolean {
   return TERMINAL_STATES.has(state);
 }
 
-/**
- * Total order on versions of one action: terminal beats non-terminal (a resolved action never goes
- * back to PENDING), then the newer `updatedAt`, then a fixed tie-break. Taking the maximum under a
- * total order is what makes the projection independent of delivery order and duplication.
- */
 /** What ordering and merging need of a stored action version (no JSON to parse). */
-export type ActionVersion = Pick<ActionRecord, 'state' | 'updatedAtMs' | 'rawHash' | 'origin'>;
+export type ActionVersion = Pick<ActionRecord, 'state' | 'updatedAtMs' | 'rawHash' | 'origin'> & {
+  /** `updatedAt` lies further ahead of when we received the version than the tolerated skew (absent: false). */
+  futureDated?: boolean | undefined;
+};
 
+/**
+ * Whether an action version's `updatedAt` is ahead of its receipt by more than `toleranceMs`.
+ * For a stored version, `receivedAtMs` is its `lastNewsAt`: the latest receipt of news about it.
+ */
+export function isFutureDatedVersion(v: { updatedAtMs: number }, receivedAtMs: number, toleranceMs: number): boolean {
+  return isAheadOfReceipt(v.updatedAtMs, receivedAtMs, toleranceMs);
+}
+
+/**
+ * Total order on versions of one action: a version with a credible `updatedAt` beats a
+ * future-dated one (recorded, but it never wins a merge), then terminal beats non-terminal (a
+ * resolved action never goes back to PENDING), then the newer `updatedAt`, then a fixed
+ * tie-break. Taking the maximum under a total order is what makes the projection independent of
+ * delivery order and duplication.
+ */
 export function compareActionVersions(a: ActionVersion, b: ActionVersion): number {
+  const ca = a.futureDated ? 0 : 1;
+  const cb = b.futureDated ? 0 : 1;
+  if (ca !== cb) return ca - cb;
   const ta = isTerminal(a.state) ? 1 : 0;
   const tb = isTerminal(b.state) ? 1 : 0;
   if (ta !== tb) return ta - tb;

@@ -1,4 +1,4 @@
-import { parseTimeMs } from './time.js';
+import { isAheadOfReceipt, parseTimeMs } from './time.js';
 
 /** Device kinds Enode reports through `user:<type>:*` events. */
 export const DEVICE_TYPES = ['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter'] as const;
@@ -113,17 +113,38 @@ export function deviceTimeMs(snapshot: Json): number {
 }
 
 /**
- * Order key of a snapshot: first whether it carries state (a `:discovered` snapshot has only
- * `information`, so any snapshot with state beats it, even an older one: a relinked device keeps
- * its last known state until its `:updated` comes), then device time, then the event's
- * createdAt, then content hash.
+ * Order key of a snapshot: first its rank — whether its times are credible and whether it carries
+ * state (a `:discovered` snapshot has only `information`, so any snapshot with state beats it, even
+ * an older one: a relinked device keeps its last known state until its `:updated` comes) — then
+ * device time, then the event's createdAt, then content hash.
  */
 export interface SnapshotKey {
   atMs: number;
-  /** 0 for `:discovered` snapshots (no state), 1 otherwise. */
+  /** FUTURE_DATED_RANK for snapshots dated ahead of their receipt, 0 for `:discovered` ones (no state), 1 otherwise. */
   rank: number;
   eventAtMs: number;
   hash: string;
+}
+
+/**
+ * Rank of a snapshot dated further ahead of its receipt than the tolerated skew: below every other,
+ * so it is recorded (and current only while the device has nothing else) but never displaces a
+ * snapshot with credible times, whatever the order they arrive in.
+ */
+export const FUTURE_DATED_RANK = -1;
+
+/**
+ * The order key of a snapshot received at `receivedAtMs`: device time `atMs` (deviceTimeMs), the
+ * event's createdAt `eventAtMs` (0 when absent), and whether it is a `:discovered` one. Either time
+ * ahead of the receipt by more than `toleranceMs` demotes it to FUTURE_DATED_RANK.
+ */
+export function snapshotKey(
+  s: { atMs: number; eventAtMs: number; discovered: boolean; hash: string },
+  receivedAtMs: number,
+  toleranceMs: number,
+): SnapshotKey {
+  const future = isAheadOfReceipt(s.atMs, receivedAtMs, toleranceMs) || isAheadOfReceipt(s.eventAtMs, receivedAtMs, toleranceMs);
+  return { atMs: s.atMs, rank: future ? FUTURE_DATED_RANK : s.discovered ? 0 : 1, eventAtMs: s.eventAtMs, hash: s.hash };
 }
 
 /** Total order on snapshots of one device; the maximum is the current state. */
@@ -133,4 +154,14 @@ export function compareSnapshotKeys(a: SnapshotKey, b: SnapshotKey): number {
   if (a.eventAtMs !== b.eventAtMs) return a.eventAtMs - b.eventAtMs;
   if (a.hash !== b.hash) return a.hash < b.hash ? -1 : 1;
   return 0;
+}
+
+/**
+ * Whether a device counts as deleted: its newest deletion is not older than its current snapshot.
+ * A future-dated current snapshot has no credible time to hold against a deletion, so any
+ * deletion wins over it.
+ */
+export function isDeviceDeleted(d: { deletedAtMs: number | null; snapshotRank: number; snapshotAtMs: number; snapshotEventAtMs: number }): boolean {
+  if (d.deletedAtMs === null) return false;
+  return d.snapshotRank === FUTURE_DATED_RANK || d.deletedAtMs >= Math.max(d.snapshotEventAtMs, d.snapshotAtMs);
 }

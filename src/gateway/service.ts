@@ -10,6 +10,7 @@ import type { CommandRepo } from '../db/command-repo.js';
 import type { ReadRepo } from '../db/read-repo.js';
 import type { ActionRow, DeviceRow } from '../db/schema.js';
 import { isTerminal } from '../domain/actions.js';
+import { isDeviceDeleted } from '../domain/devices.js';
 import { BUDGET_WINDOW_MS, evaluateCommand, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { EnodeApi } from '../enode/client.js';
@@ -55,10 +56,6 @@ const ACTION_TARGET_TYPES: ReadonlySet<string> = new Set<ActionTargetType>(['veh
 
 function toGuardAction(a: ActionRow): GuardAction {
   return { id: a.id, state: a.state, kind: a.kind, target: a.target, createdAtMs: parseTimeMs(a.createdAt) ?? a.updatedAtMs, upstream: a.upstream };
-}
-
-function isDeleted(d: DeviceRow): boolean {
-  return d.deletedAtMs !== null && d.deletedAtMs >= Math.max(d.snapshotEventAtMs, d.snapshotAtMs);
 }
 
 function answerNotes(action: EnodeAction): Note[] {
@@ -116,7 +113,7 @@ export function createGateway(deps: GatewayDeps) {
     const device = deps.read.getDevice(id);
     if (!device) throw new AppError('NOT_FOUND', `No ${type} ${id} known to enode-sync (a device is known once a webhook or the device resync reported it)`);
     if (device.type !== type) throw new AppError('NOT_FOUND', `Device ${id} is a ${device.type}, not a ${type}`, { deviceType: device.type });
-    if (isDeleted(device)) throw new AppError('NOT_FOUND', `The ${type} ${id} was deleted`);
+    if (isDeviceDeleted(device)) throw new AppError('NOT_FOUND', `The ${type} ${id} was deleted`);
     return device;
   };
 

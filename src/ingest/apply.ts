@@ -1,9 +1,10 @@
 import { hash as oneShotHash } from 'node:crypto';
 import { alertOnAction, alertOnCredentialsInvalidated } from '../alerts/facts.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
-import { mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
-import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, type SnapshotKey } from '../domain/devices.js';
-import { parseTimeMs } from '../domain/time.js';
+import { isFutureDatedVersion, mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
+import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, snapshotKey } from '../domain/devices.js';
+import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
+import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import {
   credentialsInvalidatedEvent,
   describeZodError,
@@ -49,7 +50,8 @@ function sha256(text: string): string {
  * The one funnel: applies a single Enode-shaped event (from a webhook, a poll or the gateway)
  * to the projections. Idempotent: the same event applied twice changes nothing. Order-free:
  * actions merge by a total order (terminal first, then updatedAt); device snapshots by the
- * device's own time. Must run inside a transaction.
+ * device's own time. Times further ahead of `ctx.receivedAt` than the repo's clock-skew
+ * tolerance are recorded but never win a merge. Must run inside a transaction.
  */
 export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const result = applyOne(repo, raw, ctx);
@@ -73,6 +75,11 @@ function applyOne(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResul
   const envelope = eventEnvelope.safeParse(raw);
   if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
   const name = envelope.data.event;
+  // Webhook bodies were measured as bytes before parsing (parseEventArray); polled and gateway
+  // objects were parsed by the Enode client, so they are measured here, by the same limit.
+  if (ctx.source !== 'webhook' && valueNestingExceeds(raw, MAX_JSON_DEPTH)) {
+    throw new InvalidEventError(`${name}: nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels`);
+  }
 
   if (name === 'user:vendor-action:updated' || name === 'user:charge-action:updated') {
     // The envelope is validated above; only the action itself is left to check.
@@ -155,8 +162,11 @@ function applyAction(
   } catch (err) {
     throw new InvalidEventError((err as Error).message);
   }
-  const stored = repo.getActionVersion(incoming.id);
-  const merge = mergeAction(stored, incoming);
+  const toleranceMs = repo.settings.clockSkewToleranceMs;
+  const row = repo.getActionVersion(incoming.id);
+  // A stored version is judged against the latest receipt of news about it, an incoming one against its own.
+  const stored = row && { ...row, futureDated: isFutureDatedVersion(row, row.lastNewsAt, toleranceMs) };
+  const merge = mergeAction(stored, { ...incoming, futureDated: isFutureDatedVersion(incoming, ctx.receivedAt, toleranceMs) });
   switch (merge.write) {
     case 'none':
       return 'duplicate';
@@ -193,8 +203,10 @@ interface DeviceObservation {
 
 function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutcome {
   const { snapshot, ctx } = o;
+  const toleranceMs = repo.settings.clockSkewToleranceMs;
   const eventAtMs = parseTimeMs(o.eventCreatedAt) ?? 0;
-  const key: SnapshotKey = { atMs: deviceTimeMs(snapshot), rank: o.verb === 'discovered' ? 0 : 1, eventAtMs, hash: o.hash };
+  // Kept with its own times (the observation); a future-dated one is ranked below every credible one.
+  const key = snapshotKey({ atMs: deviceTimeMs(snapshot), eventAtMs, discovered: o.verb === 'discovered', hash: o.hash }, ctx.receivedAt, toleranceMs);
   const current = repo.getDeviceKey(snapshot.id);
   const newer = !current || compareSnapshotKeys(key, current) > 0;
   const controlled = JSON.stringify(controlledState(o.type, snapshot));
@@ -237,8 +249,11 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
     }, current !== undefined);
   }
   if (o.verb === 'deleted') {
-    // Deletion is a max over delete events' times, so it too is independent of order.
-    repo.markDeviceDeleted(snapshot.id, Math.max(eventAtMs, key.atMs), ctx.receivedAt);
+    // Deletion is a max over delete events' times, so it too is independent of order. One dated
+    // ahead of its receipt is only recorded: trusted, it would outlast every later snapshot.
+    const deletedAtMs = Math.max(eventAtMs, key.atMs);
+    if (isAheadOfReceipt(deletedAtMs, ctx.receivedAt, toleranceMs)) return newer ? 'applied' : 'recorded';
+    repo.markDeviceDeleted(snapshot.id, deletedAtMs, ctx.receivedAt);
     return 'applied';
   }
   return newer ? 'applied' : 'recorded';

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { alertOnDeliveryFailed } from '../alerts/facts.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
+import { jsonNestingExceeds, MAX_JSON_DEPTH } from '../domain/json-depth.js';
 import type { Logger } from '../logger.js';
 import { applyEvent } from './apply.js';
 
@@ -38,10 +39,15 @@ export function sha256Hex(data: Uint8Array): string {
 }
 
 /**
- * Parses a body as Enode sends it: a JSON array of objects each with a string `event`.
- * Anything else is a reason to quarantine.
+ * Parses a body as Enode sends it: a JSON array of objects each with a string `event`, nested at
+ * most MAX_JSON_DEPTH levels (checked on the bytes before parsing: deeper values break every
+ * recursive serialiser downstream). Anything else is a reason to quarantine.
  */
 export function parseEventArray(body: Uint8Array): ParsedBody {
+  const tooDeepAt = jsonNestingExceeds(body, MAX_JSON_DEPTH);
+  if (tooDeepAt !== undefined) {
+    return { ok: false, reason: `body nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels (at byte ${tooDeepAt}); Enode events are far shallower` };
+  }
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
@@ -97,15 +103,23 @@ export function isStorageError(err: unknown): boolean {
 
 /**
  * Stores a verified delivery as `pending` (or `quarantined` when the body is not an event array),
- * in the caller's transaction. A redelivery of a stored id is reported as a duplicate and not
- * stored again. Returns the parsed events of a newly stored delivery, so that applying it does
- * not parse the body again.
+ * in the caller's transaction. A body already stored (same SHA-256), under this id or any other,
+ * is reported as a duplicate of the stored delivery and not stored again: a replayed capture
+ * costs a lookup, not a copy. Returns the parsed events of a newly stored delivery, so that
+ * applying it does not parse the body again.
  */
 export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const bodySha256 = sha256Hex(body);
   let id = r.headerId ?? `sha256-${bodySha256}`;
   let existing = repo.findDelivery(id);
+  if (!existing || existing.bodySha256 !== bodySha256) {
+    const sameBody = repo.findDeliveryByBody(bodySha256);
+    if (sameBody) {
+      if (r.headerId !== null) logger?.debug({ deliveryId: r.headerId, storedAs: sameBody.id }, 'delivery body stored before under another id; acknowledged as a duplicate');
+      return { outcome: { deliveryId: sameBody.id, status: sameBody.status, duplicate: true, error: sameBody.error, eventCount: sameBody.eventCount } };
+    }
+  }
   if (existing && existing.bodySha256 !== bodySha256) {
     // Same delivery id, different bytes: Enode does not promise ids are never reused across
     // batches, so this is new data, kept under a derived id rather than dropped as a duplicate.
