@@ -1,6 +1,7 @@
 import { alertJobs } from './alerts/dispatcher.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { acquireInstanceLock } from './db/instance-lock.js';
 import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { createDeps, type Deps } from './deps.js';
@@ -22,12 +23,29 @@ export interface RunningDaemon {
 }
 
 /**
- * Assembles and starts the daemon: database (migrated), the writer (a worker thread for file
+ * Assembles and starts the daemon: the instance lock (one daemon per database file, taken before
+ * anything touches the database), database (migrated), the writer (a worker thread for file
  * databases), the HTTP server, and — with Enode credentials — the client and the sync jobs.
+ * Throws a StartupError (InstanceLockedError for a second daemon) naming the path and the reason.
  */
-export async function startDaemon(config: Config, logger: Logger, clock: Clock = systemClock): Promise<RunningDaemon> {
+export async function startDaemon(config: Config, logger: Logger, clock: Clock = systemClock, command = 'serve'): Promise<RunningDaemon> {
+  const lock = acquireInstanceLock(config.databasePath, command, clock.now());
+  try {
+    return await assemble(config, logger, clock, () => lock?.release());
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
+}
+
+async function assemble(config: Config, logger: Logger, clock: Clock, releaseLock: () => void): Promise<RunningDaemon> {
   const db = openDatabase(config.databasePath);
-  runMigrations(db);
+  try {
+    runMigrations(db);
+  } catch (err) {
+    db.$client.close();
+    throw err;
+  }
   const writer =
     config.databasePath === ':memory:'
       ? undefined
@@ -82,6 +100,8 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
       await server.close();
       await deps.writer.close();
       db.$client.close();
+      // Last: a successor may start only once this process no longer writes.
+      releaseLock();
     },
   };
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
 import { systemClock } from './clock.js';
 import { ConfigError, loadConfig, type Config, type Env } from './config.js';
+import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/instance-lock.js';
 import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
@@ -11,6 +12,7 @@ import { replayDelivery } from './ingest/deliveries.js';
 import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
+import { StartupError } from './startup-error.js';
 import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
@@ -88,10 +90,51 @@ function configOrExit(env: Env, require: Array<'ENODE_WEBHOOK_SECRET' | 'ADMIN_T
   }
 }
 
+/**
+ * Ends the process on an expected start-up failure (database path unusable, another daemon on the
+ * file): the fatal log line and stderr name the path and the reason; no stack trace.
+ */
+function exitOnStartupError(err: unknown, logger: Logger, command: string): never {
+  if (err instanceof StartupError) {
+    logger.fatal({ path: err.path, reason: err.reason }, err.message);
+    process.stderr.write(`enode-sync ${command}: ${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+
+/**
+ * Runs a CLI command that writes under the instance lock, so it never writes beside a running
+ * daemon (two writers; the daemon's view and jobs would not know). Refused with `instead`, the
+ * daemon's own way to do it, while a daemon holds the lock: exit code 1.
+ */
+function underInstanceLock(databasePath: string, command: string, instead: string, run: () => number): number {
+  let lock;
+  try {
+    lock = acquireInstanceLock(databasePath, command);
+  } catch (err) {
+    if (err instanceof InstanceLockedError) {
+      process.stderr.write(`enode-sync ${command}: database ${databasePath} is in use by ${describeHolder(err.holder)}. ${instead}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  try {
+    return run();
+  } finally {
+    lock?.release();
+  }
+}
+
 async function serveCommand(env: Env): Promise<void> {
   const config = configOrExit(env, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
   const logger = createLogger(config.logLevel);
-  const daemon = await startDaemon(config, logger);
+  let daemon;
+  try {
+    daemon = await startDaemon(config, logger);
+  } catch (err) {
+    exitOnStartupError(err, logger, 'serve');
+  }
   logger.info(
     { url: daemon.server.url, database: config.databasePath, enodeEnv: config.enode.env, secrets: config.webhookSecrets.length, poller: daemon.enode !== undefined },
     'enode-sync listening',
@@ -197,13 +240,19 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
   });
 }
 
-function migrateCommand(env: Env): void {
+function migrateCommand(env: Env): number {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
-  const db = openDatabase(config.databasePath);
-  runMigrations(db);
-  db.$client.close();
-  logger.info({ database: config.databasePath }, 'migrations applied');
+  return underInstanceLock(config.databasePath, 'migrate', 'The daemon applies migrations when it starts; stop it first to migrate by hand.', () => {
+    const db = openDatabase(config.databasePath);
+    try {
+      runMigrations(db);
+    } finally {
+      db.$client.close();
+    }
+    logger.info({ database: config.databasePath }, 'migrations applied');
+    return 0;
+  });
 }
 
 function replayCommand(env: Env, deliveryId: string | undefined): number {
@@ -213,28 +262,41 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
   }
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
-  const db = openDatabase(config.databasePath);
-  runMigrations(db);
-  // Only the repository: no ingest pipeline (it would start applying pending deliveries here).
-  const outcome = replayDelivery(createIngestRepo(db.$client), deliveryId, systemClock.now().getTime(), logger);
-  db.$client.close();
-  if (!outcome) {
-    process.stderr.write(`No delivery with id "${deliveryId}" in ${config.databasePath}\n`);
-    return 1;
-  }
-  process.stdout.write(`${JSON.stringify(outcome)}\n`);
-  return outcome.status === 'applied' ? 0 : 1;
+  const instead = `Replay through it: POST /api/v1/deliveries/${encodeURIComponent(deliveryId)}/replay (admin token).`;
+  return underInstanceLock(config.databasePath, 'replay', instead, () => {
+    const db = openDatabase(config.databasePath);
+    let outcome;
+    try {
+      runMigrations(db);
+      // Only the repository: no ingest pipeline (it would start applying pending deliveries here).
+      outcome = replayDelivery(createIngestRepo(db.$client), deliveryId, systemClock.now().getTime(), logger);
+    } finally {
+      db.$client.close();
+    }
+    if (!outcome) {
+      process.stderr.write(`No delivery with id "${deliveryId}" in ${config.databasePath}\n`);
+      return 1;
+    }
+    process.stdout.write(`${JSON.stringify(outcome)}\n`);
+    return outcome.status === 'applied' ? 0 : 1;
+  });
 }
 
 function alertsCommand(env: Env, args: string[]): number {
   const config = configOrExit(env, []);
-  const db = openDatabase(config.databasePath);
-  runMigrations(db);
-  try {
-    return runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
-  } finally {
-    db.$client.close();
-  }
+  const run = () => {
+    const db = openDatabase(config.databasePath);
+    try {
+      runMigrations(db);
+      return runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
+    } finally {
+      db.$client.close();
+    }
+  };
+  // `list` only reads and runs beside the daemon; `retry` writes.
+  if (args[0] !== 'retry' || !args[1] || args[1].startsWith('-')) return run();
+  const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1])}/retry (admin token).`;
+  return underInstanceLock(config.databasePath, 'alerts retry', instead, run);
 }
 
 async function statusCommand(env: Env, args: string[]): Promise<number> {
@@ -282,7 +344,7 @@ async function main(argv: string[]): Promise<void> {
       await simulateCommand(env, rest);
       return;
     case 'migrate':
-      migrateCommand(env);
+      process.exitCode = migrateCommand(env);
       return;
     case 'replay':
       process.exitCode = replayCommand(env, rest[0]);
@@ -306,6 +368,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof StartupError) {
+    // Expected (a path that cannot be used): the message says what and why; a stack adds nothing.
+    process.stderr.write(`enode-sync: ${err.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(`enode-sync: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

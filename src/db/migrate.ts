@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import type { Db } from './open.js';
+import { StartupError } from '../startup-error.js';
+import { describeOpenError, type Db } from './open.js';
 
 /** The generated migrations folder, found both from src/ (tsx, tests) and from dist/ (built). */
 export function migrationsFolder(): string {
@@ -13,9 +14,25 @@ export function migrationsFolder(): string {
   throw new Error(`migrations folder not found next to ${here}: expected drizzle/meta/_journal.json`);
 }
 
-/** Applies every pending migration; the same call runs at boot, in `migrate` and in tests. */
+const STORAGE_CODE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|CORRUPT|NOTADB|PERM|AUTH)/;
+
+/**
+ * Applies every pending migration; the same call runs at boot, in `migrate` and in tests. A
+ * storage failure (a corrupt or read-only file, a full disk) becomes a StartupError naming the
+ * database and the reason; a migration's own bug keeps its error.
+ */
 export function runMigrations(db: Db): void {
-  migrate(db, { migrationsFolder: migrationsFolder() });
+  const folder = migrationsFolder();
+  try {
+    migrate(db, { migrationsFolder: folder });
+  } catch (err) {
+    // drizzle wraps the driver's error; the SQLite code is on it or on its cause.
+    const storage = [err, (err as { cause?: unknown }).cause].find((e) => STORAGE_CODE.test(String((e as { code?: unknown } | null)?.code ?? '')));
+    if (!storage) throw err;
+    const path = db.$client.name;
+    const reason = describeOpenError(storage);
+    throw new StartupError(`Cannot migrate database ${path}: ${reason}`, path, reason, { cause: err });
+  }
 }
 
 /** Number of migrations in the folder versus applied in the database, for readiness. */
