@@ -1,10 +1,10 @@
 /**
- * One nesting limit for JSON, checked without recursion. Enode's payloads are shallow (the
- * deepest shapes in its OpenAPI document, e.g. a vehicle's `chargeState` or an action's
- * `targetState`, sit a handful of levels below the event), while `JSON.stringify`, zod and
- * every presenter recurse: a body nested thousands of levels deep parses (V8's parser is
- * iterative) but then fails wherever it is serialised again. Ingest refuses such bodies;
- * presenters use the same limit on what storage already holds.
+ * One nesting limit for JSON, checked without recursion. Enode's payloads are shallow (no schema
+ * in its 2024-10-01 OpenAPI document nests deeper than 6 levels, its paginated lists included; a
+ * webhook body adds 1 for its array), while `JSON.stringify`, zod and every presenter recurse: a
+ * body nested thousands of levels deep parses (V8's parser is iterative) but then fails wherever
+ * it is serialised again. Ingest refuses such bodies; presenters use the same limit on what
+ * storage already holds.
  */
 
 /** Deepest nesting of arrays and objects accepted, counting the outer event array as level 1. */
