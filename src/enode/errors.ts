@@ -1,7 +1,59 @@
 /**
  * Enode's RFC 7807 problems as typed errors. Messages name the request (method and path) and what
  * Enode said — never headers, tokens or client secrets, so they are safe to log and to surface.
+ * What Enode said is upstream text: every string of a problem is cut to a bounded length with
+ * markup and control characters removed (`upstreamText`) before it reaches a message, an API
+ * answer or a log line, and a body that is not JSON (an HTML error page) is never quoted.
  */
+
+/** Longest upstream text kept from one problem field (characters). */
+export const MAX_UPSTREAM_TEXT = 300;
+/** Issues kept from one problem, and fields kept from one issue. */
+const MAX_ISSUES = 10;
+const MAX_ISSUE_FIELDS = 8;
+
+// C0 and C1 controls, zero-width and bidirectional formatting characters, line/paragraph separators, BOM.
+const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
+
+/**
+ * Upstream text made fit to quote: tags dropped, control and invisible formatting characters
+ * replaced by spaces, whitespace collapsed, at most `max` characters (an ellipsis marks a cut).
+ */
+export function upstreamText(value: string, max = MAX_UPSTREAM_TEXT): string {
+  // Bound the work first: the body may be megabytes.
+  const text = value
+    .slice(0, max * 4)
+    .replace(/<[^<>]*>/g, ' ')
+    .replace(UNSAFE_CHARS, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (text.length <= max) return text;
+  // Never end on half a surrogate pair.
+  return `${text.slice(0, max - 1).replace(/[\ud800-\udbff]$/, '')}…`;
+}
+
+function sanitizeIssue(issue: ProblemIssue): ProblemIssue {
+  const out: ProblemIssue = {};
+  for (const [key, value] of Object.entries(issue).slice(0, MAX_ISSUE_FIELDS)) {
+    const k = upstreamText(key, 50);
+    if (typeof value === 'string') out[k] = upstreamText(value, 200);
+    else if (typeof value === 'number' || typeof value === 'boolean' || value === null) out[k] = value;
+    // A path such as ["body", "action"]: primitives only, a few of them.
+    else if (Array.isArray(value)) out[k] = value.slice(0, 10).filter((v) => typeof v === 'string' || typeof v === 'number').map((v) => (typeof v === 'string' ? upstreamText(v, 50) : v));
+  }
+  return out;
+}
+
+/** A problem with every field bounded and sanitised (see `upstreamText`); idempotent. */
+export function sanitizeProblem(problem: EnodeProblem | undefined): EnodeProblem {
+  if (!problem) return {};
+  const p: EnodeProblem = {};
+  if (typeof problem.type === 'string' && problem.type !== '') p.type = upstreamText(problem.type, 200);
+  if (typeof problem.title === 'string' && problem.title !== '') p.title = upstreamText(problem.title, 120);
+  if (typeof problem.detail === 'string' && problem.detail !== '') p.detail = upstreamText(problem.detail);
+  if (Array.isArray(problem.issues) && problem.issues.length > 0) p.issues = problem.issues.slice(0, MAX_ISSUES).filter(isRecord).map(sanitizeIssue);
+  return p;
+}
 
 export interface ProblemIssue {
   [key: string]: unknown;
@@ -40,7 +92,7 @@ export class EnodeApiError extends Error {
     super(message ?? describe(init), init.cause === undefined ? undefined : { cause: init.cause });
     this.name = new.target.name;
     this.status = init.status;
-    this.problem = init.problem ?? {};
+    this.problem = sanitizeProblem(init.problem);
     this.method = init.method;
     this.path = init.path;
     this.attempts = init.attempts ?? 1;
@@ -75,6 +127,13 @@ export class EnodeRateLimitError extends EnodeApiError {
   }
 }
 
+/**
+ * A 3xx answer. Redirects are never followed: a request carries the bearer token (or the client
+ * secret) and maybe a command body, which must not go to another origin; Enode's API does not
+ * redirect, so one means a wrong ENODE_API_URL / ENODE_OAUTH_URL or something in between.
+ */
+export class EnodeRedirectError extends EnodeApiError {}
+
 /** 5xx, network failure or timeout that persisted through every retry: Enode is unreachable for now. */
 export class EnodeUnavailableError extends EnodeApiError {
   override readonly retryable = true;
@@ -99,6 +158,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  */
 export function parseProblem(body: unknown): EnodeProblem {
   if (!isRecord(body)) return {};
+  return sanitizeProblem(readProblem(body));
+}
+
+function readProblem(body: Record<string, unknown>): EnodeProblem {
   const p: EnodeProblem = {};
   const type = str(body['type']);
   const title = str(body['title']) ?? str(body['error']);
@@ -111,7 +174,8 @@ export function parseProblem(body: unknown): EnodeProblem {
   return p;
 }
 
-function describe(init: EnodeErrorInit): string {
+function describe(raw: EnodeErrorInit): string {
+  const init = { ...raw, problem: sanitizeProblem(raw.problem) };
   const status = init.status === null ? 'no response' : `${init.status}${init.problem?.title ? ` ${init.problem.title}` : ''}`;
   const detail = init.problem?.detail ? `: ${init.problem.detail}` : '';
   const issues = init.problem?.issues?.length ? ` (${init.problem.issues.map(formatIssue).join('; ')})` : '';
@@ -129,12 +193,12 @@ function causeMessage(cause: unknown): string {
   if (!(cause instanceof Error)) return '';
   // undici hides the interesting part (ECONNREFUSED, ENOTFOUND) in error.cause.
   const inner = cause.cause instanceof Error ? cause.cause.message : undefined;
-  return ` (${inner ?? cause.message})`;
+  return ` (${upstreamText(inner ?? cause.message, 120)})`;
 }
 
 function formatIssue(issue: ProblemIssue): string {
   const path = str(issue['path']);
-  const message = str(issue['message']) ?? JSON.stringify(issue);
+  const message = str(issue['message']) ?? upstreamText(JSON.stringify(issue), 200);
   return path ? `${path}: ${message}` : message;
 }
 
@@ -168,6 +232,6 @@ export function errorFromResponse(input: ResponseErrorInput): EnodeApiError {
 }
 
 function describeConflict(init: EnodeErrorInit, action: Record<string, unknown>): string {
-  const state = str(action['state']) ?? 'unknown';
-  return `Enode ${init.method} ${init.path} failed with 409: action ${String(action['id'])} already resolved (state ${state})`;
+  const state = upstreamText(str(action['state']) ?? 'unknown', 40);
+  return `Enode ${init.method} ${init.path} failed with 409: action ${upstreamText(String(action['id']), 100)} already resolved (state ${state})`;
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { isRetryableStatus, retryDelayMs, retryAfterMs } from './backoff.js';
 import type { Sleep, TokenBucket } from './budget.js';
-import { EnodeUnavailableError, errorFromResponse } from './errors.js';
+import { EnodeRedirectError, EnodeUnavailableError, errorFromResponse } from './errors.js';
 import type { RequestCounter } from './stats.js';
 
 export interface TransportOptions {
@@ -82,8 +82,16 @@ export function createTransport(o: TransportOptions): Send {
         method: ex.method,
         headers: ex.headers,
         ...(ex.body === undefined ? {} : { body: ex.body }),
+        // fetch would resend the body to wherever Location points, and undici keeps the
+        // Authorization header on a cross-origin hop: never follow (see EnodeRedirectError).
+        redirect: 'manual',
         signal: AbortSignal.timeout(o.timeoutMs),
       });
+      if (isRedirect(res.status)) {
+        await res.body?.cancel().catch(() => {});
+        o.counter.record(res.status);
+        return { kind: 'response', result: { status: res.status, headers: res.headers, text: '', json: undefined } };
+      }
       // Read the body inside the attempt: the timeout covers a server that stalls mid-body, and
       // the connection goes back to the pool.
       const text = await res.text();
@@ -100,6 +108,7 @@ export function createTransport(o: TransportOptions): Send {
     for (let attempt = 1; ; attempt++) {
       const outcome = await attemptOnce(ex);
       const status = outcome.kind === 'response' ? outcome.result.status : null;
+      if (outcome.kind === 'response' && isRedirect(outcome.result.status)) throw redirectError(ex, outcome.result, attempt);
       if (outcome.kind === 'response' && !isRetryableStatus(outcome.result.status)) {
         return { ...outcome.result, attempts: attempt };
       }
@@ -125,6 +134,25 @@ export function createTransport(o: TransportOptions): Send {
       await o.sleep(delayMs);
     }
   };
+}
+
+const isRedirect = (status: number) => status >= 300 && status < 400;
+
+/** A 3xx as an error naming where it pointed only as "this origin" or "another origin" (the Location is upstream text). */
+function redirectError(ex: Exchange, result: Omit<ExchangeResult, 'attempts'>, attempts: number): EnodeRedirectError {
+  let where = 'without a usable Location';
+  const location = result.headers.get('location');
+  if (location) {
+    try {
+      where = new URL(location, ex.url).origin === new URL(ex.url).origin ? 'to another path on the same origin' : 'to another origin';
+    } catch {
+      // an unparseable Location stays "without a usable Location"
+    }
+  }
+  return new EnodeRedirectError(
+    { status: result.status, method: ex.method, path: ex.path, attempts },
+    `Enode ${ex.method} ${ex.path} answered ${result.status}, a redirect ${where}; redirects are not followed (credentials and bodies stay with the configured origin): check ENODE_API_URL and ENODE_OAUTH_URL`,
+  );
 }
 
 /** True when the server cannot have acted on the request: rate limited, or the connection was refused. */

@@ -1,7 +1,9 @@
 /**
  * The gateway's errors: guard refusals and Enode's failures as AppErrors the caller can act on.
- * Enode's own words (problem `title`, `detail`, `issues`) are kept under `enode`; request paths,
- * attempts and transport details stay in the log.
+ * Enode's status and own words (problem `title`, `detail`, `issues`) are kept under `enode`, bounded
+ * and stripped of markup and control characters by `EnodeApiError` (src/enode/errors.ts); a body
+ * that was not a JSON problem is never quoted. Request paths, attempts and transport details stay
+ * in the log.
  */
 import type { Refusal } from '../domain/guards.js';
 import {
