@@ -32,7 +32,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
-# Ready = migrations applied and the database writable (GET /healthz only says the process is up).
+# Ready = migrations applied, a real write committed (the health_probe row) and applying stored
+# deliveries not stalled; /readyz answers 503 otherwise and the check fails (GET /healthz only
+# says the process is up).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node runs as PID 1 and gets SIGTERM itself, for a graceful stop (in-flight requests

@@ -33,6 +33,28 @@ export interface MetricsSources {
 
 const PREFIX = 'enode_sync_';
 
+/**
+ * Event names Enode documents (API 2024-10-01, ../shared/enode/REFERENCE.md §1.4). Only these
+ * become `event` label values: the name comes from a payload, and a label set grown by whoever
+ * can get an event signed or applied would grow Prometheus without bound.
+ */
+const KNOWN_EVENTS: ReadonlySet<string> = new Set([
+  ...['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter', 'hem-system'].flatMap((d) => ['discovered', 'updated', 'deleted'].map((v) => `user:${d}:${v}`)),
+  'user:vehicle:smart-charging-status-updated',
+  'user:inverter:statistics-updated',
+  'user:vendor-action:updated',
+  'user:charge-action:updated',
+  'user:schedule:execution-updated',
+  'user:credentials:invalidated',
+  'system:heartbeat',
+  'enode:webhook:test',
+]);
+
+/** The `event` label for an event name: a documented Enode event keeps its name, anything else is `other`. */
+export function eventLabel(name: string): string {
+  return KNOWN_EVENTS.has(name) ? name : 'other';
+}
+
 export function createMetrics(src: MetricsSources): Metrics {
   const registry = new Registry();
   if (src.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
@@ -81,7 +103,35 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      for (const c of await src.writer.run('appliedEventCounts', {})) this.inc({ event: c.event, outcome: c.outcome }, c.count);
+      // inc adds up: every unknown name lands in the one `other` series. Outcomes are our own
+      // (ApplyOutcome in ingest/apply.ts), a fixed set.
+      for (const c of await src.writer.run('appliedEventCounts', {})) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}apply_failing`,
+    help: 'Applying stored deliveries has failed with storage errors for longer than the stall threshold (1) or not (0); /readyz answers 503 meanwhile',
+    registers: [registry],
+    async collect() {
+      this.set((await src.writer.health()).applyStalled ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}apply_failing_seconds`,
+    help: 'How long applying stored deliveries has been failing with storage errors (0: it works)',
+    registers: [registry],
+    async collect() {
+      const since = (await src.writer.health()).applyFailingSinceMs;
+      this.set(since === null ? 0 : Math.max(0, (src.clock.now().getTime() - since) / 1000));
+    },
+  });
+  new Counter({
+    name: `${PREFIX}apply_storage_errors_total`,
+    help: 'Storage errors (I/O, corrupt pages, read-only file, full disk) while applying stored deliveries, since start',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      this.inc((await src.writer.health()).applyStorageErrors);
     },
   });
   new Gauge({

@@ -80,6 +80,35 @@ export function alertOnDeliveryFailed(sqlite: Database.Database, d: { id: string
   });
 }
 
+/** A failure episode of the writer's apply loop (ingest/ingestor.ts, APPLY_STALLED_AFTER_MS). */
+export interface ApplyStalledFact {
+  /** Clock ms of the episode's first storage error: names the episode. */
+  sinceMs: number;
+  error: string | null;
+  /** Deliveries acknowledged to Enode and waiting to be applied. */
+  backlog: number;
+}
+
+/**
+ * Raises `apply.stalled`: deliveries are acknowledged and stored but applying them keeps failing
+ * on the storage (corrupt pages, a read-only file, a full disk). One alert per episode, keyed by
+ * its start, so that the retries of one outage never raise a second one.
+ */
+export function alertOnApplyStalled(sqlite: Database.Database, f: ApplyStalledFact, atMs: number): void {
+  enqueueAlert(sqlite, {
+    type: 'apply.stalled',
+    dedupeKey: `apply.stalled:${f.sinceMs}`,
+    deviceId: null,
+    userId: null,
+    data: {
+      apply: { failingSince: new Date(f.sinceMs).toISOString(), error: f.error, backlog: f.backlog },
+      note: 'Webhook deliveries are stored but cannot be applied: check the disk and the database file; /readyz answers 503 until it recovers.',
+      links: {},
+    },
+    createdAtMs: atMs,
+  });
+}
+
 /** What the webhook-health job knows of the Enode webhook when it alerts. */
 export interface WebhookFact {
   webhookId: string;

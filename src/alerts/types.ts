@@ -13,6 +13,8 @@ export const ALERT_TYPES = [
   'webhook.reactivated',
   'delivery.failed',
   'device.fault',
+  // Applying stored deliveries has failed with storage errors for too long (ingest/ingestor.ts).
+  'apply.stalled',
 ] as const;
 
 export type AlertType = (typeof ALERT_TYPES)[number];

@@ -1,17 +1,51 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { JOURNAL_SIZE_LIMIT_BYTES } from './open.js';
+
+/**
+ * Once the WAL file passes this size, the checkpointer forces a TRUNCATE checkpoint. PASSIVE
+ * checkpoints alone let the WAL grow without bound under a sustained burst (3.9 GB was seen):
+ * the writer keeps appending, a PASSIVE run never catches up with the end of the log, and SQLite
+ * restarts the log from its beginning only after a checkpoint that did.
+ */
+export const WAL_RESET_BYTES = 64 * 1024 * 1024;
+/**
+ * How long a forcing checkpoint waits for the writer's transaction and for readers before giving
+ * up: while it waits it holds the write lock, so the wait stays short (acknowledgements wait
+ * behind it). After a give-up the next try waits WAL_RESET_RETRY_MS: a long reader must not turn
+ * the checkpointer into a second writer that starves the real one.
+ */
+const WAL_RESET_BUSY_MS = 100;
+const WAL_RESET_RETRY_MS = 1_000;
 
 // Plain CommonJS on purpose: it runs as an eval'd worker, the same from src/ (tsx) and dist/.
 const CHECKPOINTER_SOURCE = `
+const { statSync } = require('node:fs');
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driverPath);
 const db = new Database(workerData.databasePath);
-db.pragma('busy_timeout = 5000');
+db.pragma('busy_timeout = ' + workerData.resetBusyMs);
 db.pragma('synchronous = FULL');
+db.pragma('journal_size_limit = ' + workerData.journalSizeLimit);
+const walPath = workerData.databasePath + '-wal';
+parentPort.postMessage({ ready: true });
+function walBytes() {
+  try { return statSync(walPath).size; } catch { return 0; }
+}
+let nextResetAt = 0;
 const timer = setInterval(() => {
   try {
     // PASSIVE never waits for or blocks the writer; what is not copied now is copied next time.
-    db.pragma('wal_checkpoint(PASSIVE)');
+    const [p] = db.pragma('wal_checkpoint(PASSIVE)');
+    const before = walBytes();
+    // Only once PASSIVE has copied every frame (no reader holds an old snapshot) is forcing
+    // cheap: the rest is the writer's current transaction. TRUNCATE then restarts the log and
+    // shrinks the file to zero.
+    if (before > workerData.walResetBytes && p.log === p.checkpointed && Date.now() >= nextResetAt) {
+      const [r] = db.pragma('wal_checkpoint(TRUNCATE)');
+      if (r.busy !== 0) nextResetAt = Date.now() + workerData.resetRetryMs;
+      parentPort.postMessage({ reset: { walBytes: before, done: r.busy === 0, afterBytes: walBytes() } });
+    }
   } catch (err) {
     parentPort.postMessage({ error: String(err && err.message) });
   }
@@ -24,13 +58,30 @@ parentPort.on('message', () => {
 `;
 
 export interface Checkpointer {
+  /** Settles once the thread has opened its connection and runs its interval. */
+  ready: Promise<void>;
   close(): Promise<void>;
+}
+
+/** A forcing checkpoint's result: the WAL size that triggered it, whether it completed, the size after. */
+export interface WalReset {
+  walBytes: number;
+  done: boolean;
+  afterBytes: number;
+}
+
+export interface CheckpointerOptions {
+  /** WAL size that triggers a TRUNCATE checkpoint (default WAL_RESET_BYTES). */
+  walResetBytes?: number;
+  /** Called after each forcing checkpoint (for the log). */
+  onReset?: (reset: WalReset) => void;
 }
 
 /**
  * Runs WAL checkpoints on a thread of their own, so that copying WAL frames into the database
  * file (and its fsync) never happens inside the writer's commits. The writer's connection turns
- * `wal_autocheckpoint` off when this runs.
+ * `wal_autocheckpoint` off when this runs. Bounds the WAL file: past `walResetBytes` a
+ * TRUNCATE checkpoint shrinks it to zero.
  */
 export function startCheckpointer(
   databasePath: string,
@@ -38,22 +89,44 @@ export function startCheckpointer(
   onError: (message: string) => void,
   /** Called if the thread ends without being closed: the writer must checkpoint itself again. */
   onDeath: () => void,
+  options: CheckpointerOptions = {},
 ): Checkpointer {
   const driverPath = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData: { databasePath, intervalMs, driverPath } });
-  worker.on('message', (m: { error?: string }) => {
+  const workerData = {
+    databasePath,
+    intervalMs,
+    driverPath,
+    walResetBytes: options.walResetBytes ?? WAL_RESET_BYTES,
+    resetBusyMs: WAL_RESET_BUSY_MS,
+    resetRetryMs: WAL_RESET_RETRY_MS,
+    journalSizeLimit: JOURNAL_SIZE_LIMIT_BYTES,
+  };
+  const worker = new Worker(CHECKPOINTER_SOURCE, { eval: true, workerData });
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  worker.on('message', (m: { ready?: boolean; error?: string; reset?: WalReset }) => {
+    if (m.ready) markReady();
     if (m.error) onError(m.error);
+    if (m.reset) options.onReset?.(m.reset);
   });
   worker.on('error', (err) => onError(err.message));
   let closing = false;
   worker.on('exit', () => {
     if (!closing) onDeath();
   });
+  // A thread that dies before it is ready settles `ready` too (onDeath reports it).
+  worker.once('exit', () => markReady());
   return {
+    ready,
     close: () =>
       new Promise<void>((resolve) => {
         closing = true;
-        worker.once('message', () => void worker.terminate().then(() => resolve()));
+        // The `closed` reply, not any message: a reset or error report may still be on its way.
+        worker.on('message', (m: { closed?: boolean }) => {
+          if (m.closed) void worker.terminate().then(() => resolve());
+        });
         worker.once('exit', () => resolve());
         worker.postMessage({ op: 'close' });
       }),

@@ -1,4 +1,4 @@
-import { alertOnDeliveryFailed } from '../alerts/facts.js';
+import { alertOnApplyStalled, alertOnDeliveryFailed } from '../alerts/facts.js';
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
@@ -41,6 +41,26 @@ const APPLY_SLICE_IDLE_MS = 50;
 const MAX_PARSED_IN_MEMORY = 1_000;
 /** Pause before retrying to apply after a storage error (disk full, I/O). */
 const APPLY_RETRY_MS = 1_000;
+/**
+ * Applying has failed with storage errors (corrupt pages, a read-only file, a full disk) for this
+ * long: the daemon is not ready (/readyz 503), `enode_sync_apply_failing` is 1 and one
+ * `apply.stalled` alert is raised. Shorter failures (a disk briefly full) heal by the retries.
+ */
+export const APPLY_STALLED_AFTER_MS = 30_000;
+
+/** How applying stored deliveries is going, for readiness and metrics. */
+export interface ApplyHealth {
+  /** Since when (epoch ms) applying has failed with storage errors; null while it works. */
+  applyFailingSinceMs: number | null;
+  /** True once it has failed for APPLY_STALLED_AFTER_MS. */
+  applyStalled: boolean;
+  /** Storage errors while applying since start. */
+  applyStorageErrors: number;
+  /** The last of them, for the log and the alert (never sent to HTTP clients). */
+  lastApplyError: string | null;
+  /** Deliveries stored and waiting to be applied. */
+  backlog: number;
+}
 
 export interface ApplyState {
   /** performance.now() times. */
@@ -88,6 +108,13 @@ export class Ingestor {
   private lastStoredAt = Number.NEGATIVE_INFINITY;
   /** Wakes the loop to apply when a burst ends or the backlog reaches the lag limit. */
   private wakeTimer: NodeJS.Timeout | undefined;
+  /** The current failure episode of applying (clock ms of its first storage error), or null. */
+  private applyFailingSinceMs: number | null = null;
+  private applyStorageErrors = 0;
+  private lastApplyError: string | null = null;
+  /** This episode's `apply.stalled` alert is stored (or its failure to store was logged once). */
+  private stalledAlerted = false;
+  private stalledAlertFailureLogged = false;
 
   constructor(
     private readonly repo: IngestRepo,
@@ -121,6 +148,18 @@ export class Ingestor {
   backlog(): { deliveries: number; oldestWaitMs: number } {
     const oldest = this.applyQueue[0];
     return { deliveries: this.applyQueue.length, oldestWaitMs: oldest ? performance.now() - oldest.queuedAt : 0 };
+  }
+
+  /** How applying is going: failing since when, stalled or not (see APPLY_STALLED_AFTER_MS). */
+  health(nowMs: number = this.clock.now().getTime()): ApplyHealth {
+    const since = this.applyFailingSinceMs;
+    return {
+      applyFailingSinceMs: since,
+      applyStalled: since !== null && nowMs - since >= APPLY_STALLED_AFTER_MS,
+      applyStorageErrors: this.applyStorageErrors,
+      lastApplyError: this.lastApplyError,
+      backlog: this.applyQueue.length,
+    };
   }
 
   /** Stores what is queued and stops; pending deliveries are applied at the next start. */
@@ -236,6 +275,7 @@ export class Ingestor {
     } catch (err) {
       // A storage error: the deliveries stay pending in the database; try again shortly.
       this.logger.error({ err, backlog: this.applyQueue.length }, 'could not apply stored deliveries; retrying');
+      this.noteApplyFailure(err);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
         this.schedule();
@@ -244,5 +284,33 @@ export class Ingestor {
       return;
     }
     this.applyQueue.splice(0, done);
+    if (this.applyFailingSinceMs !== null) {
+      this.logger.info({ failedForMs: this.clock.now().getTime() - this.applyFailingSinceMs }, 'applying stored deliveries works again');
+      this.applyFailingSinceMs = null;
+      this.stalledAlerted = false;
+      this.stalledAlertFailureLogged = false;
+    }
+  }
+
+  /** Counts a failed apply slice; past APPLY_STALLED_AFTER_MS raises this episode's alert. */
+  private noteApplyFailure(err: unknown): void {
+    const nowMs = this.clock.now().getTime();
+    this.applyStorageErrors++;
+    this.lastApplyError = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
+    this.applyFailingSinceMs ??= nowMs;
+    if (this.stalledAlerted || nowMs - this.applyFailingSinceMs < APPLY_STALLED_AFTER_MS) return;
+    const fact = { sinceMs: this.applyFailingSinceMs, error: this.lastApplyError, backlog: this.applyQueue.length };
+    try {
+      // Its own transaction: with the database itself failing this may fail too; then the
+      // metric and /readyz still tell, and the next retry tries to store it again.
+      this.repo.transaction(() => alertOnApplyStalled(this.repo.sqlite, fact, nowMs));
+      this.stalledAlerted = true;
+      this.logger.error(fact, 'applying stored deliveries has failed for too long; raised apply.stalled');
+    } catch (alertErr) {
+      if (!this.stalledAlertFailureLogged) {
+        this.stalledAlertFailureLogged = true;
+        this.logger.error({ err: alertErr, ...fact }, 'applying stored deliveries has failed for too long, and the apply.stalled alert could not be stored either');
+      }
+    }
   }
 }

@@ -25,6 +25,12 @@ const checkpointer = startCheckpointer(
     logger.error('checkpointer thread ended; falling back to automatic checkpoints in the writer');
     db.$client.pragma('wal_autocheckpoint = 1000');
   },
+  {
+    onReset: (r) =>
+      r.done
+        ? logger.info({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound; truncated by a full checkpoint')
+        : logger.warn({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound but readers or the writer kept the checkpoint from completing; retrying at the next interval'),
+  },
 );
 const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger, options.config);
 
@@ -63,7 +69,10 @@ port.on('message', (request: WriterRequest) => {
       writer.idle().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
       return;
     case 'ping':
-      writer.ping().then(() => reply({ seq, ok: true }), (err: unknown) => fail(seq, err));
+      writer.ping().then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
+      return;
+    case 'health':
+      writer.health().then((value) => reply({ seq, ok: true, value }), (err: unknown) => fail(seq, err));
       return;
     case 'close':
       writer

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -8,7 +9,7 @@ import type { IngestRepo } from '../db/ingest-repo.js';
 import type { Logger } from '../logger.js';
 import { applyEvent, type ApplyResult } from './apply.js';
 import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
-import { Ingestor } from './ingestor.js';
+import { Ingestor, type ApplyHealth } from './ingestor.js';
 import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResult } from './procedures.js';
 
 /**
@@ -34,11 +35,24 @@ export interface Writer {
    * reconciler, the gateway and the alert outbox change state without a second writer.
    */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
-  /** Proves the database is writable (takes and releases the write lock). */
-  ping(): Promise<void>;
+  /**
+   * Proves the database is writable: upserts the `health_probe` row and commits (durably, like
+   * every commit). Resolves with how applying is going; rejects when the write fails.
+   */
+  ping(): Promise<WriterHealth>;
+  /** How applying is going, without writing (for /metrics). */
+  health(): Promise<WriterHealth>;
   /** Commits what is queued, then stops. */
   close(): Promise<void>;
 }
+
+export type WriterHealth = ApplyHealth;
+
+/**
+ * A probe within this long of the last successful one reuses it: an unauthenticated /readyz
+ * flood must not turn into one fsync per request.
+ */
+export const PROBE_REUSE_MS = 1_000;
 
 export type EventApplyResult = ApplyResult | { event: string; error: string };
 
@@ -66,6 +80,8 @@ function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'ga
 export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config): Writer {
   const ingestor = new Ingestor(repo, clock, logger);
   const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
+  let probe: Database.Statement<[number]> | undefined;
+  let lastProbeMs = Number.NEGATIVE_INFINITY;
   return {
     run: async (name, args) => (await procedures[name](context, args as never)) as ProcedureResult<typeof name>,
     submit: (d) => ingestor.submit(d),
@@ -77,8 +93,17 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
       }),
     replay: async (id) => replayDelivery(repo, id, clock.now().getTime(), logger),
     ping: async () => {
-      repo.sqlite.exec('BEGIN IMMEDIATE; ROLLBACK;');
+      const nowMs = clock.now().getTime();
+      if (Math.abs(nowMs - lastProbeMs) >= PROBE_REUSE_MS) {
+        // A write that commits, not `BEGIN IMMEDIATE; ROLLBACK`: a read-only file, a full disk
+        // or corrupt pages fail here, as they fail for the deliveries.
+        probe ??= repo.sqlite.prepare<[number]>('INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms');
+        probe.run(nowMs);
+        lastProbeMs = nowMs;
+      }
+      return ingestor.health(nowMs);
     },
+    health: async () => ingestor.health(),
     close: async () => ingestor.close(),
   };
 }
@@ -88,6 +113,7 @@ export type WriterRequest =
   | { seq: number; op: 'submit'; delivery: ReceivedDelivery }
   | { seq: number; op: 'replay'; deliveryId: string }
   | { seq: number; op: 'ping' }
+  | { seq: number; op: 'health' }
   | { seq: number; op: 'idle' }
   | { seq: number; op: 'applyEvents'; events: unknown[]; source: 'poll' | 'gateway' }
   | { seq: number; op: 'recordActionPolls'; polls: ActionPoll[] }
@@ -162,7 +188,7 @@ export async function createWorkerWriter(
     });
   };
 
-  await call<void>({ op: 'ping' });
+  await call<WriterHealth>({ op: 'ping' });
   return {
     submit: (delivery) => {
       const body = delivery.body;
@@ -171,7 +197,8 @@ export async function createWorkerWriter(
       return call<DeliveryOutcome>({ op: 'submit', delivery }, transferable ? [body.buffer as ArrayBuffer] : []);
     },
     replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
-    ping: () => call<void>({ op: 'ping' }),
+    ping: () => call<WriterHealth>({ op: 'ping' }),
+    health: () => call<WriterHealth>({ op: 'health' }),
     idle: () => call<void>({ op: 'idle' }),
     applyEvents: (events, source) => call<EventApplyResult[]>({ op: 'applyEvents', events, source }),
     recordActionPolls: (polls) => call<void>({ op: 'recordActionPolls', polls }),

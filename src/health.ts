@@ -1,0 +1,46 @@
+/**
+ * `GET /readyz`: ready means migrations applied, a real write committed (the writer upserts the
+ * `health_probe` row) and the apply loop not stalled. The Docker HEALTHCHECK and orchestrators
+ * probe it; `GET /healthz` only says the process answers.
+ */
+import type { Context } from 'hono';
+import { migrationStatus } from './db/migrate.js';
+import type { Deps } from './deps.js';
+import { errorBody } from './errors.js';
+
+/** What keeps the daemon from being ready, in words safe to show an unauthenticated caller. */
+export async function readinessProblems(deps: Pick<Deps, 'db' | 'writer' | 'logger' | 'clock'>): Promise<string[]> {
+  const problems: string[] = [];
+  try {
+    const { applied, expected } = migrationStatus(deps.db);
+    if (applied < expected) problems.push(`migrations pending: ${applied} of ${expected} applied; run "enode-sync migrate"`);
+  } catch (err) {
+    deps.logger.error({ err }, 'readiness check: database not readable');
+    problems.push('database not readable (see the log)');
+  }
+  try {
+    const health = await deps.writer.ping();
+    if (health.applyStalled && health.applyFailingSinceMs !== null) {
+      const seconds = Math.round((deps.clock.now().getTime() - health.applyFailingSinceMs) / 1000);
+      deps.logger.error({ error: health.lastApplyError, backlog: health.backlog }, 'readiness check: applying stored deliveries keeps failing');
+      problems.push(`applying stored deliveries has failed for ${seconds} s (${health.backlog} waiting; see the log)`);
+    }
+  } catch (err) {
+    // The detail goes to the log, not to whoever probes /readyz.
+    deps.logger.error({ err }, 'readiness check: database not writable');
+    problems.push('database not writable (see the log)');
+  }
+  return problems;
+}
+
+/** The /readyz handler: 200 `{status: "ready"}`, or 503 naming what is wrong. */
+export function readyzHandler(deps: Deps) {
+  return async (c: Context) => {
+    const problems = await readinessProblems(deps);
+    if (problems.length > 0) {
+      deps.logger.warn({ problems }, 'not ready');
+      return c.json({ ...errorBody('SERVICE_UNAVAILABLE', problems.join('; '), c.get('requestId')), status: 'unavailable' }, 503);
+    }
+    return c.json({ status: 'ready' });
+  };
+}

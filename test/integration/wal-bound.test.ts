@@ -1,0 +1,74 @@
+/**
+ * The WAL stays bounded through a burst (issue 14: it reached 3.9 GB). PASSIVE checkpoints alone
+ * never catch up with a writer that keeps appending; past its bound the checkpointer forces a
+ * TRUNCATE checkpoint.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startCheckpointer, type Checkpointer, type WalReset } from '../../src/db/checkpointer.js';
+import { openDatabase } from '../../src/db/open.js';
+import { removeDir, tempDir } from '../support/daemon.js';
+
+const MiB = 1024 * 1024;
+const WAL_BOUND_BYTES = 4 * MiB;
+const BURST_BYTES = 48 * MiB;
+
+const dirs: string[] = [];
+const checkpointers: Checkpointer[] = [];
+afterEach(async () => {
+  for (const c of checkpointers.splice(0)) await c.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+const walSize = (path: string) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
+
+describe('WAL bound', () => {
+  it(`after a ${BURST_BYTES / MiB} MiB burst the -wal file is back under ${WAL_BOUND_BYTES / MiB} MiB once a long reader lets go`, async () => {
+    const dir = tempDir('enode-sync-wal-');
+    dirs.push(dir);
+    const path = join(dir, 'wal.db');
+    const db = openDatabase(path);
+    // As the writer thread: checkpoints belong to the checkpointer thread.
+    db.$client.pragma('wal_autocheckpoint = 0');
+    // The bound does not depend on fsyncs; skipping them keeps the test short.
+    db.$client.pragma('synchronous = OFF');
+    db.$client.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const resets: WalReset[] = [];
+    const errors: string[] = [];
+    const checkpointer = startCheckpointer(path, 10, (m) => errors.push(m), () => errors.push('checkpointer died'), { walResetBytes: WAL_BOUND_BYTES, onReset: (r) => resets.push(r) });
+    checkpointers.push(checkpointer);
+    await checkpointer.ready;
+
+    // A long reader (a slow scrape, a big page) holds its snapshot through the burst: no
+    // checkpoint can pass it, so the WAL takes the whole burst whatever the thread timing.
+    const reader = openDatabase(path);
+    reader.$client.exec('BEGIN');
+    reader.$client.prepare('SELECT count(*) FROM blobs').get();
+
+    const insert = db.$client.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    let peak = 0;
+    for (let written = 0; written < BURST_BYTES; written += chunk.length * 4) {
+      db.$client.transaction(() => {
+        for (let i = 0; i < 4; i++) insert.run(chunk);
+      })();
+      // The writer yields between its turns (setImmediate), as here.
+      await new Promise((r) => setImmediate(r));
+      peak = Math.max(peak, walSize(path));
+    }
+
+    expect(peak).toBeGreaterThanOrEqual(BURST_BYTES);
+    reader.$client.exec('COMMIT');
+    reader.$client.close();
+
+    // The checkpointer's next runs bring it back under the bound (bounded wait, polled).
+    const deadline = Date.now() + 20_000;
+    while ((walSize(path) > WAL_BOUND_BYTES || !resets.some((r) => r.done)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(walSize(path)).toBeLessThanOrEqual(WAL_BOUND_BYTES);
+    expect(resets.some((r) => r.done)).toBe(true);
+    expect(errors).toEqual([]);
+    expect(db.$client.prepare('SELECT count(*) FROM blobs').pluck().get()).toBe(BURST_BYTES / chunk.length);
+    db.$client.close();
+  }, 60_000);
+});
