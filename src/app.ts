@@ -8,10 +8,10 @@ import { interferenceRoutes } from './api/interference-routes.js';
 import { buildDocument, describeApp, docsRoutes } from './api/openapi.js';
 import { adminRoutes } from './api/routes.js';
 import { createInterferenceReadRepo } from './db/interference-read-repo.js';
-import { migrationStatus } from './db/migrate.js';
 import type { Deps } from './deps.js';
-import { createErrorHandler, errorBody, notFoundHandler } from './errors.js';
+import { createErrorHandler, notFoundHandler } from './errors.js';
 import { gatewayRoutes } from './gateway/routes.js';
+import { readyzHandler } from './health.js';
 import { webhookRoutes } from './ingest/route.js';
 import { uiRoutes } from './ui/routes.js';
 
@@ -32,24 +32,8 @@ export function createApp(deps: Deps) {
   // Prometheus text; no secrets in it. Keep it on the private network (README "Monitoring").
   app.get('/metrics', async (c) => c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
 
-  app.get('/readyz', async (c) => {
-    const problems: string[] = [];
-    try {
-      const { applied, expected } = migrationStatus(deps.db);
-      if (applied < expected) problems.push(`migrations pending: ${applied} of ${expected} applied; run "enode-sync migrate"`);
-      // The writer takes and releases the write lock: proves the database is writable.
-      await deps.writer.ping();
-    } catch (err) {
-      // The detail goes to the log, not to whoever probes /readyz.
-      deps.logger.error({ err }, 'readiness check: database not writable');
-      problems.push('database not writable (see the log)');
-    }
-    if (problems.length > 0) {
-      deps.logger.warn({ problems }, 'not ready');
-      return c.json({ ...errorBody('SERVICE_UNAVAILABLE', problems.join('; '), c.get('requestId')), status: 'unavailable' }, 503);
-    }
-    return c.json({ status: 'ready' });
-  });
+  // Ready = migrations applied, a real write committed, the apply loop not stalled (health.ts).
+  app.get('/readyz', readyzHandler(deps));
 
   app.route(
     '/',
