@@ -6,31 +6,13 @@
  * answer or a log line, and a body that is not JSON (an HTML error page) is never quoted.
  */
 
-/** Longest upstream text kept from one problem field (characters). */
-export const MAX_UPSTREAM_TEXT = 300;
+import { MAX_UPSTREAM_TEXT, upstreamText } from '../domain/upstream-text.js';
+
+export { MAX_UPSTREAM_TEXT, upstreamText };
+
 /** Issues kept from one problem, and fields kept from one issue. */
 const MAX_ISSUES = 10;
 const MAX_ISSUE_FIELDS = 8;
-
-// C0 and C1 controls, zero-width and bidirectional formatting characters, line/paragraph separators, BOM.
-const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
-
-/**
- * Upstream text made fit to quote: tags dropped, control and invisible formatting characters
- * replaced by spaces, whitespace collapsed, at most `max` characters (an ellipsis marks a cut).
- */
-export function upstreamText(value: string, max = MAX_UPSTREAM_TEXT): string {
-  // Bound the work first: the body may be megabytes.
-  const text = value
-    .slice(0, max * 4)
-    .replace(/<[^<>]*>/g, ' ')
-    .replace(UNSAFE_CHARS, ' ')
-    .replace(/\s+/g, ' ')
-    .trim();
-  if (text.length <= max) return text;
-  // Never end on half a surrogate pair.
-  return `${text.slice(0, max - 1).replace(/[\ud800-\udbff]$/, '')}…`;
-}
 
 function sanitizeIssue(issue: ProblemIssue): ProblemIssue {
   const out: ProblemIssue = {};

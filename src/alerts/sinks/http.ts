@@ -1,4 +1,5 @@
 import type { Clock } from '../../clock.js';
+import { upstreamText } from '../../domain/upstream-text.js';
 import { parseRetryAfter } from '../backoff.js';
 import type { FetchFn, SendResult } from './types.js';
 
@@ -22,7 +23,8 @@ async function snippet(res: Response): Promise<string> {
   } finally {
     void reader.cancel().catch(() => {});
   }
-  return Buffer.concat(chunks).toString('utf8', 0, ERROR_BODY_BYTES).replace(/\s+/g, ' ').trim();
+  // The receiver's words reach the API and the dashboard: no markup, no control characters.
+  return upstreamText(Buffer.concat(chunks).toString('utf8', 0, ERROR_BODY_BYTES), ERROR_BODY_BYTES);
 }
 
 function describeError(err: unknown, signal: AbortSignal): string {
@@ -32,7 +34,7 @@ function describeError(err: unknown, signal: AbortSignal): string {
   }
   const e = err as { message?: string; cause?: { code?: string; message?: string } };
   const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message ?? 'request failed'}: ${cause}` : (e.message ?? String(err));
+  return upstreamText(cause ? `${e.message ?? 'request failed'}: ${cause}` : (e.message ?? String(err)));
 }
 
 /**
