@@ -272,3 +272,63 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     logLevel: e.LOG_LEVEL,
   };
 }
+
+/** Shortest webhook secret and admin token that start without a warning (characters). */
+export const MIN_WEBHOOK_SECRET_CHARS = 24;
+export const MIN_ADMIN_TOKEN_CHARS = 32;
+
+/**
+ * Why a secret looks guessable, or undefined: too few distinct characters, little Shannon entropy
+ * over its length (random hex of 32 characters has about 120 bits; under 96 is a word or a
+ * pattern), a repeated unit (`abcabcabc`) or a run of 8 (`aaaaaaaa`, `12345678`, `abcdefgh`).
+ */
+export function weakSecretReason(secret: string): string | undefined {
+  const chars = [...secret];
+  const counts = new Map<string, number>();
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
+  if (counts.size < 10) return 'has fewer than 10 distinct characters';
+  let bitsPerChar = 0;
+  for (const n of counts.values()) bitsPerChar -= (n / chars.length) * Math.log2(n / chars.length);
+  if (bitsPerChar * chars.length < 96) return 'has little entropy for its length';
+  if (/^(.+?)\1+$/su.test(secret)) return 'repeats one short part';
+  // A run: each character equal to the one before, or one code point after (or before) it, in the same direction.
+  const points = chars.map((c) => c.codePointAt(0) ?? 0);
+  let run = 1;
+  let lastStep = NaN;
+  for (let i = 1; i < points.length; i++) {
+    const step = (points[i] ?? 0) - (points[i - 1] ?? 0);
+    run = Math.abs(step) > 1 ? 1 : step === lastStep ? run + 1 : 2;
+    lastStep = step;
+    if (run >= 8) return 'contains a run such as "aaaaaaaa" or "12345678"';
+  }
+  return undefined;
+}
+
+/**
+ * What is accepted but unwise in a configuration, one sentence each, to log at start. Pure; no
+ * sentence ever contains a secret's value or length.
+ */
+export function configWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  const advice = 'use a random value, e.g. `openssl rand -hex 32`';
+  config.webhookSecrets.forEach((secret, i) => {
+    const which = config.webhookSecrets.length > 1 ? `ENODE_WEBHOOK_SECRET (secret ${i + 1} of ${config.webhookSecrets.length})` : 'ENODE_WEBHOOK_SECRET';
+    const why = secret.length < MIN_WEBHOOK_SECRET_CHARS ? `is shorter than ${MIN_WEBHOOK_SECRET_CHARS} characters` : weakSecretReason(secret);
+    if (why) warnings.push(`${which} ${why}: anyone who guesses it can sign webhooks; ${advice} and set the same secret on the Enode webhook`);
+  });
+  const token = config.adminToken;
+  if (token !== undefined) {
+    const why = token.length < MIN_ADMIN_TOKEN_CHARS ? `is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters` : weakSecretReason(token);
+    if (why) warnings.push(`ADMIN_TOKEN ${why}: it opens the admin API, the dashboard and the command gateway; ${advice}`);
+  }
+  if (config.http.trustProxy && (config.host === '0.0.0.0' || config.host === '::')) {
+    warnings.push(
+      `TRUST_PROXY is on while HOST is ${config.host}: a client that reaches the daemon without the proxy chooses its own X-Forwarded-For address (and so escapes the login throttle); bind HOST to 127.0.0.1 or an interface only the proxy reaches`,
+    );
+  }
+  const publicUrl = config.alerts.publicUrl;
+  if (publicUrl?.startsWith('http://') && !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(\/|$)/.test(publicUrl)) {
+    warnings.push('PUBLIC_URL uses plain http: the dashboard session cookie and bearer tokens would cross the network unencrypted; serve it through TLS (https)');
+  }
+  return warnings;
+}
