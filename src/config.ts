@@ -321,11 +321,8 @@ export function configWarnings(config: Config): string[] {
     const why = token.length < MIN_ADMIN_TOKEN_CHARS ? `is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters` : weakSecretReason(token);
     if (why) warnings.push(`ADMIN_TOKEN ${why}: it opens the admin API, the dashboard and the command gateway; ${advice}`);
   }
-  if (config.http.trustProxy && (config.host === '0.0.0.0' || config.host === '::')) {
-    warnings.push(
-      `TRUST_PROXY is on while HOST is ${config.host}: a client that reaches the daemon without the proxy chooses its own X-Forwarded-For address (and so escapes the login throttle); bind HOST to 127.0.0.1 or an interface only the proxy reaches`,
-    );
-  }
+  // TRUST_PROXY with HOST 0.0.0.0 is not flagged: in a container that is the normal setup, with
+  // the port published on the host's loopback for the proxy (docker-compose.yml).
   const publicUrl = config.alerts.publicUrl;
   if (publicUrl?.startsWith('http://') && !/^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?(\/|$)/.test(publicUrl)) {
     warnings.push('PUBLIC_URL uses plain http: the dashboard session cookie and bearer tokens would cross the network unencrypted; serve it through TLS (https)');
