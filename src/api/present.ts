@@ -6,7 +6,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /**
  * An action as the admin API shows it: Enode's field names plus `origin`. A `target` or
- * `failureReason` too deep to serialise (stored before ingest limited nesting) is shown as null,
+ * `failureReason` too deep to serialise (stored before ingest limited nesting) or not JSON is shown as null,
  * with a `note` saying so, rather than failing every page that holds the action.
  */
 export function presentAction(
@@ -34,11 +34,14 @@ export function presentAction(
 
 /**
  * A device: identity, the watched `controlled` fields and the latest snapshot as received. A
- * snapshot too deep to serialise (stored before ingest limited nesting) is shown as `{}` (the
- * documented type is an object), with a `note`, rather than failing every page that holds the device.
+ * snapshot (or controlled state) too deep to serialise (stored before ingest limited nesting) or not
+ * JSON at all is shown as `{}` (the documented type is an object), with a `note`, rather than
+ * failing every page that holds the device.
  */
 export function presentDevice(d: DeviceRow) {
   const snapshot = presentable<DeviceRow['snapshot']>(d.snapshot, 'snapshot');
+  const controlled = presentable<DeviceRow['controlled']>(d.controlled, 'controlled');
+  const note = joinNotes(snapshot.note, controlled.note);
   return {
     id: d.id,
     type: d.type,
@@ -46,10 +49,10 @@ export function presentDevice(d: DeviceRow) {
     vendor: d.vendor,
     lastSeen: d.lastSeen,
     isReachable: d.isReachable,
-    controlled: d.controlled,
+    controlled: controlled.value ?? {},
     snapshot: snapshot.value ?? {},
     deletedAt: isDeviceDeleted(d) ? iso(d.deletedAtMs) : null,
-    ...(snapshot.note === null ? {} : { note: snapshot.note }),
+    ...(note === null ? {} : { note }),
   };
 }
 

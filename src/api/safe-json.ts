@@ -5,6 +5,23 @@
  */
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
 
+/** What `decodeStored` gives for stored text that is not JSON; presentable() shows it as unreadable. */
+export const UNREADABLE_JSON: Readonly<Record<string, unknown>> = Object.freeze({ unreadable: 'stored JSON does not parse' });
+
+/**
+ * Stored JSON text as a value: null stays null, text that does not parse becomes UNREADABLE_JSON
+ * (one bad row must not fail a whole page). V8's JSON.parse does not recurse, so depth is left to
+ * presentable().
+ */
+export function decodeStored(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return UNREADABLE_JSON;
+  }
+}
+
 /** A stored value as it can be shown: the value, or null and why it is not shown. */
 export type Presentable<T> = { value: T; note: null } | { value: null; note: string };
 
@@ -13,6 +30,7 @@ export type Presentable<T> = { value: T; note: null } | { value: null; note: str
  * note naming `what` for the response. Never throws.
  */
 export function presentable<T>(value: T, what: string): Presentable<T> {
+  if (value === UNREADABLE_JSON) return { value: null, note: `${what} is not valid JSON in storage and is not shown` };
   try {
     if (!valueNestingExceeds(value, MAX_JSON_DEPTH)) return { value, note: null };
   } catch {

@@ -93,6 +93,21 @@ describe('rows stored before the nesting limit', () => {
     expect(alert.note).toMatch(/^data nests deeper than 64 levels/);
   });
 
+  it('shows JSON that does not parse (a damaged or hand-edited row) as unreadable instead of answering 500', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicleEvent('vehicle-1', 10, { charging: true })]);
+    await failAction(t, 'act-1');
+    t.db.$client.prepare('UPDATE devices SET snapshot = ?, controlled = ? WHERE id = ?').run('{"id":"vehi', 'not json', 'vehicle-1');
+    t.db.$client.prepare('UPDATE actions SET target = ?, failure_reason = ?, raw = ? WHERE id = ?').run('[1,', '{', '', 'act-1');
+    await expectReadRoutesAnswer(t, ['/devices', '/devices/vehicle-1', '/actions', '/actions/act-1']);
+    const device = await (await api(t, '/devices/vehicle-1')).json();
+    expect(device).toMatchObject({ id: 'vehicle-1', snapshot: {}, controlled: {} });
+    expect(device.note).toBe('snapshot is not valid JSON in storage and is not shown; controlled is not valid JSON in storage and is not shown');
+    const action = await (await api(t, '/actions/act-1')).json();
+    expect(action).toMatchObject({ id: 'act-1', state: 'FAILED', target: null, failureReason: null });
+    expect(action.note).toContain('target is not valid JSON');
+  });
+
   it('marks an alert whose payload cannot be built dead, with the reason, without sending or retrying it', async () => {
     rx = await startReceiver();
     const { t, dispatcher } = alertsApp({ ALERT_WEBHOOK_URLS: rx.url });
