@@ -47,6 +47,8 @@ const APPLY_RETRY_MS = 1_000;
  * `apply.stalled` alert is raised. Shorter failures (a disk briefly full) heal by the retries.
  */
 export const APPLY_STALLED_AFTER_MS = 30_000;
+/** While applying keeps failing, the failure is logged once a minute (with the count), not every retry. */
+const APPLY_FAILURE_LOG_EVERY_MS = 60_000;
 
 /** How applying stored deliveries is going, for readiness and metrics. */
 export interface ApplyHealth {
@@ -115,6 +117,8 @@ export class Ingestor {
   /** This episode's `apply.stalled` alert is stored (or its failure to store was logged once). */
   private stalledAlerted = false;
   private stalledAlertFailureLogged = false;
+  /** Clock ms before which a repeated apply failure is counted but not logged. */
+  private nextFailureLogMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly repo: IngestRepo,
@@ -274,7 +278,6 @@ export class Ingestor {
       });
     } catch (err) {
       // A storage error: the deliveries stay pending in the database; try again shortly.
-      this.logger.error({ err, backlog: this.applyQueue.length }, 'could not apply stored deliveries; retrying');
       this.noteApplyFailure(err);
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined;
@@ -287,6 +290,7 @@ export class Ingestor {
     if (this.applyFailingSinceMs !== null) {
       this.logger.info({ failedForMs: this.clock.now().getTime() - this.applyFailingSinceMs }, 'applying stored deliveries works again');
       this.applyFailingSinceMs = null;
+      this.nextFailureLogMs = Number.NEGATIVE_INFINITY;
       this.stalledAlerted = false;
       this.stalledAlertFailureLogged = false;
     }
@@ -298,6 +302,14 @@ export class Ingestor {
     this.applyStorageErrors++;
     this.lastApplyError = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
     this.applyFailingSinceMs ??= nowMs;
+    // One line when an episode starts, then one a minute: a retry every second must not flood the log.
+    if (nowMs >= this.nextFailureLogMs) {
+      this.nextFailureLogMs = nowMs + APPLY_FAILURE_LOG_EVERY_MS;
+      this.logger.error(
+        { err, backlog: this.applyQueue.length, failingForMs: nowMs - this.applyFailingSinceMs, storageErrors: this.applyStorageErrors },
+        'could not apply stored deliveries; retrying every second',
+      );
+    }
     if (this.stalledAlerted || nowMs - this.applyFailingSinceMs < APPLY_STALLED_AFTER_MS) return;
     const fact = { sinceMs: this.applyFailingSinceMs, error: this.lastApplyError, backlog: this.applyQueue.length };
     try {

@@ -8,7 +8,7 @@ import { createDeps } from '../../src/deps.js';
 import { APPLY_STALLED_AFTER_MS } from '../../src/ingest/ingestor.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createInlineWriter, PROBE_REUSE_MS } from '../../src/ingest/writer.js';
-import { silentLogger } from '../../src/logger.js';
+import { createLogger, silentLogger } from '../../src/logger.js';
 import { makeTestApp, NOW, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
 
 afterEach(() => {
@@ -49,9 +49,10 @@ function appWithFailingApply() {
       return Reflect.get(target, prop, receiver) as unknown;
     },
   }) as IngestRepo;
-  const writer = createInlineWriter(repo, clock, silentLogger(), config);
+  const lines: Array<{ msg: string }> = [];
+  const writer = createInlineWriter(repo, clock, createLogger('error', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }), config);
   const deps = createDeps({ config, db, logger: silentLogger(), clock }, writer);
-  return { app: createApp(deps), deps, db, clock, broken };
+  return { app: createApp(deps), deps, db, clock, broken, lines };
 }
 
 /** Lets the writer's loop (setImmediate turns) run. */
@@ -129,6 +130,8 @@ describe('a persistently failing apply loop', () => {
     const alerts = t.db.$client.prepare('SELECT type, dedupe_key AS dedupeKey FROM alerts').all();
     expect(alerts).toEqual([{ type: 'apply.stalled', dedupeKey: `apply.stalled:${NOW.getTime()}` }]);
     expect((await scrape(t.app)).get('enode_sync_apply_storage_errors_total')).toBe(4);
+    // Four failures in the same minute: logged once, not at every retry.
+    expect(t.lines.filter((l) => l.msg.startsWith('could not apply stored deliveries'))).toHaveLength(1);
 
     // The storage heals: the next retry applies the delivery and readiness comes back.
     t.broken.on = false;
