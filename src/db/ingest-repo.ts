@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { Config } from '../config.js';
 import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
 import { DEFAULT_CLOCK_SKEW_TOLERANCE_MS } from '../domain/time.js';
@@ -79,6 +80,11 @@ export interface SystemEventInsert {
 export interface IngestSettings {
   /** config.clockSkewToleranceSeconds in ms: payload times further ahead of their receipt never win a merge. */
   clockSkewToleranceMs: number;
+}
+
+/** The write side's settings from the configuration. */
+export function ingestSettings(config: Pick<Config, 'clockSkewToleranceSeconds'>): IngestSettings {
+  return { clockSkewToleranceMs: config.clockSkewToleranceSeconds * 1000 };
 }
 
 /**

@@ -2,7 +2,7 @@ import { hash as oneShotHash } from 'node:crypto';
 import { alertOnAction, alertOnCredentialsInvalidated } from '../alerts/facts.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
 import { isFutureDatedVersion, mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
-import { compareSnapshotKeys, controlledState, deviceTimeMs, observedContext, snapshotKey } from '../domain/devices.js';
+import { compareSnapshotKeys, controlledState, deviceTimeMs, FUTURE_DATED_RANK, observedContext, snapshotKey } from '../domain/devices.js';
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
 import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import {
@@ -231,8 +231,9 @@ function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutco
     hash: o.hash,
   });
   if (!inserted) return 'duplicate';
-  // A new snapshot (even a stale one: it may fill a gap in the history) is the reconciler's cue.
-  if (o.verb === 'updated') repo.markForReconcile(snapshot.id, key.atMs, ctx.receivedAt);
+  // A new snapshot (even a stale one: it may fill a gap in the history) is the reconciler's cue;
+  // a future-dated one is not history the reconciler should judge.
+  if (o.verb === 'updated' && key.rank !== FUTURE_DATED_RANK) repo.markForReconcile(snapshot.id, key.atMs, ctx.receivedAt);
 
   if (newer) {
     repo.writeDevice({

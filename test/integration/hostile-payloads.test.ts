@@ -5,8 +5,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
+import { createIngestRepo, ingestSettings } from '../../src/db/ingest-repo.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
 import { MAX_JSON_DEPTH } from '../../src/domain/json-depth.js';
-import { actionEvent, api, makeTestApp, NOW, postWebhook, vehicleAt, vehicleEvent, type TestApp } from '../support/fixtures.js';
+import { applyEvent } from '../../src/ingest/apply.js';
+import { actionEvent, api, makeTestApp, NOW, postWebhook, testConfig, vehicleAt, vehicleEvent, type TestApp } from '../support/fixtures.js';
 import { alertsApp, failAction, startReceiver, type Receiver } from './alerts-support.js';
 import { gatewayApp, post, seedDevice } from './gateway-support.js';
 
@@ -154,6 +158,20 @@ describe('payload timestamps', () => {
     expect((await (await api(t, '/devices/vehicle-1')).json()).controlled.charging).toBe(true);
     await postWebhook(t, [vehicleUpdate(NOW.getTime() + 600_001, false, NOW.getTime())]);
     expect((await (await api(t, '/devices/vehicle-1')).json()).controlled.charging).toBe(true);
+  });
+
+  it.each([
+    ['600 (the default)', '600', false],
+    ['3600', '3600', true],
+  ])('CLOCK_SKEW_TOLERANCE_SECONDS=%s decides whether a snapshot 30 minutes ahead wins', (_what, seconds, wins) => {
+    const db = openDatabase(':memory:');
+    runMigrations(db);
+    const repo = createIngestRepo(db.$client, ingestSettings(testConfig({ CLOCK_SKEW_TOLERANCE_SECONDS: seconds })));
+    const ctx = { source: 'poll' as const, deliveryId: null, receivedAt: NOW.getTime() };
+    repo.transaction(() => applyEvent(repo, vehicleUpdate(NOW.getTime() - 60_000, false), ctx));
+    repo.transaction(() => applyEvent(repo, vehicleUpdate(NOW.getTime() + 30 * 60_000, true), ctx));
+    const row = db.$client.prepare('SELECT controlled FROM devices').get() as { controlled: string };
+    expect(JSON.parse(row.controlled).charging).toBe(wins);
   });
 
   it('a device that so far has only a future-dated snapshot is listed, and the first real one replaces it', async () => {
