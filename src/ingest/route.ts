@@ -6,7 +6,7 @@ import { AppError, errorBody, isClientAbort } from '../errors.js';
 import { createAggregateLog } from '../http/aggregate-log.js';
 import { createByteBudget } from '../http/byte-budget.js';
 import { clientAddress } from '../http/client-address.js';
-import { readBoundedBody, type BodyFailure } from '../http/read-body.js';
+import { readBoundedBody } from '../http/read-body.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryResult } from '../metrics.js';
 import { verifyEnodeSignature } from './signature.js';
@@ -73,8 +73,8 @@ function storableHeaders(c: Context, node: IncomingMessage | undefined): Record<
   return kept;
 }
 
-/** What the route answers when a body is not read whole, and the metric it counts as. */
-const BODY_FAILURE: Record<BodyFailure, DeliveryResult> = { too_large: 'too_large', over_budget: 'unavailable', timeout: 'unavailable' };
+/** A verified body, or the answer already given without one. */
+type Received = { body: Uint8Array; answer?: undefined } | { answer: Response };
 
 /**
  * `POST /webhooks/enode`: read the body within bounds, verify on the raw bytes, store durably,
@@ -85,6 +85,7 @@ const BODY_FAILURE: Record<BodyFailure, DeliveryResult> = { too_large: 'too_larg
  *   the body is not read;
  * - a body must be whole within a deadline (408);
  * - the failures an attacker can cause at will are logged in aggregate per client address.
+ * Answers sent before the body was read whole carry `Connection: close`: the rest of it is never read.
  */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
@@ -118,37 +119,30 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     }
   };
 
-  /** An answer sent without reading (the rest of) the body: the connection cannot be reused. */
-  const refuse = (c: Context, result: DeliveryResult, status: 400 | 408 | 503, code: 'BAD_REQUEST' | 'SERVICE_UNAVAILABLE', message: string) => {
-    results.set(c.req.raw, result);
+  const tooLarge = (c: Context) => {
     c.header('Connection', 'close');
-    if (status === 503) c.header('Retry-After', String(bodyTimeoutSeconds));
-    return c.json(errorBody(code, message, c.get('requestId' as never) ?? 'unknown'), status);
+    return new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
+  };
+  // Answered here, not thrown: the error pipeline logs every 5xx, and these come at an attacker's will.
+  const overBudget = (c: Context, address: string, fields: Record<string, unknown>) => {
+    busy.record(address, { ...fields, heldBytes: budget.heldBytes });
+    results.set(c.req.raw, 'unavailable');
+    c.header('Connection', 'close');
+    // Held bytes are released within the body deadline at the latest.
+    c.header('Retry-After', String(bodyTimeoutSeconds));
+    return c.json(errorBody('SERVICE_UNAVAILABLE', 'Too many webhook bodies in flight; retry later', c.get('requestId' as never) ?? 'unknown'), 503);
   };
 
-  app.post('/webhooks/enode', measure, async (c) => {
-    const node = incoming(c);
-    const address = clientAddress(c, trustProxy);
+  /** Reads and verifies the body, holding its bytes against the budget until it is verified. */
+  const receive = async (c: Context, node: IncomingMessage | undefined, address: string, headerId: string | null): Promise<Received> => {
     const length = header(c, node, 'content-length');
     const chunked = header(c, node, 'transfer-encoding') !== undefined;
     const declared = length === undefined || chunked ? undefined : /^\d{1,15}$/.test(length) ? Number(length) : Number.NaN;
-    const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
-    if (declared !== undefined && !(declared <= deps.bodyLimitBytes)) {
-      // Refused on the header alone: nothing is read, so the connection cannot be reused.
-      c.header('Connection', 'close');
-      throw tooLarge();
-    }
-
-    const rawId = header(c, node, 'x-enode-delivery');
-    const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
-    const signature = header(c, node, 'x-enode-signature');
+    // Refused on the header alone: nothing is read.
+    if (declared !== undefined && !(declared <= deps.bodyLimitBytes)) throw tooLarge(c);
     const reservation = budget.open();
-    let body: Uint8Array;
     try {
-      if (declared !== undefined && !reservation.take(declared)) {
-        busy.record(address, { deliveryId: headerId, bytes: declared, heldBytes: budget.heldBytes });
-        return refuse(c, 'unavailable', 503, 'SERVICE_UNAVAILABLE', 'Too many webhook bodies in flight; retry later');
-      }
+      if (declared !== undefined && !reservation.take(declared)) return { answer: overBudget(c, address, { deliveryId: headerId, bytes: declared }) };
       let read;
       try {
         read = await readBoundedBody(node ? { incoming: node } : { stream: c.req.raw.body }, {
@@ -160,34 +154,37 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         if (!isClientAbort(err)) throw err;
         // The client closed mid-body: no one reads this answer, and it is not our failure.
         incomplete.record(address, { deliveryId: headerId, reason: 'connection closed mid-body' });
-        return refuse(c, 'unavailable', 400, 'BAD_REQUEST', 'The connection closed before the request body was complete');
+        results.set(c.req.raw, 'unavailable');
+        return { answer: c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', c.get('requestId' as never) ?? 'unknown'), 400) };
       }
+      if (!read.ok && read.failure === 'too_large') throw tooLarge(c);
+      if (!read.ok && read.failure === 'over_budget') return { answer: overBudget(c, address, { deliveryId: headerId }) };
       if (!read.ok) {
-        if (read.failure === 'too_large') {
-          results.set(c.req.raw, BODY_FAILURE.too_large);
-          c.header('Connection', 'close');
-          throw tooLarge();
-        }
-        if (read.failure === 'over_budget') {
-          busy.record(address, { deliveryId: headerId, heldBytes: budget.heldBytes });
-          return refuse(c, BODY_FAILURE.over_budget, 503, 'SERVICE_UNAVAILABLE', 'Too many webhook bodies in flight; retry later');
-        }
         incomplete.record(address, { deliveryId: headerId, reason: `body not whole within ${bodyTimeoutSeconds} s` });
         c.header('Connection', 'close');
         // Through the error pipeline (a 4xx is not logged there): 408 with the one error body.
         throw new HTTPException(408, { message: `Request body not received within ${bodyTimeoutSeconds} s` });
       }
-      body = read.body;
-      if (!verifyEnodeSignature(body, signature, deps.webhookSecrets)) {
+      const signature = header(c, node, 'x-enode-signature');
+      if (!verifyEnodeSignature(read.body, signature, deps.webhookSecrets)) {
         // Unverified input: only a well-formed id is logged.
-        rejected.record(address, { deliveryId: headerId, bytes: body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' });
+        rejected.record(address, { deliveryId: headerId, bytes: read.body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' });
         throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
       }
+      return { body: read.body };
     } finally {
-      // Verified (or refused): its bytes no longer count against what strangers may hold.
+      // Verified or refused: its bytes no longer count against what strangers may hold.
       reservation.release();
     }
+  };
 
+  app.post('/webhooks/enode', measure, async (c) => {
+    const node = incoming(c);
+    const rawId = header(c, node, 'x-enode-delivery');
+    const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
+    const received = await receive(c, node, clientAddress(c, trustProxy), headerId);
+    if (received.answer) return received.answer;
+    const { body } = received;
     const bytes = body.byteLength;
     let outcome;
     try {
