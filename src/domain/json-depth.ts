@@ -19,20 +19,26 @@ const BACKSLASH = 0x5c; // \
 
 /**
  * The byte offset at which `bytes` (UTF-8 JSON text) opens its `maxDepth + 1`-th nested array or
- * object, or undefined when it stays within `maxDepth`. One pass, no allocation: brackets inside
- * strings do not count (every byte of a multi-byte UTF-8 character is ≥ 0x80, so none is taken for
- * a quote, backslash or bracket). Malformed JSON is left to the parser.
+ * object, or undefined when it stays within `maxDepth`. One pass, no allocation, no recursion:
+ * brackets inside strings do not count (every byte of a multi-byte UTF-8 character is ≥ 0x80, so
+ * none is taken for a quote, backslash or bracket). Malformed JSON is left to the parser.
  */
 export function jsonNestingExceeds(bytes: Uint8Array, maxDepth: number = MAX_JSON_DEPTH): number | undefined {
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    if (inString) {
-      if (b === BACKSLASH) i++; // the escaped byte cannot end the string
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) {
-      inString = true;
+    if (b === QUOTE) {
+      // Jump over the string (natively: most of a body's bytes are strings); a quote preceded by
+      // an odd run of backslashes is escaped and does not end it.
+      let end = i;
+      for (;;) {
+        end = bytes.indexOf(QUOTE, end + 1);
+        if (end < 0) return undefined; // unterminated: the parser reports it
+        let backslashes = 0;
+        while (bytes[end - 1 - backslashes] === BACKSLASH) backslashes++;
+        if (backslashes % 2 === 0) break;
+      }
+      i = end;
     } else if (b === OPEN_BRACKET || b === OPEN_BRACE) {
       if (++depth > maxDepth) return i;
     } else if (b === CLOSE_BRACKET || b === CLOSE_BRACE) {

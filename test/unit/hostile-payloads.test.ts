@@ -73,6 +73,11 @@ describe('nesting limit', () => {
     expect(jsonNestingExceeds(bytes(nestedArrays(MAX_JSON_DEPTH)))).toBeUndefined();
     expect(jsonNestingExceeds(bytes(nestedArrays(MAX_JSON_DEPTH + 1)))).toBe(MAX_JSON_DEPTH);
     expect(jsonNestingExceeds(bytes(JSON.stringify([{ s: '['.repeat(500) + '{"\\"[['.repeat(100) }])))).toBeUndefined();
+    // Escaped quotes and runs of backslashes neither end a string nor hide its end.
+    const escapes = JSON.stringify(['\\', '"', '\\"[{', '\\\\', [[1]]]);
+    expect(jsonNestingExceeds(bytes(escapes), 3)).toBeUndefined();
+    expect(jsonNestingExceeds(bytes(escapes), 2)).toBe(escapes.lastIndexOf('[[') + 1);
+    expect(jsonNestingExceeds(bytes('["unterminated [[[['), 1)).toBeUndefined();
     // Multi-byte characters shift byte offsets; the reported offset is the byte that opened one level too many.
     const text = JSON.stringify([{ s: 'é€😀[' }, nestedObjects(3)]);
     const innermost = text.lastIndexOf('{');
