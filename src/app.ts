@@ -10,6 +10,7 @@ import { adminRoutes } from './api/routes.js';
 import { createInterferenceReadRepo } from './db/interference-read-repo.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, notFoundHandler } from './errors.js';
+import { createAuthGuard } from './http/auth-guard.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { readyzHandler } from './health.js';
 import { webhookRoutes } from './ingest/route.js';
@@ -57,8 +58,10 @@ export function createApp(deps: Deps) {
   app.use('/api/*', limitApiBody);
   app.use('/ui/*', limitApiBody);
 
+  // One budget of wrong tokens per client address for the admin API and the dashboard together.
+  const authGuard = createAuthGuard({ config: deps.config, clock: deps.clock, logger: deps.logger.child({ component: 'auth' }) });
   const api = new OpenAPIHono();
-  api.use(bearerAuth(deps.config.adminToken));
+  api.use(bearerAuth(deps.config.adminToken, authGuard));
   api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
   api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
   api.route('/', gatewayRoutes(deps));
@@ -66,7 +69,7 @@ export function createApp(deps: Deps) {
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
   api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);
-  app.route('/ui', uiRoutes(deps));
+  app.route('/ui', uiRoutes(deps, authGuard));
   describeApp(app.openAPIRegistry);
 
   return app;
