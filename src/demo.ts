@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { startDaemon } from './daemon.js';
 import type { Logger } from './logger.js';
@@ -73,7 +74,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       webhookId: simulator.defaultWebhookId ?? undefined,
     },
   };
-  const daemon = await startDaemon(config, logger);
+  const daemon = await startDaemon(config, logger, systemClock, 'demo');
   const server = daemon.server;
   const db = daemon.deps.db;
   simulator.world.announceAll();
