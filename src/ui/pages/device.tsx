@@ -14,7 +14,8 @@ export interface DevicePageData {
   hours: number;
   entries: TimelineEntry[];
   layout: TimelineLayout;
-  truncated: boolean;
+  /** Set when the window held more than could be drawn (before paging; kept for callers that cap instead). */
+  truncated?: boolean;
   /** The `after` this page was asked with (absent: the window's first entries). */
   after?: string | undefined;
   /** `after` of the next entries; null or absent on the last page (see `deviceTimelineSlice`). */
