@@ -53,6 +53,7 @@ export function startServer(deps: Deps, port: number, host: string): Promise<Run
             const timer = setTimeout(() => {
               deps.logger.warn({ deadlineMs, inFlight: connections.inFlight }, 'shutdown deadline passed; closing remaining connections');
               server.closeAllConnections();
+              evictions.stop();
               done();
             }, deadlineMs);
             timer.unref();
