@@ -12,7 +12,6 @@ import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
 import { AppError, codeToStatus, isClientAbort, retryAfterHeaders } from '../errors.js';
 import { createAuthGuard, type AuthGuard } from '../http/auth-guard.js';
 import { findingView } from '../reconcile/findings.js';
-import { buildTimeline } from '../reconcile/timeline.js';
 import { authOutcome, clearSessionCookie, createSessionKeeper, dashboardCsrf, identify, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
 import { webhookHealth } from './health.js';
 import { query, sendPage } from './layout.js';
@@ -21,15 +20,13 @@ import { ErrorPage } from './pages/error.js';
 import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FindingsPage, type ListPage } from './pages/lists.js';
 import { LoginPage } from './pages/login.js';
 import { OverviewPage } from './pages/overview.js';
-import { alertDeliveryCounts, lastWebhookMs } from './queries.js';
+import { alertDeliveryCounts, deviceTimelineSlice, lastWebhookMs } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
 import { databaseRevocations } from './session-store.js';
 import { layoutTimeline } from './timeline-svg.js';
 
 /** Devices per type on the overview before "next page". */
 const DEVICES_PER_TYPE = 100;
-/** Rows per timeline source on the device page; more means the window is too wide to draw. */
-const TIMELINE_ROWS = 2000;
 const DEFAULT_WINDOW_HOURS = 24;
 /** Form posts are a token or an empty body: anything larger is not ours. */
 const FORM_BODY_LIMIT_BYTES = 8 * 1024;
@@ -241,14 +238,15 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     const nowMs = deps.clock.now().getTime();
     const window = { fromMs: nowMs - hours * 3_600_000, untilMs: nowMs };
     const row = deps.repos.read.getDevice(deviceId);
-    const parts = interference.timeline(deviceId, window.fromMs, window.untilMs, TIMELINE_ROWS);
-    if (!row && parts.actions.length === 0 && parts.commands.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
-    const entries = buildTimeline(parts, { sinceMs: window.fromMs, untilMs: window.untilMs }).map((e) => e.entry);
+    const after = c.req.query('after') || undefined;
+    const slice = deviceTimelineSlice(interference, deviceId, window, after);
+    if (!row && !after && slice.entries.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
     const fields = Object.keys(controlledState(row?.type ?? '', {}));
-    const truncated = [parts.observations, parts.commands, parts.findings].some((list) => list.length >= TIMELINE_ROWS);
     return sendPage(
       c,
-      <DevicePage data={{ deviceId, device: row ? presentDevice(row) : undefined, nowMs, hours, entries, layout: layoutTimeline(entries, window, fields), truncated }} />,
+      <DevicePage
+        data={{ deviceId, device: row ? presentDevice(row) : undefined, nowMs, hours, entries: slice.entries, layout: layoutTimeline(slice.entries, slice.drawWindow, fields), after, next: slice.next }}
+      />,
     );
   });
 

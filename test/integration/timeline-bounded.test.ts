@@ -205,3 +205,29 @@ describe('dashboard device page is paged', () => {
     expect(() => deviceTimelineSlice(interference, DEVICE, window, Buffer.from('[1,"a"]').toString('base64url'))).toThrow(/cursor/);
   });
 });
+
+describe('dashboard device route', () => {
+  it('answers a device with 5,000 actions in pages of at most 500 entries, each page linking to the next', async () => {
+    const t = makeTestApp();
+    seedHistory(t, 5_000);
+    const auth = { headers: { authorization: `Bearer ${t.config.adminToken}` } };
+    const seen = new Set<string>();
+    let next: string | null = `/ui/devices/${DEVICE}?hours=24`;
+    let pages = 0;
+    while (next && pages < 30) {
+      const res = await t.app.request(next, auth);
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      expect(Buffer.byteLength(html)).toBeLessThan(1_000_000);
+      const rows = html.match(/<tr[ >]/g)?.length ?? 0;
+      expect(rows - 1).toBeLessThanOrEqual(DEVICE_PAGE_ENTRIES); // minus the header row
+      for (const m of html.matchAll(/<code>(a-\d{5}|f-\d+)<\/code>|>(c-\d+)<|charging \{&quot;action&quot;/g)) seen.add(m[1] ?? m[2] ?? m[0]);
+      pages++;
+      const link = html.match(/href="(\/ui\/devices\/[^"]+after=[^"]+)">Later entries/);
+      next = link?.[1]?.replace(/&amp;/g, '&') ?? null;
+    }
+    expect(pages).toBe(Math.ceil((5_000 + 3 * 500) / DEVICE_PAGE_ENTRIES));
+    expect([...seen].filter((s) => s.startsWith('a-'))).toHaveLength(5_000);
+    expect((await t.app.request(`/ui/devices/${DEVICE}?after=bad`, auth)).status).toBe(400);
+  });
+});
