@@ -44,6 +44,9 @@ export function createApp(deps: Deps) {
       writer: deps.writer,
       clock: deps.clock,
       logger: deps.logger.child({ component: 'webhook' }),
+      unverifiedBytesLimit: deps.config.http.webhookUnverifiedBytesLimit,
+      bodyTimeoutSeconds: deps.config.http.webhookBodyTimeoutSeconds,
+      trustProxy: deps.config.http.trustProxy,
       onResult: (result, seconds) => deps.metrics.recordDelivery(result, seconds),
     }),
   );

@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
-import { createIngestRepo, type IngestRepo } from './db/ingest-repo.js';
+import { createIngestRepo, ingestSettings, type IngestRepo } from './db/ingest-repo.js';
 import type { Db } from './db/open.js';
 import { createReadRepo, type ReadRepo } from './db/read-repo.js';
 import type { EnodeApi } from './enode/client.js';
@@ -25,7 +25,7 @@ export interface Deps {
 
 /** Wires the repositories and the writer over an open, migrated database. */
 export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, writer?: Writer): Deps {
-  const ingest = createIngestRepo(base.db.$client);
+  const ingest = createIngestRepo(base.db.$client, ingestSettings(base.config));
   const theWriter = writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);
   const deps: Deps = {
     ...base,

@@ -2,12 +2,12 @@
 import { existsSync } from 'node:fs';
 import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
 import { systemClock } from './clock.js';
-import { ConfigError, loadConfig, type Config, type Env } from './config.js';
+import { ConfigError, configWarnings, loadConfig, type Config, type Env } from './config.js';
 import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/instance-lock.js';
 import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
-import { createIngestRepo } from './db/ingest-repo.js';
+import { createIngestRepo, ingestSettings } from './db/ingest-repo.js';
 import { replayDelivery } from './ingest/deliveries.js';
 import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
@@ -129,6 +129,8 @@ function underInstanceLock(databasePath: string, command: string, instead: strin
 async function serveCommand(env: Env): Promise<void> {
   const config = configOrExit(env, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
   const logger = createLogger(config.logLevel);
+  // Weak secrets and risky settings are allowed, but said out loud (never with the secret itself).
+  for (const warning of configWarnings(config)) logger.warn(warning);
   let daemon;
   try {
     daemon = await startDaemon(config, logger);
@@ -269,7 +271,7 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
     try {
       runMigrations(db);
       // Only the repository: no ingest pipeline (it would start applying pending deliveries here).
-      outcome = replayDelivery(createIngestRepo(db.$client), deliveryId, systemClock.now().getTime(), logger);
+      outcome = replayDelivery(createIngestRepo(db.$client, ingestSettings(config)), deliveryId, systemClock.now().getTime(), logger);
     } finally {
       db.$client.close();
     }

@@ -8,6 +8,7 @@ import type { Clock } from './clock.js';
 import type { Db } from './db/open.js';
 import type { EnodeRequestStats } from './enode/stats.js';
 import type { Writer } from './ingest/writer.js';
+import { eventLabel } from './ingest/events.js';
 
 /** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
 export type DeliveryResult = 'accepted' | 'duplicate' | 'quarantined' | 'unauthorized' | 'too_large' | 'unavailable';
@@ -33,27 +34,6 @@ export interface MetricsSources {
 
 const PREFIX = 'enode_sync_';
 
-/**
- * Event names Enode documents (API 2024-10-01, ../shared/enode/REFERENCE.md §1.4). Only these
- * become `event` label values: the name comes from a payload, and a label set grown by whoever
- * can get an event signed or applied would grow Prometheus without bound.
- */
-const KNOWN_EVENTS: ReadonlySet<string> = new Set([
-  ...['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter', 'hem-system'].flatMap((d) => ['discovered', 'updated', 'deleted'].map((v) => `user:${d}:${v}`)),
-  'user:vehicle:smart-charging-status-updated',
-  'user:inverter:statistics-updated',
-  'user:vendor-action:updated',
-  'user:charge-action:updated',
-  'user:schedule:execution-updated',
-  'user:credentials:invalidated',
-  'system:heartbeat',
-  'enode:webhook:test',
-]);
-
-/** The `event` label for an event name: a documented Enode event keeps its name, anything else is `other`. */
-export function eventLabel(name: string): string {
-  return KNOWN_EVENTS.has(name) ? name : 'other';
-}
 
 export function createMetrics(src: MetricsSources): Metrics {
   const registry = new Registry();

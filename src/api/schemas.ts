@@ -119,6 +119,7 @@ export const ActionSchema = z
     updatedAt: isoTime,
     completedAt: isoTime.nullable(),
     origin: z.enum(['gateway', 'enode']).openapi({ description: '`gateway`: sent through enode-sync; `enode`: seen in webhooks or polls' }),
+    note: z.string().optional().openapi({ description: 'Present when a stored field could not be shown (unreadable, or nested too deep); that field is then `{}` or `null`' }),
   })
   .openapi('Action', { description: "A vendor action with Enode's field names." });
 
@@ -133,6 +134,7 @@ export const DeviceSchema = z
     controlled: jsonObject.openapi({ description: 'The fields the reconciler watches (e.g. `charging`, `maxCurrent`, `hvacMode`, `operationMode`)' }),
     snapshot: jsonObject.openapi({ description: 'The latest Enode object, as received' }),
     deletedAt: isoTime.nullable(),
+    note: z.string().optional().openapi({ description: 'Present when a stored field could not be shown (unreadable, or nested too deep); that field is then `{}` or `null`' }),
   })
   .openapi('Device');
 
@@ -257,6 +259,7 @@ export const AlertSchema = z
     userId: z.string().nullable(),
     createdAt: isoTime.nullable(),
     data: json.openapi({ description: 'The alert payload, as the sinks receive it' }),
+    note: z.string().optional().openapi({ description: 'Present when a stored field could not be shown (unreadable, or nested too deep); that field is then `{}` or `null`' }),
   })
   .openapi('Alert');
 

@@ -13,6 +13,7 @@ import {
   heartbeatEvent,
   parseDeviceEventName,
   vendorActionSchema,
+  eventLabel,
 } from './events.js';
 
 /** Where an observation came from; the same rules apply to all. */
@@ -55,7 +56,7 @@ function sha256(text: string): string {
  */
 export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const result = applyOne(repo, raw, ctx);
-  const key = `${result.event}\t${result.outcome}`;
+  const key = `${eventLabel(result.event)}\t${result.outcome}`;
   appliedCounts.set(key, (appliedCounts.get(key) ?? 0) + 1);
   return result;
 }

@@ -63,3 +63,25 @@ export function describeZodError(error: z.ZodError): string {
     .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
     .join('; ');
 }
+
+/**
+ * Event names Enode documents (API 2024-10-01, ../shared/enode/REFERENCE.md §1.4). Only these
+ * become `event` label values (and keys of the writer's counters): the name comes from a payload, and a label set grown by whoever
+ * can get an event signed or applied would grow Prometheus without bound.
+ */
+const KNOWN_EVENTS: ReadonlySet<string> = new Set([
+  ...['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter', 'hem-system'].flatMap((d) => ['discovered', 'updated', 'deleted'].map((v) => `user:${d}:${v}`)),
+  'user:vehicle:smart-charging-status-updated',
+  'user:inverter:statistics-updated',
+  'user:vendor-action:updated',
+  'user:charge-action:updated',
+  'user:schedule:execution-updated',
+  'user:credentials:invalidated',
+  'system:heartbeat',
+  'enode:webhook:test',
+]);
+
+/** The `event` label for an event name: a documented Enode event keeps its name, anything else is `other`. */
+export function eventLabel(name: string): string {
+  return KNOWN_EVENTS.has(name) ? name : 'other';
+}

@@ -1,7 +1,7 @@
 // Entry of the writer thread: owns the write connection and the group-commit loop.
 import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
-import { createIngestRepo } from '../db/ingest-repo.js';
+import { createIngestRepo, ingestSettings } from '../db/ingest-repo.js';
 import { openDatabase } from '../db/open.js';
 import { startCheckpointer } from '../db/checkpointer.js';
 import { createLogger } from '../logger.js';
@@ -32,7 +32,7 @@ const checkpointer = startCheckpointer(
         : logger.warn({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound but readers or the writer kept the checkpoint from completing; retrying at the next interval'),
   },
 );
-const writer = createInlineWriter(createIngestRepo(db.$client), systemClock, logger, options.config);
+const writer = createInlineWriter(createIngestRepo(db.$client, ingestSettings(options.config)), systemClock, logger, options.config);
 
 function reply(message: WriterReply): void {
   port!.postMessage(message);

@@ -20,7 +20,7 @@ import {
   type ReconciledTransition,
 } from '../domain/interference.js';
 import { STALE_AFTER_MS } from '../domain/polling.js';
-import { parseTimeMs } from '../domain/time.js';
+import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import { canonical } from '../domain/transitions.js';
 import type { ProcedureContext } from '../ingest/procedures.js';
 import { findingView } from './findings.js';
@@ -193,6 +193,9 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
   const deviceType = device?.type ?? actionRows[0]?.targetType;
   const userId = device?.userId ?? actionRows[0]?.userId;
   if (!deviceType || !userId) return [];
+  // A snapshot dated too far past its receipt is recorded, never judged: it is no history.
+  const toleranceMs = ctx.repo.settings.clockSkewToleranceMs;
+  const history = (deviceId: string, fromMs: number) => repo.observations(deviceId, fromMs).filter((o) => !isAheadOfReceipt(o.atMs, o.receivedAtMs, toleranceMs));
 
   const rewriteFrom = q.fromMs - s.graceMs - s.matchWindowMs;
   let contextFrom = rewriteFrom - Math.max(s.plugInWindowMs, s.matchWindowMs) - s.graceMs;
@@ -200,7 +203,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
   // The intent in force at rewriteFrom is ended by an unplug after its confirmation: read from there.
   const latest = actions.filter((a) => a.createdAtMs <= rewriteFrom).sort((a, b) => b.createdAtMs - a.createdAtMs)[0];
   if (latest) contextFrom = Math.min(contextFrom, Math.max(latest.completedAtMs ?? latest.updatedAtMs, rewriteFrom - s.intentTtlMs));
-  let observations = repo.observations(q.deviceId, contextFrom).map(toObservation);
+  let observations = history(q.deviceId, contextFrom).map(toObservation);
 
   // A vehicle and the charger it is plugged into are one session: either's charging command explains both.
   const partners = new Set<string>();
@@ -212,7 +215,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
     for (const row of repo.actions(partner, contextFrom - s.intentTtlMs - STALE_AFTER_MS)) {
       if (row.kind === 'START' || row.kind === 'STOP') actions.push(toAction(row));
     }
-    for (const row of repo.observations(partner, contextFrom)) partnerObservations.push(toObservation(row));
+    for (const row of history(partner, contextFrom)) partnerObservations.push(toObservation(row));
   }
 
   let result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
@@ -221,7 +224,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
   // again with the history back to the session's start: a later pass with a shorter window must
   // not turn a stop an earlier pass explained into a finding.
   if (deviceType === 'charger' && result.transitions.some((t) => t.atMs >= rewriteFrom && t.field === 'charging' && t.to === false && t.explanation.kind === 'unexplained')) {
-    observations = repo.observations(q.deviceId, contextFrom - CHARGER_SESSION_LOOKBACK_MS).map(toObservation);
+    observations = history(q.deviceId, contextFrom - CHARGER_SESSION_LOOKBACK_MS).map(toObservation);
     result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
   }
   const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));

@@ -151,6 +151,15 @@ describe('payload timestamps', () => {
     expect((await (await api(t, '/devices/vehicle-1')).json()).controlled.charging).toBe(true);
   });
 
+  it('a snapshot dated 2099 is no history for the reconciler: it raises no finding', async () => {
+    const t = makeTestApp();
+    await postWebhook(t, [vehicleUpdate(NOW.getTime() - 120_000, false)]);
+    await postWebhook(t, [vehicleUpdate(FAR_FUTURE_MS, true)]);
+    t.clock.advance(61_000);
+    await t.deps.writer.run('reconcile', {});
+    expect((await (await api(t, '/interference')).json()).data).toEqual([]);
+  });
+
   it('a snapshot ahead by less than the tolerance counts (clocks differ a little); past it, it does not', async () => {
     const t = makeTestApp({ CLOCK_SKEW_TOLERANCE_SECONDS: '600' });
     await postWebhook(t, [vehicleUpdate(NOW.getTime() - 60_000, false)]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventLabel } from '../../src/metrics.js';
+import { eventLabel } from '../../src/ingest/events.js';
 import { makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
 
 describe('enode_sync_events_applied_total labels', () => {

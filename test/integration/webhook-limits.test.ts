@@ -258,3 +258,13 @@ describe('webhook: rejection logs', () => {
     expect(lines.map((l) => [l['msg'], l['key']])).toEqual([['rejected webhook delivery', 'unknown']]);
   });
 });
+
+describe('POST /webhooks/enode in the app', () => {
+  it('takes its unverified-bytes budget from the configuration', async () => {
+    const t = makeTestApp({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(64 * 1024) });
+    const declared = String(64 * 1024 + 1);
+    const res = await t.app.request('/webhooks/enode', { method: 'POST', body: '[]', headers: { 'content-length': declared, 'x-enode-signature': 'sha1=00' } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).not.toBeNull();
+  });
+});
