@@ -35,6 +35,9 @@ export interface MetricsSources {
 const PREFIX = 'enode_sync_';
 
 
+/** Action states Enode documents; any other stored state is counted as `other`. */
+const ACTION_STATES: ReadonlySet<string> = new Set(['PENDING', 'CONFIRMED', 'FAILED', 'CANCELLED']);
+
 export function createMetrics(src: MetricsSources): Metrics {
   const registry = new Registry();
   if (src.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
@@ -121,7 +124,8 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
     collect() {
       this.reset();
-      for (const r of grouped(q.actionsByState.all())) this.set({ state: String(r.state) }, Number(r.n));
+      // The state comes from payloads (unknown enum values are kept): only Enode's four are labels.
+      for (const r of grouped(q.actionsByState.all())) this.inc({ state: ACTION_STATES.has(String(r.state)) ? String(r.state) : 'other' }, Number(r.n));
     },
   });
   new Gauge({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eventLabel } from '../../src/ingest/events.js';
-import { makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
+import { actionEvent, makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
 
 describe('enode_sync_events_applied_total labels', () => {
   it('keeps documented Enode event names and maps every other name to "other"', () => {
@@ -23,5 +23,17 @@ describe('enode_sync_events_applied_total labels', () => {
     expect(series.filter((l) => l.includes('event="other"'))).toEqual(['enode_sync_events_applied_total{event="other",outcome="recorded"} 1000']);
     expect(series.some((l) => l.includes('event="user:vehicle:updated"'))).toBe(true);
     expect(series.length).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('enode_sync_actions labels', () => {
+  it("Enode's four action states are labels; invented states from payloads are counted as one 'other'", async () => {
+    const t = makeTestApp();
+    const events = Array.from({ length: 50 }, (_, i) => actionEvent(`a-${i}`, `MADE_UP_${i}`, 1));
+    await postWebhook(t, [...events, actionEvent('a-pending', 'PENDING', 1), actionEvent('a-done', 'CONFIRMED', 2)]);
+
+    const text = await (await t.app.request('/metrics')).text();
+    const series = text.split('\n').filter((l) => l.startsWith('enode_sync_actions{'));
+    expect(series.sort()).toEqual(['enode_sync_actions{state="CONFIRMED"} 1', 'enode_sync_actions{state="PENDING"} 1', 'enode_sync_actions{state="other"} 50']);
   });
 });
