@@ -12,6 +12,13 @@ import { actionEvent, makeTestApp, NOW, postWebhook, testConfig, vehicleEvent } 
 
 const DAY = 86_400_000;
 
+/** The event with every ISO time in it moved by `deltaMs`: payloads dated when the clock says they were received. */
+function shifted<T>(event: T, deltaMs: number): T {
+  return JSON.parse(JSON.stringify(event), (_key, value: unknown) =>
+    typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(value) ? new Date(Date.parse(value) + deltaMs).toISOString() : value,
+  ) as T;
+}
+
 function counts(db: { $client: { prepare(sql: string): { pluck(): { get(): unknown } } } }) {
   const n = (table: string) => Number(db.$client.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get());
   return { deliveries: n('deliveries'), observations: n('observations'), devices: n('devices'), actions: n('actions'), findings: n('findings'), transitions: n('transitions') };
@@ -22,7 +29,8 @@ describe('retention', () => {
     const t = makeTestApp();
     // 40 days ago: an interference episode and an action, plus a delivery that failed to apply.
     t.clock.set(NOW.getTime() - 40 * DAY);
-    await postWebhook(t, [vehicleEvent('vehicle-1', 0, { charging: true }), vehicleEvent('vehicle-1', 5, { charging: false }), actionEvent('a1', 'CONFIRMED', 1)]);
+    const aged = [vehicleEvent('vehicle-1', 0, { charging: true }), vehicleEvent('vehicle-1', 5, { charging: false }), actionEvent('a1', 'CONFIRMED', 1)];
+    await postWebhook(t, aged.map((e) => shifted(e, -40 * DAY)));
     await postWebhook(t, [{ event: 'user:vehicle:updated', vehicle: 'not an object' }], { deliveryId: 'bad' });
     t.clock.advance(61_000);
     await t.deps.writer.run('reconcile', {});
