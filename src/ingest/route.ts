@@ -85,7 +85,8 @@ type Received = { body: Uint8Array; answer?: undefined } | { answer: Response };
  *   the body is not read;
  * - a body must be whole within a deadline (408);
  * - the failures an attacker can cause at will are logged in aggregate per client address.
- * Answers sent before the body was read whole carry `Connection: close`: the rest of it is never read.
+ * Answers sent before the body was read whole carry `Connection: close` (the rest of it is never
+ * read), except a 413 on the declared length, whose body Node discards so the client reads the answer.
  */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
@@ -119,8 +120,13 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     }
   };
 
-  const tooLarge = (c: Context) => {
-    c.header('Connection', 'close');
+  /**
+   * Refused on the declared length, the connection stays open: Node discards the unread body
+   * (no memory held, bounded by the request timeout) so that the client can read its 413 instead
+   * of a reset. Refused mid-stream, the rest is not worth reading: `Connection: close`.
+   */
+  const tooLarge = (c: Context, { close }: { close: boolean }) => {
+    if (close) c.header('Connection', 'close');
     return new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
   };
   // Answered here, not thrown: the error pipeline logs every 5xx, and these come at an attacker's will.
@@ -139,7 +145,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     const chunked = header(c, node, 'transfer-encoding') !== undefined;
     const declared = length === undefined || chunked ? undefined : /^\d{1,15}$/.test(length) ? Number(length) : Number.NaN;
     // Refused on the header alone: nothing is read.
-    if (declared !== undefined && !(declared <= deps.bodyLimitBytes)) throw tooLarge(c);
+    if (declared !== undefined && !(declared <= deps.bodyLimitBytes)) throw tooLarge(c, { close: false });
     const reservation = budget.open();
     try {
       if (declared !== undefined && !reservation.take(declared)) return { answer: overBudget(c, address, { deliveryId: headerId, bytes: declared }) };
@@ -157,7 +163,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         results.set(c.req.raw, 'unavailable');
         return { answer: c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', c.get('requestId' as never) ?? 'unknown'), 400) };
       }
-      if (!read.ok && read.failure === 'too_large') throw tooLarge(c);
+      if (!read.ok && read.failure === 'too_large') throw tooLarge(c, { close: true });
       if (!read.ok && read.failure === 'over_budget') return { answer: overBudget(c, address, { deliveryId: headerId }) };
       if (!read.ok) {
         incomplete.record(address, { deliveryId: headerId, reason: `body not whole within ${bodyTimeoutSeconds} s` });

@@ -182,12 +182,13 @@ describe('webhook: body deadline', () => {
 });
 
 describe('webhook: size limit', () => {
-  it('answers 413 with Connection: close from the Content-Length alone, past the body limit', async () => {
+  it('answers 413 from the Content-Length alone, past the body limit, without reading the body', async () => {
     const { route } = limitedRoute();
     const body = stalled('[');
     const res = await post(route, body.stream, { 'content-length': String(LIMIT + 1), 'x-enode-signature': 'sha1=00' });
     expect(res.status).toBe(413);
-    expect(res.headers.get('connection')).toBe('close');
+    // Not closed: over a socket, Node discards the rest so that the client can read this answer.
+    expect(res.headers.get('connection')).toBeNull();
     expect((await res.json()).error.code).toBe('PAYLOAD_TOO_LARGE');
     expect(body.pulls()).toBeLessThanOrEqual(1);
   });
