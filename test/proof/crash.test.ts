@@ -79,6 +79,8 @@ describe('crash: SIGKILL under load', () => {
       const acked = new Set<number>();
       const ackedList: number[] = [];
       const violations: string[] = [];
+      /** The first few answers other than 200, for the failure message. */
+      const otherSamples: string[] = [];
       const stats = { requests: 0, acked: 0, duplicatesChecked: 0, connectionErrors: 0, retried: 0, other: {} as Record<number, number> };
 
       const post = (url: string, i: number) => {
@@ -131,6 +133,7 @@ describe('crash: SIGKILL under load', () => {
             } else {
               // Only a storage failure may answer 5xx, and none is expected here: counted, then retried.
               stats.other[res.status] = (stats.other[res.status] ?? 0) + 1;
+              if (otherSamples.length < 3) otherSamples.push(`${res.status} ${text.slice(0, 300)}`);
               if (!resend && !acked.has(i)) retry.push(i);
             }
           } catch {
@@ -216,7 +219,7 @@ describe('crash: SIGKILL under load', () => {
         // ── the proof ──
         const n = next;
         expect(violations).toEqual([]);
-        expect(stats.other, 'answers other than 200').toEqual({});
+        expect(stats.other, `answers other than 200: ${otherSamples.join(' | ')}`).toEqual({});
         expect(acked.size, 'every delivery acknowledged in the end').toBe(n);
         expect(stats.connectionErrors, 'kills happened under load').toBeGreaterThan(0);
         const want = expectedState(SEED, n);
