@@ -6,7 +6,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
@@ -14,9 +13,10 @@ import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createDeps } from '../../src/deps.js';
 import { createWorkerWriter } from '../../src/ingest/writer.js';
-import { createLogger, silentLogger } from '../../src/logger.js';
+import { silentLogger } from '../../src/logger.js';
 import { SESSION_TTL_MS } from '../../src/ui/auth.js';
 import { ADMIN_TOKEN, api, makeTestApp, NOW, postWebhook, testConfig, type TestApp } from '../support/fixtures.js';
+import { captureLogs } from '../support/logs.js';
 
 const ORIGIN = 'http://localhost';
 /** AUTH_FAILURES_PER_MINUTE's default. */
@@ -32,16 +32,6 @@ async function login(t: Pick<TestApp, 'app'>): Promise<string> {
   return (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
 }
 
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, logger: createLogger('info', stream) };
-}
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 /** Behind TRUST_PROXY the address is X-Forwarded-For's last hop: one client per value. */
@@ -105,7 +95,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('logs failures in aggregate with the address: one line at once, then one summary per window', async () => {
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLogs();
     const t = makeTestApp({ TRUST_PROXY: 'true' }, { logger });
     for (let i = 0; i < 500; i++) await api(t, '/devices', { headers: from(`198.51.100.${i % 2}`) }, 'wrong');
     await settle();
@@ -128,7 +118,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('logs no line per wrong login', async () => {
-    const { lines, logger } = capture();
+    const { lines, logger } = captureLogs();
     const t = makeTestApp({}, { logger });
     for (let i = 0; i < 5; i++) expect((await t.app.request('/ui/login', form({ token: `wrong-${i}` }))).status).toBe(401);
     await settle();
