@@ -38,7 +38,7 @@ export function runAlertsCli(args: string[], db: Db, nowMs: number, io: AlertsCl
       return 2;
     }
     const sqlite = db.$client;
-    const outcome = sqlite.transaction(() => retryDead(sqlite, id, nowMs))();
+    const outcome = sqlite.transaction(() => retryDead(sqlite, id, nowMs)).immediate();
     if (!outcome.found) {
       io.err(`No alert with id "${id}"`);
       return 1;

@@ -176,9 +176,14 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     sqlite,
     settings,
 
-    /** Runs `fn` in a transaction (a savepoint when already inside one). */
+    /**
+     * Runs `fn` in a transaction (a savepoint when already inside one). `BEGIN IMMEDIATE`: the
+     * write lock is taken first, under the busy timeout. A deferred `BEGIN` would read first and
+     * then upgrade to a write, and SQLite answers such an upgrade SQLITE_BUSY at once (no busy
+     * wait, to avoid deadlocks) whenever the checkpointer holds the lock for a truncating checkpoint.
+     */
     transaction<T>(fn: () => T): T {
-      return sqlite.transaction(fn)();
+      return sqlite.transaction(fn).immediate();
     },
 
     /**
@@ -187,10 +192,10 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
      * corrupt (WAL), and which is then derived again. The next durable commit syncs it too.
      */
     derivedTransaction<T>(fn: () => T): T {
-      if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn)();
+      if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn).immediate();
       sqlite.pragma('synchronous = NORMAL');
       try {
-        return sqlite.transaction(fn)();
+        return sqlite.transaction(fn).immediate();
       } finally {
         // Back to FULL before anything else commits: stores must never commit without fsync.
         if (sqlite.open) sqlite.pragma('synchronous = FULL');
