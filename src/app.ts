@@ -25,7 +25,7 @@ export function createApp(deps: Deps) {
   const app = new OpenAPIHono();
   // A client's X-Request-Id is kept for tracing only when short and plain (hono checks [\w-=]).
   app.use(requestId({ limitLength: REQUEST_ID_MAX_LENGTH }));
-  app.onError(createErrorHandler(deps.logger));
+  app.onError(createErrorHandler(deps.logger, deps.clock));
   app.notFound(notFoundHandler);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

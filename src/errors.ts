@@ -1,5 +1,7 @@
 import type { ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { systemClock, type Clock } from './clock.js';
+import { createAggregateLog } from './http/aggregate-log.js';
 import type { Logger } from './logger.js';
 
 export type ErrorCode =
@@ -101,7 +103,9 @@ export function retryAfterHeaders(err: unknown): Record<string, string> {
 }
 
 /** The single onError of the app: known errors as they are, unknown ones hidden and logged. */
-export function createErrorHandler(logger: Logger): ErrorHandler {
+export function createErrorHandler(logger: Logger, clock: Clock = systemClock): ErrorHandler {
+  // Anyone can abort uploads at will: logged once per area and minute, then as a count.
+  const aborts = createAggregateLog({ logger, clock, message: 'client closed the connection before sending the whole request' });
   return (err, c) => {
     const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
     if (err instanceof AppError) {
@@ -119,7 +123,7 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     if (isClientAbort(err)) {
       // The client closed the connection before its body was read: no one gets this answer, and
       // it is not our failure (a retried webhook is stored when it arrives whole).
-      logger.warn({ requestId, method: c.req.method, path: c.req.path }, 'client closed the connection before sending the whole request');
+      aborts.record(`/${c.req.path.split('/')[1] ?? ''}`, { requestId, method: c.req.method, path: c.req.path.slice(0, 200) });
       return c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', requestId), 400);
     }
     logger.error({ err, requestId }, 'unhandled error');
