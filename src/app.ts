@@ -19,6 +19,19 @@ import { uiRoutes } from './ui/routes.js';
 /** Longest client-chosen X-Request-Id echoed back and logged; longer ones are replaced by a UUID. */
 const REQUEST_ID_MAX_LENGTH = 64;
 
+/** Largest login form body: read before authentication, so it stays small whatever API_BODY_LIMIT_BYTES is. */
+const LOGIN_BODY_LIMIT_BYTES = 8 * 1024;
+
+/** hono's body limit, answering with the one error body. */
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${maxSize} bytes`);
+    },
+  });
+}
+
 /** Builds the HTTP app over the deps; it never listens, so tests call `app.request()`. */
 export function createApp(deps: Deps) {
   // OpenAPIHono: the route modules' descriptions are merged into its registry as they are mounted.
@@ -51,15 +64,11 @@ export function createApp(deps: Deps) {
     }),
   );
 
-  // Every body the admin API and the dashboard read is bounded, before authentication too.
-  const limitApiBody = bodyLimit({
-    maxSize: deps.config.http.apiBodyLimitBytes,
-    onError: () => {
-      throw new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.config.http.apiBodyLimitBytes} bytes`);
-    },
-  });
-  app.use('/api/*', limitApiBody);
-  app.use('/ui/*', limitApiBody);
+  // Every body the admin API and the dashboard read is bounded, before authentication too; the
+  // login form, read before anyone is authenticated, holds a token and a path, never more.
+  app.use('/ui/login', limitBody(LOGIN_BODY_LIMIT_BYTES));
+  app.use('/api/*', limitBody(deps.config.http.apiBodyLimitBytes));
+  app.use('/ui/*', limitBody(deps.config.http.apiBodyLimitBytes));
 
   // One budget of wrong tokens per client address for the admin API and the dashboard together.
   const authGuard = createAuthGuard({ config: deps.config, clock: deps.clock, logger: deps.logger.child({ component: 'auth' }) });

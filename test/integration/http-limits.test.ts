@@ -15,6 +15,12 @@ describe('admin API and dashboard bodies', () => {
     expect(login.status).toBe(413);
   });
 
+  it('bounds the login form, read before authentication, to 8 KiB whatever API_BODY_LIMIT_BYTES is', async () => {
+    const t = makeTestApp({ API_BODY_LIMIT_BYTES: String(10 * 1024 * 1024) });
+    const res = await t.app.request('/ui/login', { method: 'POST', body: `token=${'x'.repeat(9 * 1024)}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(res.status).toBe(413);
+  });
+
   it('lets a body under the limit through to the route', async () => {
     const t = makeTestApp({ API_BODY_LIMIT_BYTES: '2048' });
     const res = await api(t, '/vehicles/vehicle-1/charging', { method: 'POST', body: JSON.stringify({ action: 'START' }), headers: { 'content-type': 'application/json' } });
