@@ -31,6 +31,8 @@ export interface ConnectionGuard {
 interface Tracked {
   inFlight: number;
   response: ServerResponse | undefined;
+  /** The request in flight, to tell one still waiting for its body. */
+  request: IncomingMessage | undefined;
 }
 
 /**
@@ -46,15 +48,23 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
   let inFlight = 0;
   server.maxConnections = options.maxConnections * NODE_CAP_FACTOR;
 
-  const evictOne = () => {
+  const evict = (socket: Socket) => {
+    tracked.delete(socket);
+    socket.destroy();
+    options.onEvict?.();
+  };
+  /** Makes room for `newcomer`: the oldest idle or half-sent connection, else the oldest request still waiting for its body. */
+  const evictOne = (newcomer: Socket) => {
     // Map order is connection order: the first without a request in flight is the oldest.
     for (const [socket, state] of tracked) {
-      if (state.inFlight > 0) continue;
-      tracked.delete(socket);
-      socket.destroy();
-      options.onEvict?.();
-      return;
+      if (state.inFlight === 0 && socket !== newcomer) return evict(socket);
     }
+    // All busy: headers sent whole, then a body that never comes must not hold a slot until its
+    // deadline while a new connection (a /healthz probe, Enode) is turned away.
+    for (const [socket, state] of tracked) {
+      if (state.request && !state.request.complete && !state.response?.headersSent) return evict(socket);
+    }
+    return undefined;
   };
 
   server.on('connection', (socket: Socket) => {
@@ -62,9 +72,9 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
       socket.destroy();
       return;
     }
-    tracked.set(socket, { inFlight: 0, response: undefined });
+    tracked.set(socket, { inFlight: 0, response: undefined, request: undefined });
     socket.once('close', () => tracked.delete(socket));
-    if (tracked.size > options.maxConnections) evictOne();
+    if (tracked.size > options.maxConnections) evictOne(socket);
   });
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -73,12 +83,16 @@ export function guardConnections(server: Server, options: ConnectionGuardOptions
     if (!state) return;
     state.inFlight += 1;
     state.response = res;
+    state.request = req;
     inFlight += 1;
     if (draining) res.shouldKeepAlive = false;
     res.once('close', () => {
       state.inFlight -= 1;
       inFlight -= 1;
-      if (state.response === res) state.response = undefined;
+      if (state.response === res) {
+        state.response = undefined;
+        state.request = undefined;
+      }
       // Answered during a stop: nothing more will be read from this connection.
       if (draining && state.inFlight === 0) socket.destroySoon();
     });

@@ -83,6 +83,20 @@ describe('HTTP server: connection cap', () => {
     expect(held.filter((c) => !c.closed()).length).toBeLessThanOrEqual(10);
   });
 
+  it('past HTTP_MAX_CONNECTIONS with every request waiting for its body, closes the oldest of those and still answers /healthz', async () => {
+    const { server } = await serve({ HTTP_MAX_CONNECTIONS: '10' });
+    const stalled: RawConnection[] = [];
+    for (let i = 0; i < 25; i++) {
+      const c = await open(server.port);
+      // Whole headers, a one-byte body declared, never sent.
+      c.socket.write(requestHead('POST', '/webhooks/enode', { 'Content-Type': 'application/json', 'Content-Length': '1' }));
+      stalled.push(c);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    for (let i = 0; i < 3; i++) expect(await healthz(server.url)).toBe(200);
+    await until(() => stalled.slice(0, 15).every((c) => c.closed()), 2_000);
+  });
+
   it('keeps a connection whose request is being answered, even when it is the oldest', async () => {
     const { server } = await serve({ HTTP_MAX_CONNECTIONS: '10' });
     const body = '[{"event":"system:heartbeat","pendingEvents":0}]';
