@@ -151,7 +151,7 @@ export interface Config {
     webhookBodyTimeoutSeconds: number;
     /** WEBHOOK_UNVERIFIED_BYTES_LIMIT: bytes of not yet verified webhook bodies held at once; past it, 503. */
     webhookUnverifiedBytesLimit: number;
-    /** API_BODY_LIMIT_BYTES: largest request body of the admin API and the dashboard. */
+    /** API_BODY_LIMIT_BYTES: largest request body of the admin API (read only once the token is right). */
     apiBodyLimitBytes: number;
     /** HTTP_MAX_CONNECTIONS: open connections at once; more are refused by the server. */
     maxConnections: number;
