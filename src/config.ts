@@ -153,7 +153,7 @@ export interface Config {
     webhookUnverifiedBytesLimit: number;
     /** API_BODY_LIMIT_BYTES: largest request body of the admin API (read only once the token is right). */
     apiBodyLimitBytes: number;
-    /** HTTP_MAX_CONNECTIONS: open connections at once; more are refused by the server. */
+    /** HTTP_MAX_CONNECTIONS: open connections at once; past it the oldest idle, half-sent or body-less one is closed. */
     maxConnections: number;
     /** HTTP_HEADERS_TIMEOUT_SECONDS: time to receive a request's headers. */
     headersTimeoutSeconds: number;
@@ -207,6 +207,10 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
   const e = parsed.data;
   if (e && (e.ENODE_CLIENT_ID === undefined) !== (e.ENODE_CLIENT_SECRET === undefined)) {
     problems.push('ENODE_CLIENT_ID and ENODE_CLIENT_SECRET: set both or neither');
+  }
+  if (e && e.WEBHOOK_UNVERIFIED_BYTES_LIMIT < e.WEBHOOK_BODY_LIMIT_BYTES) {
+    // A genuine body over the budget would be answered 503 at every retry, forever.
+    problems.push(`WEBHOOK_UNVERIFIED_BYTES_LIMIT: must be at least WEBHOOK_BODY_LIMIT_BYTES (${e.WEBHOOK_BODY_LIMIT_BYTES}), or one whole webhook body could never be received`);
   }
   if (e && e.ALERT_WEBHOOK_URLS.length > 0 && e.ALERT_WEBHOOK_SECRET === undefined) {
     problems.push('ALERT_WEBHOOK_SECRET: is required when ALERT_WEBHOOK_URLS is set (alert webhooks are signed)');

@@ -4,7 +4,7 @@ import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
 import { systemClock } from './clock.js';
 import { ConfigError, configWarnings, loadConfig, type Config, type Env } from './config.js';
 import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/instance-lock.js';
-import { runMigrations } from './db/migrate.js';
+import { migrationStatus, runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
 import { createIngestRepo, ingestSettings } from './db/ingest-repo.js';
@@ -286,19 +286,28 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
 
 function alertsCommand(env: Env, args: string[]): number {
   const config = configOrExit(env, []);
-  const run = () => {
+  const run = (writes: boolean) => {
     const db = openDatabase(config.databasePath);
     try {
-      runMigrations(db);
+      // Only a command under the instance lock migrates: `list` runs beside a daemon, whose
+      // schema a newer CLI must not change under it.
+      if (writes) runMigrations(db);
+      else {
+        const { applied, expected } = migrationStatus(db);
+        if (applied < expected && args[0] === 'list') {
+          process.stderr.write(`${config.databasePath}: ${expected - applied} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
+          return 2;
+        }
+      }
       return runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
     } finally {
       db.$client.close();
     }
   };
   // `list` only reads and runs beside the daemon; `retry` writes.
-  if (args[0] !== 'retry' || !args[1] || args[1].startsWith('-')) return run();
+  if (args[0] !== 'retry' || !args[1] || args[1].startsWith('-')) return run(false);
   const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1])}/retry (admin token).`;
-  return underInstanceLock(config.databasePath, 'alerts retry', instead, run);
+  return underInstanceLock(config.databasePath, 'alerts retry', instead, () => run(true));
 }
 
 async function statusCommand(env: Env, args: string[]): Promise<number> {

@@ -91,12 +91,21 @@ export function createMetrics(src: MetricsSources): Metrics {
       for (const c of await src.writer.run('appliedEventCounts', {})) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
     },
   });
+  // One round trip to the writer per scrape for the three apply figures (prom-client collects
+  // the metrics of one scrape concurrently, so they share the pending answer).
+  let healthAsked: ReturnType<Writer['health']> | undefined;
+  const applyHealth = () => {
+    healthAsked ??= src.writer.health().finally(() => {
+      healthAsked = undefined;
+    });
+    return healthAsked;
+  };
   new Gauge({
     name: `${PREFIX}apply_failing`,
     help: 'Applying stored deliveries has failed with storage errors for longer than the stall threshold (1) or not (0); /readyz answers 503 meanwhile',
     registers: [registry],
     async collect() {
-      this.set((await src.writer.health()).applyStalled ? 1 : 0);
+      this.set((await applyHealth()).applyStalled ? 1 : 0);
     },
   });
   new Gauge({
@@ -104,7 +113,7 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'How long applying stored deliveries has been failing with storage errors (0: it works)',
     registers: [registry],
     async collect() {
-      const since = (await src.writer.health()).applyFailingSinceMs;
+      const since = (await applyHealth()).applyFailingSinceMs;
       this.set(since === null ? 0 : Math.max(0, (src.clock.now().getTime() - since) / 1000));
     },
   });
@@ -114,7 +123,7 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
     async collect() {
       this.reset();
-      this.inc((await src.writer.health()).applyStorageErrors);
+      this.inc((await applyHealth()).applyStorageErrors);
     },
   });
   new Gauge({

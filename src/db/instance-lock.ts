@@ -47,7 +47,15 @@ const HOLDER_PATTERN = /enode-sync-holder (\{[^\x00]{1,1000}?\})/;
 
 /** The sidecar lock file of a database path; undefined for `:memory:` (nothing to share). */
 export function lockPathFor(databasePath: string): string | undefined {
-  if (databasePath === ':memory:' || databasePath.startsWith('file:')) return undefined;
+  if (databasePath === ':memory:') return undefined;
+  if (databasePath.startsWith('file:')) {
+    // A URI filename (file:data.db, file:/data/x.db?mode=rwc, file:///data/x.db): the lock sits
+    // beside the file it names; an in-memory one needs none.
+    const [rest = '', query = ''] = databasePath.slice('file:'.length).split('?');
+    if (/(^|&)mode=memory(&|$)/.test(query)) return undefined;
+    const path = decodeURIComponent(rest.startsWith('//') ? rest.slice(rest.indexOf('/', 2)) : rest);
+    return path === '' || path === ':memory:' ? undefined : `${path}.lock`;
+  }
   return `${databasePath}.lock`;
 }
 

@@ -47,8 +47,10 @@ export function createAggregateLog(options: AggregateLogOptions): AggregateLog {
 
   const flush = () => {
     const nowMs = clock.now().getTime();
+    // Insertion order is start order (an ended window is deleted, a new one appended): stop at
+    // the first still running, so a failure costs no scan of every tracked key.
     for (const [key, w] of windows) {
-      if (nowMs - w.startedMs < windowMs) continue;
+      if (nowMs - w.startedMs < windowMs) break;
       summarize(key, w);
       windows.delete(key);
     }

@@ -130,8 +130,8 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     return new AppError('PAYLOAD_TOO_LARGE', `Body larger than ${deps.bodyLimitBytes} bytes`);
   };
   // Answered here, not thrown: the error pipeline logs every 5xx, and these come at an attacker's will.
-  const overBudget = (c: Context, address: string, fields: Record<string, unknown>) => {
-    busy.record(address, { ...fields, heldBytes: budget.heldBytes });
+  const overBudget = (c: Context, address: () => string, fields: Record<string, unknown>) => {
+    busy.record(address(), { ...fields, heldBytes: budget.heldBytes });
     results.set(c.req.raw, 'unavailable');
     c.header('Connection', 'close');
     // Held bytes are released within the body deadline at the latest.
@@ -140,7 +140,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
   };
 
   /** Reads and verifies the body, holding its bytes against the budget until it is verified. */
-  const receive = async (c: Context, node: IncomingMessage | undefined, address: string, headerId: string | null): Promise<Received> => {
+  const receive = async (c: Context, node: IncomingMessage | undefined, address: () => string, headerId: string | null): Promise<Received> => {
     const length = header(c, node, 'content-length');
     const chunked = header(c, node, 'transfer-encoding') !== undefined;
     const declared = length === undefined || chunked ? undefined : /^\d{1,15}$/.test(length) ? Number(length) : Number.NaN;
@@ -159,14 +159,14 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       } catch (err) {
         if (!isClientAbort(err)) throw err;
         // The client closed mid-body: no one reads this answer, and it is not our failure.
-        incomplete.record(address, { deliveryId: headerId, reason: 'connection closed mid-body' });
+        incomplete.record(address(), { deliveryId: headerId, reason: 'connection closed mid-body' });
         results.set(c.req.raw, 'unavailable');
         return { answer: c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', c.get('requestId' as never) ?? 'unknown'), 400) };
       }
       if (!read.ok && read.failure === 'too_large') throw tooLarge(c, { close: true });
       if (!read.ok && read.failure === 'over_budget') return { answer: overBudget(c, address, { deliveryId: headerId }) };
       if (!read.ok) {
-        incomplete.record(address, { deliveryId: headerId, reason: `body not whole within ${bodyTimeoutSeconds} s` });
+        incomplete.record(address(), { deliveryId: headerId, reason: `body not whole within ${bodyTimeoutSeconds} s` });
         c.header('Connection', 'close');
         // Through the error pipeline (a 4xx is not logged there): 408 with the one error body.
         throw new HTTPException(408, { message: `Request body not received within ${bodyTimeoutSeconds} s` });
@@ -174,7 +174,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       const signature = header(c, node, 'x-enode-signature');
       if (!verifyEnodeSignature(read.body, signature, deps.webhookSecrets)) {
         // Unverified input: only a well-formed id is logged.
-        rejected.record(address, { deliveryId: headerId, bytes: read.body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' });
+        rejected.record(address(), { deliveryId: headerId, bytes: read.body.byteLength, reason: signature ? 'signature mismatch' : 'no x-enode-signature' });
         throw new AppError('UNAUTHORIZED', signature ? 'Invalid x-enode-signature' : 'Missing x-enode-signature');
       }
       return { body: read.body };
@@ -188,7 +188,8 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     const node = incoming(c);
     const rawId = header(c, node, 'x-enode-delivery');
     const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
-    const received = await receive(c, node, clientAddress(c, trustProxy), headerId);
+    // The address only names failures in the log: worked out when one happens, not per delivery.
+    const received = await receive(c, node, () => clientAddress(c, trustProxy), headerId);
     if (received.answer) return received.answer;
     const { body } = received;
     const bytes = body.byteLength;

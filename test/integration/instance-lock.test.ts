@@ -50,6 +50,15 @@ describe('instance lock', () => {
     expect(lockPathFor(':memory:')).toBeUndefined();
     expect(acquireInstanceLock(':memory:', 'serve')).toBeUndefined();
   });
+
+  it('locks beside the file a file: URI names; in-memory URIs take nothing', () => {
+    expect(lockPathFor('file:/data/x.db?mode=rwc')).toBe('/data/x.db.lock');
+    expect(lockPathFor('file:///data/x.db')).toBe('/data/x.db.lock');
+    expect(lockPathFor('file://localhost/data/x%20y.db')).toBe('/data/x y.db.lock');
+    expect(lockPathFor('file:data.db')).toBe('data.db.lock');
+    expect(lockPathFor('file:memdb1?mode=memory&cache=shared')).toBeUndefined();
+    expect(lockPathFor('file::memory:')).toBeUndefined();
+  });
 });
 
 describe('open errors in plain words', () => {

@@ -11,7 +11,7 @@ import { createErrorHandler } from '../../src/errors.js';
 import { webhookRoutes, type WebhookRouteDeps } from '../../src/ingest/route.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createLogger } from '../../src/logger.js';
-import { api, makeTestApp, SECRET, vehicleEvent } from '../support/fixtures.js';
+import { api, makeTestApp, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
 
 const BUDGET = 64 * 1024;
 const LIMIT = 256 * 1024;
@@ -262,10 +262,20 @@ describe('webhook: rejection logs', () => {
 
 describe('POST /webhooks/enode in the app', () => {
   it('takes its unverified-bytes budget from the configuration', async () => {
-    const t = makeTestApp({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(64 * 1024) });
-    const declared = String(64 * 1024 + 1);
-    const res = await t.app.request('/webhooks/enode', { method: 'POST', body: '[]', headers: { 'content-length': declared, 'x-enode-signature': 'sha1=00' } });
+    const limit = 64 * 1024;
+    const t = makeTestApp({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(limit), WEBHOOK_BODY_LIMIT_BYTES: String(limit) });
+    // One upload holds the whole budget while its body stalls; the next one has no room.
+    const holder = stalled('[');
+    const held = t.app.request('/webhooks/enode', { method: 'POST', body: holder.stream, headers: { 'content-length': String(limit), 'x-enode-signature': 'sha1=00' }, duplex: 'half' } as RequestInit);
+    await new Promise((r) => setTimeout(r, 20));
+    const res = await t.app.request('/webhooks/enode', { method: 'POST', body: '[]', headers: { 'content-length': '2', 'x-enode-signature': 'sha1=00' } });
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).not.toBeNull();
+    holder.finish(']'.padEnd(limit - 1, ' '));
+    expect((await held).status).toBe(401);
+  });
+
+  it('refuses a configuration whose unverified-bytes budget cannot hold one whole body', () => {
+    expect(() => testConfig({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(64 * 1024) })).toThrow(/WEBHOOK_UNVERIFIED_BYTES_LIMIT: must be at least WEBHOOK_BODY_LIMIT_BYTES/);
   });
 });
