@@ -82,6 +82,7 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
   const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
   let probe: Database.Statement<[number]> | undefined;
   let lastProbeMs = Number.NEGATIVE_INFINITY;
+  let probeError: unknown;
   return {
     run: async (name, args) => (await procedures[name](context, args as never)) as ProcedureResult<typeof name>,
     submit: (d) => ingestor.submit(d),
@@ -96,11 +97,18 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
       const nowMs = clock.now().getTime();
       if (Math.abs(nowMs - lastProbeMs) >= PROBE_REUSE_MS) {
         // A write that commits, not `BEGIN IMMEDIATE; ROLLBACK`: a read-only file, a full disk
-        // or corrupt pages fail here, as they fail for the deliveries.
-        probe ??= repo.sqlite.prepare<[number]>('INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms');
-        probe.run(nowMs);
+        // or corrupt pages fail here, as they fail for the deliveries. Its outcome, success or
+        // failure, stands for PROBE_REUSE_MS: a flood of probes costs neither fsyncs nor retries.
         lastProbeMs = nowMs;
+        probeError = undefined;
+        try {
+          probe ??= repo.sqlite.prepare<[number]>('INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms');
+          probe.run(nowMs);
+        } catch (err) {
+          probeError = err;
+        }
       }
+      if (probeError !== undefined) throw probeError;
       return ingestor.health(nowMs);
     },
     health: async () => ingestor.health(),

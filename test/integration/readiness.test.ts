@@ -10,6 +10,7 @@ import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createInlineWriter, PROBE_REUSE_MS } from '../../src/ingest/writer.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { makeTestApp, NOW, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
+import { captureLogs } from '../support/logs.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -88,6 +89,16 @@ describe('GET /readyz proves a real write', () => {
     expect(body.status).toBe('unavailable');
     expect(body.error.code).toBe('SERVICE_UNAVAILABLE');
     expect(body.error.message).toContain('database not writable');
+  });
+
+  it('a flood of probes while unwritable: every one 503, one write tried per probe interval, one log line with the detail', async () => {
+    const { lines, logger } = captureLogs('warn');
+    const t = makeTestApp({}, { logger });
+    t.db.$client.pragma('query_only = ON');
+    for (let i = 0; i < 50; i++) expect((await t.app.request('/readyz')).status).toBe(503);
+    const logged = lines.filter((l) => l['msg'] === 'readiness check: database not writable');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.['err']).toBeDefined();
   });
 });
 
