@@ -1,7 +1,8 @@
 /**
  * Presenting stored JSON that may be unusable: rows written before ingest enforced its nesting
  * limit (or edited by hand) must not turn a whole page into a 500. Pure, shared by the admin API,
- * the dashboard, the timeline and the alert dispatcher.
+ * the dashboard, the timeline's actions and the alert dispatcher (the timeline's observations keep
+ * what can be shown of a deep value: reconcile/timeline.ts boundDepth).
  */
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
 

@@ -1,4 +1,5 @@
 import { presentAction } from '../api/present.js';
+import { decodeStored } from '../api/safe-json.js';
 import { AppError } from '../errors.js';
 import type { InterferenceReadRepo, TimelineAction, TimelineParts } from '../db/interference-read-repo.js';
 import { findingView, type FindingColumns, type FindingView } from './findings.js';
@@ -62,7 +63,7 @@ export interface KeyedTimelineEntry {
 /** Deepest nesting of a stored JSON value shown as it is; deeper parts are replaced by `TOO_DEEP`. */
 export const MAX_SHOWN_DEPTH = 32;
 /** Stands for stored text that is not JSON (a page still renders; the row is not hidden). */
-export const UNREADABLE_JSON = '[unreadable stored JSON]';
+export const UNREADABLE_TEXT = '[unreadable stored JSON]';
 /** Stands for the part of a value nested deeper than `MAX_SHOWN_DEPTH`. */
 export const TOO_DEEP = `[nested deeper than ${MAX_SHOWN_DEPTH} levels]`;
 
@@ -80,24 +81,22 @@ export function boundDepth(value: unknown, maxDepth = MAX_SHOWN_DEPTH): unknown 
   return out;
 }
 
-/** Stored JSON text as a value fit to render: `UNREADABLE_JSON` when it does not parse, depth bounded (V8's `JSON.parse` itself does not recurse). */
+/** Stored JSON text as a value fit to render: `UNREADABLE_TEXT` when it does not parse, depth bounded (V8's `JSON.parse` itself does not recurse). */
 export function parseStoredJson(text: string | null): unknown {
   if (text === null) return null;
   try {
     return boundDepth(JSON.parse(text) as unknown);
   } catch {
-    return UNREADABLE_JSON;
+    return UNREADABLE_TEXT;
   }
 }
 
-const parseJson = parseStoredJson;
-
+/** An action as `presentAction` shows it (a target or failure reason that cannot be shown becomes null with a note). */
 function presentTimelineAction(a: TimelineAction) {
-  const failureReason = parseStoredJson(a.failureReason);
   return presentAction({
     ...a,
-    target: parseStoredJson(a.target) as Record<string, unknown> | null,
-    failureReason: (failureReason !== null && typeof failureReason === 'object' ? failureReason : failureReason === null ? null : { type: String(failureReason) }) as { type: string; detail?: string } | null,
+    target: decodeStored(a.target) as Record<string, unknown> | null,
+    failureReason: decodeStored(a.failureReason) as { type: string; detail?: string } | null,
   });
 }
 
@@ -111,7 +110,7 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
   const transitionsAt = new Map<number, TimelineTransitionView[]>();
   for (const t of parts.transitions) {
     const list = transitionsAt.get(t.atMs) ?? [];
-    list.push({ field: t.field, from: parseJson(t.fromValue), to: parseJson(t.toValue), status: t.status, explanation: parseJson(t.explanation), findingId: t.findingId });
+    list.push({ field: t.field, from: parseStoredJson(t.fromValue), to: parseStoredJson(t.toValue), status: t.status, explanation: parseStoredJson(t.explanation), findingId: t.findingId });
     transitionsAt.set(t.atMs, list);
   }
   const entries: KeyedTimelineEntry[] = [];
@@ -133,8 +132,8 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
         source: o.source,
         event: o.event,
         stale: o.stale === 1,
-        controlled: parseJson(o.controlled),
-        context: parseJson(o.context),
+        controlled: parseStoredJson(o.controlled),
+        context: parseStoredJson(o.context),
         transitions: transitionsAt.get(o.atMs) ?? [],
       },
     });
@@ -154,11 +153,11 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
         command: {
           id: cmd.id,
           command: cmd.command,
-          body: parseJson(cmd.body),
+          body: parseStoredJson(cmd.body),
           outcome: cmd.outcome,
           actionId: cmd.actionId,
           override: cmd.override === 1,
-          notes: parseJson(cmd.notes),
+          notes: parseStoredJson(cmd.notes),
           error: cmd.error,
         },
       },

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actions, commands, findings, observations, transitions } from '../../src/db/schema.js';
-import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_JSON } from '../../src/reconcile/timeline.js';
+import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_TEXT } from '../../src/reconcile/timeline.js';
 import { createInterferenceReadRepo } from '../../src/db/interference-read-repo.js';
 import { DevicePage } from '../../src/ui/pages/device.js';
 import { DEVICE_PAGE_ENTRIES, deviceTimelineSlice } from '../../src/ui/queries.js';
@@ -147,11 +147,12 @@ describe('device timeline is bounded and paged', () => {
     t.deps.db.$client.prepare(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`).run(deep, DEVICE);
     const { body } = await getPage(t, '');
     const byType = Object.fromEntries(body.data.map((e) => [e.type, e]));
-    expect(byType.observation?.context).toBe(UNREADABLE_JSON);
+    expect(byType.observation?.context).toBe(UNREADABLE_TEXT);
     expect(JSON.stringify(byType.observation?.controlled)).toContain(TOO_DEEP);
     expect(JSON.stringify(byType.command?.command.body)).toContain(TOO_DEEP);
-    expect(byType.action?.action.target).toBe(UNREADABLE_JSON);
-    expect(byType.finding?.finding.to).toBe(UNREADABLE_JSON);
+    expect(byType.action?.action.target).toBeNull();
+    expect(byType.action?.action.note).toContain('target is not valid JSON');
+    expect(byType.finding?.finding.to).toBe(UNREADABLE_TEXT);
     expect(JSON.stringify(byType.finding?.finding.from)).toContain(TOO_DEEP);
 
     const ui = await t.app.request(`/ui/devices/${DEVICE}`, { headers: { authorization: `Bearer ${t.config.adminToken}` } });
@@ -163,7 +164,7 @@ describe('stored JSON for presenting', () => {
   it('cuts values deeper than the bound and keeps shallower ones whole', () => {
     expect(boundDepth({ a: [1, { b: 2 }] })).toEqual({ a: [1, { b: 2 }] });
     expect(boundDepth({ a: { b: { c: 1 } } }, 2)).toEqual({ a: { b: TOO_DEEP } });
-    expect(parseStoredJson('{"x":')).toBe(UNREADABLE_JSON);
+    expect(parseStoredJson('{"x":')).toBe(UNREADABLE_TEXT);
     expect(parseStoredJson(null)).toBeNull();
     expect(() => JSON.stringify(parseStoredJson('['.repeat(50_000) + ']'.repeat(50_000)))).not.toThrow();
   });
