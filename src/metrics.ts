@@ -11,7 +11,8 @@ import type { Writer } from './ingest/writer.js';
 import { eventLabel } from './ingest/events.js';
 
 /** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
-export type DeliveryResult = 'accepted' | 'duplicate' | 'quarantined' | 'unauthorized' | 'too_large' | 'unavailable';
+/** How a webhook request was answered; `aborted`/`timeout`: the client's body never arrived whole (closed, or past the deadline). */
+export type DeliveryResult = 'accepted' | 'duplicate' | 'quarantined' | 'unauthorized' | 'too_large' | 'aborted' | 'timeout' | 'unavailable';
 
 export interface Metrics {
   registry: Registry;
@@ -58,7 +59,7 @@ export function createMetrics(src: MetricsSources): Metrics {
 
   const deliveries = new Counter({
     name: `${PREFIX}webhook_requests_total`,
-    help: 'POST /webhooks/enode requests by result (accepted, duplicate, quarantined, unauthorized, too_large, unavailable)',
+    help: 'POST /webhooks/enode requests by result (accepted, duplicate, quarantined, unauthorized, too_large, aborted, timeout, unavailable)',
     labelNames: ['result'],
     registers: [registry],
   });

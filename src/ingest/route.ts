@@ -114,7 +114,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       let result: DeliveryResult = results.get(c.req.raw) ?? 'accepted';
       if (err !== undefined) {
         const code = err instanceof AppError ? err.code : undefined;
-        result = code === 'UNAUTHORIZED' ? 'unauthorized' : code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : code === 'BAD_REQUEST' ? 'quarantined' : 'unavailable';
+        result = code === 'UNAUTHORIZED' ? 'unauthorized' : code === 'PAYLOAD_TOO_LARGE' ? 'too_large' : code === 'BAD_REQUEST' ? 'quarantined' : err instanceof HTTPException && err.status === 408 ? 'timeout' : 'unavailable';
       }
       deps.onResult?.(result, (performance.now() - started) / 1000);
     }
@@ -160,7 +160,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         if (!isClientAbort(err)) throw err;
         // The client closed mid-body: no one reads this answer, and it is not our failure.
         incomplete.record(address(), { deliveryId: headerId, reason: 'connection closed mid-body' });
-        results.set(c.req.raw, 'unavailable');
+        results.set(c.req.raw, 'aborted');
         return { answer: c.json(errorBody('BAD_REQUEST', 'The connection closed before the request body was complete', c.get('requestId' as never) ?? 'unknown'), 400) };
       }
       if (!read.ok && read.failure === 'too_large') throw tooLarge(c, { close: true });

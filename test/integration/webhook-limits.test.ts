@@ -159,7 +159,8 @@ describe('webhook: unverified bytes budget', () => {
 
 describe('webhook: body deadline', () => {
   it('answers 408 when the body is not whole within WEBHOOK_BODY_TIMEOUT_SECONDS, and frees its budget', async () => {
-    const { route, lines, stored } = limitedRoute({ bodyTimeoutSeconds: 5 });
+    const results: string[] = [];
+    const { route, lines, stored } = limitedRoute({ bodyTimeoutSeconds: 5, onResult: (result) => void results.push(result) });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const body = bodyOf(BUDGET);
     const slow = stalled(body.slice(0, 10));
@@ -177,6 +178,8 @@ describe('webhook: body deadline', () => {
     expect((await res.json()).error.message).toBe('Request body not received within 5 s');
     expect(lines.map((l) => [l['msg'], l['reason']])).toEqual([['webhook body not received whole', 'body not whole within 5 s']]);
     expect(stored()).toEqual([]);
+    // Counted as the client's timeout, not as our 503.
+    expect(results).toEqual(['timeout']);
     await expectBudgetFree(route, 'after-timeout');
   });
 });
