@@ -87,6 +87,35 @@ export function ingestSettings(config: Pick<Config, 'clockSkewToleranceSeconds'>
   return { clockSkewToleranceMs: config.clockSkewToleranceSeconds * 1000 };
 }
 
+/** How long a transaction whose BEGIN meets SQLITE_BUSY is retried, and the pause between tries. */
+export const BUSY_BEGIN_RETRY_MS = 2_000;
+const BUSY_BEGIN_PAUSE_MS = 5;
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `begin(fn)`, beginning again when the BEGIN itself fails with SQLITE_BUSY (for up to
+ * BUSY_BEGIN_RETRY_MS). The busy timeout covers waiting for another writer, but not every case:
+ * while the checkpointer's truncating checkpoint resets the WAL, BEGIN can answer SQLITE_BUSY at
+ * once, and a delivery must not be answered 503 for that. Only a BEGIN is retried: once `fn` has
+ * started, an error is the caller's (nothing of `fn` ran twice).
+ */
+export function retryBusyBegin<T>(begin: (body: () => T) => T, fn: () => T, nowMs: () => number = Date.now): T {
+  const deadline = nowMs() + BUSY_BEGIN_RETRY_MS;
+  for (;;) {
+    let started = false;
+    try {
+      return begin(() => {
+        started = true;
+        return fn();
+      });
+    } catch (err) {
+      if (started || (err as { code?: unknown } | null)?.code !== 'SQLITE_BUSY' || nowMs() >= deadline) throw err;
+      // A synchronous pause: the writer thread has nothing else to do until it can write.
+      Atomics.wait(pause, 0, 0, BUSY_BEGIN_PAUSE_MS);
+    }
+  }
+}
+
 /**
  * The write side of the funnel: prepared statements with portable SQL (`ON CONFLICT`, no
  * SQLite-only syntax), built once per connection. Everything here runs inside the caller's
@@ -183,7 +212,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
      * wait, to avoid deadlocks) whenever the checkpointer holds the lock for a truncating checkpoint.
      */
     transaction<T>(fn: () => T): T {
-      return sqlite.transaction(fn).immediate();
+      if (sqlite.inTransaction) return sqlite.transaction(fn)();
+      return retryBusyBegin((body) => sqlite.transaction(body).immediate(), fn);
     },
 
     /**
@@ -195,7 +225,7 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn).immediate();
       sqlite.pragma('synchronous = NORMAL');
       try {
-        return sqlite.transaction(fn).immediate();
+        return retryBusyBegin((body) => sqlite.transaction(body).immediate(), fn);
       } finally {
         // Back to FULL before anything else commits: stores must never commit without fsync.
         if (sqlite.open) sqlite.pragma('synchronous = FULL');

@@ -108,9 +108,11 @@ export async function ingestBench(o: IngestBenchOptions) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const logFd = openSync(join(dir, 'daemon.log'), 'a');
+  // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the daemon (every thread) for a run.
+  const nodeArgs = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const daemon = startProcess(
     process.execPath,
-    ['dist/main.js', 'serve'],
+    [...nodeArgs, 'dist/main.js', 'serve'],
     { PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: dbPath, ENODE_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: ADMIN, LOG_LEVEL: 'info' },
     logFd,
   );
