@@ -24,6 +24,23 @@ export interface ReceivedDelivery {
   receivedAt: number;
   headers: Record<string, string>;
   body: Uint8Array;
+  /** The body's hash and nesting, when already worked out off the writer thread (by the route). */
+  checked?: BodyCheck;
+}
+
+/** What storing needs to know of a body besides its bytes; computed where it costs the writer nothing. */
+export interface BodyCheck {
+  bodySha256: string;
+  /** Byte offset where nesting passes MAX_JSON_DEPTH, or null when it never does. */
+  tooDeepAt: number | null;
+}
+
+/**
+ * The body's SHA-256 and nesting check. The webhook route calls it on its own thread after the
+ * signature is verified, so that the single writer only looks up, parses and appends.
+ */
+export function checkBody(body: Uint8Array): BodyCheck {
+  return { bodySha256: sha256Hex(body), tooDeepAt: jsonNestingExceeds(body, MAX_JSON_DEPTH) ?? null };
 }
 
 /** The parsed event array, or a reason why the body is not one (→ quarantined). */
@@ -43,9 +60,9 @@ export function sha256Hex(data: Uint8Array): string {
  * most MAX_JSON_DEPTH levels (checked on the bytes before parsing: deeper values break every
  * recursive serialiser downstream). Anything else is a reason to quarantine.
  */
-export function parseEventArray(body: Uint8Array): ParsedBody {
-  const tooDeepAt = jsonNestingExceeds(body, MAX_JSON_DEPTH);
-  if (tooDeepAt !== undefined) {
+export function parseEventArray(body: Uint8Array, checked?: Pick<BodyCheck, 'tooDeepAt'>): ParsedBody {
+  const tooDeepAt = checked ? checked.tooDeepAt : (jsonNestingExceeds(body, MAX_JSON_DEPTH) ?? null);
+  if (tooDeepAt !== null) {
     return { ok: false, reason: `body nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels (at byte ${tooDeepAt}); Enode events are far shallower` };
   }
   let value: unknown;
@@ -110,7 +127,7 @@ export function isStorageError(err: unknown): boolean {
  */
 export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
-  const bodySha256 = sha256Hex(body);
+  const bodySha256 = r.checked?.bodySha256 ?? sha256Hex(body);
   let id = r.headerId ?? `sha256-${bodySha256}`;
   let existing = repo.findDelivery(id);
   if (!existing || existing.bodySha256 !== bodySha256) {
@@ -133,7 +150,7 @@ export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Lo
   if (existing) {
     return { outcome: { deliveryId: id, status: existing.status, duplicate: true, error: existing.error, eventCount: existing.eventCount } };
   }
-  const parsed = parseEventArray(body);
+  const parsed = parseEventArray(body, r.checked);
   const status = parsed.ok ? 'pending' : 'quarantined';
   const error = parsed.ok ? null : parsed.reason;
   const eventCount = parsed.ok ? parsed.events.length : 0;

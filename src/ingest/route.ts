@@ -9,6 +9,7 @@ import { clientAddress } from '../http/client-address.js';
 import { readBoundedBody } from '../http/read-body.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryResult } from '../metrics.js';
+import { checkBody } from './deliveries.js';
 import { verifyEnodeSignature } from './signature.js';
 import type { Writer } from './writer.js';
 
@@ -200,6 +201,8 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         receivedAt: deps.clock.now().getTime(),
         headers: storableHeaders(c, node),
         body,
+        // Hash and nesting here, beside the writer: the one writer thread only stores.
+        checked: checkBody(body),
       });
     } catch (err) {
       // Not stored, so not acknowledged: a 5xx makes Enode retry later.
