@@ -13,7 +13,7 @@ import { createAggregateLog, type AggregateLog } from './http/aggregate-log.js';
 type ProblemLog = (message: string, fields: Record<string, unknown>) => void;
 
 /** What keeps the daemon from being ready, in words safe to show an unauthenticated caller. */
-export async function readinessProblems(deps: Pick<Deps, 'db' | 'writer' | 'logger' | 'clock'>, logProblem: ProblemLog = (message, fields) => deps.logger.error(fields, message)): Promise<string[]> {
+export async function readinessProblems(deps: Pick<Deps, 'db' | 'writer' | 'clock'>, logProblem: ProblemLog): Promise<string[]> {
   const problems: string[] = [];
   try {
     const { applied, expected } = migrationStatus(deps.db);

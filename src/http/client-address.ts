@@ -6,6 +6,11 @@ export const UNKNOWN_ADDRESS = 'unknown';
 /** Longer than any address: such a header value is not one, and must not become a log key. */
 const ADDRESS_MAX_LENGTH = 64;
 
+/** Node's own request when served by @hono/node-server (absent under `app.request()` in tests). */
+export function nodeRequest(c: Context): IncomingMessage | undefined {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+}
+
 /**
  * The address a request came from, for logs and per-client limits. X-Forwarded-For is believed
  * only when `trustProxy` (TRUST_PROXY: the daemon sits behind a proxy that sets it), and then
@@ -16,6 +21,5 @@ export function clientAddress(c: Context, trustProxy: boolean): string {
     const last = c.req.header('x-forwarded-for')?.split(',').at(-1)?.trim();
     if (last && last.length <= ADDRESS_MAX_LENGTH) return last;
   }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming?.socket?.remoteAddress ?? UNKNOWN_ADDRESS;
+  return nodeRequest(c)?.socket?.remoteAddress ?? UNKNOWN_ADDRESS;
 }

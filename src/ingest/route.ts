@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import { AppError, errorBody, isClientAbort } from '../errors.js';
 import { createAggregateLog } from '../http/aggregate-log.js';
 import { createByteBudget } from '../http/byte-budget.js';
-import { clientAddress } from '../http/client-address.js';
+import { clientAddress, nodeRequest } from '../http/client-address.js';
 import { readBoundedBody } from '../http/read-body.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryResult } from '../metrics.js';
@@ -21,17 +21,13 @@ export interface WebhookRouteDeps {
   logger: Logger;
   /** Told how each request was answered and how long it took (metrics). */
   onResult?: (result: DeliveryResult, seconds: number) => void;
-  /** WEBHOOK_UNVERIFIED_BYTES_LIMIT: bytes of bodies not verified yet held at once; past it, 503 (default 32 MiB). */
-  unverifiedBytesLimit?: number;
-  /** WEBHOOK_BODY_TIMEOUT_SECONDS: a body not whole this long after the route starts reading it: 408 (default 10). */
-  bodyTimeoutSeconds?: number;
-  /** TRUST_PROXY: the client address of logs is X-Forwarded-For's last entry (default: the socket's). */
-  trustProxy?: boolean;
+  /** WEBHOOK_UNVERIFIED_BYTES_LIMIT: bytes of bodies not verified yet held at once; past it, 503. */
+  unverifiedBytesLimit: number;
+  /** WEBHOOK_BODY_TIMEOUT_SECONDS: a body not whole this long after the route starts reading it: 408. */
+  bodyTimeoutSeconds: number;
+  /** TRUST_PROXY: the client address of logs is X-Forwarded-For's last entry (otherwise the socket's). */
+  trustProxy: boolean;
 }
-
-/** The defaults of the optional limits, as in config.ts. */
-const DEFAULT_UNVERIFIED_BYTES_LIMIT = 32 * 1024 * 1024;
-const DEFAULT_BODY_TIMEOUT_SECONDS = 10;
 
 /** Printable ASCII, at most 200 characters, and not `.` or `..`, which no URL can name (the admin API could not reach it). */
 const DELIVERY_ID = /^(?!\.\.?$)[\x21-\x7e]{1,200}$/;
@@ -51,11 +47,6 @@ const STORED_HEADERS = [
   'x-forwarded-proto',
   'x-request-id',
 ] as const;
-
-/** Node's own request when served by @hono/node-server (absent under `app.request()` in tests). */
-function incoming(c: Context): IncomingMessage | undefined {
-  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-}
 
 /** One request header, read from Node's request when there is one (no `Headers` is built). */
 function header(c: Context, node: IncomingMessage | undefined, name: string): string | undefined {
@@ -91,9 +82,8 @@ type Received = { body: Uint8Array; answer?: undefined } | { answer: Response };
  */
 export function webhookRoutes(deps: WebhookRouteDeps) {
   const app = new Hono();
-  const budget = createByteBudget(deps.unverifiedBytesLimit ?? DEFAULT_UNVERIFIED_BYTES_LIMIT);
-  const bodyTimeoutSeconds = deps.bodyTimeoutSeconds ?? DEFAULT_BODY_TIMEOUT_SECONDS;
-  const trustProxy = deps.trustProxy ?? false;
+  const budget = createByteBudget(deps.unverifiedBytesLimit);
+  const { bodyTimeoutSeconds, trustProxy } = deps;
   const aggregate = (message: string) => createAggregateLog({ logger: deps.logger, clock: deps.clock, message });
   const rejected = aggregate('rejected webhook delivery');
   const incomplete = aggregate('webhook body not received whole');
@@ -186,7 +176,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
   };
 
   app.post('/webhooks/enode', measure, async (c) => {
-    const node = incoming(c);
+    const node = nodeRequest(c);
     const rawId = header(c, node, 'x-enode-delivery');
     const headerId = rawId !== undefined && DELIVERY_ID.test(rawId) ? rawId : null;
     // The address only names failures in the log: worked out when one happens, not per delivery.

@@ -39,14 +39,12 @@ export interface Writer {
    * Proves the database is writable: upserts the `health_probe` row and commits (durably, like
    * every commit). Resolves with how applying is going; rejects when the write fails.
    */
-  ping(): Promise<WriterHealth>;
+  ping(): Promise<ApplyHealth>;
   /** How applying is going, without writing (for /metrics). */
-  health(): Promise<WriterHealth>;
+  health(): Promise<ApplyHealth>;
   /** Commits what is queued, then stops. */
   close(): Promise<void>;
 }
-
-export type WriterHealth = ApplyHealth;
 
 /**
  * A probe within this long of the last successful one reuses it: an unauthenticated /readyz
@@ -196,7 +194,7 @@ export async function createWorkerWriter(
     });
   };
 
-  await call<WriterHealth>({ op: 'ping' });
+  await call<ApplyHealth>({ op: 'ping' });
   return {
     submit: (delivery) => {
       const body = delivery.body;
@@ -205,8 +203,8 @@ export async function createWorkerWriter(
       return call<DeliveryOutcome>({ op: 'submit', delivery }, transferable ? [body.buffer as ArrayBuffer] : []);
     },
     replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
-    ping: () => call<WriterHealth>({ op: 'ping' }),
-    health: () => call<WriterHealth>({ op: 'health' }),
+    ping: () => call<ApplyHealth>({ op: 'ping' }),
+    health: () => call<ApplyHealth>({ op: 'health' }),
     idle: () => call<void>({ op: 'idle' }),
     applyEvents: (events, source) => call<EventApplyResult[]>({ op: 'applyEvents', events, source }),
     recordActionPolls: (polls) => call<void>({ op: 'recordActionPolls', polls }),

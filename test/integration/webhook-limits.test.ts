@@ -37,6 +37,7 @@ function limitedRoute(limits: Partial<WebhookRouteDeps> = {}) {
       logger,
       unverifiedBytesLimit: BUDGET,
       bodyTimeoutSeconds: 10,
+      trustProxy: false,
       ...limits,
     }),
   );
