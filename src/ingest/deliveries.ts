@@ -28,19 +28,23 @@ export interface ReceivedDelivery {
   checked?: BodyCheck;
 }
 
-/** What storing needs to know of a body besides its bytes; computed where it costs the writer nothing. */
+/**
+ * What storing needs to know of a body besides its bytes: its hash, and whether it is an event
+ * array (how many events) or why not. Worked out where it costs the writer nothing.
+ */
 export interface BodyCheck {
   bodySha256: string;
-  /** Byte offset where nesting passes MAX_JSON_DEPTH, or null when it never does. */
-  tooDeepAt: number | null;
+  verdict: { ok: true; eventCount: number } | { ok: false; reason: string };
 }
 
 /**
- * The body's SHA-256 and nesting check. The webhook route calls it on its own thread after the
- * signature is verified, so that the single writer only looks up, parses and appends.
+ * The body's SHA-256 and its classification (nesting, JSON, event array). The webhook route calls
+ * it on its own thread after the signature is verified, so that the single writer only looks up
+ * and appends: the writer parses the body again only when it applies it, off the acknowledgement.
  */
 export function checkBody(body: Uint8Array): BodyCheck {
-  return { bodySha256: sha256Hex(body), tooDeepAt: jsonNestingExceeds(body, MAX_JSON_DEPTH) ?? null };
+  const parsed = parseEventArray(body);
+  return { bodySha256: sha256Hex(body), verdict: parsed.ok ? { ok: true, eventCount: parsed.events.length } : parsed };
 }
 
 /** The parsed event array, or a reason why the body is not one (→ quarantined). */
@@ -60,9 +64,9 @@ export function sha256Hex(data: Uint8Array): string {
  * most MAX_JSON_DEPTH levels (checked on the bytes before parsing: deeper values break every
  * recursive serialiser downstream). Anything else is a reason to quarantine.
  */
-export function parseEventArray(body: Uint8Array, checked?: Pick<BodyCheck, 'tooDeepAt'>): ParsedBody {
-  const tooDeepAt = checked ? checked.tooDeepAt : (jsonNestingExceeds(body, MAX_JSON_DEPTH) ?? null);
-  if (tooDeepAt !== null) {
+export function parseEventArray(body: Uint8Array, options: { nestingChecked?: boolean } = {}): ParsedBody {
+  const tooDeepAt = options.nestingChecked ? undefined : jsonNestingExceeds(body, MAX_JSON_DEPTH);
+  if (tooDeepAt !== undefined) {
     return { ok: false, reason: `body nests arrays or objects deeper than ${MAX_JSON_DEPTH} levels (at byte ${tooDeepAt}); Enode events are far shallower` };
   }
   let value: unknown;
@@ -122,8 +126,9 @@ export function isStorageError(err: unknown): boolean {
  * Stores a verified delivery as `pending` (or `quarantined` when the body is not an event array),
  * in the caller's transaction. A body already stored (same SHA-256), under this id or any other,
  * is reported as a duplicate of the stored delivery and not stored again: a replayed capture
- * costs a lookup, not a copy. Returns the parsed events of a newly stored delivery, so that
- * applying it does not parse the body again.
+ * costs a lookup, not a copy. The body is classified by `r.checked` when the route did it (then
+ * nothing is parsed here), else parsed here; the events parsed here are returned so that applying
+ * a delivery does not parse it again.
  */
 export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
@@ -150,38 +155,44 @@ export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Lo
   if (existing) {
     return { outcome: { deliveryId: id, status: existing.status, duplicate: true, error: existing.error, eventCount: existing.eventCount } };
   }
-  const parsed = parseEventArray(body, r.checked);
-  const status = parsed.ok ? 'pending' : 'quarantined';
-  const error = parsed.ok ? null : parsed.reason;
-  const eventCount = parsed.ok ? parsed.events.length : 0;
+  const parsed = r.checked ? undefined : parseEventArray(body);
+  const verdict = r.checked?.verdict ?? (parsed!.ok ? { ok: true as const, eventCount: parsed!.events.length } : parsed!);
+  const status = verdict.ok ? 'pending' : 'quarantined';
+  const error = verdict.ok ? null : verdict.reason;
+  const eventCount = verdict.ok ? verdict.eventCount : 0;
   repo.insertDelivery({ id, receivedAt: r.receivedAt, headers: r.headers, body, bodySha256, status, error, eventCount, appliedAt: null });
   const outcome: DeliveryOutcome = { deliveryId: id, status, duplicate: false, error, eventCount };
-  return parsed.ok ? { outcome, events: parsed.events } : { outcome };
+  return parsed?.ok ? { outcome, events: parsed.events } : { outcome };
 }
 
+/** What the writer still holds of a delivery it stored: its parsed events, or its bytes (classified by the route). */
+export type HeldDelivery = { receivedAt: number } & ({ events: unknown[] } | { body: Uint8Array });
+
 /**
- * Applies a stored delivery's events (parsed again from its body when not given) and records
- * the result on the delivery, in the caller's transaction.
+ * Applies a stored delivery's events (from what the writer still holds of it, else parsed again
+ * from the stored body) and records the result on the delivery, in the caller's transaction.
  */
-export function applyDelivery(
-  repo: IngestRepo,
-  deliveryId: string,
-  now: number,
-  given?: { events: unknown[]; receivedAt: number },
-): DeliveryOutcome | undefined {
-  let events = given?.events;
-  let receivedAt = given?.receivedAt;
-  if (!events || receivedAt === undefined) {
+export function applyDelivery(repo: IngestRepo, deliveryId: string, now: number, held?: HeldDelivery): DeliveryOutcome | undefined {
+  let receivedAt: number;
+  let parsed: ParsedBody;
+  if (held && 'events' in held) {
+    receivedAt = held.receivedAt;
+    parsed = { ok: true, events: held.events };
+  } else if (held) {
+    receivedAt = held.receivedAt;
+    // The route checked its nesting before it was stored.
+    parsed = parseEventArray(held.body, { nestingChecked: true });
+  } else {
     const stored = repo.deliveryBody(deliveryId);
     if (!stored) return undefined;
-    const parsed = parseEventArray(stored.body);
     receivedAt = stored.receivedAt;
-    if (!parsed.ok) {
-      repo.finishDelivery(deliveryId, 'quarantined', parsed.reason, null, 0);
-      return { deliveryId, status: 'quarantined', duplicate: false, error: parsed.reason, eventCount: 0 };
-    }
-    events = parsed.events;
+    parsed = parseEventArray(stored.body);
   }
+  if (!parsed.ok) {
+    repo.finishDelivery(deliveryId, 'quarantined', parsed.reason, null, 0);
+    return { deliveryId, status: 'quarantined', duplicate: false, error: parsed.reason, eventCount: 0 };
+  }
+  const events = parsed.events;
   const result = applyInSavepoint(repo, deliveryId, events, receivedAt);
   repo.finishDelivery(deliveryId, result.status, result.error, result.status === 'applied' ? now : null, events.length);
   // Keyed by the delivery: a replay that fails again raises no second alert.

@@ -1,8 +1,9 @@
 import { alertOnApplyStalled, alertOnDeliveryFailed } from '../alerts/facts.js';
 import type { Clock } from '../clock.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
+import type { WalSyncer } from '../db/wal-sync.js';
 import type { Logger } from '../logger.js';
-import { applyDelivery, isStorageError, storeDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
+import { applyDelivery, isStorageError, storeDelivery, type DeliveryOutcome, type HeldDelivery, type ReceivedDelivery } from './deliveries.js';
 
 interface Waiting {
   delivery: ReceivedDelivery;
@@ -12,9 +13,12 @@ interface Waiting {
 
 interface ToApply {
   id: string;
-  /** Parsed at store time; absent for deliveries recovered from the database. */
-  events?: unknown[];
-  receivedAt?: number;
+  /**
+   * What the writer holds of it: the body's bytes (classified by the route; parsed when applied)
+   * or its events (parsed when stored). Absent for deliveries recovered from the database and
+   * beyond MAX_HELD_IN_MEMORY: those are read back from the database.
+   */
+  held?: HeldDelivery;
   /** performance.now() when it was stored by this process; 0 for deliveries recovered at start. */
   queuedAt: number;
 }
@@ -37,8 +41,11 @@ const APPLY_SLICE_BUSY_MS = 2;
 const APPLY_LAG_LIMIT_MS = 10_000;
 const APPLY_SLICE_LAGGING_MS = 1;
 const APPLY_SLICE_IDLE_MS = 50;
-/** Parsed events kept in memory for this many queued deliveries; beyond, they are parsed again from the database. */
-const MAX_PARSED_IN_MEMORY = 1_000;
+/**
+ * Bodies kept in memory for this many queued deliveries (about 12 MB at Enode's size); beyond,
+ * they are read back from the database when applied: a backlog costs disk reads, not memory.
+ */
+const MAX_HELD_IN_MEMORY = 1_000;
 /** Pause before retrying to apply after a storage error (disk full, I/O). */
 const APPLY_RETRY_MS = 1_000;
 /**
@@ -120,10 +127,22 @@ export class Ingestor {
   /** Clock ms before which a repeated apply failure is counted but not logged. */
   private nextFailureLogMs = Number.NEGATIVE_INFINITY;
 
+  /** Store groups committed and waiting for their sync (acknowledged when it completes). */
+  private syncing = 0;
+  private syncWaiters: Array<() => void> = [];
+
   constructor(
     private readonly repo: IngestRepo,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /**
+     * With a syncer (file databases, db/wal-sync.ts) stores commit without waiting for fsync and
+     * are acknowledged once a WAL sync that started after their commit completes; the writer
+     * stores the next group meanwhile. Without one, each store commit syncs itself (FULL).
+     */
+    private readonly syncer?: WalSyncer,
+    /** Called once when a WAL sync fails: nothing committed since can be promised; the writer must stop. */
+    private readonly onSyncFailure: (err: unknown) => void = () => {},
   ) {
     const recovered = repo.pendingDeliveryIds();
     if (recovered.length > 0) {
@@ -166,10 +185,11 @@ export class Ingestor {
     };
   }
 
-  /** Stores what is queued and stops; pending deliveries are applied at the next start. */
-  close(): void {
+  /** Stores what is queued, answers it once synced, and stops; pending deliveries are applied at the next start. */
+  async close(): Promise<void> {
     this.flushStores();
     this.closed = true;
+    if (this.syncing > 0) await new Promise<void>((resolve) => this.syncWaiters.push(resolve));
     clearTimeout(this.retryTimer);
     clearTimeout(this.wakeTimer);
     if (this.applyQueue.length > 0) {
@@ -227,24 +247,53 @@ export class Ingestor {
       const group = this.storeQueue.splice(0, MAX_STORE_GROUP);
       count += group.length;
       let stored: Array<ReturnType<typeof storeDelivery>>;
+      const store = () => group.map((w) => storeDelivery(this.repo, w.delivery, this.logger));
       try {
-        stored = this.repo.transaction(() => group.map((w) => storeDelivery(this.repo, w.delivery, this.logger)));
+        // With a syncer the commit skips its own fsync: the acknowledgement waits for the syncer's.
+        stored = this.syncer ? this.repo.derivedTransaction(store) : this.repo.transaction(store);
       } catch (err) {
         this.logger.error({ err, deliveries: group.length }, 'could not store deliveries; answering 503 so Enode retries');
         for (const w of group) w.reject(err);
         continue;
       }
+      // Committed: applying may start now (state derived from these deliveries follows them in
+      // the WAL, so a crash never keeps the one without the other).
+      const queuedAt = performance.now();
       group.forEach((w, i) => {
         const s = stored[i]!;
-        if (s.events) {
-          const keep = this.applyQueue.length < MAX_PARSED_IN_MEMORY;
-          const queuedAt = performance.now();
-          this.applyQueue.push(keep ? { id: s.outcome.deliveryId, events: s.events, receivedAt: w.delivery.receivedAt, queuedAt } : { id: s.outcome.deliveryId, queuedAt });
-        }
-        w.resolve(s.outcome);
+        if (s.outcome.duplicate || s.outcome.status !== 'pending') return;
+        const keep = this.applyQueue.length < MAX_HELD_IN_MEMORY;
+        const receivedAt = w.delivery.receivedAt;
+        const held: HeldDelivery | undefined = !keep ? undefined : s.events ? { receivedAt, events: s.events } : { receivedAt, body: w.delivery.body };
+        this.applyQueue.push(held ? { id: s.outcome.deliveryId, held, queuedAt } : { id: s.outcome.deliveryId, queuedAt });
       });
+      const acknowledge = () => group.forEach((w, i) => w.resolve(stored[i]!.outcome));
+      if (!this.syncer) {
+        acknowledge();
+        continue;
+      }
+      // Duplicates wait too: the copy they answer for may have been committed by a group whose
+      // sync has not completed yet.
+      this.syncing++;
+      this.syncer.sync().then(
+        () => {
+          this.synced();
+          acknowledge();
+        },
+        (err: unknown) => {
+          this.synced();
+          this.closed = true;
+          this.logger.fatal({ err, deliveries: group.length }, 'could not sync the WAL to disk; these deliveries are not acknowledged and the writer stops');
+          for (const w of group) w.reject(err);
+          this.onSyncFailure(err);
+        },
+      );
     }
     return count;
+  }
+
+  private synced(): void {
+    if (--this.syncing === 0) for (const resolve of this.syncWaiters.splice(0)) resolve();
   }
 
   private applySome(budgetMs: number): void {
@@ -258,16 +307,16 @@ export class Ingestor {
         const now = this.clock.now().getTime();
         do {
           const next = this.applyQueue[done]!;
-          const given = next.events && next.receivedAt !== undefined ? { events: next.events, receivedAt: next.receivedAt } : undefined;
           let outcome;
           try {
-            outcome = applyDelivery(this.repo, next.id, now, given);
+            outcome = applyDelivery(this.repo, next.id, now, next.held);
           } catch (err) {
             if (isStorageError(err)) throw err;
             // Not the storage: this delivery alone is at fault; it must not hold up the others.
             const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-            this.repo.finishDelivery(next.id, 'failed', error, null, given?.events.length ?? 0);
-            alertOnDeliveryFailed(this.repo.sqlite, { id: next.id, error, eventCount: given?.events.length ?? 0 }, now);
+            const eventCount = next.held && 'events' in next.held ? next.held.events.length : 0;
+            this.repo.finishDelivery(next.id, 'failed', error, null, eventCount);
+            alertOnDeliveryFailed(this.repo.sqlite, { id: next.id, error, eventCount }, now);
             outcome = { status: 'failed', error };
           }
           if (outcome?.status === 'failed') {

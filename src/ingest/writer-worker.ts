@@ -4,6 +4,7 @@ import { systemClock } from '../clock.js';
 import { createIngestRepo, ingestSettings } from '../db/ingest-repo.js';
 import { openDatabase } from '../db/open.js';
 import { startCheckpointer } from '../db/checkpointer.js';
+import { createWalSyncer } from '../db/wal-sync.js';
 import { createLogger } from '../logger.js';
 import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './writer.js';
 
@@ -32,10 +33,30 @@ const checkpointer = startCheckpointer(
         : logger.warn({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound but readers or the writer kept the checkpoint from completing; retrying at the next interval'),
   },
 );
-const writer = createInlineWriter(createIngestRepo(db.$client, ingestSettings(options.config)), systemClock, logger, options.config);
+const syncer = createWalSyncer(options.databasePath);
+const writer = createInlineWriter(createIngestRepo(db.$client, ingestSettings(options.config)), systemClock, logger, options.config, {
+  syncer,
+  onSyncFailure: (err) => {
+    // Thrown outside any handler: the thread dies, the main thread's onCrash stops the daemon.
+    setImmediate(() => {
+      throw Object.assign(new Error(`WAL sync failed; stopping the writer: ${(err as Error)?.message ?? String(err)}`), { cause: err });
+    });
+  },
+});
 
+/**
+ * Replies of one turn of the event loop go as one message: under load a group commit answers
+ * dozens of submits at once, and a message per reply costs both threads more than the reply.
+ */
+let replies: WriterReply[] = [];
 function reply(message: WriterReply): void {
-  port!.postMessage(message);
+  if (replies.length === 0) setImmediate(flushReplies);
+  replies.push(message);
+}
+function flushReplies(): void {
+  const batch = replies;
+  replies = [];
+  port!.postMessage(batch);
 }
 
 function fail(seq: number, err: unknown): void {
@@ -43,7 +64,11 @@ function fail(seq: number, err: unknown): void {
   reply({ seq, ok: false, error: { message: e?.message ?? String(err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) } });
 }
 
-port.on('message', (request: WriterRequest) => {
+port.on('message', (requests: WriterRequest[]) => {
+  for (const request of requests) handle(request);
+});
+
+function handle(request: WriterRequest): void {
   const { seq } = request;
   switch (request.op) {
     case 'submit': {
@@ -77,7 +102,10 @@ port.on('message', (request: WriterRequest) => {
     case 'close':
       writer
         .close()
-        .then(() => checkpointer.close())
+        .then(() => {
+          syncer.close();
+          return checkpointer.close();
+        })
         .then(
         () => {
           db.$client.close();
@@ -87,4 +115,5 @@ port.on('message', (request: WriterRequest) => {
       );
       return;
   }
-});
+}
+

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { IngestRepo } from '../db/ingest-repo.js';
+import type { WalSyncer } from '../db/wal-sync.js';
 import type { Logger } from '../logger.js';
 import { applyEvent, type ApplyResult } from './apply.js';
 import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
@@ -74,9 +75,19 @@ function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'ga
   return source === 'gateway' ? repo.transaction(run) : repo.derivedTransaction(run);
 }
 
-/** Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands. */
-export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config): Writer {
-  const ingestor = new Ingestor(repo, clock, logger);
+/** How store commits reach the disk: each by its own fsync (default), or by a WAL syncer beside the writer. */
+export interface StoreDurability {
+  syncer: WalSyncer;
+  /** A sync failed: the writer must stop (see db/wal-sync.ts). */
+  onSyncFailure: (err: unknown) => void;
+}
+
+/**
+ * Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands; the
+ * writer thread runs one too, with a WAL syncer.
+ */
+export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config, durability?: StoreDurability): Writer {
+  const ingestor = new Ingestor(repo, clock, logger, durability?.syncer, durability?.onSyncFailure);
   const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
   let probe: Database.Statement<[number]> | undefined;
   let lastProbeMs = Number.NEGATIVE_INFINITY;
@@ -110,7 +121,7 @@ export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logge
       return ingestor.health(nowMs);
     },
     health: async () => ingestor.health(),
-    close: async () => ingestor.close(),
+    close: () => ingestor.close(),
   };
 }
 
@@ -170,12 +181,15 @@ export async function createWorkerWriter(
     for (const p of pending.values()) p.reject(err);
     pending.clear();
   };
-  worker.on('message', (reply: WriterReply) => {
-    const p = pending.get(reply.seq);
-    if (!p) return;
-    pending.delete(reply.seq);
-    if (reply.ok) p.resolve(reply.value);
-    else p.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+  // Both directions batch what one turn of the event loop produced (see writer-worker.ts).
+  worker.on('message', (replies: WriterReply[]) => {
+    for (const reply of replies) {
+      const p = pending.get(reply.seq);
+      if (!p) continue;
+      pending.delete(reply.seq);
+      if (reply.ok) p.resolve(reply.value);
+      else p.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+    }
   });
   worker.on('error', (err) => {
     logger.fatal({ err }, 'writer thread crashed');
@@ -185,12 +199,23 @@ export async function createWorkerWriter(
     if (code !== 0 || pending.size > 0) failAll(failed ?? new Error(`writer thread exited with code ${code}`));
   });
 
+  let outbox: WriterRequest[] = [];
+  let outboxTransfer: ArrayBuffer[] = [];
+  const flushOutbox = () => {
+    const requests = outbox;
+    const transfer = outboxTransfer;
+    outbox = [];
+    outboxTransfer = [];
+    if (!failed) worker.postMessage(requests, transfer);
+  };
   const call = <T>(request: WithoutSeq<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (failed) return Promise.reject(failed);
     return new Promise<T>((resolve, reject) => {
       const s = ++seq;
       pending.set(s, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ ...request, seq: s }, transfer);
+      if (outbox.length === 0) setImmediate(flushOutbox);
+      outbox.push({ ...request, seq: s } as WriterRequest);
+      outboxTransfer.push(...transfer);
     });
   };
 

@@ -6,21 +6,30 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 const nested = (levels: number) => `[{"event":"x","v":${'['.repeat(levels)}${']'.repeat(levels)}}]`;
 
 describe('checkBody: what the route works out off the writer thread', () => {
-  it('gives the body hash and where nesting passes the limit (null when it never does)', () => {
-    const shallow = bytes('[{"event":"system:heartbeat"}]');
-    expect(checkBody(shallow)).toEqual({ bodySha256: sha256Hex(shallow), tooDeepAt: null });
-    expect(checkBody(bytes(nested(MAX_JSON_DEPTH))).tooDeepAt).not.toBeNull();
-    expect(checkBody(bytes(nested(MAX_JSON_DEPTH - 2))).tooDeepAt).toBeNull();
+  it('gives the body hash and the event count of an event array', () => {
+    const body = bytes('[{"event":"system:heartbeat"},{"event":"user:vehicle:updated"}]');
+    expect(checkBody(body)).toEqual({ bodySha256: sha256Hex(body), verdict: { ok: true, eventCount: 2 } });
   });
 
-  it('parseEventArray takes a given check instead of scanning again, and agrees with its own scan', () => {
-    for (const text of ['[{"event":"a"}]', nested(10), nested(MAX_JSON_DEPTH + 5), '{"not":"an array"}']) {
+  it('classifies exactly as parseEventArray does: nesting, JSON, array, event objects', () => {
+    const cases = ['[{"event":"a"}]', nested(10), nested(MAX_JSON_DEPTH), nested(MAX_JSON_DEPTH - 2), '{"not":"an array"}', '[1]', '[{"event":1}]', 'not json', '[]'];
+    for (const text of cases) {
       const body = bytes(text);
-      expect(parseEventArray(body, checkBody(body))).toEqual(parseEventArray(body));
+      const parsed = parseEventArray(body);
+      const { verdict } = checkBody(body);
+      expect(verdict.ok).toBe(parsed.ok);
+      if (parsed.ok && verdict.ok) expect(verdict.eventCount).toBe(parsed.events.length);
+      if (!parsed.ok && !verdict.ok) expect(verdict.reason).toBe(parsed.reason);
     }
-    // The given check is what decides: the writer does not scan a body the route has checked.
-    const shallow = bytes('[{"event":"a"}]');
-    const verdict = parseEventArray(shallow, { tooDeepAt: 3 });
-    expect(verdict).toMatchObject({ ok: false });
+    // Too deep is refused before parsing, with the offset named.
+    const deep = checkBody(bytes(nested(MAX_JSON_DEPTH)));
+    expect(deep.verdict).toMatchObject({ ok: false, reason: expect.stringMatching(/deeper than 64 levels \(at byte \d+\)/) });
+  });
+
+  it('parseEventArray skips the nesting scan only when told the bytes were checked', () => {
+    const deep = bytes(nested(MAX_JSON_DEPTH + 5));
+    expect(parseEventArray(deep).ok).toBe(false);
+    // V8's parser is iterative: the bytes parse; the scan is what refuses them.
+    expect(parseEventArray(deep, { nestingChecked: true }).ok).toBe(true);
   });
 });

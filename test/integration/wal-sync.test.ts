@@ -1,0 +1,147 @@
+/**
+ * Group commit with the fsync beside the writer (db/wal-sync.ts): stores commit without their own
+ * fsync and a delivery is acknowledged only after a WAL sync that started after its commit has
+ * completed. These tests hold the sync in their hand (an injected fdatasync) to watch the order.
+ */
+import { fdatasync, fstatSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
+import { createIngestRepo } from '../../src/db/ingest-repo.js';
+import { runMigrations } from '../../src/db/migrate.js';
+import { openDatabase } from '../../src/db/open.js';
+import { createWalSyncer, type DataSync } from '../../src/db/wal-sync.js';
+import { checkBody, type ReceivedDelivery } from '../../src/ingest/deliveries.js';
+import { Ingestor } from '../../src/ingest/ingestor.js';
+import { createLogger } from '../../src/logger.js';
+import { removeDir, tempDir } from '../support/daemon.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+/** An fdatasync whose completions the test releases one by one. */
+function heldSync() {
+  const calls: Array<{ fd: number; done: (err: NodeJS.ErrnoException | null) => void }> = [];
+  const dataSync: DataSync = (fd, done) => calls.push({ fd, done });
+  return { calls, dataSync };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+function delivery(n: number): ReceivedDelivery {
+  const body = Buffer.from(JSON.stringify([{ event: 'system:heartbeat', createdAt: '2026-01-01T00:00:00.000Z', pendingEvents: n }]));
+  return { headerId: `d-${n}`, receivedAt: Date.now(), headers: {}, body, checked: checkBody(body) };
+}
+
+function fileDb() {
+  const dir = tempDir('enode-sync-wal-sync-');
+  dirs.push(dir);
+  const path = join(dir, 'db.sqlite');
+  const db = openDatabase(path);
+  runMigrations(db);
+  return { db, path, repo: createIngestRepo(db.$client) };
+}
+
+describe('WAL syncer', () => {
+  it('a sync asked for while one is in flight waits for the next one, which starts after the first ends', async () => {
+    const { db, path } = fileDb();
+    const held = heldSync();
+    const syncer = createWalSyncer(path, held.dataSync);
+    let firstDone = false;
+    let secondDone = false;
+    void syncer.sync().then(() => (firstDone = true));
+    void syncer.sync().then(() => (secondDone = true));
+    void syncer.sync().then(() => undefined);
+    await tick();
+    // The first sync covers the WAL and, the first time, the database file as well.
+    const first = held.calls.splice(0);
+    expect(first.length).toBeGreaterThanOrEqual(1);
+    expect(first.map((c) => fstatSync(c.fd).ino)).toContain(statSync(`${path}-wal`).ino);
+    for (const c of first) c.done(null);
+    await tick();
+    expect(firstDone).toBe(true);
+    expect(secondDone).toBe(false);
+    // Both later callers share the one sync that began after the first completed.
+    expect(held.calls).toHaveLength(1);
+    held.calls[0]!.done(null);
+    await tick();
+    expect(secondDone).toBe(true);
+    expect(syncer.syncs).toBe(2);
+    syncer.close();
+    db.$client.close();
+  });
+
+  it('syncs the database file too when the WAL at the path is not the one it had open', async () => {
+    const { db, path, repo } = fileDb();
+    // The inodes synced, noted while their descriptors are open.
+    const synced: number[] = [];
+    const syncer = createWalSyncer(path, (fd, done) => {
+      synced.push(fstatSync(fd).ino);
+      fdatasync(fd, done);
+    });
+    await syncer.sync();
+    synced.splice(0);
+    await syncer.sync();
+    expect(synced.splice(0)).toEqual([statSync(`${path}-wal`).ino]);
+    // Simulate a WAL file replaced behind its back (SQLite does so only when the last connection closes).
+    renameSync(`${path}-wal`, `${path}-wal-old`);
+    repo.transaction(() => repo.countAttempt('none'));
+    await syncer.sync();
+    expect(synced).toContain(statSync(path).ino);
+    syncer.close();
+    db.$client.close();
+  });
+});
+
+describe('Ingestor with a WAL syncer', () => {
+  it('answers a stored delivery only after a sync that began after its commit, and applies it meanwhile', async () => {
+    const { db, path, repo } = fileDb();
+    const held = heldSync();
+    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), createWalSyncer(path, held.dataSync));
+    let answered = false;
+    const outcome = ingestor.submit(delivery(1)).then((o) => {
+      answered = true;
+      return o;
+    });
+    for (let i = 0; i < 5 && held.calls.length === 0; i++) await tick();
+    // Committed (visible to a reader) but not answered while its sync is in flight.
+    expect(db.$client.prepare('SELECT status FROM deliveries WHERE id = ?').get('d-1')).toBeDefined();
+    await tick();
+    expect(answered).toBe(false);
+    // A duplicate of it waits for a sync of its own: the copy it answers for may not be on disk yet.
+    let duplicateAnswered = false;
+    const duplicate = ingestor.submit(delivery(1)).then((o) => {
+      duplicateAnswered = true;
+      return o;
+    });
+    for (const c of held.calls.splice(0)) c.done(null);
+    expect(await outcome).toMatchObject({ deliveryId: 'd-1', duplicate: false, status: 'pending' });
+    for (let i = 0; i < 5 && held.calls.length === 0; i++) await tick();
+    expect(duplicateAnswered).toBe(false);
+    for (const c of held.calls.splice(0)) c.done(null);
+    expect(await duplicate).toMatchObject({ deliveryId: 'd-1', duplicate: true });
+    await ingestor.idle();
+    expect(db.$client.prepare('SELECT status FROM deliveries WHERE id = ?').get('d-1')).toEqual({ status: 'applied' });
+    await ingestor.close();
+    db.$client.close();
+  });
+
+  it('a failed sync answers its deliveries with the error, stops the ingestor and reports it once', async () => {
+    const { db, path, repo } = fileDb();
+    const held = heldSync();
+    const failures: unknown[] = [];
+    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), createWalSyncer(path, held.dataSync), (err) => failures.push(err));
+    const first = ingestor.submit(delivery(1));
+    const second = ingestor.submit(delivery(2));
+    for (let i = 0; i < 5 && held.calls.length === 0; i++) await tick();
+    const eio = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    for (const c of held.calls.splice(0)) c.done(eio);
+    await expect(first).rejects.toThrow(/EIO/);
+    await expect(second).rejects.toThrow(/EIO/);
+    expect(failures).toEqual([eio]);
+    await expect(ingestor.submit(delivery(3))).rejects.toThrow(/closed/);
+    db.$client.close();
+  });
+});
