@@ -65,6 +65,46 @@ function storableHeaders(c: Context, node: IncomingMessage | undefined): Record<
   return kept;
 }
 
+/** Window of the info-level summary of acknowledged deliveries. */
+export const INTAKE_SUMMARY_MS = 10_000;
+
+/**
+ * Counts acknowledged deliveries and logs one info line per window in which there were any
+ * ("webhook deliveries acknowledged": stored, duplicates, events, bytes); each delivery is logged
+ * at debug. The first delivery after a quiet window is logged at info at once, so a trickle (or
+ * the first delivery after start) is visible without waiting.
+ */
+function createIntakeSummary(logger: Logger, windowMs = INTAKE_SUMMARY_MS) {
+  let stored = 0;
+  let duplicates = 0;
+  let events = 0;
+  let bytes = 0;
+  let quiet = true;
+  const timer = setInterval(() => {
+    if (stored + duplicates === 0) {
+      quiet = true;
+      return;
+    }
+    logger.info({ stored, duplicates, events, bytes, windowSeconds: windowMs / 1000 }, 'webhook deliveries acknowledged');
+    stored = duplicates = events = bytes = 0;
+  }, windowMs);
+  timer.unref();
+  return {
+    count(duplicate: boolean, eventCount: number, size: number) {
+      if (quiet) {
+        quiet = false;
+        logger.info({ duplicate, events: eventCount, bytes: size }, 'webhook deliveries arriving (summarised every 10 s; each at debug)');
+      }
+      if (duplicate) duplicates++;
+      else {
+        stored++;
+        events += eventCount;
+      }
+      bytes += size;
+    },
+  };
+}
+
 /** A verified body, or the answer already given without one. */
 type Received = { body: Uint8Array; answer?: undefined } | { answer: Response };
 
@@ -88,6 +128,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
   const rejected = aggregate('rejected webhook delivery');
   const incomplete = aggregate('webhook body not received whole');
   const busy = aggregate('webhook refused: unverified bytes over budget');
+  const stored = createIntakeSummary(deps.logger);
   /** Results decided by the route itself (not by a thrown error). */
   const results = new WeakMap<Request, DeliveryResult>();
 
@@ -205,7 +246,9 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
       deps.logger.warn({ ...log, reason: outcome.error }, 'quarantined webhook delivery');
       throw new AppError('BAD_REQUEST', `Delivery ${id} kept as quarantined: ${outcome.error ?? 'not an event array'}`);
     }
-    deps.logger.info(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
+    // Each delivery at debug; at info one summary line a window (thousands a second would drown the log).
+    deps.logger.debug(log, outcome.duplicate ? 'duplicate webhook delivery acknowledged' : 'webhook delivery stored');
+    stored.count(outcome.duplicate, outcome.eventCount, bytes);
     if (outcome.duplicate) results.set(c.req.raw, 'duplicate');
     return c.json({ deliveryId: id, status: outcome.status, duplicate: outcome.duplicate });
   });
