@@ -14,7 +14,12 @@
  *    after the clock stops, as the funnel's run on another thread); the row values are computed
  *    before the clock runs.
  * 2. Resident memory of that child right after it (after a GC of its main thread), 10 s later
- *    (idle: the writer thread's heap shrinks on its own), and its peak.
+ *    (idle: the writer thread's heap shrinks on its own), and its peak: sampled every 100 ms from
+ *    /proc/self/status per phase (apply, reconcile) with its anonymous / file / shmem parts, and
+ *    the kernel's high-water mark (VmHWM). maxRSS is printed too but is no measure of the child:
+ *    on Linux exec keeps the high-water mark of the forked copy of the spawner, so it counts the
+ *    bench process's own pages at the spawn (747 MB after the poller and reconciler sections of
+ *    `npm run bench`, against a VmHWM of 173 MB, at 20,000 devices).
  * 3. Start-up: spawning `node dist/main.js serve` on that database until `/readyz` answers 200,
  *    against the same on an empty (migrated) database; the median of a few starts each.
  * 4. Admin API list latency on that daemon: devices (first page, and a page 90 % deep by cursor),
@@ -196,12 +201,39 @@ interface FunnelResult {
   rssAfterGcBytes: number;
   /** The same 10 s later, the process idle (the writer thread's heap shrinks on its own). */
   rssSettledBytes: number;
+  /**
+   * process.resourceUsage().maxRSS. On Linux it is not this process's own peak alone: exec keeps
+   * the high-water mark of the forked copy of the spawning process, so it can reach the bench
+   * process's resident memory at the spawn (see parentAtSpawn; hwmBytes is this process's own).
+   */
   peakRssBytes: number;
+  /** VmHWM when the reconcile ends: the kernel's high-water mark of this process's own resident memory. */
+  hwmBytes: number;
+  /** The bench process (the spawner) at the spawn, filled in by runFunnel. */
+  parentAtSpawn: { rssBytes: number; anonBytes: number } | null;
   heapUsedAfterGcBytes: number;
   /** The RSS after GC by kind (Linux): anonymous (heaps, SQLite caches), file-backed (code), shared (the WAL index). */
   rssAnonBytes: number;
   rssFileBytes: number;
   rssShmemBytes: number;
+  /** Resident memory sampled every SAMPLE_MS from /proc/self/status, per phase (null off Linux). */
+  sampled: { apply: PhaseMemory; reconcile: PhaseMemory } | null;
+}
+
+/** One /proc/self/status reading, bytes. */
+interface RssSample {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+}
+
+/** A phase's sampled memory: the peak VmRSS with its breakdown at that moment, and each component's own max. */
+interface PhaseMemory {
+  samples: number;
+  seconds: number;
+  peak: RssSample & { atSeconds: number };
+  max: RssSample;
 }
 
 /**
@@ -216,12 +248,53 @@ const { createLogger } = await import(m.logger);
 const { createWorkerWriter } = await import(m.writer);
 const config = loadConfig({ ENODE_WEBHOOK_SECRET: ${JSON.stringify(SECRET)}, ADMIN_TOKEN: ${JSON.stringify(ADMIN)}, DATABASE_PATH: process.env.SCALE_DB, LOG_LEVEL: 'warn' });
 const logger = createLogger('warn', process.stderr);
+const { readFileSync } = await import('node:fs');
+// Resident memory of the whole process (main, writer and checkpointer threads), sampled every
+// 100 ms: the peak of each phase with its breakdown. anon: heaps (V8, malloc: SQLite caches,
+// Buffers); file: mapped files (code, the -shm WAL index on a disk file system); shmem: shared
+// memory (the -shm file when it lives on tmpfs).
+const SAMPLE_MS = 100;
+const readStatus = () => {
+  let text;
+  try { text = readFileSync('/proc/self/status', 'utf8'); } catch { return null; }
+  const kb = (name) => Number(new RegExp('^' + name + ':\\\\s+(\\\\d+) kB', 'm').exec(text)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile'), shmem: kb('RssShmem'), hwm: kb('VmHWM') };
+};
+const trace = process.env.BENCH_SCALE_MEM_TRACE === '1';
+const phases = {};
+let lastHwm = NaN;
+let phase = 'apply';
+let phaseStarted = performance.now();
+const t0 = performance.now();
+const sample = () => {
+  const s = readStatus();
+  if (!s || !Number.isFinite(s.rss)) return;
+  const now = performance.now();
+  const p = (phases[phase] ??= { samples: 0, seconds: 0, peak: { rss: 0, anon: 0, file: 0, shmem: 0, atSeconds: 0 }, max: { rss: 0, anon: 0, file: 0, shmem: 0 } });
+  p.samples++;
+  p.seconds = (now - phaseStarted) / 1000;
+  const { hwm, ...parts } = s;
+  lastHwm = hwm;
+  if (parts.rss >= p.peak.rss) p.peak = { ...parts, atSeconds: p.seconds };
+  for (const k of ['rss', 'anon', 'file', 'shmem']) p.max[k] = Math.max(p.max[k], parts[k]);
+  // BENCH_SCALE_MEM_TRACE=1: every sample to stderr (the funnel log), for a curve.
+  if (trace) process.stderr.write('mem ' + JSON.stringify({ t: +((now - t0) / 1000).toFixed(1), phase, mb: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, Math.round(v / 1048576)])) }) + '\\n');
+};
+const enterPhase = (next) => {
+  sample();
+  phase = next;
+  phaseStarted = performance.now();
+  sample();
+};
 globalThis.gc?.();
 const rssBeforeBytes = process.memoryUsage().rss;
+const sampler = setInterval(sample, SAMPLE_MS);
 const started = performance.now();
+sample();
 const writer = await createWorkerWriter({ databasePath: process.env.SCALE_DB, logLevel: 'warn', config }, logger);
 await writer.idle();
 const applied = performance.now();
+enterPhase('reconcile');
 let reconcileCalls = 0, devicesReconciled = 0, findings = 0, reconcileErrors = 0;
 for (;;) {
   const r = await writer.run('reconcile', { budgetMs: 50 });
@@ -232,6 +305,8 @@ for (;;) {
   if (!r.more && r.devices === 0) break;
 }
 const reconciled = performance.now();
+sample();
+clearInterval(sampler);
 globalThis.gc?.();
 await new Promise((r) => setTimeout(r, 200));
 globalThis.gc?.();
@@ -240,10 +315,10 @@ const mem = process.memoryUsage();
 await new Promise((r) => setTimeout(r, 10_000));
 globalThis.gc?.();
 const rssSettledBytes = process.memoryUsage().rss;
-const status = await import('node:fs').then((fs) => fs.readFileSync('/proc/self/status', 'utf8')).catch(() => '');
-const kb = (name) => Number(new RegExp(name + ':\\\\s+(\\\\d+) kB').exec(status)?.[1] ?? NaN) * 1024;
+const settled = readStatus();
 const result = {
-  rssAnonBytes: kb('RssAnon'), rssFileBytes: kb('RssFile'), rssShmemBytes: kb('RssShmem'),
+  rssAnonBytes: settled?.anon ?? NaN, rssFileBytes: settled?.file ?? NaN, rssShmemBytes: settled?.shmem ?? NaN,
+  sampled: phases.apply && phases.reconcile ? { apply: phases.apply, reconcile: phases.reconcile } : null,
   applySeconds: (applied - started) / 1000,
   reconcileSeconds: (reconciled - applied) / 1000,
   reconcileCalls, devicesReconciled, findings, reconcileErrors,
@@ -251,11 +326,24 @@ const result = {
   rssAfterGcBytes: mem.rss,
   rssSettledBytes,
   peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  hwmBytes: lastHwm,
+  parentAtSpawn: null,
   heapUsedAfterGcBytes: mem.heapUsed,
 };
 await writer.close();
 process.stdout.write(JSON.stringify(result) + '\\n');
 `;
+
+/** This process's resident memory and its anonymous part (Linux), or null. */
+function ownMemory(): { rssBytes: number; anonBytes: number } | null {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN) * 1024;
+    return { rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon') };
+  } catch {
+    return null;
+  }
+}
 
 export function runFunnel(dbPath: string, logPath: string): Promise<FunnelResult> {
   const dist = (p: string) => pathToFileURL(resolve('dist', p)).href;
@@ -264,6 +352,7 @@ export function runFunnel(dbPath: string, logPath: string): Promise<FunnelResult
     // A file, not --eval: the writer's worker thread inherits the process's flags, and --input-type breaks it.
     const script = join(dirname(logPath), 'funnel-child.mjs');
     writeFileSync(script, FUNNEL_CHILD);
+    const parentAtSpawn = ownMemory();
     // BENCH_SCALE_CPU_PROF=1: V8 CPU profiles of the child's threads (writer included) next to its log.
     const profile = process.env.BENCH_SCALE_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(dirname(logPath), 'cpu-prof')}`] : [];
     const child = spawn(process.execPath, ['--expose-gc', ...profile, script], {
@@ -281,7 +370,7 @@ export function runFunnel(dbPath: string, logPath: string): Promise<FunnelResult
         reject(new Error(`scale bench: the funnel child exited with ${code}; its log: ${logPath}\n${readFileSync(logPath, 'utf8').slice(-2000)}`));
         return;
       }
-      resolveResult(JSON.parse(last) as FunnelResult);
+      resolveResult({ ...(JSON.parse(last) as FunnelResult), parentAtSpawn });
     });
   });
 }
@@ -522,6 +611,12 @@ function fmt(n: number, digits = 0): string {
 
 const mb = (bytes: number) => fmt(bytes / 1024 / 1024, 0);
 
+/** Aim for the sampled peak while applying and reconciling (issue 19); printed, not enforced yet. */
+const PEAK_RSS_AIM_MB = 300;
+const phasePeak = (p: PhaseMemory) =>
+  `${mb(p.peak.rss)} MB at ${fmt(p.peak.atSeconds, 1)} s of ${fmt(p.seconds, 1)} s (anon ${mb(p.peak.anon)}, file ${mb(p.peak.file)}, shmem ${mb(p.peak.shmem)})`;
+const phaseMax = (p: PhaseMemory) => `anon ${mb(p.max.anon)}, file ${mb(p.max.file)}, shmem ${mb(p.max.shmem)} MB (${p.samples} samples)`;
+
 /** The section's lines for `npm run bench`, and what is wrong with the run (non-empty fails it). */
 export function scaleReport(r: ScaleResult): { lines: string[]; problems: string[] } {
   const f = r.funnel;
@@ -536,7 +631,11 @@ export function scaleReport(r: ScaleResult): { lines: string[]; problems: string
     `reference (the same observation/device/action rows by plain prepared INSERTs and upserts, ${fmt(REFERENCE_TX_EVENTS)} events per transaction, no logic): ${fmt(r.reference.eventsPerSecond)} events/s (${fmt(r.reference.seconds, 1)} s, ${fmt(r.reference.rows)} row writes)`,
     `enode-sync funnel (writer thread: stored deliveries applied by the ingestor, then reconcile until drained): ${fmt(r.funnelEventsPerSecond)} events/s (apply ${fmt(f.applySeconds, 1)} s = ${fmt(r.applyEventsPerSecond)} events/s; reconcile ${fmt(f.reconcileSeconds, 1)} s for ${fmt(f.devicesReconciled)} devices in ${fmt(f.reconcileCalls)} calls, ${fmt(f.findings)} findings)`,
     `ratio funnel / reference: ${fmt(r.ratio, 2)}`,
-    `resident memory of the process that applied and reconciled (main + writer thread): ${mb(f.rssAfterGcBytes)} MB right after, GC run (aim < 200 MB); ${mb(f.rssSettledBytes)} MB 10 s later, idle; peak ${mb(f.peakRssBytes)} MB; ${mb(f.rssBeforeBytes)} MB before the writer started (right after: ${mb(f.rssAnonBytes)} MB anonymous, ${mb(f.rssFileBytes)} MB file-backed code)`,
+    `resident memory of the process that applied and reconciled (main + writer thread): ${mb(f.rssAfterGcBytes)} MB right after, GC run (aim < 200 MB); ${mb(f.rssSettledBytes)} MB 10 s later, idle (${mb(f.rssAnonBytes)} MB anonymous, ${mb(f.rssFileBytes)} MB file-backed); ${mb(f.rssBeforeBytes)} MB before the writer started`,
+    f.sampled
+      ? `peak resident memory (sampled every 100 ms): ${phasePeak(f.sampled.apply)} during apply, ${phasePeak(f.sampled.reconcile)} during reconcile (aim ≤ ${PEAK_RSS_AIM_MB} MB); each part's own max: apply ${phaseMax(f.sampled.apply)}, reconcile ${phaseMax(f.sampled.reconcile)}`
+      : 'peak resident memory (sampled): not available (no /proc/self/status)',
+    `  its own high-water mark (VmHWM): ${mb(f.hwmBytes)} MB; maxRSS ${mb(f.peakRssBytes)} MB, which also counts the pages of the spawning bench process (${f.parentAtSpawn ? `${mb(f.parentAtSpawn.rssBytes)} MB resident, ${mb(f.parentAtSpawn.anonBytes)} MB anonymous at the spawn` : 'not known'}): exec keeps the forked copy's high-water mark`,
     `start-up (spawn of node dist/main.js serve → /readyz 200), median of ${r.startup.runs}: ${fmt(r.startup.fleetMs)} ms with this database vs ${fmt(r.startup.emptyMs)} ms with an empty one (reference); ratio ${fmt(r.startup.ratio, 2)}`,
     `admin API with ${fmt(r.devices)} devices, ${a.requests} sequential requests each after ${WARMUP_REQUESTS} unmeasured; reference GET /healthz on the same daemon: p50 ${ms(a.healthz.p50)} ms, p99 ${ms(a.healthz.p99)} ms (after the lists: p50 ${ms(a.healthzAfter.p50)} ms, p99 ${ms(a.healthzAfter.p99)} ms)`,
     lat('  GET /api/v1/devices?limit=50', a.devicesFirst),
@@ -547,6 +646,7 @@ export function scaleReport(r: ScaleResult): { lines: string[]; problems: string
   ];
   const problems: string[] = [];
   const expectedFindings = Math.floor((r.devices + 18) / 20);
+  if (process.platform === 'linux' && !f.sampled) problems.push('the funnel child recorded no memory samples');
   if (f.reconcileErrors > 0) problems.push(`${f.reconcileErrors} devices failed to reconcile`);
   if (f.devicesReconciled < r.devices) problems.push(`only ${f.devicesReconciled} of ${r.devices} devices reconciled`);
   if (f.findings !== expectedFindings) problems.push(`${f.findings} findings, expected ${expectedFindings}`);
