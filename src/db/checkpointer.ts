@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { JOURNAL_SIZE_LIMIT_BYTES } from './open.js';
@@ -130,5 +131,63 @@ export function startCheckpointer(
         worker.once('exit', () => resolve());
         worker.postMessage({ op: 'close' });
       }),
+  };
+}
+
+/**
+ * Past this size the writer checkpoints the WAL itself, between its transactions. The
+ * checkpointer thread resets the WAL only after a PASSIVE run has caught up with its end, which
+ * never happens while the writer commits back to back (applying a backlog): the WAL then grew to
+ * 3.3 GB applying a 2.6 GB backlog, and every page read searched its whole index.
+ */
+export const WAL_WRITER_RESET_BYTES = 2 * WAL_RESET_BYTES;
+/** How often the writer looks at the WAL's size (a stat), and how long it waits after readers kept a reset from completing. */
+const WAL_GUARD_CHECK_MS = 100;
+const WAL_GUARD_RETRY_MS = 1_000;
+
+/** What the writer's connection needs for its own resets. */
+interface WriterConnection {
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+}
+
+/**
+ * The writer's half of the WAL bound: called between transactions (never inside one), it runs a
+ * TRUNCATE checkpoint on the writer's own connection once the WAL passes `resetBytes`. With no
+ * other writer to wait for, it completes unless a reader holds an old snapshot (then it gives up
+ * after WAL_RESET_BUSY_MS and tries again a second later); most frames were already copied by the
+ * checkpointer thread's PASSIVE runs, so it copies what remains, syncs and truncates.
+ */
+export function createWalGuard(
+  connection: WriterConnection,
+  databasePath: string,
+  onReset: (reset: WalReset) => void,
+  resetBytes: number = WAL_WRITER_RESET_BYTES,
+): () => void {
+  const walPath = `${databasePath}-wal`;
+  const walBytes = () => {
+    try {
+      return statSync(walPath).size;
+    } catch {
+      return 0;
+    }
+  };
+  let nextCheckAt = 0;
+  return () => {
+    const now = performance.now();
+    if (now < nextCheckAt) return;
+    nextCheckAt = now + WAL_GUARD_CHECK_MS;
+    const before = walBytes();
+    if (before <= resetBytes) return;
+    const busyMs = connection.pragma('busy_timeout', { simple: true }) as number;
+    connection.pragma(`busy_timeout = ${WAL_RESET_BUSY_MS}`);
+    let done = false;
+    try {
+      const [r] = connection.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      done = r?.busy === 0;
+    } finally {
+      connection.pragma(`busy_timeout = ${busyMs}`);
+    }
+    if (!done) nextCheckAt = now + WAL_GUARD_RETRY_MS;
+    onReset({ walBytes: before, done, afterBytes: walBytes() });
   };
 }

@@ -141,7 +141,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
        WHERE body_sha256 = ? ORDER BY received_at, id LIMIT 1`,
     ),
     deliveryBody: sqlite.prepare(`SELECT body, received_at AS receivedAt FROM deliveries WHERE id = ?`),
-    pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY received_at, id`).pluck(),
+    pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY status, received_at LIMIT ?`).pluck(),
+    countPendingDeliveries: sqlite.prepare(`SELECT count(*) FROM deliveries WHERE status = 'pending'`).pluck(),
     getActionVersion: sqlite.prepare(
       `SELECT state, updated_at_ms AS updatedAtMs, raw_hash AS rawHash, origin, first_seen_at AS firstSeenAt, last_news_at AS lastNewsAt
        FROM actions WHERE id = ?`,
@@ -247,9 +248,14 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       return s.deliveryBody.get(id) as { body: Buffer; receivedAt: number } | undefined;
     },
 
-    /** Ids of stored deliveries not applied yet (after a crash or shutdown), oldest first. */
-    pendingDeliveryIds(): string[] {
-      return s.pendingDeliveries.all() as string[];
+    /** Ids of the oldest `limit` stored deliveries not applied yet (by the status index, not a sort). */
+    pendingDeliveryIds(limit: number): string[] {
+      return s.pendingDeliveries.all(limit) as string[];
+    },
+
+    /** How many stored deliveries are not applied yet. */
+    countPendingDeliveries(): number {
+      return s.countPendingDeliveries.get() as number;
     },
 
     /** Inserts a delivery; false when one with that id is already stored (a redelivery). */

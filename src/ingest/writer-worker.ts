@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { systemClock } from '../clock.js';
 import { createIngestRepo, ingestSettings } from '../db/ingest-repo.js';
 import { openDatabase } from '../db/open.js';
-import { startCheckpointer } from '../db/checkpointer.js';
+import { createWalGuard, startCheckpointer } from '../db/checkpointer.js';
 import { createWalSyncer } from '../db/wal-sync.js';
 import { createLogger } from '../logger.js';
 import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './writer.js';
@@ -36,6 +36,11 @@ const checkpointer = startCheckpointer(
 const syncer = createWalSyncer(options.databasePath);
 const writer = createInlineWriter(createIngestRepo(db.$client, ingestSettings(options.config)), systemClock, logger, options.config, {
   syncer,
+  betweenTransactions: createWalGuard(db.$client, options.databasePath, (r) =>
+    r.done
+      ? logger.info({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound while the writer kept committing; the writer truncated it')
+      : logger.warn({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound but a reader kept the writer from truncating it; retrying in a second'),
+  ),
   onSyncFailure: (err) => {
     // Thrown outside any handler: the thread dies, the main thread's onCrash stops the daemon.
     setImmediate(() => {

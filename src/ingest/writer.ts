@@ -80,6 +80,8 @@ export interface StoreDurability {
   syncer: WalSyncer;
   /** A sync failed: the writer must stop (see db/wal-sync.ts). */
   onSyncFailure: (err: unknown) => void;
+  /** Run between the writer's transactions: keeps the WAL bounded under a backlog (db/checkpointer.ts). */
+  betweenTransactions?: () => void;
 }
 
 /**
@@ -87,7 +89,7 @@ export interface StoreDurability {
  * writer thread runs one too, with a WAL syncer.
  */
 export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config, durability?: StoreDurability): Writer {
-  const ingestor = new Ingestor(repo, clock, logger, durability?.syncer, durability?.onSyncFailure);
+  const ingestor = new Ingestor(repo, clock, logger, durability ?? {});
   const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
   let probe: Database.Statement<[number]> | undefined;
   let lastProbeMs = Number.NEGATIVE_INFINITY;

@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { addSplits, cpuSplit, threadCpu, type CpuSplit } from './cpu.js';
 import { freePort, sendAll, startProcess, waitHealthy, type LoadResult } from './harness.js';
 import { makeDeliveries } from './payloads.js';
 
@@ -23,13 +24,28 @@ export interface IngestBenchOptions {
 
 type Deliveries = ReturnType<typeof makeDeliveries>;
 
-async function runBare(deliveries: Deliveries, warm: Deliveries, connections: number): Promise<LoadResult> {
+/** CPU (ms) of a measured run: the server's threads and this process (the load generator). */
+interface RunCpu {
+  server: CpuSplit;
+  loadGenerator: number;
+}
+
+/** Runs `fn` and measures the CPU the server process `pid` and this process used meanwhile. */
+async function measured<T>(pid: number | undefined, fn: () => Promise<T>): Promise<{ result: T; cpu: RunCpu }> {
+  const before = threadCpu(pid);
+  const own = process.cpuUsage();
+  const result = await fn();
+  const used = process.cpuUsage(own);
+  return { result, cpu: { server: cpuSplit(pid, before, threadCpu(pid)), loadGenerator: (used.user + used.system) / 1000 } };
+}
+
+async function runBare(deliveries: Deliveries, warm: Deliveries, connections: number): Promise<{ result: LoadResult; cpu: RunCpu }> {
   const port = await freePort();
   const proc = startProcess(process.execPath, ['--import', 'tsx', 'test/bench/bare-server.ts'], { BENCH_SECRET: SECRET, BENCH_PORT: String(port) });
   try {
     await waitForPort(port);
     await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, warm, connections);
-    return await sendAll(`http://127.0.0.1:${port}/webhooks/enode`, deliveries, connections);
+    return await measured(proc.child.pid, () => sendAll(`http://127.0.0.1:${port}/webhooks/enode`, deliveries, connections));
   } finally {
     await proc.stop();
   }
@@ -89,6 +105,8 @@ export interface IngestRound {
   drainSeconds: number;
   /** Deliveries of the burst applied per second, from its first request to the last applied. */
   appliedPerSecond: number;
+  /** CPU used during the reference run and during the burst. */
+  cpu: { bare: RunCpu; target: RunCpu };
 }
 
 /**
@@ -125,9 +143,9 @@ export async function ingestBench(o: IngestBenchOptions) {
     await waitSettled(base);
     for (const burst of bursts) {
       const bare = await runBare(burst, warm, o.connections);
-      const target = await sendAll(`${base}/webhooks/enode`, burst, o.connections);
+      const target = await measured(daemon.child.pid, () => sendAll(`${base}/webhooks/enode`, burst, o.connections));
       const drainSeconds = await waitSettled(base);
-      rounds.push({ bare, target, drainSeconds, appliedPerSecond: o.deliveries / (target.seconds + drainSeconds) });
+      rounds.push({ bare: bare.result, target: target.result, drainSeconds, appliedPerSecond: o.deliveries / (target.result.seconds + drainSeconds), cpu: { bare: bare.cpu, target: target.cpu } });
     }
     steadyResult = await sendAll(`${base}/webhooks/enode`, steady, o.connections, o.steadyRate);
   } finally {
@@ -149,6 +167,24 @@ export async function ingestBench(o: IngestBenchOptions) {
   if (process.env.BENCH_DAEMON_LOG) copyFileSync(join(dir, 'daemon.log'), process.env.BENCH_DAEMON_LOG);
   rmSync(dir, { recursive: true, force: true });
 
+  // CPU per request over all rounds, in µs (Linux; zeros elsewhere).
+  const perRequest = (pick: (r: IngestRound) => RunCpu) => {
+    const total = rounds.reduce(
+      (acc, r) => ({ server: addSplits(acc.server, pick(r).server), loadGenerator: acc.loadGenerator + pick(r).loadGenerator }),
+      { server: { main: 0, busiest: 0, others: 0 }, loadGenerator: 0 } as RunCpu,
+    );
+    const n = o.deliveries * rounds.length;
+    const us = (ms: number) => (ms * 1000) / n;
+    return { main: us(total.server.main), busiest: us(total.server.busiest), others: us(total.server.others), loadGenerator: us(total.loadGenerator) };
+  };
+  const seconds = (pick: (r: IngestRound) => LoadResult) => rounds.reduce((s, r) => s + pick(r).seconds, 0);
+  const cpu = {
+    bare: perRequest((r) => r.cpu.bare),
+    target: perRequest((r) => r.cpu.target),
+    // Cores busy on average (server and load generator): 2 = the machine was saturated.
+    bareCores: rounds.reduce((s, r) => s + r.cpu.bare.server.main + r.cpu.bare.server.busiest + r.cpu.bare.server.others + r.cpu.bare.loadGenerator, 0) / 1000 / seconds((r) => r.bare),
+    targetCores: rounds.reduce((s, r) => s + r.cpu.target.server.main + r.cpu.target.server.busiest + r.cpu.target.server.others + r.cpu.target.loadGenerator, 0) / 1000 / seconds((r) => r.target),
+  };
   const bareRps = median(rounds.map((r) => r.bare.rps));
   const targetRps = median(rounds.map((r) => r.target.rps));
   return {
@@ -171,6 +207,7 @@ export async function ingestBench(o: IngestBenchOptions) {
       deliveriesPerSecond: median(rounds.map((r) => r.appliedPerSecond)),
     },
     ratio: targetRps / bareRps,
+    cpu,
     eventsPerSecond: targetRps * o.eventsPerDelivery,
     stored,
     expectedDeliveries: o.warmup + o.deliveries * o.rounds + o.steadyDeliveries,

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startCheckpointer, type Checkpointer, type WalReset } from '../../src/db/checkpointer.js';
+import { createWalGuard, startCheckpointer, type Checkpointer, type WalReset } from '../../src/db/checkpointer.js';
 import { openDatabase } from '../../src/db/open.js';
 import { removeDir, tempDir } from '../support/daemon.js';
 
@@ -69,6 +69,54 @@ describe('WAL bound', () => {
     expect(resets.some((r) => r.done)).toBe(true);
     expect(errors).toEqual([]);
     expect(db.$client.prepare('SELECT count(*) FROM blobs').pluck().get()).toBe(BURST_BYTES / chunk.length);
+    db.$client.close();
+  }, 60_000);
+
+  it('a writer that commits back to back (a backlog) bounds the WAL itself between its transactions, unless a reader holds an old snapshot', async () => {
+    const dir = tempDir('enode-sync-wal-guard-');
+    dirs.push(dir);
+    const path = join(dir, 'wal.db');
+    const db = openDatabase(path);
+    db.$client.pragma('wal_autocheckpoint = 0');
+    db.$client.pragma('synchronous = OFF');
+    db.$client.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const resets: WalReset[] = [];
+    const guard = createWalGuard(db.$client, path, (r) => resets.push(r), WAL_BOUND_BYTES);
+    const insert = db.$client.prepare('INSERT INTO blobs (data) VALUES (?)');
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    const burst = async () => {
+      let peak = 0;
+      for (let written = 0; written < BURST_BYTES; written += chunk.length * 4) {
+        db.$client.transaction(() => {
+          for (let i = 0; i < 4; i++) insert.run(chunk);
+        })();
+        peak = Math.max(peak, walSize(path));
+        guard();
+        // Its checks are 100 ms apart: let them come due as a long backlog would.
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return peak;
+    };
+    // No checkpointer thread at all: the guard alone keeps the WAL near its bound.
+    const peak = await burst();
+    expect(peak).toBeLessThan(WAL_BOUND_BYTES + 8 * MiB);
+    expect(resets.filter((r) => r.done).length).toBeGreaterThan(2);
+    expect(resets.every((r) => r.afterBytes === 0)).toBe(true);
+
+    // A reader holding an old snapshot keeps the reset from completing: the guard gives up at once, says so, and waits.
+    const reader = openDatabase(path);
+    reader.$client.exec('BEGIN');
+    reader.$client.prepare('SELECT count(*) FROM blobs').get();
+    resets.length = 0;
+    const started = performance.now();
+    const held = await burst();
+    expect(held).toBeGreaterThanOrEqual(BURST_BYTES);
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets.every((r) => !r.done)).toBe(true);
+    // Retried once a second, not every 100 ms, while the reader holds on (the burst took about 2 s).
+    expect(resets.length).toBeLessThanOrEqual(Math.ceil((performance.now() - started) / 1000) + 1);
+    reader.$client.exec('COMMIT');
+    reader.$client.close();
     db.$client.close();
   }, 60_000);
 });

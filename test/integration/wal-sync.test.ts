@@ -73,6 +73,26 @@ describe('WAL syncer', () => {
     db.$client.close();
   });
 
+  it('with two syncs allowed in flight, a third caller waits for the next one to start', async () => {
+    const { db, path } = fileDb();
+    const held = heldSync();
+    const syncer = createWalSyncer(path, held.dataSync, 2);
+    const done: number[] = [];
+    for (const n of [1, 2, 3]) void syncer.sync().then(() => done.push(n));
+    await tick();
+    // The first sync syncs the database file too (first open); count syncs, not calls.
+    expect(syncer.syncs).toBe(2);
+    for (const c of held.calls.splice(0)) c.done(null);
+    await tick();
+    expect(done.sort()).toEqual([1, 2]);
+    expect(syncer.syncs).toBe(3);
+    for (const c of held.calls.splice(0)) c.done(null);
+    await tick();
+    expect(done).toContain(3);
+    syncer.close();
+    db.$client.close();
+  });
+
   it('syncs the database file too when the WAL at the path is not the one it had open', async () => {
     const { db, path, repo } = fileDb();
     // The inodes synced, noted while their descriptors are open.
@@ -99,7 +119,7 @@ describe('Ingestor with a WAL syncer', () => {
   it('answers a stored delivery only after a sync that began after its commit, and applies it meanwhile', async () => {
     const { db, path, repo } = fileDb();
     const held = heldSync();
-    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), createWalSyncer(path, held.dataSync));
+    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), { syncer: createWalSyncer(path, held.dataSync) });
     let answered = false;
     const outcome = ingestor.submit(delivery(1)).then((o) => {
       answered = true;
@@ -132,7 +152,7 @@ describe('Ingestor with a WAL syncer', () => {
     const { db, path, repo } = fileDb();
     const held = heldSync();
     const failures: unknown[] = [];
-    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), createWalSyncer(path, held.dataSync), (err) => failures.push(err));
+    const ingestor = new Ingestor(repo, systemClock, createLogger('silent'), { syncer: createWalSyncer(path, held.dataSync), onSyncFailure: (err) => failures.push(err) });
     const first = ingestor.submit(delivery(1));
     const second = ingestor.submit(delivery(2));
     for (let i = 0; i < 5 && held.calls.length === 0; i++) await tick();
