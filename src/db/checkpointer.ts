@@ -69,6 +69,8 @@ export interface WalReset {
   walBytes: number;
   done: boolean;
   afterBytes: number;
+  /** Why it failed, when it failed with an error (the writer's guard; retried a second later). */
+  error?: string;
 }
 
 export interface CheckpointerOptions {
@@ -178,16 +180,22 @@ export function createWalGuard(
     nextCheckAt = now + WAL_GUARD_CHECK_MS;
     const before = walBytes();
     if (before <= resetBytes) return;
-    const busyMs = connection.pragma('busy_timeout', { simple: true }) as number;
-    connection.pragma(`busy_timeout = ${WAL_RESET_BUSY_MS}`);
     let done = false;
+    let error: string | undefined;
     try {
-      const [r] = connection.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
-      done = r?.busy === 0;
-    } finally {
-      connection.pragma(`busy_timeout = ${busyMs}`);
+      const busyMs = connection.pragma('busy_timeout', { simple: true }) as number;
+      connection.pragma(`busy_timeout = ${WAL_RESET_BUSY_MS}`);
+      try {
+        const [r] = connection.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+        done = r?.busy === 0;
+      } finally {
+        connection.pragma(`busy_timeout = ${busyMs}`);
+      }
+    } catch (err) {
+      // An I/O error here is not the writer's to die of: the stores and applies report their own.
+      error = err instanceof Error ? err.message : String(err);
     }
     if (!done) nextCheckAt = now + WAL_GUARD_RETRY_MS;
-    onReset({ walBytes: before, done, afterBytes: walBytes() });
+    onReset({ walBytes: before, done, afterBytes: walBytes(), ...(error === undefined ? {} : { error }) });
   };
 }

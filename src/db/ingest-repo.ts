@@ -219,8 +219,9 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
 
     /**
      * Runs `fn` in a transaction whose commit does not wait for fsync (`synchronous=NORMAL`):
-     * only for state derived from what is already durable, which a crash may roll back but never
-     * corrupt (WAL), and which is then derived again. The next durable commit syncs it too.
+     * for state derived from what is stored, which a crash may roll back but never corrupt (WAL)
+     * and which is then derived again; and for stores whose acknowledgement waits for a WAL sync
+     * of its own (ingest/ingestor.ts with db/wal-sync.ts). The next sync covers it too.
      */
     derivedTransaction<T>(fn: () => T): T {
       if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn).immediate();

@@ -59,7 +59,8 @@ function diagnoseCantOpen(path: string, err: unknown): string {
 
 /**
  * Opens the SQLite database with the pragmas the durability promise rests on: WAL with
- * `synchronous=FULL` (a committed transaction is on disk before we acknowledge), foreign keys,
+ * `synchronous=FULL` (a committed transaction is on disk when COMMIT returns; the writer's store
+ * commits skip it and wait for the WAL syncer instead, db/wal-sync.ts), foreign keys,
  * and a busy timeout so that a CLI command beside the daemon waits instead of failing. Throws a
  * StartupError naming the path and the reason when the file cannot be used.
  */

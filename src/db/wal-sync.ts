@@ -13,10 +13,11 @@ import { closeSync, fdatasync, fstatSync, openSync, statSync } from 'node:fs';
  * flushes the file (the inode), whichever descriptor wrote it. A WAL replayed after a crash is a
  * prefix of the commits, so derived state never outlives the deliveries it came from.
  *
- * A failed sync is not retried: after a failed fsync the kernel may have dropped the dirty pages
- * and report the next fsync as a success ("fsyncgate"), while SQLite already shows the commit to
- * every reader. The writer must stop (the daemon exits; what is on disk is the truth at restart),
- * as PostgreSQL does.
+ * A failed sync is final: after a failed fsync the kernel may have dropped the dirty pages and
+ * report the next fsync as a success ("fsyncgate"), while SQLite already shows the commit to every
+ * reader, and a WAL replayed after a crash stops at the first lost frame. So every sync after the
+ * first failure fails with it, those in flight and those asked for later, and the writer must
+ * stop (the daemon exits; what is on disk is the truth at restart), as PostgreSQL does.
  */
 export interface WalSyncer {
   /** Syncs that may be in flight at once (the writer commits at most this many groups ahead). */
@@ -61,6 +62,8 @@ export function createWalSyncer(databasePath: string, dataSync: DataSync = fdata
   let retired: number[] = [];
   let syncs = 0;
   let closed = false;
+  /** The first failure: final. Every sync after it fails with it, even one the kernel reports as done. */
+  let failed: unknown = null;
 
   /** Descriptors to sync now (the WAL, reopened when replaced, and then the database too), and those to close after. */
   const targets = (): { fds: number[]; close: number[] } => {
@@ -103,11 +106,14 @@ export function createWalSyncer(databasePath: string, dataSync: DataSync = fdata
 
   const finish = (waiters: Waiter[], err: unknown): void => {
     inFlight--;
+    if (err && failed === null) failed = err;
     for (const w of waiters) {
-      if (err) w.reject(err);
+      if (failed !== null) w.reject(failed);
       else w.resolve();
     }
-    if (next.length > 0 && !closed) {
+    if (failed !== null) {
+      for (const w of next.splice(0)) w.reject(failed);
+    } else if (next.length > 0 && !closed) {
       const waiting = next;
       next = [];
       start(waiting);
@@ -127,6 +133,7 @@ export function createWalSyncer(databasePath: string, dataSync: DataSync = fdata
   return {
     maxInFlight,
     sync() {
+      if (failed !== null) return Promise.reject(failed);
       if (closed) return Promise.reject(new Error('WAL syncer is closed'));
       return new Promise<void>((resolve, reject) => {
         // A sync already in flight may have started before the caller's commit: never join it.

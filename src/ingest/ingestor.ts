@@ -15,13 +15,13 @@ interface ToApply {
   id: string;
   /**
    * What the writer holds of it: the body's bytes (classified by the route; parsed when applied)
-   * or its events (parsed when stored). Absent for deliveries recovered from the database and
-   * beyond MAX_HELD_IN_MEMORY: those are read back from the database.
+   * or its events (parsed when stored). Absent for deliveries read back from the database
+   * (recovered at start, or past MAX_QUEUED) and past MAX_HELD_BYTES: applying reads the body back.
    */
   held?: HeldDelivery;
   /** Bytes of the body held (0 when not held), counted against MAX_HELD_BYTES. */
   heldBytes: number;
-  /** performance.now() when it was stored by this process; 0 for deliveries recovered at start. */
+  /** performance.now() when it was stored by this process (or, read back, when spilling began); 0 for those recovered at start. */
   queuedAt: number;
 }
 
@@ -119,9 +119,10 @@ export function planApply(s: ApplyState): ApplyPlan {
 
 /**
  * Store, then apply (DESIGN.md "one funnel"):
- * 1. Group commit: deliveries that arrive while the thread is busy are stored as `pending` in one
- *    transaction and acknowledged only after it commits, so one fsync (`synchronous=FULL`)
- *    covers many without weakening "acknowledged ⇒ on disk".
+ * 1. Group commit: deliveries that arrive while the thread is busy (or a WAL sync is in flight)
+ *    are stored as `pending` in one transaction and acknowledged only after it is on disk: after
+ *    its own fsync (`synchronous=FULL`), or with a WAL syncer after an fsync that began after
+ *    the commit. One fsync covers many without weakening "acknowledged ⇒ on disk".
  * 2. Apply: pending deliveries are applied oldest first in short transactions that yield between
  *    them, each delivery in its own savepoint (one bad delivery never affects another).
  * Deliveries still pending after a crash or shutdown are applied at the next start.
@@ -149,6 +150,8 @@ export class Ingestor {
 
   /** Store groups committed and waiting for their sync (acknowledged when it completes). */
   private syncing = 0;
+  /** A sync failed: nothing is stored or acknowledged any more (see db/wal-sync.ts). */
+  private syncFailed = false;
   private syncWaiters: Array<() => void> = [];
 
   /** Pending deliveries only in the database (past MAX_QUEUED, or recovered at start), and since when (performance.now(); 0 at start). */
@@ -215,7 +218,8 @@ export class Ingestor {
 
   /** Stores what is queued, answers it once synced, and stops; pending deliveries are applied at the next start. */
   async close(): Promise<void> {
-    this.flushStores();
+    // After a failed sync nothing more is stored: whatever waits is answered with an error.
+    if (!this.syncFailed) this.flushStores();
     this.closed = true;
     if (this.syncing > 0) await new Promise<void>((resolve) => this.syncWaiters.push(resolve));
     clearTimeout(this.retryTimer);
@@ -260,7 +264,9 @@ export class Ingestor {
       this.schedule();
       return;
     }
-    // A new delivery (submit) wakes the loop earlier.
+    // Nothing due: a new delivery (submit) or a completed sync (synced) wakes the loop.
+    if (!Number.isFinite(plan.at)) return;
+    // A new delivery wakes the loop earlier.
     this.wakeTimer = setTimeout(() => this.schedule(), Math.ceil(plan.at - now));
   }
 
@@ -293,6 +299,12 @@ export class Ingestor {
       } catch (err) {
         this.logger.error({ err, deliveries: group.length }, 'could not store deliveries; answering 503 so Enode retries');
         for (const w of group) w.reject(err);
+        // Should the error have come after COMMIT (the pragma that restores FULL), these are
+        // stored and pending: read them back from the database (an overcount only costs a query).
+        if (this.options.syncer) {
+          if (this.spilled === 0) this.spilledSince = performance.now();
+          this.spilled += group.length;
+        }
         continue;
       }
       // Committed: applying may start now (state derived from these deliveries follows them in
@@ -333,9 +345,13 @@ export class Ingestor {
         },
         (err: unknown) => {
           this.synced();
-          this.closed = true;
-          this.logger.fatal({ err, deliveries: group.length }, 'could not sync the WAL to disk; these deliveries are not acknowledged and the writer stops');
           for (const w of group) w.reject(err);
+          if (this.syncFailed) return;
+          this.syncFailed = true;
+          this.closed = true;
+          // Not stored either: Enode retries them against the restarted daemon.
+          for (const w of this.storeQueue.splice(0)) w.reject(err);
+          this.logger.fatal({ err, deliveries: group.length }, 'could not sync the WAL to disk; nothing committed since is acknowledged and the writer stops');
           this.options.onSyncFailure?.(err);
         },
       );

@@ -232,7 +232,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
         receivedAt: deps.clock.now().getTime(),
         headers: storableHeaders(c, node),
         body,
-        // Hash and nesting here, beside the writer: the one writer thread only stores.
+        // Hash and classification (nesting, parse, event count) here, beside the writer: the one writer thread only stores.
         checked: checkBody(body),
       });
     } catch (err) {

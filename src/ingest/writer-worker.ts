@@ -39,7 +39,10 @@ const writer = createInlineWriter(createIngestRepo(db.$client, ingestSettings(op
   betweenTransactions: createWalGuard(db.$client, options.databasePath, (r) =>
     r.done
       ? logger.info({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound while the writer kept committing; the writer truncated it')
-      : logger.warn({ walBytes: r.walBytes, afterBytes: r.afterBytes }, 'WAL passed its bound but a reader kept the writer from truncating it; retrying in a second'),
+      : logger.warn(
+          { walBytes: r.walBytes, afterBytes: r.afterBytes, ...(r.error ? { error: r.error } : {}) },
+          r.error ? 'WAL passed its bound and the writer could not truncate it; retrying in a second' : 'WAL passed its bound but a reader kept the writer from truncating it; retrying in a second',
+        ),
   ),
   onSyncFailure: (err) => {
     // Thrown outside any handler: the thread dies, the main thread's onCrash stops the daemon.
@@ -61,7 +64,18 @@ function reply(message: WriterReply): void {
 function flushReplies(): void {
   const batch = replies;
   replies = [];
-  port!.postMessage(batch);
+  try {
+    port!.postMessage(batch);
+  } catch {
+    // A value that cannot be cloned fails its own call only.
+    for (const r of batch) {
+      try {
+        port!.postMessage([r]);
+      } catch (err) {
+        port!.postMessage([{ seq: r.seq, ok: false, error: { message: `reply could not be sent: ${(err as Error).message}` } }]);
+      }
+    }
+  }
 }
 
 function fail(seq: number, err: unknown): void {

@@ -201,14 +201,27 @@ export async function createWorkerWriter(
     if (code !== 0 || pending.size > 0) failAll(failed ?? new Error(`writer thread exited with code ${code}`));
   });
 
-  let outbox: WriterRequest[] = [];
-  let outboxTransfer: ArrayBuffer[] = [];
+  let outbox: Array<{ request: WriterRequest; transfer: ArrayBuffer[] }> = [];
   const flushOutbox = () => {
-    const requests = outbox;
-    const transfer = outboxTransfer;
+    const batch = outbox;
     outbox = [];
-    outboxTransfer = [];
-    if (!failed) worker.postMessage(requests, transfer);
+    if (failed) return;
+    try {
+      worker.postMessage(
+        batch.map((b) => b.request),
+        batch.flatMap((b) => b.transfer),
+      );
+    } catch {
+      // One request that cannot be sent (not cloneable) fails alone, as it would unbatched.
+      for (const { request, transfer } of batch) {
+        try {
+          worker.postMessage([request], transfer);
+        } catch (err) {
+          pending.get(request.seq)?.reject(err);
+          pending.delete(request.seq);
+        }
+      }
+    }
   };
   const call = <T>(request: WithoutSeq<WriterRequest>, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (failed) return Promise.reject(failed);
@@ -216,8 +229,7 @@ export async function createWorkerWriter(
       const s = ++seq;
       pending.set(s, { resolve: resolve as (v: unknown) => void, reject });
       if (outbox.length === 0) setImmediate(flushOutbox);
-      outbox.push({ ...request, seq: s } as WriterRequest);
-      outboxTransfer.push(...transfer);
+      outbox.push({ request: { ...request, seq: s } as WriterRequest, transfer });
     });
   };
 

@@ -9,6 +9,7 @@ import { createIngestRepo } from '../../src/db/ingest-repo.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { checkBody, type ReceivedDelivery } from '../../src/ingest/deliveries.js';
+import { appliedEventCounts } from '../../src/ingest/apply.js';
 import { Ingestor, MAX_QUEUED } from '../../src/ingest/ingestor.js';
 import { silentLogger } from '../../src/logger.js';
 import { NOW, vehicleEvent } from '../support/fixtures.js';
@@ -20,6 +21,9 @@ function delivery(n: number): ReceivedDelivery {
   const body = Buffer.from(JSON.stringify([vehicleEvent(`v-${n % 50}`, n)]));
   return { headerId: `d-${n}`, receivedAt: NOW.getTime() + n * 60_000, headers: {}, body, checked: checkBody(body) };
 }
+
+/** Events this thread applied with outcome `duplicate` so far: a delivery applied twice adds its events here. */
+const duplicatesSoFar = () => appliedEventCounts().filter((c) => c.outcome === 'duplicate').reduce((s, c) => s + c.count, 0);
 
 /** The repo, counting the pages of pending ids read back and the largest page asked for. */
 function countingRepo() {
@@ -40,6 +44,7 @@ function countingRepo() {
 describe('apply backlog', () => {
   it(`applies a burst of ${BACKLOG} deliveries exactly once, reading those past ${MAX_QUEUED} back from the database a page at a time`, async () => {
     const { db, repo, reads, count } = countingRepo();
+    const duplicatesBefore = duplicatesSoFar();
     const ingestor = new Ingestor(repo, systemClock, silentLogger());
     // One burst: the writer only stores while deliveries keep coming, so the backlog builds up.
     const outcomes = await Promise.all(Array.from({ length: BACKLOG }, (_, n) => ingestor.submit(delivery(n))));
@@ -53,6 +58,8 @@ describe('apply backlog', () => {
     expect(reads.pages).toBeGreaterThanOrEqual(2);
     expect(reads.largest).toBe(MAX_QUEUED);
     expect(ingestor.backlog().deliveries).toBe(0);
+    // Exactly once: no event was applied a second time (it would count as a duplicate).
+    expect(duplicatesSoFar()).toBe(duplicatesBefore);
     await ingestor.close();
     db.$client.close();
   });
@@ -66,6 +73,7 @@ describe('apply backlog', () => {
     const pendingAtStop = count("SELECT count(*) FROM deliveries WHERE status = 'pending'");
     expect(pendingAtStop).toBeGreaterThan(MAX_QUEUED);
     reads.pages = 0;
+    const duplicatesBefore = duplicatesSoFar();
     const second = new Ingestor(repo, systemClock, silentLogger());
     // Counted, not loaded: nothing was read yet.
     expect(second.backlog().deliveries).toBe(pendingAtStop);
@@ -75,6 +83,7 @@ describe('apply backlog', () => {
     expect(count('SELECT count(*) FROM observations')).toBe(BACKLOG);
     expect(reads.largest).toBe(MAX_QUEUED);
     expect(reads.pages).toBeGreaterThanOrEqual(Math.ceil(pendingAtStop / MAX_QUEUED));
+    expect(duplicatesSoFar()).toBe(duplicatesBefore);
     await second.close();
     db.$client.close();
   });
