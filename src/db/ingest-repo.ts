@@ -123,11 +123,14 @@ export function retryBusyBegin<T>(begin: (body: () => T) => T, fn: () => T, nowM
  */
 export function createIngestRepo(sqlite: Database.Database, settings: IngestSettings = { clockSkewToleranceMs: DEFAULT_CLOCK_SKEW_TOLERANCE_MS }) {
   const s = {
+    insertBody: sqlite.prepare(`INSERT INTO delivery_bodies (body) VALUES (?)`),
+    // The body lives in delivery_bodies (schema.ts): the row itself stays small.
     insertDelivery: sqlite.prepare(
-      `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts)
-       VALUES (@id, @receivedAt, @headers, @body, @bodySha256, @status, @error, @eventCount, @appliedAt, 1)
+      `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts, body_id)
+       VALUES (@id, @receivedAt, @headers, X'', @bodySha256, @status, @error, @eventCount, @appliedAt, 1, @bodyId)
        ON CONFLICT (id) DO NOTHING`,
     ),
+    deleteBody: sqlite.prepare(`DELETE FROM delivery_bodies WHERE id = ?`),
     finishDelivery: sqlite.prepare(
       `UPDATE deliveries SET status = @status, error = @error, applied_at = @appliedAt, event_count = @eventCount WHERE id = @id`,
     ),
@@ -140,7 +143,10 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       `SELECT id, status, error, event_count AS eventCount, body_sha256 AS bodySha256 FROM deliveries
        WHERE body_sha256 = ? ORDER BY received_at, id LIMIT 1`,
     ),
-    deliveryBody: sqlite.prepare(`SELECT body, received_at AS receivedAt FROM deliveries WHERE id = ?`),
+    deliveryBody: sqlite.prepare(
+      `SELECT coalesce(b.body, d.body) AS body, d.received_at AS receivedAt
+       FROM deliveries d LEFT JOIN delivery_bodies b ON b.id = d.body_id WHERE d.id = ?`,
+    ),
     pendingDeliveries: sqlite.prepare(`SELECT id FROM deliveries WHERE status = 'pending' ORDER BY status, received_at LIMIT ?`).pluck(),
     countPendingDeliveries: sqlite.prepare(`SELECT count(*) FROM deliveries WHERE status = 'pending'`).pluck(),
     getActionVersion: sqlite.prepare(
@@ -261,7 +267,11 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
 
     /** Inserts a delivery; false when one with that id is already stored (a redelivery). */
     insertDelivery(d: NewDelivery): boolean {
-      return s.insertDelivery.run({ ...d, headers: JSON.stringify(d.headers) }).changes > 0;
+      const { body, ...row } = d;
+      const bodyId = s.insertBody.run(body).lastInsertRowid;
+      const inserted = s.insertDelivery.run({ ...row, headers: JSON.stringify(d.headers), bodyId }).changes > 0;
+      if (!inserted) s.deleteBody.run(bodyId);
+      return inserted;
     },
 
     finishDelivery(id: string, status: DeliveryStatus, error: string | null, appliedAt: number | null, eventCount: number): void {

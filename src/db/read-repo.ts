@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, gt, lt, or, sql, type SQL } from 'drizzle-orm';
 import { decodeStored } from '../api/safe-json.js';
 import type { Db } from './open.js';
-import { actions, deliveries, devices, systemEvents, type ActionRow, type DeviceRow } from './schema.js';
+import { actions, deliveries, deliveryBodies, devices, systemEvents, type ActionRow, type DeliveryRow, type DeviceRow } from './schema.js';
 
 /*
  * JSON columns of devices and actions are read as text and decoded here, not by drizzle's json
@@ -111,8 +111,15 @@ export function createReadRepo(db: Db) {
         .map(toDeviceRow);
     },
 
-    getDelivery(id: string) {
-      return db.select().from(deliveries).where(eq(deliveries.id, id)).get();
+    /** One delivery with its body (from `delivery_bodies`, or the row itself for deliveries stored before migration 0005). */
+    getDelivery(id: string): DeliveryRow | undefined {
+      const row = db
+        .select({ delivery: deliveries, body: deliveryBodies.body })
+        .from(deliveries)
+        .leftJoin(deliveryBodies, eq(deliveryBodies.id, deliveries.bodyId))
+        .where(eq(deliveries.id, id))
+        .get();
+      return row && { ...row.delivery, body: row.body ?? row.delivery.body };
     },
 
     listDeliveries(f: { status?: string | undefined; after?: [number, string] | undefined; limit: number }) {

@@ -19,6 +19,13 @@ export const deliveries = sqliteTable(
     eventCount: integer('event_count').notNull().default(0),
     appliedAt: integer('applied_at'),
     attempts: integer('attempts').notNull().default(1),
+    /**
+     * The body's row in `delivery_bodies` (since migration 0005); `body` is then empty. Kept
+     * apart so that marking a delivery applied rewrites a small row, not its 12 KB body: the
+     * record changes size (`applied_at` NULL → a number) and SQLite rewrote the whole of it,
+     * 13 KB of WAL per applied delivery (issue 19). Older rows keep their body in `body`.
+     */
+    bodyId: integer('body_id'),
   },
   (t) => [
     index('deliveries_status_received_idx').on(t.status, t.receivedAt),
@@ -123,6 +130,15 @@ export const observations = sqliteTable(
     index('observations_received_idx').on(t.receivedAt),
   ],
 );
+
+/**
+ * Raw delivery bodies, written once and never updated; `deliveries.body_id` points here. Rows
+ * are appended (an integer key) and go with their delivery (a trigger on `deliveries`).
+ */
+export const deliveryBodies = sqliteTable('delivery_bodies', {
+  id: integer('id').primaryKey(),
+  body: blob('body', { mode: 'buffer' }).notNull(),
+});
 
 /** Events that are not device or action state: heartbeats, tests, credentials, unknown types. */
 export const systemEvents = sqliteTable(

@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { encodeCursor } from '../../src/api/pagination.js';
+import { createIngestRepo, type NewDelivery } from '../../src/db/ingest-repo.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { controlledState, deviceTimeMs, observedContext } from '../../src/domain/devices.js';
@@ -160,20 +161,19 @@ export function storeBacklog(dbPath: string, devices: number, t0: number): Backl
   runMigrations(db);
   const sqlite = db.$client;
   sqlite.pragma('synchronous = OFF');
-  const insert = sqlite.prepare(
-    `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts)
-     VALUES (?, ?, ?, ?, ?, 'pending', NULL, ?, NULL, 1)`,
-  );
-  const insertAll = sqlite.transaction((rows: unknown[][]) => {
-    for (const row of rows) insert.run(...row);
+  // Stored as the webhook route stores them (the same repo: the body in its own table since 0005).
+  const repo = createIngestRepo(sqlite);
+  const insertAll = sqlite.transaction((rows: NewDelivery[]) => {
+    for (const row of rows) repo.insertDelivery(row);
   });
   const out: Backlog = { deliveries: 0, events: 0, bodyBytes: 0, seconds: 0 };
-  let rows: unknown[][] = [];
+  let rows: NewDelivery[] = [];
   for (const batch of fleetDeliveries(devices, t0)) {
     const body = Buffer.from(JSON.stringify(batch.map((b) => b.event)));
     const id = deliveryIdOf(out.deliveries);
-    const headers = JSON.stringify({ 'content-type': 'application/json', 'x-enode-delivery': id });
-    rows.push([id, receivedAtOf(batch), headers, body, createHash('sha256').update(body).digest('hex'), batch.length]);
+    const headers = { 'content-type': 'application/json', 'x-enode-delivery': id };
+    const bodySha256 = createHash('sha256').update(body).digest('hex');
+    rows.push({ id, receivedAt: receivedAtOf(batch), headers, body, bodySha256, status: 'pending', error: null, eventCount: batch.length, appliedAt: null });
     out.deliveries++;
     out.events += batch.length;
     out.bodyBytes += body.length;

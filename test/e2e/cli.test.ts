@@ -93,7 +93,7 @@ describe('enode-sync CLI', () => {
     expect(failing.code).toBe(1);
     expect(JSON.parse(failing.stdout)).toMatchObject({ deliveryId: 'd-1', status: 'failed' });
 
-    db.$client.prepare('UPDATE deliveries SET body = ? WHERE id = ?').run(Buffer.from(JSON.stringify([actionEvent('action-1', 'PENDING', 1)])), 'd-1');
+    db.$client.prepare('UPDATE delivery_bodies SET body = ? WHERE id = (SELECT body_id FROM deliveries WHERE id = ?)').run(Buffer.from(JSON.stringify([actionEvent('action-1', 'PENDING', 1)])), 'd-1');
     const ok = cli(['replay', 'd-1'], { DATABASE_PATH: dbPath });
     expect(ok.code).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ deliveryId: 'd-1', status: 'applied' });

@@ -336,7 +336,7 @@ describe('replaying a failed delivery', () => {
     await postWebhook(t, [broken], { deliveryId: 'to-replay' });
     // A later code version could accept it; here we repair the stored body as an operator would.
     const fixed = Buffer.from(JSON.stringify([actionEvent('action-1', 'PENDING', 1)]));
-    t.db.$client.prepare('UPDATE deliveries SET body = ? WHERE id = ?').run(fixed, 'to-replay');
+    t.db.$client.prepare('UPDATE delivery_bodies SET body = ? WHERE id = (SELECT body_id FROM deliveries WHERE id = ?)').run(fixed, 'to-replay');
     const res = await api(t, '/deliveries/to-replay/replay', { method: 'POST' });
     expect(res.status).toBe(200);
     const body = await res.json();
