@@ -23,17 +23,23 @@ afterEach(async () => {
 
 const walSize = (path: string) => (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
 
+/** A file database set up as the writer thread's: no automatic checkpoints, one table of blobs. */
+function writerDb(prefix: string) {
+  const dir = tempDir(prefix);
+  dirs.push(dir);
+  const path = join(dir, 'wal.db');
+  const db = openDatabase(path);
+  // As the writer thread: checkpoints belong to the checkpointer thread (and the writer's guard).
+  db.$client.pragma('wal_autocheckpoint = 0');
+  // The bound does not depend on fsyncs; skipping them keeps the test short.
+  db.$client.pragma('synchronous = OFF');
+  db.$client.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+  return { db, path };
+}
+
 describe('WAL bound', () => {
   it(`after a ${BURST_BYTES / MiB} MiB burst the -wal file is back under ${WAL_BOUND_BYTES / MiB} MiB once a long reader lets go`, async () => {
-    const dir = tempDir('enode-sync-wal-');
-    dirs.push(dir);
-    const path = join(dir, 'wal.db');
-    const db = openDatabase(path);
-    // As the writer thread: checkpoints belong to the checkpointer thread.
-    db.$client.pragma('wal_autocheckpoint = 0');
-    // The bound does not depend on fsyncs; skipping them keeps the test short.
-    db.$client.pragma('synchronous = OFF');
-    db.$client.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const { db, path } = writerDb('enode-sync-wal-');
     const resets: WalReset[] = [];
     const errors: string[] = [];
     const checkpointer = startCheckpointer(path, 10, (m) => errors.push(m), () => errors.push('checkpointer died'), { walResetBytes: WAL_BOUND_BYTES, onReset: (r) => resets.push(r) });
@@ -73,13 +79,7 @@ describe('WAL bound', () => {
   }, 60_000);
 
   it('a writer that commits back to back (a backlog) bounds the WAL itself between its transactions, unless a reader holds an old snapshot', async () => {
-    const dir = tempDir('enode-sync-wal-guard-');
-    dirs.push(dir);
-    const path = join(dir, 'wal.db');
-    const db = openDatabase(path);
-    db.$client.pragma('wal_autocheckpoint = 0');
-    db.$client.pragma('synchronous = OFF');
-    db.$client.exec('CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB NOT NULL)');
+    const { db, path } = writerDb('enode-sync-wal-guard-');
     const resets: WalReset[] = [];
     const guard = createWalGuard(db.$client, path, (r) => resets.push(r), WAL_BOUND_BYTES);
     const insert = db.$client.prepare('INSERT INTO blobs (data) VALUES (?)');
