@@ -43,8 +43,12 @@ export interface BodyCheck {
  * and appends: the writer parses the body again only when it applies it, off the acknowledgement.
  */
 export function checkBody(body: Uint8Array): BodyCheck {
-  const parsed = parseEventArray(body);
-  return { bodySha256: sha256Hex(body), verdict: parsed.ok ? { ok: true, eventCount: parsed.events.length } : parsed };
+  return { bodySha256: sha256Hex(body), verdict: verdictOf(parseEventArray(body)) };
+}
+
+/** A parse's outcome as storing needs it: how many events, or why the body is not an event array. */
+function verdictOf(parsed: ParsedBody): BodyCheck['verdict'] {
+  return parsed.ok ? { ok: true, eventCount: parsed.events.length } : parsed;
 }
 
 /** The parsed event array, or a reason why the body is not one (→ quarantined). */
@@ -156,7 +160,7 @@ export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Lo
     return { outcome: { deliveryId: id, status: existing.status, duplicate: true, error: existing.error, eventCount: existing.eventCount } };
   }
   const parsed = r.checked ? undefined : parseEventArray(body);
-  const verdict = r.checked?.verdict ?? (parsed!.ok ? { ok: true as const, eventCount: parsed!.events.length } : parsed!);
+  const verdict = r.checked?.verdict ?? verdictOf(parsed!);
   const status = verdict.ok ? 'pending' : 'quarantined';
   const error = verdict.ok ? null : verdict.reason;
   const eventCount = verdict.ok ? verdict.eventCount : 0;

@@ -93,7 +93,7 @@ function createIntakeSummary(logger: Logger, windowMs = INTAKE_SUMMARY_MS) {
     count(duplicate: boolean, eventCount: number, size: number) {
       if (quiet) {
         quiet = false;
-        logger.info({ duplicate, events: eventCount, bytes: size }, 'webhook deliveries arriving (summarised every 10 s; each at debug)');
+        logger.info({ duplicate, events: eventCount, bytes: size }, `webhook deliveries arriving (summarised every ${windowMs / 1000} s; each at debug)`);
       }
       if (duplicate) duplicates++;
       else {
