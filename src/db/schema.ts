@@ -307,6 +307,18 @@ export const healthProbe = sqliteTable('health_probe', {
   atMs: integer('at_ms').notNull(),
 });
 
+/**
+ * Job leases with a fencing token: a periodic job or a per-device gateway lock is held by one
+ * replica until `expires_at_ms`; `token` increases on every new acquisition, so a late write by a
+ * former holder can be refused.
+ */
+export const leases = sqliteTable('leases', {
+  name: text('name').primaryKey(),
+  holder: text('holder').notNull(),
+  token: integer('token').notNull(),
+  expiresAtMs: integer('expires_at_ms').notNull(),
+});
+
 export type DeliveryRow = typeof deliveries.$inferSelect;
 export type ActionRow = typeof actions.$inferSelect;
 export type DeviceRow = typeof devices.$inferSelect;
