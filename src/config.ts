@@ -43,6 +43,10 @@ const envSchema = z.object({
   PORT: intFrom(8080, 0, 65535),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_PATH: z.string().min(1).default('./data/enode-sync.db'),
+  DATABASE_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// or postgresql:// URL (a SQLite file is DATABASE_PATH)').optional(),
+  ),
   ENODE_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
     list.pipe(z.array(z.string().min(6, 'each secret needs at least 6 characters')).min(1)).optional(),
@@ -101,6 +105,10 @@ export interface Config {
   port: number;
   host: string;
   databasePath: string;
+  /** DATABASE_PATH was set in the environment (not the default): storageChoice says it is not used when DATABASE_URL wins. */
+  databasePathGiven: boolean;
+  /** DATABASE_URL: Postgres instead of SQLite. A secret (it may hold the password): never log it, see redactUrl. */
+  databaseUrl: string | undefined;
   /** Accepted webhook secrets; any one matching verifies a delivery (rotation). Empty: not set. */
   webhookSecrets: string[];
   adminToken: string | undefined;
@@ -227,6 +235,8 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     port: e.PORT,
     host: e.HOST,
     databasePath: e.DATABASE_PATH,
+    databasePathGiven: env.DATABASE_PATH !== undefined && env.DATABASE_PATH !== '',
+    databaseUrl: e.DATABASE_URL,
     webhookSecrets: e.ENODE_WEBHOOK_SECRET ?? [],
     adminToken: e.ADMIN_TOKEN,
     enode: {
@@ -275,6 +285,18 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     retention: { days: e.RETENTION_DAYS, intervalMinutes: e.RETENTION_INTERVAL_MINUTES },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** Which database the daemon uses: Postgres when DATABASE_URL is set, otherwise the SQLite file. */
+export type StorageChoice = { engine: 'postgres'; url: string; ignoredPath?: string } | { engine: 'sqlite'; path: string };
+
+/**
+ * DATABASE_URL wins over DATABASE_PATH, and the SQLite path is then never touched; `ignoredPath`
+ * is the path that was given explicitly and is not used, for the start-up log. Pure.
+ */
+export function storageChoice(config: Pick<Config, 'databaseUrl' | 'databasePath' | 'databasePathGiven'>): StorageChoice {
+  if (config.databaseUrl === undefined) return { engine: 'sqlite', path: config.databasePath };
+  return config.databasePathGiven ? { engine: 'postgres', url: config.databaseUrl, ignoredPath: config.databasePath } : { engine: 'postgres', url: config.databaseUrl };
 }
 
 /** Shortest webhook secret and admin token that start without a warning (characters). */

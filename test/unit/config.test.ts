@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, storageChoice } from '../../src/config.js';
 
 const VALID = { ENODE_WEBHOOK_SECRET: 'webhook-secret', ADMIN_TOKEN: 'admin-token-0123456789' };
 
@@ -69,5 +69,29 @@ describe('loadConfig', () => {
 
   it('checks the alert secret format', () => {
     expect(problemsOf({ ...VALID, ALERT_WEBHOOK_SECRET: 'plain' })[0]).toMatch(/^ALERT_WEBHOOK_SECRET: must start with whsec_/);
+  });
+});
+
+describe('DATABASE_URL and storageChoice', () => {
+  const URL = 'postgres://enode:s3cret-pw@db.internal:5432/enode';
+
+  it('uses SQLite at DATABASE_PATH (or its default) without DATABASE_URL', () => {
+    expect(storageChoice(loadConfig(VALID))).toEqual({ engine: 'sqlite', path: './data/enode-sync.db' });
+    expect(storageChoice(loadConfig({ ...VALID, DATABASE_PATH: '/var/lib/x.db' }))).toEqual({ engine: 'sqlite', path: '/var/lib/x.db' });
+    expect(storageChoice(loadConfig({ ...VALID, DATABASE_URL: '' }))).toEqual({ engine: 'sqlite', path: './data/enode-sync.db' });
+  });
+
+  it('uses Postgres when DATABASE_URL is set, and names an explicit DATABASE_PATH it ignores', () => {
+    expect(storageChoice(loadConfig({ ...VALID, DATABASE_URL: URL }))).toEqual({ engine: 'postgres', url: URL });
+    expect(storageChoice(loadConfig({ ...VALID, DATABASE_URL: 'postgresql://u@h/d' }))).toEqual({ engine: 'postgres', url: 'postgresql://u@h/d' });
+    expect(storageChoice(loadConfig({ ...VALID, DATABASE_URL: URL, DATABASE_PATH: '/var/lib/x.db' }))).toEqual({ engine: 'postgres', url: URL, ignoredPath: '/var/lib/x.db' });
+  });
+
+  it('refuses another scheme with a clear message that does not echo the URL', () => {
+    for (const bad of ['mysql://enode:s3cret-pw@db/enode', 'file:./x.db', 's3cret-pw', 'postgres://']) {
+      const problems = problemsOf({ ...VALID, DATABASE_URL: bad });
+      expect(problems).toEqual(['DATABASE_URL: must be a postgres:// or postgresql:// URL (a SQLite file is DATABASE_PATH)']);
+      expect(problems.join('\n')).not.toContain('s3cret-pw');
+    }
   });
 });
