@@ -118,7 +118,7 @@ export async function runPostgresMigrations(pool: pg.Pool, options: PostgresMigr
       // 57014: our statement_timeout; 55P03: a lock_timeout set on the server or the role.
       const code = (err as { code?: unknown }).code;
       if (code !== '57014' && code !== '55P03') throw err;
-      const reason = `another process has held the migration lock for more than ${Math.round(lockWaitMs / 1000)} s (a migration still running, or a stuck session: see pg_locks where locktype = 'advisory')`;
+      const reason = `another process has held the migration lock for more than ${lockWaitMs >= 10_000 ? `${Math.round(lockWaitMs / 1000)} s` : `${lockWaitMs} ms`} (a migration still running, or a stuck session: see pg_locks where locktype = 'advisory')`;
       throw new StartupError(`Cannot migrate database ${target}: ${reason}`, target, reason, { cause: err });
     }
     // A migration (an index on a big table) may take longer than the pool's statement limit.
