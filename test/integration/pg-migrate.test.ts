@@ -11,7 +11,7 @@ import { afterEach, expect, it } from 'vitest';
 import { StartupError } from '../../src/startup-error.js';
 import { openPostgres } from '../../src/store/postgres/connect.js';
 import { MIGRATION_LOCK_KEY, postgresMigrationStatus, postgresMigrationsFolder, runPostgresMigrations } from '../../src/store/postgres/migrate.js';
-import { describeIfPostgres, freshPostgresDatabase, type FreshDatabase } from '../support/postgres.js';
+import { describeIfPostgres, freshPostgresDatabase, freshPostgresSchema, type FreshDatabase } from '../support/postgres.js';
 
 /** The migration files' hashes, as drizzle's migrator records them (sha256 of each file). */
 function expectedHashes(): string[] {
@@ -103,5 +103,20 @@ describeIfPostgres('Postgres migrations', () => {
     expect(message).toMatch(/^Cannot connect to postgres:\/\/[^:]+:\*\*\*@.+: password authentication failed: wrong user name or password \(28P01\)$/);
     expect(message).not.toContain('not-the-password-x7');
     expect((err as StartupError).path).not.toContain('not-the-password-x7');
+  });
+
+  it("migrates into the schema a URL's search_path names, with its journal there (not in public)", async () => {
+    const fresh = await freshPostgresSchema({ migrate: false });
+    try {
+      const pool = open(fresh.url); // the URL carries options=-c search_path=<schema>, as a daemon's DATABASE_URL could
+      await runPostgresMigrations(pool);
+      expect(await postgresMigrationStatus(fresh.pool)).toEqual({ applied: expectedHashes().length, expected: expectedHashes().length });
+      const where = await pool.query<{ schema: string }>(
+        `SELECT DISTINCT table_schema AS schema FROM information_schema.tables WHERE table_name IN ('deliveries', '__drizzle_migrations')`,
+      );
+      expect(where.rows).toEqual([{ schema: fresh.schema }]);
+    } finally {
+      await fresh.drop();
+    }
   });
 });

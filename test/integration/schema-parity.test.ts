@@ -4,11 +4,14 @@
  * primary key), index by index (name, columns, uniqueness), trigger by trigger; column types
  * through a known mapping, per the drizzle column kind of src/db/schema.ts.
  */
+import { eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/node-postgres';
 import { getTableConfig, type SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase, type Db } from '../../src/db/open.js';
 import * as sqliteSchema from '../../src/db/schema.js';
+import * as pgSchema from '../../src/store/postgres/schema.js';
 import { describeIfPostgres, freshPostgresSchema, type FreshSchema } from '../support/postgres.js';
 
 interface Column {
@@ -218,5 +221,37 @@ describeIfPostgres('schema parity: SQLite and Postgres', () => {
     expect(left.rows).toEqual([{ id: ids[2], body }]);
     const received = await pg.pool.query<{ at: number }>(`SELECT received_at AS at FROM deliveries`);
     expect(received.rows).toEqual([{ at: 1_796_000_000_002 }]);
+  });
+
+  it('values read back through drizzle as written, as on SQLite (json keeps key order, NUL and lone surrogates; bigint is a number)', async () => {
+    const snapshot = { zeta: 1, alpha: '\u0000', mid: '\ud800', nested: { b: [1.5, -0, 1e308, 5e-324], a: null } };
+    const device = {
+      id: 'dev-1',
+      type: 'charger',
+      userId: 'u1',
+      vendor: null,
+      lastSeen: null,
+      isReachable: true,
+      snapshot,
+      controlled: { charging: false },
+      snapshotAtMs: 1_796_182_624_677,
+      snapshotRank: 2,
+      snapshotEventAtMs: Number.MAX_SAFE_INTEGER,
+      snapshotHash: 'h',
+      firstSeenAt: 1,
+      updatedAt: 2,
+      deletedAtMs: null,
+    };
+    const pgDb = drizzle({ client: pg.pool, schema: pgSchema });
+    await pgDb.insert(pgSchema.devices).values(device);
+    const [fromPg] = await pgDb.select().from(pgSchema.devices).where(eq(pgSchema.devices.id, 'dev-1'));
+    lite.insert(sqliteSchema.devices).values(device).run();
+    const fromLite = lite.select().from(sqliteSchema.devices).where(eq(sqliteSchema.devices.id, 'dev-1')).get();
+    expect(fromPg).toEqual(fromLite);
+    expect(JSON.stringify(fromPg)).toBe(JSON.stringify(fromLite)); // key order too
+    expect(typeof fromPg?.snapshotEventAtMs).toBe('number');
+    // Raw queries (not drizzle's mapping) see numbers too: int8 is parsed to number for the pool.
+    const raw = await pg.pool.query<{ at: unknown; n: unknown }>(`SELECT snapshot_at_ms AS at, count(*) OVER () AS n FROM devices`);
+    expect(raw.rows).toEqual([{ at: 1_796_182_624_677, n: 1 }]);
   });
 });
