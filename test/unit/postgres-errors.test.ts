@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { describePostgresError, redactUrl, urlPassword } from '../../src/store/postgres/connect.js';
+
+describe('redactUrl', () => {
+  it('hides the password in the user info and in password-like parameters', () => {
+    expect(redactUrl('postgres://enode:pa%3Ass@db.internal:5432/enode?sslmode=require')).toBe('postgres://enode:***@db.internal:5432/enode?sslmode=require');
+    expect(redactUrl('postgresql://enode@db/enode?password=hunter22&application_name=x')).toBe('postgresql://enode@db/enode?password=***&application_name=x');
+    expect(redactUrl('postgres://enode:hunter22@/enode?host=/run/postgresql')).toBe('postgres://enode:***@/enode?host=/run/postgresql');
+  });
+
+  it('shows nothing of a value that is not a URL', () => {
+    expect(redactUrl('hunter22')).toBe('(a database URL that does not parse)');
+  });
+
+  it('finds the password to scrub', () => {
+    expect(urlPassword('postgres://enode:pa%3Ass@db/enode')).toBe('pa:ss');
+    expect(urlPassword('postgres://enode@db/enode?password=x1')).toBe('x1');
+    expect(urlPassword('postgres://enode@db/enode')).toBeUndefined();
+  });
+});
+
+describe('describePostgresError', () => {
+  const coded = (code: string, message = 'driver text') => Object.assign(new Error(message), { code });
+
+  it('puts the codes an operator meets at start in words, with the code', () => {
+    expect(describePostgresError(coded('ECONNREFUSED'))).toBe('connection refused: is Postgres running and listening on that host and port? (ECONNREFUSED)');
+    expect(describePostgresError(coded('ENOTFOUND'))).toBe('the host name does not resolve (ENOTFOUND)');
+    expect(describePostgresError(coded('28P01'))).toBe('password authentication failed: wrong user name or password (28P01)');
+    expect(describePostgresError(coded('3D000'))).toBe('the database does not exist (3D000)');
+    expect(describePostgresError(coded('57P03'))).toMatch(/starting up.*\(57P03\)$/);
+    expect(describePostgresError(coded('53300'))).toMatch(/^too many connections.*\(53300\)$/);
+  });
+
+  it("looks through drizzle's wrapper to the driver's error", () => {
+    const wrapped = new Error('Failed query: select 1', { cause: coded('42501') });
+    expect(describePostgresError(wrapped)).toMatch(/^permission denied.*\(42501\)$/);
+  });
+
+  it("matches pg's connection timeout, which has no code", () => {
+    expect(describePostgresError(new Error('Connection terminated due to connection timeout'))).toMatch(/^no connection within the time limit/);
+  });
+
+  it('passes an unknown error through with its code, scrubbing the password', () => {
+    expect(describePostgresError(coded('XX000', 'odd failure near hunter22'), 'hunter22')).toBe('odd failure near *** (XX000)');
+  });
+});
