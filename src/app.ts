@@ -1,3 +1,4 @@
+import { configuredSinkNames } from './alerts/sinks/index.js';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
@@ -51,7 +52,7 @@ export function createApp(deps: Deps) {
     webhookRoutes({
       webhookSecrets: deps.config.webhookSecrets,
       bodyLimitBytes: deps.config.webhookBodyLimitBytes,
-      writer: deps.writer,
+      store: deps.store,
       clock: deps.clock,
       logger: deps.logger.child({ component: 'webhook' }),
       unverifiedBytesLimit: deps.config.http.webhookUnverifiedBytesLimit,
@@ -69,10 +70,10 @@ export function createApp(deps: Deps) {
   // memory by the limit itself), and never past API_BODY_LIMIT_BYTES. The dashboard bounds its
   // forms (the login form included) to 8 KiB in ui/routes.tsx.
   api.use(limitBody(deps.config.http.apiBodyLimitBytes));
-  api.route('/', adminRoutes({ read: deps.repos.read, writer: deps.writer }));
+  api.route('/', adminRoutes({ read: deps.repos.read, store: deps.store }));
   api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
   api.route('/', gatewayRoutes(deps));
-  api.route('/', alertRoutes({ db: deps.db, writer: deps.writer, clock: deps.clock }));
+  api.route('/', alertRoutes({ db: deps.db, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
   api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);

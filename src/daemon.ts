@@ -6,7 +6,7 @@ import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { createDeps, type Deps } from './deps.js';
 import { createEnodeClient, TokenBucket, type EnodeClient } from './enode/index.js';
-import { createWorkerWriter } from './ingest/writer.js';
+import { createWorkerStore } from './store/sqlite/store.js';
 import { startScheduler, type JobSpec, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
 import { reconcileJob } from './reconcile/job.js';
@@ -46,23 +46,23 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     db.$client.close();
     throw err;
   }
-  const writer =
+  const store =
     config.databasePath === ':memory:'
       ? undefined
-      : await createWorkerWriter({ databasePath: config.databasePath, logLevel: config.logLevel, config }, logger, (err) => {
+      : await createWorkerStore({ databasePath: config.databasePath, logLevel: config.logLevel, config }, logger, (err) => {
           // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
           logger.fatal({ err }, 'writer thread died; exiting');
           process.exit(1);
         });
-  const deps = createDeps({ config, db, logger, clock }, writer);
+  const deps = createDeps({ config, db, logger, clock }, store);
 
   let enode: EnodeClient | undefined;
   // Jobs that run with or without Enode credentials.
-  const jobs: JobSpec[] = [reconcileJob(deps.writer, config.interference.reconcileIntervalSeconds, logger.child({ component: 'reconcile' }))];
+  const jobs: JobSpec[] = [reconcileJob(deps.store, config.interference.reconcileIntervalSeconds, logger.child({ component: 'reconcile' }))];
   if (config.retention.days > 0) {
-    jobs.push(retentionJob(deps.writer, config.retention.days, config.retention.intervalMinutes, logger.child({ component: 'retention' })));
+    jobs.push(retentionJob(deps.store, config.retention.days, config.retention.intervalMinutes, logger.child({ component: 'retention' })));
   }
-  jobs.push(...alertJobs({ writer: deps.writer, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
+  jobs.push(...alertJobs({ store: deps.store, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
   if (config.enode.clientId && config.enode.clientSecret) {
     enode = createEnodeClient({
       apiUrl: config.enode.apiUrl,
@@ -80,7 +80,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
       logger: logger.child({ component: 'sync' }),
       clock,
       enode,
-      writer: deps.writer,
+      store: deps.store,
       read: deps.repos.read,
       state: { startedAt: clock.now().getTime(), lastFullResyncAt: null },
     });
@@ -98,7 +98,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     close: async () => {
       await scheduler.stop();
       await server.close();
-      await deps.writer.close();
+      await deps.store.close();
       db.$client.close();
       // Last: a successor may start only once this process no longer writes.
       releaseLock();

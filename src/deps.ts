@@ -4,7 +4,8 @@ import { createIngestRepo, ingestSettings, type IngestRepo } from './db/ingest-r
 import type { Db } from './db/open.js';
 import { createReadRepo, type ReadRepo } from './db/read-repo.js';
 import type { EnodeApi } from './enode/client.js';
-import { createInlineWriter, type Writer } from './ingest/writer.js';
+import type { Store } from './store/port.js';
+import { createInlineStore } from './store/sqlite/store.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
@@ -16,25 +17,25 @@ export interface Deps {
   clock: Clock;
   repos: { ingest: IngestRepo; read: ReadRepo };
   /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
-  writer: Writer;
+  store: Store;
   /** The Enode API client; undefined without ENODE_CLIENT_ID/SECRET (poller and command gateway off). */
   enode?: EnodeApi | undefined;
   /** Prometheus metrics (`GET /metrics`). */
   metrics: Metrics;
 }
 
-/** Wires the repositories and the writer over an open, migrated database. */
-export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, writer?: Writer): Deps {
+/** Wires the repositories and the store over an open, migrated database. */
+export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, store?: Store): Deps {
   const ingest = createIngestRepo(base.db.$client, ingestSettings(base.config));
-  const theWriter = writer ?? createInlineWriter(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);
+  const theStore = store ?? createInlineStore(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);
   const deps: Deps = {
     ...base,
     repos: { ingest, read: createReadRepo(base.db) },
-    writer: theWriter,
+    store: theStore,
     metrics: createMetrics({
       db: base.db,
       clock: base.clock,
-      writer: theWriter,
+      store: theStore,
       // Read at scrape time: the daemon sets deps.enode once its client exists.
       enodeStats: () => deps.enode?.stats(),
     }),

@@ -13,7 +13,7 @@ import { createAggregateLog, type AggregateLog } from './http/aggregate-log.js';
 type ProblemLog = (message: string, fields: Record<string, unknown>) => void;
 
 /** What keeps the daemon from being ready, in words safe to show an unauthenticated caller. */
-export async function readinessProblems(deps: Pick<Deps, 'db' | 'writer' | 'clock'>, logProblem: ProblemLog): Promise<string[]> {
+export async function readinessProblems(deps: Pick<Deps, 'db' | 'store' | 'clock'>, logProblem: ProblemLog): Promise<string[]> {
   const problems: string[] = [];
   try {
     const { applied, expected } = migrationStatus(deps.db);
@@ -23,7 +23,7 @@ export async function readinessProblems(deps: Pick<Deps, 'db' | 'writer' | 'cloc
     problems.push('database not readable (see the log)');
   }
   try {
-    const health = await deps.writer.ping();
+    const health = await deps.store.ping();
     if (health.applyStalled && health.applyFailingSinceMs !== null) {
       const seconds = Math.round((deps.clock.now().getTime() - health.applyFailingSinceMs) / 1000);
       logProblem('readiness check: applying stored deliveries keeps failing', { error: health.lastApplyError, backlog: health.backlog });

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Clock } from './clock.js';
 import type { Db } from './db/open.js';
 import type { EnodeRequestStats } from './enode/stats.js';
-import type { Writer } from './ingest/writer.js';
+import type { Store } from './store/port.js';
 import { eventLabel } from './ingest/events.js';
 
 /** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
@@ -26,7 +26,7 @@ export interface Metrics {
 export interface MetricsSources {
   db: Db;
   clock: Clock;
-  writer: Writer;
+  store: Store;
   /** The Enode client's request counts (absent without credentials). */
   enodeStats?: () => EnodeRequestStats | undefined;
   /** Collect Node's process metrics (off in tests that build many apps). */
@@ -89,14 +89,14 @@ export function createMetrics(src: MetricsSources): Metrics {
       this.reset();
       // inc adds up: every unknown name lands in the one `other` series. Outcomes are our own
       // (ApplyOutcome in ingest/apply.ts), a fixed set.
-      for (const c of await src.writer.run('appliedEventCounts', {})) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
+      for (const c of await src.store.appliedEventCounts()) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
     },
   });
   // One round trip to the writer per scrape for the three apply figures (prom-client collects
   // the metrics of one scrape concurrently, so they share the pending answer).
-  let healthAsked: ReturnType<Writer['health']> | undefined;
+  let healthAsked: ReturnType<Store['health']> | undefined;
   const applyHealth = () => {
-    healthAsked ??= src.writer.health().finally(() => {
+    healthAsked ??= src.store.health().finally(() => {
       healthAsked = undefined;
     });
     return healthAsked;

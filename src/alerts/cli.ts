@@ -1,6 +1,6 @@
 import type { Db } from '../db/open.js';
 import { createAlertReadRepo, presentDelivery, type DeliveryStatus } from './read-repo.js';
-import { retryDead } from './store.js';
+import { retryDead } from '../store/sqlite/alerts.js';
 
 export const ALERTS_HELP = `Usage: enode-sync alerts <command>
 

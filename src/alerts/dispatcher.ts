@@ -16,13 +16,13 @@
  */
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 import type { JobSpec } from '../jobs/scheduler.js';
 import type { Logger } from '../logger.js';
 import { planRetry } from './backoff.js';
 import { toAlertMessage, UnsendableAlertError, type AlertMessage } from './payload.js';
 import { createSinks, type FetchFn, type SendResult, type Sink } from './sinks/index.js';
-import type { ClaimedDelivery, DeliveryResult, SinkSpec } from './store.js';
+import type { AlertAttemptResult, ClaimedAlertAttempt, SinkSpec } from '../store/port.js';
 
 /** Deliveries sent to one sink at the same time. */
 export const SINK_CONCURRENCY = 4;
@@ -34,7 +34,7 @@ const RUN_BUDGET_MS = 5_000;
 const LEASE_MARGIN_MS = 60_000;
 
 export interface DispatcherDeps {
-  writer: Pick<Writer, 'run'>;
+  store: Pick<Store, 'alerts'>;
   config: Config['alerts'];
   clock: Clock;
   logger: Logger;
@@ -69,9 +69,9 @@ export interface AlertDispatcher {
   isDisabled(name: string): boolean;
 }
 
-/** Creates the dispatcher over the writer and the configured sinks. */
+/** Creates the dispatcher over the store's outbox and the configured sinks. */
 export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
-  const { writer, clock, logger } = deps;
+  const { store, clock, logger } = deps;
   const random = deps.random ?? Math.random;
   const sinks = deps.sinks ?? createSinks(deps.config, clock, deps.fetch);
   const specs: SinkSpec[] = sinks.map((s) => ({ name: s.name, types: [...s.types] }));
@@ -88,7 +88,7 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     );
   };
 
-  const attempt = async (sink: Sink, c: ClaimedDelivery): Promise<DeliveryResult> => {
+  const attempt = async (sink: Sink, c: ClaimedAlertAttempt): Promise<AlertAttemptResult> => {
     const log = { alertId: c.alertId, type: c.type, sink: sink.name, attempt: c.attempts + 1 };
     let message: AlertMessage;
     try {
@@ -127,10 +127,10 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     const report: SinkRunReport = { sink: sink.name, attempted: 0, delivered: 0, failed: 0, dead: 0, disabled: disabled.has(sink.name) };
     const started = performance.now();
     for (let round = 0; round < MAX_ROUNDS_PER_RUN && !disabled.has(sink.name); round++) {
-      const claimed = await writer.run('alertClaim', { nowMs: now.getTime(), sinks: specs, sink: sink.name, limit: SINK_CONCURRENCY, leaseMs: timeoutMs + LEASE_MARGIN_MS });
+      const claimed = await store.alerts.claim({ nowMs: now.getTime(), sinks: specs, sink: sink.name, limit: SINK_CONCURRENCY, leaseMs: timeoutMs + LEASE_MARGIN_MS });
       if (claimed.length === 0) break;
       const results = await Promise.all(claimed.map((c) => attempt(sink, c)));
-      await writer.run('alertRecord', { nowMs: clock.now().getTime(), sink: sink.name, results });
+      await store.alerts.record({ nowMs: clock.now().getTime(), sink: sink.name, results });
       report.attempted += results.length;
       const delivered = results.filter((r) => r.status === 'delivered').length;
       const dead = results.filter((r) => r.status === 'dead').length;
@@ -181,7 +181,7 @@ export function alertJobs(deps: DispatcherDeps): JobSpec[] {
     everySeconds: 86_400,
     runAtStart: true,
     run: async (now) => {
-      const retired = await deps.writer.run('alertRetireSinks', { nowMs: now.getTime() });
+      const retired = await deps.store.alerts.retireSinks({ nowMs: now.getTime(), configured: dispatcher.sinks.map((s) => s.name) });
       if (retired > 0) {
         deps.logger.warn({ deliveries: retired }, 'pending alerts for sinks no longer configured are now dead: see GET /api/v1/alerts?status=dead');
       }

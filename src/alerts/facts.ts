@@ -1,13 +1,13 @@
 /**
  * The alerts raised by facts outside the reconciler: an action that failed or was cancelled,
  * invalidated credentials, a delivery that could not be applied, the Enode webhook going
- * inactive. Each helper writes into the caller's transaction (the fact's own), and each names
- * its fact in the dedupe key, so that redeliveries and replays never raise a second alert.
+ * inactive. Each builder is pure; the caller writes the alert into the fact's own transaction
+ * (FunnelRepo.enqueueAlert), and each names its fact in the dedupe key, so that redeliveries and
+ * replays never raise a second alert.
  */
 import { presentAction } from '../api/present.js';
-import type Database from 'better-sqlite3';
 import type { ActionRecord } from '../domain/actions.js';
-import { enqueueAlert, type NewAlert } from './outbox.js';
+import type { NewAlert } from './types.js';
 
 /** Relative admin API links; the dispatcher makes them absolute when PUBLIC_URL is set. */
 export const links = {
@@ -41,33 +41,24 @@ export function actionAlert(a: Omit<ActionRecord, 'raw' | 'rawHash' | 'updatedAt
   };
 }
 
-/** Raises `action.failed` / `action.cancelled` for a stored action version, in the caller's transaction. */
-export function alertOnAction(sqlite: Database.Database, action: Parameters<typeof actionAlert>[0], atMs: number): void {
-  const alert = actionAlert(action, atMs);
-  if (alert) enqueueAlert(sqlite, alert);
-}
-
-/** Raises `credentials.invalidated` for a recorded system event (identified by its content hash). */
-export function alertOnCredentialsInvalidated(
-  sqlite: Database.Database,
-  e: { hash: string; userId: string | null; vendor: string | null; createdAt: string | null; receivedAt: number },
-): void {
-  enqueueAlert(sqlite, {
+/** `credentials.invalidated` for a recorded system event (identified by its content hash). */
+export function credentialsInvalidatedAlert(e: { hash: string; userId: string | null; vendor: string | null; createdAt: string | null; receivedAt: number }): NewAlert {
+  return {
     type: 'credentials.invalidated',
     dedupeKey: `credentials.invalidated:${e.hash}`,
     deviceId: null,
     userId: e.userId,
     data: { user: e.userId === null ? null : { id: e.userId }, vendor: e.vendor, invalidatedAt: e.createdAt, links: {} },
     createdAtMs: e.receivedAt,
-  });
+  };
 }
 
 /**
- * Raises `delivery.failed` for a stored delivery whose events could not be applied. Keyed by the
+ * `delivery.failed` for a stored delivery whose events could not be applied. Keyed by the
  * delivery id: a replay that fails again does not alert again.
  */
-export function alertOnDeliveryFailed(sqlite: Database.Database, d: { id: string; error: string | null; eventCount: number }, atMs: number): void {
-  enqueueAlert(sqlite, {
+export function deliveryFailedAlert(d: { id: string; error: string | null; eventCount: number }, atMs: number): NewAlert {
+  return {
     type: 'delivery.failed',
     dedupeKey: `delivery.failed:${d.id}`,
     deviceId: null,
@@ -77,10 +68,10 @@ export function alertOnDeliveryFailed(sqlite: Database.Database, d: { id: string
       links: { delivery: links.delivery(d.id), replay: `${links.delivery(d.id)}/replay` },
     },
     createdAtMs: atMs,
-  });
+  };
 }
 
-/** A failure episode of the writer's apply loop (ingest/ingestor.ts, APPLY_STALLED_AFTER_MS). */
+/** A failure episode of the writer's apply loop (store/sqlite/ingestor.ts, APPLY_STALLED_AFTER_MS). */
 export interface ApplyStalledFact {
   /** Clock ms of the episode's first storage error: names the episode. */
   sinceMs: number;
@@ -90,12 +81,12 @@ export interface ApplyStalledFact {
 }
 
 /**
- * Raises `apply.stalled`: deliveries are acknowledged and stored but applying them keeps failing
- * on the storage (corrupt pages, a read-only file, a full disk). One alert per episode, keyed by
- * its start, so that the retries of one outage never raise a second one.
+ * `apply.stalled`: deliveries are acknowledged and stored but applying them keeps failing on the
+ * storage (corrupt pages, a read-only file, a full disk). One alert per episode, keyed by its
+ * start, so that the retries of one outage never raise a second one.
  */
-export function alertOnApplyStalled(sqlite: Database.Database, f: ApplyStalledFact, atMs: number): void {
-  enqueueAlert(sqlite, {
+export function applyStalledAlert(f: ApplyStalledFact, atMs: number): NewAlert {
+  return {
     type: 'apply.stalled',
     dedupeKey: `apply.stalled:${f.sinceMs}`,
     deviceId: null,
@@ -106,7 +97,7 @@ export function alertOnApplyStalled(sqlite: Database.Database, f: ApplyStalledFa
       links: {},
     },
     createdAtMs: atMs,
-  });
+  };
 }
 
 /** What the webhook-health job knows of the Enode webhook when it alerts. */

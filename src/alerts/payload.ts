@@ -4,7 +4,7 @@
  * retry resends exactly what was signed before (with a fresh signature timestamp).
  */
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
-import type { ClaimedDelivery } from './store.js';
+import type { ClaimedAlertAttempt } from '../store/port.js';
 
 /** A stored alert, parsed. */
 export interface AlertMessage {
@@ -32,7 +32,7 @@ export class UnsendableAlertError extends Error {
  * Parses a claimed delivery's alert. Throws UnsendableAlertError when its data nests deeper than
  * MAX_JSON_DEPTH (raised before ingest limited nesting): no sink could serialise it.
  */
-export function toAlertMessage(c: ClaimedDelivery): AlertMessage {
+export function toAlertMessage(c: ClaimedAlertAttempt): AlertMessage {
   let data: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(c.data);

@@ -1,7 +1,8 @@
 /**
- * Alert types and per-sink type filters. Kept free of I/O so that the configuration can validate
- * `ALERT_*_TYPES` against the same list the outbox writes.
+ * Alert types, the shape of a new alert, and per-sink type filters. Kept free of I/O so that the
+ * configuration can validate `ALERT_*_TYPES` against the same list the outbox writes.
  */
+import { createHash } from 'node:crypto';
 
 /** Every alert type the daemon raises. */
 export const ALERT_TYPES = [
@@ -13,7 +14,7 @@ export const ALERT_TYPES = [
   'webhook.reactivated',
   'delivery.failed',
   'device.fault',
-  // Applying stored deliveries has failed with storage errors for too long (ingest/ingestor.ts).
+  // Applying stored deliveries has failed with storage errors for too long (store/sqlite/ingestor.ts).
   'apply.stalled',
 ] as const;
 
@@ -43,3 +44,23 @@ export function parseTypeFilter(entries: readonly string[]): { types: AlertType[
 export function acceptsType(filter: readonly string[], type: string): boolean {
   return filter.includes(type);
 }
+
+/** An alert as raised by a fact, before the outbox stores it. */
+export interface NewAlert {
+  type: AlertType;
+  /** Names the fact, e.g. `finding:<findingId>` or `action.failed:<actionId>`. */
+  dedupeKey: string;
+  deviceId: string | null;
+  userId: string | null;
+  /** The payload's `data` (device, user, finding/action, link to the timeline). */
+  data: Record<string, unknown>;
+  createdAtMs: number;
+}
+
+/** Deterministic alert id: one per fact, stable across restarts and retries. */
+export function alertId(dedupeKey: string): string {
+  return `alr_${createHash('sha256').update(dedupeKey).digest('hex').slice(0, 24)}`;
+}
+
+/** Why an attempt to a sink that is no longer configured is dead. */
+export const SINK_GONE = 'sink no longer configured (ALERT_WEBHOOK_URLS / ALERT_SLACK_WEBHOOK_URL changed): retry it once the sink is configured again';

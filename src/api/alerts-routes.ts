@@ -4,15 +4,17 @@ import { ALERT_TYPES } from '../alerts/types.js';
 import type { Clock } from '../clock.js';
 import type { Db } from '../db/open.js';
 import { AppError } from '../errors.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { AlertDetailSchema, AlertListEntrySchema, AlertRetrySchema, errorResponses, idParams, jsonResponse, listOf, pageQuery } from './schemas.js';
 
 export interface AlertRouteDeps {
   db: Db;
-  writer: Pick<Writer, 'run'>;
+  store: Pick<Store, 'alerts'>;
   clock: Clock;
+  /** Names of the configured sinks: a retry goes only to those. */
+  sinks: string[];
 }
 
 const listAlerts = createRoute({
@@ -84,7 +86,7 @@ export function alertRoutes(deps: AlertRouteDeps) {
 
   app.openapi(retryAlert, async (c) => {
     const { id } = c.req.valid('param');
-    const outcome = await deps.writer.run('alertRetry', { alertId: id, nowMs: deps.clock.now().getTime() });
+    const outcome = await deps.store.alerts.retry({ alertId: id, nowMs: deps.clock.now().getTime(), configured: deps.sinks });
     if (!outcome.found) throw new AppError('NOT_FOUND', `No alert ${id}`);
     if (outcome.sinks.length === 0) throw new AppError('CONFLICT', `Alert ${id} has no dead delivery to retry`);
     const found = read.getAlert(id);

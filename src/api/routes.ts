@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { ReadRepo } from '../db/read-repo.js';
 import { DEVICE_TYPES } from '../domain/devices.js';
 import { AppError } from '../errors.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { presentAction, presentDelivery, presentDeliverySummary, presentDevice } from './present.js';
@@ -22,7 +22,7 @@ import {
 
 export interface AdminRouteDeps {
   read: ReadRepo;
-  writer: Writer;
+  store: Store;
 }
 
 function keyPair(after: Array<string | number> | undefined): [number, string] | undefined {
@@ -165,7 +165,7 @@ export function adminRoutes(deps: AdminRouteDeps) {
 
   app.openapi(replayDelivery, async (c) => {
     const { id } = c.req.valid('param');
-    const outcome = await deps.writer.replay(id);
+    const outcome = await deps.store.replay(id);
     if (!outcome) throw new AppError('NOT_FOUND', `No delivery ${id}`);
     const row = deps.read.getDelivery(id);
     return c.json({ ...presentDeliverySummary(row!), replay: { status: outcome.status, error: outcome.error } }, 200);

@@ -1,86 +1,24 @@
 import type Database from 'better-sqlite3';
+import { enqueueAlert } from '../store/sqlite/outbox.js';
+import type { NewAlert } from '../alerts/types.js';
 import type { Config } from '../config.js';
-import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
+import type { ActionOrigin, ActionRecord } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
 import { DEFAULT_CLOCK_SKEW_TOLERANCE_MS } from '../domain/time.js';
-import type { DeliveryStatus } from '../ingest/deliveries.js';
+import type {
+  DeliveryHead,
+  DeliveryRepo,
+  DeliveryStatus,
+  DeviceUpsert,
+  IngestSettings,
+  NewDelivery,
+  ObservationInsert,
+  StoredActionVersion,
+  StoredDeliveryHead,
+  SystemEventInsert,
+} from '../store/funnel.js';
 
-/** A delivery as first written, before its events are applied. */
-export interface NewDelivery {
-  id: string;
-  receivedAt: number;
-  headers: Record<string, string>;
-  body: Buffer;
-  bodySha256: string;
-  status: DeliveryStatus;
-  error: string | null;
-  eventCount: number;
-  appliedAt: number | null;
-}
-
-/** The stored delivery as far as deduplication needs it. */
-export interface DeliveryHead {
-  status: DeliveryStatus;
-  error: string | null;
-  eventCount: number;
-  bodySha256: string;
-}
-
-/** A stored delivery found by its body: the head and the id it is stored under. */
-export interface StoredDeliveryHead extends DeliveryHead {
-  id: string;
-}
-
-export interface DeviceUpsert {
-  id: string;
-  type: string;
-  userId: string;
-  vendor: string | null;
-  lastSeen: string | null;
-  isReachable: boolean | null;
-  snapshot: string;
-  controlled: string;
-  key: SnapshotKey;
-  now: number;
-}
-
-export interface ObservationInsert {
-  deviceId: string;
-  deviceType: string;
-  userId: string;
-  event: string;
-  source: 'webhook' | 'poll' | 'gateway';
-  deliveryId: string | null;
-  eventIndex: number | null;
-  observedAtMs: number;
-  eventCreatedAt: string | null;
-  receivedAt: number;
-  updatedFields: string | null;
-  /** Null when the snapshot is in the delivery's raw body. */
-  snapshot: string | null;
-  controlled: string;
-  context: string;
-  stale: boolean;
-  hash: string;
-}
-
-export interface SystemEventInsert {
-  event: string;
-  userId: string | null;
-  vendor: string | null;
-  createdAt: string | null;
-  pendingEvents: number | null;
-  payload: string;
-  deliveryId: string | null;
-  receivedAt: number;
-  hash: string;
-}
-
-/** Settings of the write side that the merge rules need. */
-export interface IngestSettings {
-  /** config.clockSkewToleranceSeconds in ms: payload times further ahead of their receipt never win a merge. */
-  clockSkewToleranceMs: number;
-}
+export type { DeliveryHead, DeviceUpsert, IngestSettings, NewDelivery, ObservationInsert, StoredDeliveryHead, SystemEventInsert } from '../store/funnel.js';
 
 /** The write side's settings from the configuration. */
 export function ingestSettings(config: Pick<Config, 'clockSkewToleranceSeconds'>): IngestSettings {
@@ -227,7 +165,7 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
      * Runs `fn` in a transaction whose commit does not wait for fsync (`synchronous=NORMAL`):
      * for state derived from what is stored, which a crash may roll back but never corrupt (WAL)
      * and which is then derived again; and for stores whose acknowledgement waits for a WAL sync
-     * of its own (ingest/ingestor.ts with db/wal-sync.ts). The next sync covers it too.
+     * of its own (store/sqlite/ingestor.ts with db/wal-sync.ts). The next sync covers it too.
      */
     derivedTransaction<T>(fn: () => T): T {
       if (sqlite.inTransaction || !sqlite.open) return sqlite.transaction(fn).immediate();
@@ -283,8 +221,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     },
 
     /** The stored version of an action, with when it was first seen and when we last had news of it. */
-    getActionVersion(id: string): (ActionVersion & { firstSeenAt: number; lastNewsAt: number }) | undefined {
-      return s.getActionVersion.get(id) as (ActionVersion & { firstSeenAt: number; lastNewsAt: number }) | undefined;
+    getActionVersion(id: string): StoredActionVersion | undefined {
+      return s.getActionVersion.get(id) as StoredActionVersion | undefined;
     },
 
     setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void {
@@ -362,7 +300,11 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     insertSystemEvent(e: SystemEventInsert): boolean {
       return s.insertSystemEvent.run(e).changes > 0;
     },
-  };
+
+    enqueueAlert(alert: NewAlert): boolean {
+      return enqueueAlert(sqlite, alert);
+    },
+  } satisfies DeliveryRepo & Record<string, unknown>;
 }
 
 export type IngestRepo = ReturnType<typeof createIngestRepo>;

@@ -1,4 +1,4 @@
-import type { FindingColumns } from '../reconcile/findings.js';
+import type { FindingColumns } from '../domain/findings.js';
 import type { Db } from './open.js';
 import type { ActionRow } from './schema.js';
 

@@ -1,56 +1,7 @@
 import type Database from 'better-sqlite3';
-import type { ActionOrigin } from '../domain/actions.js';
-import type { FindingColumns } from '../reconcile/findings.js';
+import type { FindingWrite, QueuedDevice, ReconcileRepo, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../store/reconcile.js';
 
-/** A device waiting for the reconciler. */
-export interface QueuedDevice {
-  deviceId: string;
-  dueAtMs: number;
-  fromMs: number;
-}
-
-export interface StoredObservation {
-  atMs: number;
-  receivedAtMs: number;
-  controlled: string;
-  context: string;
-}
-
-export interface StoredAction {
-  id: string;
-  targetId: string;
-  targetType: string;
-  userId: string;
-  kind: string | null;
-  target: string | null;
-  state: string;
-  failureReason: string | null;
-  createdAt: string;
-  updatedAtMs: number;
-  completedAt: string | null;
-  origin: ActionOrigin;
-}
-
-export interface StoredFinding {
-  id: string;
-  key: string;
-  observedAtMs: number;
-}
-
-export interface TransitionWrite {
-  deviceId: string;
-  atMs: number;
-  field: string;
-  fromValue: string;
-  toValue: string;
-  receivedAtMs: number;
-  explanation: string;
-  status: string;
-  findingId: string | null;
-}
-
-/** A finding row: its public columns plus the episode key and the evidence (JSON). */
-export type FindingWrite = FindingColumns & { key: string; evidence: string };
+export type { FindingWrite, QueuedDevice, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../store/reconcile.js';
 
 /** How many snapshots before a window are read to know each field's value at its start. */
 const BASELINE_ROWS = 5;
@@ -60,7 +11,7 @@ const BASELINE_ROWS = 5;
  * Reads are bounded by device and time through the primary indexes, so a reconcile costs what
  * the changed device's recent history costs, whatever the fleet's size.
  */
-export function createReconcileRepo(sqlite: Database.Database) {
+export function createReconcileRepo(sqlite: Database.Database): SqliteReconcileRepo {
   const s = {
     due: sqlite.prepare(
       `SELECT device_id AS deviceId, due_at_ms AS dueAtMs, from_ms AS fromMs FROM reconcile_queue WHERE due_at_ms <= ? ORDER BY due_at_ms, device_id LIMIT ?`,
@@ -103,7 +54,6 @@ export function createReconcileRepo(sqlite: Database.Database) {
   };
 
   return {
-    sqlite,
     /** Devices due by `nowMs`, most overdue first. */
     due(nowMs: number, limit: number): QueuedDevice[] {
       return s.due.all(nowMs, limit) as QueuedDevice[];
@@ -151,4 +101,10 @@ export function createReconcileRepo(sqlite: Database.Database) {
   };
 }
 
-export type ReconcileRepo = ReturnType<typeof createReconcileRepo>;
+/** The port's reads and writes plus the queue, which the SQLite reconcile loop works through itself. */
+export interface SqliteReconcileRepo extends ReconcileRepo {
+  /** Devices due by `nowMs`, most overdue first. */
+  due(nowMs: number, limit: number): QueuedDevice[];
+  dueCount(nowMs: number): number;
+  dequeue(deviceId: string): void;
+}

@@ -168,7 +168,7 @@ function defaultGateway(deps: Deps): Gateway {
     enode: () => deps.enode,
     read: deps.repos.read,
     commands: createCommandRepo(deps.db),
-    writer: deps.writer,
+    store: deps.store,
     clock: deps.clock,
     logger,
     dailyCommandLimit: deps.config.dailyCommandLimit,

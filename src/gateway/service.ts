@@ -18,20 +18,20 @@ import { EnodeConflictError, EnodeUnavailableError } from '../enode/errors.js';
 import type { ActionTargetType } from '../enode/paths.js';
 import type { EnodeAction } from '../enode/types.js';
 import { AppError } from '../errors.js';
-import type { Writer } from '../ingest/writer.js';
+import type { CommandRecord, Store } from '../store/port.js';
 import type { Logger } from '../logger.js';
 import type { CommandFlags } from './bodies.js';
 import { mapEnodeError, refusalError } from './errors.js';
 import type { InterventionLookup } from './interventions.js';
 import { KeyedMutex } from './mutex.js';
-import type { CommandRecord } from './record.js';
+
 
 export interface GatewayDeps {
   /** Asked at every request: undefined while no Enode credentials are configured. */
   enode: () => EnodeApi | undefined;
   read: ReadRepo;
   commands: CommandRepo;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   logger: Logger;
   dailyCommandLimit: number;
@@ -93,11 +93,11 @@ export function createGateway(deps: GatewayDeps) {
     return enode;
   };
 
-  const record = (r: CommandRecord) => deps.writer.run('recordCommand', r);
+  const record = (r: CommandRecord) => deps.store.recordCommand(r);
 
   /** Stores an action Enode returned through the one funnel; the error text when it could not be applied. */
   const store = async (action: EnodeAction, source: 'gateway' | 'poll'): Promise<string | null> => {
-    const [result] = await deps.writer.applyEvents([{ event: 'user:vendor-action:updated', vendorAction: action }], source);
+    const [result] = await deps.store.applyEvents([{ event: 'user:vendor-action:updated', vendorAction: action }], source);
     return result && 'error' in result ? result.error : null;
   };
 

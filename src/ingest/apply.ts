@@ -1,6 +1,5 @@
 import { hash as oneShotHash } from 'node:crypto';
-import { alertOnAction, alertOnCredentialsInvalidated } from '../alerts/facts.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
+import { actionAlert, credentialsInvalidatedAlert } from '../alerts/facts.js';
 import { isFutureDatedVersion, mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
 import { compareSnapshotKeys, controlledState, deviceTimeMs, FUTURE_DATED_RANK, observedContext, snapshotKey } from '../domain/devices.js';
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
@@ -15,6 +14,7 @@ import {
   vendorActionSchema,
   eventLabel,
 } from './events.js';
+import type { FunnelRepo } from '../store/funnel.js';
 
 /** Where an observation came from; the same rules apply to all. */
 export interface ApplyContext {
@@ -54,7 +54,7 @@ function sha256(text: string): string {
  * device's own time. Times further ahead of `ctx.receivedAt` than the repo's clock-skew
  * tolerance are recorded but never win a merge. Must run inside a transaction.
  */
-export function applyEvent(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
+export function applyEvent(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const result = applyOne(repo, raw, ctx);
   const key = `${eventLabel(result.event)}\t${result.outcome}`;
   appliedCounts.set(key, (appliedCounts.get(key) ?? 0) + 1);
@@ -72,7 +72,7 @@ export function appliedEventCounts(): Array<{ event: string; outcome: string; co
   });
 }
 
-function applyOne(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
+function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const envelope = eventEnvelope.safeParse(raw);
   if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
   const name = envelope.data.event;
@@ -146,12 +146,12 @@ function applyOne(repo: IngestRepo, raw: unknown, ctx: ApplyContext): ApplyResul
     hash: sha256(text),
   };
   const inserted = repo.insertSystemEvent(systemEvent);
-  if (inserted && name === 'user:credentials:invalidated') alertOnCredentialsInvalidated(repo.sqlite, systemEvent);
+  if (inserted && name === 'user:credentials:invalidated') repo.enqueueAlert(credentialsInvalidatedAlert(systemEvent));
   return { event: name, outcome: inserted ? 'recorded' : 'duplicate' };
 }
 
 function applyAction(
-  repo: IngestRepo,
+  repo: FunnelRepo,
   input: Parameters<typeof toActionRecord>[0],
   origin: ActionOrigin,
   ctx: ApplyContext,
@@ -178,14 +178,15 @@ function applyAction(
     case 'version':
       repo.upsertAction({ ...incoming, origin: merge.origin }, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, rawText);
       // The stored state just became this version's: FAILED / CANCELLED raise their alert (once per action).
-      alertOnAction(repo.sqlite, { ...incoming, origin: merge.origin }, ctx.receivedAt);
+      const alert = actionAlert({ ...incoming, origin: merge.origin }, ctx.receivedAt);
+      if (alert) repo.enqueueAlert(alert);
       markActionTarget(repo, incoming, ctx);
       return 'applied';
   }
 }
 
 /** An own action changed: its target's transitions from the action's creation on may read differently now. */
-function markActionTarget(repo: IngestRepo, action: { targetId: string; createdAt: string; updatedAtMs: number }, ctx: ApplyContext): void {
+function markActionTarget(repo: FunnelRepo, action: { targetId: string; createdAt: string; updatedAtMs: number }, ctx: ApplyContext): void {
   repo.markForReconcile(action.targetId, parseTimeMs(action.createdAt) ?? action.updatedAtMs, ctx.receivedAt);
 }
 
@@ -202,7 +203,7 @@ interface DeviceObservation {
   ctx: ApplyContext;
 }
 
-function applyDeviceSnapshot(repo: IngestRepo, o: DeviceObservation): ApplyOutcome {
+function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutcome {
   const { snapshot, ctx } = o;
   const toleranceMs = repo.settings.clockSkewToleranceMs;
   const eventAtMs = parseTimeMs(o.eventCreatedAt) ?? 0;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { alertOnDeliveryFailed } from '../alerts/facts.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
+import { deliveryFailedAlert } from '../alerts/facts.js';
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from '../domain/json-depth.js';
 import type { Logger } from '../logger.js';
+import type { DeliveryRepo, DeliveryStatus } from '../store/funnel.js';
 import { applyEvent } from './apply.js';
 
-export type DeliveryStatus = 'pending' | 'applied' | 'failed' | 'quarantined';
+export type { DeliveryStatus } from '../store/funnel.js';
 
 /** Result of storing (and, later, applying) one delivery. */
 export interface DeliveryOutcome {
@@ -101,7 +101,7 @@ function truncate(message: string): string {
  * deliveries" but reasons not to acknowledge.
  */
 export function applyInSavepoint(
-  repo: IngestRepo,
+  repo: DeliveryRepo,
   deliveryId: string,
   events: unknown[],
   receivedAt: number,
@@ -134,7 +134,7 @@ export function isStorageError(err: unknown): boolean {
  * nothing is parsed here), else parsed here; the events parsed here are returned so that applying
  * a delivery does not parse it again.
  */
-export function storeDelivery(repo: IngestRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
+export function storeDelivery(repo: DeliveryRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const bodySha256 = r.checked?.bodySha256 ?? sha256Hex(body);
   let id = r.headerId ?? `sha256-${bodySha256}`;
@@ -176,7 +176,7 @@ export type HeldDelivery = { receivedAt: number } & ({ events: unknown[] } | { b
  * Applies a stored delivery's events (from what the writer still holds of it, else parsed again
  * from the stored body) and records the result on the delivery, in the caller's transaction.
  */
-export function applyDelivery(repo: IngestRepo, deliveryId: string, now: number, held?: HeldDelivery): DeliveryOutcome | undefined {
+export function applyDelivery(repo: DeliveryRepo, deliveryId: string, now: number, held?: HeldDelivery): DeliveryOutcome | undefined {
   let receivedAt: number;
   let parsed: ParsedBody;
   if (held && 'events' in held) {
@@ -200,7 +200,7 @@ export function applyDelivery(repo: IngestRepo, deliveryId: string, now: number,
   const result = applyInSavepoint(repo, deliveryId, events, receivedAt);
   repo.finishDelivery(deliveryId, result.status, result.error, result.status === 'applied' ? now : null, events.length);
   // Keyed by the delivery: a replay that fails again raises no second alert.
-  if (result.status === 'failed') alertOnDeliveryFailed(repo.sqlite, { id: deliveryId, error: result.error, eventCount: events.length }, now);
+  if (result.status === 'failed') repo.enqueueAlert(deliveryFailedAlert({ id: deliveryId, error: result.error, eventCount: events.length }, now));
   return { deliveryId, status: result.status, duplicate: false, error: result.error, eventCount: events.length };
 }
 
@@ -208,7 +208,7 @@ export function applyDelivery(repo: IngestRepo, deliveryId: string, now: number,
  * Applies a stored delivery again (after a fix): a quarantined body is parsed anew, a failed or
  * applied one re-applied (idempotent). Returns undefined for an unknown id.
  */
-export function replayDelivery(repo: IngestRepo, id: string, now: number, logger: Logger): DeliveryOutcome | undefined {
+export function replayDelivery(repo: DeliveryRepo, id: string, now: number, logger: Logger): DeliveryOutcome | undefined {
   return repo.transaction(() => {
     if (!repo.findDelivery(id)) return undefined;
     repo.countAttempt(id);

@@ -11,12 +11,12 @@ import type { Logger } from '../logger.js';
 import type { DeliveryResult } from '../metrics.js';
 import { checkBody } from './deliveries.js';
 import { verifyEnodeSignature } from './signature.js';
-import type { Writer } from './writer.js';
+import type { Store } from '../store/port.js';
 
 export interface WebhookRouteDeps {
   webhookSecrets: readonly string[];
   bodyLimitBytes: number;
-  writer: Writer;
+  store: Store;
   clock: Clock;
   logger: Logger;
   /** Told how each request was answered and how long it took (metrics). */
@@ -227,7 +227,7 @@ export function webhookRoutes(deps: WebhookRouteDeps) {
     const bytes = body.byteLength;
     let outcome;
     try {
-      outcome = await deps.writer.submit({
+      outcome = await deps.store.submit({
         headerId,
         receivedAt: deps.clock.now().getTime(),
         headers: storableHeaders(c, node),

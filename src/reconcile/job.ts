@@ -1,5 +1,5 @@
 import type { JobSpec } from '../jobs/scheduler.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 import type { Logger } from '../logger.js';
 
 /** Calls per job run at most: a backlog larger than this waits for the next run (seconds later). */
@@ -9,7 +9,7 @@ const MAX_CALLS_PER_RUN = 1000;
  * The reconcile job: asks the writer to reconcile due devices, one time-boxed call after another
  * (stores of incoming webhooks slot in between), until none are due.
  */
-export function reconcileJob(writer: Writer, everySeconds: number, logger: Logger): JobSpec {
+export function reconcileJob(store: Store, everySeconds: number, logger: Logger): JobSpec {
   return {
     name: 'reconcile',
     everySeconds,
@@ -21,7 +21,7 @@ export function reconcileJob(writer: Writer, everySeconds: number, logger: Logge
       let errors = 0;
       let deferred = false;
       for (let calls = 0; calls < MAX_CALLS_PER_RUN; calls++) {
-        const r = await writer.run('reconcile', { nowMs: now.getTime() });
+        const r = await store.reconcile({ nowMs: now.getTime() });
         devices += r.devices;
         findings += r.findings.length;
         errors += r.errors;

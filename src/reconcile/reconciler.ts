@@ -6,10 +6,8 @@
  * transaction. Work follows the changed devices, never the fleet.
  */
 import { createHash } from 'node:crypto';
-import type Database from 'better-sqlite3';
-import { enqueueAlert } from '../alerts/outbox.js';
+import type { NewAlert } from '../alerts/types.js';
 import type { Config } from '../config.js';
-import { createReconcileRepo, type ReconcileRepo, type StoredAction, type StoredObservation, type TransitionWrite } from '../db/reconcile-repo.js';
 import {
   DEFAULT_INTERFERENCE_SETTINGS,
   reconcileDevice,
@@ -22,29 +20,12 @@ import {
 import { STALE_AFTER_MS } from '../domain/polling.js';
 import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import { canonical } from '../domain/transitions.js';
-import type { ProcedureContext } from '../ingest/procedures.js';
-import { findingView } from './findings.js';
+import { findingView } from '../domain/findings.js';
+import type { Logger } from '../logger.js';
+import type { ReconcileIO, StoredAction, StoredObservation, TransitionWrite } from '../store/reconcile.js';
 
-/** Due devices read at a time (one transaction; the time box is checked after each device). */
-const BATCH = 50;
-/**
- * Default time box of one reconcile call on the writer thread (one device at least): webhook
- * stores queued meanwhile wait at most about this long, so it stays well under the ack latency.
- */
-const DEFAULT_BUDGET_MS = 10;
 /** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
 const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
-/**
- * While the writer is behind on applying (its oldest stored delivery has waited BACKLOG_LAG_MS),
- * reconciling waits, up to MAX_DEFER_MS: the backlog may hold the action that explains a change
- * already applied, and applying it first lets each device be reconciled once with all its
- * snapshots rather than once per snapshot. A backlog applied promptly (steady load) does not
- * hold reconciling up.
- */
-const BACKLOG_LAG_MS = 1_000;
-const MAX_DEFER_MS = 30_000;
-/** When reconciling a device throws, it is retried this much later (and the error logged). */
-const RETRY_AFTER_ERROR_MS = 60_000;
 
 /** The reconciler's settings from the configuration. */
 export function interferenceSettings(config: Config): InterferenceSettings {
@@ -55,93 +36,6 @@ export function interferenceSettings(config: Config): InterferenceSettings {
     intentTtlMs: config.interference.intentTtlSeconds * 1000,
     plugInAutoStartIsNatural: config.interference.plugInAutoStartIsNatural,
   };
-}
-
-export interface ReconcileArgs {
-  /** Wall-clock now (default: the writer's clock). */
-  nowMs?: number;
-  /** Stop starting new batches after this many ms (default 10). */
-  budgetMs?: number;
-}
-
-export interface ReconcileRun {
-  devices: number;
-  /** Ids of findings raised by this run. */
-  findings: string[];
-  /** Devices that failed to reconcile (logged; retried later). */
-  errors: number;
-  /** True when due devices remain (the budget ran out). */
-  more: boolean;
-  /** True when nothing was done because deliveries wait to be applied first (MAX_DEFER_MS). */
-  deferred: boolean;
-}
-
-const repos = new WeakMap<Database.Database, ReconcileRepo>();
-/** Since when (performance.now()) reconciling has waited for the apply backlog, per connection. */
-const deferredSince = new WeakMap<Database.Database, number>();
-
-/** True while reconciling should wait for stored deliveries to be applied (at most MAX_DEFER_MS). */
-function deferToApplying(ctx: ProcedureContext): boolean {
-  const sqlite = ctx.repo.sqlite;
-  const backlog = ctx.applyBacklog();
-  if (backlog.deliveries === 0 || backlog.oldestWaitMs < BACKLOG_LAG_MS) {
-    deferredSince.delete(sqlite);
-    return false;
-  }
-  const now = performance.now();
-  const since = deferredSince.get(sqlite);
-  if (since === undefined) {
-    deferredSince.set(sqlite, now);
-    return true;
-  }
-  // Waited long enough: this job run reconciles what is due (the wait restarts once it is done).
-  return now - since < MAX_DEFER_MS;
-}
-
-function repoFor(sqlite: Database.Database): ReconcileRepo {
-  let repo = repos.get(sqlite);
-  if (!repo) repos.set(sqlite, (repo = createReconcileRepo(sqlite)));
-  return repo;
-}
-
-/** Writer procedure: reconciles due devices within the time budget. */
-export function reconcileProcedure(ctx: ProcedureContext, args: ReconcileArgs = {}): ReconcileRun {
-  const nowMs = args.nowMs ?? ctx.clock.now().getTime();
-  const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
-  const settings = interferenceSettings(ctx.config);
-  const repo = repoFor(ctx.repo.sqlite);
-  const started = performance.now();
-  const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false, deferred: false };
-  if (deferToApplying(ctx)) return { ...run, deferred: true };
-  let overBudget = false;
-  while (!overBudget) {
-    const due = repo.due(nowMs, BATCH);
-    if (due.length === 0) break;
-    ctx.repo.derivedTransaction(() => {
-      for (const q of due) {
-        try {
-          ctx.repo.transaction(() => {
-            repo.dequeue(q.deviceId);
-            run.findings.push(...reconcileQueued(ctx, repo, settings, q, nowMs));
-          });
-        } catch (err) {
-          run.errors++;
-          ctx.logger.error({ err, deviceId: q.deviceId }, 'reconciling the device failed; retrying later');
-          repo.dequeue(q.deviceId);
-          ctx.repo.markForReconcile(q.deviceId, q.fromMs, nowMs + RETRY_AFTER_ERROR_MS);
-        }
-        run.devices++;
-        // Checked after each device: one with a long history must not hold a whole batch up.
-        if (performance.now() - started >= budgetMs) {
-          overBudget = true;
-          break;
-        }
-      }
-    });
-  }
-  if (overBudget) run.more = repo.dueCount(nowMs) > 0;
-  if (!run.more) deferredSince.delete(ctx.repo.sqlite);
-  return run;
 }
 
 function toObservation(row: StoredObservation): ObservationInput {
@@ -187,14 +81,14 @@ function findingIdFor(key: string): string {
  * `rewriteFrom` on are rewritten; everything read before it is context (plug-in just before, an
  * intent confirmed earlier and the unplugs that end it).
  */
-function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: InterferenceSettings, q: { deviceId: string; fromMs: number }, nowMs: number): string[] {
+export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: InterferenceSettings, q: { deviceId: string; fromMs: number }, nowMs: number): string[] {
   const actionRows = repo.actions(q.deviceId, q.fromMs - s.graceMs - s.matchWindowMs - s.intentTtlMs - STALE_AFTER_MS);
   const device = repo.device(q.deviceId);
   const deviceType = device?.type ?? actionRows[0]?.targetType;
   const userId = device?.userId ?? actionRows[0]?.userId;
   if (!deviceType || !userId) return [];
   // A snapshot dated too far past its receipt is recorded, never judged: it is no history.
-  const toleranceMs = ctx.repo.settings.clockSkewToleranceMs;
+  const toleranceMs = repo.settings.clockSkewToleranceMs;
   const history = (deviceId: string, fromMs: number) => repo.observations(deviceId, fromMs).filter((o) => !isAheadOfReceipt(o.atMs, o.receivedAtMs, toleranceMs));
 
   const rewriteFrom = q.fromMs - s.graceMs - s.matchWindowMs;
@@ -235,7 +129,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
     idOf.set(f.key, id);
     if (isNew) {
       raised.push(id);
-      alertFinding(ctx, repo.sqlite, f, id, nowMs);
+      repo.enqueueAlert(findingAlert(logger, f, id, nowMs));
     }
   };
 
@@ -250,7 +144,10 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
     }
     const finding = t.findingKey ? findingsByKey.get(t.findingKey) : undefined;
     if (finding) store(finding, runEnd(result.transitions, i));
-    if (t.explanation.kind === 'natural' && t.explanation.deviceProblem) alertFault(ctx, repo.sqlite, q.deviceId, deviceType, userId, t, nowMs);
+    if (t.explanation.kind === 'natural' && t.explanation.deviceProblem) {
+      const fault = { deviceId: q.deviceId, deviceType, userId, transition: t };
+      if (repo.enqueueAlert(faultAlert(fault, nowMs))) logger.warn({ deviceId: q.deviceId, powerDeliveryState: t.after.context.powerDeliveryState }, 'device reports no power or a fault');
+    }
     rows.push({
       deviceId: q.deviceId,
       atMs: t.atMs,
@@ -275,7 +172,7 @@ function reconcileQueued(ctx: ProcedureContext, repo: ReconcileRepo, s: Interfer
       nextFromMs = Math.min(nextFromMs, a.createdAtMs);
     }
   }
-  if (Number.isFinite(nextDueAtMs)) ctx.repo.markForReconcile(q.deviceId, nextFromMs, nextDueAtMs);
+  if (Number.isFinite(nextDueAtMs)) repo.markForReconcile(q.deviceId, nextFromMs, nextDueAtMs);
   return raised;
 }
 
@@ -291,7 +188,7 @@ function runEnd(transitions: readonly ReconciledTransition[], i: number): number
  * within the episode's run (a late snapshot showed the change began earlier: the finding keeps its
  * id and moves); else new.
  */
-function storeFinding(repo: ReconcileRepo, f: Finding, runEndMs: number, nowMs: number): { id: string; isNew: boolean } {
+function storeFinding(repo: ReconcileIO, f: Finding, runEndMs: number, nowMs: number): { id: string; isNew: boolean } {
   const known = repo.findingByKey(f.key);
   if (known) return { id: known.id, isNew: false };
   const evidence = JSON.stringify(f.evidence);
@@ -327,7 +224,8 @@ function timelineLink(deviceId: string): string {
   return `/api/v1/devices/${encodeURIComponent(deviceId)}/timeline`;
 }
 
-function alertFinding(ctx: ProcedureContext, sqlite: Database.Database, f: Finding, id: string, nowMs: number): void {
+/** The `interference.detected` alert of a new finding (logged as it is raised). */
+function findingAlert(logger: Logger, f: Finding, id: string, nowMs: number): NewAlert {
   const view = findingView({
     id,
     deviceId: f.deviceId,
@@ -341,29 +239,30 @@ function alertFinding(ctx: ProcedureContext, sqlite: Database.Database, f: Findi
     detectedAtMs: nowMs,
     actionId: f.actionId,
   });
-  ctx.logger.warn({ finding: view }, 'interference detected');
-  enqueueAlert(sqlite, {
+  logger.warn({ finding: view }, 'interference detected');
+  return {
     type: 'interference.detected',
     dedupeKey: `finding:${id}`,
     deviceId: f.deviceId,
     userId: f.userId,
     data: { finding: view, device: { id: f.deviceId, type: f.deviceType, userId: f.userId }, links: { timeline: timelineLink(f.deviceId) } },
     createdAtMs: nowMs,
-  });
+  };
 }
 
-function alertFault(ctx: ProcedureContext, sqlite: Database.Database, deviceId: string, deviceType: string, userId: string, t: ReconciledTransition, nowMs: number): void {
-  const inserted = enqueueAlert(sqlite, {
+/** The `device.fault` alert of a transition the device's own problem explains (once per transition). */
+function faultAlert(f: { deviceId: string; deviceType: string; userId: string; transition: ReconciledTransition }, nowMs: number): NewAlert {
+  const t = f.transition;
+  return {
     type: 'device.fault',
-    dedupeKey: `device.fault:${deviceId}:${t.atMs}`,
-    deviceId,
-    userId,
+    dedupeKey: `device.fault:${f.deviceId}:${t.atMs}`,
+    deviceId: f.deviceId,
+    userId: f.userId,
     data: {
-      device: { id: deviceId, type: deviceType, userId },
+      device: { id: f.deviceId, type: f.deviceType, userId: f.userId },
       fault: { powerDeliveryState: t.after.context.powerDeliveryState ?? null, observedAt: new Date(t.atMs).toISOString(), field: t.field, from: t.from, to: t.to },
-      links: { timeline: timelineLink(deviceId) },
+      links: { timeline: timelineLink(f.deviceId) },
     },
     createdAtMs: nowMs,
-  });
-  if (inserted) ctx.logger.warn({ deviceId, powerDeliveryState: t.after.context.powerDeliveryState }, 'device reports no power or a fault');
+  };
 }

@@ -2,7 +2,7 @@ import { presentAction } from '../api/present.js';
 import { decodeStored } from '../api/safe-json.js';
 import { AppError } from '../errors.js';
 import type { InterferenceReadRepo, TimelineAction, TimelineParts } from '../db/interference-read-repo.js';
-import { findingView, type FindingColumns, type FindingView } from './findings.js';
+import { findingView, type FindingColumns, type FindingView } from '../domain/findings.js';
 
 /** Order of entry types at the same instant: what was asked, what Enode did, what was seen, what it meant. */
 const RANK = { command: 0, action: 1, observation: 2, finding: 3 } as const;

@@ -24,7 +24,7 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string)
     let batch: unknown[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
-      const results = await deps.writer.applyEvents(batch, 'poll');
+      const results = await deps.store.applyEvents(batch, 'poll');
       for (const r of results) {
         if ('error' in r) {
           report.failed++;

@@ -1,7 +1,7 @@
 import { isTerminal } from '../domain/actions.js';
 import { isPollDue, isStale } from '../domain/polling.js';
 import { parseTimeMs } from '../domain/time.js';
-import type { ActionPoll } from '../ingest/writer.js';
+import type { ActionPoll } from '../store/port.js';
 import { errorStatus, type ControllableType, type SyncDeps } from './types.js';
 
 const CONTROLLABLE = new Set(['vehicle', 'charger', 'hvac', 'battery']);
@@ -38,7 +38,7 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
     try {
       const action = await deps.enode.getAction(type, a.id);
       report.polled++;
-      const [result] = await deps.writer.applyEvents([{ event: 'user:vendor-action:updated', createdAt: now.toISOString(), vendorAction: action }], 'poll');
+      const [result] = await deps.store.applyEvents([{ event: 'user:vendor-action:updated', createdAt: now.toISOString(), vendorAction: action }], 'poll');
       if (result && 'error' in result) {
         report.failed++;
         deps.logger.error({ actionId: a.id, error: result.error }, 'polled action could not be applied');
@@ -49,7 +49,7 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
         // The device's own update was probably missed with the action's webhook: refresh it.
         report.deviceRefreshes++;
         const device = await deps.enode.getDevice(type, a.targetId);
-        await deps.writer.applyEvents([{ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device }], 'poll');
+        await deps.store.applyEvents([{ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device }], 'poll');
       } else if (isStale(parseTimeMs(a.createdAt) ?? nowMs, nowMs)) {
         upstream = 'stale';
         if (a.upstream !== 'stale') {
@@ -73,7 +73,7 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
   for (let i = 0; i < due.length; i += CONCURRENCY) {
     await Promise.all(due.slice(i, i + CONCURRENCY).map(pollOne));
   }
-  if (polls.length > 0) await deps.writer.recordActionPolls(polls);
+  if (polls.length > 0) await deps.store.recordActionPolls(polls);
   if (report.due > 0) deps.logger.info(report, 'polled pending actions');
   return report;
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { EnodeApi } from '../enode/index.js';
 import type { ReadRepo } from '../db/read-repo.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 import type { Logger } from '../logger.js';
 
 export type ControllableType = 'vehicle' | 'charger' | 'hvac' | 'battery';
@@ -21,7 +21,7 @@ export interface SyncDeps {
   logger: Logger;
   clock: Clock;
   enode: SyncEnodeApi;
-  writer: Writer;
+  store: Store;
   read: ReadRepo;
   state: SyncState;
 }

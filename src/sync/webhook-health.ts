@@ -46,7 +46,7 @@ export async function runWebhookHealth(deps: SyncDeps, now: Date): Promise<Webho
 /** Writes an alert through the writer; a failure to do so is logged and does not stop the repair. */
 async function raiseAlert(deps: SyncDeps, alert: ReturnType<typeof webhookAlert>): Promise<void> {
   try {
-    await deps.writer.run('alertRaise', alert);
+    await deps.store.alerts.raise(alert);
   } catch (err) {
     deps.logger.error({ err, type: alert.type }, 'could not record the alert; going on with the webhook repair');
   }

@@ -1,3 +1,4 @@
+import { configuredSinkNames } from '../alerts/sinks/index.js';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -11,7 +12,7 @@ import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
 import { AppError, codeToStatus, isClientAbort, retryAfterHeaders } from '../errors.js';
 import { createAuthGuard, type AuthGuard } from '../http/auth-guard.js';
-import { findingView } from '../reconcile/findings.js';
+import { findingView } from '../domain/findings.js';
 import { authOutcome, clearSessionCookie, createSessionKeeper, dashboardCsrf, identify, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
 import { webhookHealth } from './health.js';
 import { query, sendPage } from './layout.js';
@@ -90,7 +91,7 @@ async function backFilter<T extends string>(c: Context, values: readonly T[]): P
  */
 export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   const adminToken = deps.config.adminToken;
-  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock, { revocations: databaseRevocations(deps.db, deps.writer) }) : undefined;
+  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock, { revocations: databaseRevocations(deps.db, deps.store) }) : undefined;
   const interference = createInterferenceReadRepo(deps.db);
   const alertsRead = createAlertReadRepo(deps.db);
   const logger = deps.logger.child({ component: 'ui' });
@@ -288,7 +289,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   ui.post('/deliveries/:id/replay', async (c) => {
     const deliveryId = id(c.req.param('id'));
     const back = await backFilter(c, DELIVERY_STATUSES);
-    const outcome = await deps.writer.replay(deliveryId);
+    const outcome = await deps.store.replay(deliveryId);
     logger.info({ deliveryId, status: outcome?.status ?? 'missing' }, 'delivery replayed from the dashboard');
     return c.redirect(`/ui/deliveries${query({ status: back, replayed: deliveryId, result: outcome?.status ?? 'missing' })}`, 303);
   });
@@ -320,7 +321,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   ui.post('/alerts/:id/retry', async (c) => {
     const alertId = id(c.req.param('id'));
     const back = await backFilter(c, ALERT_STATUSES);
-    const outcome = await deps.writer.run('alertRetry', { alertId, nowMs: deps.clock.now().getTime() });
+    const outcome = await deps.store.alerts.retry({ alertId, nowMs: deps.clock.now().getTime(), configured: configuredSinkNames(deps.config.alerts) });
     const result = !outcome.found ? 'missing' : outcome.sinks.length === 0 ? 'none' : 'ok';
     logger.info({ alertId, result, sinks: outcome.sinks }, 'alert retried from the dashboard');
     return c.redirect(`/ui/alerts${query({ status: back, retried: alertId, result })}`, 303);

@@ -1,14 +1,13 @@
 /**
  * Where dashboard logouts are kept. Sessions are stateless (a MAC'd cookie), so a logout is the one
  * thing to remember: the session id is revoked until the cookie would have expired anyway. In the
- * database (table ui_session_revocations) a restart forgets none; the row is written by the single
- * writer and read on the request's own connection.
+ * database (table ui_session_revocations) a restart forgets none; the row is written through the store
+ * and read on the request's own connection.
  */
 import { and, eq, gt } from 'drizzle-orm';
 import type { Db } from '../db/open.js';
 import { uiSessionRevocations } from '../db/schema.js';
-import type { ProcedureContext } from '../ingest/procedures.js';
-import type { Writer } from '../ingest/writer.js';
+import type { Store } from '../store/port.js';
 
 /** Revoked session ids, each until its expiry. */
 export interface RevocationStore {
@@ -18,26 +17,8 @@ export interface RevocationStore {
   revoke(id: string, expiresAtMs: number, nowMs: number): Promise<void>;
 }
 
-export interface RevokeUiSessionArgs {
-  id: string;
-  expiresAtMs: number;
-  nowMs: number;
-}
-
-/**
- * Writer procedure: records one logout and deletes the revocations whose sessions have expired
- * (they can never verify again), so the table holds at most one session lifetime of logouts.
- */
-export function revokeUiSessionProcedure(ctx: ProcedureContext, args: RevokeUiSessionArgs): { pruned: number } {
-  return ctx.repo.transaction(() => {
-    const sqlite = ctx.repo.sqlite;
-    sqlite.prepare('INSERT INTO ui_session_revocations (id, expires_at_ms) VALUES (?, ?) ON CONFLICT (id) DO NOTHING').run(args.id, args.expiresAtMs);
-    return { pruned: sqlite.prepare('DELETE FROM ui_session_revocations WHERE expires_at_ms <= ?').run(args.nowMs).changes };
-  });
-}
-
-/** Revocations in the database: written through the writer, read from `db`. */
-export function databaseRevocations(db: Db, writer: Pick<Writer, 'run'>): RevocationStore {
+/** Revocations in the database: written through the store, read from `db`. */
+export function databaseRevocations(db: Db, store: Pick<Store, 'revokeUiSession'>): RevocationStore {
   return {
     isRevoked(id, nowMs) {
       const row = db
@@ -48,7 +29,7 @@ export function databaseRevocations(db: Db, writer: Pick<Writer, 'run'>): Revoca
       return row !== undefined;
     },
     async revoke(id, expiresAtMs, nowMs) {
-      await writer.run('revokeUiSession', { id, expiresAtMs, nowMs });
+      await store.revokeUiSession({ id, expiresAtMs, nowMs });
     },
   };
 }

@@ -39,7 +39,7 @@ async function costIn(fleet: number, changed: number, history: number, rounds: n
   const base = t.clock.now().getTime() - 24 * 60 * MIN;
   const batch: unknown[] = [];
   const flush = async () => {
-    await t.deps.writer.applyEvents(batch.splice(0), 'poll');
+    await t.deps.store.applyEvents(batch.splice(0), 'poll');
   };
   for (let d = 0; d < fleet; d++) {
     for (let h = 0; h < history; h++) {
@@ -51,7 +51,7 @@ async function costIn(fleet: number, changed: number, history: number, rounds: n
   await flush();
   // Let every grace pass and drain the queue: the fleet is reconciled and quiet.
   t.clock.advance(2 * 60 * MIN);
-  while ((await t.deps.writer.run('reconcile', { budgetMs: 60_000 })).more) {
+  while ((await t.deps.store.reconcile({ budgetMs: 60_000 })).more) {
     /* drain */
   }
   const perDeviceMs: number[] = [];
@@ -64,15 +64,15 @@ async function costIn(fleet: number, changed: number, history: number, rounds: n
     }
     await flush();
     const started = performance.now();
-    const run = await t.deps.writer.run('reconcile', { budgetMs: 60_000 });
+    const run = await t.deps.store.reconcile({ budgetMs: 60_000 });
     const ms = performance.now() - started;
     if (run.devices !== changed) throw new Error(`reconcile bench: expected ${changed} devices reconciled, got ${run.devices}`);
     if (r >= 0) perDeviceMs.push(ms / changed);
     t.clock.advance(2 * MIN);
-    await t.deps.writer.run('reconcile', { budgetMs: 60_000 });
+    await t.deps.store.reconcile({ budgetMs: 60_000 });
   }
   const idleStarted = performance.now();
-  const idle = await t.deps.writer.run('reconcile', { budgetMs: 60_000 });
+  const idle = await t.deps.store.reconcile({ budgetMs: 60_000 });
   const idleMs = performance.now() - idleStarted;
   return { fleet, perDeviceMs: median(perDeviceMs), idleMs, idleDevices: idle.devices };
 }

@@ -245,7 +245,7 @@ const FUNNEL_CHILD = `
 const m = JSON.parse(process.env.SCALE_MODULES);
 const { loadConfig } = await import(m.config);
 const { createLogger } = await import(m.logger);
-const { createWorkerWriter } = await import(m.writer);
+const { createWorkerStore } = await import(m.store);
 const config = loadConfig({ ENODE_WEBHOOK_SECRET: ${JSON.stringify(SECRET)}, ADMIN_TOKEN: ${JSON.stringify(ADMIN)}, DATABASE_PATH: process.env.SCALE_DB, LOG_LEVEL: 'warn' });
 const logger = createLogger('warn', process.stderr);
 const { readFileSync } = await import('node:fs');
@@ -291,13 +291,13 @@ const rssBeforeBytes = process.memoryUsage().rss;
 const sampler = setInterval(sample, SAMPLE_MS);
 const started = performance.now();
 sample();
-const writer = await createWorkerWriter({ databasePath: process.env.SCALE_DB, logLevel: 'warn', config }, logger);
-await writer.idle();
+const store = await createWorkerStore({ databasePath: process.env.SCALE_DB, logLevel: 'warn', config }, logger);
+await store.idle();
 const applied = performance.now();
 enterPhase('reconcile');
 let reconcileCalls = 0, devicesReconciled = 0, findings = 0, reconcileErrors = 0;
 for (;;) {
-  const r = await writer.run('reconcile', { budgetMs: 50 });
+  const r = await store.reconcile({ budgetMs: 50 });
   reconcileCalls++;
   devicesReconciled += r.devices;
   findings += r.findings.length;
@@ -330,7 +330,7 @@ const result = {
   parentAtSpawn: null,
   heapUsedAfterGcBytes: mem.heapUsed,
 };
-await writer.close();
+await store.close();
 process.stdout.write(JSON.stringify(result) + '\\n');
 `;
 
@@ -347,7 +347,7 @@ function ownMemory(): { rssBytes: number; anonBytes: number } | null {
 
 export function runFunnel(dbPath: string, logPath: string): Promise<FunnelResult> {
   const dist = (p: string) => pathToFileURL(resolve('dist', p)).href;
-  const modules = { config: dist('config.js'), logger: dist('logger.js'), writer: dist('ingest/writer.js') };
+  const modules = { config: dist('config.js'), logger: dist('logger.js'), store: dist('store/sqlite/store.js') };
   return new Promise((resolveResult, reject) => {
     // A file, not --eval: the writer's worker thread inherits the process's flags, and --input-type breaks it.
     const script = join(dirname(logPath), 'funnel-child.mjs');

@@ -34,7 +34,7 @@ describe('command gateway against the simulator', () => {
     // The gateway's Enode client, against the same simulator (the daemon reads deps.enode per request).
     s.t.deps.enode = makeEnodeClient({ baseUrl: 'http://sim.local', clock: s.t.clock, fetch: inProcessFetch(s.sim.app) });
     const reconcile = async () => {
-      for (let i = 0; i < 20 && (await s.t.deps.writer.run('reconcile', {})).more; i++);
+      for (let i = 0; i < 20 && (await s.t.deps.store.reconcile({})).more; i++);
     };
     /** Lets simulated time pass in steps, the reconciler running after each, as its job does. */
     const wait = async (ms: number) => {

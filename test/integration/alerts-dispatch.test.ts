@@ -2,8 +2,6 @@ import { WebhookVerificationError } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
-import type { ProcedureName } from '../../src/ingest/procedures.js';
-import type { Writer } from '../../src/ingest/writer.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { actionEvent, api, postWebhook } from '../support/fixtures.js';
 import { alertsApp, failAction, startReceiver, verifyAt, type Answer, type Receiver } from './alerts-support.js';
@@ -120,7 +118,7 @@ describe('alert dispatcher with a real HTTP receiver', () => {
 
     // "Restart" with the receiver fixed: a new dispatcher over the same database.
     gone.answer(() => ({ status: 204 }));
-    const restarted = createAlertDispatcher({ writer: t.deps.writer, config: t.config.alerts, clock: t.clock, logger, random: () => 0.5 });
+    const restarted = createAlertDispatcher({ store: t.deps.store, config: t.config.alerts, clock: t.clock, logger, random: () => 0.5 });
     await restarted.runAll(t.clock.now());
     expect(gone.requests.slice(1).map((r) => r.headers['webhook-id']).sort()).toEqual([first, second].sort());
     expect((await (await api(t, '/alerts?status=pending')).json()).data).toEqual([]);
@@ -130,13 +128,12 @@ describe('alert dispatcher with a real HTTP receiver', () => {
     const rx = await receiver();
     const { t } = alertsApp({ ALERT_WEBHOOK_URLS: rx.url, ALERT_TIMEOUT_SECONDS: '10' });
     const id = await failAction(t, 'act-1');
-    const dies: Writer['run'] = ((name: ProcedureName, args: never) =>
-      name === 'alertRecord' ? Promise.reject(new Error('process died')) : t.deps.writer.run(name, args)) as Writer['run'];
-    const before = createAlertDispatcher({ writer: { run: dies }, config: t.config.alerts, clock: t.clock, logger: silentLogger() });
+    const dies = { alerts: { ...t.deps.store.alerts, record: () => Promise.reject(new Error('process died')) } };
+    const before = createAlertDispatcher({ store: dies, config: t.config.alerts, clock: t.clock, logger: silentLogger() });
     await expect(before.runAll(t.clock.now())).rejects.toThrow('process died');
     expect(rx.requests).toHaveLength(1);
 
-    const after = createAlertDispatcher({ writer: t.deps.writer, config: t.config.alerts, clock: t.clock, logger: silentLogger() });
+    const after = createAlertDispatcher({ store: t.deps.store, config: t.config.alerts, clock: t.clock, logger: silentLogger() });
     await after.runAll(t.clock.now());
     expect(rx.requests).toHaveLength(1);
     t.clock.advance(70 * S);
@@ -203,7 +200,7 @@ describe('alert dispatcher with a real HTTP receiver', () => {
     const id = await failAction(t, 'act-1', 'delivery-1');
     await failAction(t, 'act-1', 'delivery-1');
     await failAction(t, 'act-1', 'delivery-2');
-    await t.deps.writer.applyEvents([actionEvent('act-1', 'FAILED', 5, { failureReason: { type: 'NO_RESPONSE', detail: 'vendor did not answer' } })], 'poll');
+    await t.deps.store.applyEvents([actionEvent('act-1', 'FAILED', 5, { failureReason: { type: 'NO_RESPONSE', detail: 'vendor did not answer' } })], 'poll');
     expect((await api(t, '/deliveries/delivery-1/replay', { method: 'POST' })).status).toBe(200);
     await dispatcher.runAll(t.clock.now());
     t.clock.advance(3600 * S);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { alertId } from '../../src/alerts/outbox.js';
+import { alertId } from '../../src/alerts/types.js';
 import { silentLogger } from '../../src/logger.js';
 import type { SyncDeps, SyncEnodeApi } from '../../src/sync/types.js';
 import { runWebhookHealth } from '../../src/sync/webhook-health.js';
@@ -65,7 +65,7 @@ describe('facts raise their alerts in their own transaction, once', () => {
       logger: silentLogger(),
       clock: t.clock,
       enode,
-      writer: t.deps.writer,
+      store: t.deps.store,
       read: t.deps.repos.read,
       state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null },
     };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { alertId } from '../../src/alerts/outbox.js';
-import { SINK_GONE } from '../../src/alerts/store.js';
+import { alertId } from '../../src/alerts/types.js';
+import { configuredSinkNames } from '../../src/alerts/sinks/index.js';
+import { SINK_GONE } from '../../src/alerts/types.js';
 import { api, makeTestApp, NOW } from '../support/fixtures.js';
 
 const SECRET_KEY = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`;
@@ -11,7 +12,7 @@ describe('alert sinks that are no longer configured', () => {
     const old = makeTestApp({ ALERT_WEBHOOK_URLS: 'https://old.example/hook?token=abc', ALERT_WEBHOOK_SECRET: SECRET_KEY });
     const t = makeTestApp();
     for (const app of [old, t]) {
-      await app.deps.writer.run('alertRaise', {
+      await app.deps.store.alerts.raise({
         type: 'delivery.failed',
         dedupeKey: 'delivery.failed:d1',
         deviceId: null,
@@ -24,10 +25,10 @@ describe('alert sinks that are no longer configured', () => {
     const { createSinks } = await import('../../src/alerts/sinks/index.js');
     const oldSinks = createSinks(old.config.alerts, old.clock).map((s) => ({ name: s.name, types: s.types }));
     expect(oldSinks).toHaveLength(1);
-    await t.deps.writer.run('alertClaim', { nowMs: NOW.getTime(), sinks: oldSinks, sink: 'none', limit: 10, leaseMs: 1000 });
+    await t.deps.store.alerts.claim({ nowMs: NOW.getTime(), sinks: oldSinks, sink: 'none', limit: 10, leaseMs: 1000 });
     expect(t.db.$client.prepare(`SELECT status FROM alert_deliveries`).pluck().all()).toEqual(['pending']);
 
-    expect(await t.deps.writer.run('alertRetireSinks', { nowMs: NOW.getTime() })).toBe(1);
+    expect(await t.deps.store.alerts.retireSinks({ nowMs: NOW.getTime(), configured: configuredSinkNames(t.config.alerts) })).toBe(1);
     const row = t.db.$client.prepare(`SELECT status, last_error AS lastError FROM alert_deliveries`).get();
     expect(row).toEqual({ status: 'dead', lastError: SINK_GONE });
     const dead = await api(t, '/alerts?status=dead');

@@ -10,7 +10,7 @@ import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { checkBody, type ReceivedDelivery } from '../../src/ingest/deliveries.js';
 import { appliedEventCounts } from '../../src/ingest/apply.js';
-import { Ingestor, MAX_QUEUED } from '../../src/ingest/ingestor.js';
+import { Ingestor, MAX_QUEUED } from '../../src/store/sqlite/ingestor.js';
 import { silentLogger } from '../../src/logger.js';
 import { NOW, vehicleEvent } from '../support/fixtures.js';
 

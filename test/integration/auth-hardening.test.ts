@@ -12,7 +12,7 @@ import { ManualClock } from '../../src/clock.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createDeps } from '../../src/deps.js';
-import { createWorkerWriter } from '../../src/ingest/writer.js';
+import { createWorkerStore } from '../../src/store/sqlite/store.js';
 import { silentLogger } from '../../src/logger.js';
 import { SESSION_TTL_MS } from '../../src/ui/auth.js';
 import { ADMIN_TOKEN, api, makeTestApp, NOW, postWebhook, testConfig, type TestApp } from '../support/fixtures.js';
@@ -139,12 +139,12 @@ describe('dashboard logout survives a restart', () => {
     const config = testConfig({ DATABASE_PATH: path });
     const db = openDatabase(path);
     runMigrations(db);
-    const writer = await createWorkerWriter({ databasePath: path, logLevel: 'silent', config }, silentLogger());
-    const deps = createDeps({ config, db, logger: silentLogger(), clock }, writer);
+    const store = await createWorkerStore({ databasePath: path, logLevel: 'silent', config }, silentLogger());
+    const deps = createDeps({ config, db, logger: silentLogger(), clock }, store);
     return {
       app: createApp(deps),
       stop: async () => {
-        await writer.close();
+        await store.close();
         db.$client.close();
       },
     };

@@ -156,7 +156,7 @@ describe('payload timestamps', () => {
     await postWebhook(t, [vehicleUpdate(NOW.getTime() - 120_000, false)]);
     await postWebhook(t, [vehicleUpdate(FAR_FUTURE_MS, true)]);
     t.clock.advance(61_000);
-    await t.deps.writer.run('reconcile', {});
+    await t.deps.store.reconcile({});
     expect((await (await api(t, '/interference')).json()).data).toEqual([]);
   });
 

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { alertId } from '../../src/alerts/outbox.js';
+import { alertId } from '../../src/alerts/types.js';
 import { createIngestRepo } from '../../src/db/ingest-repo.js';
 import { silentLogger } from '../../src/logger.js';
-import { reconcileProcedure } from '../../src/reconcile/reconciler.js';
+import { reconcileProcedure } from '../../src/store/sqlite/reconcile.js';
 import { ADMIN_TOKEN, api, makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
 
 const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
@@ -38,7 +38,7 @@ function action(id: string, targetId: string, kind: 'START' | 'STOP', state: str
 }
 
 async function reconcile(t: TestApp) {
-  return t.deps.writer.run('reconcile', {});
+  return t.deps.store.reconcile({});
 }
 
 /** Lets the grace pass (wall clock) and reconciles what came due. */

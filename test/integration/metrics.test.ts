@@ -61,7 +61,7 @@ describe('GET /metrics', () => {
     const t = makeTestApp();
     await postWebhook(t, [vehicleEvent('vehicle-1', 0, { charging: true }), vehicleEvent('vehicle-1', 5, { charging: false })]);
     t.clock.advance(61_000);
-    await t.deps.writer.run('reconcile', {});
+    await t.deps.store.reconcile({});
     const m = await scrape(t);
     expect(m.get('enode_sync_findings{kind="UNEXPECTED_CHANGE"}')).toBe(1);
     expect(m.get('enode_sync_reconcile_queue_due')).toBe(0);

@@ -227,7 +227,7 @@ describe('answers match the document', () => {
     await postWebhook(t, [vehicleEvent('v1', 5, { charging: false })], { deliveryId: 'd2' });
     await postWebhook(t, 'not json', { deliveryId: 'd3' });
     t.clock.advance(120_000);
-    await t.deps.writer.run('reconcile', {});
+    await t.deps.store.reconcile({});
     // The finding's alert, dead at one sink (the dispatcher is not part of this test).
     const alertId = t.db.$client.prepare("SELECT id FROM alerts WHERE type = 'interference.detected'").pluck().get() as string;
     t.db.$client

@@ -43,7 +43,7 @@ describe('gap-filling poller against the simulator', () => {
 
     const report = await runWebhookHealth(s.deps, s.t.clock.now());
     expect(report).toEqual({ checked: true, isActive: false, reactivated: true, resynced: true });
-    await s.t.deps.writer.idle();
+    await s.t.deps.store.idle();
     for (const rec of s.sim.world.all()) {
       const row = s.t.db.$client.prepare('SELECT controlled FROM devices WHERE id = ?').get(rec.data.id) as { controlled: string };
       expect(JSON.parse(row.controlled), `device ${rec.data.id}`).toEqual(controlledState(rec.type, rec.data as unknown as Record<string, unknown>));

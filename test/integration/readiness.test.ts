@@ -5,9 +5,9 @@ import { createIngestRepo, type IngestRepo } from '../../src/db/ingest-repo.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createDeps } from '../../src/deps.js';
-import { APPLY_STALLED_AFTER_MS } from '../../src/ingest/ingestor.js';
+import { APPLY_STALLED_AFTER_MS } from '../../src/store/sqlite/ingestor.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
-import { createInlineWriter, PROBE_REUSE_MS } from '../../src/ingest/writer.js';
+import { createInlineStore, PROBE_REUSE_MS } from '../../src/store/sqlite/store.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { makeTestApp, NOW, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
 import { captureLogs } from '../support/logs.js';
@@ -51,7 +51,7 @@ function appWithFailingApply() {
     },
   }) as IngestRepo;
   const lines: Array<{ msg: string }> = [];
-  const writer = createInlineWriter(repo, clock, createLogger('error', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }), config);
+  const writer = createInlineStore(repo, clock, createLogger('error', { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) }), config);
   const deps = createDeps({ config, db, logger: silentLogger(), clock }, writer);
   return { app: createApp(deps), deps, db, clock, broken, lines };
 }
@@ -115,7 +115,7 @@ describe('a persistently failing apply loop', () => {
     // Stored durably and acknowledged; applying it fails.
     expect(res.status).toBe(200);
     await turns();
-    expect((await t.deps.writer.health()).applyFailingSinceMs).toBe(NOW.getTime());
+    expect((await t.deps.store.health()).applyFailingSinceMs).toBe(NOW.getTime());
 
     // Failing, but not for long: still ready (a disk briefly full heals by the retries).
     t.clock.advance(APPLY_STALLED_AFTER_MS - 1_000);
@@ -154,6 +154,6 @@ describe('a persistently failing apply loop', () => {
     m = await scrape(t.app);
     expect(m.get('enode_sync_apply_failing')).toBe(0);
     expect(m.get('enode_sync_apply_failing_seconds')).toBe(0);
-    expect((await t.deps.writer.health()).applyFailingSinceMs).toBeNull();
+    expect((await t.deps.store.health()).applyFailingSinceMs).toBeNull();
   });
 });

@@ -41,9 +41,9 @@ describe('reconciler regressions found by the chaos suite', () => {
     const t = makeTestApp();
     const at = async (minute: number, event: unknown) => {
       t.clock.set(new Date(BASE_MS + minute * MIN));
-      await t.deps.writer.applyEvents([event], 'poll');
+      await t.deps.store.applyEvents([event], 'poll');
       t.clock.advance(61_000);
-      await t.deps.writer.run('reconcile', {});
+      await t.deps.store.reconcile({});
     };
     // Power tapers from 7.1 kW to 1.8 kW over 22 minutes, then the session stops at minute 39.
     for (let m = 0; m <= 22; m++) await at(m, guestCharger(m, Math.round((7.1 - m * 0.24) * 10) / 10));

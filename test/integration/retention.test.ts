@@ -33,14 +33,14 @@ describe('retention', () => {
     await postWebhook(t, aged.map((e) => shifted(e, -40 * DAY)));
     await postWebhook(t, [{ event: 'user:vehicle:updated', vehicle: 'not an object' }], { deliveryId: 'bad' });
     t.clock.advance(61_000);
-    await t.deps.writer.run('reconcile', {});
+    await t.deps.store.reconcile({});
     // Now: a recent delivery.
     t.clock.set(NOW);
     await postWebhook(t, [vehicleEvent('vehicle-2', 0, { charging: false })]);
     const before = counts(t.db);
     expect(before).toMatchObject({ deliveries: 3, observations: 3, devices: 2, actions: 1, findings: 1, transitions: 1 });
 
-    const result = await t.deps.writer.run('prune', { cutoffMs: NOW.getTime() - 30 * DAY });
+    const result = await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY });
     expect(result.more).toBe(false);
     expect(result.deleted).toMatchObject({ observations: 2, deliveries: 1 });
     // The transition behind a finding stays: the finding's timeline keeps its explanation.
@@ -48,19 +48,19 @@ describe('retention', () => {
     const kept = t.db.$client.prepare(`SELECT id, status FROM deliveries ORDER BY received_at`).all();
     expect(kept).toEqual([{ id: 'bad', status: 'failed' }, expect.objectContaining({ status: 'applied' })]);
     // A second pass finds nothing more.
-    expect(Object.values((await t.deps.writer.run('prune', { cutoffMs: NOW.getTime() - 30 * DAY })).deleted).every((n) => n === 0)).toBe(true);
+    expect(Object.values((await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY })).deleted).every((n) => n === 0)).toBe(true);
   });
 
   it('works in small time-boxed steps and reports when more is left', async () => {
     const t = makeTestApp();
     t.clock.set(NOW.getTime() - 40 * DAY);
     for (let i = 0; i < 30; i++) await postWebhook(t, Array.from({ length: 100 }, (_, j) => vehicleEvent(`v${i}-${j}`, i, { charging: j % 2 === 0 })));
-    const first = await t.deps.writer.run('prune', { cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 });
+    const first = await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 });
     expect(first.more).toBe(true);
     // Each call deletes at least one batch (2,000 rows), so 3,000 observations take two calls.
     expect(first.deleted.observations).toBe(2000);
     let calls = 1;
-    for (let more = true; more; calls++) more = (await t.deps.writer.run('prune', { cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 })).more;
+    for (let more = true; more; calls++) more = (await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 })).more;
     expect(calls).toBe(2);
     expect(counts(t.db)).toMatchObject({ deliveries: 0, observations: 0, devices: 3000 });
   });
@@ -78,7 +78,7 @@ describe('retention', () => {
       for (let day = 0; day < 12; day++) {
         for (let i = 0; i < 20; i++) await postWebhook(t, Array.from({ length: 50 }, (_, j) => vehicleEvent(`v${j}`, day * 1440 + i, { charging: (i + j) % 2 === 0 })));
         // Keep 3 "days" (here: simulated by moving the clock a day per round).
-        while ((await deps.writer.run('prune', { cutoffMs: clock.now().getTime() - 3 * DAY + 1 })).more) {
+        while ((await deps.store.prune({ cutoffMs: clock.now().getTime() - 3 * DAY + 1 })).more) {
           /* drain */
         }
         clock.advance(DAY);
@@ -89,7 +89,7 @@ describe('retention', () => {
       const settled = pageCounts.slice(5);
       expect(Math.max(...settled)).toBeLessThanOrEqual(Math.ceil(pageCounts[4]! * 1.1));
       expect(statSync(config.databasePath).size).toBeGreaterThan(0);
-      await deps.writer.close();
+      await deps.store.close();
       db.$client.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

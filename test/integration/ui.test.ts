@@ -16,7 +16,7 @@ function vehicle(id: string, minute: number, state: { charging?: boolean; plugge
 async function withFinding(t: TestApp): Promise<string> {
   await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 5, { charging: false })]);
   t.clock.advance(61_000);
-  await t.deps.writer.run('reconcile', {});
+  await t.deps.store.reconcile({});
   const body = (await (await api(t, '/interference?deviceId=v1')).json()) as { data: Array<{ id: string }> };
   expect(body.data).toHaveLength(1);
   return body.data[0]!.id;

@@ -12,7 +12,7 @@ import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createWalSyncer, type DataSync } from '../../src/db/wal-sync.js';
 import { checkBody, type ReceivedDelivery } from '../../src/ingest/deliveries.js';
-import { Ingestor } from '../../src/ingest/ingestor.js';
+import { Ingestor } from '../../src/store/sqlite/ingestor.js';
 import { createLogger } from '../../src/logger.js';
 import { removeDir, tempDir } from '../support/daemon.js';
 

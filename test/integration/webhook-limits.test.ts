@@ -32,7 +32,7 @@ function limitedRoute(limits: Partial<WebhookRouteDeps> = {}) {
     webhookRoutes({
       webhookSecrets: [SECRET],
       bodyLimitBytes: LIMIT,
-      writer: t.deps.writer,
+      store: t.deps.store,
       clock: t.clock,
       logger,
       unverifiedBytesLimit: BUDGET,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { actions, deliveries, devices, observations, systemEvents } from '../../src/db/schema.js';
 import { storeDelivery } from '../../src/ingest/deliveries.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
-import { createInlineWriter } from '../../src/ingest/writer.js';
+import { createInlineStore } from '../../src/store/sqlite/store.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { actionEvent, api, makeTestApp, NOW, postWebhook, SECRET, vehicleEvent } from '../support/fixtures.js';
 
@@ -321,7 +321,7 @@ describe('store, then apply', () => {
       storeDelivery(t.deps.repos.ingest, { headerId: 'left-over', receivedAt: NOW.getTime(), headers: {}, body: Buffer.from(JSON.stringify([actionEvent('action-1', 'CONFIRMED', 2)])) }),
     );
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('pending');
-    const restarted = createInlineWriter(t.deps.repos.ingest, t.clock, silentLogger(), t.config);
+    const restarted = createInlineStore(t.deps.repos.ingest, t.clock, silentLogger(), t.config);
     await restarted.idle();
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('applied');
     expect((await (await api(t, '/actions/action-1')).json()).state).toBe('CONFIRMED');

@@ -144,7 +144,7 @@ function api(t: { app: TestApp['app'] }, path: string, init: RequestInit = {}, t
 
 /** The reconciler must digest whatever ingest accepted. */
 async function reconcileClean(t: TestApp, errors: string[] = []): Promise<void> {
-  const run = await t.deps.writer.run('reconcile', { nowMs: LATER_MS });
+  const run = await t.deps.store.reconcile({ nowMs: LATER_MS });
   const why = errors.filter((l) => l.includes('reconcil')).join('\n');
   expect(run.errors, `reconcile errors on accepted input: ${why.slice(-3_000)}`).toBe(0);
 }
@@ -196,7 +196,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
           const body = await checkAnswer(res, `webhook with signature ${JSON.stringify(c.signature)}`);
           expect(res.status).toBe(401);
           expectErrorBody(body, 401, 'webhook 401');
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           expect(tableCounts(t.db.$client)).toEqual(before);
         }),
         runs(300),
@@ -223,7 +223,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
             stored.set(body, id);
           } else expectDuplicateOf(res, answer, earlier);
           const storedId = earlier ?? id;
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           expect(deliveryRow(t, storedId)?.status).toBe('quarantined');
           // The same bytes again: acknowledged as a duplicate, not stored twice.
           const before = tableCounts(t.db.$client);
@@ -259,7 +259,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
             return;
           }
           stored.set(text, id);
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           const row = deliveryRow(t, id);
           expect(row, 'a 2xx or 400 delivery is stored').toBeDefined();
           if (res.status === 400) {
@@ -273,7 +273,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
           // Redelivery changes nothing.
           const before = tableCounts(t.db.$client);
           expect((await sendWebhook(t, text, signed(text, id))).status).toBe(200);
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           expect(tableCounts(t.db.$client)).toEqual(before);
           await reconcileClean(t, log.errors);
           await readBack(t, id, events);
@@ -313,7 +313,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
         const res = await sendWebhook(t, text, signed(text, id));
         await checkAnswer(res, text);
         expect(res.status, text).toBe(200);
-        await t.deps.writer.idle();
+        await t.deps.store.idle();
         expect(deliveryRow(t, id)?.status, text).toBe('failed');
       }
       // A failed delivery applies nothing, not even its good events.
@@ -324,7 +324,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
       const res = await sendWebhook(t, deep, signed(deep, id));
       await checkAnswer(res, 'deeply nested event');
       expect(res.status).toBe(400);
-      await t.deps.writer.idle();
+      await t.deps.store.idle();
       expect(deliveryRow(t, id)?.status).toBe('quarantined');
       await readBack(t, id, []);
     },
@@ -349,7 +349,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
           const before = tableCounts(t.db.$client);
           const res = await sendWebhook(t, body, headers);
           await checkAnswer(res, `mutated body ${body.toString('latin1').slice(0, 120)}`);
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           if (!signAfter) {
             expect(res.status).toBe(401);
             expect(tableCounts(t.db.$client)).toEqual(before);
@@ -404,7 +404,7 @@ describe('fuzz: POST /webhooks/enode in-process', () => {
           }
           else expect(body.deliveryId).toMatch(/^sha256-[0-9a-f]{64}$/);
           expect(body.deliveryId.length).toBeLessThanOrEqual(200);
-          await t.deps.writer.idle();
+          await t.deps.store.idle();
           await readBack(t, body.deliveryId, []);
           // Credentials never stored with the delivery.
           const stored = JSON.parse(t.db.$client.prepare('SELECT headers FROM deliveries WHERE id = ?').pluck().get(body.deliveryId) as string) as Record<string, string>;
@@ -484,7 +484,7 @@ async function seededApp() {
   await postWebhook(t, [actionEvent('act/slash', 'PENDING', 40, { targetId: 'veh/2' })]);
   // A charging flip nobody asked for: a finding once the grace is over.
   await postWebhook(t, [vehicleEvent('veh-1', 100, { charging: false }), vehicleEvent('veh-1', 110, { charging: true })]);
-  await t.deps.writer.run('reconcile', { nowMs: LATER_MS });
+  await t.deps.store.reconcile({ nowMs: LATER_MS });
   await postWebhook(t, [{ event: 'user:vehicle:updated', vehicle: 42 }], { deliveryId: 'seed-failed' });
   await postWebhook(t, { not: 'an array' }, { deliveryId: 'seed-quarantined' });
   // A dead alert delivery, so that retry has something to do.
@@ -560,7 +560,7 @@ describe('fuzz: admin API and dashboard in-process', () => {
       console.info(`fuzz admin API answers by status: ${JSON.stringify(statuses)}`);
       // Not only refusals: the generator reaches the handlers' success paths too.
       expect(statuses[200] ?? 0).toBeGreaterThan(scale(800) / 20);
-      await t.deps.writer.idle();
+      await t.deps.store.idle();
       expect(t.db.$client.pragma('integrity_check', { simple: true })).toBe('ok');
     },
     TIMEOUT_MS,
@@ -865,7 +865,7 @@ describe('fuzz: memory', () => {
             await (await api(t, `${route.path(s.id)}${s.query}`, { method: route.method, ...(route.body ? { body: s.body } : {}) })).arrayBuffer();
           }
         }
-        await t.deps.writer.idle();
+        await t.deps.store.idle();
         await (await t.app.request('/metrics')).text();
         gc();
         gc();

@@ -53,7 +53,7 @@ export async function postWebhook(
   const deliveryId = opts.deliveryId === undefined ? randomUUID() : opts.deliveryId;
   if (deliveryId !== null) headers['x-enode-delivery'] = deliveryId;
   const res = await t.app.request('/webhooks/enode', { method: 'POST', headers, body: text });
-  await t.deps.writer.idle();
+  await t.deps.store.idle();
   return res;
 }
 

@@ -122,7 +122,7 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     {},
     o.logger ? { logger: o.logger } : {},
   );
-  const writer = s.t.deps.writer;
+  const store = s.t.deps.store;
   const commands: CommandOutcomes = {};
   const count = (outcome: string) => {
     commands[outcome] = (commands[outcome] ?? 0) + 1;
@@ -134,7 +134,7 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
       const r = await sendGatewayCommand(s.sim, s.t, n);
       if (r) count(r.outcome);
     } else {
-      const status = await sendCommand(s.sim, s.retailer, n, writer);
+      const status = await sendCommand(s.sim, s.retailer, n, store);
       if (status !== undefined) count(status === 200 ? 'sent' : `HTTP ${status}`);
     }
   };
@@ -152,11 +152,11 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
       await runDeviceResync(s.deps, s.t.clock.now(), 'scheduled');
       lastResync = s.t.clock.now().getTime();
     }
-    await writer.run('reconcile', { budgetMs: 10_000 });
+    await store.reconcile({ budgetMs: 10_000 });
   }
   // Let every grace end, then decide what is left.
   s.t.clock.advance((s.t.config.interferenceGraceSeconds + 1) * 1000);
-  await writer.run('reconcile', { budgetMs: 60_000 });
+  await store.reconcile({ budgetMs: 60_000 });
 
   await o.inspect?.(s);
   const truth = s.sim.truth();

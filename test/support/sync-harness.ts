@@ -49,7 +49,7 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
     logger: logger.child({ component: 'sync' }),
     clock: t.clock,
     enode,
-    writer: t.deps.writer,
+    store: t.deps.store,
     read: t.deps.repos.read,
     state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null },
   };
@@ -70,7 +70,7 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
     async step(ms: number) {
       await sim.runFor(ms);
       t.clock.set(sim.clock.nowMs());
-      await t.deps.writer.idle();
+      await t.deps.store.idle();
     },
   };
 }
@@ -81,9 +81,9 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
  * even when all of that action's webhooks are lost (Enode has no endpoint listing actions).
  * Returns Enode's HTTP status, or undefined when no device fits.
  */
-export async function sendCommand(sim: Simulator, retailer: SimApiClient, i: number, writer: TestApp['deps']['writer']): Promise<number | undefined> {
+export async function sendCommand(sim: Simulator, retailer: SimApiClient, i: number, store: TestApp['deps']['store']): Promise<number | undefined> {
   const result = await sendRaw(sim, retailer, i);
-  if (result && result.status === 200) await writer.applyEvents([{ event: 'user:vendor-action:updated', vendorAction: result.body }], 'gateway');
+  if (result && result.status === 200) await store.applyEvents([{ event: 'user:vendor-action:updated', vendorAction: result.body }], 'gateway');
   return result?.status;
 }
 
@@ -170,7 +170,7 @@ export async function runDropScenario(s: ReturnType<typeof setupSyncHarness>, o:
   await runDeviceResync(s.deps, s.t.clock.now(), 'start');
   const ticks = (o.hours + o.settleHours) * 120;
   for (let tick = 0; tick < ticks; tick++) {
-    if (tick < o.hours * 120 && tick % 10 === 0) await sendCommand(s.sim, s.retailer, tick / 10, s.t.deps.writer);
+    if (tick < o.hours * 120 && tick % 10 === 0) await sendCommand(s.sim, s.retailer, tick / 10, s.t.deps.store);
     await s.step(30_000);
     noteResolved();
     await runPendingActions(s.deps, s.t.clock.now());

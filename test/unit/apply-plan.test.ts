@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { planApply, type ApplyState } from '../../src/ingest/ingestor.js';
+import { planApply, type ApplyState } from '../../src/store/sqlite/ingestor.js';
 
 const NOW = 100_000;
 /** A burst in progress: a delivery stored 5 ms ago, 100 waiting to be applied, the oldest stored 1 s ago. */

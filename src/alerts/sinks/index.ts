@@ -1,4 +1,4 @@
-import type { Clock } from '../../clock.js';
+import { systemClock, type Clock } from '../../clock.js';
 import type { Config } from '../../config.js';
 import { slackSink } from './slack.js';
 import { standardWebhookSink } from './standard-webhook.js';
@@ -20,4 +20,9 @@ export function createSinks(config: Config['alerts'], clock: Clock, fetchFn: Fet
     sinks.push(slackSink({ url: config.slackWebhookUrl, types: config.slackTypes, publicUrl: config.publicUrl, clock, fetch: fetchFn }));
   }
   return sinks;
+}
+
+/** The names of the sinks the configuration describes (what the outbox keeps attempts for). */
+export function configuredSinkNames(config: Config['alerts']): string[] {
+  return createSinks(config, systemClock).map((s) => s.name);
 }

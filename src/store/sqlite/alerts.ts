@@ -1,45 +1,16 @@
 /**
- * The outbox's delivery state, written only by the single writer (these functions back the
- * `alert*` procedures in ingest/procedures.ts). One `alert_deliveries` row per alert and sink:
- * `pending` (due at `next_attempt_at_ms`) → `delivered`, or `dead` after the last attempt.
- * Portable SQL: no SQLite-only constructs.
+ * The alert outbox on SQLite (store/port.ts AlertOutbox), written only by the single writer. One
+ * `alert_deliveries` row per alert and sink: `pending` (due at `next_attempt_at_ms`) →
+ * `delivered`, or `dead` after the last attempt.
  */
 import type Database from 'better-sqlite3';
-import type { ProcedureContext } from '../ingest/procedures.js';
-import { alertId, enqueueAlert, type NewAlert } from './outbox.js';
-import { createSinks } from './sinks/index.js';
-import { acceptsType } from './types.js';
+import { acceptsType, alertId, SINK_GONE, type NewAlert } from '../../alerts/types.js';
+import type { AlertAttemptResult, AlertClaimArgs, AlertRetryOutcome, ClaimedAlertAttempt, SinkSpec } from '../port.js';
+import { enqueueAlert } from './outbox.js';
+import type { ProcedureContext } from './context.js';
 
-/** A configured sink as the writer needs it: its stable name and the types it takes. */
-export interface SinkSpec {
-  name: string;
-  types: string[];
-}
-
-/** A due delivery handed to the dispatcher, with its alert. */
-export interface ClaimedDelivery {
-  alertId: string;
-  sink: string;
-  /** Attempts made before this one. */
-  attempts: number;
-  type: string;
-  deviceId: string | null;
-  userId: string | null;
-  createdAtMs: number;
-  /** The alert's `data`, as stored (JSON text). */
-  data: string;
-}
-
-/** What became of one attempt, decided by the dispatcher (pure rules in backoff.ts). */
-export interface DeliveryResult {
-  alertId: string;
-  status: 'pending' | 'delivered' | 'dead';
-  /** False when the sink is disabled (410): the delivery is held and the attempt does not count. */
-  counted: boolean;
-  nextAttemptAtMs: number;
-  lastStatus: number | null;
-  lastError: string | null;
-}
+type ClaimedDelivery = ClaimedAlertAttempt;
+type DeliveryResult = AlertAttemptResult;
 
 /** Alerts fanned out per claim call at most; the rest follow at the next call. */
 const FAN_OUT_BATCH = 500;
@@ -137,17 +108,12 @@ export function recordResults(sqlite: Database.Database, sink: string, nowMs: nu
   return changed;
 }
 
-/** Outcome of a manual retry: `found` false for an unknown alert, `sinks` empty when nothing was dead. */
-export interface RetryOutcome {
-  found: boolean;
-  sinks: string[];
-}
 
 /**
  * Makes an alert's dead deliveries pending and due now, with the full retry schedule again
  * (attempts reset; the last error is kept until the next attempt).
  */
-export function retryDead(sqlite: Database.Database, id: string, nowMs: number): RetryOutcome {
+export function retryDead(sqlite: Database.Database, id: string, nowMs: number): AlertRetryOutcome {
   const s = prepared(sqlite);
   if (!s.alertExists.get(id)) return { found: false, sinks: [] };
   const sinks = s.deadSinks.all(id).map((r) => r.sink);
@@ -155,20 +121,10 @@ export function retryDead(sqlite: Database.Database, id: string, nowMs: number):
   return { found: true, sinks };
 }
 
-// ── Writer procedures (plain data in and out: they may cross a thread boundary) ──
-
-export interface ClaimArgs {
-  nowMs: number;
-  /** Every configured sink, for the fan-out. */
-  sinks: SinkSpec[];
-  /** The sink to claim for. */
-  sink: string;
-  limit: number;
-  leaseMs: number;
-}
+// ── Writer procedures (plain data in and out: they cross a thread boundary) ──
 
 /** Fans out new alerts, then claims the sink's due deliveries (state derived: redone if a crash loses it). */
-export function alertClaimProcedure(ctx: ProcedureContext, args: ClaimArgs): ClaimedDelivery[] {
+export function alertClaimProcedure(ctx: ProcedureContext, args: AlertClaimArgs): ClaimedDelivery[] {
   return ctx.repo.derivedTransaction(() => {
     fanOut(ctx.repo.sqlite, args.sinks, args.nowMs);
     return claimDue(ctx.repo.sqlite, args.sink, args.nowMs, args.limit, args.leaseMs);
@@ -179,9 +135,6 @@ export function alertClaimProcedure(ctx: ProcedureContext, args: ClaimArgs): Cla
 export function alertRecordProcedure(ctx: ProcedureContext, args: { nowMs: number; sink: string; results: DeliveryResult[] }): number {
   return ctx.repo.transaction(() => recordResults(ctx.repo.sqlite, args.sink, args.nowMs, args.results));
 }
-
-/** Why a delivery to a sink that is no longer configured is dead. */
-export const SINK_GONE = 'sink no longer configured (ALERT_WEBHOOK_URLS / ALERT_SLACK_WEBHOOK_URL changed): retry it once the sink is configured again';
 
 /**
  * Deliveries still pending for sinks the configuration no longer names (a URL removed or rotated)
@@ -194,20 +147,16 @@ export function retireUnconfiguredSinks(sqlite: Database.Database, configured: r
   return sqlite.prepare(sql).run(SINK_GONE, nowMs, nowMs, ...configured).changes;
 }
 
-function configuredSinks(ctx: ProcedureContext): string[] {
-  return createSinks(ctx.config.alerts, ctx.clock).map((s) => s.name);
-}
-
 /** Writer procedure: retires the deliveries of sinks no longer configured (at start and daily). */
-export function alertRetireSinksProcedure(ctx: ProcedureContext, args: { nowMs: number }): number {
-  return ctx.repo.transaction(() => retireUnconfiguredSinks(ctx.repo.sqlite, configuredSinks(ctx), args.nowMs));
+export function alertRetireSinksProcedure(ctx: ProcedureContext, args: { nowMs: number; configured: string[] }): number {
+  return ctx.repo.transaction(() => retireUnconfiguredSinks(ctx.repo.sqlite, args.configured, args.nowMs));
 }
 
 /** Manual retry of an alert's dead deliveries (API): only to sinks still configured. */
-export function alertRetryProcedure(ctx: ProcedureContext, args: { alertId: string; nowMs: number }): RetryOutcome {
+export function alertRetryProcedure(ctx: ProcedureContext, args: { alertId: string; nowMs: number; configured: string[] }): AlertRetryOutcome {
   return ctx.repo.transaction(() => {
     const outcome = retryDead(ctx.repo.sqlite, args.alertId, args.nowMs);
-    const configured = configuredSinks(ctx);
+    const configured = args.configured;
     if (outcome.sinks.some((s) => !configured.includes(s))) retireUnconfiguredSinks(ctx.repo.sqlite, configured, args.nowMs);
     return { found: outcome.found, sinks: outcome.sinks.filter((s) => configured.includes(s)) };
   });

@@ -1,9 +1,12 @@
-import { alertOnApplyStalled, alertOnDeliveryFailed } from '../alerts/facts.js';
-import type { Clock } from '../clock.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
-import type { WalSyncer } from '../db/wal-sync.js';
-import type { Logger } from '../logger.js';
-import { applyDelivery, isStorageError, storeDelivery, type DeliveryOutcome, type HeldDelivery, type ReceivedDelivery } from './deliveries.js';
+import { applyStalledAlert, deliveryFailedAlert } from '../../alerts/facts.js';
+import type { Clock } from '../../clock.js';
+import type { IngestRepo } from '../../db/ingest-repo.js';
+import type { WalSyncer } from '../../db/wal-sync.js';
+import { applyDelivery, isStorageError, storeDelivery, type DeliveryOutcome, type HeldDelivery, type ReceivedDelivery } from '../../ingest/deliveries.js';
+import type { Logger } from '../../logger.js';
+import type { ApplyHealth } from '../port.js';
+
+export type { ApplyHealth } from '../port.js';
 
 interface Waiting {
   delivery: ReceivedDelivery;
@@ -78,19 +81,6 @@ export interface IngestorOptions {
 }
 
 /** How applying stored deliveries is going, for readiness and metrics. */
-export interface ApplyHealth {
-  /** Since when (epoch ms) applying has failed with storage errors; null while it works. */
-  applyFailingSinceMs: number | null;
-  /** True once it has failed for APPLY_STALLED_AFTER_MS. */
-  applyStalled: boolean;
-  /** Storage errors while applying since start. */
-  applyStorageErrors: number;
-  /** The last of them, for the log and the alert (never sent to HTTP clients). */
-  lastApplyError: string | null;
-  /** Deliveries stored and waiting to be applied. */
-  backlog: number;
-}
-
 export interface ApplyState {
   /** performance.now() times. */
   now: number;
@@ -403,7 +393,7 @@ export class Ingestor {
             const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
             const eventCount = next.held && 'events' in next.held ? next.held.events.length : 0;
             this.repo.finishDelivery(next.id, 'failed', error, null, eventCount);
-            alertOnDeliveryFailed(this.repo.sqlite, { id: next.id, error, eventCount }, now);
+            this.repo.enqueueAlert(deliveryFailedAlert({ id: next.id, error, eventCount }, now));
             outcome = { status: 'failed', error };
           }
           if (outcome?.status === 'failed') {
@@ -455,7 +445,7 @@ export class Ingestor {
     try {
       // Its own transaction: with the database itself failing this may fail too; then the
       // metric and /readyz still tell, and the next retry tries to store it again.
-      this.repo.transaction(() => alertOnApplyStalled(this.repo.sqlite, fact, nowMs));
+      this.repo.transaction(() => this.repo.enqueueAlert(applyStalledAlert(fact, nowMs)));
       this.stalledAlerted = true;
       this.logger.error(fact, 'applying stored deliveries has failed for too long; raised apply.stalled');
     } catch (alertErr) {

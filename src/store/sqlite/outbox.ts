@@ -4,27 +4,8 @@
  * committed without its alert, nor an alert without its fact. `dedupeKey` names the fact: the
  * same fact seen again (redelivery, re-evaluation) never makes a second alert.
  */
-import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import type { AlertType } from './types.js';
-
-export type { AlertType } from './types.js';
-
-export interface NewAlert {
-  type: AlertType;
-  /** Names the fact, e.g. `finding:<findingId>` or `action.failed:<actionId>`. */
-  dedupeKey: string;
-  deviceId: string | null;
-  userId: string | null;
-  /** The payload's `data` (device, user, finding/action, link to the timeline). */
-  data: Record<string, unknown>;
-  createdAtMs: number;
-}
-
-/** Deterministic alert id: one per fact, stable across restarts and retries. */
-export function alertId(dedupeKey: string): string {
-  return `alr_${createHash('sha256').update(dedupeKey).digest('hex').slice(0, 24)}`;
-}
+import { alertId, type NewAlert } from '../../alerts/types.js';
 
 const statements = new WeakMap<Database.Database, Database.Statement>();
 

@@ -1,29 +1,17 @@
 /**
- * Named write procedures run by the single writer (Writer.run): the reconciler, the gateway's
- * command log and the alert outbox change state on the writer's connection, on its thread, so
- * SQLite never sees two writers. Arguments and results cross a thread boundary: plain data only.
- *
- * To add one: write `(ctx, args) => result` in its feature module and list it here.
+ * The writer thread's command table: each write the Store port offers, as a function of the
+ * writer's context, so that SQLite never sees two writers. Arguments and results cross a thread
+ * boundary: plain data only. Names never leave store/sqlite; features call the typed Store.
  */
-import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetireSinksProcedure, alertRetryProcedure } from '../alerts/store.js';
-import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
-import { recordCommandProcedure } from '../gateway/record.js';
-import type { Logger } from '../logger.js';
-import { reconcileProcedure } from '../reconcile/reconciler.js';
-import { pruneProcedure } from '../retention/prune.js';
-import { revokeUiSessionProcedure } from '../ui/session-store.js';
-import { appliedEventCounts } from './apply.js';
+import { appliedEventCounts } from '../../ingest/apply.js';
+import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetireSinksProcedure, alertRetryProcedure } from './alerts.js';
+import { recordCommandProcedure } from './commands.js';
+import type { ProcedureContext } from './context.js';
+import { pruneProcedure } from './prune.js';
+import { reconcileProcedure } from './reconcile.js';
+import { revokeUiSessionProcedure } from './sessions.js';
 
-export interface ProcedureContext {
-  repo: IngestRepo;
-  clock: Clock;
-  logger: Logger;
-  config: Config;
-  /** Stored deliveries not applied yet (the writer's backlog), and how long the oldest has waited. */
-  applyBacklog: () => { deliveries: number; oldestWaitMs: number };
-}
+export type { ProcedureContext } from './context.js';
 
 export const procedures = {
   reconcile: reconcileProcedure,

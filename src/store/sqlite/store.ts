@@ -3,48 +3,52 @@ import type Database from 'better-sqlite3';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
-import type { IngestRepo } from '../db/ingest-repo.js';
-import type { WalSyncer } from '../db/wal-sync.js';
-import type { Logger } from '../logger.js';
-import { applyEvent, type ApplyResult } from './apply.js';
-import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from './deliveries.js';
-import { Ingestor, type ApplyHealth } from './ingestor.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import type { IngestRepo } from '../../db/ingest-repo.js';
+import type { WalSyncer } from '../../db/wal-sync.js';
+import { applyEvent } from '../../ingest/apply.js';
+import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDelivery } from '../../ingest/deliveries.js';
+import type { Logger } from '../../logger.js';
+import type { ActionPoll, ApplyHealth, EventApplyResult, Store } from '../port.js';
+import { Ingestor } from './ingestor.js';
 import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResult } from './procedures.js';
 
 /**
- * The single writer of the database. Everything that changes state goes through it, so SQLite
- * never has two writers competing for its lock, and group commit sees every write.
+ * The SQLite store: one writer of the database. Everything that changes state goes through it, so
+ * SQLite never has two writers competing for its lock, and group commit sees every write. The
+ * writer runs inline (`:memory:`, tests, one-shot CLI commands) or on a thread of its own.
  */
-export interface Writer {
-  /** Stores a verified delivery; resolves once it is durably committed (applied moments later). */
-  submit(delivery: ReceivedDelivery): Promise<DeliveryOutcome>;
-  /** Resolves when every stored delivery has been applied. */
-  idle(): Promise<void>;
-  /** Applies a stored delivery again; undefined for an unknown id. */
-  replay(deliveryId: string): Promise<DeliveryOutcome | undefined>;
-  /**
-   * Applies Enode-shaped events learned by polling (or created by the gateway) through the same
-   * funnel as webhooks, each in its own savepoint: one bad event fails alone.
-   */
-  applyEvents(events: unknown[], source: 'poll' | 'gateway'): Promise<EventApplyResult[]>;
-  /** Records polls of actions: the poller's backoff, and flags for actions Enode lost or never resolves. */
-  recordActionPolls(polls: ActionPoll[]): Promise<void>;
-  /**
-   * Runs a named write procedure (ingest/procedures.ts) on the writer's connection: how the
-   * reconciler, the gateway and the alert outbox change state without a second writer.
-   */
+interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts'> {
+  /** Runs a named procedure (procedures.ts) on the writer's connection. */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
-  /**
-   * Proves the database is writable: upserts the `health_probe` row and commits (durably, like
-   * every commit). Resolves with how applying is going; rejects when the write fails.
-   */
-  ping(): Promise<ApplyHealth>;
-  /** How applying is going, without writing (for /metrics). */
-  health(): Promise<ApplyHealth>;
-  /** Commits what is queued, then stops. */
-  close(): Promise<void>;
+}
+
+/** The Store port over a writer: each typed write becomes its named procedure. */
+function asStore(w: Writer): Store {
+  return {
+    engine: 'sqlite',
+    submit: (d) => w.submit(d),
+    idle: () => w.idle(),
+    replay: (id) => w.replay(id),
+    applyEvents: (events, source) => w.applyEvents(events, source),
+    recordActionPolls: (polls) => w.recordActionPolls(polls),
+    reconcile: (args = {}) => w.run('reconcile', args),
+    prune: (args) => w.run('prune', args),
+    alerts: {
+      claim: (args) => w.run('alertClaim', args),
+      record: (args) => w.run('alertRecord', args),
+      retry: (args) => w.run('alertRetry', args),
+      raise: (alert) => w.run('alertRaise', alert),
+      retireSinks: (args) => w.run('alertRetireSinks', args),
+    },
+    recordCommand: (record) => w.run('recordCommand', record),
+    revokeUiSession: (args) => w.run('revokeUiSession', args),
+    appliedEventCounts: () => w.run('appliedEventCounts', {}),
+    ping: () => w.ping(),
+    health: () => w.health(),
+    close: () => w.close(),
+  };
 }
 
 /**
@@ -52,14 +56,6 @@ export interface Writer {
  * flood must not turn into one fsync per request.
  */
 export const PROBE_REUSE_MS = 1_000;
-
-export type EventApplyResult = ApplyResult | { event: string; error: string };
-
-export interface ActionPoll {
-  id: string;
-  polledAt: number;
-  upstream: 'not_found' | 'stale' | null;
-}
 
 /** Applies events one savepoint each; facts from polls are derived (re-polled if lost), the gateway's are not. */
 function applyObserved(repo: IngestRepo, events: unknown[], source: 'poll' | 'gateway', receivedAt: number): EventApplyResult[] {
@@ -88,6 +84,11 @@ export interface StoreDurability {
  * Writer on the calling thread: for `:memory:` databases, tests and one-shot CLI commands; the
  * writer thread runs one too, with a WAL syncer.
  */
+export function createInlineStore(repo: IngestRepo, clock: Clock, logger: Logger, config: Config, durability?: StoreDurability): Store {
+  return asStore(createInlineWriter(repo, clock, logger, config, durability));
+}
+
+/** The writer the worker thread runs (writer-worker.ts), and the inline store's. */
 export function createInlineWriter(repo: IngestRepo, clock: Clock, logger: Logger, config: Config, durability?: StoreDurability): Writer {
   const ingestor = new Ingestor(repo, clock, logger, durability ?? {});
   const context = { repo, clock, logger, config, applyBacklog: () => ingestor.backlog() };
@@ -151,7 +152,7 @@ export interface WorkerWriterOptions {
 }
 
 function startWorker(workerData: WorkerWriterOptions): Worker {
-  // Built code runs dist/ingest/writer-worker.js. Tests and `tsx` run the .ts source; a worker
+  // Built code runs dist/store/sqlite/writer-worker.js. Tests and `tsx` run the .ts source; a worker
   // does not inherit the main thread's tsx loader, so a bootstrap registers it first.
   const js = new URL('./writer-worker.js', import.meta.url);
   if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData });
@@ -165,12 +166,12 @@ function startWorker(workerData: WorkerWriterOptions): Worker {
  * Writer in a worker thread with its own connection: HTTP, signature checks and reads stay on
  * the main thread while parsing, applying and committing run on the second core.
  */
-export async function createWorkerWriter(
+export async function createWorkerStore(
   options: WorkerWriterOptions,
   logger: Logger,
   /** Called once if the thread dies: the daemon cannot store anything after that. */
   onCrash: (err: Error) => void = () => {},
-): Promise<Writer> {
+): Promise<Store> {
   const worker = startWorker(options);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let seq = 0;
@@ -234,7 +235,7 @@ export async function createWorkerWriter(
   };
 
   await call<ApplyHealth>({ op: 'ping' });
-  return {
+  return asStore({
     submit: (delivery) => {
       const body = delivery.body;
       // Hand the bytes over without copying when the buffer is exclusively ours.
@@ -254,5 +255,5 @@ export async function createWorkerWriter(
       await call<void>({ op: 'close' });
       await worker.terminate();
     },
-  };
+  });
 }

@@ -1,12 +1,12 @@
 // Entry of the writer thread: owns the write connection and the group-commit loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { systemClock } from '../clock.js';
-import { createIngestRepo, ingestSettings } from '../db/ingest-repo.js';
-import { openDatabase } from '../db/open.js';
-import { createWalGuard, startCheckpointer } from '../db/checkpointer.js';
-import { createWalSyncer } from '../db/wal-sync.js';
-import { createLogger } from '../logger.js';
-import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './writer.js';
+import { systemClock } from '../../clock.js';
+import { createIngestRepo, ingestSettings } from '../../db/ingest-repo.js';
+import { openDatabase } from '../../db/open.js';
+import { createWalGuard, startCheckpointer } from '../../db/checkpointer.js';
+import { createWalSyncer } from '../../db/wal-sync.js';
+import { createLogger } from '../../logger.js';
+import { createInlineWriter, type WorkerWriterOptions, type WriterReply, type WriterRequest } from './store.js';
 
 const options = workerData as WorkerWriterOptions;
 const CHECKPOINT_INTERVAL_MS = 250;

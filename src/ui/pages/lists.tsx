@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx';
 import type { presentDelivery as presentAlertDelivery } from '../../alerts/read-repo.js';
 import type { presentAction, presentDeliverySummary } from '../../api/present.js';
-import type { FindingView } from '../../reconcile/findings.js';
+import type { FindingView } from '../../domain/findings.js';
 import { formatIso, formatValue } from '../format.js';
 import { Filters, Layout, Notice, Pager } from '../layout.js';
 
