@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { StartupError } from '../../src/startup-error.js';
 import { describePostgresError, redactUrl, urlPassword } from '../../src/store/postgres/connect.js';
+import { runPostgresMigrations } from '../../src/store/postgres/migrate.js';
 
 describe('redactUrl', () => {
   it('hides the password in the user info and in password-like parameters', () => {
@@ -42,5 +45,33 @@ describe('describePostgresError', () => {
 
   it('passes an unknown error through with its code, scrubbing the password', () => {
     expect(describePostgresError(coded('XX000', 'odd failure near hunter22'), 'hunter22')).toBe('odd failure near *** (XX000)');
+  });
+});
+
+describe('runPostgresMigrations on an old server', () => {
+  it('refuses Postgres older than 14 with a StartupError naming the version found, before any lock or DDL', async () => {
+    const queries: string[] = [];
+    let released: unknown;
+    const client = {
+      user: 'enode',
+      host: 'db.internal',
+      port: 5432,
+      database: 'enode',
+      query: async (text: string) => {
+        queries.push(text);
+        return { rows: [{ num: '130011', version: '13.11 (Debian 13.11-0+deb11u1)' }] };
+      },
+      release: (err?: unknown) => {
+        released = err;
+      },
+    };
+    const pool = { connect: async () => client, options: {} } as unknown as pg.Pool;
+    const err = await runPostgresMigrations(pool).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StartupError);
+    expect((err as Error).message).toBe(
+      'Cannot use database postgres://enode@db.internal:5432/enode: PostgreSQL 13.11 (Debian 13.11-0+deb11u1) is too old: enode-sync needs PostgreSQL 14 or newer',
+    );
+    expect(queries).toHaveLength(1);
+    expect(released).toBe(true); // the connection is destroyed, not returned
   });
 });
