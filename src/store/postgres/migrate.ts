@@ -10,6 +10,10 @@
  * queries). Behind PgBouncer in transaction mode a server session is not ours between
  * transactions, so the lock would not hold: migrate over a direct connection (or PgBouncer in
  * session mode). If the process dies, the server ends its session and the lock goes with it.
+ *
+ * The role needs CREATE on the database (owning it is simplest): drizzle's migrator runs
+ * `CREATE SCHEMA IF NOT EXISTS` for the journal's schema, which Postgres checks even when the
+ * schema exists. All pending migrations run in one transaction (no `CREATE INDEX CONCURRENTLY`).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
