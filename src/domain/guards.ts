@@ -7,7 +7,7 @@
  * it with CONFLICT: proceed with a note, or refuse when the caller said `supersede=false`); then
  * the daily budget (refuse past the limit unless the caller overrides).
  */
-import type { BatteryOperationMode, ChargeKind, PermanentHold } from '../enode/types.js';
+import type { BatteryOperationMode, ChargeKind, PermanentHold } from './commands.js';
 import { STALE_AFTER_MS } from './polling.js';
 
 /** The rolling window of the daily command budget. */

@@ -6,17 +6,7 @@ export type EnodeAction = Record<string, unknown>;
 /** A device object as returned; kept loose for the same reason (unknown fields and enum values). */
 export type EnodeDevice = Record<string, unknown> & { id: string };
 
-export type ChargeKind = 'START' | 'STOP';
-
-/** Body of `POST /hvacs/{id}/permanent-hold` (REFERENCE §2.7). */
-export type PermanentHold =
-  | { mode: 'HEAT'; heatSetpoint: number }
-  | { mode: 'COOL'; coolSetpoint: number }
-  | { mode: 'AUTO'; heatSetpoint: number; coolSetpoint: number }
-  | { mode: 'OFF' };
-
-export const BATTERY_OPERATION_MODES = ['IMPORT_FOCUS', 'EXPORT_FOCUS', 'TIME_OF_USE', 'SELF_RELIANCE', 'IDLE'] as const;
-export type BatteryOperationMode = (typeof BATTERY_OPERATION_MODES)[number];
+export { BATTERY_OPERATION_MODES, type BatteryOperationMode, type ChargeKind, type PermanentHold } from '../domain/commands.js';
 
 /** Devices must at least carry an id; everything else is passed through untouched. */
 export const deviceSchema = z.looseObject({ id: z.string().min(1) });
