@@ -14,6 +14,8 @@ export function reconcileJob(store: Store, everySeconds: number, logger: Logger)
     name: 'reconcile',
     everySeconds,
     runAtStart: true,
+    // Every replica reconciles: devices are claimed one by one, so two replicas never judge one device at once.
+    eachReplica: true,
     run: async (now) => {
       const started = Date.now();
       let devices = 0;

@@ -12,6 +12,9 @@ import type { NewAlert } from '../alerts/types.js';
 import type { Note } from '../domain/guards.js';
 import type { ApplyResult } from '../ingest/apply.js';
 import type { DeliveryOutcome, ReceivedDelivery } from '../ingest/deliveries.js';
+import type { Leases } from './leases.js';
+
+export type { LeaseArgs, Leases } from './leases.js';
 
 /** How applying stored deliveries is going (readiness, /metrics, the `apply.stalled` alert). */
 export interface ApplyHealth {
@@ -170,6 +173,8 @@ export interface Store {
   recordCommand(record: CommandRecord): Promise<{ id: string }>;
   /** Records a dashboard logout until `expiresAtMs`, and forgets those expired by `nowMs`. */
   revokeUiSession(args: { id: string; expiresAtMs: number; nowMs: number }): Promise<{ pruned: number }>;
+  /** Named leases held by one replica at a time: periodic jobs, the gateway's per-device lock. */
+  leases: Leases;
   /** Events applied by this process since start, by event and outcome (its share of /metrics). */
   appliedEventCounts(): Promise<Array<{ event: string; outcome: string; count: number }>>;
   /**

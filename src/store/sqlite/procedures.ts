@@ -7,6 +7,7 @@ import { appliedEventCounts } from '../../ingest/apply.js';
 import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetireSinksProcedure, alertRetryProcedure } from './alerts.js';
 import { recordCommandProcedure } from './commands.js';
 import type { ProcedureContext } from './context.js';
+import { leaseAcquireProcedure, leaseReleaseProcedure } from './leases.js';
 import { pruneProcedure } from './prune.js';
 import { reconcileProcedure } from './reconcile.js';
 import { revokeUiSessionProcedure } from './sessions.js';
@@ -25,6 +26,8 @@ export const procedures = {
   alertRetireSinks: alertRetireSinksProcedure,
   recordCommand: recordCommandProcedure,
   revokeUiSession: revokeUiSessionProcedure,
+  leaseAcquire: leaseAcquireProcedure,
+  leaseRelease: leaseReleaseProcedure,
 } satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
 
 export type ProcedureName = keyof typeof procedures;

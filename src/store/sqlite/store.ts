@@ -19,7 +19,7 @@ import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResul
  * SQLite never has two writers competing for its lock, and group commit sees every write. The
  * writer runs inline (`:memory:`, tests, one-shot CLI commands) or on a thread of its own.
  */
-interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts'> {
+interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases'> {
   /** Runs a named procedure (procedures.ts) on the writer's connection. */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
 }
@@ -44,6 +44,10 @@ function asStore(w: Writer): Store {
     },
     recordCommand: (record) => w.run('recordCommand', record),
     revokeUiSession: (args) => w.run('revokeUiSession', args),
+    leases: {
+      acquire: (args) => w.run('leaseAcquire', args),
+      release: (args) => w.run('leaseRelease', args),
+    },
     appliedEventCounts: () => w.run('appliedEventCounts', {}),
     ping: () => w.ping(),
     health: () => w.health(),
