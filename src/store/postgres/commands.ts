@@ -1,0 +1,36 @@
+/**
+ * The gateway's command log on Postgres: one row per command, written when it is sent and again
+ * when its outcome is known (store/port.ts recordCommand; the SQLite twin is db/command-repo.ts
+ * insertCommand). A later record of the same id updates the outcome, action, notes and error and
+ * leaves what the first record said about the request alone.
+ */
+import type { CommandRecord } from '../port.js';
+import { escapeNul } from './alerts.js';
+import type { PgContext } from './context.js';
+
+/**
+ * Writes one command (a single statement: its own transaction). Notes are stored as JSON text,
+ * as on SQLite. The error and the body may quote upstream text: a NUL in them is escaped
+ * (alerts.ts escapeNul), since Postgres text cannot hold one.
+ */
+export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool'>, record: CommandRecord): Promise<{ id: string }> {
+  await ctx.pool.query(
+    `INSERT INTO commands (id, device_id, device_type, command, body, requested_at_ms, outcome, action_id, override, notes, error)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, action_id = excluded.action_id, notes = excluded.notes, error = excluded.error`,
+    [
+      record.id,
+      record.deviceId,
+      record.deviceType,
+      record.command,
+      escapeNul(record.body),
+      record.requestedAtMs,
+      record.outcome,
+      record.actionId,
+      record.override,
+      JSON.stringify(record.notes),
+      escapeNul(record.error),
+    ],
+  );
+  return { id: record.id };
+}

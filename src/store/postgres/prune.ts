@@ -1,0 +1,80 @@
+/**
+ * Retention on Postgres (see retention/prune.ts for what is kept): the same targets and rules as
+ * store/sqlite/prune.ts, deleted in batches chosen by primary key (Postgres has no rowid; the
+ * keys, unlike `ctid`, stay valid while a concurrent writer moves a row), each batch its own
+ * short transaction, within a time box.
+ *
+ * Each batch repeats its condition on the rows it deletes: a row changed between the batch's
+ * choice and its delete (another replica re-judging a device, an alert attempt recorded) is
+ * left alone when it no longer qualifies. VACUUM is left to autovacuum, which reclaims the
+ * deleted rows' space for new rows; nothing here shrinks the files.
+ */
+import type { PruneArgs, PruneResult } from '../port.js';
+import { withTransaction, type PgContext } from './context.js';
+
+/** Rows deleted per statement (as on SQLite): short transactions holding few row locks. */
+const BATCH = 2_000;
+/** Default time box of one call: the deletes do not block writers on Postgres, the box bounds a job run's steps. */
+const DEFAULT_BUDGET_MS = 100;
+
+/** Each target: the table and the batch delete of its old rows ($1 the cutoff, $2 the batch size). */
+const TARGETS: ReadonlyArray<{ table: string; sql: string }> = [
+  {
+    // Webhook observations point into their delivery's body: they go first, with or before it.
+    table: 'observations',
+    sql: `DELETE FROM observations WHERE id IN (SELECT id FROM observations WHERE received_at < $1 ORDER BY received_at LIMIT $2)
+          AND received_at < $1`,
+  },
+  {
+    // The trigger of drizzle-pg/0001 deletes each delivery's body with it.
+    table: 'deliveries',
+    sql: `DELETE FROM deliveries WHERE id IN (
+            SELECT id FROM deliveries WHERE received_at < $1 AND status IN ('applied', 'quarantined') ORDER BY received_at LIMIT $2)
+          AND received_at < $1 AND status IN ('applied', 'quarantined')`,
+  },
+  {
+    table: 'transitions',
+    sql: `DELETE FROM transitions t USING (
+            SELECT device_id, at_ms, field FROM transitions WHERE received_at_ms < $1 AND finding_id IS NULL LIMIT $2) old
+          WHERE t.device_id = old.device_id AND t.at_ms = old.at_ms AND t.field = old.field
+            AND t.received_at_ms < $1 AND t.finding_id IS NULL`,
+  },
+  {
+    table: 'system_events',
+    sql: `DELETE FROM system_events WHERE id IN (SELECT id FROM system_events WHERE received_at < $1 ORDER BY received_at LIMIT $2)
+          AND received_at < $1`,
+  },
+  {
+    table: 'alert_deliveries',
+    sql: `DELETE FROM alert_deliveries d USING (
+            SELECT alert_id, sink FROM alert_deliveries WHERE status = 'delivered' AND updated_at_ms < $1 LIMIT $2) old
+          WHERE d.alert_id = old.alert_id AND d.sink = old.sink AND d.status = 'delivered' AND d.updated_at_ms < $1`,
+  },
+  {
+    table: 'alerts',
+    sql: `DELETE FROM alerts WHERE id IN (
+            SELECT id FROM alerts a WHERE a.created_at_ms < $1 AND a.fanned_out_at_ms IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id) LIMIT $2)
+          AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id)`,
+  },
+];
+
+/**
+ * Deletes old rows batch by batch within the time budget; always one batch of every target that
+ * is reached, so each call makes progress whatever the budget. `more` when the budget ran out
+ * with a full batch just deleted.
+ */
+export async function prunePostgres(ctx: Pick<PgContext, 'pool' | 'retries'>, args: PruneArgs): Promise<PruneResult> {
+  const deleted: Record<string, number> = Object.fromEntries(TARGETS.map((t) => [t.table, 0]));
+  const started = performance.now();
+  const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
+  for (const t of TARGETS) {
+    for (;;) {
+      const n = await withTransaction(ctx, async (client) => (await client.query(t.sql, [args.cutoffMs, BATCH])).rowCount ?? 0);
+      deleted[t.table] = (deleted[t.table] ?? 0) + n;
+      if (n < BATCH) break;
+      if (performance.now() - started >= budgetMs) return { deleted, more: true };
+    }
+  }
+  return { deleted, more: false };
+}

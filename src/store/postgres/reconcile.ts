@@ -1,0 +1,591 @@
+/**
+ * The reconciler's loop on Postgres (store/port.ts reconcile): any number of replicas take due
+ * devices from `reconcile_queue` and judge each with the shared decision code
+ * (reconcile/reconciler.ts reconcileQueued), unchanged.
+ *
+ * One replica per device at a time. Each device is judged in a transaction of its own: its queue
+ * row is claimed with `FOR UPDATE SKIP LOCKED` (another replica skips it), then the device's
+ * advisory lock (context.ts deviceLockKey, the lock the funnel holds while it writes the device)
+ * is tried; when the funnel holds it, the device is left for a later run rather than waited for
+ * (waiting while holding the queue row that the funnel's re-queue waits for would deadlock).
+ * The queue row is deleted in the transaction that stores the judgment: a funnel re-queueing the
+ * device meanwhile waits for that commit and then queues it again, so no change is lost, and a
+ * replica whose claim raced ours finds the row gone. Findings and their alerts are keyed by the
+ * episode and the fact (deterministic ids, `ON CONFLICT DO NOTHING`), so one finding per episode
+ * and one alert per fact hold whichever replica judges.
+ *
+ * Round trips decide the cost, so judging is a unit of work (ReconcileIO below): the device's
+ * rows are loaded in one statement, reconcileQueued runs on them in memory, and its writes are
+ * stored in two statements. A range read outside what was loaded (an earlier window, a partner
+ * device) throws NeedMore: that range is loaded and the device judged again from scratch (the
+ * code is deterministic; its writes and log lines are buffered and only the last run's kept).
+ * A point read of a key not loaded (a finding by key or id, an alert's fact) is answered "absent"
+ * and checked after the run in one statement for all such keys; only when one exists after all
+ * is the device judged again. That bounds the runs: a device with several new findings would
+ * otherwise need a run per key.
+ */
+import type pg from 'pg';
+import type { NewAlert } from '../../alerts/types.js';
+import type { InterferenceSettings } from '../../domain/interference.js';
+import { STALE_AFTER_MS } from '../../domain/polling.js';
+import type { Logger } from '../../logger.js';
+import { interferenceSettings, reconcileQueued } from '../../reconcile/reconciler.js';
+import type { ReconcileArgs, ReconcileRun } from '../port.js';
+import type { FindingWrite, QueuedDevice, ReconcileIO, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../reconcile.js';
+import { insertAlerts } from './alerts.js';
+import { deviceLockKey, withTransaction, type PgContext } from './context.js';
+
+/**
+ * Default time box of one reconcile call. On SQLite the box (10 ms) protects the single writer:
+ * webhook stores wait behind it. On Postgres nothing waits for a reconcile but the device it
+ * holds, so the box only bounds how long one call holds a pooled connection and how far its `now`
+ * drifts; 50 ms is room for some tens of devices at a few round trips each, so the job's loop of
+ * calls is not dominated by per-call overhead.
+ */
+const DEFAULT_BUDGET_MS = 50;
+/**
+ * Reconciling waits while stored deliveries have waited more than BACKLOG_LAG_MS to be applied,
+ * up to MAX_DEFER_MS (as on SQLite, store/sqlite/reconcile.ts deferToApplying): the backlog may
+ * hold the action that explains a change already applied. On Postgres the backlog is shared by
+ * every replica, so it is read from the table: whether a pending delivery received more than a
+ * second ago exists (deliveries_status_received_idx answers it from the index).
+ */
+const BACKLOG_LAG_MS = 1_000;
+const MAX_DEFER_MS = 30_000;
+/** When judging a device throws, it is retried this much later (as on SQLite), and the error logged. */
+export const RETRY_AFTER_ERROR_MS = 60_000;
+/** Runs of one device at most (each after loading more); past it the device fails loudly. */
+const MAX_RUNS = 8;
+/** Snapshots read before a window, for each field's value at its start (as db/reconcile-repo.ts). */
+const BASELINE_ROWS = 5;
+
+/** Since when (performance.now()) reconciling has waited for the apply backlog, per context (replica). */
+const deferredSince = new WeakMap<PgContext, number>();
+
+/** A range read outside what was loaded: load it and judge the device again. */
+class NeedMore extends Error {
+  constructor(readonly need: Need) {
+    super(`reconcile needs more rows: ${JSON.stringify(need)}`);
+  }
+}
+type Need = { kind: 'observations' | 'actions' | 'findings'; deviceId: string; fromMs: number } | { kind: 'device'; deviceId: string };
+
+interface FindingRow extends StoredFinding {
+  deviceId: string;
+  field: string | null;
+  toValue: string;
+}
+
+/** What is loaded of one device's neighbourhood: complete within each recorded range. */
+interface Loaded {
+  devices: Map<string, { type: string; userId: string } | null>;
+  /** Per device: every observation from `fromMs` on, plus BASELINE_ROWS before it, oldest first. */
+  observations: Map<string, { fromMs: number; rows: Array<StoredObservation & { hash: string }> }>;
+  /** Per target: every action updated at or after `sinceMs`, by last update. */
+  actions: Map<string, { sinceMs: number; rows: StoredAction[] }>;
+  /** The judged device's findings observed from `fromMs` on, and any others met by key or id. */
+  findings: { fromMs: number; rows: Map<string, FindingRow> };
+  /** Finding keys and ids, alert dedupe keys known absent. */
+  absent: { findingKeys: Set<string>; findingIds: Set<string>; alertKeys: Set<string> };
+  /** Alert dedupe keys known present. */
+  alertKeys: Set<string>;
+}
+
+/** What one run of reconcileQueued wrote, to be stored if the run stands. */
+interface Writes {
+  transitions: { fromMs: number; rows: TransitionWrite[] } | null;
+  inserted: Map<string, FindingWrite>;
+  moved: Map<string, { key: string; observedAtMs: number; fromValue: string; evidence: string }>;
+  queue: Map<string, { fromMs: number; dueAtMs: number }>;
+  alerts: Map<string, NewAlert>;
+}
+
+/** Point keys answered "absent" without being loaded: checked after the run. */
+interface Guesses {
+  findingKeys: Set<string>;
+  findingIds: Set<string>;
+  alertKeys: Set<string>;
+}
+
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The ReconcileIO of one run over what is loaded: reads answer from `loaded` overlaid with this
+ * run's own writes; writes go to `writes`.
+ */
+function unitOfWork(loaded: Loaded, deviceId: string, settings: PgContext['settings']): { io: ReconcileIO; writes: Writes; guesses: Guesses } {
+  const writes: Writes = { transitions: null, inserted: new Map(), moved: new Map(), queue: new Map(), alerts: new Map() };
+  const guesses: Guesses = { findingKeys: new Set(), findingIds: new Set(), alertKeys: new Set() };
+  // This run's view of the findings: loaded rows with its inserts and moves applied.
+  const findings = new Map<string, FindingRow>(loaded.findings.rows);
+  const byKey = () => {
+    const m = new Map<string, FindingRow>();
+    for (const f of findings.values()) m.set(f.key, f);
+    return m;
+  };
+  let keyIndex = byKey();
+
+  const io: ReconcileIO = {
+    settings,
+    device(id) {
+      const d = loaded.devices.get(id);
+      if (d === undefined) throw new NeedMore({ kind: 'device', deviceId: id });
+      return d ?? undefined;
+    },
+    observations(id, fromMs) {
+      const l = loaded.observations.get(id);
+      if (!l || l.fromMs > fromMs) throw new NeedMore({ kind: 'observations', deviceId: id, fromMs });
+      const before = l.rows.filter((o) => o.atMs < fromMs).slice(-BASELINE_ROWS);
+      return [...before, ...l.rows.filter((o) => o.atMs >= fromMs)].map(({ hash: _hash, ...o }) => o);
+    },
+    actions(targetId, sinceMs) {
+      const l = loaded.actions.get(targetId);
+      if (!l || l.sinceMs > sinceMs) throw new NeedMore({ kind: 'actions', deviceId: targetId, fromMs: sinceMs });
+      return l.rows.filter((a) => a.updatedAtMs >= sinceMs);
+    },
+    replaceTransitions(id, fromMs, rows) {
+      if (id !== deviceId) throw new Error(`reconciling ${deviceId} wrote transitions of ${id}`);
+      const prev = writes.transitions;
+      writes.transitions = prev
+        ? { fromMs: Math.min(prev.fromMs, fromMs), rows: [...prev.rows.filter((r) => r.atMs < fromMs), ...rows] }
+        : { fromMs, rows: [...rows] };
+    },
+    findingById(id) {
+      if (findings.has(id)) return true;
+      if (!loaded.absent.findingIds.has(id)) guesses.findingIds.add(id);
+      return false;
+    },
+    findingByKey(key) {
+      const f = keyIndex.get(key);
+      if (f) return { id: f.id, key: f.key, observedAtMs: f.observedAtMs };
+      if (!loaded.absent.findingKeys.has(key)) guesses.findingKeys.add(key);
+      return undefined;
+    },
+    findingInRun(id, field, toValue, fromMs, untilMs) {
+      if (id !== deviceId || loaded.findings.fromMs > fromMs) throw new NeedMore({ kind: 'findings', deviceId: id, fromMs });
+      const hit = [...findings.values()]
+        .filter((f) => f.deviceId === id && f.field === field && f.toValue === toValue && f.observedAtMs >= fromMs && f.observedAtMs < untilMs)
+        .sort((a, b) => a.observedAtMs - b.observedAtMs || byCodeUnit(a.id, b.id))[0];
+      return hit ? { id: hit.id, key: hit.key, observedAtMs: hit.observedAtMs } : undefined;
+    },
+    insertFinding(f) {
+      writes.inserted.set(f.id, { ...f });
+      findings.set(f.id, { id: f.id, key: f.key, observedAtMs: f.observedAtMs, deviceId: f.deviceId, field: f.field, toValue: f.toValue });
+      keyIndex = byKey();
+    },
+    moveFinding(id, key, observedAtMs, fromValue, evidence) {
+      const row = findings.get(id);
+      if (row) findings.set(id, { ...row, key, observedAtMs });
+      const inserted = writes.inserted.get(id);
+      if (inserted) writes.inserted.set(id, { ...inserted, key, observedAtMs, fromValue, evidence });
+      else writes.moved.set(id, { key, observedAtMs, fromValue, evidence });
+      keyIndex = byKey();
+    },
+    markForReconcile(id, fromMs, dueAtMs) {
+      const prev = writes.queue.get(id);
+      writes.queue.set(id, prev ? { fromMs: Math.min(prev.fromMs, fromMs), dueAtMs: Math.min(prev.dueAtMs, dueAtMs) } : { fromMs, dueAtMs });
+    },
+    enqueueAlert(alert) {
+      const key = alert.dedupeKey;
+      if (writes.alerts.has(key) || loaded.alertKeys.has(key)) return false;
+      writes.alerts.set(key, alert);
+      if (!loaded.absent.alertKeys.has(key)) guesses.alertKeys.add(key);
+      return true;
+    },
+  };
+  return { io, writes, guesses };
+}
+
+/** Where a device's first load starts: the windows reconcileQueued reads for a device queued from `fromMs`. */
+function firstWindow(s: InterferenceSettings, fromMs: number): { contextFrom: number; actionsSince: number } {
+  const rewriteFrom = fromMs - s.graceMs - s.matchWindowMs;
+  const contextFrom = rewriteFrom - Math.max(s.plugInWindowMs, s.matchWindowMs) - s.graceMs;
+  return { contextFrom, actionsSince: fromMs - s.graceMs - s.matchWindowMs - s.intentTtlMs - STALE_AFTER_MS };
+}
+
+/** Devices a device's snapshots name as plugged into it (the partners reconcileQueued reads too). */
+function partnersIn(loaded: Loaded, deviceId: string): string[] {
+  const ids = new Set<string>();
+  for (const o of loaded.observations.get(deviceId)?.rows ?? []) {
+    const context = JSON.parse(o.context) as Record<string, unknown>;
+    for (const id of [context.pluggedInChargerId, context.pluggedInVehicleId]) if (typeof id === 'string' && id !== deviceId) ids.add(id);
+  }
+  return [...ids];
+}
+
+interface LoadRequest {
+  devices: string[];
+  observations: Array<{ deviceId: string; fromMs: number }>;
+  actions: Array<{ deviceId: string; fromMs: number }>;
+  /** The judged device's findings from this time on. */
+  findings: { deviceId: string; fromMs: number } | null;
+}
+
+/**
+ * Loads what `req` names in one statement (one row of JSON arrays; the JSON columns travel as
+ * the text stored) and records it in `loaded`, replacing earlier loads of the same ranges.
+ */
+async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Promise<void> {
+  const { rows } = await client.query<{ d: unknown[][] | null; o: unknown[][] | null; a: unknown[][] | null; f: unknown[][] | null }>(
+    `SELECT
+       (SELECT json_agg(json_build_array(id, type, user_id)) FROM devices WHERE id = ANY($1::text[])) AS d,
+       (SELECT json_agg(json_build_array(r.device_id, r.observed_at_ms, r.received_at, r.controlled, r.context, r.hash))
+          FROM unnest($2::text[], $3::int8[]) AS q(device_id, from_ms)
+          CROSS JOIN LATERAL (
+            (SELECT device_id, observed_at_ms, received_at, controlled::text, context::text, hash FROM observations
+              WHERE device_id = q.device_id AND observed_at_ms >= q.from_ms)
+            UNION ALL
+            (SELECT device_id, observed_at_ms, received_at, controlled::text, context::text, hash FROM observations
+              WHERE device_id = q.device_id AND observed_at_ms < q.from_ms
+              ORDER BY observed_at_ms DESC, hash COLLATE "C" DESC LIMIT ${BASELINE_ROWS})
+          ) r) AS o,
+       (SELECT json_agg(json_build_array(a.id, a.target_id, a.target_type, a.user_id, a.kind, a.target::text, a.state,
+                 a.failure_reason::text, a.created_at, a.updated_at_ms, a.completed_at, a.origin))
+          FROM unnest($4::text[], $5::int8[]) AS q(target_id, since_ms)
+          JOIN actions a ON a.target_id = q.target_id AND a.updated_at_ms >= q.since_ms) AS a,
+       (SELECT json_agg(json_build_array(id, key, observed_at_ms, device_id, field, to_value))
+          FROM findings WHERE device_id = $6 AND observed_at_ms >= $7) AS f`,
+    [
+      req.devices,
+      req.observations.map((o) => o.deviceId),
+      req.observations.map((o) => o.fromMs),
+      req.actions.map((a) => a.deviceId),
+      req.actions.map((a) => a.fromMs),
+      req.findings?.deviceId ?? null,
+      req.findings?.fromMs ?? null,
+    ],
+  );
+  const row = rows[0] ?? { d: null, o: null, a: null, f: null };
+  for (const id of req.devices) loaded.devices.set(id, null);
+  for (const [id, type, userId] of (row.d ?? []) as string[][]) loaded.devices.set(id as string, { type: type as string, userId: userId as string });
+
+  const obs = new Map(req.observations.map((o) => [o.deviceId, [] as Array<StoredObservation & { hash: string }>]));
+  for (const [deviceId, atMs, receivedAtMs, controlled, context, hash] of (row.o ?? []) as [string, number, number, string, string, string][]) {
+    obs.get(deviceId)?.push({ atMs, receivedAtMs, controlled, context, hash });
+  }
+  for (const { deviceId, fromMs } of req.observations) {
+    // Oldest first; snapshots of one instant by hash, as SQLite's index walks them.
+    const list = (obs.get(deviceId) ?? []).sort((x, y) => x.atMs - y.atMs || byCodeUnit(x.hash, y.hash));
+    loaded.observations.set(deviceId, { fromMs, rows: list });
+  }
+
+  const acts = new Map(req.actions.map((a) => [a.deviceId, [] as StoredAction[]]));
+  for (const r of (row.a ?? []) as unknown[][]) {
+    const [id, targetId, targetType, userId, kind, target, state, failureReason, createdAt, updatedAtMs, completedAt, origin] = r as [
+      string, string, string, string, string | null, string | null, string, string | null, string, number, string | null, StoredAction['origin'],
+    ];
+    acts.get(targetId)?.push({ id, targetId, targetType, userId, kind, target, state, failureReason, createdAt, updatedAtMs, completedAt, origin });
+  }
+  for (const { deviceId, fromMs } of req.actions) {
+    loaded.actions.set(deviceId, { sinceMs: fromMs, rows: (acts.get(deviceId) ?? []).sort((x, y) => x.updatedAtMs - y.updatedAtMs || byCodeUnit(x.id, y.id)) });
+  }
+
+  if (req.findings) {
+    loaded.findings.fromMs = req.findings.fromMs;
+    for (const [id, key, observedAtMs, deviceId, field, toValue] of (row.f ?? []) as [string, string, number, string, string | null, string][]) {
+      loaded.findings.rows.set(id, { id, key, observedAtMs, deviceId, field, toValue });
+    }
+  }
+}
+
+/** The first load of a queued device: itself, its window, its findings, and the partners its snapshots name. */
+async function loadFirst(client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice): Promise<Loaded> {
+  const loaded: Loaded = {
+    devices: new Map(),
+    observations: new Map(),
+    actions: new Map(),
+    findings: { fromMs: Number.POSITIVE_INFINITY, rows: new Map() },
+    absent: { findingKeys: new Set(), findingIds: new Set(), alertKeys: new Set() },
+    alertKeys: new Set(),
+  };
+  const w = firstWindow(s, q.fromMs);
+  await load(client, loaded, {
+    devices: [q.deviceId],
+    observations: [{ deviceId: q.deviceId, fromMs: w.contextFrom }],
+    actions: [{ deviceId: q.deviceId, fromMs: w.actionsSince }],
+    findings: { deviceId: q.deviceId, fromMs: w.contextFrom },
+  });
+  await loadPartners(client, loaded, s, q.deviceId, w.contextFrom);
+  return loaded;
+}
+
+/** Loads the partners named in the device's loaded snapshots that are not loaded yet (one statement, or none). */
+async function loadPartners(client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, deviceId: string, contextFrom: number): Promise<void> {
+  const fresh = partnersIn(loaded, deviceId).filter((id) => !loaded.observations.has(id));
+  if (fresh.length === 0) return;
+  await load(client, loaded, {
+    devices: [],
+    observations: fresh.map((id) => ({ deviceId: id, fromMs: contextFrom })),
+    actions: fresh.map((id) => ({ deviceId: id, fromMs: contextFrom - s.intentTtlMs - STALE_AFTER_MS })),
+    findings: null,
+  });
+}
+
+/**
+ * Loads what a NeedMore asked for, with what the next reads will ask for too: a partner's actions
+ * and history go together (reconcileQueued reads its actions from intentTtl + STALE_AFTER_MS
+ * before its history), and more of the judged device's history brings the partners it names.
+ */
+async function loadNeed(client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, q: QueuedDevice, need: Need): Promise<void> {
+  const none: LoadRequest = { devices: [], observations: [], actions: [], findings: null };
+  if (need.kind === 'device') return load(client, loaded, { ...none, devices: [need.deviceId] });
+  if (need.kind === 'findings') return load(client, loaded, { ...none, findings: { deviceId: need.deviceId, fromMs: need.fromMs } });
+  const lead = s.intentTtlMs + STALE_AFTER_MS;
+  if (need.deviceId === q.deviceId) {
+    const req = need.kind === 'actions' ? { ...none, actions: [{ deviceId: q.deviceId, fromMs: need.fromMs }] } : { ...none, observations: [{ deviceId: q.deviceId, fromMs: need.fromMs }] };
+    await load(client, loaded, req);
+    if (need.kind === 'observations') await loadPartners(client, loaded, s, q.deviceId, need.fromMs);
+    return;
+  }
+  const historyFrom = need.kind === 'actions' ? need.fromMs + lead : need.fromMs;
+  const obs = loaded.observations.get(need.deviceId);
+  const acts = loaded.actions.get(need.deviceId);
+  await load(client, loaded, {
+    ...none,
+    observations: !obs || obs.fromMs > historyFrom ? [{ deviceId: need.deviceId, fromMs: historyFrom }] : [],
+    actions: !acts || acts.sinceMs > historyFrom - lead ? [{ deviceId: need.deviceId, fromMs: historyFrom - lead }] : [],
+  });
+}
+
+/**
+ * Checks the keys a run guessed absent (one statement). Records what it finds in `loaded`;
+ * true when any exists, so the run's answers were wrong and the device is judged again.
+ */
+async function checkGuesses(client: pg.ClientBase, loaded: Loaded, g: Guesses): Promise<boolean> {
+  const { rows } = await client.query<{ what: 'f' | 'a'; id: string; key: string; observedAtMs: number; deviceId: string; field: string | null; toValue: string }>(
+    `SELECT 'f' AS what, id, key, observed_at_ms AS "observedAtMs", device_id AS "deviceId", field, to_value AS "toValue"
+       FROM findings WHERE key = ANY($1::text[]) OR id = ANY($2::text[])
+     UNION ALL
+     SELECT 'a', id, dedupe_key, NULL, NULL, NULL, NULL FROM alerts WHERE dedupe_key = ANY($3::text[])`,
+    [[...g.findingKeys], [...g.findingIds], [...g.alertKeys]],
+  );
+  for (const k of g.findingKeys) loaded.absent.findingKeys.add(k);
+  for (const id of g.findingIds) loaded.absent.findingIds.add(id);
+  for (const k of g.alertKeys) loaded.absent.alertKeys.add(k);
+  for (const r of rows) {
+    if (r.what === 'a') {
+      loaded.absent.alertKeys.delete(r.key);
+      loaded.alertKeys.add(r.key);
+    } else {
+      loaded.absent.findingKeys.delete(r.key);
+      loaded.absent.findingIds.delete(r.id);
+      loaded.findings.rows.set(r.id, { id: r.id, key: r.key, observedAtMs: r.observedAtMs, deviceId: r.deviceId, field: r.field, toValue: r.toValue });
+    }
+  }
+  return rows.length > 0;
+}
+
+/** Stores a run's writes and deletes the claimed queue row (two statements). */
+async function flush(client: pg.ClientBase, deviceId: string, w: Writes): Promise<void> {
+  const moved = [...w.moved.entries()];
+  await client.query(
+    `WITH dequeued AS (DELETE FROM reconcile_queue WHERE device_id = $1),
+          replaced AS (DELETE FROM transitions WHERE device_id = $1 AND at_ms >= $2)
+     UPDATE findings f SET key = m.key, observed_at_ms = m.observed_at_ms, from_value = m.from_value, evidence = m.evidence
+       FROM unnest($3::text[], $4::text[], $5::int8[], $6::text[], $7::text[]) AS m(id, key, observed_at_ms, from_value, evidence)
+      WHERE f.id = m.id`,
+    [
+      deviceId,
+      // No transitions written: nothing replaced (a bound past every time deletes none).
+      w.transitions?.fromMs ?? Number.MAX_SAFE_INTEGER,
+      moved.map(([id]) => id),
+      moved.map(([, m]) => m.key),
+      moved.map(([, m]) => m.observedAtMs),
+      moved.map(([, m]) => m.fromValue),
+      moved.map(([, m]) => m.evidence),
+    ],
+  );
+  const f = [...w.inserted.values()];
+  const t = w.transitions?.rows ?? [];
+  const q = [...w.queue.entries()];
+  await client.query(
+    `WITH found AS (
+       INSERT INTO findings (id, key, device_id, device_type, user_id, kind, field, from_value, to_value, observed_at_ms, detected_at_ms, action_id, evidence)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                            $10::int8[], $11::int8[], $12::text[], $13::text[])
+     ), written AS (
+       INSERT INTO transitions (device_id, at_ms, field, from_value, to_value, received_at_ms, explanation, status, finding_id)
+       SELECT * FROM unnest($14::text[], $15::int8[], $16::text[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::text[], $22::text[])
+     )
+     INSERT INTO reconcile_queue (device_id, due_at_ms, from_ms)
+     SELECT * FROM unnest($23::text[], $24::int8[], $25::int8[])
+     ON CONFLICT (device_id) DO UPDATE SET due_at_ms = LEAST(reconcile_queue.due_at_ms, excluded.due_at_ms),
+                                           from_ms = LEAST(reconcile_queue.from_ms, excluded.from_ms)`,
+    [
+      f.map((x) => x.id),
+      f.map((x) => x.key),
+      f.map((x) => x.deviceId),
+      f.map((x) => x.deviceType),
+      f.map((x) => x.userId),
+      f.map((x) => x.kind),
+      f.map((x) => x.field),
+      f.map((x) => x.fromValue),
+      f.map((x) => x.toValue),
+      f.map((x) => x.observedAtMs),
+      f.map((x) => x.detectedAtMs),
+      f.map((x) => x.actionId),
+      f.map((x) => x.evidence),
+      t.map((x) => x.deviceId),
+      t.map((x) => x.atMs),
+      t.map((x) => x.field),
+      t.map((x) => x.fromValue),
+      t.map((x) => x.toValue),
+      t.map((x) => x.receivedAtMs),
+      t.map((x) => x.explanation),
+      t.map((x) => x.status),
+      t.map((x) => x.findingId),
+      q.map(([id]) => id),
+      q.map(([, e]) => e.dueAtMs),
+      q.map(([, e]) => e.fromMs),
+    ],
+  );
+  await insertAlerts(client, [...w.alerts.values()]);
+}
+
+/** A logger that keeps what a run logs, so that only the run that stands is logged. */
+function bufferedLogger(): { logger: Logger; replay(to: Logger): void } {
+  const calls: Array<[string | symbol, unknown[]]> = [];
+  const logger = new Proxy({} as Logger, {
+    get: (_target, level) => (...args: unknown[]) => {
+      calls.push([level, args]);
+    },
+  });
+  return {
+    logger,
+    replay: (to) => {
+      for (const [level, args] of calls) (to as unknown as Record<string | symbol, (...a: unknown[]) => void>)[level]?.(...args);
+    },
+  };
+}
+
+/**
+ * Judges one claimed device (its lock held) until a run stands, then stores that run. Returns
+ * the ids of findings raised.
+ */
+async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice, nowMs: number): Promise<string[]> {
+  const loaded = await loadFirst(client, s, q);
+  for (let run = 1; run <= MAX_RUNS; run++) {
+    const { io, writes, guesses } = unitOfWork(loaded, q.deviceId, ctx.settings);
+    const log = bufferedLogger();
+    let raised: string[];
+    try {
+      raised = reconcileQueued(io, log.logger, s, q, nowMs);
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw err;
+      await loadNeed(client, loaded, s, q, err.need);
+      continue;
+    }
+    const guessed = guesses.findingKeys.size + guesses.findingIds.size + guesses.alertKeys.size > 0;
+    if (guessed && (await checkGuesses(client, loaded, guesses))) continue;
+    await flush(client, q.deviceId, writes);
+    log.replay(ctx.logger);
+    return raised;
+  }
+  throw new Error(`reconciling device ${q.deviceId} still needed more rows after ${MAX_RUNS} runs`);
+}
+
+type DeviceOutcome = { kind: 'none' } | { kind: 'busy'; deviceId: string } | { kind: 'judged'; findings: string[] } | { kind: 'failed'; deviceId: string };
+
+/** SQLSTATEs withTransaction retries: not a failure of the device, so not caught as one. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/**
+ * One device in one transaction: claims the most overdue queue row nobody holds (skipping
+ * `skip`), tries the device's lock, judges it. A device that fails is rolled back to before the
+ * judging, logged, and due again RETRY_AFTER_ERROR_MS later.
+ */
+async function reconcileOne(ctx: PgContext, s: InterferenceSettings, nowMs: number, skip: readonly string[]): Promise<DeviceOutcome> {
+  return withTransaction(ctx, async (client): Promise<DeviceOutcome> => {
+    const { rows } = await client.query<QueuedDevice>(
+      `SELECT device_id AS "deviceId", due_at_ms AS "dueAtMs", from_ms AS "fromMs" FROM reconcile_queue
+        WHERE due_at_ms <= $1 AND NOT (device_id = ANY($2::text[]))
+        ORDER BY due_at_ms, device_id COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      [nowMs, [...skip]],
+    );
+    const q = rows[0];
+    if (!q) return { kind: 'none' };
+    // The same key and hash as context.ts lockKeys, tried rather than waited for (see the file's comment).
+    const lock = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked`, [deviceLockKey(q.deviceId)]);
+    if (!lock.rows[0]?.locked) return { kind: 'busy', deviceId: q.deviceId };
+    await client.query('SAVEPOINT judge');
+    try {
+      const findings = await judge(ctx, client, s, q, nowMs);
+      return { kind: 'judged', findings };
+    } catch (err) {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (typeof code === 'string' && RETRYABLE.has(code)) throw err;
+      ctx.logger.error({ err, deviceId: q.deviceId }, 'reconciling the device failed; retrying later');
+      await client.query('ROLLBACK TO SAVEPOINT judge');
+      await client.query(`UPDATE reconcile_queue SET due_at_ms = $2, from_ms = $3 WHERE device_id = $1`, [q.deviceId, nowMs + RETRY_AFTER_ERROR_MS, q.fromMs]);
+      return { kind: 'failed', deviceId: q.deviceId };
+    }
+  });
+}
+
+/**
+ * True while reconciling should wait for stored deliveries to be applied (at most MAX_DEFER_MS
+ * in a row on this replica): a pending delivery received more than BACKLOG_LAG_MS ago exists.
+ */
+async function deferToApplying(ctx: PgContext): Promise<boolean> {
+  const { rows } = await ctx.pool.query<{ behind: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND received_at < $1) AS behind`,
+    [ctx.clock.now().getTime() - BACKLOG_LAG_MS],
+  );
+  if (!rows[0]?.behind) {
+    deferredSince.delete(ctx);
+    return false;
+  }
+  const now = performance.now();
+  const since = deferredSince.get(ctx);
+  if (since === undefined) {
+    deferredSince.set(ctx, now);
+    return true;
+  }
+  // Waited long enough: this call reconciles what is due (the wait restarts once it is done).
+  return now - since < MAX_DEFER_MS;
+}
+
+/**
+ * Reconciles due devices, device by device, within the time box (one device at least). Devices
+ * another replica or the funnel holds are skipped for this call. `more` when the box ran out with
+ * due devices left.
+ */
+export async function reconcilePostgres(ctx: PgContext, args: ReconcileArgs = {}): Promise<ReconcileRun> {
+  const nowMs = args.nowMs ?? ctx.clock.now().getTime();
+  const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
+  const s = interferenceSettings(ctx.config);
+  const run: ReconcileRun = { devices: 0, findings: [], errors: 0, more: false, deferred: false };
+  if (await deferToApplying(ctx)) return { ...run, deferred: true };
+  const started = performance.now();
+  const skip: string[] = [];
+  for (;;) {
+    const outcome = await reconcileOne(ctx, s, nowMs, skip);
+    if (outcome.kind === 'none') break;
+    if (outcome.kind === 'busy') {
+      skip.push(outcome.deviceId);
+      continue;
+    }
+    run.devices++;
+    if (outcome.kind === 'judged') run.findings.push(...outcome.findings);
+    else {
+      run.errors++;
+      skip.push(outcome.deviceId);
+    }
+    // Checked after each device: one with a long history must not hold the call up.
+    if (performance.now() - started >= budgetMs) {
+      run.more = await dueCount(ctx, nowMs, skip);
+      break;
+    }
+  }
+  if (!run.more) deferredSince.delete(ctx);
+  return run;
+}
+
+/** Whether due devices remain that this call did not skip. */
+async function dueCount(ctx: PgContext, nowMs: number, skip: readonly string[]): Promise<boolean> {
+  const { rows } = await ctx.pool.query<{ more: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM reconcile_queue WHERE due_at_ms <= $1 AND NOT (device_id = ANY($2::text[]))) AS more`,
+    [nowMs, [...skip]],
+  );
+  return rows[0]?.more ?? false;
+}
