@@ -8,7 +8,6 @@ import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
 import { buildDocument, describeApp, docsRoutes } from './api/openapi.js';
 import { adminRoutes } from './api/routes.js';
-import { createInterferenceReadRepo } from './db/interference-read-repo.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, notFoundHandler } from './errors.js';
 import { createAuthGuard } from './http/auth-guard.js';
@@ -70,10 +69,10 @@ export function createApp(deps: Deps) {
   // memory by the limit itself), and never past API_BODY_LIMIT_BYTES. The dashboard bounds its
   // forms (the login form included) to 8 KiB in ui/routes.tsx.
   api.use(limitBody(deps.config.http.apiBodyLimitBytes));
-  api.route('/', adminRoutes({ read: deps.repos.read, store: deps.store }));
-  api.route('/', interferenceRoutes({ read: deps.repos.read, interference: createInterferenceReadRepo(deps.db), clock: deps.clock }));
+  api.route('/', adminRoutes({ read: deps.read, store: deps.store }));
+  api.route('/', interferenceRoutes({ read: deps.read, clock: deps.clock }));
   api.route('/', gatewayRoutes(deps));
-  api.route('/', alertRoutes({ db: deps.db, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));
+  api.route('/', alertRoutes({ read: deps.read, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
   api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);

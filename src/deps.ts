@@ -5,6 +5,8 @@ import type { Db } from './db/open.js';
 import { createReadRepo, type ReadRepo } from './db/read-repo.js';
 import type { EnodeApi } from './enode/client.js';
 import type { Store } from './store/port.js';
+import { createReadStore, type ReadStore } from './store/read.js';
+import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
 import { createInlineStore } from './store/sqlite/store.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -18,6 +20,8 @@ export interface Deps {
   repos: { ingest: IngestRepo; read: ReadRepo };
   /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
   store: Store;
+  /** Every read of the API, dashboard, gateway, metrics and jobs (portable SQL; here over this process's SQLite connection). */
+  read: ReadStore;
   /** The Enode API client; undefined without ENODE_CLIENT_ID/SECRET (poller and command gateway off). */
   enode?: EnodeApi | undefined;
   /** Prometheus metrics (`GET /metrics`). */
@@ -32,6 +36,7 @@ export function createDeps(base: { config: Config; db: Db; logger: Logger; clock
     ...base,
     repos: { ingest, read: createReadRepo(base.db) },
     store: theStore,
+    read: createReadStore(createSqliteReader(base.db.$client), sqliteEngineReads(base.db.$client)),
     metrics: createMetrics({
       db: base.db,
       clock: base.clock,

@@ -1,16 +1,16 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { createAlertReadRepo, presentAlertDetail, presentDelivery } from '../alerts/read-repo.js';
+import { presentAlertDetail, presentDelivery } from '../alerts/present.js';
 import { ALERT_TYPES } from '../alerts/types.js';
 import type { Clock } from '../clock.js';
-import type { Db } from '../db/open.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../store/port.js';
+import type { ReadStore } from '../store/read.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { AlertDetailSchema, AlertListEntrySchema, AlertRetrySchema, errorResponses, idParams, jsonResponse, listOf, pageQuery } from './schemas.js';
 
 export interface AlertRouteDeps {
-  db: Db;
+  read: Pick<ReadStore, 'listAlertDeliveries' | 'getAlert'>;
   store: Pick<Store, 'alerts'>;
   clock: Clock;
   /** Names of the configured sinks: a retry goes only to those. */
@@ -61,10 +61,10 @@ const retryAlert = createRoute({
  * - `POST /alerts/{id}/retry` — dead deliveries become pending, due now (404 unknown, 409 none dead).
  */
 export function alertRoutes(deps: AlertRouteDeps) {
-  const read = createAlertReadRepo(deps.db);
+  const { read } = deps;
   const app = apiRouter();
 
-  app.openapi(listAlerts, (c) => {
+  app.openapi(listAlerts, async (c) => {
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
     let key: [number, string, string] | undefined;
@@ -73,13 +73,13 @@ export function alertRoutes(deps: AlertRouteDeps) {
       if (typeof ms !== 'number' || typeof id !== 'string' || typeof sink !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
       key = [ms, id, sink];
     }
-    const rows = read.listDeliveries({ status: q.status, type: q.type, after: key, limit });
+    const rows = await read.listAlertDeliveries({ status: q.status, type: q.type, after: key, limit });
     return c.json(page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentDelivery), 200);
   });
 
-  app.openapi(getAlert, (c) => {
+  app.openapi(getAlert, async (c) => {
     const { id } = c.req.valid('param');
-    const found = read.getAlert(id);
+    const found = await read.getAlert(id);
     if (!found) throw new AppError('NOT_FOUND', `No alert ${id}`);
     return c.json(presentAlertDetail(found), 200);
   });
@@ -89,7 +89,7 @@ export function alertRoutes(deps: AlertRouteDeps) {
     const outcome = await deps.store.alerts.retry({ alertId: id, nowMs: deps.clock.now().getTime(), configured: deps.sinks });
     if (!outcome.found) throw new AppError('NOT_FOUND', `No alert ${id}`);
     if (outcome.sinks.length === 0) throw new AppError('CONFLICT', `Alert ${id} has no dead delivery to retry`);
-    const found = read.getAlert(id);
+    const found = await read.getAlert(id);
     return c.json({ ...presentAlertDetail(found!), retried: outcome.sinks }, 200);
   });
 

@@ -1,17 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Clock } from '../clock.js';
-import type { InterferenceReadRepo } from '../db/interference-read-repo.js';
-import type { ReadRepo } from '../db/read-repo.js';
 import { parseTimeMs } from '../domain/time.js';
 import { AppError } from '../errors.js';
 import { findingOf, parseStoredJson, timelineCursor, timelinePage } from '../reconcile/timeline.js';
+import type { ReadStore } from '../store/read.js';
 import { apiRouter } from './openapi.js';
 import { encodeCursor, page, pageParams } from './pagination.js';
 import { errorResponses, FINDING_KINDS, FindingDetailSchema, FindingSchema, idParams, jsonResponse, listOf, pageQuery, TimelineSchema } from './schemas.js';
 
 export interface InterferenceRouteDeps {
-  read: ReadRepo;
-  interference: InterferenceReadRepo;
+  read: Pick<ReadStore, 'getDevice' | 'getFinding' | 'listFindings' | 'timelinePage'>;
   clock: Clock;
 }
 
@@ -83,7 +81,7 @@ const deviceTimeline = createRoute({
 export function interferenceRoutes(deps: InterferenceRouteDeps) {
   const app = apiRouter();
 
-  app.openapi(listFindings, (c) => {
+  app.openapi(listFindings, async (c) => {
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
     let cursor: [number, string] | undefined;
@@ -92,27 +90,27 @@ export function interferenceRoutes(deps: InterferenceRouteDeps) {
       if (typeof ms !== 'number' || typeof id !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
       cursor = [ms, id];
     }
-    const rows = deps.interference.listFindings({ deviceId: q.deviceId, userId: q.userId, kind: q.kind, sinceMs: q.since, after: cursor, limit });
+    const rows = await deps.read.listFindings({ deviceId: q.deviceId, userId: q.userId, kind: q.kind, sinceMs: q.since, after: cursor, limit });
     return c.json(page(rows, limit, (r) => [r.observedAtMs, r.id], findingOf), 200);
   });
 
-  app.openapi(getFinding, (c) => {
+  app.openapi(getFinding, async (c) => {
     const { id } = c.req.valid('param');
-    const row = deps.interference.getFinding(id);
+    const row = await deps.read.getFinding(id);
     if (!row) throw new AppError('NOT_FOUND', `No finding ${id}`);
     return c.json({ ...findingOf(row), evidence: parseStoredJson(row.evidence) }, 200);
   });
 
-  app.openapi(deviceTimeline, (c) => {
+  app.openapi(deviceTimeline, async (c) => {
     const { id: deviceId } = c.req.valid('param');
-    const device = deps.read.getDevice(deviceId);
+    const device = await deps.read.getDevice(deviceId);
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
     const cursor = timelineCursor(after);
     const untilMs = q.until ?? Number.MAX_SAFE_INTEGER;
     // A cursor carries where the window continues: later pages need not repeat `since`.
     const sinceMs = cursor ? cursor[0] : (q.since ?? deps.clock.now().getTime() - DEFAULT_TIMELINE_MS);
-    const result = timelinePage(deps.interference, deviceId, { sinceMs, untilMs, after: cursor, limit });
+    const result = await timelinePage(deps.read, deviceId, { sinceMs, untilMs, after: cursor, limit });
     if (!device && !cursor && result.entries.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
     return c.json(
       {

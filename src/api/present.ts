@@ -1,4 +1,4 @@
-import type { ActionRow, DeliveryRow, DeviceRow } from '../db/schema.js';
+import type { ActionRecord, DeliveryRecord, DeliverySummary, DeviceRecord } from '../store/read.js';
 import { isDeviceDeleted } from '../domain/devices.js';
 import { joinNotes, presentable } from './safe-json.js';
 
@@ -10,7 +10,7 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
  * with a `note` saying so, rather than failing every page that holds the action.
  */
 export function presentAction(
-  a: Pick<ActionRow, 'id' | 'userId' | 'targetId' | 'targetType' | 'kind' | 'target' | 'state' | 'failureReason' | 'createdAt' | 'updatedAt' | 'completedAt' | 'origin'>,
+  a: Pick<ActionRecord, 'id' | 'userId' | 'targetId' | 'targetType' | 'kind' | 'target' | 'state' | 'failureReason' | 'createdAt' | 'updatedAt' | 'completedAt' | 'origin'>,
 ) {
   const target = presentable(a.target, 'target');
   const failureReason = presentable(a.failureReason, 'failureReason');
@@ -38,9 +38,9 @@ export function presentAction(
  * JSON at all is shown as `{}` (the documented type is an object), with a `note`, rather than
  * failing every page that holds the device.
  */
-export function presentDevice(d: DeviceRow) {
-  const snapshot = presentable<DeviceRow['snapshot']>(d.snapshot, 'snapshot');
-  const controlled = presentable<DeviceRow['controlled']>(d.controlled, 'controlled');
+export function presentDevice(d: DeviceRecord) {
+  const snapshot = presentable<DeviceRecord['snapshot']>(d.snapshot, 'snapshot');
+  const controlled = presentable<DeviceRecord['controlled']>(d.controlled, 'controlled');
   const note = joinNotes(snapshot.note, controlled.note);
   return {
     id: d.id,
@@ -56,8 +56,6 @@ export function presentDevice(d: DeviceRow) {
   };
 }
 
-type DeliverySummary = Pick<DeliveryRow, 'id' | 'receivedAt' | 'status' | 'error' | 'eventCount' | 'appliedAt' | 'attempts' | 'bodySha256'>;
-
 export function presentDeliverySummary(d: DeliverySummary) {
   return {
     id: d.id,
@@ -72,7 +70,7 @@ export function presentDeliverySummary(d: DeliverySummary) {
 }
 
 /** A delivery with its headers and body (text when UTF-8, else base64). */
-export function presentDelivery(d: DeliveryRow) {
+export function presentDelivery(d: DeliveryRecord) {
   const text = d.body.toString('utf8');
   const isText = Buffer.from(text, 'utf8').equals(d.body);
   return {

@@ -1,8 +1,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { ReadRepo } from '../db/read-repo.js';
 import { DEVICE_TYPES } from '../domain/devices.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../store/port.js';
+import type { ReadStore } from '../store/read.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { presentAction, presentDelivery, presentDeliverySummary, presentDevice } from './present.js';
@@ -21,7 +21,7 @@ import {
 } from './schemas.js';
 
 export interface AdminRouteDeps {
-  read: ReadRepo;
+  read: ReadStore;
   store: Store;
 }
 
@@ -119,47 +119,47 @@ const replayDelivery = createRoute({
 export function adminRoutes(deps: AdminRouteDeps) {
   const app = apiRouter();
 
-  app.openapi(getAction, (c) => {
+  app.openapi(getAction, async (c) => {
     const { id } = c.req.valid('param');
-    const row = deps.read.getAction(id);
+    const row = await deps.read.getAction(id);
     if (!row) throw new AppError('NOT_FOUND', `No action ${id}`);
     return c.json(presentAction(row), 200);
   });
 
-  app.openapi(listActions, (c) => {
+  app.openapi(listActions, async (c) => {
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
-    const rows = deps.read.listActions({ state: q.state, targetId: q.targetId, after: keyPair(after), limit });
+    const rows = await deps.read.listActions({ state: q.state, targetId: q.targetId, after: keyPair(after), limit });
     return c.json(page(rows, limit, (r) => [r.updatedAtMs, r.id], presentAction), 200);
   });
 
-  app.openapi(getDevice, (c) => {
+  app.openapi(getDevice, async (c) => {
     const { id } = c.req.valid('param');
-    const row = deps.read.getDevice(id);
+    const row = await deps.read.getDevice(id);
     if (!row) throw new AppError('NOT_FOUND', `No device ${id}`);
     return c.json(presentDevice(row), 200);
   });
 
-  app.openapi(listDevices, (c) => {
+  app.openapi(listDevices, async (c) => {
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
     const last = after?.[0];
     if (after && typeof last !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
-    const rows = deps.read.listDevices({ type: q.type, userId: q.userId, after: last as string | undefined, limit });
+    const rows = await deps.read.listDevices({ type: q.type, userId: q.userId, after: last as string | undefined, limit });
     return c.json(page(rows, limit, (r) => [r.id], presentDevice), 200);
   });
 
-  app.openapi(getDelivery, (c) => {
+  app.openapi(getDelivery, async (c) => {
     const { id } = c.req.valid('param');
-    const row = deps.read.getDelivery(id);
+    const row = await deps.read.getDelivery(id);
     if (!row) throw new AppError('NOT_FOUND', `No delivery ${id}`);
     return c.json(presentDelivery(row), 200);
   });
 
-  app.openapi(listDeliveries, (c) => {
+  app.openapi(listDeliveries, async (c) => {
     const q = c.req.valid('query');
     const { limit, after } = pageParams(q);
-    const rows = deps.read.listDeliveries({ status: q.status, after: keyPair(after), limit });
+    const rows = await deps.read.listDeliveries({ status: q.status, after: keyPair(after), limit });
     return c.json(page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary), 200);
   });
 
@@ -167,7 +167,7 @@ export function adminRoutes(deps: AdminRouteDeps) {
     const { id } = c.req.valid('param');
     const outcome = await deps.store.replay(id);
     if (!outcome) throw new AppError('NOT_FOUND', `No delivery ${id}`);
-    const row = deps.read.getDelivery(id);
+    const row = await deps.read.getDelivery(id);
     return c.json({ ...presentDeliverySummary(row!), replay: { status: outcome.status, error: outcome.error } }, 200);
   });
 

@@ -1,8 +1,8 @@
 import { presentAction } from '../api/present.js';
 import { decodeStored } from '../api/safe-json.js';
 import { AppError } from '../errors.js';
-import type { InterferenceReadRepo, TimelineAction, TimelineParts } from '../db/interference-read-repo.js';
 import { findingView, type FindingColumns, type FindingView } from '../domain/findings.js';
+import type { ReadStore, TimelineAction, TimelineParts } from '../store/read.js';
 
 /** Order of entry types at the same instant: what was asked, what Enode did, what was seen, what it meant. */
 const RANK = { command: 0, action: 1, observation: 2, finding: 3 } as const;
@@ -131,7 +131,7 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
         receivedAt: at(o.receivedAtMs),
         source: o.source,
         event: o.event,
-        stale: o.stale === 1,
+        stale: o.stale,
         controlled: parseStoredJson(o.controlled),
         context: parseStoredJson(o.context),
         transitions: transitionsAt.get(o.atMs) ?? [],
@@ -156,7 +156,7 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
           body: parseStoredJson(cmd.body),
           outcome: cmd.outcome,
           actionId: cmd.actionId,
-          override: cmd.override === 1,
+          override: cmd.override,
           notes: parseStoredJson(cmd.notes),
           error: cmd.error,
         },
@@ -190,13 +190,13 @@ export interface TimelinePage {
  * first: each source is read keyset-paged with `limit + 1` rows, so the work and the answer are
  * bounded by the page, whatever the device's history holds, and paging reaches every entry once.
  */
-export function timelinePage(
-  repo: Pick<InterferenceReadRepo, 'timelinePage'>,
+export async function timelinePage(
+  repo: Pick<ReadStore, 'timelinePage'>,
   deviceId: string,
   q: { sinceMs: number; untilMs: number; after?: TimelineKey | undefined; limit: number },
-): TimelinePage {
+): Promise<TimelinePage> {
   const limit = Math.max(1, Math.min(q.limit, MAX_TIMELINE_PAGE));
-  const parts = repo.timelinePage(deviceId, { fromMs: q.sinceMs, untilMs: q.untilMs, after: q.after, limit: limit + 1 });
+  const parts = await repo.timelinePage(deviceId, { fromMs: q.sinceMs, untilMs: q.untilMs, after: q.after, limit: limit + 1 });
   const entries = buildTimeline(parts, { sinceMs: q.sinceMs, untilMs: q.untilMs, cursor: q.after });
   const shown = entries.slice(0, limit);
   const last = shown[shown.length - 1];

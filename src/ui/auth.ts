@@ -50,11 +50,11 @@ export function createSessionKeeper(adminToken: string, clock: Clock, options: {
       return `${id}.${exp}.${mac(`${id}.${exp}`)}`;
     },
     /** True for a value this keeper issued, not expired and not logged out. */
-    verify(value: string | undefined): boolean {
+    async verify(value: string | undefined): Promise<boolean> {
       const s = parse(value);
       const nowMs = clock.now().getTime();
       // Only a genuine, live session costs a read of the revocations.
-      return s !== undefined && s.expiresMs > nowMs && !revocations.isRevoked(s.id, nowMs);
+      return s !== undefined && s.expiresMs > nowMs && !(await revocations.isRevoked(s.id, nowMs));
     },
     /** Ends a session before its expiry (logout); resolves once the revocation is stored. */
     async revoke(value: string | undefined): Promise<void> {
@@ -120,11 +120,11 @@ export function presentedBearer(c: Context): string | undefined {
  * Who is asking: a valid `Authorization: Bearer`, a wrong bearer, a valid session cookie, or nobody.
  * A bearer, right or wrong, decides alone: a cookie sent beside a wrong bearer does not rescue it.
  */
-export function authenticate(c: Context, sessions: SessionKeeper | undefined, adminToken: string | undefined): AuthOutcome {
+export async function authenticate(c: Context, sessions: SessionKeeper | undefined, adminToken: string | undefined): Promise<AuthOutcome> {
   if (!adminToken || !sessions) return 'none';
   const bearer = presentedBearer(c);
   if (bearer !== undefined) return secretMatches(bearer, adminToken) ? 'bearer' : 'bad-bearer';
-  return sessions.verify(sessionCookie(c)) ? 'session' : 'none';
+  return (await sessions.verify(sessionCookie(c))) ? 'session' : 'none';
 }
 
 /** What the CSRF origin check accepts besides the request's own origin (README "Security"). */
@@ -194,7 +194,7 @@ export function identify(
 ): MiddlewareHandler {
   return async (c, next) => {
     if (adminToken && presentedBearer(c) !== undefined) guard.assertAllowed(c, 'ui-bearer');
-    const outcome = authenticate(c, sessions, adminToken);
+    const outcome = await authenticate(c, sessions, adminToken);
     c.set(AUTH_OUTCOME as never, outcome as never);
     if (outcome === 'bad-bearer') {
       guard.recordFailure(c, 'ui-bearer');

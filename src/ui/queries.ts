@@ -1,23 +1,8 @@
 import { decodeCursor, encodeCursor } from '../api/pagination.js';
-import type { Db } from '../db/open.js';
-import type { InterferenceReadRepo } from '../db/interference-read-repo.js';
-import type { ReadRepo } from '../db/read-repo.js';
 import { AppError } from '../errors.js';
 import { timelineCursor, timelinePage, type TimelineEntry } from '../reconcile/timeline.js';
+import type { ReadStore } from '../store/read.js';
 import type { TimelineWindow } from './timeline-svg.js';
-
-/** Alert deliveries per status (`pending`, `delivered`, `dead`), for the overview's counts: one row per status. */
-export function alertDeliveryCounts(db: Db): Record<string, number> {
-  const rows = db.$client.prepare(`SELECT status, COUNT(*) AS n FROM alert_deliveries GROUP BY status LIMIT 16`).all() as Array<{ status: string; n: number }>;
-  const out: Record<string, number> = {};
-  for (const r of rows) out[r.status] = r.n;
-  return out;
-}
-
-/** When the newest webhook delivery arrived (epoch ms), any status; null before the first. */
-export function lastWebhookMs(read: ReadRepo): number | null {
-  return read.listDeliveries({ limit: 1 })[0]?.receivedAt ?? null;
-}
 
 /** Entries on one dashboard device page: a long history is paged, never drawn whole. */
 export const DEVICE_PAGE_ENTRIES = 500;
@@ -35,17 +20,17 @@ export interface DeviceTimelineSlice {
  * The device page's entries within `window`, `DEVICE_PAGE_ENTRIES` at a time after `after` (the
  * previous page's `next`); a bad cursor is a 400. Bounded whatever the device's history holds.
  */
-export function deviceTimelineSlice(
-  interference: Pick<InterferenceReadRepo, 'timelinePage'>,
+export async function deviceTimelineSlice(
+  read: Pick<ReadStore, 'timelinePage'>,
   deviceId: string,
   window: TimelineWindow,
   after: string | undefined,
   limit = DEVICE_PAGE_ENTRIES,
-): DeviceTimelineSlice {
+): Promise<DeviceTimelineSlice> {
   if (after !== undefined && after.length > 2000) throw new AppError('BAD_REQUEST', 'Invalid "after" cursor: pass back the link as it is');
   const cursor = timelineCursor(after ? decodeCursor(after) : undefined);
   const fromMs = cursor ? Math.max(window.fromMs, cursor[0]) : window.fromMs;
-  const page = timelinePage(interference, deviceId, { sinceMs: window.fromMs, untilMs: window.untilMs, after: cursor, limit });
+  const page = await timelinePage(read, deviceId, { sinceMs: window.fromMs, untilMs: window.untilMs, after: cursor, limit });
   const lastMs = page.next ? page.next[0] : window.untilMs;
   return {
     entries: page.entries.map((e) => e.entry),

@@ -4,10 +4,9 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { z } from 'zod';
-import { createAlertReadRepo, presentDelivery as presentAlertDelivery } from '../alerts/read-repo.js';
+import { presentDelivery as presentAlertDelivery } from '../alerts/present.js';
 import { page, pageParams } from '../api/pagination.js';
 import { presentAction, presentDeliverySummary, presentDevice } from '../api/present.js';
-import { createInterferenceReadRepo } from '../db/interference-read-repo.js';
 import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
 import { AppError, codeToStatus, isClientAbort, retryAfterHeaders } from '../errors.js';
@@ -21,7 +20,7 @@ import { ErrorPage } from './pages/error.js';
 import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FindingsPage, type ListPage } from './pages/lists.js';
 import { LoginPage } from './pages/login.js';
 import { OverviewPage } from './pages/overview.js';
-import { alertDeliveryCounts, deviceTimelineSlice, lastWebhookMs } from './queries.js';
+import { deviceTimelineSlice } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
 import { databaseRevocations } from './session-store.js';
 import { layoutTimeline } from './timeline-svg.js';
@@ -91,9 +90,8 @@ async function backFilter<T extends string>(c: Context, values: readonly T[]): P
  */
 export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   const adminToken = deps.config.adminToken;
-  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock, { revocations: databaseRevocations(deps.db, deps.store) }) : undefined;
-  const interference = createInterferenceReadRepo(deps.db);
-  const alertsRead = createAlertReadRepo(deps.db);
+  const sessions = adminToken ? createSessionKeeper(adminToken, deps.clock, { revocations: databaseRevocations(deps.read, deps.store) }) : undefined;
+  const { read } = deps;
   const logger = deps.logger.child({ component: 'ui' });
   const ui = new Hono();
 
@@ -198,21 +196,24 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   // ── everything below needs a session or the bearer token ──
   ui.use(requireUiAuth());
 
-  ui.get('/', (c) => {
+  ui.get('/', async (c) => {
     const nowMs = deps.clock.now().getTime();
     const onlyType = oneOf('type', c.req.query('type'), DEVICE_TYPES);
     const after = c.req.query('after');
     if (after !== undefined && (!onlyType || after.length > 200)) throw new AppError('BAD_REQUEST', '"after" pages through one device type: pass "type" too');
-    const groups = (onlyType ? [onlyType] : DEVICE_TYPES).map((type) => {
-      const rows = deps.repos.read.listDevices({ type, after, limit: DEVICES_PER_TYPE });
+    const group = async (type: (typeof DEVICE_TYPES)[number]) => {
+      const rows = await read.listDevices({ type, after, limit: DEVICES_PER_TYPE });
       const shown = rows.slice(0, DEVICES_PER_TYPE);
       const last = shown[shown.length - 1];
       return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, after: last.id })}` : null };
-    });
-    const heartbeat = deps.repos.read.lastHeartbeat();
-    const webhookMs = lastWebhookMs(deps.repos.read);
-    const counts = interference.countFindingsByKind();
-    const alertCounts = alertDeliveryCounts(deps.db);
+    };
+    const [groups, heartbeat, webhookMs, counts, alertCounts] = await Promise.all([
+      Promise.all((onlyType ? [onlyType] : DEVICE_TYPES).map(group)),
+      read.lastHeartbeat(),
+      read.lastWebhookMs(),
+      read.countFindingsByKind(),
+      read.alertDeliveryCounts(),
+    ]);
     return sendPage(
       c,
       <OverviewPage
@@ -230,7 +231,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     );
   });
 
-  ui.get('/devices/:id', (c) => {
+  ui.get('/devices/:id', async (c) => {
     const deviceId = id(c.req.param('id'));
     const rawHours = c.req.query('hours');
     const parsedHours = hoursParam.safeParse(rawHours ?? DEFAULT_WINDOW_HOURS);
@@ -238,9 +239,8 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     const hours = parsedHours.data;
     const nowMs = deps.clock.now().getTime();
     const window = { fromMs: nowMs - hours * 3_600_000, untilMs: nowMs };
-    const row = deps.repos.read.getDevice(deviceId);
     const after = c.req.query('after') || undefined;
-    const slice = deviceTimelineSlice(interference, deviceId, window, after);
+    const [row, slice] = await Promise.all([read.getDevice(deviceId), deviceTimelineSlice(read, deviceId, window, after)]);
     if (!row && !after && slice.entries.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
     const fields = Object.keys(controlledState(row?.type ?? '', {}));
     return sendPage(
@@ -251,27 +251,27 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     );
   });
 
-  ui.get('/findings', (c) => {
+  ui.get('/findings', async (c) => {
     const kind = oneOf('kind', c.req.query('kind'), FINDING_KINDS);
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = interference.listFindings({ kind, after: keyPair(after), limit });
+    const rows = await read.listFindings({ kind, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.observedAtMs, r.id], findingView);
     const view: ListPage<(typeof p.data)[number]> = { rows: p.data, filter: kind, next: p.pagination.after ? `/ui/findings${query({ kind, after: p.pagination.after })}` : null };
     return sendPage(c, <FindingsPage page={view} />);
   });
 
-  ui.get('/actions', (c) => {
+  ui.get('/actions', async (c) => {
     const state = oneOf('state', c.req.query('state'), ACTION_STATES);
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = deps.repos.read.listActions({ state, after: keyPair(after), limit });
+    const rows = await read.listActions({ state, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.id], presentAction);
     return sendPage(c, <ActionsPage page={{ rows: p.data, filter: state, next: p.pagination.after ? `/ui/actions${query({ state, after: p.pagination.after })}` : null }} />);
   });
 
-  ui.get('/deliveries', (c) => {
+  ui.get('/deliveries', async (c) => {
     const status = oneOf('status', c.req.query('status'), DELIVERY_STATUSES);
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = deps.repos.read.listDeliveries({ status, after: keyPair(after), limit });
+    const rows = await read.listDeliveries({ status, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary);
     return sendPage(
       c,
@@ -294,7 +294,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     return c.redirect(`/ui/deliveries${query({ status: back, replayed: deliveryId, result: outcome?.status ?? 'missing' })}`, 303);
   });
 
-  ui.get('/alerts', (c) => {
+  ui.get('/alerts', async (c) => {
     const status = oneOf('status', c.req.query('status'), ALERT_STATUSES);
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
     let key: [number, string, string] | undefined;
@@ -303,7 +303,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       if (typeof ms !== 'number' || typeof alertId !== 'string' || typeof sink !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
       key = [ms, alertId, sink];
     }
-    const rows = alertsRead.listDeliveries({ status, after: key, limit });
+    const rows = await read.listAlertDeliveries({ status, after: key, limit });
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentAlertDelivery);
     return sendPage(
       c,

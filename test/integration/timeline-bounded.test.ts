@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actions, commands, findings, observations, transitions } from '../../src/db/schema.js';
 import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_TEXT } from '../../src/reconcile/timeline.js';
-import { createInterferenceReadRepo } from '../../src/db/interference-read-repo.js';
 import { DevicePage } from '../../src/ui/pages/device.js';
 import { DEVICE_PAGE_ENTRIES, deviceTimelineSlice } from '../../src/ui/queries.js';
 import { layoutTimeline } from '../../src/ui/timeline-svg.js';
@@ -174,13 +173,12 @@ describe('dashboard device page is paged', () => {
   it('pages a long window 500 entries at a time, reaching every entry once, and links to the later entries', async () => {
     const t = makeTestApp();
     seedHistory(t, 1_500);
-    const interference = createInterferenceReadRepo(t.deps.db);
     const window = { fromMs: NOW.getTime() - 24 * 3_600_000, untilMs: NOW.getTime() };
     const seen = new Set<string>();
     let after: string | undefined;
     let pages = 0;
     do {
-      const slice = deviceTimelineSlice(interference, DEVICE, window, after);
+      const slice = await deviceTimelineSlice(t.deps.read, DEVICE, window, after);
       pages++;
       expect(slice.entries.length).toBeLessThanOrEqual(DEVICE_PAGE_ENTRIES);
       expect(slice.drawWindow.fromMs).toBeGreaterThanOrEqual(window.fromMs);
@@ -198,12 +196,11 @@ describe('dashboard device page is paged', () => {
     expect(pages).toBe(Math.ceil(seen.size / DEVICE_PAGE_ENTRIES));
   });
 
-  it('refuses a cursor that was not given by a page', () => {
+  it('refuses a cursor that was not given by a page', async () => {
     const t = makeTestApp();
-    const interference = createInterferenceReadRepo(t.deps.db);
     const window = { fromMs: 0, untilMs: NOW.getTime() };
-    expect(() => deviceTimelineSlice(interference, DEVICE, window, 'x'.repeat(3000))).toThrow(/cursor/);
-    expect(() => deviceTimelineSlice(interference, DEVICE, window, Buffer.from('[1,"a"]').toString('base64url'))).toThrow(/cursor/);
+    await expect(deviceTimelineSlice(t.deps.read, DEVICE, window, 'x'.repeat(3000))).rejects.toThrow(/cursor/);
+    await expect(deviceTimelineSlice(t.deps.read, DEVICE, window, Buffer.from('[1,"a"]').toString('base64url'))).rejects.toThrow(/cursor/);
   });
 });
 

@@ -101,12 +101,6 @@ const READ_SIDE_TODAY: string[] = [
   'alerts/cli.ts -> store/sqlite/alerts.ts',
   'alerts/read-repo.ts -> db/open.ts',
   'alerts/read-repo.ts -> db/schema.ts',
-  'api/alerts-routes.ts -> db/open.ts',
-  'api/interference-routes.ts -> db/interference-read-repo.ts',
-  'api/interference-routes.ts -> db/read-repo.ts',
-  'api/present.ts -> db/schema.ts',
-  'api/routes.ts -> db/read-repo.ts',
-  'app.ts -> db/interference-read-repo.ts',
   'gateway/routes.ts -> db/command-repo.ts',
   'gateway/service.ts -> db/command-repo.ts',
   'gateway/service.ts -> db/read-repo.ts',
@@ -114,15 +108,7 @@ const READ_SIDE_TODAY: string[] = [
   'health.ts -> db/migrate.ts',
   'metrics.ts -> db/open.ts',
   'pkg:alerts/read-repo.ts -> drizzle-orm',
-  'pkg:ui/session-store.ts -> drizzle-orm',
-  'reconcile/timeline.ts -> db/interference-read-repo.ts',
   'sync/types.ts -> db/read-repo.ts',
-  'ui/queries.ts -> db/interference-read-repo.ts',
-  'ui/queries.ts -> db/open.ts',
-  'ui/queries.ts -> db/read-repo.ts',
-  'ui/routes.tsx -> db/interference-read-repo.ts',
-  'ui/session-store.ts -> db/open.ts',
-  'ui/session-store.ts -> db/schema.ts',
 ];
 const KNOWN_READ_SIDE = new Set<string>(READ_SIDE_TODAY);
 const key = (e: { from: string; to: string }) => `${e.from} -> ${e.to}`;

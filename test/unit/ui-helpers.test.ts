@@ -9,34 +9,34 @@ const NOW_MS = Date.parse('2026-03-01T12:00:00.000Z');
 const TOKEN = 'ui-admin-token-0123456789';
 
 describe('dashboard sessions', () => {
-  it('verifies a value it issued, which does not contain the token', () => {
+  it('verifies a value it issued, which does not contain the token', async () => {
     const keeper = createSessionKeeper(TOKEN, new ManualClock(NOW_MS));
     const value = keeper.issue();
     expect(value).not.toContain(TOKEN);
     expect(value).toMatch(/^[\w-]+\.\d+\.[\w-]+$/);
-    expect(keeper.verify(value)).toBe(true);
+    expect(await keeper.verify(value)).toBe(true);
   });
 
-  it('refuses a tampered, foreign, malformed or missing value', () => {
+  it('refuses a tampered, foreign, malformed or missing value', async () => {
     const clock = new ManualClock(NOW_MS);
     const keeper = createSessionKeeper(TOKEN, clock);
     const value = keeper.issue();
     const [id, exp, mac] = value.split('.') as [string, string, string];
-    expect(keeper.verify(`${id}.${Number(exp) + 3600}.${mac}`)).toBe(false);
-    expect(keeper.verify(`${id}x.${exp}.${mac}`)).toBe(false);
-    expect(keeper.verify(`${id}.${exp}.${mac.slice(0, -2)}`)).toBe(false);
-    expect(keeper.verify(createSessionKeeper(`${TOKEN}-rotated`, clock).issue())).toBe(false);
-    for (const bad of [undefined, '', 'a.b', 'a.b.c.d', `${id}.notanumber.${mac}`, 'x'.repeat(500)]) expect(keeper.verify(bad)).toBe(false);
+    expect(await keeper.verify(`${id}.${Number(exp) + 3600}.${mac}`)).toBe(false);
+    expect(await keeper.verify(`${id}x.${exp}.${mac}`)).toBe(false);
+    expect(await keeper.verify(`${id}.${exp}.${mac.slice(0, -2)}`)).toBe(false);
+    expect(await keeper.verify(createSessionKeeper(`${TOKEN}-rotated`, clock).issue())).toBe(false);
+    for (const bad of [undefined, '', 'a.b', 'a.b.c.d', `${id}.notanumber.${mac}`, 'x'.repeat(500)]) expect(await keeper.verify(bad)).toBe(false);
   });
 
-  it('expires after the session lifetime', () => {
+  it('expires after the session lifetime', async () => {
     const clock = new ManualClock(NOW_MS);
     const keeper = createSessionKeeper(TOKEN, clock);
     const value = keeper.issue();
     clock.advance(SESSION_TTL_MS - 1000);
-    expect(keeper.verify(value)).toBe(true);
+    expect(await keeper.verify(value)).toBe(true);
     clock.advance(2000);
-    expect(keeper.verify(value)).toBe(false);
+    expect(await keeper.verify(value)).toBe(false);
   });
 
   it('ends a session on logout without touching the others', async () => {
@@ -44,8 +44,8 @@ describe('dashboard sessions', () => {
     const a = keeper.issue();
     const b = keeper.issue();
     await keeper.revoke(a);
-    expect(keeper.verify(a)).toBe(false);
-    expect(keeper.verify(b)).toBe(true);
+    expect(await keeper.verify(a)).toBe(false);
+    expect(await keeper.verify(b)).toBe(true);
   });
 
   it('keeps logouts in its revocation store, so a new keeper over the same store refuses them', async () => {
@@ -56,10 +56,10 @@ describe('dashboard sessions', () => {
     await before.revoke(a);
     await before.revoke('forged.99999999999.value');
     const after = createSessionKeeper(TOKEN, clock, { revocations });
-    expect(after.verify(a)).toBe(false);
-    expect(after.verify(before.issue())).toBe(true);
+    expect(await after.verify(a)).toBe(false);
+    expect(await after.verify(before.issue())).toBe(true);
     // Without the store a restart would forget the logout.
-    expect(createSessionKeeper(TOKEN, clock).verify(a)).toBe(true);
+    expect(await createSessionKeeper(TOKEN, clock).verify(a)).toBe(true);
   });
 
   it('compares secrets whatever their lengths', () => {

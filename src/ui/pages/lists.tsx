@@ -1,5 +1,5 @@
 import type { FC } from 'hono/jsx';
-import type { presentDelivery as presentAlertDelivery } from '../../alerts/read-repo.js';
+import type { presentDelivery as presentAlertDelivery } from '../../alerts/present.js';
 import type { presentAction, presentDeliverySummary } from '../../api/present.js';
 import type { FindingView } from '../../domain/findings.js';
 import { formatIso, formatValue } from '../format.js';
