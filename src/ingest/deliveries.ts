@@ -117,13 +117,32 @@ export function applyInSavepoint(
   }
 }
 
-/** SQLite errors that mean "could not store", as opposed to bad data in a delivery. */
+/**
+ * Postgres SQLSTATEs that mean "could not store": connection exceptions (08), insufficient
+ * resources (53), the server shutting down or starting (57P01–57P03), system errors (58),
+ * internal errors (XX); and a statement cancelled or timed out (57014), a read-only server
+ * (25006, a standby after failover), a serialization failure or deadlock left after retries
+ * (40001, 40P01) — none of them says anything about the delivery's data (22xxx, 23xxx do).
+ */
+const POSTGRES_STORAGE_CODE = /^(08...|53...|57P0[123]|58...|XX...|57014|25006|40001|40P01)$/;
+/** Network failures (Node) while talking to the database. */
+const NETWORK_CODE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENOTFOUND|EAI_AGAIN|ECONNABORTED)$/;
+/** pg's own connection failures carry no code. */
+const PG_CONNECTION_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i;
+
+/** SQLite and Postgres errors that mean "could not store", as opposed to bad data in a delivery. */
 export function isStorageError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return (
-    typeof code === 'string' &&
-    /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|CORRUPT|NOTADB|NOMEM|PROTOCOL)/.test(code)
-  );
+  // Wrapped errors (drizzle's, an AggregateError of connection attempts) are looked through.
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') {
+      if (/^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|CORRUPT|NOTADB|NOMEM|PROTOCOL)/.test(code)) return true;
+      if (POSTGRES_STORAGE_CODE.test(code) || NETWORK_CODE.test(code)) return true;
+    } else if (e instanceof Error && PG_CONNECTION_MESSAGE.test(e.message)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /**

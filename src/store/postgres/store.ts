@@ -1,0 +1,333 @@
+/**
+ * The Store port on Postgres. Any number of replicas share one database: each stores the
+ * deliveries it receives (committed before it answers), and each runs an apply loop that claims
+ * pending deliveries with `FOR UPDATE SKIP LOCKED`, applies them through the unit of work
+ * (funnel.ts) and marks them in the same transaction. A replica that dies mid-batch rolls back
+ * and the others take those deliveries: each is applied exactly once.
+ */
+import type pg from 'pg';
+import { applyStalledAlert } from '../../alerts/facts.js';
+import type { Clock } from '../../clock.js';
+import type { Config } from '../../config.js';
+import { ingestSettings } from '../../db/ingest-repo.js';
+import type { Logger } from '../../logger.js';
+import type { ApplyHealth, Store } from '../port.js';
+import { alertsPostgres, raiseAlertPostgres } from './alerts.js';
+import { recordCommandPostgres } from './commands.js';
+import type { PgContext } from './context.js';
+import {
+  applyObservedEvents,
+  applyPendingBatch,
+  BatchFailure,
+  markDeliveryFailed,
+  recordPolls,
+  replayStoredDelivery,
+  submitDelivery,
+  type ApplyHooks,
+  type EventCounts,
+} from './intake.js';
+import { leasesPostgres } from './leases.js';
+import { prunePostgres } from './prune.js';
+import { reconcilePostgres } from './reconcile.js';
+import { revokeUiSessionPostgres } from './sessions.js';
+
+/** The apply loop looks for pending deliveries this often (others' too: a replica that died left some). */
+const APPLY_INTERVAL_MS = 250;
+/** Deliveries claimed per apply transaction. */
+const APPLY_BATCH = 100;
+/** Pause before trying again after a storage error. */
+const APPLY_RETRY_MS = 1_000;
+/** Failing this long makes applying "stalled" (readiness, the alert), as on SQLite (store/sqlite/ingestor.ts). */
+export const APPLY_STALLED_AFTER_MS = 30_000;
+const APPLY_FAILURE_LOG_EVERY_MS = 60_000;
+/** A probe or a backlog count within this long of the last one reuses it (a /readyz flood costs no commits). */
+const PROBE_REUSE_MS = 1_000;
+
+export interface PostgresStoreOptions {
+  pool: pg.Pool;
+  clock: Clock;
+  logger: Logger;
+  config: Config;
+  /** End the pool on close (the store opened it). Default false: the caller owns it. */
+  ownsPool?: boolean;
+  /** Test seams inside the apply transaction. */
+  hooks?: ApplyHooks;
+}
+
+/** A failure episode of applying: counted, logged once a minute, its alert raised once. */
+class ApplyFailures {
+  sinceMs: number | null = null;
+  storageErrors = 0;
+  lastError: string | null = null;
+  private nextLogMs = Number.NEGATIVE_INFINITY;
+  private alerted = false;
+
+  constructor(
+    private readonly ctx: PgContext,
+    private readonly backlog: () => number,
+  ) {}
+
+  note(err: unknown): void {
+    const nowMs = this.ctx.clock.now().getTime();
+    this.storageErrors++;
+    this.lastError = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
+    this.sinceMs ??= nowMs;
+    if (nowMs < this.nextLogMs) return;
+    this.nextLogMs = nowMs + APPLY_FAILURE_LOG_EVERY_MS;
+    this.ctx.logger.error(
+      { err, backlog: this.backlog(), failingForMs: nowMs - this.sinceMs, storageErrors: this.storageErrors },
+      'could not apply stored deliveries; retrying every second',
+    );
+  }
+
+  /**
+   * Applying works again. An episode that lasted past APPLY_STALLED_AFTER_MS raises its
+   * `apply.stalled` alert now: while the database was away it could not have been stored.
+   */
+  async recovered(): Promise<void> {
+    if (this.sinceMs === null) return;
+    const nowMs = this.ctx.clock.now().getTime();
+    const fact = { sinceMs: this.sinceMs, error: this.lastError, backlog: this.backlog() };
+    this.ctx.logger.info({ failedForMs: nowMs - fact.sinceMs }, 'applying stored deliveries works again');
+    if (!this.alerted && nowMs - fact.sinceMs >= APPLY_STALLED_AFTER_MS) {
+      try {
+        await raiseAlertPostgres(this.ctx, applyStalledAlert(fact, nowMs));
+        this.ctx.logger.error(fact, 'applying stored deliveries failed for too long; raised apply.stalled');
+      } catch (err) {
+        this.ctx.logger.error({ err, ...fact }, 'could not store the apply.stalled alert');
+        return;
+      }
+    }
+    this.sinceMs = null;
+    this.alerted = false;
+    this.nextLogMs = Number.NEGATIVE_INFINITY;
+  }
+
+  health(nowMs: number, backlog: number): ApplyHealth {
+    const since = this.sinceMs;
+    return {
+      applyFailingSinceMs: since,
+      applyStalled: since !== null && nowMs - since >= APPLY_STALLED_AFTER_MS,
+      applyStorageErrors: this.storageErrors,
+      lastApplyError: this.lastError,
+      backlog,
+    };
+  }
+}
+
+/**
+ * This replica's apply loop: one batch at a time, woken by each stored delivery and by a timer.
+ * A batch that fails for a reason not the storage's is taken apart: its deliveries are applied
+ * one at a time, and one that fails alone is marked `failed`, so no bad delivery stalls the rest.
+ */
+class ApplyLoop {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private retryAtMs = 0;
+  private isolate = 0;
+  private readonly timer: NodeJS.Timeout;
+  readonly counts: EventCounts = new Map();
+
+  constructor(
+    private readonly ctx: PgContext,
+    private readonly failures: ApplyFailures,
+    private readonly hooks: ApplyHooks,
+  ) {
+    this.timer = setInterval(() => this.kick(), APPLY_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  kick(): void {
+    if (this.closed || Date.now() < this.retryAtMs) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.drain().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Resolves when the batch in flight (and those it leads to) is done. */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  get busy(): boolean {
+    return this.running !== undefined || Date.now() < this.retryAtMs;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.settled();
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.closed) {
+      const limit = this.isolate > 0 ? 1 : APPLY_BATCH;
+      let claimed: number;
+      try {
+        claimed = await this.batch(limit);
+      } catch (err) {
+        this.failures.note(err);
+        this.retryAtMs = Date.now() + APPLY_RETRY_MS;
+        return;
+      }
+      if (claimed < limit && this.isolate === 0) return;
+    }
+  }
+
+  /** One batch; returns how many deliveries it claimed. Storage errors propagate. */
+  private async batch(limit: number): Promise<number> {
+    try {
+      const done = await applyPendingBatch(this.ctx, limit, this.hooks);
+      if (this.isolate > 0) this.isolate = done.claimed === 0 ? 0 : this.isolate - 1;
+      for (const [key, n] of done.counts) this.counts.set(key, (this.counts.get(key) ?? 0) + n);
+      for (const f of done.failed) this.ctx.logger.error({ deliveryId: f.id, error: f.error }, 'webhook delivery stored but could not be applied; replay it after a fix');
+      await this.failures.recovered();
+      return done.claimed;
+    } catch (err) {
+      if (!(err instanceof BatchFailure)) throw err;
+      return this.batchFailed(err);
+    }
+  }
+
+  private async batchFailed(err: BatchFailure): Promise<number> {
+    if (err.ids.length > 1) {
+      this.ctx.logger.warn({ err: err.cause, deliveries: err.ids.length }, 'applying a batch of deliveries failed; applying them one at a time');
+      this.isolate = err.ids.length;
+      return err.ids.length;
+    }
+    const id = err.ids[0]!;
+    const cause = err.cause;
+    const error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    this.ctx.logger.error({ deliveryId: id, err: cause }, 'webhook delivery stored but could not be applied; replay it after a fix');
+    await markDeliveryFailed(this.ctx, id, error);
+    this.isolate = Math.max(0, this.isolate - 1);
+    return 1;
+  }
+}
+
+/** The count of pending deliveries, read at most once a PROBE_REUSE_MS. */
+class BacklogCount {
+  value = 0;
+  private atMs = Number.NEGATIVE_INFINITY;
+  constructor(private readonly ctx: PgContext) {}
+  async read(): Promise<number> {
+    const nowMs = Date.now();
+    if (nowMs - this.atMs < PROBE_REUSE_MS) return this.value;
+    const { rows } = await this.ctx.pool.query<{ n: number }>(`SELECT count(*) AS n FROM deliveries WHERE status = 'pending'`);
+    this.atMs = nowMs;
+    this.value = rows[0]!.n;
+    return this.value;
+  }
+  async fresh(): Promise<number> {
+    this.atMs = Number.NEGATIVE_INFINITY;
+    return this.read();
+  }
+}
+
+/** A probe that commits a write, reused (outcome and all) for PROBE_REUSE_MS. */
+function writeProbe(ctx: PgContext): () => Promise<void> {
+  let lastMs = Number.NEGATIVE_INFINITY;
+  let outcome: Promise<void> = Promise.resolve();
+  return () => {
+    const nowMs = ctx.clock.now().getTime();
+    if (Math.abs(nowMs - lastMs) < PROBE_REUSE_MS) return outcome;
+    lastMs = nowMs;
+    outcome = ctx.pool
+      .query(`INSERT INTO health_probe (id, at_ms) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms`, [nowMs])
+      .then(() => undefined);
+    outcome.catch(() => {});
+    return outcome;
+  };
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The Store on Postgres over `pool` (migrated; see migrate.ts). */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  const ctx: PgContext = {
+    pool: options.pool,
+    clock: options.clock,
+    logger: options.logger,
+    config: options.config,
+    settings: ingestSettings(options.config),
+    retries: new Map(),
+  };
+  const backlog = new BacklogCount(ctx);
+  const failures = new ApplyFailures(ctx, () => backlog.value);
+  const loop = new ApplyLoop(ctx, failures, options.hooks ?? {});
+  const probe = writeProbe(ctx);
+  const counts = loop.counts;
+  const addCounts = (c: EventCounts) => {
+    for (const [key, n] of c) counts.set(key, (counts.get(key) ?? 0) + n);
+  };
+  const health = async (): Promise<ApplyHealth> => {
+    // Without writing, and without failing: /metrics reports the last count when the database is away.
+    const n = await backlog.read().catch(() => backlog.value);
+    return failures.health(ctx.clock.now().getTime(), n);
+  };
+  let closed = false;
+  // Deliveries a previous run (or a dead replica) left pending are picked up at once.
+  loop.kick();
+
+  return {
+    engine: 'postgres',
+    submit: async (delivery) => {
+      if (closed) throw new Error('store is closed');
+      const outcome = await submitDelivery(ctx, delivery);
+      if (!outcome.duplicate && outcome.status === 'pending') loop.kick();
+      return outcome;
+    },
+    idle: async () => {
+      // Pending rows may be held by another replica's batch: wait until none is left anywhere.
+      for (;;) {
+        loop.kick();
+        await loop.settled();
+        const pending = await backlog.fresh().catch(() => -1);
+        if (pending === 0 && !loop.busy) return;
+        await pause(20);
+      }
+    },
+    replay: async (id) => {
+      const { outcome, counts: c } = await replayStoredDelivery(ctx, id);
+      addCounts(c);
+      return outcome;
+    },
+    applyEvents: async (events, source) => {
+      const { results, counts: c } = await applyObservedEvents(ctx, events, source);
+      addCounts(c);
+      return results;
+    },
+    recordActionPolls: (polls) => recordPolls(ctx, polls),
+    reconcile: (args = {}) => reconcilePostgres(ctx, args),
+    prune: (args) => prunePostgres(ctx, args),
+    alerts: alertsPostgres(ctx),
+    recordCommand: (record) => recordCommandPostgres(ctx, record),
+    revokeUiSession: (args) => revokeUiSessionPostgres(ctx, args),
+    leases: leasesPostgres(ctx),
+    appliedEventCounts: async () =>
+      [...counts].map(([key, count]) => {
+        const [event = '', outcome = ''] = key.split('\t');
+        return { event, outcome, count };
+      }),
+    ping: async () => {
+      await probe();
+      return failures.health(ctx.clock.now().getTime(), await backlog.read());
+    },
+    health,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await loop.close();
+      if (options.ownsPool) await ctx.pool.end();
+    },
+  };
+}
