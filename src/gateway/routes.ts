@@ -2,7 +2,6 @@ import { createRoute } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { apiRouter } from '../api/openapi.js';
 import { CommandResultSchema, errorResponses, ErrorSchema, idParams, jsonResponse } from '../api/schemas.js';
-import { createCommandRepo } from '../db/command-repo.js';
 import type { Deps } from '../deps.js';
 import type { Command } from '../domain/guards.js';
 import { AppError } from '../errors.js';
@@ -166,8 +165,7 @@ function defaultGateway(deps: Deps): Gateway {
   const logger = deps.logger.child({ component: 'gateway' });
   return createGateway({
     enode: () => deps.enode,
-    read: deps.repos.read,
-    commands: createCommandRepo(deps.db),
+    read: deps.read,
     store: deps.store,
     clock: deps.clock,
     logger,

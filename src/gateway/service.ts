@@ -6,9 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { presentAction } from '../api/present.js';
 import type { Clock } from '../clock.js';
-import type { CommandRepo } from '../db/command-repo.js';
-import type { ReadRepo } from '../db/read-repo.js';
-import type { ActionRow, DeviceRow } from '../db/schema.js';
 import { isTerminal } from '../domain/actions.js';
 import { isDeviceDeleted } from '../domain/devices.js';
 import { BUDGET_WINDOW_MS, evaluateCommand, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
@@ -19,6 +16,7 @@ import type { ActionTargetType } from '../enode/paths.js';
 import type { EnodeAction } from '../enode/types.js';
 import { AppError } from '../errors.js';
 import type { CommandRecord, Store } from '../store/port.js';
+import type { ActionRecord, DeviceRecord, ReadStore } from '../store/read.js';
 import type { Logger } from '../logger.js';
 import type { CommandFlags } from './bodies.js';
 import { mapEnodeError, refusalError } from './errors.js';
@@ -29,8 +27,8 @@ import { KeyedMutex } from './mutex.js';
 export interface GatewayDeps {
   /** Asked at every request: undefined while no Enode credentials are configured. */
   enode: () => EnodeApi | undefined;
-  read: ReadRepo;
-  commands: CommandRepo;
+  /** The device, its PENDING actions and its budget: what the guards decide on. */
+  read: Pick<ReadStore, 'getAction' | 'getDevice' | 'pendingActionsFor' | 'budgetedCommandTimes'>;
   store: Store;
   clock: Clock;
   logger: Logger;
@@ -54,7 +52,7 @@ export interface CommandResult {
 
 const ACTION_TARGET_TYPES: ReadonlySet<string> = new Set<ActionTargetType>(['vehicle', 'charger', 'hvac', 'battery']);
 
-function toGuardAction(a: ActionRow): GuardAction {
+function toGuardAction(a: ActionRecord): GuardAction {
   return { id: a.id, state: a.state, kind: a.kind, target: a.target, createdAtMs: parseTimeMs(a.createdAt) ?? a.updatedAtMs, upstream: a.upstream };
 }
 
@@ -101,16 +99,16 @@ export function createGateway(deps: GatewayDeps) {
     return result && 'error' in result ? result.error : null;
   };
 
-  const presentStored = (actionId: string | null, storeError: string | null) => {
-    const row = actionId === null ? undefined : deps.read.getAction(actionId);
+  const presentStored = async (actionId: string | null, storeError: string | null) => {
+    const row = actionId === null ? undefined : await deps.read.getAction(actionId);
     if (!row || storeError !== null) {
       throw new AppError('UPSTREAM_ERROR', `Enode accepted the command${actionId ? ` (action ${actionId})` : ''} but its answer could not be stored: ${storeError ?? 'no action id'}`);
     }
     return presentAction(row);
   };
 
-  const loadDevice = (type: string, id: string): DeviceRow => {
-    const device = deps.read.getDevice(id);
+  const loadDevice = async (type: string, id: string): Promise<DeviceRecord> => {
+    const device = await deps.read.getDevice(id);
     if (!device) throw new AppError('NOT_FOUND', `No ${type} ${id} known to enode-sync (a device is known once a webhook or the device resync reported it)`);
     if (device.type !== type) throw new AppError('NOT_FOUND', `Device ${id} is a ${device.type}, not a ${type}`, { deviceType: device.type });
     if (isDeviceDeleted(device)) throw new AppError('NOT_FOUND', `The ${type} ${id} was deleted`);
@@ -129,13 +127,14 @@ export function createGateway(deps: GatewayDeps) {
     async send(command: Command, deviceId: string, flags: CommandFlags): Promise<CommandResult> {
       const enode = requireClient();
       const locked = await mutex.run(deviceId, async (): Promise<Locked> => {
-        const device = loadDevice(command.deviceType, deviceId);
+        const device = await loadDevice(command.deviceType, deviceId);
         const nowMs = deps.clock.now().getTime();
+        const [pending, sentAtMs] = await Promise.all([deps.read.pendingActionsFor(deviceId), deps.read.budgetedCommandTimes(deviceId, nowMs - BUDGET_WINDOW_MS)]);
         const decision = evaluateCommand({
           command,
           device: { snapshot: device.snapshot, isReachable: device.isReachable },
-          pendingActions: deps.commands.pendingActionsFor(deviceId).map(toGuardAction),
-          sentAtMs: deps.commands.budgetedCommandTimes(deviceId, nowMs - BUDGET_WINDOW_MS),
+          pendingActions: pending.map(toGuardAction),
+          sentAtMs,
           dailyLimit: deps.dailyCommandLimit,
           override: flags.override,
           supersede: flags.supersede,
@@ -156,7 +155,7 @@ export function createGateway(deps: GatewayDeps) {
         if (decision.outcome === 'collapse') {
           await record({ ...base, outcome: 'collapsed', actionId: decision.actionId, notes: decision.notes, error: null });
           log.info({ ...ctx, actionId: decision.actionId }, 'command collapsed onto an identical pending action');
-          const row = deps.read.getAction(decision.actionId);
+          const row = await deps.read.getAction(decision.actionId);
           if (!row) throw new Error(`pending action ${decision.actionId} vanished`);
           const { limit, used, remaining } = budget;
           return { result: { action: presentAction(row), outcome: 'collapsed', notes: decision.notes, commandId: base.id, budget: { limit, used, remaining } } };
@@ -194,7 +193,7 @@ export function createGateway(deps: GatewayDeps) {
         const used = budget.used + 1;
         return {
           result: {
-            action: presentStored(actionId, storeError),
+            action: await presentStored(actionId, storeError),
             outcome: 'sent',
             notes,
             commandId: base.id,
@@ -214,18 +213,18 @@ export function createGateway(deps: GatewayDeps) {
     /** Asks Enode to cancel a PENDING action (`POST /{type}s/actions/{id}/cancel`). Not counted against the budget. */
     async cancel(actionId: string): Promise<CommandResult> {
       const enode = requireClient();
-      const first = deps.read.getAction(actionId);
+      const first = await deps.read.getAction(actionId);
       if (!first) throw new AppError('NOT_FOUND', `No action ${actionId} known to enode-sync`);
       if (!ACTION_TARGET_TYPES.has(first.targetType)) throw new AppError('CONFLICT', `Action ${actionId} targets a ${first.targetType}: Enode cancels only vehicle, charger, HVAC and battery actions`);
 
       return mutex.run(first.targetId, async () => {
-        const row = deps.read.getAction(actionId) ?? first;
+        const row = (await deps.read.getAction(actionId)) ?? first;
         const nowMs = deps.clock.now().getTime();
         const base = { id: randomUUID(), deviceId: row.targetId, deviceType: row.targetType, command: 'cancel', body: '{}', requestedAtMs: nowMs, actionId, override: false };
         const ctx = { deviceId: row.targetId, actionId, commandId: base.id };
         // Cancelling does not make an action ours: keep the origin it has.
         const source = row.origin === 'gateway' ? 'gateway' : 'poll';
-        const alreadyResolved = (current: ActionRow, inEnode: boolean) =>
+        const alreadyResolved = (current: ActionRecord, inEnode: boolean) =>
           new AppError('ACTION_ALREADY_RESOLVED', `Action ${actionId} is already ${current.state}${inEnode ? ' in Enode' : ''}: nothing to cancel`, { action: presentAction(current) });
 
         if (isTerminal(row.state)) {
@@ -239,7 +238,7 @@ export function createGateway(deps: GatewayDeps) {
           if (err instanceof EnodeConflictError && err.action) {
             // Enode answers a resolved action with the action itself: learn its final state.
             const storeError = await store(err.action, source);
-            const current = deps.read.getAction(actionId) ?? row;
+            const current = (await deps.read.getAction(actionId)) ?? row;
             await record({ ...base, outcome: 'failed', notes: [], error: `ACTION_ALREADY_RESOLVED: Enode answered 409 (${String(err.action['state'])})${storeError ? `; not stored: ${storeError}` : ''}` });
             log.info({ ...ctx, state: err.action['state'] }, 'cancel refused by Enode: the action had already resolved');
             throw alreadyResolved(current, true);
@@ -259,7 +258,7 @@ export function createGateway(deps: GatewayDeps) {
         ];
         await record({ ...base, outcome: 'sent', notes, error: storeError });
         log.info(ctx, 'action cancelled');
-        return { action: presentStored(actionId, storeError), outcome: 'sent', notes, commandId: base.id };
+        return { action: await presentStored(actionId, storeError), outcome: 'sent', notes, commandId: base.id };
       });
     },
   };
