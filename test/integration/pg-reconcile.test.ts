@@ -108,10 +108,13 @@ describeIfPostgres('reconcile on Postgres', () => {
 
   it('judges hand-made episodes as SQLite does: overrides, late snapshots, conflicts, explained changes', async () => {
     const t = makeTestApp();
-    const side = sideBySide(t);
+    const warnings: string[] = [];
+    const logger = { warn: (_obj: unknown, msg: string) => warnings.push(msg), error: () => {}, info: () => {}, debug: () => {} } as unknown as Logger;
+    const side = sideBySide(t, logger);
+    let raised = 0;
     const after = async (seconds = 61) => {
       t.clock.advance(seconds * 1000);
-      return side.reconcileBoth();
+      raised += (await side.reconcileBoth()).findings.length;
     };
     // v1: a stop with no action (a finding), then a late snapshot that moves it earlier.
     await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 10, { charging: false })]);
@@ -122,7 +125,7 @@ describeIfPostgres('reconcile on Postgres', () => {
     await postWebhook(t, [vehicle('v4', 0, { charging: false }), vehicle('v5', 0, { charging: false })]);
     await postWebhook(t, [action('a4', 'v4', 'START', 'CANCELLED', 1, 2, 'CONFLICT')]);
     await postWebhook(t, [action('b1', 'v5', 'START', 'CANCELLED', 1, 2, 'CONFLICT'), action('b2', 'v5', 'STOP', 'PENDING', 2, 2)]);
-    await side.reconcileBoth();
+    raised += (await side.reconcileBoth()).findings.length;
     await after();
     await postWebhook(t, [vehicle('v1', 6, { charging: false }), vehicle('v6', 0, { charging: true }), vehicle('v6', 4, { charging: false, pluggedIn: false })]);
     await after(5);
@@ -135,6 +138,9 @@ describeIfPostgres('reconcile on Postgres', () => {
     expect((o.postgres.findings as unknown[]).length).toBeGreaterThanOrEqual(3);
     const v1 = (o.postgres.findings as Array<{ device_id: string; observed_at_ms: number }>).filter((f) => f.device_id === 'v1');
     expect(v1).toEqual([expect.objectContaining({ observed_at_ms: BASE_MS + 6 * 60_000 })]);
+    // Logged once per finding, whatever runs judging took: only the run that stands is logged.
+    expect(warnings.filter((m) => m === 'interference detected')).toHaveLength(raised);
+    expect(raised).toBe((o.postgres.findings as unknown[]).length);
   });
 
   it('judges a simulated fleet (interference, dropped, duplicated and reordered webhooks, chargers with their cars) as SQLite does', async () => {

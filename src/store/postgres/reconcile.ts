@@ -460,9 +460,9 @@ function bufferedLogger(): { logger: Logger; replay(to: Logger): void } {
 
 /**
  * Judges one claimed device (its lock held) until a run stands, then stores that run. Returns
- * the ids of findings raised.
+ * the ids of findings raised and what that run logged, to be logged once the judgment commits.
  */
-async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice, nowMs: number): Promise<string[]> {
+async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice, nowMs: number): Promise<{ findings: string[]; log: () => void }> {
   const loaded = await loadFirst(client, s, q);
   for (let run = 1; run <= MAX_RUNS; run++) {
     const { io, writes, guesses } = unitOfWork(loaded, q.deviceId, ctx.settings);
@@ -478,13 +478,12 @@ async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSetti
     const guessed = guesses.findingKeys.size + guesses.findingIds.size + guesses.alertKeys.size > 0;
     if (guessed && (await checkGuesses(client, loaded, guesses))) continue;
     await flush(client, q.deviceId, writes);
-    log.replay(ctx.logger);
-    return raised;
+    return { findings: raised, log: () => log.replay(ctx.logger) };
   }
   throw new Error(`reconciling device ${q.deviceId} still needed more rows after ${MAX_RUNS} runs`);
 }
 
-type DeviceOutcome = { kind: 'none' } | { kind: 'busy'; deviceId: string } | { kind: 'judged'; findings: string[] } | { kind: 'failed'; deviceId: string };
+type DeviceOutcome = { kind: 'none' } | { kind: 'busy'; deviceId: string } | { kind: 'judged'; findings: string[]; log: () => void } | { kind: 'failed'; deviceId: string };
 
 /** SQLSTATEs withTransaction retries: not a failure of the device, so not caught as one. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -509,8 +508,7 @@ async function reconcileOne(ctx: PgContext, s: InterferenceSettings, nowMs: numb
     if (!lock.rows[0]?.locked) return { kind: 'busy', deviceId: q.deviceId };
     await client.query('SAVEPOINT judge');
     try {
-      const findings = await judge(ctx, client, s, q, nowMs);
-      return { kind: 'judged', findings };
+      return { kind: 'judged', ...(await judge(ctx, client, s, q, nowMs)) };
     } catch (err) {
       const code = (err as { code?: unknown } | null)?.code;
       if (typeof code === 'string' && RETRYABLE.has(code)) throw err;
@@ -561,17 +559,18 @@ export async function reconcilePostgres(ctx: PgContext, args: ReconcileArgs = {}
   for (;;) {
     const outcome = await reconcileOne(ctx, s, nowMs, skip);
     if (outcome.kind === 'none') break;
-    if (outcome.kind === 'busy') {
-      skip.push(outcome.deviceId);
-      continue;
-    }
-    run.devices++;
-    if (outcome.kind === 'judged') run.findings.push(...outcome.findings);
-    else {
+    if (outcome.kind === 'busy') skip.push(outcome.deviceId);
+    else if (outcome.kind === 'judged') {
+      // Logged once committed: a transaction retried after a deadlock judges the device again.
+      outcome.log();
+      run.devices++;
+      run.findings.push(...outcome.findings);
+    } else {
+      run.devices++;
       run.errors++;
       skip.push(outcome.deviceId);
     }
-    // Checked after each device: one with a long history must not hold the call up.
+    // Checked after each device (or skip): one with a long history must not hold the call up.
     if (performance.now() - started >= budgetMs) {
       run.more = await dueCount(ctx, nowMs, skip);
       break;
