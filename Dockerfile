@@ -12,6 +12,7 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY drizzle ./drizzle
+COPY drizzle-pg ./drizzle-pg
 RUN npm run build \
  && npm prune --omit=dev
 
@@ -28,6 +29,8 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist ./dist
 COPY --from=build --chown=node:node /app/drizzle ./drizzle
+# Postgres migrations (DATABASE_URL); the SQLite ones above serve DATABASE_PATH.
+COPY --from=build --chown=node:node /app/drizzle-pg ./drizzle-pg
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
