@@ -81,7 +81,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
       clock,
       enode,
       store: deps.store,
-      read: deps.repos.read,
+      read: deps.read,
       state: { startedAt: clock.now().getTime(), lastFullResyncAt: null },
     });
     jobs.push(...sync);

@@ -26,7 +26,7 @@ export interface PendingActionsReport {
  */
 export async function runPendingActions(deps: SyncDeps, now: Date): Promise<PendingActionsReport> {
   const nowMs = now.getTime();
-  const pending = deps.read.pendingActions();
+  const pending = await deps.read.pendingActions();
   const due = pending.filter((a) => a.upstream !== 'not_found' && isPollDue(a, nowMs));
   const report: PendingActionsReport = { pending: pending.length, due: due.length, polled: 0, resolved: 0, notFound: 0, stale: 0, failed: 0, deviceRefreshes: 0 };
   const polls: ActionPoll[] = [];

@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { EnodeApi } from '../enode/index.js';
-import type { ReadRepo } from '../db/read-repo.js';
 import type { Store } from '../store/port.js';
+import type { ReadStore } from '../store/read.js';
 import type { Logger } from '../logger.js';
 
 export type ControllableType = 'vehicle' | 'charger' | 'hvac' | 'battery';
@@ -22,7 +22,7 @@ export interface SyncDeps {
   clock: Clock;
   enode: SyncEnodeApi;
   store: Store;
-  read: ReadRepo;
+  read: Pick<ReadStore, 'pendingActions' | 'lastHeartbeat'>;
   state: SyncState;
 }
 

@@ -55,7 +55,7 @@ async function raiseAlert(deps: SyncDeps, alert: ReturnType<typeof webhookAlert>
 /** Resyncs devices when heartbeats report a backlog or stop arriving (at most every 30 minutes). */
 export async function runHeartbeatWatch(deps: SyncDeps, now: Date): Promise<string | null> {
   const nowMs = now.getTime();
-  const last = deps.read.lastHeartbeat();
+  const last = await deps.read.lastHeartbeat();
   const reason = resyncReasonFromHeartbeats(
     { lastHeartbeatAt: last?.receivedAt ?? null, pendingEvents: last?.pendingEvents ?? null },
     nowMs,

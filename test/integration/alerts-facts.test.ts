@@ -66,7 +66,7 @@ describe('facts raise their alerts in their own transaction, once', () => {
       clock: t.clock,
       enode,
       store: t.deps.store,
-      read: t.deps.repos.read,
+      read: t.deps.read,
       state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null },
     };
     await runWebhookHealth(deps, t.clock.now());

@@ -50,7 +50,7 @@ export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[
     clock: t.clock,
     enode,
     store: t.deps.store,
-    read: t.deps.repos.read,
+    read: t.deps.read,
     state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null },
   };
   const retailer = new SimApiClient({ baseUrl: 'http://sim.local', clientId: sim.options.clientId, clientSecret: sim.options.clientSecret, fetch: simFetch });
