@@ -380,10 +380,12 @@ describe('deploy/docker-compose.postgres.yml', () => {
     expect(replicaNames(compose).length).toBeGreaterThanOrEqual(2);
   });
 
-  it("the replicas rely on the image's HEALTHCHECK on /readyz and its non-root user", () => {
+  it("the replicas rely on the image: its HEALTHCHECK on /readyz, its non-root user, the Postgres migrations in it", () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^HEALTHCHECK[\s\S]*\/readyz/m);
     expect(dockerfile).toMatch(/^USER node$/m);
+    // Every replica migrates at start: without drizzle-pg/ in the runtime image none would start.
+    expect(dockerfile).toMatch(/^COPY --from=build .*\/app\/drizzle-pg \.\/drizzle-pg$/m);
   });
 
   const services = (c: Obj) => obj(c.services);
