@@ -2,7 +2,6 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createIngestRepo, ingestSettings, type IngestRepo } from './db/ingest-repo.js';
 import type { Db } from './db/open.js';
-import { createReadRepo, type ReadRepo } from './db/read-repo.js';
 import type { EnodeApi } from './enode/client.js';
 import type { Store } from './store/port.js';
 import { createReadStore, type ReadStore } from './store/read.js';
@@ -17,7 +16,7 @@ export interface Deps {
   db: Db;
   logger: Logger;
   clock: Clock;
-  repos: { ingest: IngestRepo; read: ReadRepo };
+  repos: { ingest: IngestRepo };
   /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
   store: Store;
   /** Every read of the API, dashboard, gateway, metrics and jobs (portable SQL; here over this process's SQLite connection). */
@@ -32,13 +31,14 @@ export interface Deps {
 export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, store?: Store): Deps {
   const ingest = createIngestRepo(base.db.$client, ingestSettings(base.config));
   const theStore = store ?? createInlineStore(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);
+  const read = createReadStore(createSqliteReader(base.db.$client), sqliteEngineReads(base.db.$client));
   const deps: Deps = {
     ...base,
-    repos: { ingest, read: createReadRepo(base.db) },
+    repos: { ingest },
     store: theStore,
-    read: createReadStore(createSqliteReader(base.db.$client), sqliteEngineReads(base.db.$client)),
+    read,
     metrics: createMetrics({
-      db: base.db,
+      read,
       clock: base.clock,
       store: theStore,
       // Read at scrape time: the daemon sets deps.enode once its client exists.

@@ -1,13 +1,14 @@
 /**
  * `GET /metrics` (Prometheus text, prom-client): counters kept where things happen (the webhook
  * route, the Enode client, the writer thread's apply counts fetched on scrape) and gauges read
- * from the database on scrape through indexed aggregates, so a scrape costs little at any size.
+ * from the database on scrape through the read port's indexed aggregates (one read per scrape,
+ * shared by every gauge), so a scrape costs little at any size and answers alike on either engine.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock } from './clock.js';
-import type { Db } from './db/open.js';
 import type { EnodeRequestStats } from './enode/stats.js';
 import type { Store } from './store/port.js';
+import type { MetricGauges, ReadStore } from './store/read.js';
 import { eventLabel } from './ingest/events.js';
 
 /** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
@@ -24,7 +25,7 @@ export interface Metrics {
 }
 
 export interface MetricsSources {
-  db: Db;
+  read: Pick<ReadStore, 'metricGauges'>;
   clock: Clock;
   store: Store;
   /** The Enode client's request counts (absent without credentials). */
@@ -42,20 +43,15 @@ const ACTION_STATES: ReadonlySet<string> = new Set(['PENDING', 'CONFIRMED', 'FAI
 export function createMetrics(src: MetricsSources): Metrics {
   const registry = new Registry();
   if (src.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: PREFIX });
-  const sqlite = src.db.$client;
-  const q = {
-    deliveriesByStatus: sqlite.prepare(`SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status`),
-    lastWebhook: sqlite.prepare(`SELECT MAX(received_at) FROM deliveries`).pluck(),
-    lastHeartbeat: sqlite.prepare(`SELECT MAX(received_at) FROM system_events WHERE event = 'system:heartbeat'`).pluck(),
-    actionsByState: sqlite.prepare(`SELECT state, COUNT(*) AS n FROM actions GROUP BY state`),
-    oldestPending: sqlite.prepare(`SELECT MIN(first_seen_at) FROM actions WHERE state = 'PENDING' AND upstream IS NULL`).pluck(),
-    findingsByKind: sqlite.prepare(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`),
-    alertsByStatus: sqlite.prepare(`SELECT status, COUNT(*) AS n FROM alert_deliveries GROUP BY status`),
-    alertsUnfanned: sqlite.prepare(`SELECT COUNT(*) FROM alerts WHERE fanned_out_at_ms IS NULL`).pluck(),
-    reconcileDue: sqlite.prepare(`SELECT COUNT(*) FROM reconcile_queue WHERE due_at_ms <= ?`).pluck(),
-    devicesByType: sqlite.prepare(`SELECT type, COUNT(*) AS n FROM devices GROUP BY type`),
+  // One read of the stored figures per scrape: prom-client collects the metrics of one scrape
+  // concurrently, so every gauge below shares the pending answer.
+  let gaugesAsked: Promise<MetricGauges> | undefined;
+  const gauges = () => {
+    gaugesAsked ??= src.read.metricGauges(src.clock.now().getTime()).finally(() => {
+      gaugesAsked = undefined;
+    });
+    return gaugesAsked;
   };
-  const grouped = (rows: unknown[]) => rows as Array<Record<string, string | number>>;
 
   const deliveries = new Counter({
     name: `${PREFIX}webhook_requests_total`,
@@ -75,9 +71,10 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'Stored webhook deliveries by status (pending, applied, failed, quarantined)',
     labelNames: ['status'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const { deliveriesByStatus } = await gauges();
       this.reset();
-      for (const r of grouped(q.deliveriesByStatus.all())) this.set({ status: String(r.status) }, Number(r.n));
+      for (const [status, n] of Object.entries(deliveriesByStatus)) this.set({ status }, n);
     },
   });
   new Counter({
@@ -132,10 +129,11 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'Vendor actions by state',
     labelNames: ['state'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const { actionsByState } = await gauges();
       this.reset();
       // The state comes from payloads (unknown enum values are kept): only Enode's four are labels.
-      for (const r of grouped(q.actionsByState.all())) this.inc({ state: ACTION_STATES.has(String(r.state)) ? String(r.state) : 'other' }, Number(r.n));
+      for (const [state, n] of Object.entries(actionsByState)) this.inc({ state: ACTION_STATES.has(state) ? state : 'other' }, n);
     },
   });
   new Gauge({
@@ -143,9 +141,10 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'Known devices by type',
     labelNames: ['type'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const { devicesByType } = await gauges();
       this.reset();
-      for (const r of grouped(q.devicesByType.all())) this.set({ type: String(r.type) }, Number(r.n));
+      for (const [type, n] of Object.entries(devicesByType)) this.set({ type }, n);
     },
   });
   new Gauge({
@@ -153,10 +152,11 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'Interference findings by kind',
     labelNames: ['kind'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const { findingsByKind } = await gauges();
       this.reset();
       for (const kind of ['ACTION_OVERRIDDEN', 'UNEXPECTED_CHANGE', 'ACTION_CONFLICT']) this.set({ kind }, 0);
-      for (const r of grouped(q.findingsByKind.all())) this.set({ kind: String(r.kind) }, Number(r.n));
+      for (const [kind, n] of Object.entries(findingsByKind)) this.set({ kind }, n);
     },
   });
   new Gauge({
@@ -164,11 +164,12 @@ export function createMetrics(src: MetricsSources): Metrics {
     help: 'Alert deliveries by status (pending, delivered, dead); `unrouted` counts alerts not yet fanned out to sinks',
     labelNames: ['status'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const { alertDeliveriesByStatus, alertsUnrouted } = await gauges();
       this.reset();
       for (const status of ['pending', 'dead']) this.set({ status }, 0);
-      for (const r of grouped(q.alertsByStatus.all())) this.set({ status: String(r.status) }, Number(r.n));
-      this.set({ status: 'unrouted' }, Number(q.alertsUnfanned.get()));
+      for (const [status, n] of Object.entries(alertDeliveriesByStatus)) this.set({ status }, n);
+      this.set({ status: 'unrouted' }, alertsUnrouted);
     },
   });
   new Counter({
@@ -182,38 +183,38 @@ export function createMetrics(src: MetricsSources): Metrics {
       if (stats) for (const [status, n] of Object.entries(stats.byStatus)) this.inc({ status }, n);
     },
   });
-  const secondsSince = (ms: unknown) => (typeof ms === 'number' ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : -1);
+  const secondsSince = (ms: number | null) => (ms !== null ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : -1);
   new Gauge({
     name: `${PREFIX}seconds_since_last_webhook`,
     help: 'Seconds since the last webhook delivery was stored (-1: none yet)',
     registers: [registry],
-    collect() {
-      this.set(secondsSince(q.lastWebhook.get()));
+    async collect() {
+      this.set(secondsSince((await gauges()).lastWebhookMs));
     },
   });
   new Gauge({
     name: `${PREFIX}seconds_since_last_heartbeat`,
     help: 'Seconds since the last system:heartbeat from Enode (-1: none yet)',
     registers: [registry],
-    collect() {
-      this.set(secondsSince(q.lastHeartbeat.get()));
+    async collect() {
+      this.set(secondsSince((await gauges()).lastHeartbeatMs));
     },
   });
   new Gauge({
     name: `${PREFIX}oldest_pending_action_seconds`,
     help: 'Age of the oldest PENDING action the poller still follows (0: none): how far behind Enode the daemon may be',
     registers: [registry],
-    collect() {
-      const ms = q.oldestPending.get();
-      this.set(typeof ms === 'number' ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : 0);
+    async collect() {
+      const ms = (await gauges()).oldestPendingActionMs;
+      this.set(ms !== null ? Math.max(0, (src.clock.now().getTime() - ms) / 1000) : 0);
     },
   });
   new Gauge({
     name: `${PREFIX}reconcile_queue_due`,
     help: 'Devices due for the reconciler now (a growing number means it falls behind)',
     registers: [registry],
-    collect() {
-      this.set(Number(q.reconcileDue.get(src.clock.now().getTime())));
+    async collect() {
+      this.set((await gauges()).reconcileDue);
     },
   });
 

@@ -204,7 +204,7 @@ describe('dashboard CSRF', () => {
     expect(await basic.text()).toContain('Cross-site form submission refused');
     // A wrong bearer never authenticates, cookie or not: 401, and it counts as a guess.
     expect((await replay(t, { cookie, authorization: 'Bearer junk', origin: 'https://evil.example' })).status).toBe(401);
-    expect(t.deps.repos.read.getDelivery('bad-1')?.attempts).toBe(1);
+    expect((await t.deps.read.getDelivery('bad-1'))?.attempts).toBe(1);
     // The same cookie from the dashboard's own origin (behind a Basic-auth proxy) works.
     expect((await replay(t, { cookie, authorization: 'Basic dXNlcjpwYXNz' })).status).toBe(303);
   });

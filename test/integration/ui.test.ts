@@ -193,7 +193,7 @@ describe('dashboard security headers and CSRF', () => {
       expect(replay.status).toBe(403);
       expect(await replay.text()).toContain('Cross-site form submission refused');
     }
-    expect(t.deps.repos.read.getDelivery('bad-1')?.attempts).toBe(1);
+    expect((await t.deps.read.getDelivery('bad-1'))?.attempts).toBe(1);
     const loginCsrf = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN }, { origin: 'https://evil.example' }));
     expect(loginCsrf.status).toBe(403);
     expect(loginCsrf.headers.get('set-cookie')).toBeNull();
@@ -289,7 +289,7 @@ describe('dashboard actions', () => {
     expect(res.status).toBe(303);
     const location = res.headers.get('location') ?? '';
     expect(location).toBe('/ui/deliveries?status=failed&replayed=good-1&result=applied');
-    expect(t.deps.repos.read.getDelivery('good-1')).toMatchObject({ status: 'applied', attempts: 2 });
+    expect(await t.deps.read.getDelivery('good-1')).toMatchObject({ status: 'applied', attempts: 2 });
     const after = await (await get(t, location, { cookie })).text();
     expect(after).toContain('Delivery good-1 replayed: applied.');
     expect(after).toContain('No deliveries.');

@@ -102,7 +102,6 @@ const READ_SIDE_TODAY: string[] = [
   'alerts/read-repo.ts -> db/open.ts',
   'alerts/read-repo.ts -> db/schema.ts',
   'health.ts -> db/migrate.ts',
-  'metrics.ts -> db/open.ts',
   'pkg:alerts/read-repo.ts -> drizzle-orm',
 ];
 const KNOWN_READ_SIDE = new Set<string>(READ_SIDE_TODAY);
