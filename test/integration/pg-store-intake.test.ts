@@ -206,6 +206,24 @@ describeIfPostgres('Postgres intake across replicas', () => {
     expect(JSON.parse(h[0].t)).toEqual({ 'x-odd': 'a\u0000b' });
   }, 60_000);
 
+  it('a batch that fails for another reason than the storage is taken apart: only the culprit is failed, with its alert', async () => {
+    const ctx = pgContext(schema.pool);
+    for (let i = 0; i < 6; i++) await submitDelivery(ctx, received({ id: `b${i}`, body: [vehicleEvent(`v${i}`, 1)] }));
+    const { store } = await replica({
+      hooks: {
+        afterClaim: async (_client, ids) => {
+          if (ids.includes('b3')) throw new Error('this delivery breaks whatever batch it is in');
+        },
+      },
+    });
+    await store.idle();
+    const { rows } = await schema.pool.query(`SELECT id, status FROM deliveries WHERE status <> 'applied'`);
+    expect(rows).toEqual([{ id: 'b3', status: 'failed' }]);
+    const { rows: alerts } = await schema.pool.query(`SELECT dedupe_key FROM alerts`);
+    expect(alerts).toEqual([{ dedupe_key: 'delivery.failed:b3' }]);
+    expect(await totalApplied([store])).toBe(5);
+  }, 60_000);
+
   it('storage errors while applying keep deliveries pending, report the episode, and raise apply.stalled once when writes work again', async () => {
     const clock = new ManualClock(NOW);
     let failing = true;

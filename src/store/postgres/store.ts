@@ -67,37 +67,47 @@ class ApplyFailures {
     private readonly backlog: () => number,
   ) {}
 
-  note(err: unknown): void {
+  async note(err: unknown): Promise<void> {
     const nowMs = this.ctx.clock.now().getTime();
     this.storageErrors++;
     this.lastError = err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err);
     this.sinceMs ??= nowMs;
-    if (nowMs < this.nextLogMs) return;
-    this.nextLogMs = nowMs + APPLY_FAILURE_LOG_EVERY_MS;
-    this.ctx.logger.error(
-      { err, backlog: this.backlog(), failingForMs: nowMs - this.sinceMs, storageErrors: this.storageErrors },
-      'could not apply stored deliveries; retrying every second',
-    );
+    if (nowMs >= this.nextLogMs) {
+      this.nextLogMs = nowMs + APPLY_FAILURE_LOG_EVERY_MS;
+      this.ctx.logger.error(
+        { err, backlog: this.backlog(), failingForMs: nowMs - this.sinceMs, storageErrors: this.storageErrors },
+        'could not apply stored deliveries; retrying every second',
+      );
+    }
+    // Applying may fail while writes still work (a server refusing one statement): then the alert need not wait.
+    if (nowMs - this.sinceMs >= APPLY_STALLED_AFTER_MS) await this.raiseStalled(nowMs).catch(() => {});
+  }
+
+  /** Stores this episode's `apply.stalled` alert once (its key names the episode: a second store is a no-op). */
+  private async raiseStalled(nowMs: number): Promise<void> {
+    if (this.alerted || this.sinceMs === null) return;
+    const fact = { sinceMs: this.sinceMs, error: this.lastError, backlog: this.backlog() };
+    await raiseAlertPostgres(this.ctx, applyStalledAlert(fact, nowMs));
+    this.alerted = true;
+    this.ctx.logger.error(fact, 'applying stored deliveries failed for too long; raised apply.stalled');
   }
 
   /**
    * Applying works again. An episode that lasted past APPLY_STALLED_AFTER_MS raises its
-   * `apply.stalled` alert now: while the database was away it could not have been stored.
+   * `apply.stalled` alert now if it could not be stored while failing (the database was away).
    */
   async recovered(): Promise<void> {
     if (this.sinceMs === null) return;
     const nowMs = this.ctx.clock.now().getTime();
-    const fact = { sinceMs: this.sinceMs, error: this.lastError, backlog: this.backlog() };
-    this.ctx.logger.info({ failedForMs: nowMs - fact.sinceMs }, 'applying stored deliveries works again');
-    if (!this.alerted && nowMs - fact.sinceMs >= APPLY_STALLED_AFTER_MS) {
+    if (nowMs - this.sinceMs >= APPLY_STALLED_AFTER_MS) {
       try {
-        await raiseAlertPostgres(this.ctx, applyStalledAlert(fact, nowMs));
-        this.ctx.logger.error(fact, 'applying stored deliveries failed for too long; raised apply.stalled');
+        await this.raiseStalled(nowMs);
       } catch (err) {
-        this.ctx.logger.error({ err, ...fact }, 'could not store the apply.stalled alert');
+        this.ctx.logger.error({ err }, 'could not store the apply.stalled alert; trying again after the next batch');
         return;
       }
     }
+    this.ctx.logger.info({ failedForMs: nowMs - this.sinceMs }, 'applying stored deliveries works again');
     this.sinceMs = null;
     this.alerted = false;
     this.nextLogMs = Number.NEGATIVE_INFINITY;
@@ -175,7 +185,7 @@ class ApplyLoop {
       try {
         claimed = await this.batch(limit);
       } catch (err) {
-        this.failures.note(err);
+        await this.failures.note(err);
         this.retryAtMs = Date.now() + APPLY_RETRY_MS;
         return;
       }
@@ -275,6 +285,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     return failures.health(ctx.clock.now().getTime(), n);
   };
   let closed = false;
+  /** Submits in flight: close waits for them to commit (or fail) before ending the pool. */
+  const submitting = new Set<Promise<unknown>>();
   // Deliveries a previous run (or a dead replica) left pending are picked up at once.
   loop.kick();
 
@@ -282,9 +294,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     engine: 'postgres',
     submit: async (delivery) => {
       if (closed) throw new Error('store is closed');
-      const outcome = await submitDelivery(ctx, delivery);
-      if (!outcome.duplicate && outcome.status === 'pending') loop.kick();
-      return outcome;
+      const storing = submitDelivery(ctx, delivery);
+      submitting.add(storing);
+      try {
+        const outcome = await storing;
+        if (!outcome.duplicate && outcome.status === 'pending') loop.kick();
+        return outcome;
+      } finally {
+        submitting.delete(storing);
+      }
     },
     idle: async () => {
       // Pending rows may be held by another replica's batch: wait until none is left anywhere.
@@ -326,6 +344,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     close: async () => {
       if (closed) return;
       closed = true;
+      await Promise.allSettled([...submitting]);
       await loop.close();
       if (options.ownsPool) await ctx.pool.end();
     },
