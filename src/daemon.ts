@@ -1,12 +1,13 @@
 import { alertJobs } from './alerts/dispatcher.js';
+import { hostname } from 'node:os';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
+import { storageChoice } from './config.js';
 import { acquireInstanceLock } from './db/instance-lock.js';
-import { runMigrations } from './db/migrate.js';
-import { openDatabase } from './db/open.js';
-import { createDeps, type Deps } from './deps.js';
+import { depsOver, type Deps } from './deps.js';
 import { createEnodeClient, TokenBucket, type EnodeClient } from './enode/index.js';
-import { createWorkerStore } from './store/sqlite/store.js';
+import { leaseHolderId } from './store/leases.js';
+import { openStorage } from './storage.js';
 import { startScheduler, type JobSpec, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
 import { reconcileJob } from './reconcile/job.js';
@@ -29,7 +30,9 @@ export interface RunningDaemon {
  * Throws a StartupError (InstanceLockedError for a second daemon) naming the path and the reason.
  */
 export async function startDaemon(config: Config, logger: Logger, clock: Clock = systemClock, command = 'serve'): Promise<RunningDaemon> {
-  const lock = acquireInstanceLock(config.databasePath, command, clock.now());
+  // One daemon per SQLite file; Postgres is shared by design (replicas coordinate in the database).
+  const choice = storageChoice(config);
+  const lock = choice.engine === 'sqlite' ? acquireInstanceLock(choice.path, command, clock.now()) : undefined;
   try {
     return await assemble(config, logger, clock, () => lock?.release());
   } catch (err) {
@@ -39,22 +42,16 @@ export async function startDaemon(config: Config, logger: Logger, clock: Clock =
 }
 
 async function assemble(config: Config, logger: Logger, clock: Clock, releaseLock: () => void): Promise<RunningDaemon> {
-  const db = openDatabase(config.databasePath);
-  try {
-    runMigrations(db);
-  } catch (err) {
-    db.$client.close();
-    throw err;
-  }
-  const store =
-    config.databasePath === ':memory:'
-      ? undefined
-      : await createWorkerStore({ databasePath: config.databasePath, logLevel: config.logLevel, config }, logger, (err) => {
-          // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
-          logger.fatal({ err }, 'writer thread died; exiting');
-          process.exit(1);
-        });
-  const deps = createDeps({ config, db, logger, clock }, store);
+  const storage = await openStorage(config, logger, clock, {
+    mode: 'daemon',
+    onWriterCrash: (err) => {
+      // Nothing can be stored any more; exit so the supervisor restarts us (Enode retries meanwhile).
+      logger.fatal({ err }, 'writer thread died; exiting');
+      process.exit(1);
+    },
+  });
+  logger.info({ engine: storage.engine, database: storage.where }, 'database open and migrated');
+  const deps = depsOver({ config, logger, clock }, storage);
 
   let enode: EnodeClient | undefined;
   // Jobs that run with or without Enode credentials.
@@ -89,7 +86,9 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     logger.warn('ENODE_CLIENT_ID/ENODE_CLIENT_SECRET not set: poller and command gateway are off; webhook ingest works');
   }
 
-  const scheduler: Scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }));
+  // Replicas sharing a database run each periodic job once per interval, under its lease.
+  const fleet = storage.shared ? { leases: storage.store.leases, holder: leaseHolderId(hostname(), process.pid) } : undefined;
+  const scheduler: Scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }), fleet);
   const server = await startServer(deps, config.port, config.host);
   return {
     deps,
@@ -98,8 +97,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     close: async () => {
       await scheduler.stop();
       await server.close();
-      await deps.store.close();
-      db.$client.close();
+      await storage.close();
       // Last: a successor may start only once this process no longer writes.
       releaseLock();
     },

@@ -65,6 +65,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   // The daemon uses the simulator as its Enode: the poller and webhook watch run against it.
   const config: Config = {
     ...o.config,
+    // The demo's simulated world never goes into a real Postgres: it runs on its own SQLite file.
+    databaseUrl: undefined,
     enode: {
       ...o.config.enode,
       apiUrl: listening.url,
@@ -77,6 +79,7 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   const daemon = await startDaemon(config, logger, systemClock, 'demo');
   const server = daemon.server;
   const db = daemon.deps.db;
+  if (!db) throw new Error('the demo runs on SQLite (DATABASE_PATH)');
   simulator.world.announceAll();
   simulator.start();
 

@@ -8,15 +8,18 @@ import { createReadStore, type ReadStore } from './store/read.js';
 import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
 import { createInlineStore } from './store/sqlite/store.js';
 import type { Logger } from './logger.js';
+import type { Storage } from './storage.js';
 import { createMetrics, type Metrics } from './metrics.js';
 
 /** Everything the app, jobs and CLI commands need, built once and passed down. */
 export interface Deps {
   config: Config;
-  db: Db;
+  /** SQLite only: the open database (tests and the demo read it directly); undefined on Postgres. */
+  db?: Db;
   logger: Logger;
   clock: Clock;
-  repos: { ingest: IngestRepo };
+  /** SQLite only: the write repository on the main thread's connection. */
+  repos?: { ingest: IngestRepo };
   /** The single writer: a worker thread for file databases, inline for `:memory:` and tests. */
   store: Store;
   /** Every read of the API, dashboard, gateway, metrics and jobs (portable SQL; here over this process's SQLite connection). */
@@ -27,7 +30,24 @@ export interface Deps {
   metrics: Metrics;
 }
 
-/** Wires the repositories and the store over an open, migrated database. */
+/** Deps over storage the composition root opened (storage.ts): either engine. */
+export function depsOver(base: { config: Config; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, storage: Storage): Deps {
+  const deps: Deps = {
+    ...base,
+    ...(storage.sqlite ? { db: storage.sqlite.db, repos: { ingest: storage.sqlite.ingest } } : {}),
+    store: storage.store,
+    read: storage.read,
+    metrics: createMetrics({
+      read: storage.read,
+      clock: base.clock,
+      store: storage.store,
+      enodeStats: () => deps.enode?.stats(),
+    }),
+  };
+  return deps;
+}
+
+/** Wires the repositories and the store over an open, migrated SQLite database (tests, the demo). */
 export function createDeps(base: { config: Config; db: Db; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, store?: Store): Deps {
   const ingest = createIngestRepo(base.db.$client, ingestSettings(base.config));
   const theStore = store ?? createInlineStore(ingest, base.clock, base.logger.child({ component: 'writer' }), base.config);

@@ -12,7 +12,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Stores a long history straight into the tables: `n` actions, and every 10th instant an observation, a transition, a command and a finding. */
 function seedHistory(t: TestApp, n: number) {
-  const db = t.deps.db;
+  const db = t.db;
   db.transaction((tx) => {
     for (let i = 0; i < n; i++) {
       // Several entries share one instant (every 3 actions), so the cursor's tie-breaks are exercised.
@@ -140,10 +140,10 @@ describe('device timeline is bounded and paged', () => {
     const t = makeTestApp();
     seedHistory(t, 1);
     const deep = '['.repeat(20_000) + ']'.repeat(20_000);
-    t.deps.db.$client.prepare(`UPDATE observations SET controlled = ?, context = 'not json{' WHERE device_id = ?`).run(`{"charging":${deep}}`, DEVICE);
-    t.deps.db.$client.prepare(`UPDATE commands SET body = ? WHERE device_id = ?`).run(deep, DEVICE);
-    t.deps.db.$client.prepare(`UPDATE actions SET target = 'nope', failure_reason = ? WHERE target_id = ?`).run(deep, DEVICE);
-    t.deps.db.$client.prepare(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`).run(deep, DEVICE);
+    t.db.$client.prepare(`UPDATE observations SET controlled = ?, context = 'not json{' WHERE device_id = ?`).run(`{"charging":${deep}}`, DEVICE);
+    t.db.$client.prepare(`UPDATE commands SET body = ? WHERE device_id = ?`).run(deep, DEVICE);
+    t.db.$client.prepare(`UPDATE actions SET target = 'nope', failure_reason = ? WHERE target_id = ?`).run(deep, DEVICE);
+    t.db.$client.prepare(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`).run(deep, DEVICE);
     const { body } = await getPage(t, '');
     const byType = Object.fromEntries(body.data.map((e) => [e.type, e]));
     expect(byType.observation?.context).toBe(UNREADABLE_TEXT);

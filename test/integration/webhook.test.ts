@@ -317,11 +317,11 @@ describe('store, then apply', () => {
   it('applies at start the deliveries that were stored but not applied before a crash', async () => {
     const t = makeTestApp();
     // Stored and acknowledged, then the process died before applying it.
-    t.deps.repos.ingest.transaction(() =>
-      storeDelivery(t.deps.repos.ingest, { headerId: 'left-over', receivedAt: NOW.getTime(), headers: {}, body: Buffer.from(JSON.stringify([actionEvent('action-1', 'CONFIRMED', 2)])) }),
+    t.deps.repos!.ingest.transaction(() =>
+      storeDelivery(t.deps.repos!.ingest, { headerId: 'left-over', receivedAt: NOW.getTime(), headers: {}, body: Buffer.from(JSON.stringify([actionEvent('action-1', 'CONFIRMED', 2)])) }),
     );
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('pending');
-    const restarted = createInlineStore(t.deps.repos.ingest, t.clock, silentLogger(), t.config);
+    const restarted = createInlineStore(t.deps.repos!.ingest, t.clock, silentLogger(), t.config);
     await restarted.idle();
     expect((await (await api(t, '/deliveries/left-over')).json()).status).toBe('applied');
     expect((await (await api(t, '/actions/action-1')).json()).state).toBe('CONFIRMED');

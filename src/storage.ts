@@ -1,0 +1,98 @@
+/**
+ * The composition root's choice of engine: `DATABASE_URL` (Postgres, any number of replicas) or
+ * `DATABASE_PATH` (SQLite, one process). Everything above gets the same two ports — the Store for
+ * writes and the ReadStore for reads — and never learns which engine answers.
+ */
+import { storageChoice, type Config } from './config.js';
+import type { Clock } from './clock.js';
+import type { IngestRepo } from './db/ingest-repo.js';
+import { createIngestRepo, ingestSettings } from './db/ingest-repo.js';
+import { runMigrations } from './db/migrate.js';
+import { openDatabase, type Db } from './db/open.js';
+import type { Logger } from './logger.js';
+import type { Store } from './store/port.js';
+import { openPostgres, redactUrl } from './store/postgres/connect.js';
+import { runPostgresMigrations } from './store/postgres/migrate.js';
+import { createPostgresReader, postgresEngineReads } from './store/postgres/reader.js';
+import { createPostgresStore } from './store/postgres/store.js';
+import { createReadStore, type ReadStore } from './store/read.js';
+import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
+import { createInlineStore, createWorkerStore } from './store/sqlite/store.js';
+
+export interface Storage {
+  engine: 'sqlite' | 'postgres';
+  store: Store;
+  read: ReadStore;
+  /** Where the data lives, for logs and messages: the SQLite path, or the Postgres URL without its password. */
+  where: string;
+  /** True when other processes may share this database (Postgres): periodic jobs then take leases. */
+  shared: boolean;
+  /** SQLite only: the open database and its write repository (the demo's summary, one-shot CLI commands). */
+  sqlite?: { db: Db; ingest: IngestRepo };
+  /** Stops the store (it commits what is queued), then closes the database. */
+  close(): Promise<void>;
+}
+
+export interface OpenStorageOptions {
+  /**
+   * `daemon`: SQLite file databases get their writer thread. `oneShot`: a CLI command, SQLite
+   * writes inline on this thread. (On Postgres every store applies pending deliveries, claimed one
+   * transaction at a time: a CLI command may apply some before it closes, exactly once like any replica.)
+   */
+  mode: 'daemon' | 'oneShot';
+  /** The SQLite writer thread died: nothing can be stored any more (daemon mode). */
+  onWriterCrash?: (err: Error) => void;
+}
+
+/** Opens and migrates the configured database and builds both ports over it. */
+export async function openStorage(config: Config, logger: Logger, clock: Clock, options: OpenStorageOptions): Promise<Storage> {
+  const choice = storageChoice(config);
+  if (choice.engine === 'postgres') {
+    if (choice.ignoredPath !== undefined) logger.warn({ databasePath: choice.ignoredPath }, 'DATABASE_URL is set and wins: DATABASE_PATH is not used');
+    const where = redactUrl(choice.url);
+    const pool = openPostgres(choice.url, { onIdleError: (err) => logger.warn({ err: err.message, database: where }, 'an idle Postgres connection failed; it is replaced on next use') });
+    try {
+      await runPostgresMigrations(pool);
+      const store = await createPostgresStore({ pool, clock, logger: logger.child({ component: 'store' }), config });
+      return {
+        engine: 'postgres',
+        store,
+        read: createReadStore(createPostgresReader(pool), postgresEngineReads(pool)),
+        where,
+        shared: true,
+        close: async () => {
+          await store.close();
+          await pool.end();
+        },
+      };
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+  }
+  const db = openDatabase(choice.path);
+  try {
+    runMigrations(db);
+  } catch (err) {
+    db.$client.close();
+    throw err;
+  }
+  const ingest = createIngestRepo(db.$client, ingestSettings(config));
+  const writerLogger = logger.child({ component: 'writer' });
+  const store =
+    options.mode === 'daemon' && choice.path !== ':memory:'
+      ? await createWorkerStore({ databasePath: choice.path, logLevel: config.logLevel, config }, logger, options.onWriterCrash)
+      : createInlineStore(ingest, clock, writerLogger, config);
+  return {
+    engine: 'sqlite',
+    store,
+    read: createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client)),
+    where: choice.path,
+    shared: false,
+    sqlite: { db, ingest },
+    close: async () => {
+      await store.close();
+      db.$client.close();
+    },
+  };
+}
