@@ -1,7 +1,7 @@
-// Cases the chaos suite (test/proof/chaos.test.ts) found the reconciler getting wrong.
+// Cases the chaos suite (test/proof/chaos.test.ts) and the order property (interference.test.ts) found going wrong.
 import { describe, expect, it } from 'vitest';
 import { reconcileDevice, type ObservationInput } from '../../src/domain/interference.js';
-import { makeTestApp, NOW } from '../support/fixtures.js';
+import { api, makeTestApp, NOW, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
 
 const MIN = 60_000;
 const BASE_MS = NOW.getTime();
@@ -81,5 +81,45 @@ describe('reconciler regressions found by the chaos suite', () => {
   it('a setpoint that changes as a hold is ended by someone else is part of that change, not the schedule', () => {
     const result = judge([hvac(0, 'HEAT', 'SCHEDULED', 20, null), hvac(30, 'OFF', 'PERMANENT', null, null), hvac(90, 'HEAT', 'SCHEDULED', 21, null)]);
     expect(result.filter((t) => t.field === 'heatSetpoint')).toEqual([{ field: 'heatSetpoint', status: 'finding', cause: 'unexplained' }]);
+  });
+});
+
+/** A `user:vehicle:updated` event at `minute` after the vehicle fixtures' base time (10:00). */
+function vehicle(id: string, minute: number, charging: boolean) {
+  const snapshot = vehicleSnapshot(id, minute, { charging });
+  return { event: 'user:vehicle:updated', createdAt: snapshot.lastSeen, version: '2024-10-01', user: { id: snapshot.userId }, vehicle: snapshot, updatedFields: ['chargeState.isCharging'] };
+}
+
+async function findingList(t: TestApp): Promise<string[]> {
+  const res = await api(t, '/interference');
+  return ((await res.json()) as { data: Array<Record<string, unknown>> }).data.map((f) => `${String(f.deviceId)}:${String(f.kind)}:${String(f.observedAt)}`).sort();
+}
+
+describe('reconciling in time-boxed calls', () => {
+  // Found by the order property in interference.test.ts: it read the findings after a single
+  // reconcile call, whose wall-clock box (10 ms) a slow or busy machine spends on the first device.
+  // A call that runs out says `more`; the findings are complete only once a call does not.
+  it('a call judges at least one device and says when others are left; the calls together give the in-order findings', async () => {
+    // Two devices, each with a stop nobody asked for, one delivery per event, the later snapshots first.
+    const events = [vehicle('v1', 25, false), vehicle('v2', 9, false), vehicle('v1', 0, true), vehicle('v2', 0, true)];
+    const expected = ['v1:UNEXPECTED_CHANGE:2026-03-01T10:25:00.000Z', 'v2:UNEXPECTED_CHANGE:2026-03-01T10:09:00.000Z'];
+
+    const inOrder = makeTestApp();
+    await postWebhook(inOrder, [events[2], events[0], events[3], events[1]]);
+    inOrder.clock.advance(61_000);
+    expect(await inOrder.deps.store.reconcile({ budgetMs: 60_000 })).toMatchObject({ devices: 2, more: false });
+    expect(await findingList(inOrder)).toEqual(expected);
+
+    const t = makeTestApp();
+    for (const e of events) await postWebhook(t, [e]);
+    t.clock.advance(61_000);
+    // A spent box (here from the start) still judges one device, and leaves the other due.
+    const first = await t.deps.store.reconcile({ budgetMs: 0 });
+    expect(first).toMatchObject({ devices: 1, more: true, errors: 0 });
+    expect(await findingList(t)).toHaveLength(1);
+    const second = await t.deps.store.reconcile({ budgetMs: 0 });
+    expect(second).toMatchObject({ devices: 1, more: false, errors: 0 });
+    expect(await findingList(t)).toEqual(expected);
+    expect([...first.findings, ...second.findings]).toHaveLength(2);
   });
 });
