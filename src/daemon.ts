@@ -1,12 +1,10 @@
 import { alertJobs } from './alerts/dispatcher.js';
-import { hostname } from 'node:os';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { storageChoice } from './config.js';
 import { acquireInstanceLock } from './db/instance-lock.js';
 import { depsOver, type Deps } from './deps.js';
 import { createEnodeClient, TokenBucket, type EnodeClient } from './enode/index.js';
-import { leaseHolderId } from './store/leases.js';
 import { openStorage } from './storage.js';
 import { startScheduler, type JobSpec, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
@@ -87,7 +85,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
   }
 
   // Replicas sharing a database run each periodic job once per interval, under its lease.
-  const fleet = storage.shared ? { leases: storage.store.leases, holder: leaseHolderId(hostname(), process.pid) } : undefined;
+  const fleet = deps.replica ? { leases: storage.store.leases, holder: deps.replica.holder } : undefined;
   const scheduler: Scheduler = startScheduler(jobs, clock, logger.child({ component: 'scheduler' }), fleet);
   const server = await startServer(deps, config.port, config.host);
   return {

@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import type { Clock } from './clock.js';
+import { leaseHolderId } from './store/leases.js';
 import type { Config } from './config.js';
 import { createIngestRepo, ingestSettings, type IngestRepo } from './db/ingest-repo.js';
 import type { Db } from './db/open.js';
@@ -28,12 +30,15 @@ export interface Deps {
   enode?: EnodeApi | undefined;
   /** Prometheus metrics (`GET /metrics`). */
   metrics: Metrics;
+  /** Set when replicas share the database: this process's lease holder id (jobs, the gateway's device lock). */
+  replica?: { holder: string };
 }
 
 /** Deps over storage the composition root opened (storage.ts): either engine. */
 export function depsOver(base: { config: Config; logger: Logger; clock: Clock; enode?: EnodeApi | undefined }, storage: Storage): Deps {
   const deps: Deps = {
     ...base,
+    ...(storage.shared ? { replica: { holder: leaseHolderId(hostname(), process.pid) } } : {}),
     ...(storage.sqlite ? { db: storage.sqlite.db, repos: { ingest: storage.sqlite.ingest } } : {}),
     store: storage.store,
     read: storage.read,

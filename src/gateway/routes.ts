@@ -7,6 +7,7 @@ import type { Command } from '../domain/guards.js';
 import { AppError } from '../errors.js';
 import { chargingBody, flagsQuery, maxCurrentBody, operationModeBody, permanentHoldBody, toFlags } from './bodies.js';
 import { createInterventionLookup } from './interventions.js';
+import { createDeviceLock } from './device-lock.js';
 import { createGateway, type Gateway } from './service.js';
 
 /** Sets `Retry-After` on the errors that carry `retryAfterSeconds` (daily limit, Enode rate limit). */
@@ -171,5 +172,7 @@ function defaultGateway(deps: Deps): Gateway {
     logger,
     dailyCommandLimit: deps.config.dailyCommandLimit,
     interventions: createInterventionLookup({ clock: deps.clock, logger }),
+    // Replicas on one database lock a device across processes (a lease); one daemon in-process.
+    deviceLock: createDeviceLock({ clock: deps.clock, fleet: deps.replica && { leases: deps.store.leases, holder: deps.replica.holder } }),
   });
 }

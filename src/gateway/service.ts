@@ -21,7 +21,7 @@ import type { Logger } from '../logger.js';
 import type { CommandFlags } from './bodies.js';
 import { mapEnodeError, refusalError } from './errors.js';
 import type { InterventionLookup } from './interventions.js';
-import { KeyedMutex } from './mutex.js';
+import { createDeviceLock, type DeviceLock } from './device-lock.js';
 
 
 export interface GatewayDeps {
@@ -35,6 +35,8 @@ export interface GatewayDeps {
   dailyCommandLimit: number;
   /** Fetches intervention texts for capability refusals (optional, best effort). */
   interventions?: InterventionLookup;
+  /** The per-device lock (default: in-process only, for one daemon on its database). */
+  deviceLock?: DeviceLock;
 }
 
 /** The answer of a command route (200). */
@@ -80,7 +82,7 @@ function sendToEnode(enode: EnodeApi, deviceId: string, c: Command): Promise<Eno
 
 /** Builds the gateway over its deps; one per app, so that its device lock covers every route. */
 export function createGateway(deps: GatewayDeps) {
-  const mutex = new KeyedMutex();
+  const mutex = deps.deviceLock ?? createDeviceLock({ clock: deps.clock });
   const log = deps.logger;
 
   const requireClient = (): EnodeApi => {

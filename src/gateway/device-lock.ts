@@ -1,0 +1,77 @@
+/**
+ * The gateway's per-device lock: from reading the guards' inputs (pending actions, budget) until
+ * Enode's answer and the command log are stored, one command per device at a time — so the same
+ * command sent twice at once reaches Enode once (the second sees the first's PENDING action and
+ * collapses), and the daily budget is never overspent by commands racing each other.
+ *
+ * In one process a KeyedMutex orders the callers. Replicas sharing a database also take the
+ * lease `gateway:<deviceId>` (store/leases.ts) for the same span: no database transaction is held
+ * open across the call to Enode, and a replica that dies holding it frees it when the lease lapses.
+ */
+import type { Clock } from '../clock.js';
+import { AppError } from '../errors.js';
+import type { Leases } from '../store/leases.js';
+import { KeyedMutex } from './mutex.js';
+
+/** A device's lease outlasts any one command: Enode calls time out well before (enode/transport.ts). */
+export const DEVICE_LOCK_TTL_MS = 60_000;
+/** It is extended this often while held, so a slow command keeps it. */
+const RENEW_MS = 15_000;
+/** How long a command waits for another replica's command on the same device before answering 503. */
+export const DEVICE_LOCK_WAIT_MS = 30_000;
+const RETRY_MIN_MS = 20;
+const RETRY_MAX_MS = 250;
+
+export interface DeviceLock {
+  run<T>(deviceId: string, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface DeviceLockOptions {
+  clock: Clock;
+  /** Set when other replicas share the database. */
+  fleet?: { leases: Leases; holder: string } | undefined;
+  /** Wall time for the wait (tests pass a fake); default real time. */
+  sleep?: (ms: number) => Promise<void>;
+  nowMs?: () => number;
+  random?: () => number;
+}
+
+export function createDeviceLock(o: DeviceLockOptions): DeviceLock {
+  const mutex = new KeyedMutex();
+  const fleet = o.fleet;
+  if (!fleet) return { run: (deviceId, fn) => mutex.run(deviceId, fn) };
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const wallMs = o.nowMs ?? (() => performance.now());
+  const random = o.random ?? Math.random;
+
+  const take = async (name: string): Promise<void> => {
+    const deadline = wallMs() + DEVICE_LOCK_WAIT_MS;
+    for (let pauseMs = RETRY_MIN_MS; ; pauseMs = Math.min(RETRY_MAX_MS, pauseMs * 2)) {
+      const granted = await fleet.leases.acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: o.clock.now().getTime(), extend: false });
+      if (granted) return;
+      if (wallMs() >= deadline) {
+        throw new AppError('SERVICE_UNAVAILABLE', `Another replica has been sending a command to this device for over ${DEVICE_LOCK_WAIT_MS / 1000} s; retry shortly`);
+      }
+      // Jittered: replicas waiting for one device do not retry in step.
+      await sleep(pauseMs * (0.5 + random()));
+    }
+  };
+
+  return {
+    run: (deviceId, fn) =>
+      mutex.run(deviceId, async () => {
+        const name = `gateway:${deviceId}`;
+        await take(name);
+        const renew = setInterval(() => {
+          fleet.leases.acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: o.clock.now().getTime(), extend: true }).catch(() => {});
+        }, RENEW_MS);
+        try {
+          return await fn();
+        } finally {
+          clearInterval(renew);
+          // A failed release leaves the lease to lapse (DEVICE_LOCK_TTL_MS): slower, never wrong.
+          await fleet.leases.release({ name, holder: fleet.holder, nowMs: o.clock.now().getTime() }).catch(() => {});
+        }
+      }),
+  };
+}
