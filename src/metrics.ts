@@ -89,6 +89,16 @@ export function createMetrics(src: MetricsSources): Metrics {
       for (const c of await src.store.appliedEventCounts()) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
     },
   });
+  new Counter({
+    name: `${PREFIX}store_transaction_retries_total`,
+    help: 'Transactions run again after a serialization failure (40001) or a deadlock (40P01), by SQLSTATE (Postgres; replicas contending for the same rows)',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, count] of Object.entries(src.store.transactionRetries())) this.inc({ code }, count);
+    },
+  });
   // One round trip to the writer per scrape for the three apply figures (prom-client collects
   // the metrics of one scrape concurrently, so they share the pending answer).
   let healthAsked: ReturnType<Store['health']> | undefined;

@@ -175,6 +175,11 @@ export interface Store {
   revokeUiSession(args: { id: string; expiresAtMs: number; nowMs: number }): Promise<{ pruned: number }>;
   /** Named leases held by one replica at a time: periodic jobs, the gateway's per-device lock. */
   leases: Leases;
+  /**
+   * Transactions this process ran again after a serialization failure (`40001`) or a deadlock
+   * (`40P01`), by SQLSTATE, since start. Always empty on SQLite (one writer: nothing to retry).
+   */
+  transactionRetries(): Record<string, number>;
   /** Events applied by this process since start, by event and outcome (its share of /metrics). */
   appliedEventCounts(): Promise<Array<{ event: string; outcome: string; count: number }>>;
   /**

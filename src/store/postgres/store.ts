@@ -331,6 +331,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     recordCommand: (record) => recordCommandPostgres(ctx, record),
     revokeUiSession: (args) => revokeUiSessionPostgres(ctx, args),
     leases: leasesPostgres(ctx),
+    transactionRetries: () => Object.fromEntries(ctx.retries),
     appliedEventCounts: async () =>
       [...counts].map(([key, count]) => {
         const [event = '', outcome = ''] = key.split('\t');

@@ -19,7 +19,7 @@ import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResul
  * SQLite never has two writers competing for its lock, and group commit sees every write. The
  * writer runs inline (`:memory:`, tests, one-shot CLI commands) or on a thread of its own.
  */
-interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases'> {
+interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases' | 'transactionRetries'> {
   /** Runs a named procedure (procedures.ts) on the writer's connection. */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
 }
@@ -49,6 +49,7 @@ function asStore(w: Writer): Store {
       release: (args) => w.run('leaseRelease', args),
     },
     appliedEventCounts: () => w.run('appliedEventCounts', {}),
+    transactionRetries: () => ({}),
     ping: () => w.ping(),
     health: () => w.health(),
     close: () => w.close(),
