@@ -4,7 +4,6 @@
  * probe it; `GET /healthz` only says the process answers.
  */
 import type { Context } from 'hono';
-import { migrationStatus } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { errorBody } from './errors.js';
 import { createAggregateLog, type AggregateLog } from './http/aggregate-log.js';
@@ -13,10 +12,10 @@ import { createAggregateLog, type AggregateLog } from './http/aggregate-log.js';
 type ProblemLog = (message: string, fields: Record<string, unknown>) => void;
 
 /** What keeps the daemon from being ready, in words safe to show an unauthenticated caller. */
-export async function readinessProblems(deps: Pick<Deps, 'db' | 'store' | 'clock'>, logProblem: ProblemLog): Promise<string[]> {
+export async function readinessProblems(deps: Pick<Deps, 'read' | 'store' | 'clock'>, logProblem: ProblemLog): Promise<string[]> {
   const problems: string[] = [];
   try {
-    const { applied, expected } = migrationStatus(deps.db);
+    const { applied, expected } = await deps.read.migrations();
     if (applied < expected) problems.push(`migrations pending: ${applied} of ${expected} applied; run "enode-sync migrate"`);
   } catch (err) {
     logProblem('readiness check: database not readable', { err });

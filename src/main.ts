@@ -13,6 +13,8 @@ import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 import { StartupError } from './startup-error.js';
+import { createReadStore } from './store/read.js';
+import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
 import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
@@ -108,7 +110,7 @@ function exitOnStartupError(err: unknown, logger: Logger, command: string): neve
  * daemon (two writers; the daemon's view and jobs would not know). Refused with `instead`, the
  * daemon's own way to do it, while a daemon holds the lock: exit code 1.
  */
-function underInstanceLock(databasePath: string, command: string, instead: string, run: () => number): number {
+async function underInstanceLock(databasePath: string, command: string, instead: string, run: () => number | Promise<number>): Promise<number> {
   let lock;
   try {
     lock = acquireInstanceLock(databasePath, command);
@@ -120,7 +122,7 @@ function underInstanceLock(databasePath: string, command: string, instead: strin
     throw err;
   }
   try {
-    return run();
+    return await run();
   } finally {
     lock?.release();
   }
@@ -242,7 +244,7 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
   });
 }
 
-function migrateCommand(env: Env): number {
+function migrateCommand(env: Env): Promise<number> {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
   return underInstanceLock(config.databasePath, 'migrate', 'The daemon applies migrations when it starts; stop it first to migrate by hand.', () => {
@@ -257,7 +259,7 @@ function migrateCommand(env: Env): number {
   });
 }
 
-function replayCommand(env: Env, deliveryId: string | undefined): number {
+async function replayCommand(env: Env, deliveryId: string | undefined): Promise<number> {
   if (!deliveryId) {
     process.stderr.write(`${HELP.replay}\n`);
     return 2;
@@ -284,9 +286,9 @@ function replayCommand(env: Env, deliveryId: string | undefined): number {
   });
 }
 
-function alertsCommand(env: Env, args: string[]): number {
+async function alertsCommand(env: Env, args: string[]): Promise<number> {
   const config = configOrExit(env, []);
-  const run = (writes: boolean) => {
+  const run = async (writes: boolean) => {
     const db = openDatabase(config.databasePath);
     try {
       // Only a command under the instance lock migrates: `list` runs beside a daemon, whose
@@ -299,7 +301,8 @@ function alertsCommand(env: Env, args: string[]): number {
           return 2;
         }
       }
-      return runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) });
+      const read = createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client));
+      return await runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) }, read);
     } finally {
       db.$client.close();
     }
@@ -327,7 +330,7 @@ async function statusCommand(env: Env, args: string[]): Promise<number> {
   const db = openDatabase(config.databasePath);
   let report: StatusReport;
   try {
-    report = collectStatus(db, config.databasePath, systemClock.now().getTime());
+    report = await collectStatus(createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client)), config.databasePath, systemClock.now().getTime());
   } finally {
     db.$client.close();
   }
@@ -355,13 +358,13 @@ async function main(argv: string[]): Promise<void> {
       await simulateCommand(env, rest);
       return;
     case 'migrate':
-      process.exitCode = migrateCommand(env);
+      process.exitCode = await migrateCommand(env);
       return;
     case 'replay':
-      process.exitCode = replayCommand(env, rest[0]);
+      process.exitCode = await replayCommand(env, rest[0]);
       return;
     case 'alerts':
-      process.exitCode = alertsCommand(env, rest);
+      process.exitCode = await alertsCommand(env, rest);
       return;
     case 'status':
       process.exitCode = await statusCommand(env, rest);

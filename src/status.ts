@@ -1,10 +1,10 @@
 /**
  * `enode-sync status`: what an operator checks first — counts, webhook health, last webhook and
- * heartbeat, findings and dead alerts — read straight from the database (works with the daemon
- * stopped), plus the running daemon's /readyz when a URL is given or the local port answers.
+ * heartbeat, findings and dead alerts — read straight from the database through the read port
+ * (works with the daemon stopped, on either engine), plus the running daemon's /readyz when a URL
+ * is given or the local port answers.
  */
-import { migrationStatus } from './db/migrate.js';
-import type { Db } from './db/open.js';
+import type { ReadStore, StorageInfo } from './store/read.js';
 
 /** No webhook for this long while devices exist: probably an Enode-side problem (webhook disabled). */
 const WEBHOOK_QUIET_MS = 30 * 60_000;
@@ -22,45 +22,41 @@ export interface StatusReport {
   lastWebhookAt: string | null;
   lastHeartbeatAt: string | null;
   webhook: { healthy: boolean; reasons: string[] };
+  /** Engine-specific storage figures, where the engine has them (SQLite: file and WAL sizes). */
+  storage?: StorageInfo;
   daemon?: { url: string; ready: boolean; detail: string };
 }
 
-function grouped(db: Db, sql: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const r of db.$client.prepare(sql).all() as Array<{ k: string; n: number }>) out[r.k] = r.n;
-  return out;
-}
+const iso = (ms: number | null) => (ms !== null ? new Date(ms).toISOString() : null);
 
-const iso = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
-
-/** Reads the report from an open, migrated database at `nowMs`. */
-export function collectStatus(db: Db, databasePath: string, nowMs: number): StatusReport {
-  const lastWebhook = db.$client.prepare(`SELECT MAX(received_at) FROM deliveries`).pluck().get();
-  const lastHeartbeat = db.$client.prepare(`SELECT MAX(received_at) FROM system_events WHERE event = 'system:heartbeat'`).pluck().get();
-  const devices = grouped(db, `SELECT type AS k, COUNT(*) AS n FROM devices GROUP BY type`);
+/** Reads the report through the read port of an open, migrated database at `nowMs`; `database` names it (a path, or a URL without its password). */
+export async function collectStatus(read: ReadStore, database: string, nowMs: number): Promise<StatusReport> {
+  const [numbers, migrations, storage] = await Promise.all([read.statusNumbers(), read.migrations(), read.storageInfo?.()]);
+  const { devices, lastWebhookMs: lastWebhook, lastHeartbeatMs: lastHeartbeat } = numbers;
   const reasons: string[] = [];
   const hasDevices = Object.values(devices).some((n) => n > 0);
-  if (typeof lastWebhook !== 'number') {
+  if (lastWebhook === null) {
     if (hasDevices) reasons.push('no webhook received yet');
   } else if (nowMs - lastWebhook > WEBHOOK_QUIET_MS && hasDevices) {
     reasons.push(`no webhook for ${Math.round((nowMs - lastWebhook) / 60_000)} min`);
   }
-  if (typeof lastHeartbeat === 'number' && nowMs - lastHeartbeat > HEARTBEAT_QUIET_MS) {
+  if (lastHeartbeat !== null && nowMs - lastHeartbeat > HEARTBEAT_QUIET_MS) {
     reasons.push(`no heartbeat for ${Math.round((nowMs - lastHeartbeat) / 60_000)} min`);
   }
-  const deliveries = grouped(db, `SELECT status AS k, COUNT(*) AS n FROM deliveries GROUP BY status`);
+  const { deliveries } = numbers;
   if ((deliveries.failed ?? 0) > 0) reasons.push(`${deliveries.failed} failed deliveries (replay them after a fix)`);
   return {
-    database: databasePath,
-    migrations: migrationStatus(db),
+    database,
+    migrations,
     devices,
-    actions: grouped(db, `SELECT state AS k, COUNT(*) AS n FROM actions GROUP BY state`),
+    actions: numbers.actions,
     deliveries,
-    findings: grouped(db, `SELECT kind AS k, COUNT(*) AS n FROM findings GROUP BY kind`),
-    alerts: grouped(db, `SELECT status AS k, COUNT(*) AS n FROM alert_deliveries GROUP BY status`),
+    findings: numbers.findings,
+    alerts: numbers.alerts,
     lastWebhookAt: iso(lastWebhook),
     lastHeartbeatAt: iso(lastHeartbeat),
     webhook: { healthy: reasons.length === 0, reasons },
+    ...(storage ? { storage } : {}),
   };
 }
 
@@ -77,6 +73,7 @@ export async function probeDaemon(baseUrl: string): Promise<{ url: string; ready
 }
 
 const line = (label: string, value: string) => `${`${label}:`.padEnd(18)}${value}`;
+const mb = (bytes: number | null) => (bytes === null ? 'unknown' : `${(bytes / 1_048_576).toFixed(1)} MB`);
 const list = (r: Record<string, number>) => (Object.keys(r).length === 0 ? 'none' : Object.entries(r).map(([k, n]) => `${k} ${n}`).join(', '));
 
 /** The report as a few readable lines. */
@@ -92,5 +89,6 @@ export function formatStatus(r: StatusReport): string {
     line('deliveries', list(r.deliveries)),
     line('findings', list(r.findings)),
     line('alerts', list(r.alerts)),
+    ...(r.storage ? [line('storage', `${mb(r.storage.databaseBytes)}${r.storage.walBytes !== null ? ` (WAL ${mb(r.storage.walBytes)})` : ''}`)] : []),
   ].join('\n');
 }

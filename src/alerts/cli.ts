@@ -1,5 +1,6 @@
 import type { Db } from '../db/open.js';
-import { createAlertReadRepo, presentDelivery, type DeliveryStatus } from './read-repo.js';
+import type { AlertDeliveryStatus as DeliveryStatus, ReadStore } from '../store/read.js';
+import { presentDelivery } from './present.js';
 import { retryDead } from '../store/sqlite/alerts.js';
 
 export const ALERTS_HELP = `Usage: enode-sync alerts <command>
@@ -28,8 +29,8 @@ function flag(args: string[], name: string): string | undefined | null {
   return value === undefined || value.startsWith('--') ? null : value;
 }
 
-/** `enode-sync alerts list|retry` on an open, migrated database; returns the exit code. */
-export function runAlertsCli(args: string[], db: Db, nowMs: number, io: AlertsCliIo): number {
+/** `enode-sync alerts list|retry` on an open, migrated database (`list` reads through `read`); resolves to the exit code. */
+export async function runAlertsCli(args: string[], db: Db, nowMs: number, io: AlertsCliIo, read: Pick<ReadStore, 'listAlertDeliveries'>): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'retry') {
     const id = rest[0];
@@ -58,7 +59,7 @@ export function runAlertsCli(args: string[], db: Db, nowMs: number, io: AlertsCl
       io.err(ALERTS_HELP);
       return 2;
     }
-    const rows = createAlertReadRepo(db).listDeliveries({ status: status as DeliveryStatus | undefined, limit: Number(limitText) });
+    const rows = await read.listAlertDeliveries({ status: status as DeliveryStatus | undefined, limit: Number(limitText) });
     for (const row of rows.slice(0, Number(limitText))) io.out(JSON.stringify(presentDelivery(row)));
     return 0;
   }

@@ -2,18 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { runAlertsCli } from '../../src/alerts/cli.js';
 import { alertsApp, failAction, startReceiver } from './alerts-support.js';
 
-function run(args: string[], t: ReturnType<typeof alertsApp>['t']) {
+async function run(args: string[], t: ReturnType<typeof alertsApp>['t']) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = runAlertsCli(args, t.db, t.clock.now().getTime(), { out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = await runAlertsCli(args, t.db, t.clock.now().getTime(), { out: (l) => out.push(l), err: (l) => err.push(l) }, t.deps.read);
   return { code, out, err };
 }
 
 describe('alerts CLI (in process)', () => {
-  it('rejects bad arguments with usage and exit code 2', () => {
+  it('rejects bad arguments with usage and exit code 2', async () => {
     const { t } = alertsApp({});
     for (const args of [[], ['lsit'], ['list', '--status'], ['list', '--status', 'lost'], ['list', '--limit', '0'], ['list', '--limit'], ['retry'], ['retry', '--force']]) {
-      const r = run(args, t);
+      const r = await run(args, t);
       expect([args, r.code]).toEqual([args, 2]);
       expect(r.err.join('\n')).toContain('Usage: enode-sync alerts');
     }
@@ -29,13 +29,13 @@ describe('alerts CLI (in process)', () => {
         await dispatcher.runAll(t.clock.now());
         t.clock.advance(11 * 3600_000);
       }
-      expect(run(['list', '--status', 'dead'], t).out).toHaveLength(2);
-      expect(run(['list', '--status', 'dead', '--limit', '1'], t).out).toHaveLength(1);
-      expect(run(['retry', id], t)).toMatchObject({ code: 0 });
+      expect((await run(['list', '--status', 'dead'], t)).out).toHaveLength(2);
+      expect((await run(['list', '--status', 'dead', '--limit', '1'], t)).out).toHaveLength(1);
+      expect(await run(['retry', id], t)).toMatchObject({ code: 0 });
       rx.answer(() => ({ status: 200 }));
       await dispatcher.runAll(t.clock.now());
       expect(rx.requests.at(-1)?.headers['webhook-id']).toBe(id);
-      expect(run(['list', '--status', 'delivered'], t).out.map((l) => (JSON.parse(l) as { alertId: string }).alertId)).toEqual([id]);
+      expect((await run(['list', '--status', 'delivered'], t)).out.map((l) => (JSON.parse(l) as { alertId: string }).alertId)).toEqual([id]);
     } finally {
       await rx.close();
     }
