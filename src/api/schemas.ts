@@ -99,7 +99,7 @@ export function listOf<T extends z.ZodType>(item: T, name: string) {
     .openapi(name);
 }
 
-// ── shapes (src/api/present.ts, src/reconcile, src/alerts/read-repo.ts, src/gateway/service.ts) ──
+// ── shapes (src/api/present.ts, src/reconcile, src/alerts/present.ts, src/gateway/service.ts) ──
 
 const isoTime = z.string().openapi({ format: 'date-time' });
 const json = z.unknown().openapi({ description: 'Any JSON value' });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { migrationStatus, runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createIngestRepo } from '../../src/db/ingest-repo.js';
-import { createReadRepo } from '../../src/db/read-repo.js';
+import { createReadStore } from '../../src/store/read.js';
+import { createSqliteReader, sqliteEngineReads } from '../../src/store/sqlite/reader.js';
 
 describe('migrations', () => {
   it('create every table on an empty database and are idempotent', () => {
@@ -19,23 +20,23 @@ describe('migrations', () => {
     expect(status.expected).toBeGreaterThan(0);
   });
 
-  it('0005: a new delivery keeps its body apart; one stored before still reads; a deleted delivery takes its body', () => {
+  it('0005: a new delivery keeps its body apart; one stored before still reads; a deleted delivery takes its body', async () => {
     const db = openDatabase(':memory:');
     runMigrations(db);
     const repo = createIngestRepo(db.$client);
-    const reads = createReadRepo(db);
+    const reads = createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client));
     const body = Buffer.from('[{"event":"system:heartbeat"}]');
     repo.transaction(() => repo.insertDelivery({ id: 'new', receivedAt: 1, headers: {}, body, bodySha256: 'h1', status: 'pending', error: null, eventCount: 1, appliedAt: null }));
     const row = db.$client.prepare('SELECT length(body) AS inRow, body_id AS bodyId FROM deliveries WHERE id = ?').get('new') as { inRow: number; bodyId: number };
     expect(row.inRow).toBe(0);
     expect(db.$client.prepare('SELECT body FROM delivery_bodies WHERE id = ?').pluck().get(row.bodyId)).toEqual(body);
     expect(repo.deliveryBody('new')?.body).toEqual(body);
-    expect(reads.getDelivery('new')?.body).toEqual(body);
+    expect((await reads.getDelivery('new'))?.body).toEqual(body);
     // As a database migrated from 0004 holds them: the body in the row, no body_id.
     const old = Buffer.from('[{"event":"enode:webhook:test"}]');
     db.$client.prepare(`INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, event_count) VALUES ('old', 2, '{}', ?, 'h2', 'applied', 1)`).run(old);
     expect(repo.deliveryBody('old')?.body).toEqual(old);
-    expect(reads.getDelivery('old')?.body).toEqual(old);
+    expect((await reads.getDelivery('old'))?.body).toEqual(old);
     // Marking it applied leaves the body row alone; deleting the delivery removes it.
     repo.transaction(() => repo.finishDelivery('new', 'applied', null, 5, 1));
     expect(db.$client.prepare('SELECT count(*) FROM delivery_bodies').pluck().get()).toBe(1);
