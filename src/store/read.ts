@@ -425,77 +425,14 @@ function byTimeThenId(a: { atMs: number; id: string }, b: { atMs: number; id: st
   return a.atMs - b.atMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-// ── the implementation ──
+// ── the implementation, one group of reads at a time ──
 
-/** The read port in portable SQL over `reader`, with the adapter's engine-specific reads. */
-export function createReadStore(reader: SqlReader, engineReads: EngineReads): ReadStore {
-  const grouped = async (column: string, table: string, condition = ''): Promise<Counts> =>
-    toCounts(await reader.all<{ k: unknown; n: unknown }>(`SELECT ${column} AS k, COUNT(*) AS n FROM ${table} ${condition} GROUP BY ${column}`));
-  const scalar = async (sql: string, params: SqlParam[] = []): Promise<number | null> => numOrNull((await reader.get<{ v: unknown }>(sql, params))?.v);
-  const lastWebhookMs = () => scalar(`SELECT MAX(received_at) AS v FROM deliveries`);
-  const lastHeartbeatMs = () => scalar(`SELECT MAX(received_at) AS v FROM system_events WHERE event = 'system:heartbeat'`);
-  const countFindingsByKind = () => grouped('kind', 'findings');
-  const alertDeliveryCounts = () => grouped('status', 'alert_deliveries');
+type ActionRow = Raw<ActionRecord, 'target' | 'failureReason' | 'raw'>;
 
-  const timelineActions = async (deviceId: string, w: { ms: number; untilMs: number; tie: 0 | 1 | 2; id: string }, limit: number): Promise<TimelineAction[]> => {
-    // The index on (target_id, updated_at_ms) narrows the read (an action is updated at or after
-    // its creation); the creation time is parsed here as the reconciler parses it, so order and
-    // cursor agree on both engines.
-    const rows = await reader.all<Omit<TimelineAction, 'atMs'>>(`SELECT ${TIMELINE_ACTION_COLUMNS} FROM actions WHERE target_id = ? AND updated_at_ms >= ?`, [deviceId, w.ms]);
-    const placed = rows.map((r) => ({ ...r, atMs: parseTimeMs(r.createdAt) ?? num(r.updatedAtMs) }));
-    const after = (a: TimelineAction) =>
-      a.atMs >= w.ms && a.atMs <= w.untilMs && (w.tie === 1 ? true : w.tie === 0 ? a.atMs > w.ms : a.atMs > w.ms || a.id > w.id);
-    return placed.filter(after).sort(byTimeThenId).slice(0, limit);
-  };
-
-  const timelinePage = async (deviceId: string, range: TimelineRange): Promise<TimelineParts> => {
-    const { fromMs, untilMs, after: cursor, limit } = range;
-    const ms = cursor ? Math.max(cursor[0], fromMs) : fromMs;
-    // Before the window, the cursor's instant is not read at all: every row in the window comes after it.
-    const cursorRank = cursor && cursor[0] >= fromMs ? cursor[1] : undefined;
-    const cursorId = cursor?.[2] ?? '';
-    const tie = (rank: number): 0 | 1 | 2 => (cursorRank === undefined || rank > cursorRank ? 1 : rank < cursorRank ? 0 : 2);
-    const window = (rank: number, id: SqlParam) => ({ ms, untilMs, tie: tie(rank), id });
-
-    const obs = timelineAfter('observed_at_ms', 'id', window(2, /^\d{1,16}$/.test(cursorId) ? Number(cursorId) : 0));
-    const cmd = timelineAfter('requested_at_ms', 'id', window(0, cursorId));
-    const fnd = timelineAfter('observed_at_ms', 'id', window(3, cursorId));
-    const [observationRows, actions, commandRows, findings] = await Promise.all([
-      reader.all<Raw<TimelineObservation, 'stale'>>(
-        `SELECT id, observed_at_ms AS "atMs", received_at AS "receivedAtMs", source, event, stale, CAST(controlled AS TEXT) AS controlled,
-           CAST(context AS TEXT) AS context
-         FROM observations WHERE device_id = ? AND ${obs.sql} ORDER BY observed_at_ms, id LIMIT ?`,
-        [deviceId, ...obs.params, limit],
-      ),
-      timelineActions(deviceId, window(1, cursorId) as { ms: number; untilMs: number; tie: 0 | 1 | 2; id: string }, limit),
-      reader.all<Raw<TimelineCommand, 'override'>>(
-        `SELECT id, command, body, requested_at_ms AS "requestedAtMs", outcome, action_id AS "actionId", override, notes, error
-         FROM commands WHERE device_id = ? AND ${cmd.sql} ORDER BY requested_at_ms, id LIMIT ?`,
-        [deviceId, ...cmd.params, limit],
-      ),
-      reader.all<FindingRecord>(`SELECT ${FINDING_COLUMNS} FROM findings WHERE device_id = ? AND ${fnd.sql} ORDER BY observed_at_ms, id LIMIT ?`, [deviceId, ...fnd.params, limit]),
-    ]);
-    const observations = observationRows.map((o) => ({ ...o, id: num(o.id), stale: bool(o.stale) }));
-    const first = observations[0];
-    const last = observations[observations.length - 1];
-    const transitions =
-      first && last
-        ? await reader.all<TimelineTransition>(
-            `SELECT at_ms AS "atMs", field, from_value AS "fromValue", to_value AS "toValue", status, explanation, finding_id AS "findingId"
-             FROM transitions WHERE device_id = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms, field LIMIT ?`,
-            [deviceId, first.atMs, last.atMs, observations.length * TRANSITIONS_PER_OBSERVATION],
-          )
-        : [];
-    return { observations, transitions, actions, commands: commandRows.map((c) => ({ ...c, override: bool(c.override) })), findings };
-  };
-
+function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActions' | 'pendingActions' | 'pendingActionsFor' | 'budgetedCommandTimes'> {
   return {
-    engine: reader.engine,
-    migrations: () => engineReads.migrations(),
-    ...(engineReads.storageInfo ? { storageInfo: () => engineReads.storageInfo!() } : {}),
-
     async getAction(id) {
-      const row = await reader.get<Raw<ActionRecord, 'target' | 'failureReason' | 'raw'>>(`SELECT ${ACTION_COLUMNS} FROM actions WHERE id = ?`, [id]);
+      const row = await reader.get<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions WHERE id = ?`, [id]);
       return row && toAction(row);
     },
 
@@ -505,10 +442,10 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       if (f.state) (conditions.push('state = ?'), params.push(f.state));
       if (f.targetId) (conditions.push('target_id = ?'), params.push(f.targetId));
       if (f.after) (conditions.push('(updated_at_ms < ? OR (updated_at_ms = ? AND id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));
-      const rows = await reader.all<Raw<ActionRecord, 'target' | 'failureReason' | 'raw'>>(
-        `SELECT ${ACTION_COLUMNS} FROM actions ${where(conditions)} ORDER BY updated_at_ms DESC, id DESC LIMIT ?`,
-        [...params, f.limit + 1],
-      );
+      const rows = await reader.all<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions ${where(conditions)} ORDER BY updated_at_ms DESC, id DESC LIMIT ?`, [
+        ...params,
+        f.limit + 1,
+      ]);
       return rows.map(toAction);
     },
 
@@ -520,10 +457,7 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       ),
 
     async pendingActionsFor(deviceId) {
-      const rows = await reader.all<Raw<ActionRecord, 'target' | 'failureReason' | 'raw'>>(
-        `SELECT ${ACTION_COLUMNS} FROM actions WHERE target_id = ? AND state = 'PENDING' ORDER BY id`,
-        [deviceId],
-      );
+      const rows = await reader.all<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions WHERE target_id = ? AND state = 'PENDING' ORDER BY id`, [deviceId]);
       return rows.map(toAction);
     },
 
@@ -536,17 +470,15 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       );
       return rows.map((r) => num(r.at));
     },
+  };
+}
 
-    lastHeartbeat: () =>
-      reader.get<HeartbeatRecord>(
-        `SELECT received_at AS "receivedAt", pending_events AS "pendingEvents" FROM system_events
-         WHERE event = 'system:heartbeat' ORDER BY received_at DESC LIMIT 1`,
-      ),
+type DeviceRow = Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>;
 
-    lastWebhookMs,
-
+function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices'> {
+  return {
     async getDevice(id) {
-      const row = await reader.get<Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ?`, [id]);
+      const row = await reader.get<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ?`, [id]);
       return row && toDevice(row);
     },
 
@@ -556,13 +488,14 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       if (f.type) (conditions.push('type = ?'), params.push(f.type));
       if (f.userId) (conditions.push('user_id = ?'), params.push(f.userId));
       if (f.after !== undefined) (conditions.push('id > ?'), params.push(f.after));
-      const rows = await reader.all<Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>>(
-        `SELECT ${DEVICE_COLUMNS} FROM devices ${where(conditions)} ORDER BY id LIMIT ?`,
-        [...params, f.limit + 1],
-      );
+      const rows = await reader.all<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices ${where(conditions)} ORDER BY id LIMIT ?`, [...params, f.limit + 1]);
       return rows.map(toDevice);
     },
+  };
+}
 
+function deliveryReads(reader: SqlReader): Pick<ReadStore, 'getDelivery' | 'listDeliveries' | 'lastHeartbeat'> {
+  return {
     async getDelivery(id) {
       const row = await reader.get<Raw<DeliveryRecord, 'headers' | 'body'>>(
         `SELECT ${DELIVERY_SUMMARY_COLUMNS}, CAST(d.headers AS TEXT) AS headers, COALESCE(b.body, d.body) AS body, d.body_id AS "bodyId"
@@ -577,12 +510,22 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       const params: SqlParam[] = [];
       if (f.status) (conditions.push('d.status = ?'), params.push(f.status));
       if (f.after) (conditions.push('(d.received_at < ? OR (d.received_at = ? AND d.id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));
-      return reader.all<DeliverySummary>(
-        `SELECT ${DELIVERY_SUMMARY_COLUMNS} FROM deliveries d ${where(conditions)} ORDER BY d.received_at DESC, d.id DESC LIMIT ?`,
-        [...params, f.limit + 1],
-      );
+      return reader.all<DeliverySummary>(`SELECT ${DELIVERY_SUMMARY_COLUMNS} FROM deliveries d ${where(conditions)} ORDER BY d.received_at DESC, d.id DESC LIMIT ?`, [
+        ...params,
+        f.limit + 1,
+      ]);
     },
 
+    lastHeartbeat: () =>
+      reader.get<HeartbeatRecord>(
+        `SELECT received_at AS "receivedAt", pending_events AS "pendingEvents" FROM system_events
+         WHERE event = 'system:heartbeat' ORDER BY received_at DESC LIMIT 1`,
+      ),
+  };
+}
+
+function findingReads(reader: SqlReader): Pick<ReadStore, 'getFinding' | 'listFindings'> {
+  return {
     getFinding: (id) => reader.get<FindingRecord>(`SELECT ${FINDING_COLUMNS} FROM findings WHERE id = ?`, [id]),
 
     listFindings(f) {
@@ -598,10 +541,97 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
         f.limit + 1,
       ]);
     },
+  };
+}
 
-    countFindingsByKind,
-    timelinePage,
+/** Where one timeline source resumes: its rows from `ms` to `untilMs`, and how the cursor's own instant is cut (see timelineAfter). */
+interface SourceWindow {
+  ms: number;
+  untilMs: number;
+  tie: 0 | 1 | 2;
+  id: string;
+}
 
+/**
+ * A device's actions placed at their creation time, in timeline order after the cursor. The
+ * index on (target_id, updated_at_ms) narrows the read (an action is updated at or after its
+ * creation); the creation time is parsed here as the reconciler parses it (domain/time.ts), so
+ * order and cursor agree on both engines without a date function in SQL.
+ */
+async function timelineActions(reader: SqlReader, deviceId: string, w: SourceWindow, limit: number): Promise<TimelineAction[]> {
+  const rows = await reader.all<Omit<TimelineAction, 'atMs'>>(`SELECT ${TIMELINE_ACTION_COLUMNS} FROM actions WHERE target_id = ? AND updated_at_ms >= ?`, [deviceId, w.ms]);
+  const placed = rows.map((r) => ({ ...r, atMs: parseTimeMs(r.createdAt) ?? num(r.updatedAtMs) }));
+  const after = (a: TimelineAction) => a.atMs >= w.ms && a.atMs <= w.untilMs && (w.tie === 1 || a.atMs > w.ms || (w.tie === 2 && a.id > w.id));
+  return placed.filter(after).sort(byTimeThenId).slice(0, limit);
+}
+
+function timelineReads(reader: SqlReader): Pick<ReadStore, 'timelinePage'> {
+  return {
+    async timelinePage(deviceId, range) {
+      const { fromMs, untilMs, after: cursor, limit } = range;
+      const ms = cursor ? Math.max(cursor[0], fromMs) : fromMs;
+      // Before the window, the cursor's instant is not read at all: every row in the window comes after it.
+      const cursorRank = cursor && cursor[0] >= fromMs ? cursor[1] : undefined;
+      const cursorId = cursor?.[2] ?? '';
+      const window = (rank: number): SourceWindow => ({ ms, untilMs, tie: cursorRank === undefined || rank > cursorRank ? 1 : rank < cursorRank ? 0 : 2, id: cursorId });
+      // Observations are keyed by their numeric row id (zero-padded in the cursor).
+      const obs = timelineAfter('observed_at_ms', 'id', { ...window(2), id: /^\d{1,16}$/.test(cursorId) ? Number(cursorId) : 0 });
+      const cmd = timelineAfter('requested_at_ms', 'id', window(0));
+      const fnd = timelineAfter('observed_at_ms', 'id', window(3));
+      const [observationRows, actions, commandRows, findings] = await Promise.all([
+        reader.all<Raw<TimelineObservation, 'stale'>>(
+          `SELECT id, observed_at_ms AS "atMs", received_at AS "receivedAtMs", source, event, stale, CAST(controlled AS TEXT) AS controlled,
+             CAST(context AS TEXT) AS context
+           FROM observations WHERE device_id = ? AND ${obs.sql} ORDER BY observed_at_ms, id LIMIT ?`,
+          [deviceId, ...obs.params, limit],
+        ),
+        timelineActions(reader, deviceId, window(1), limit),
+        reader.all<Raw<TimelineCommand, 'override'>>(
+          `SELECT id, command, body, requested_at_ms AS "requestedAtMs", outcome, action_id AS "actionId", override, notes, error
+           FROM commands WHERE device_id = ? AND ${cmd.sql} ORDER BY requested_at_ms, id LIMIT ?`,
+          [deviceId, ...cmd.params, limit],
+        ),
+        reader.all<FindingRecord>(`SELECT ${FINDING_COLUMNS} FROM findings WHERE device_id = ? AND ${fnd.sql} ORDER BY observed_at_ms, id LIMIT ?`, [deviceId, ...fnd.params, limit]),
+      ]);
+      const observations = observationRows.map((o) => ({ ...o, id: num(o.id), stale: bool(o.stale) }));
+      return { observations, transitions: await transitionsOf(reader, deviceId, observations), actions, commands: commandRows.map((c) => ({ ...c, override: bool(c.override) })), findings };
+    },
+  };
+}
+
+/** The transitions at the instants of the observations read (a few controlled fields each). */
+async function transitionsOf(reader: SqlReader, deviceId: string, observations: TimelineObservation[]): Promise<TimelineTransition[]> {
+  const first = observations[0];
+  const last = observations[observations.length - 1];
+  if (!first || !last) return [];
+  return reader.all<TimelineTransition>(
+    `SELECT at_ms AS "atMs", field, from_value AS "fromValue", to_value AS "toValue", status, explanation, finding_id AS "findingId"
+     FROM transitions WHERE device_id = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms, field LIMIT ?`,
+    [deviceId, first.atMs, last.atMs, observations.length * TRANSITIONS_PER_OBSERVATION],
+  );
+}
+
+type AlertDeliveryJoinRow = AlertDeliveryRecord & Record<`a_${keyof AlertRecord}`, unknown>;
+
+function toAlertDeliveryWithAlert(r: AlertDeliveryJoinRow): AlertDeliveryWithAlert {
+  const { a_id, a_type, a_dedupeKey, a_deviceId, a_userId, a_data, a_createdAtMs, a_fannedOutAtMs, ...delivery } = r;
+  return {
+    ...delivery,
+    alert: {
+      id: a_id as string,
+      type: a_type as string,
+      dedupeKey: a_dedupeKey as string,
+      deviceId: a_deviceId as string | null,
+      userId: a_userId as string | null,
+      data: a_data as string,
+      createdAtMs: num(a_createdAtMs),
+      fannedOutAtMs: numOrNull(a_fannedOutAtMs),
+    },
+  };
+}
+
+function alertReads(reader: SqlReader): Pick<ReadStore, 'listAlertDeliveries' | 'getAlert' | 'isUiSessionRevoked'> {
+  return {
     async listAlertDeliveries(f) {
       const conditions: string[] = [];
       const params: SqlParam[] = [];
@@ -612,34 +642,14 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
         conditions.push('(d.updated_at_ms < ? OR (d.updated_at_ms = ? AND (d.alert_id < ? OR (d.alert_id = ? AND d.sink < ?))))');
         params.push(ms, ms, id, id, sink);
       }
-      const rows = await reader.all<AlertDeliveryRecord & Record<`a_${keyof AlertRecord}`, unknown>>(
+      const rows = await reader.all<AlertDeliveryJoinRow>(
         `SELECT ${ALERT_DELIVERY_COLUMNS}, a.id AS "a_id", a.type AS "a_type", a.dedupe_key AS "a_dedupeKey", a.device_id AS "a_deviceId",
            a.user_id AS "a_userId", a.data AS "a_data", a.created_at_ms AS "a_createdAtMs", a.fanned_out_at_ms AS "a_fannedOutAtMs"
          FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id ${where(conditions)}
          ORDER BY d.updated_at_ms DESC, d.alert_id DESC, d.sink DESC LIMIT ?`,
         [...params, f.limit + 1],
       );
-      return rows.map((r) => ({
-        alertId: r.alertId,
-        sink: r.sink,
-        status: r.status,
-        attempts: r.attempts,
-        nextAttemptAtMs: r.nextAttemptAtMs,
-        lastStatus: r.lastStatus,
-        lastError: r.lastError,
-        updatedAtMs: r.updatedAtMs,
-        deliveredAtMs: r.deliveredAtMs,
-        alert: {
-          id: r.a_id as string,
-          type: r.a_type as string,
-          dedupeKey: r.a_dedupeKey as string,
-          deviceId: r.a_deviceId as string | null,
-          userId: r.a_userId as string | null,
-          data: r.a_data as string,
-          createdAtMs: num(r.a_createdAtMs),
-          fannedOutAtMs: numOrNull(r.a_fannedOutAtMs),
-        },
-      }));
+      return rows.map(toAlertDeliveryWithAlert);
     },
 
     async getAlert(id) {
@@ -649,51 +659,72 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
       return { alert, deliveries };
     },
 
-    alertDeliveryCounts,
-
     async isUiSessionRevoked(id, nowMs) {
       return (await reader.get(`SELECT id FROM ui_session_revocations WHERE id = ? AND expires_at_ms > ?`, [id, nowMs])) !== undefined;
     },
+  };
+}
+
+/** Counts and latest times: the overview, /metrics and `status`, each an indexed aggregate. */
+function countReads(
+  reader: SqlReader,
+): Pick<ReadStore, 'lastWebhookMs' | 'countFindingsByKind' | 'alertDeliveryCounts' | 'metricGauges' | 'statusNumbers'> {
+  const grouped = async (column: string, table: string): Promise<Counts> =>
+    toCounts(await reader.all<{ k: unknown; n: unknown }>(`SELECT ${column} AS k, COUNT(*) AS n FROM ${table} GROUP BY ${column}`));
+  const scalar = async (sql: string, params: SqlParam[] = []): Promise<number | null> => numOrNull((await reader.get<{ v: unknown }>(sql, params))?.v);
+  const lastWebhookMs = () => scalar(`SELECT MAX(received_at) AS v FROM deliveries`);
+  const lastHeartbeatMs = () => scalar(`SELECT MAX(received_at) AS v FROM system_events WHERE event = 'system:heartbeat'`);
+  const countFindingsByKind = () => grouped('kind', 'findings');
+  const alertDeliveryCounts = () => grouped('status', 'alert_deliveries');
+  const common = () =>
+    Promise.all([grouped('status', 'deliveries'), grouped('state', 'actions'), grouped('type', 'devices'), countFindingsByKind(), alertDeliveryCounts(), lastWebhookMs(), lastHeartbeatMs()]);
+
+  return {
+    lastWebhookMs,
+    countFindingsByKind,
+    alertDeliveryCounts,
 
     async metricGauges(nowMs) {
-      const [deliveriesByStatus, actionsByState, devicesByType, findingsByKind, alertDeliveriesByStatus, alertsUnrouted, webhook, heartbeat, oldestPending, reconcileDue] =
-        await Promise.all([
-          grouped('status', 'deliveries'),
-          grouped('state', 'actions'),
-          grouped('type', 'devices'),
-          countFindingsByKind(),
-          alertDeliveryCounts(),
-          scalar(`SELECT COUNT(*) AS v FROM alerts WHERE fanned_out_at_ms IS NULL`),
-          lastWebhookMs(),
-          lastHeartbeatMs(),
-          scalar(`SELECT MIN(first_seen_at) AS v FROM actions WHERE state = 'PENDING' AND upstream IS NULL`),
-          scalar(`SELECT COUNT(*) AS v FROM reconcile_queue WHERE due_at_ms <= ?`, [nowMs]),
-        ]);
+      const [[deliveries, actions, devices, findings, alerts, webhook, heartbeat], unrouted, oldestPending, due] = await Promise.all([
+        common(),
+        scalar(`SELECT COUNT(*) AS v FROM alerts WHERE fanned_out_at_ms IS NULL`),
+        scalar(`SELECT MIN(first_seen_at) AS v FROM actions WHERE state = 'PENDING' AND upstream IS NULL`),
+        scalar(`SELECT COUNT(*) AS v FROM reconcile_queue WHERE due_at_ms <= ?`, [nowMs]),
+      ]);
       return {
-        deliveriesByStatus,
-        actionsByState,
-        devicesByType,
-        findingsByKind,
-        alertDeliveriesByStatus,
-        alertsUnrouted: alertsUnrouted ?? 0,
+        deliveriesByStatus: deliveries,
+        actionsByState: actions,
+        devicesByType: devices,
+        findingsByKind: findings,
+        alertDeliveriesByStatus: alerts,
+        alertsUnrouted: unrouted ?? 0,
         lastWebhookMs: webhook,
         lastHeartbeatMs: heartbeat,
         oldestPendingActionMs: oldestPending,
-        reconcileDue: reconcileDue ?? 0,
+        reconcileDue: due ?? 0,
       };
     },
 
     async statusNumbers() {
-      const [devices, actions, deliveries, findings, alerts, webhook, heartbeat] = await Promise.all([
-        grouped('type', 'devices'),
-        grouped('state', 'actions'),
-        grouped('status', 'deliveries'),
-        countFindingsByKind(),
-        alertDeliveryCounts(),
-        lastWebhookMs(),
-        lastHeartbeatMs(),
-      ]);
+      const [deliveries, actions, devices, findings, alerts, webhook, heartbeat] = await common();
       return { devices, actions, deliveries, findings, alerts, lastWebhookMs: webhook, lastHeartbeatMs: heartbeat };
     },
+  };
+}
+
+/** The read port in portable SQL over `reader`, with the adapter's engine-specific reads. */
+export function createReadStore(reader: SqlReader, engineReads: EngineReads): ReadStore {
+  const storageInfo = engineReads.storageInfo?.bind(engineReads);
+  return {
+    engine: reader.engine,
+    migrations: () => engineReads.migrations(),
+    ...(storageInfo ? { storageInfo } : {}),
+    ...actionReads(reader),
+    ...deviceReads(reader),
+    ...deliveryReads(reader),
+    ...findingReads(reader),
+    ...timelineReads(reader),
+    ...alertReads(reader),
+    ...countReads(reader),
   };
 }

@@ -81,6 +81,8 @@ export function createPostgresReader(pool: pg.Pool): SqlReader {
     }
     return converted;
   };
+  // Unnamed statements: a named (server-side prepared) statement lives on one connection, which a
+  // PgBouncer in transaction mode does not keep for us; the conversion is what is cached.
   const all = async <T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> => {
     const result = await pool.query(text(sql), params as unknown[]);
     return result.rows as T[];
