@@ -78,6 +78,7 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
       store: deps.store,
       read: deps.read,
       state: { startedAt: clock.now().getTime(), lastFullResyncAt: null },
+      fleet: deps.replica && { leases: deps.store.leases, holder: deps.replica.holder },
     });
     jobs.push(...sync);
   } else {

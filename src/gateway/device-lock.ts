@@ -47,7 +47,9 @@ export function createDeviceLock(o: DeviceLockOptions): DeviceLock {
   const take = async (name: string): Promise<void> => {
     const deadline = wallMs() + DEVICE_LOCK_WAIT_MS;
     for (let pauseMs = RETRY_MIN_MS; ; pauseMs = Math.min(RETRY_MAX_MS, pauseMs * 2)) {
-      const granted = await fleet.leases.acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: o.clock.now().getTime(), extend: false });
+      // `extend`: a lease this process still holds (a release that failed, an answer lost after
+      // its commit) is taken back at once; the mutex already serialises this process's callers.
+      const granted = await fleet.leases.acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: o.clock.now().getTime(), extend: true });
       if (granted) return;
       if (wallMs() >= deadline) {
         throw new AppError('SERVICE_UNAVAILABLE', `Another replica has been sending a command to this device for over ${DEVICE_LOCK_WAIT_MS / 1000} s; retry shortly`);
@@ -69,8 +71,10 @@ export function createDeviceLock(o: DeviceLockOptions): DeviceLock {
           return await fn();
         } finally {
           clearInterval(renew);
-          // A failed release leaves the lease to lapse (DEVICE_LOCK_TTL_MS): slower, never wrong.
-          await fleet.leases.release({ name, holder: fleet.holder, nowMs: o.clock.now().getTime() }).catch(() => {});
+          // Tried twice; a release that still fails leaves the lease to lapse (DEVICE_LOCK_TTL_MS) for
+          // other replicas: slower, never wrong (this process takes it back at once).
+          const release = () => fleet.leases.release({ name, holder: fleet.holder, nowMs: o.clock.now().getTime() });
+          await release().catch(() => release().catch(() => {}));
         }
       }),
   };

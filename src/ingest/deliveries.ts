@@ -124,7 +124,8 @@ export function applyInSavepoint(
  * (25006, a standby after failover), a serialization failure or deadlock left after retries
  * (40001, 40P01) — none of them says anything about the delivery's data (22xxx, 23xxx do).
  */
-const POSTGRES_STORAGE_CODE = /^(08...|53...|57P0[123]|58...|XX...|57014|25006|40001|40P01)$/;
+// 55P03 lock timeout, 25P03/57P05 idle timeouts: the server gave up waiting, not on the data.
+const POSTGRES_STORAGE_CODE = /^(08...|53...|57P0[1235]|58...|XX...|57014|25006|25P03|55P03|40001|40P01)$/;
 /** Network failures (Node) while talking to the database. */
 const NETWORK_CODE = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|ENOTFOUND|EAI_AGAIN|ECONNABORTED)$/;
 /** pg's own connection failures carry no code. */

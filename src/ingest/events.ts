@@ -40,7 +40,8 @@ export const deviceSnapshotSchema = z.looseObject({
 export type DeviceSnapshot = z.infer<typeof deviceSnapshotSchema>;
 
 export const heartbeatEvent = eventEnvelope.extend({
-  pendingEvents: z.number().finite().nonnegative().optional(),
+  // A count of events: a whole number that fits the column on every engine; anything else is not one (kept as unknown).
+  pendingEvents: z.number().int().nonnegative().max(2_147_483_647).optional().catch(undefined),
 });
 
 export const credentialsInvalidatedEvent = eventEnvelope.extend({

@@ -30,6 +30,8 @@ export interface Fleet {
  * replica died runs again at most its interval plus this much after its last run.
  */
 export const LEASE_CHECK_SECONDS = 15;
+/** How much shorter than its interval a job's lease is. */
+const LEASE_SLACK_MS = 1_000;
 /** A run that outlasts its lease extends it this often. */
 const LEASE_RENEW_MS = 5_000;
 
@@ -55,7 +57,9 @@ export function startScheduler(jobs: JobSpec[], clock: Clock, logger: Logger, fl
   for (const job of jobs) {
     const log = logger.child({ job: job.name });
     const leased = fleet !== undefined && !job.eachReplica;
-    const lease = { name: `job:${job.name}`, ttlMs: job.everySeconds * 1000 };
+    // A little shorter than the interval: the holder's next tick, an interval later, must find it
+    // lapsed (a lease of exactly one interval outlives that tick by the ms the run took to start).
+    const lease = { name: `job:${job.name}`, ttlMs: job.everySeconds * 1000 - Math.min(LEASE_SLACK_MS, (job.everySeconds * 1000) / 4) };
     const execute = async () => {
       if (stopping) return;
       const started = Date.now();

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { EnodeApi } from '../enode/index.js';
+import type { Leases } from '../store/leases.js';
 import type { Store } from '../store/port.js';
 import type { ReadStore } from '../store/read.js';
 import type { Logger } from '../logger.js';
@@ -24,6 +25,8 @@ export interface SyncDeps {
   store: Store;
   read: Pick<ReadStore, 'pendingActions' | 'lastHeartbeat'>;
   state: SyncState;
+  /** Replicas sharing the database: a resync for lost events is taken under a fleet-wide lease. */
+  fleet?: { leases: Leases; holder: string } | undefined;
 }
 
 /** HTTP status of an Enode client error, if it has one. */

@@ -63,6 +63,8 @@ export async function runHeartbeatWatch(deps: SyncDeps, now: Date): Promise<stri
   );
   if (!reason) return null;
   if (deps.state.lastFullResyncAt !== null && nowMs - deps.state.lastFullResyncAt < MIN_RESYNC_GAP_MS) return null;
+  // Every replica sees the same heartbeats: one of them resyncs, and none again for MIN_RESYNC_GAP_MS.
+  if (deps.fleet && !(await deps.fleet.leases.acquire({ name: 'resync:lost-events', holder: deps.fleet.holder, ttlMs: MIN_RESYNC_GAP_MS, nowMs, extend: false }))) return null;
   deps.logger.warn({ reason }, 'heartbeats suggest lost events; resyncing devices');
   await runDeviceResync(deps, now, reason);
   return reason;

@@ -17,7 +17,7 @@ import { NOW, pgContext, pgReader, pgStore, projections, received, sqliteStore, 
 
 describe('isStorageError tells "could not store" from bad data', () => {
   const withCode = (code: string) => Object.assign(new Error(`failed (${code})`), { code });
-  it.each(['08006', '08001', '53100', '53300', '57P01', '57P02', '57P03', '58030', 'XX000', 'XX001', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'SQLITE_FULL'])(
+  it.each(['08006', '08001', '53100', '53300', '57P01', '57P02', '57P03', '57P05', '55P03', '25P03', '58030', 'XX000', 'XX001', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'SQLITE_FULL'])(
     '%s is a storage error',
     (code) => expect(isStorageError(withCode(code))).toBe(true),
   );

@@ -41,7 +41,7 @@ export async function insertAlerts(client: pg.ClientBase, alerts: readonly NewAl
   const { rows } = await client.query<{ key: string }>(
     `INSERT INTO alerts (id, type, dedupe_key, device_id, user_id, data, created_at_ms)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int8[])
-     ON CONFLICT (dedupe_key) DO NOTHING
+     ON CONFLICT DO NOTHING
      RETURNING dedupe_key AS key`,
     [
       alerts.map((a) => alertId(a.dedupeKey)),

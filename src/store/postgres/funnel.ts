@@ -605,7 +605,7 @@ function flushAlerts(b: StatementBuilder, uow: UnitOfWork): void {
        SELECT * FROM unnest(${b.p(col(a, (x) => alertId(x.dedupeKey)), 'text[]')}, ${b.p(col(a, (x) => x.type), 'text[]')},
          ${b.p(col(a, (x) => x.dedupeKey), 'text[]')}, ${b.p(col(a, (x) => x.deviceId), 'text[]')}, ${b.p(col(a, (x) => x.userId), 'text[]')},
          ${b.p(col(a, (x) => JSON.stringify(x.data)), 'text[]')}, ${b.p(col(a, (x) => x.createdAtMs), 'int8[]')})
-       ON CONFLICT (dedupe_key) DO NOTHING`);
+       ON CONFLICT DO NOTHING`);
 }
 
 function flushDeliveries(b: StatementBuilder, uow: UnitOfWork): void {

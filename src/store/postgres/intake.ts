@@ -274,7 +274,7 @@ export async function markDeliveryFailed(ctx: PgContext, id: string, error: stri
     const alert = deliveryFailedAlert({ id, error, eventCount: rows[0]!.event_count }, now);
     await client.query(
       `INSERT INTO alerts (id, type, dedupe_key, device_id, user_id, data, created_at_ms) VALUES ($1, $2, $3, NULL, NULL, $4, $5)
-       ON CONFLICT (dedupe_key) DO NOTHING`,
+       ON CONFLICT DO NOTHING`,
       [alertId(alert.dedupeKey), alert.type, alert.dedupeKey, cleanText(JSON.stringify(alert.data)), alert.createdAtMs],
     );
   });
