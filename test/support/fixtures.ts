@@ -3,11 +3,14 @@ import { ManualClock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
-import { createDeps, type Deps } from '../../src/deps.js';
+import { createDeps, depsOver, type Deps } from '../../src/deps.js';
 import { createApp } from '../../src/app.js';
 import type { EnodeApi } from '../../src/enode/client.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
+import type { SqlParam } from '../../src/store/sql.js';
+import { createSqliteReader } from '../../src/store/sqlite/reader.js';
+import { trackApp } from './app-lifecycle.js';
 
 export const SECRET = 'test-webhook-secret-123';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -37,9 +40,95 @@ export function makeTestApp(overrides: Record<string, string> = {}, options: Tes
 
 export type TestApp = ReturnType<typeof makeTestApp>;
 
+/** The engine integration tests run on: `TEST_ENGINE=postgres`, or SQLite by default. */
+export function testEngine(): 'sqlite' | 'postgres' {
+  const engine = process.env['TEST_ENGINE'] ?? 'sqlite';
+  if (engine !== 'sqlite' && engine !== 'postgres') throw new Error(`TEST_ENGINE must be sqlite or postgres, got "${engine}"`);
+  return engine;
+}
+
+/** An app on the engine of this run (`makeApp`), the same shape on both. */
+export interface EngineApp {
+  engine: 'sqlite' | 'postgres';
+  app: ReturnType<typeof createApp>;
+  deps: Deps;
+  clock: ManualClock;
+  config: Config;
+  /**
+   * Every row of portable SQL (`?` placeholders), for assertions that must look at tables. Rows
+   * are shaped as SQLite returns them on both engines: booleans 0/1, JSON columns as their text.
+   */
+  rows<T = Record<string, unknown>>(query: string, params?: readonly SqlParam[]): Promise<T[]>;
+  /** The first row of portable SQL, or undefined. */
+  row<T = Record<string, unknown>>(query: string, params?: readonly SqlParam[]): Promise<T | undefined>;
+  /** Runs a portable statement that returns nothing (test setup: an UPDATE, a DELETE). */
+  exec(query: string, params?: readonly SqlParam[]): Promise<void>;
+  /** The database goes away under the app: every later read and write of it fails (SQLite: its connection is closed; Postgres: its pool is ended). */
+  loseDatabase(): Promise<void>;
+  /** Stops the store and frees the database (closed after the test otherwise: see app-lifecycle.ts). */
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh app on the engine of this run over an empty migrated database and a manual clock,
+ * built as the daemon builds it: SQLite `:memory:` with its inline store, or a Postgres schema
+ * with the Postgres store and read port (replicas' mode: leases for jobs and the gateway).
+ */
+export async function makeApp(overrides: Record<string, string> = {}, options: TestAppOptions = {}): Promise<EngineApp> {
+  const config = testConfig(overrides);
+  const clock = new ManualClock(NOW);
+  const logger = options.logger ?? silentLogger();
+  const enode = options.enode?.(clock);
+  if (testEngine() === 'postgres') {
+    const { openPostgresTestStorage } = await import('./pg-app.js');
+    const pg = await openPostgresTestStorage({ config, clock, logger });
+    const deps = depsOver({ config, logger, clock, enode }, pg.storage);
+    const close = trackApp(() => pg.storage.close());
+    const rows = pg.sql;
+    return {
+      engine: 'postgres',
+      app: createApp(deps),
+      deps,
+      clock,
+      config,
+      rows,
+      row: async (q, p) => (await rows(q, p))[0] as never,
+      exec: pg.exec,
+      loseDatabase: pg.loseDatabase,
+      close,
+    };
+  }
+  const db = openDatabase(':memory:');
+  runMigrations(db);
+  const deps = createDeps({ config, db, logger, clock, enode });
+  const reader = createSqliteReader(db.$client);
+  const close = trackApp(async () => {
+    await deps.store.close();
+    if (db.$client.open) db.$client.close();
+  });
+  return {
+    engine: 'sqlite',
+    app: createApp(deps),
+    deps,
+    clock,
+    config,
+    rows: (q, p) => reader.all(q, p),
+    row: (q, p) => reader.get(q, p),
+    exec: async (q, p = []) => {
+      db.$client.prepare(q).run(...p);
+    },
+    loseDatabase: async () => {
+      db.$client.close();
+    },
+    close,
+  };
+}
+
 /**
  * POSTs a body to the webhook route, signed with `secret` unless a signature is given, then
- * waits until the writer has applied what it stored (applying follows the acknowledgement).
+ * waits until the store has applied what it stored (applying follows the acknowledgement). An
+ * answer other than 2xx stored nothing to apply: it is returned at once (on Postgres, idle()
+ * would wait for a database that may be gone).
  */
 export async function postWebhook(
   t: { app: TestApp['app']; deps: TestApp['deps'] },
@@ -53,7 +142,7 @@ export async function postWebhook(
   const deliveryId = opts.deliveryId === undefined ? randomUUID() : opts.deliveryId;
   if (deliveryId !== null) headers['x-enode-delivery'] = deliveryId;
   const res = await t.app.request('/webhooks/enode', { method: 'POST', headers, body: text });
-  await t.deps.store.idle();
+  if (res.ok) await t.deps.store.idle();
   return res;
 }
 

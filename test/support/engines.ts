@@ -1,0 +1,12 @@
+/** Engine-specific parts of a test file that otherwise runs on both engines (vitest.config.ts BOTH_ENGINES). */
+import { describe } from 'vitest';
+import { testEngine } from './fixtures.js';
+
+/**
+ * `describe` on one engine only. On the other the suite is listed as skipped, its title saying
+ * why (a reason is required: a test that silently runs on one engine hides a gap).
+ */
+export function describeOn(engine: 'sqlite' | 'postgres', reason: string, name: string, fn: () => void): void {
+  if (testEngine() === engine) describe(name, fn);
+  else describe.skip(`${name} [${engine} only: ${reason}]`, fn);
+}
