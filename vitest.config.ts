@@ -6,6 +6,11 @@ import { defineConfig } from 'vitest/config';
  */
 export const BOTH_ENGINES = [
   'test/integration/webhook.test.ts',
+  'test/integration/api.test.ts',
+  'test/integration/ui.test.ts',
+  'test/integration/alerts-facts.test.ts',
+  'test/integration/alerts-sinks.test.ts',
+  'test/integration/metrics.test.ts',
 ];
 
 export default defineConfig({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { actionEvent, api, makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
+import { actionEvent, api, makeApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
 
 const ROUTES: Array<[string, string]> = [
   ['GET', '/actions'],
@@ -14,7 +14,7 @@ const ROUTES: Array<[string, string]> = [
 
 describe('admin API authentication', () => {
   it.each(ROUTES)('%s %s answers 401 without a token', async (method, path) => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await api(t, path, { method }, null);
     expect(res.status).toBe(401);
     const body = await res.json();
@@ -23,12 +23,12 @@ describe('admin API authentication', () => {
   });
 
   it.each(ROUTES)('%s %s answers 401 with a wrong token', async (method, path) => {
-    const t = makeTestApp();
+    const t = await makeApp();
     expect((await api(t, path, { method }, 'wrong-token-wrong-token')).status).toBe(401);
   });
 
   it('answers 401 to a non-bearer scheme carrying the right token', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await t.app.request('/api/v1/devices', { headers: { authorization: 'Basic test-admin-token-0123456789' } });
     expect(res.status).toBe(401);
   });
@@ -36,7 +36,7 @@ describe('admin API authentication', () => {
 
 describe('admin API reads', () => {
   it('answers 404 with the error shape for unknown ids', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const path of ['/actions/x', '/devices/x', '/deliveries/x']) {
       const res = await api(t, path);
       expect(res.status).toBe(404);
@@ -45,7 +45,7 @@ describe('admin API reads', () => {
   });
 
   it('shows an action with exactly the documented fields', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [actionEvent('a1', 'CANCELLED', 2, { failureReason: { type: 'CONFLICT', detail: 'newer action' } })]);
     const body = await (await api(t, '/actions/a1')).json();
     expect(Object.keys(body).sort()).toEqual(
@@ -55,7 +55,7 @@ describe('admin API reads', () => {
   });
 
   it('filters actions by state and targetId', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [
       actionEvent('a1', 'PENDING', 1, { targetId: 'v1' }),
       actionEvent('a2', 'CONFIRMED', 2, { targetId: 'v1' }),
@@ -68,7 +68,7 @@ describe('admin API reads', () => {
   });
 
   it('walks every device exactly once through cursor pages', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const ids = Array.from({ length: 23 }, (_, i) => `vehicle-${String(i).padStart(2, '0')}`);
     await postWebhook(t, ids.map((id) => vehicleEvent(id, 1)));
     const seen: string[] = [];
@@ -87,7 +87,7 @@ describe('admin API reads', () => {
   });
 
   it('walks actions newest first through cursor pages', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, Array.from({ length: 7 }, (_, i) => actionEvent(`a${i}`, 'PENDING', i)));
     const first = await (await api(t, '/actions?limit=4')).json();
     const second = await (await api(t, `/actions?limit=4&after=${first.pagination.after}`)).json();
@@ -96,7 +96,7 @@ describe('admin API reads', () => {
   });
 
   it('filters devices by type and userId', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicleEvent('v1', 1), vehicleEvent('v2', 1)]);
     expect((await (await api(t, '/devices?type=vehicle')).json()).data).toHaveLength(2);
     expect((await (await api(t, '/devices?type=hvac')).json()).data).toHaveLength(0);
@@ -104,7 +104,7 @@ describe('admin API reads', () => {
   });
 
   it('lists deliveries newest first and filters by status', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicleEvent('v1', 1)], { deliveryId: 'first' });
     t.clock.advance(1000);
     await postWebhook(t, 'not json', { deliveryId: 'second' });
@@ -124,7 +124,7 @@ describe('admin API reads', () => {
     ['/actions?after=bm90LWpzb24', 'after'],
     ['/actions?state=pending;drop', 'state'],
   ])('answers 400 naming the parameter for %s', async (path, param) => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await api(t, path);
     expect(res.status).toBe(400);
     const body = await res.json();
@@ -135,21 +135,21 @@ describe('admin API reads', () => {
 
 describe('health', () => {
   it('GET /healthz answers without auth', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     expect(await (await t.app.request('/healthz')).json()).toEqual({ status: 'ok' });
   });
 
   it('GET /readyz is ready on a migrated database and 503 once it is closed', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     expect((await t.app.request('/readyz')).status).toBe(200);
-    t.db.$client.close();
+    await t.loseDatabase();
     const res = await t.app.request('/readyz');
     expect(res.status).toBe(503);
     expect((await res.json()).error.code).toBe('SERVICE_UNAVAILABLE');
   });
 
   it('answers unknown routes with a 404 error body', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await t.app.request('/nowhere');
     expect(res.status).toBe(404);
     expect((await res.json()).error.code).toBe('NOT_FOUND');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { makeTestApp, postWebhook, vehicleEvent, actionEvent } from '../support/fixtures.js';
+import { makeApp, postWebhook, vehicleEvent, actionEvent, type EngineApp } from '../support/fixtures.js';
 
 /** Parses Prometheus text into `name{labels}` → value. */
 function parse(text: string): Map<string, number> {
@@ -12,7 +12,7 @@ function parse(text: string): Map<string, number> {
   return out;
 }
 
-async function scrape(t: ReturnType<typeof makeTestApp>) {
+async function scrape(t: EngineApp) {
   const res = await t.app.request('/metrics');
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/plain');
@@ -21,7 +21,7 @@ async function scrape(t: ReturnType<typeof makeTestApp>) {
 
 describe('GET /metrics', () => {
   it('counts deliveries by result, events by type, actions by state and the time since the last webhook', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const before = await scrape(t);
     expect(before.get('enode_sync_seconds_since_last_webhook')).toBe(-1);
     expect(before.get('enode_sync_findings{kind="UNEXPECTED_CHANGE"}')).toBe(0);
@@ -58,7 +58,7 @@ describe('GET /metrics', () => {
   });
 
   it('counts findings by kind after the reconciler raised one', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicleEvent('vehicle-1', 0, { charging: true }), vehicleEvent('vehicle-1', 5, { charging: false })]);
     t.clock.advance(61_000);
     await t.deps.store.reconcile({});

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { webhookSinkName } from '../../src/alerts/sinks/standard-webhook.js';
 import { SESSION_TTL_MS } from '../../src/ui/auth.js';
-import { ADMIN_TOKEN, api, makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
+import { ADMIN_TOKEN, api, makeApp, postWebhook, vehicleSnapshot, type EngineApp } from '../support/fixtures.js';
 
 const ORIGIN = 'http://localhost';
 const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
@@ -13,7 +13,7 @@ function vehicle(id: string, minute: number, state: { charging?: boolean; plugge
 }
 
 /** v1 stops charging with no action of ours: one UNEXPECTED_CHANGE once the grace has passed. */
-async function withFinding(t: TestApp): Promise<string> {
+async function withFinding(t: EngineApp): Promise<string> {
   await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 5, { charging: false })]);
   t.clock.advance(61_000);
   await t.deps.store.reconcile({});
@@ -27,7 +27,7 @@ function form(fields: Record<string, string>, headers: Record<string, string> = 
 }
 
 /** Logs in through the form; returns the `Cookie` header value to send back. */
-async function login(t: TestApp): Promise<string> {
+async function login(t: EngineApp): Promise<string> {
   const res = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN, next: '/ui' }));
   expect(res.status).toBe(303);
   const setCookie = res.headers.get('set-cookie') ?? '';
@@ -36,7 +36,7 @@ async function login(t: TestApp): Promise<string> {
   return pair;
 }
 
-function get(t: TestApp, path: string, auth: { cookie?: string; bearer?: string } = {}) {
+function get(t: EngineApp, path: string, auth: { cookie?: string; bearer?: string } = {}) {
   const headers: Record<string, string> = {};
   if (auth.cookie) headers.cookie = auth.cookie;
   if (auth.bearer) headers.authorization = `Bearer ${auth.bearer}`;
@@ -47,7 +47,7 @@ const PAGES = ['/ui', '/ui/devices/v1', '/ui/findings', '/ui/actions', '/ui/deli
 
 describe('dashboard login', () => {
   it('sets an http-only, SameSite=Strict session cookie scoped to /ui that does not hold the token, then redirects', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN, next: '/ui/findings' }));
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/ui/findings');
@@ -62,7 +62,7 @@ describe('dashboard login', () => {
   });
 
   it('marks the cookie Secure when the request came over https (directly or via a proxy)', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const direct = await t.app.request('https://dash.example/ui/login', form({ token: ADMIN_TOKEN }, { origin: 'https://dash.example' }));
     expect(direct.headers.get('set-cookie')).toContain('Secure');
     const proxied = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN }, { 'x-forwarded-proto': 'https' }));
@@ -70,7 +70,7 @@ describe('dashboard login', () => {
   });
 
   it('refuses a wrong or empty token with 401 and no cookie', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const token of [`${ADMIN_TOKEN}x`, 'short', '']) {
       const res = await t.app.request('/ui/login', form({ token }));
       expect(res.status).toBe(401);
@@ -80,13 +80,13 @@ describe('dashboard login', () => {
   });
 
   it('never redirects outside the dashboard after login', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN, next: 'https://evil.example/' }));
     expect(res.headers.get('location')).toBe('/ui');
   });
 
   it('shows the form, and says the dashboard is off without ADMIN_TOKEN', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const page = await t.app.request('/ui/login?next=%2Fui%2Ffindings');
     expect(page.status).toBe(200);
     const html = await page.text();
@@ -94,7 +94,7 @@ describe('dashboard login', () => {
     expect(html).toContain('<input id="token" name="token" type="password"');
     expect(html).toContain('name="next" value="/ui/findings"');
 
-    const off = makeTestApp({ ADMIN_TOKEN: '' });
+    const off = await makeApp({ ADMIN_TOKEN: '' });
     expect(off.config.adminToken).toBeUndefined();
     expect(await (await off.app.request('/ui/login')).text()).toContain('The dashboard is disabled');
     expect((await off.app.request('/ui/login', form({ token: 'anything-at-all-16' }))).status).toBe(503);
@@ -103,7 +103,7 @@ describe('dashboard login', () => {
   });
 
   it('logs out: the cookie is cleared and the old value no longer works', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const cookie = await login(t);
     expect((await get(t, '/ui', { cookie })).status).toBe(200);
     const out = await t.app.request('/ui/logout', form({}, { cookie }));
@@ -114,7 +114,7 @@ describe('dashboard login', () => {
   });
 
   it('expires a session after its lifetime', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const cookie = await login(t);
     t.clock.advance(SESSION_TTL_MS + 1000);
     expect((await get(t, '/ui', { cookie })).status).toBe(303);
@@ -123,7 +123,7 @@ describe('dashboard login', () => {
 
 describe('dashboard pages need a session or the bearer token', () => {
   it('redirects to the login form without either, keeping where the user was going', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const path of PAGES) {
       const res = await get(t, path);
       expect(res.status, path).toBe(303);
@@ -136,7 +136,7 @@ describe('dashboard pages need a session or the bearer token', () => {
   });
 
   it('renders every page with the session cookie and with the bearer header', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await withFinding(t);
     const cookie = await login(t);
     for (const path of PAGES) {
@@ -150,14 +150,14 @@ describe('dashboard pages need a session or the bearer token', () => {
   });
 
   it('answers a wrong bearer token with 401', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await get(t, '/ui', { bearer: `${ADMIN_TOKEN}x` });
     expect(res.status).toBe(401);
     expect(await res.text()).toContain('Invalid bearer token');
   });
 
   it('serves its stylesheet and icon without a session', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const css = await get(t, '/ui/style.css');
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toContain('text/css');
@@ -167,7 +167,7 @@ describe('dashboard pages need a session or the bearer token', () => {
 
 describe('dashboard security headers and CSRF', () => {
   it('sends a strict CSP and the usual hardening headers, and no caching of pages', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const res of [await get(t, '/ui/login'), await get(t, '/ui', { bearer: ADMIN_TOKEN })]) {
       const csp = res.headers.get('content-security-policy') ?? '';
       expect(csp).toContain("default-src 'none'");
@@ -184,7 +184,7 @@ describe('dashboard security headers and CSRF', () => {
   });
 
   it('refuses cross-site form posts: replay, login and logout', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [{ event: 'user:vendor-action:updated', createdAt: iso(0), vendorAction: { id: 'x' } }], { deliveryId: 'bad-1' });
     const cookie = await login(t);
     const crossSite: Array<Record<string, string>> = [{ origin: 'https://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site', origin: '' }];
@@ -207,7 +207,7 @@ describe('dashboard security headers and CSRF', () => {
 
 describe('dashboard content', () => {
   it('shows the fleet: devices with controlled state, webhook health, finding and dead-alert counts', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await withFinding(t);
     await postWebhook(t, [{ event: 'system:heartbeat', createdAt: iso(100), version: '2024-10-01', pendingEvents: 2 }]);
     const html = await (await get(t, '/ui', { bearer: ADMIN_TOKEN })).text();
@@ -220,7 +220,7 @@ describe('dashboard content', () => {
   });
 
   it('draws the device timeline as SVG with the finding marked and listed', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const findingId = await withFinding(t);
     const html = await (await get(t, '/ui/devices/v1', { bearer: ADMIN_TOKEN })).text();
     expect(html).toContain('<svg class="timeline" role="img" aria-labelledby="timeline-title timeline-desc"');
@@ -232,7 +232,7 @@ describe('dashboard content', () => {
   });
 
   it('takes the window from ?hours and rejects a bad one', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await withFinding(t);
     // The change happened about two hours before "now": outside a one-hour window.
     const narrow = await (await get(t, '/ui/devices/v1?hours=1', { bearer: ADMIN_TOKEN })).text();
@@ -246,7 +246,7 @@ describe('dashboard content', () => {
   });
 
   it('answers an unknown device or page with an HTML 404', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const device = await get(t, '/ui/devices/nope', { bearer: ADMIN_TOKEN });
     expect(device.status).toBe(404);
     expect(await device.text()).toContain('No device nope');
@@ -254,7 +254,7 @@ describe('dashboard content', () => {
   });
 
   it('lists findings and actions, with filters', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const findingId = await withFinding(t);
     const findings = await (await get(t, '/ui/findings?kind=UNEXPECTED_CHANGE', { bearer: ADMIN_TOKEN })).text();
     expect(findings).toContain('charging: yes → no');
@@ -266,7 +266,7 @@ describe('dashboard content', () => {
   });
 
   it('escapes device data everywhere', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v9', 0, { charging: true }, '<script>alert(1)</script>')]);
     const html = await (await get(t, '/ui', { bearer: ADMIN_TOKEN })).text();
     expect(html).not.toContain('<script>alert(1)</script>');
@@ -276,10 +276,10 @@ describe('dashboard content', () => {
 
 describe('dashboard actions', () => {
   it('replays a failed delivery from its Replay button and says how it went', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v2', 0, { charging: true })], { deliveryId: 'good-1' });
     // As if applying had failed before a fix: the stored body applies fine now.
-    t.db.$client.prepare(`UPDATE deliveries SET status = 'failed', error = 'simulated' WHERE id = 'good-1'`).run();
+    await t.exec(`UPDATE deliveries SET status = 'failed', error = 'simulated' WHERE id = 'good-1'`);
     const cookie = await login(t);
     const list = await (await get(t, '/ui/deliveries?status=failed', { cookie })).text();
     expect(list).toContain('<form class="inline" method="post" action="/ui/deliveries/good-1/replay">');
@@ -296,7 +296,7 @@ describe('dashboard actions', () => {
   });
 
   it('reports a replay that fails again, and an unknown delivery', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [{ event: 'user:vendor-action:updated', createdAt: iso(0), vendorAction: { id: 'x' } }], { deliveryId: 'bad-1' });
     const again = await t.app.request('/ui/deliveries/bad-1/replay', form({}, { authorization: `Bearer ${ADMIN_TOKEN}` }));
     expect(again.headers.get('location')).toBe('/ui/deliveries?replayed=bad-1&result=failed');
@@ -306,7 +306,7 @@ describe('dashboard actions', () => {
   });
 
   it('does not replay without a session', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await t.app.request('/ui/deliveries/bad-1/replay', form({}));
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe('/ui/login?next=%2Fui');
@@ -315,16 +315,15 @@ describe('dashboard actions', () => {
   it('lists alert deliveries and retries a dead one', async () => {
     // A configured sink (retry revives only those); no dispatcher runs here, so nothing is sent.
     const sinkUrl = 'http://127.0.0.1:9/alerts';
-    const t = makeTestApp({ ALERT_WEBHOOK_URLS: sinkUrl, ALERT_WEBHOOK_SECRET: `whsec_${Buffer.from('enode-sync ui test key, 32 bytes').toString('base64')}` });
+    const t = await makeApp({ ALERT_WEBHOOK_URLS: sinkUrl, ALERT_WEBHOOK_SECRET: `whsec_${Buffer.from('enode-sync ui test key, 32 bytes').toString('base64')}` });
     const sink = webhookSinkName(sinkUrl);
     await postWebhook(t, [{ event: 'user:vendor-action:updated', createdAt: iso(0), vendorAction: { id: 'x' } }], { deliveryId: 'bad-1' });
-    const alert = t.db.$client.prepare(`SELECT id FROM alerts`).get() as { id: string };
+    const alert = (await t.row<{ id: string }>(`SELECT id FROM alerts`))!;
     // As the dispatcher leaves it after the last attempt.
-    t.db.$client
-      .prepare(
-        `INSERT INTO alert_deliveries (alert_id, sink, status, attempts, next_attempt_at_ms, last_status, last_error, updated_at_ms) VALUES (?, ?, 'dead', 8, 0, 500, 'HTTP 500: receiver broken', ?)`,
-      )
-      .run(alert.id, sink, t.clock.now().getTime());
+    await t.exec(
+      `INSERT INTO alert_deliveries (alert_id, sink, status, attempts, next_attempt_at_ms, last_status, last_error, updated_at_ms) VALUES (?, ?, 'dead', 8, 0, 500, 'HTTP 500: receiver broken', ?)`,
+      [alert.id, sink, t.clock.now().getTime()],
+    );
     const cookie = await login(t);
     expect(await (await get(t, '/ui', { cookie })).text()).toMatch(/Dead deliveries<\/a><\/dt><dd><span class="badge badge-bad">1<\/span>/);
     const list = await (await get(t, '/ui/alerts?status=dead', { cookie })).text();
@@ -335,7 +334,7 @@ describe('dashboard actions', () => {
     const res = await t.app.request(`/ui/alerts/${alert.id}/retry`, form({ back: 'dead' }, { cookie }));
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toBe(`/ui/alerts?status=dead&retried=${alert.id}&result=ok`);
-    const state = t.db.$client.prepare(`SELECT status, attempts FROM alert_deliveries WHERE alert_id = ?`).get(alert.id);
+    const state = await t.row(`SELECT status, attempts FROM alert_deliveries WHERE alert_id = ?`, [alert.id]);
     expect(state).toEqual({ status: 'pending', attempts: 0 });
     expect(await (await get(t, res.headers.get('location')!, { cookie })).text()).toContain('dead deliveries are pending again');
 

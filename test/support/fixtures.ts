@@ -61,6 +61,8 @@ export interface EngineApp {
   rows<T = Record<string, unknown>>(query: string, params?: readonly SqlParam[]): Promise<T[]>;
   /** The first row of portable SQL, or undefined. */
   row<T = Record<string, unknown>>(query: string, params?: readonly SqlParam[]): Promise<T | undefined>;
+  /** The first column of every row of portable SQL (as better-sqlite3's `pluck().all()`). */
+  column<T = unknown>(query: string, params?: readonly SqlParam[]): Promise<T[]>;
   /** Runs a portable statement that returns nothing (test setup: an UPDATE, a DELETE). */
   exec(query: string, params?: readonly SqlParam[]): Promise<void>;
   /** The database goes away under the app: every later read and write of it fails (SQLite: its connection is closed; Postgres: its pool is ended). */
@@ -68,6 +70,8 @@ export interface EngineApp {
   /** Stops the store and frees the database (closed after the test otherwise: see app-lifecycle.ts). */
   close(): Promise<void>;
 }
+
+const firstValue = (row: Record<string, unknown>): unknown => Object.values(row)[0];
 
 /**
  * A fresh app on the engine of this run over an empty migrated database and a manual clock,
@@ -93,6 +97,7 @@ export async function makeApp(overrides: Record<string, string> = {}, options: T
       config,
       rows,
       row: async (q, p) => (await rows(q, p))[0] as never,
+      column: async (q, p) => (await rows<Record<string, unknown>>(q, p)).map((r) => firstValue(r) as never),
       exec: pg.exec,
       loseDatabase: pg.loseDatabase,
       close,
@@ -114,6 +119,7 @@ export async function makeApp(overrides: Record<string, string> = {}, options: T
     config,
     rows: (q, p) => reader.all(q, p),
     row: (q, p) => reader.get(q, p),
+    column: async (q, p) => (await reader.all<Record<string, unknown>>(q, p)).map((r) => firstValue(r) as never),
     exec: async (q, p = []) => {
       db.$client.prepare(q).run(...p);
     },
