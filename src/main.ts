@@ -2,19 +2,18 @@
 import { existsSync } from 'node:fs';
 import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
 import { systemClock } from './clock.js';
-import { ConfigError, configWarnings, loadConfig, type Config, type Env } from './config.js';
+import { ConfigError, configWarnings, loadConfig, storageChoice, type Config, type Env } from './config.js';
 import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/instance-lock.js';
-import { migrationStatus, runMigrations } from './db/migrate.js';
+import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
-import { createIngestRepo, ingestSettings } from './db/ingest-repo.js';
-import { replayDelivery } from './ingest/deliveries.js';
 import { demoToken, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 import { StartupError } from './startup-error.js';
-import { createReadStore } from './store/read.js';
-import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
+import { openPostgres, redactUrl } from './store/postgres/connect.js';
+import { runPostgresMigrations } from './store/postgres/migrate.js';
+import { openStorage } from './storage.js';
 import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
@@ -140,7 +139,7 @@ async function serveCommand(env: Env): Promise<void> {
     exitOnStartupError(err, logger, 'serve');
   }
   logger.info(
-    { url: daemon.server.url, database: config.databasePath, enodeEnv: config.enode.env, secrets: config.webhookSecrets.length, poller: daemon.enode !== undefined },
+    { url: daemon.server.url, database: storageChoice(config).engine === 'postgres' ? 'postgres (DATABASE_URL)' : config.databasePath, enodeEnv: config.enode.env, secrets: config.webhookSecrets.length, poller: daemon.enode !== undefined },
     'enode-sync listening',
   );
   installShutdown(logger, () => daemon.close());
@@ -244,9 +243,21 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
   });
 }
 
-function migrateCommand(env: Env): Promise<number> {
+async function migrateCommand(env: Env): Promise<number> {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
+  const choice = storageChoice(config);
+  if (choice.engine === 'postgres') {
+    // Replicas migrate at start under an advisory lock; doing it by hand beside them is just as safe.
+    const pool = openPostgres(choice.url);
+    try {
+      await runPostgresMigrations(pool);
+    } finally {
+      await pool.end();
+    }
+    logger.info({ database: redactUrl(choice.url) }, 'migrations applied');
+    return 0;
+  }
   return underInstanceLock(config.databasePath, 'migrate', 'The daemon applies migrations when it starts; stop it first to migrate by hand.', () => {
     const db = openDatabase(config.databasePath);
     try {
@@ -266,51 +277,52 @@ async function replayCommand(env: Env, deliveryId: string | undefined): Promise<
   }
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
-  const instead = `Replay through it: POST /api/v1/deliveries/${encodeURIComponent(deliveryId)}/replay (admin token).`;
-  return underInstanceLock(config.databasePath, 'replay', instead, () => {
-    const db = openDatabase(config.databasePath);
+  const replay = async () => {
+    // One-shot: SQLite writes inline on this thread; Postgres applies only this delivery (locked
+    // against the replicas' own apply loops), nothing in the background.
+    const storage = await openStorage(config, logger, systemClock, { mode: 'oneShot' });
     let outcome;
     try {
-      runMigrations(db);
-      // Only the repository: no ingest pipeline (it would start applying pending deliveries here).
-      outcome = replayDelivery(createIngestRepo(db.$client, ingestSettings(config)), deliveryId, systemClock.now().getTime(), logger);
+      outcome = await storage.store.replay(deliveryId);
     } finally {
-      db.$client.close();
+      await storage.close();
     }
     if (!outcome) {
-      process.stderr.write(`No delivery with id "${deliveryId}" in ${config.databasePath}\n`);
+      process.stderr.write(`No delivery with id "${deliveryId}" in ${storage.where}\n`);
       return 1;
     }
     process.stdout.write(`${JSON.stringify(outcome)}\n`);
     return outcome.status === 'applied' ? 0 : 1;
-  });
+  };
+  if (storageChoice(config).engine === 'postgres') return replay();
+  const instead = `Replay through it: POST /api/v1/deliveries/${encodeURIComponent(deliveryId)}/replay (admin token).`;
+  return underInstanceLock(config.databasePath, 'replay', instead, replay);
 }
 
 async function alertsCommand(env: Env, args: string[]): Promise<number> {
   const config = configOrExit(env, []);
-  const run = async (writes: boolean) => {
-    const db = openDatabase(config.databasePath);
+  const logger = createLogger(config.logLevel);
+  const writes = args[0] === 'retry' && args[1] !== undefined && !args[1].startsWith('-');
+  const run = async () => {
+    // Only a write migrates: `list` runs beside a daemon, whose schema a newer CLI must not change under it.
+    const storage = await openStorage(config, logger, systemClock, { mode: 'oneShot', migrate: writes });
     try {
-      // Only a command under the instance lock migrates: `list` runs beside a daemon, whose
-      // schema a newer CLI must not change under it.
-      if (writes) runMigrations(db);
-      else {
-        const { applied, expected } = migrationStatus(db);
-        if (applied < expected && args[0] === 'list') {
-          process.stderr.write(`${config.databasePath}: ${expected - applied} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
+      if (!writes && args[0] === 'list') {
+        const { applied, expected } = await storage.read.migrations();
+        if (applied < expected) {
+          process.stderr.write(`${storage.where}: ${expected - applied} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
           return 2;
         }
       }
-      const read = createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client));
-      return await runAlertsCli(args, db, systemClock.now().getTime(), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) }, read);
+      const io = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
+      return await runAlertsCli(args, systemClock.now().getTime(), io, storage);
     } finally {
-      db.$client.close();
+      await storage.close();
     }
   };
-  // `list` only reads and runs beside the daemon; `retry` writes.
-  if (args[0] !== 'retry' || !args[1] || args[1].startsWith('-')) return run(false);
-  const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1])}/retry (admin token).`;
-  return underInstanceLock(config.databasePath, 'alerts retry', instead, () => run(true));
+  if (!writes || storageChoice(config).engine === 'postgres') return run();
+  const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1] as string)}/retry (admin token).`;
+  return underInstanceLock(config.databasePath, 'alerts retry', instead, run);
 }
 
 async function statusCommand(env: Env, args: string[]): Promise<number> {
@@ -323,16 +335,17 @@ async function statusCommand(env: Env, args: string[]): Promise<number> {
     return 2;
   }
   const config = configOrExit(env, []);
-  if (config.databasePath !== ':memory:' && !existsSync(config.databasePath)) {
+  if (storageChoice(config).engine === 'sqlite' && config.databasePath !== ':memory:' && !existsSync(config.databasePath)) {
     process.stderr.write(`No database at ${config.databasePath} (set DATABASE_PATH, or start the daemon once).\n`);
     return 2;
   }
-  const db = openDatabase(config.databasePath);
+  // Reads only, beside a running daemon: nothing migrated, nothing applied.
+  const storage = await openStorage(config, createLogger(config.logLevel), systemClock, { mode: 'oneShot', migrate: false });
   let report: StatusReport;
   try {
-    report = await collectStatus(createReadStore(createSqliteReader(db.$client), sqliteEngineReads(db.$client)), config.databasePath, systemClock.now().getTime());
+    report = await collectStatus(storage.read, storage.where, systemClock.now().getTime());
   } finally {
-    db.$client.close();
+    await storage.close();
   }
   report.daemon = await probeDaemon(url ?? `http://127.0.0.1:${config.port}`);
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);

@@ -35,13 +35,18 @@ export interface Storage {
 
 export interface OpenStorageOptions {
   /**
-   * `daemon`: SQLite file databases get their writer thread. `oneShot`: a CLI command, SQLite
-   * writes inline on this thread. (On Postgres every store applies pending deliveries, claimed one
-   * transaction at a time: a CLI command may apply some before it closes, exactly once like any replica.)
+   * `daemon`: SQLite file databases get their writer thread, Postgres stores apply pending
+   * deliveries in the background. `oneShot`: a CLI command — SQLite writes inline on this thread,
+   * Postgres applies nothing it was not asked to.
    */
   mode: 'daemon' | 'oneShot';
   /** The SQLite writer thread died: nothing can be stored any more (daemon mode). */
   onWriterCrash?: (err: Error) => void;
+  /**
+   * Apply pending migrations first (default true). False for commands that only read beside a
+   * running daemon: a newer CLI must not change the schema under it.
+   */
+  migrate?: boolean;
 }
 
 /** Opens and migrates the configured database and builds both ports over it. */
@@ -52,8 +57,8 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
     const where = redactUrl(choice.url);
     const pool = openPostgres(choice.url, { onIdleError: (err) => logger.warn({ err: err.message, database: where }, 'an idle Postgres connection failed; it is replaced on next use') });
     try {
-      await runPostgresMigrations(pool);
-      const store = await createPostgresStore({ pool, clock, logger: logger.child({ component: 'store' }), config });
+      if (options.migrate !== false) await runPostgresMigrations(pool);
+      const store = await createPostgresStore({ pool, clock, logger: logger.child({ component: 'store' }), config, background: options.mode === 'daemon' });
       return {
         engine: 'postgres',
         store,
@@ -72,7 +77,7 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
   }
   const db = openDatabase(choice.path);
   try {
-    runMigrations(db);
+    if (options.migrate !== false) runMigrations(db);
   } catch (err) {
     db.$client.close();
     throw err;

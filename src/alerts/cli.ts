@@ -1,7 +1,6 @@
-import type { Db } from '../db/open.js';
+import type { Store } from '../store/port.js';
 import type { AlertDeliveryStatus as DeliveryStatus, ReadStore } from '../store/read.js';
 import { presentDelivery } from './present.js';
-import { retryDead } from '../store/sqlite/alerts.js';
 
 export const ALERTS_HELP = `Usage: enode-sync alerts <command>
 
@@ -30,7 +29,7 @@ function flag(args: string[], name: string): string | undefined | null {
 }
 
 /** `enode-sync alerts list|retry` on an open, migrated database (`list` reads through `read`); resolves to the exit code. */
-export async function runAlertsCli(args: string[], db: Db, nowMs: number, io: AlertsCliIo, read: Pick<ReadStore, 'listAlertDeliveries'>): Promise<number> {
+export async function runAlertsCli(args: string[], nowMs: number, io: AlertsCliIo, ports: { read: Pick<ReadStore, 'listAlertDeliveries'>; store: Pick<Store, 'alerts'> }): Promise<number> {
   const [command, ...rest] = args;
   if (command === 'retry') {
     const id = rest[0];
@@ -38,8 +37,7 @@ export async function runAlertsCli(args: string[], db: Db, nowMs: number, io: Al
       io.err(ALERTS_HELP);
       return 2;
     }
-    const sqlite = db.$client;
-    const outcome = sqlite.transaction(() => retryDead(sqlite, id, nowMs)).immediate();
+    const outcome = await ports.store.alerts.retry({ alertId: id, nowMs });
     if (!outcome.found) {
       io.err(`No alert with id "${id}"`);
       return 1;
@@ -59,7 +57,7 @@ export async function runAlertsCli(args: string[], db: Db, nowMs: number, io: Al
       io.err(ALERTS_HELP);
       return 2;
     }
-    const rows = await read.listAlertDeliveries({ status: status as DeliveryStatus | undefined, limit: Number(limitText) });
+    const rows = await ports.read.listAlertDeliveries({ status: status as DeliveryStatus | undefined, limit: Number(limitText) });
     for (const row of rows.slice(0, Number(limitText))) io.out(JSON.stringify(presentDelivery(row)));
     return 0;
   }

@@ -124,8 +124,12 @@ export interface AlertOutbox {
   claim(args: AlertClaimArgs): Promise<ClaimedAlertAttempt[]>;
   /** Records the results of attempts to one sink; an attempt no longer pending is left alone. Returns how many changed. */
   record(args: { nowMs: number; sink: string; results: AlertAttemptResult[] }): Promise<number>;
-  /** Makes an alert's dead attempts pending again, to sinks still configured (`configured`). */
-  retry(args: { alertId: string; nowMs: number; configured: string[] }): Promise<AlertRetryOutcome>;
+  /**
+   * Makes an alert's dead attempts pending again, to sinks still configured (`configured`; the
+   * others are retired with the reason). Without `configured` (the CLI, which cannot know the
+   * daemon's sinks) every dead attempt is made pending again.
+   */
+  retry(args: { alertId: string; nowMs: number; configured?: string[] | undefined }): Promise<AlertRetryOutcome>;
   /** Raises an alert for a fact the store did not see (e.g. the Enode webhook's health). */
   raise(alert: NewAlert): Promise<{ id: string; inserted: boolean }>;
   /** Attempts pending for sinks not in `configured` become dead, with the reason. Returns how many. */

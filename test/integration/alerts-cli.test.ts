@@ -5,7 +5,7 @@ import { alertsApp, failAction, startReceiver } from './alerts-support.js';
 async function run(args: string[], t: ReturnType<typeof alertsApp>['t']) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runAlertsCli(args, t.db, t.clock.now().getTime(), { out: (l) => out.push(l), err: (l) => err.push(l) }, t.deps.read);
+  const code = await runAlertsCli(args, t.clock.now().getTime(), { out: (l) => out.push(l), err: (l) => err.push(l) }, t.deps);
   return { code, out, err };
 }
 

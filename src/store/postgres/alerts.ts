@@ -165,7 +165,7 @@ export async function retireSinksPostgres(ctx: PgContext, args: { nowMs: number;
  * schedule again (attempts reset; the last error kept until the next attempt), only to sinks still
  * configured; dead attempts of sinks no longer configured are retired again with the reason.
  */
-export async function retryAlertPostgres(ctx: PgContext, args: { alertId: string; nowMs: number; configured: string[] }): Promise<AlertRetryOutcome> {
+export async function retryAlertPostgres(ctx: PgContext, args: { alertId: string; nowMs: number; configured?: string[] | undefined }): Promise<AlertRetryOutcome> {
   return withTransaction(ctx, async (client) => {
     const exists = await client.query(`SELECT 1 FROM alerts WHERE id = $1`, [args.alertId]);
     if (exists.rowCount === 0) return { found: false, sinks: [] };
@@ -175,8 +175,10 @@ export async function retryAlertPostgres(ctx: PgContext, args: { alertId: string
       [args.alertId, args.nowMs],
     );
     const sinks = rows.map((r) => r.sink).sort(byCodeUnit);
-    if (sinks.some((s) => !args.configured.includes(s))) await retireUnconfigured(client, args.configured, args.nowMs);
-    return { found: true, sinks: sinks.filter((s) => args.configured.includes(s)) };
+    const configured = args.configured;
+    if (configured === undefined) return { found: true, sinks };
+    if (sinks.some((s) => !configured.includes(s))) await retireUnconfigured(client, configured, args.nowMs);
+    return { found: true, sinks: sinks.filter((s) => configured.includes(s)) };
   });
 }
 

@@ -52,6 +52,12 @@ export interface PostgresStoreOptions {
   ownsPool?: boolean;
   /** Test seams inside the apply transaction. */
   hooks?: ApplyHooks;
+  /**
+   * Apply pending deliveries in the background (default true: a daemon replica). False for a
+   * one-shot CLI command: it applies nothing it was not asked to, with settings that may differ
+   * from the daemon's.
+   */
+  background?: boolean;
 }
 
 /** A failure episode of applying: counted, logged once a minute, its alert raised once. */
@@ -143,13 +149,15 @@ class ApplyLoop {
     private readonly ctx: PgContext,
     private readonly failures: ApplyFailures,
     private readonly hooks: ApplyHooks,
+    private readonly background = true,
   ) {
     this.timer = setInterval(() => this.kick(), APPLY_INTERVAL_MS);
     this.timer.unref();
+    if (!background) clearInterval(this.timer);
   }
 
   kick(): void {
-    if (this.closed || Date.now() < this.retryAtMs) return;
+    if (!this.background || this.closed || Date.now() < this.retryAtMs) return;
     if (this.running) {
       this.again = true;
       return;
@@ -273,7 +281,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   };
   const backlog = new BacklogCount(ctx);
   const failures = new ApplyFailures(ctx, () => backlog.value);
-  const loop = new ApplyLoop(ctx, failures, options.hooks ?? {});
+  const loop = new ApplyLoop(ctx, failures, options.hooks ?? {}, options.background ?? true);
   const probe = writeProbe(ctx);
   const counts = loop.counts;
   const addCounts = (c: EventCounts) => {

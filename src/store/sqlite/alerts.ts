@@ -153,10 +153,11 @@ export function alertRetireSinksProcedure(ctx: ProcedureContext, args: { nowMs: 
 }
 
 /** Manual retry of an alert's dead deliveries (API): only to sinks still configured. */
-export function alertRetryProcedure(ctx: ProcedureContext, args: { alertId: string; nowMs: number; configured: string[] }): AlertRetryOutcome {
+export function alertRetryProcedure(ctx: ProcedureContext, args: { alertId: string; nowMs: number; configured?: string[] | undefined }): AlertRetryOutcome {
   return ctx.repo.transaction(() => {
     const outcome = retryDead(ctx.repo.sqlite, args.alertId, args.nowMs);
     const configured = args.configured;
+    if (configured === undefined) return outcome;
     if (outcome.sinks.some((s) => !configured.includes(s))) retireUnconfiguredSinks(ctx.repo.sqlite, configured, args.nowMs);
     return { found: outcome.found, sinks: outcome.sinks.filter((s) => configured.includes(s)) };
   });
