@@ -343,6 +343,11 @@ async function statusCommand(env: Env, args: string[]): Promise<number> {
   const storage = await openStorage(config, createLogger(config.logLevel), systemClock, { mode: 'oneShot', migrate: false });
   let report: StatusReport;
   try {
+    const { applied, expected } = await storage.read.migrations();
+    if (applied < expected) {
+      process.stderr.write(`${storage.where}: ${expected - applied} of ${expected} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
+      return 2;
+    }
     report = await collectStatus(storage.read, storage.where, systemClock.now().getTime());
   } finally {
     await storage.close();

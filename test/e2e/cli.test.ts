@@ -33,7 +33,8 @@ describe('enode-sync CLI', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: enode-sync ${command}`);
     }
-  });
+    // Six process starts in a row: a loaded 2-core machine takes several seconds for each.
+  }, 120_000);
 
   it('prints the simulator flags for simulate --help and demo --help', () => {
     for (const command of ['simulate', 'demo']) {
