@@ -11,6 +11,11 @@ export const BOTH_ENGINES = [
   'test/integration/alerts-facts.test.ts',
   'test/integration/alerts-sinks.test.ts',
   'test/integration/metrics.test.ts',
+  'test/integration/alerts-dispatch.test.ts',
+  'test/integration/alerts-dead-letter.test.ts',
+  'test/integration/openapi.test.ts',
+  'test/integration/reconcile-regressions.test.ts',
+  'test/integration/interference.test.ts',
 ];
 
 export default defineConfig({

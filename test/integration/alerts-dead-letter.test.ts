@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
 import { api } from '../support/fixtures.js';
-import { alertsApp, failAction, startReceiver, verifyAt, type Receiver } from './alerts-support.js';
+import { alertsEngineApp, failAction, startReceiver, verifyAt, type Receiver } from './alerts-support.js';
 
 let rx: Receiver | undefined;
 afterEach(async () => {
@@ -13,7 +13,7 @@ describe('dead letters and manual retry', () => {
   it('goes dead after the 8th failed attempt on the documented schedule, is listed, and is retried through the API', async () => {
     let healthy = false;
     rx = await startReceiver(() => (healthy ? { status: 200 } : { status: 500, body: 'receiver broken' }));
-    const { t, dispatcher } = alertsApp({ ALERT_WEBHOOK_URLS: rx.url });
+    const { t, dispatcher } = await alertsEngineApp({ ALERT_WEBHOOK_URLS: rx.url });
     const id = await failAction(t, 'act-1');
     const sink = webhookSinkName(rx.url);
 
@@ -60,7 +60,7 @@ describe('dead letters and manual retry', () => {
 describe('GET /api/v1/alerts', () => {
   it('pages through deliveries newest first, filters by status and type, and rejects bad parameters', async () => {
     rx = await startReceiver();
-    const { t, dispatcher } = alertsApp({ ALERT_WEBHOOK_URLS: rx.url });
+    const { t, dispatcher } = await alertsEngineApp({ ALERT_WEBHOOK_URLS: rx.url });
     const ids: string[] = [];
     for (let i = 1; i <= 3; i++) {
       ids.push(await failAction(t, `act-${i}`));
@@ -83,7 +83,7 @@ describe('GET /api/v1/alerts', () => {
   });
 
   it('shows an alert no sink has taken yet, with no deliveries', async () => {
-    const { t } = alertsApp({});
+    const { t } = await alertsEngineApp({});
     const id = await failAction(t, 'act-1');
     const detail = await (await api(t, `/alerts/${id}`)).json();
     expect(detail).toMatchObject({ id, type: 'action.failed', fannedOutAt: null, deliveries: [] });

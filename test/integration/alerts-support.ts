@@ -6,7 +6,7 @@ import { vi } from 'vitest';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { alertId } from '../../src/alerts/types.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
-import { actionEvent, makeTestApp, postWebhook, type TestApp } from '../support/fixtures.js';
+import { actionEvent, makeApp, makeTestApp, postWebhook, type TestApp } from '../support/fixtures.js';
 
 export interface ReceivedRequest {
   n: number;
@@ -88,6 +88,13 @@ export const ALERT_SECRET = `whsec_${Buffer.from('enode-sync test signing key 32
 /** An app (fresh :memory: database, manual clock) and a dispatcher with no jitter (random = 0.5). */
 export function alertsApp(env: Record<string, string>, o: { logger?: Logger } = {}) {
   const t = makeTestApp({ ALERT_WEBHOOK_SECRET: ALERT_SECRET, ...env });
+  const dispatcher = createAlertDispatcher({ store: t.deps.store, config: t.config.alerts, clock: t.clock, logger: o.logger ?? silentLogger(), random: () => 0.5 });
+  return { t, dispatcher };
+}
+
+/** The same on the engine of this run (fixtures.ts `makeApp`). */
+export async function alertsEngineApp(env: Record<string, string>, o: { logger?: Logger } = {}) {
+  const t = await makeApp({ ALERT_WEBHOOK_SECRET: ALERT_SECRET, ...env });
   const dispatcher = createAlertDispatcher({ store: t.deps.store, config: t.config.alerts, clock: t.clock, logger: o.logger ?? silentLogger(), random: () => 0.5 });
   return { t, dispatcher };
 }

@@ -4,7 +4,10 @@
  */
 import type { ManualClock } from '../../src/clock.js';
 import { makeEnodeClient } from '../support/enode.js';
-import { api, makeTestApp, postWebhook, vehicleAt, type TestApp } from '../support/fixtures.js';
+import { api, makeApp, makeTestApp, postWebhook, vehicleAt, type EngineApp, type TestApp } from '../support/fixtures.js';
+
+/** What the helpers below need of an app: either builder's (makeTestApp, makeApp). */
+type AnyApp = Pick<TestApp, 'app' | 'deps' | 'clock'>;
 
 const BASE = 'http://enode.fake';
 const TYPES: Record<string, string> = { vehicles: 'vehicle', chargers: 'charger', hvacs: 'hvac', batteries: 'battery' };
@@ -83,6 +86,46 @@ export function gatewayApp(env: Record<string, string> = {}): { t: TestApp; enod
   return { t, enode };
 }
 
+/** Ids of commands in the order the gateway first wrote them to the log, per app (see commandLog). */
+const writeOrder = new WeakMap<object, Map<string, number>>();
+
+/**
+ * The same on the engine of this run (fixtures.ts `makeApp`). The store's recordCommand is
+ * watched to learn the order commands were written in: Postgres keeps no insertion order
+ * (SQLite's rowid), and commands requested in one millisecond of the manual clock tie.
+ */
+export async function gatewayEngineApp(env: Record<string, string> = {}): Promise<{ t: EngineApp; enode: FakeEnode }> {
+  let clock: ManualClock | undefined;
+  const enode = fakeEnode(() => clock as ManualClock);
+  const t = await makeApp(env, {
+    enode: (c) => {
+      clock = c;
+      return makeEnodeClient({ baseUrl: BASE, clock: c, fetch: enode.fetch });
+    },
+  });
+  const order = new Map<string, number>();
+  writeOrder.set(t, order);
+  const record = t.deps.store.recordCommand.bind(t.deps.store);
+  t.deps.store.recordCommand = (r) => {
+    if (!order.has(r.id)) order.set(r.id, order.size);
+    return record(r);
+  };
+  return { t, enode };
+}
+
+/** Every row of the command log, JSON columns parsed, in the order the commands were requested and written. */
+export async function commandLog(t: EngineApp) {
+  const order = writeOrder.get(t) ?? new Map<string, number>();
+  const rows = await t.rows('SELECT * FROM commands');
+  const rank = (r: Record<string, unknown>) => order.get(r['id'] as string) ?? Number.MAX_SAFE_INTEGER;
+  rows.sort((a, b) => (a['requested_at_ms'] as number) - (b['requested_at_ms'] as number) || rank(a) - rank(b));
+  return rows.map((r): Record<string, unknown> & { body: unknown; notes: Array<{ code: string }> } => ({
+    ...r,
+    body: JSON.parse(r['body'] as string),
+    notes: JSON.parse(r['notes'] as string),
+  }));
+}
+
 const CAP = (isCapable = true, interventionIds: string[] = []) => ({ isCapable, interventionIds });
 
 /** Snapshots of each controllable type, with every control capability true unless overridden. */
@@ -134,7 +177,7 @@ export function snapshotOf(type: 'vehicle' | 'charger' | 'hvac' | 'battery', id:
 }
 
 /** Stores a device through the webhook route, as Enode would report it. */
-export async function seedDevice(t: TestApp, type: 'vehicle' | 'charger' | 'hvac' | 'battery', id: string, capabilities: Record<string, unknown> = {}) {
+export async function seedDevice(t: AnyApp, type: 'vehicle' | 'charger' | 'hvac' | 'battery', id: string, capabilities: Record<string, unknown> = {}) {
   const atMs = t.clock.now().getTime() - 60_000;
   const snapshot = snapshotOf(type, id, atMs, capabilities);
   const res = await postWebhook(t, [
@@ -144,7 +187,7 @@ export async function seedDevice(t: TestApp, type: 'vehicle' | 'charger' | 'hvac
 }
 
 /** POSTs JSON to an admin route. */
-export function post(t: TestApp, path: string, body?: unknown, raw?: string) {
+export function post(t: AnyApp, path: string, body?: unknown, raw?: string) {
   const init: RequestInit = { method: 'POST', headers: { 'content-type': 'application/json' } };
   if (raw !== undefined) init.body = raw;
   else if (body !== undefined) init.body = JSON.stringify(body);

@@ -4,7 +4,8 @@ import { alertId } from '../../src/alerts/types.js';
 import { createIngestRepo } from '../../src/db/ingest-repo.js';
 import { silentLogger } from '../../src/logger.js';
 import { reconcileProcedure } from '../../src/store/sqlite/reconcile.js';
-import { ADMIN_TOKEN, api, makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
+import { ADMIN_TOKEN, api, makeApp, postWebhook, vehicleSnapshot, type EngineApp } from '../support/fixtures.js';
+import { itOn } from '../support/engines.js';
 
 const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
 const iso = (minute: number) => new Date(BASE_MS + minute * 60_000).toISOString();
@@ -42,7 +43,7 @@ function action(id: string, targetId: string, kind: 'START' | 'STOP', state: str
  * none is left. A single call stops starting devices once its box (10 ms by default, wall clock)
  * is spent, so reading findings after one call would depend on the machine's speed.
  */
-async function reconcile(t: TestApp, budgetMs?: number) {
+async function reconcile(t: EngineApp, budgetMs?: number) {
   const total = { devices: 0, findings: [] as string[], errors: 0, more: false, deferred: false };
   for (let calls = 0; calls < 1_000; calls++) {
     const run = await t.deps.store.reconcile(budgetMs === undefined ? {} : { budgetMs });
@@ -56,18 +57,18 @@ async function reconcile(t: TestApp, budgetMs?: number) {
 }
 
 /** Lets the grace pass (wall clock) and reconciles what came due. */
-async function afterGrace(t: TestApp, seconds = 61, budgetMs?: number) {
+async function afterGrace(t: EngineApp, seconds = 61, budgetMs?: number) {
   t.clock.advance(seconds * 1000);
   return reconcile(t, budgetMs);
 }
 
-async function findings(t: TestApp, query = '') {
+async function findings(t: EngineApp, query = '') {
   const res = await api(t, `/interference${query}`);
   expect(res.status).toBe(200);
   return ((await res.json()) as { data: Array<Record<string, unknown>> }).data;
 }
 
-async function timeline(t: TestApp, deviceId: string, query = `?since=${iso(-60)}`) {
+async function timeline(t: EngineApp, deviceId: string, query = `?since=${iso(-60)}`) {
   const res = await api(t, `/devices/${deviceId}/timeline${query}`);
   expect(res.status).toBe(200);
   return (await res.json()) as { data: Array<Record<string, any>>; pagination: { after: string | null } };
@@ -79,7 +80,7 @@ function transitionsOf(entries: Array<Record<string, any>>) {
 
 describe('reconciler wired to the funnel', () => {
   it('explains charging that follows our own START and raises nothing', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: false })]);
     await postWebhook(t, [action('a1', 'v1', 'START', 'PENDING', 1, 1)]);
     await postWebhook(t, [vehicle('v1', 2, { charging: true })]);
@@ -91,7 +92,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('waits for a late action webhook: charging seen first, the action 30 s later, no finding', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v1', 2, { charging: true })]);
     await reconcile(t);
     const waiting = transitionsOf((await timeline(t, 'v1')).data);
@@ -105,7 +106,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('raises one UNEXPECTED_CHANGE for a stop with no action, however often it is delivered', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const before = vehicle('v1', 0, { charging: true });
     const stop = vehicle('v1', 5, { charging: false });
     await postWebhook(t, [before]);
@@ -118,12 +119,12 @@ describe('reconciler wired to the funnel', () => {
     const list = await findings(t);
     expect(list).toMatchObject([{ deviceId: 'v1', deviceType: 'vehicle', userId: 'user-of-v1', kind: 'UNEXPECTED_CHANGE', field: 'charging', from: true, to: false, observedAt: iso(5), actionId: null }]);
     expect(list[0]?.detectedAt).toBe(new Date(Date.parse('2026-03-01T12:00:00Z') + 61_000).toISOString());
-    const outbox = t.db.$client.prepare(`SELECT id, type FROM alerts`).all();
+    const outbox = await t.rows(`SELECT id, type FROM alerts`);
     expect(outbox).toEqual([{ id: alertId(`finding:${String(list[0]?.id)}`), type: 'interference.detected' }]);
   });
 
   it('raises ACTION_OVERRIDDEN when charging resumes after our confirmed STOP', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: true }), action('a1', 'v1', 'STOP', 'CONFIRMED', 1, 2), vehicle('v1', 2, { charging: false })]);
     await postWebhook(t, [vehicle('v1', 30, { charging: true })]);
     await afterGrace(t);
@@ -134,7 +135,7 @@ describe('reconciler wired to the funnel', () => {
 
   it('explains an unplug and a plug-in auto-start, and flags the auto-start when configured not to count it', async () => {
     for (const natural of ['true', 'false']) {
-      const t = makeTestApp({ PLUG_IN_AUTO_START_NATURAL: natural });
+      const t = await makeApp({ PLUG_IN_AUTO_START_NATURAL: natural });
       await postWebhook(t, [
         vehicle('v1', 0, { charging: true }),
         vehicle('v1', 10, { charging: false, pluggedIn: false }),
@@ -154,7 +155,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('keeps one finding when a late snapshot shows the change began earlier', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 10, { charging: false })]);
     await afterGrace(t);
     const [first] = await findings(t);
@@ -167,7 +168,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('raises ACTION_CONFLICT when a foreign command cancels ours, and not when our own newer command does', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v2', 0, { charging: false })]);
     await postWebhook(t, [action('a1', 'v1', 'START', 'CANCELLED', 1, 2, 'CONFLICT')]);
     await postWebhook(t, [action('b1', 'v2', 'START', 'CANCELLED', 1, 2, 'CONFLICT'), action('b2', 'v2', 'STOP', 'PENDING', 2, 2)]);
@@ -176,7 +177,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('filters findings by device, user, kind and time', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: true }), vehicle('v1', 5, { charging: false }), vehicle('v2', 0, { charging: true }), vehicle('v2', 50, { charging: false })]);
     await afterGrace(t);
     expect((await findings(t)).map((f) => f.deviceId)).toEqual(['v2', 'v1']);
@@ -192,7 +193,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('answers clear errors: bad filters, unknown device, no token', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     expect((await api(t, '/interference?kind=NOPE')).status).toBe(400);
     const bad = await api(t, '/interference?since=yesterday');
     expect(bad.status).toBe(400);
@@ -203,7 +204,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('shows the timeline oldest first with actions, explained observations and findings, page by page', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: false }), action('a1', 'v1', 'START', 'CONFIRMED', 1, 2), vehicle('v1', 2, { charging: true }), vehicle('v1', 40, { charging: false })]);
     await afterGrace(t);
     const all = (await timeline(t, 'v1')).data;
@@ -222,7 +223,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('reconciles a device whose snapshot nests a watched field thousands of levels deep (found by the fuzz suite)', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     let deep: unknown = true;
     for (let i = 0; i < 3_000; i++) deep = i % 2 ? [deep] : { d: deep };
     const odd = vehicle('v1', 2, { charging: true });
@@ -232,7 +233,7 @@ describe('reconciler wired to the funnel', () => {
   });
 
   it('reconciles only the devices that changed', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await postWebhook(t, Array.from({ length: 40 }, (_, i) => vehicle(`v${i}`, 0, { charging: false })));
     expect((await reconcile(t)).devices).toBe(40);
     await postWebhook(t, [vehicle('v7', 3, { charging: true })]);
@@ -241,11 +242,12 @@ describe('reconciler wired to the funnel', () => {
     expect((await afterGrace(t)).devices).toBe(1);
   });
 
-  it('waits while stored deliveries wait over 1 s to be applied, for 30 s at most', async () => {
-    const t = makeTestApp();
+  // The deferral is the SQLite procedure's (its writer thread and backlog); pg-reconcile.test.ts judges Postgres's reconcile.
+  itOn('sqlite', 'drives the SQLite reconcile procedure with a made-up backlog', 'waits while stored deliveries wait over 1 s to be applied, for 30 s at most', async () => {
+    const t = await makeApp();
     await postWebhook(t, [vehicle('v1', 0, { charging: false }), vehicle('v1', 2, { charging: true })]);
     let backlog = { deliveries: 3, oldestWaitMs: 200 };
-    const ctx = { repo: createIngestRepo(t.db.$client), clock: t.clock, logger: silentLogger(), config: t.config, applyBacklog: () => backlog };
+    const ctx = { repo: createIngestRepo(t.deps.db!.$client), clock: t.clock, logger: silentLogger(), config: t.config, applyBacklog: () => backlog };
     // The deferral counts on performance.now(): a reconcile call as if made at `ms`.
     const reconcileAt = (ms: number) => {
       const now = vi.spyOn(performance, 'now').mockReturnValue(ms);
@@ -285,16 +287,16 @@ describe('reconciler wired to the funnel', () => {
     ];
     // What is compared: the findings (with their ids, which derive from the episode key), one
     // `interference.detected` alert per finding, and every transition's explanation and status.
-    const outcome = async (t: TestApp) => ({
+    const outcome = async (t: EngineApp) => ({
       findings: (await findings(t)).map((f) => `${f.id}:${f.deviceId}:${f.kind}:${f.field}:${f.observedAt}:${f.actionId}`).sort(),
-      alerts: (t.db.$client.prepare(`SELECT dedupe_key FROM alerts WHERE type = 'interference.detected'`).pluck().all() as string[]).sort(),
+      alerts: (await t.column<string>(`SELECT dedupe_key FROM alerts WHERE type = 'interference.detected'`)).sort(),
       transitions: await Promise.all(
         ['v1', 'v2'].map(async (id) =>
           transitionsOf((await timeline(t, id, `?since=${iso(-60)}&limit=500`)).data).map((x) => `${id}:${x.field}:${String(x.from)}>${String(x.to)}@${x.at}:${x.status}:${JSON.stringify(x.explanation)}`),
         ),
       ),
     });
-    const reference = makeTestApp();
+    const reference = await makeApp();
     await postWebhook(reference, events);
     await afterGrace(reference);
     const expected = await outcome(reference);
@@ -310,7 +312,7 @@ describe('reconciler wired to the funnel', () => {
         // 0: every reconcile call judges one device and leaves the rest for the next call.
         fc.constantFrom(0, undefined),
         async (order, dupes, groupSize, reconcileBetween, budgetMs) => {
-          const t = makeTestApp();
+          const t = await makeApp();
           const stream = [...order, ...dupes.map((i) => events[i])];
           for (let i = 0; i < stream.length; i += groupSize) {
             await postWebhook(t, stream.slice(i, i + groupSize));
@@ -318,6 +320,8 @@ describe('reconciler wired to the funnel', () => {
           }
           await afterGrace(t, 61, budgetMs);
           expect(await outcome(t)).toEqual(expected);
+          // Each run frees its database at once (on Postgres, its schema goes to the next run).
+          await t.close();
         },
       ),
       { numRuns: 40 },

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
-import { ADMIN_TOKEN, api, makeTestApp, postWebhook, actionEvent, vehicleEvent, type TestApp } from '../support/fixtures.js';
-import { gatewayApp, json as enodeJson, post, seedDevice } from './gateway-support.js';
+import { ADMIN_TOKEN, api, makeApp, postWebhook, actionEvent, vehicleEvent, type EngineApp } from '../support/fixtures.js';
+import { gatewayEngineApp, json as enodeJson, post, seedDevice } from './gateway-support.js';
 
 type Schema = Record<string, unknown>;
 
@@ -27,7 +27,7 @@ interface Doc {
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'];
 
-async function documentOf(t: TestApp): Promise<Doc> {
+async function documentOf(t: EngineApp): Promise<Doc> {
   const res = await api(t, '/openapi.json');
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('application/json');
@@ -60,7 +60,7 @@ function pointer(doc: Doc, ref: string): unknown {
 }
 
 /** The routes the app serves, as `METHOD /openapi/{style}` (middleware and the dashboard aside). */
-function servedRoutes(t: TestApp): Set<string> {
+function servedRoutes(t: EngineApp): Set<string> {
   return new Set(
     t.app.routes
       .filter((r) => r.method !== 'ALL' && !r.path.startsWith('/ui'))
@@ -118,7 +118,7 @@ function conformance(doc: Doc, value: unknown, schema: Schema | undefined, at = 
 }
 
 /** Requests `path` and checks the answer against the operation's documented response for its status. */
-async function expectDocumented(t: TestApp, doc: Doc, method: string, path: string, init: RequestInit = {}) {
+async function expectDocumented(t: EngineApp, doc: Doc, method: string, path: string, init: RequestInit = {}) {
   const res = await api(t, path, { ...init, method: method.toUpperCase() });
   const full = `/api/v1${path.split('?')[0]}`;
   const entry = operations(doc).find((o) => o.method === method && new RegExp(`^${o.path.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(full));
@@ -132,7 +132,7 @@ async function expectDocumented(t: TestApp, doc: Doc, method: string, path: stri
 
 describe('OpenAPI document', () => {
   it('is valid OpenAPI 3.1 by the official schema', async () => {
-    const doc = await documentOf(makeTestApp());
+    const doc = await documentOf(await makeApp());
     expect(doc.openapi).toBe('3.1.0');
     const validator = new Validator();
     const result = await validator.validate(doc as unknown as Parameters<Validator['validate']>[0]);
@@ -141,7 +141,7 @@ describe('OpenAPI document', () => {
   });
 
   it('resolves every $ref; every operation has a unique operationId, a summary and a 2xx answer; every path parameter is declared', async () => {
-    const doc = await documentOf(makeTestApp());
+    const doc = await documentOf(await makeApp());
     const refs = refsIn(doc);
     expect(refs.length).toBeGreaterThan(20);
     for (const ref of refs) expect(pointer(doc, ref), ref).toBeDefined();
@@ -163,7 +163,7 @@ describe('OpenAPI document', () => {
   });
 
   it('lists exactly the routes the app serves (the dashboard aside)', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const doc = await documentOf(t);
     const documented = new Set(operations(doc).map((o) => `${o.method.toUpperCase()} ${o.path}`));
     const served = servedRoutes(t);
@@ -176,7 +176,7 @@ describe('OpenAPI document', () => {
   });
 
   it('puts every /api/v1 operation behind the bearerAuth scheme, and nothing else', async () => {
-    const doc = await documentOf(makeTestApp());
+    const doc = await documentOf(await makeApp());
     expect(doc.components.securitySchemes?.['bearerAuth']).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.security).toEqual([{ bearerAuth: [] }]);
     for (const { method, path, op } of operations(doc)) {
@@ -191,14 +191,14 @@ describe('OpenAPI document', () => {
   });
 
   it('carries the package version and a relative server', async () => {
-    const doc = await documentOf(makeTestApp());
+    const doc = await documentOf(await makeApp());
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(doc.info).toMatchObject({ title: 'enode-sync', version: pkg.version });
     expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
   });
 
   it('is served, like all of /api/v1, only with the bearer token', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const path of ['/openapi.json', '/reference']) {
       const res = await api(t, path, {}, null);
       expect(res.status).toBe(401);
@@ -209,7 +209,7 @@ describe('OpenAPI document', () => {
 
 describe('answers match the document', () => {
   it('(the check itself finds undeclared, missing and mistyped fields)', async () => {
-    const doc = await documentOf(makeTestApp());
+    const doc = await documentOf(await makeApp());
     const ref = { $ref: '#/components/schemas/DeliveryReplay' };
     const good = { id: 'd1', receivedAt: null, status: 'applied', error: null, eventCount: 1, appliedAt: null, attempts: 1, bodySha256: 'x', replay: { status: 'applied', error: null } };
     expect(conformance(doc, good, ref)).toEqual([]);
@@ -221,7 +221,7 @@ describe('answers match the document', () => {
 
   it('reads of every kind, lists and items, and their 404s', async () => {
     const sinkUrl = 'https://alerts.example.test/hook';
-    const t = makeTestApp({ ALERT_WEBHOOK_URLS: sinkUrl, ALERT_WEBHOOK_SECRET: `whsec_${Buffer.from('enode-sync openapi test key, 32b').toString('base64')}` });
+    const t = await makeApp({ ALERT_WEBHOOK_URLS: sinkUrl, ALERT_WEBHOOK_SECRET: `whsec_${Buffer.from('enode-sync openapi test key, 32b').toString('base64')}` });
     await postWebhook(t, [vehicleEvent('v1', 0, { charging: true }), actionEvent('a1', 'CANCELLED', 1, { targetId: 'v1', failureReason: { type: 'CONFLICT', detail: 'x' } })], { deliveryId: 'd1' });
     // A charging stop nobody asked for: a finding (and its alert) once the grace has passed.
     await postWebhook(t, [vehicleEvent('v1', 5, { charging: false })], { deliveryId: 'd2' });
@@ -229,10 +229,11 @@ describe('answers match the document', () => {
     t.clock.advance(120_000);
     await t.deps.store.reconcile({});
     // The finding's alert, dead at one sink (the dispatcher is not part of this test).
-    const alertId = t.db.$client.prepare("SELECT id FROM alerts WHERE type = 'interference.detected'").pluck().get() as string;
-    t.db.$client
-      .prepare(`INSERT INTO alert_deliveries (alert_id, sink, status, attempts, next_attempt_at_ms, last_status, last_error, updated_at_ms) VALUES (?, ?, 'dead', 8, 0, 500, 'HTTP 500', ?)`)
-      .run(alertId, webhookSinkName(sinkUrl), t.clock.now().getTime());
+    const [alertId] = await t.column<string>("SELECT id FROM alerts WHERE type = 'interference.detected'");
+    await t.exec(
+      `INSERT INTO alert_deliveries (alert_id, sink, status, attempts, next_attempt_at_ms, last_status, last_error, updated_at_ms) VALUES (?, ?, 'dead', 8, 0, 500, 'HTTP 500', ?)`,
+      [alertId!, webhookSinkName(sinkUrl), t.clock.now().getTime()],
+    );
     const doc = await documentOf(t);
 
     const findings = await expectDocumented(t, doc, 'get', '/interference');
@@ -263,7 +264,7 @@ describe('answers match the document', () => {
   });
 
   it('commands, cancel, and their refusals', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const doc = await documentOf(t);
     const json = (body: unknown): RequestInit => ({ headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -280,14 +281,14 @@ describe('answers match the document', () => {
     expect((await expectDocumented(t, doc, 'post', '/hvacs/nope/follow-schedule')).status).toBe(404);
     expect((await expectDocumented(t, doc, 'post', '/batteries/b1/operation-mode', json({ operationMode: 'TURBO' }))).status).toBe(400);
     // Without Enode credentials every command route answers 503, as documented.
-    const off = makeTestApp();
+    const off = await makeApp();
     expect((await expectDocumented(off, doc, 'post', '/chargers/c1/max-current', json({ maxCurrent: 16 }))).status).toBe(503);
   });
 });
 
 describe('validation through the route schemas', () => {
   it('answers 400 naming a too-long path id on every read by id (also /interference/{id})', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const long = 'x'.repeat(201);
     for (const path of [`/actions/${long}`, `/devices/${long}`, `/devices/${long}/timeline`, `/deliveries/${long}`, `/interference/${long}`, `/alerts/${long}`]) {
       const res = await api(t, path);
@@ -297,14 +298,14 @@ describe('validation through the route schemas', () => {
   });
 
   it('names the bad query parameter in the message and in `field`', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const res = await api(t, '/alerts?status=lost');
     expect(res.status).toBe(400);
     expect((await res.json()).error).toMatchObject({ code: 'BAD_REQUEST', field: 'status', message: expect.stringContaining('"status"') });
   });
 
   it('answers 415 to a command body that is not sent as JSON, 400 to a malformed one', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const plain = await api(t, '/vehicles/v1/charging', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"action":"START"}' });
     expect(plain.status).toBe(415);
@@ -319,7 +320,7 @@ describe('reference page', () => {
   const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 
   it('renders every operation with its method, path, summary, parameters and schemas, escaped, with nothing external', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const doc = await documentOf(t);
     const res = await api(t, '/reference');
     expect(res.status).toBe(200);

@@ -1,7 +1,7 @@
 // Cases the chaos suite (test/proof/chaos.test.ts) and the order property (interference.test.ts) found going wrong.
 import { describe, expect, it } from 'vitest';
 import { reconcileDevice, type ObservationInput } from '../../src/domain/interference.js';
-import { api, makeTestApp, NOW, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
+import { api, makeApp, NOW, postWebhook, vehicleSnapshot, type EngineApp } from '../support/fixtures.js';
 
 const MIN = 60_000;
 const BASE_MS = NOW.getTime();
@@ -38,7 +38,7 @@ describe('reconciler regressions found by the chaos suite', () => {
   // Found by the chaos suite: the stop was first explained by the tapered power, then a snapshot
   // 16 minutes later re-judged it with a window that no longer reached the session's peak.
   it('a charger stop explained by tapering power stays explained when a later snapshot re-reconciles it', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const at = async (minute: number, event: unknown) => {
       t.clock.set(new Date(BASE_MS + minute * MIN));
       await t.deps.store.applyEvents([event], 'poll');
@@ -48,14 +48,13 @@ describe('reconciler regressions found by the chaos suite', () => {
     // Power tapers from 7.1 kW to 1.8 kW over 22 minutes, then the session stops at minute 39.
     for (let m = 0; m <= 22; m++) await at(m, guestCharger(m, Math.round((7.1 - m * 0.24) * 10) / 10));
     await at(39, guestCharger(39, null));
-    const stop = () =>
-      t.db.$client.prepare("SELECT status, explanation FROM transitions WHERE device_id = 'charger-1' AND field = 'charging'").get() as { status: string; explanation: string };
-    expect(stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
+    const stop = () => t.row<{ status: string; explanation: string }>("SELECT status, explanation FROM transitions WHERE device_id = 'charger-1' AND field = 'charging'");
+    expect(await stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
 
     // Someone changes the max current 16 minutes later: a finding of its own, and the stop stays explained.
     await at(55, guestCharger(55, null, 20));
-    expect(stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
-    const findings = t.db.$client.prepare("SELECT field FROM findings WHERE device_id = 'charger-1'").pluck().all();
+    expect(await stop()).toEqual({ status: 'explained', explanation: JSON.stringify({ kind: 'natural', cause: 'charge_complete' }) });
+    const findings = await t.column("SELECT field FROM findings WHERE device_id = 'charger-1'");
     expect(findings).toEqual(['maxCurrent']);
   });
 
@@ -90,7 +89,7 @@ function vehicle(id: string, minute: number, charging: boolean) {
   return { event: 'user:vehicle:updated', createdAt: snapshot.lastSeen, version: '2024-10-01', user: { id: snapshot.userId }, vehicle: snapshot, updatedFields: ['chargeState.isCharging'] };
 }
 
-async function findingList(t: TestApp): Promise<string[]> {
+async function findingList(t: EngineApp): Promise<string[]> {
   const res = await api(t, '/interference');
   return ((await res.json()) as { data: Array<Record<string, unknown>> }).data.map((f) => `${String(f.deviceId)}:${String(f.kind)}:${String(f.observedAt)}`).sort();
 }
@@ -104,13 +103,13 @@ describe('reconciling in time-boxed calls', () => {
     const events = [vehicle('v1', 25, false), vehicle('v2', 9, false), vehicle('v1', 0, true), vehicle('v2', 0, true)];
     const expected = ['v1:UNEXPECTED_CHANGE:2026-03-01T10:25:00.000Z', 'v2:UNEXPECTED_CHANGE:2026-03-01T10:09:00.000Z'];
 
-    const inOrder = makeTestApp();
+    const inOrder = await makeApp();
     await postWebhook(inOrder, [events[2], events[0], events[3], events[1]]);
     inOrder.clock.advance(61_000);
     expect(await inOrder.deps.store.reconcile({ budgetMs: 60_000 })).toMatchObject({ devices: 2, more: false });
     expect(await findingList(inOrder)).toEqual(expected);
 
-    const t = makeTestApp();
+    const t = await makeApp();
     for (const e of events) await postWebhook(t, [e]);
     t.clock.advance(61_000);
     // A spent box (here from the start) still judges one device, and leaves the other due.

@@ -1,5 +1,5 @@
 /** Engine-specific parts of a test file that otherwise runs on both engines (vitest.config.ts BOTH_ENGINES). */
-import { describe } from 'vitest';
+import { describe, it } from 'vitest';
 import { testEngine } from './fixtures.js';
 
 /**
@@ -9,4 +9,10 @@ import { testEngine } from './fixtures.js';
 export function describeOn(engine: 'sqlite' | 'postgres', reason: string, name: string, fn: () => void): void {
   if (testEngine() === engine) describe(name, fn);
   else describe.skip(`${name} [${engine} only: ${reason}]`, fn);
+}
+
+/** `it` on one engine only; on the other it is listed as skipped, its title saying why. */
+export function itOn(engine: 'sqlite' | 'postgres', reason: string, name: string, fn: () => Promise<void> | void): void {
+  if (testEngine() === engine) it(name, fn);
+  else it.skip(`${name} [${engine} only: ${reason}]`, fn);
 }
