@@ -37,6 +37,12 @@ export async function withTransaction<T>(ctx: Pick<PgContext, 'pool' | 'retries'
   for (let attempt = 1; ; attempt++) {
     const client = await ctx.pool.connect();
     let broken: unknown;
+    // A checked-out client has no listener of its own: a connection reset between two statements
+    // would be an unhandled 'error' event and end the process. Noted here; the next query fails.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -55,7 +61,8 @@ export async function withTransaction<T>(ctx: Pick<PgContext, 'pool' | 'retries'
       }
       throw err;
     } finally {
-      // A client whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.removeListener('error', onError);
+      // A client whose connection failed or whose rollback failed is in an unknown state: destroy it rather than reuse it.
       client.release(broken instanceof Error ? broken : undefined);
     }
   }

@@ -111,6 +111,11 @@ export async function runPostgresMigrations(pool: pg.Pool, options: PostgresMigr
   }
   const target = describeTarget(client);
   let failed = true;
+  // A connection that breaks mid-migration must fail the run, not end the process (unhandled 'error').
+  const onError = () => {
+    failed = true;
+  };
+  client.on('error', onError);
   try {
     await checkServerVersion(client, target);
     const migrationsSchema = await journalSchema(client, options, target);
@@ -136,6 +141,7 @@ export async function runPostgresMigrations(pool: pg.Pool, options: PostgresMigr
     const reason = describePostgresError(err);
     throw new StartupError(`Cannot migrate database ${target}: ${reason}`, target, reason, { cause: err });
   } finally {
+    client.removeListener('error', onError);
     // Destroying the connection ends its session: the advisory lock and the settings go with it.
     client.release(failed);
   }
