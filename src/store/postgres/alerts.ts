@@ -60,14 +60,16 @@ export async function insertAlerts(client: pg.ClientBase, alerts: readonly NewAl
 /**
  * Creates the per-sink attempts of alerts not fanned out yet, one per sink whose type filter
  * takes the alert (a sink's filter lists its types: `acceptsType` is list membership, the join
- * below), and marks those alerts fanned out, all in one statement. Alerts another replica is
- * fanning out right now are skipped, not waited for.
+ * below), and marks those alerts fanned out, all in one statement. Alerts another sink's claim
+ * (or replica) is fanning out right now are waited for, not skipped: once that commits they no
+ * longer match (`fanned_out_at_ms` is re-checked on the locked row) and their attempts are there
+ * for this claim to see. Skipping them made a sink miss a new alert until its next run.
  */
 async function fanOut(client: pg.ClientBase, sinks: readonly SinkSpec[], nowMs: number): Promise<void> {
   const pairs = sinks.flatMap((s) => s.types.map((type) => [s.name, type] as const));
   await client.query(
     `WITH claimed AS (
-       SELECT id, type FROM alerts WHERE fanned_out_at_ms IS NULL ORDER BY created_at_ms, id LIMIT $1 FOR UPDATE SKIP LOCKED
+       SELECT id, type FROM alerts WHERE fanned_out_at_ms IS NULL ORDER BY created_at_ms, id LIMIT $1 FOR UPDATE
      ), attempts AS (
        INSERT INTO alert_deliveries (alert_id, sink, status, attempts, next_attempt_at_ms, updated_at_ms)
        SELECT DISTINCT c.id, s.sink, 'pending', 0, $4::int8, $4::int8
@@ -101,12 +103,13 @@ async function claimDue(client: pg.ClientBase, args: AlertClaimArgs): Promise<Cl
   return rows.map(({ dueAtMs: _due, ...attempt }) => attempt);
 }
 
-/** Fans out new alerts, then claims the sink's due attempts (one transaction). */
+/**
+ * Fans out new alerts (committed first, so that concurrent claims of other sinks see the attempts
+ * it made), then claims the sink's due attempts.
+ */
 export async function claimAlertsPostgres(ctx: PgContext, args: AlertClaimArgs): Promise<ClaimedAlertAttempt[]> {
-  return withTransaction(ctx, async (client) => {
-    await fanOut(client, args.sinks, args.nowMs);
-    return claimDue(client, args);
-  });
+  await withTransaction(ctx, (client) => fanOut(client, args.sinks, args.nowMs));
+  return withTransaction(ctx, (client) => claimDue(client, args));
 }
 
 /**
