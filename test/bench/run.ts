@@ -4,11 +4,18 @@ import { ingestBench } from './ingest.js';
 import { pollerBench } from './poller.js';
 import { reconcileCostBench, reconcileScoreBench } from './reconcile.js';
 import { scaleBench, scaleReport } from './scale.js';
+import { pgIngestBench, type PgIngestResult } from './pg-ingest.js';
+import { pgScaleBench, pgScaleReport } from './pg-scale.js';
+import { benchPostgres, serverSettings } from './pg-support.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
-/** BENCH_ONLY=ingest,scale runs only those sections (ingest, poller, reconcile, scale); default: all. */
+/**
+ * BENCH_ONLY=ingest,scale runs only those sections (ingest, poller, reconcile, scale, pg-ingest,
+ * pg-scale; `postgres` names both Postgres sections); default: all.
+ */
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-const want = (section: 'ingest' | 'poller' | 'reconcile' | 'scale') => only.length === 0 || only.includes(section);
+type Section = 'ingest' | 'poller' | 'reconcile' | 'scale' | 'pg-ingest' | 'pg-scale';
+const want = (section: Section) => only.length === 0 || only.includes(section) || (section.startsWith('pg-') && only.includes('postgres'));
 
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -20,6 +27,7 @@ async function main() {
   if (want('poller')) await pollerSection(lines);
   if (want('reconcile')) await reconcileSections(lines);
   if (want('scale')) await scaleSection(lines);
+  if (want('pg-ingest') || want('pg-scale')) await postgresSections(lines);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -117,6 +125,79 @@ async function scaleSection(lines: string[]) {
     process.stderr.write(`bench: scale: ${scale.problems.join('; ')}\n`);
     process.exitCode = 1;
   }
+}
+
+async function postgresSections(lines: string[]) {
+  const server = await benchPostgres();
+  if ('skip' in server) {
+    lines.push('', `## Postgres: skipped, because ${server.skip}`);
+    return;
+  }
+  const settings = await serverSettings(server.url);
+  lines.push(
+    '',
+    `## Postgres (${server.where}): ${settings.version}`,
+    `settings: synchronous_commit ${settings.synchronous_commit}, shared_buffers ${settings.shared_buffers}, wal_level ${settings.wal_level}, fsync ${settings.fsync}, commit_delay ${settings.commit_delay}, max_wal_size ${settings.max_wal_size}, max_connections ${settings.max_connections}; each daemon (or pair) and the reference on a database of its own made for this run, or a schema of its own when the role may not CREATE DATABASE`,
+  );
+  if (want('pg-ingest')) {
+    const r = await pgIngestBench({
+      adminUrl: server.url,
+      deliveries: env('BENCH_PG_INGEST_DELIVERIES', env('BENCH_INGEST_DELIVERIES', 12_000)),
+      rounds: env('BENCH_PG_INGEST_ROUNDS', env('BENCH_INGEST_ROUNDS', 3)),
+      warmup: env('BENCH_INGEST_WARMUP', 2_000),
+      connections: env('BENCH_CONNECTIONS', 32),
+      eventsPerDelivery: 10,
+    });
+    lines.push(...pgIngestLines(r));
+  }
+  if (want('pg-scale')) {
+    const devices = env('BENCH_PG_SCALE_DEVICES', PG_SCALE_DEFAULT_DEVICES);
+    const scale = pgScaleReport(await pgScaleBench({ adminUrl: server.url, devices }), PG_SCALE_DEFAULT_DEVICES);
+    lines.push(...scale.lines);
+    if (scale.problems.length > 0) {
+      process.stderr.write(`bench: postgres scale: ${scale.problems.join('; ')}\n`);
+      process.exitCode = 1;
+    }
+  }
+}
+
+/**
+ * Devices of the Postgres scale figure by default. The full 100,000 (1 M events) takes far longer
+ * on Postgres on this machine than on SQLite; BENCH_PG_SCALE_DEVICES=100000 runs it.
+ */
+const PG_SCALE_DEFAULT_DEVICES = 10_000;
+
+function pgIngestLines(r: PgIngestResult): string[] {
+  type Round = PgIngestResult['rounds'][number];
+  const ref = r.reference;
+  const burst = r.rounds[0]?.reference.load.requests ?? 0;
+  const each = (f: (x: Round) => number, digits = 0) => r.rounds.map((x) => fmt(f(x), digits)).join(' / ');
+  const cpu = (c: PgIngestResult['one']['cpu'], server: string) =>
+    `${server} main thread(s) ${fmt(c.main)}, other threads ${fmt(c.otherThreads)}, Postgres processes ${fmt(c.postgres)}, load generator ${fmt(c.loadGenerator)}; ${fmt(c.cores, 2)} cores busy`;
+  const target = (name: string, t: PgIngestResult['one'], burstOf: (x: Round) => Round['one']) => [
+    `${name}: ${fmt(t.rps)} deliveries/s acknowledged (rounds: ${each((x) => burstOf(x).load.rps)}), p50 ${t.p50} ms, p99 ${t.p99} ms (${fmt(t.p99 / ref.p99, 1)}× the reference's)`,
+    `  ratio to the reference: ${fmt(t.rps / ref.rps, 2)} (rounds: ${each((x) => burstOf(x).load.rps / x.reference.load.rps, 2)})`,
+    `  applied end to end (stored and applied, first request to nothing pending): ${fmt(t.appliedPerSecond)} deliveries/s = ${fmt(t.appliedPerSecond * 10)} events/s (${fmt(t.appliedPerSecond / ref.rps, 2)} of the reference; rounds: ${each((x) => burstOf(x).appliedPerSecond)}); burst applied ${fmt(t.drainSeconds, 1)} s after its last acknowledgement`,
+    `  CPU per delivery during the bursts (µs): ${cpu(t.cpu, 'daemon')}`,
+    `  non-2xx ${t.non2xx}, errors/timeouts ${t.errors}`,
+  ];
+  const lines = [
+    '',
+    `### Postgres ingest: POST /webhooks/enode, bursts of ${fmt(burst)} deliveries of 10 events, ${r.rounds.length} rounds (reference, then 1 and 2 replicas in alternating order), medians; each on a ${r.kind} of its own`,
+    `reference (bare Hono: HMAC-SHA1 + JSON.parse + one autocommitted INSERT of the body, pool of 10): ${fmt(ref.rps)} req/s (rounds: ${each((x) => x.reference.load.rps)}), p50 ${ref.p50} ms, p99 ${ref.p99} ms; CPU per request (µs): ${cpu(ref.cpu, 'server')}`,
+    ...target('1 replica', r.one, (x) => x.one),
+    ...target('2 replicas (load split over both, half the connections each; latency: the worse replica)', r.two, (x) => x.two),
+    `2 replicas / 1 replica: acknowledged ${fmt(r.two.rps / r.one.rps, 2)} (rounds: ${each((x) => x.two.load.rps / x.one.load.rps, 2)}), applied ${fmt(r.two.appliedPerSecond / r.one.appliedPerSecond, 2)} (rounds: ${each((x) => x.two.appliedPerSecond / x.one.appliedPerSecond, 2)})`,
+    `stored: 1 replica ${r.stored.one.deliveries} of ${r.expected} deliveries (${r.stored.one.applied} applied, ${r.stored.one.observations} observations, ${r.stored.one.actions} actions); 2 replicas ${r.stored.two.deliveries} of ${r.expected} (${r.stored.two.applied} applied, ${r.stored.two.observations} observations, ${r.stored.two.actions} actions)`,
+  ];
+  if (r.logs) lines.push(`daemon logs kept in ${r.logs}`);
+  const clean = (t: PgIngestResult['one']) => t.non2xx === 0 && t.errors === 0;
+  const s = r.stored;
+  if (!clean(r.one) || !clean(r.two) || s.one.deliveries !== r.expected || s.two.deliveries !== r.expected || s.one.applied !== r.expected || s.two.applied !== r.expected || s.one.observations !== s.two.observations) {
+    process.stderr.write('bench: postgres ingest was not clean (non-2xx, errors, missing or unapplied deliveries, or the two databases differ)\n');
+    process.exitCode = 1;
+  }
+  return lines;
 }
 
 main().catch((err: unknown) => {

@@ -39,10 +39,10 @@ import { controlledState, deviceTimeMs, observedContext } from '../../src/domain
 import { vehicleAt } from '../support/fixtures.js';
 import { freePort, startProcess, type Proc } from './harness.js';
 
-const SECRET = 'scale-bench-webhook-secret';
-const ADMIN = 'scale-bench-admin-token-0123456789';
+export const SECRET = 'scale-bench-webhook-secret';
+export const ADMIN = 'scale-bench-admin-token-0123456789';
 const MIN = 60_000;
-const SNAPSHOTS_PER_DEVICE = 9;
+export const SNAPSHOTS_PER_DEVICE = 9;
 const EVENTS_PER_DELIVERY = 10;
 /** Events per transaction in the reference. */
 const REFERENCE_TX_EVENTS = 1_000;
@@ -68,7 +68,7 @@ function uuidOf(text: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-const deviceIdOf = (d: number) => uuidOf(`scale-vehicle-${d}`);
+export const deviceIdOf = (d: number) => uuidOf(`scale-vehicle-${d}`);
 const userIdOf = (d: number) => uuidOf(`scale-user-${Math.floor(d / 2)}`);
 
 /**
@@ -127,7 +127,7 @@ function roundEvents(d: number, r: number, t0: number): Array<{ atMs: number; ev
 }
 
 /** The fleet's events in delivery order (round by round, devices in turn), 10 to a delivery. */
-function* fleetDeliveries(devices: number, t0: number): Generator<Array<{ atMs: number; event: FleetEvent }>> {
+export function* fleetDeliveries(devices: number, t0: number): Generator<Array<{ atMs: number; event: FleetEvent }>> {
   let batch: Array<{ atMs: number; event: FleetEvent }> = [];
   for (let r = 0; r < SNAPSHOTS_PER_DEVICE; r++) {
     for (let d = 0; d < devices; d++) {
@@ -144,8 +144,8 @@ function* fleetDeliveries(devices: number, t0: number): Generator<Array<{ atMs: 
 }
 
 /** Receive time of a delivery: a second after the newest event it carries (all older than the grace). */
-const receivedAtOf = (batch: Array<{ atMs: number }>) => Math.max(...batch.map((b) => b.atMs)) + 1000;
-const deliveryIdOf = (n: number) => uuidOf(`scale-delivery-${n}`);
+export const receivedAtOf = (batch: Array<{ atMs: number }>) => Math.max(...batch.map((b) => b.atMs)) + 1000;
+export const deliveryIdOf = (n: number) => uuidOf(`scale-delivery-${n}`);
 
 interface Backlog {
   deliveries: number;
@@ -498,7 +498,7 @@ async function startDaemon(dbPath: string, logPath: string): Promise<Daemon> {
   }
 }
 
-interface Latency {
+export interface Latency {
   p50: number;
   p99: number;
   /** Items in the last page answered (a check that the list is not empty). */
@@ -506,7 +506,7 @@ interface Latency {
 }
 
 /** `n` sequential GETs (after a warm-up): p50 and p99 in ms. */
-async function latency(url: string, path: string, n: number): Promise<Latency> {
+export async function latency(url: string, path: string, n: number): Promise<Latency> {
   const headers = { authorization: `Bearer ${ADMIN}` };
   let items = 0;
   const once = async () => {
