@@ -234,8 +234,8 @@ export async function pgIngestBench(o: PgIngestOptions) {
     }
     stored = { one: await storedCounts(one.db.url), two: await storedCounts(two.db.url) };
   } finally {
-    for (const r of [one, two]) if (r) await stopReplicas(r).catch(() => {});
-    await refDb.drop().catch(() => {});
+    for (const r of [one, two]) if (r) await stopReplicas(r).catch((err: unknown) => process.stderr.write(`bench: could not drop ${r.db.name}: ${(err as Error).message}\n`));
+    await refDb.drop().catch((err: unknown) => process.stderr.write(`bench: could not drop ${refDb.name}: ${(err as Error).message}\n`));
     if (!process.env.BENCH_PG_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   }
   const pick = (f: (r: PgIngestRound) => number) => median(rounds.map(f));

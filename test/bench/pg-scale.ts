@@ -374,7 +374,7 @@ export async function pgScaleBench(o: PgScaleOptions) {
       await daemon.proc.stop();
     }
   } finally {
-    for (const db of dbs) await db.drop().catch(() => {});
+    for (const db of dbs) await db.drop().catch((err: unknown) => process.stderr.write(`bench: could not drop ${db.name}: ${(err as Error).message}\n`));
     if (!process.env.BENCH_PG_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   }
 }
