@@ -119,8 +119,9 @@ export async function submitDelivery(ctx: PgContext, r: ReceivedDelivery): Promi
   const id = r.headerId ?? `sha256-${sha}`;
   const ids = [id, derivedDeliveryId(id, sha)];
   return withTransaction(ctx, async (client) => {
-    // Without a header id the id is the body's hash: the primary key alone serialises it.
-    if (r.headerId !== null) await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`delivery-body:${sha}`]);
+    // Always, header id or not: a body stored under its hash (no header) and the same bytes under a
+    // header id must see each other, as SQLite's single writer would make them.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`delivery-body:${sha}`]);
     for (let attempt = 0; attempt < 3; attempt++) {
       const outcome = await tryStore(client, r, ids, sha, ctx.logger);
       if (outcome) return outcome;
