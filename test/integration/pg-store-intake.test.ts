@@ -224,6 +224,25 @@ describeIfPostgres('Postgres intake across replicas', () => {
     expect(await totalApplied([store])).toBe(5);
   }, 60_000);
 
+  it('a storage error that only big batches meet (a statement timeout) stops holding deliveries up: after three in a row, one delivery at a time', async () => {
+    const ctx = pgContext(schema.pool);
+    for (let i = 0; i < 4; i++) await submitDelivery(ctx, received({ id: `s${i}`, body: [vehicleEvent(`v${i}`, 1)] }));
+    const sizes: number[] = [];
+    const { store } = await replica({
+      hooks: {
+        afterClaim: async (_client, ids) => {
+          sizes.push(ids.length);
+          if (ids.length > 1) throw Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+        },
+      },
+    });
+    await store.idle();
+    const { rows } = await schema.pool.query(`SELECT count(*)::int AS n FROM deliveries WHERE status = 'applied'`);
+    expect(rows).toEqual([{ n: 4 }]);
+    expect(sizes.slice(0, 3)).toEqual([4, 4, 4]);
+    expect(sizes.filter((n) => n === 1)).toHaveLength(4);
+  }, 60_000);
+
   it('storage errors while applying keep deliveries pending, report the episode, and raise apply.stalled once when writes work again', async () => {
     const clock = new ManualClock(NOW);
     let failing = true;

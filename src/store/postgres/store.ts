@@ -142,6 +142,8 @@ class ApplyLoop {
   private closed = false;
   private retryAtMs = 0;
   private isolate = 0;
+  /** Batches in a row that failed with a storage error. */
+  private storageFailures = 0;
   private readonly timer: NodeJS.Timeout;
   readonly counts: EventCounts = new Map();
 
@@ -193,10 +195,15 @@ class ApplyLoop {
       try {
         claimed = await this.batch(limit);
       } catch (err) {
+        // After three storage errors in a row, the next batch's worth goes one delivery at a time:
+        // an error that comes from the batch itself (a statement timeout on a huge one) then stops
+        // holding the rest up, while an outage still costs only the usual retry every second.
+        if (++this.storageFailures >= 3) this.isolate = Math.max(this.isolate, APPLY_BATCH);
         await this.failures.note(err);
         this.retryAtMs = Date.now() + APPLY_RETRY_MS;
         return;
       }
+      this.storageFailures = 0;
       if (claimed < limit && this.isolate === 0) return;
     }
   }
