@@ -16,6 +16,7 @@ export const BOTH_ENGINES = [
   'test/integration/openapi.test.ts',
   'test/integration/reconcile-regressions.test.ts',
   'test/integration/interference.test.ts',
+  'test/integration/poller.test.ts',
 ];
 
 export default defineConfig({
