@@ -18,6 +18,7 @@ export const BOTH_ENGINES = [
   'test/integration/interference.test.ts',
   'test/integration/poller.test.ts',
   'test/integration/order.property.test.ts',
+  'test/integration/gateway.test.ts',
 ];
 
 export default defineConfig({

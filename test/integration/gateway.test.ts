@@ -1,18 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { api, makeTestApp } from '../support/fixtures.js';
-import { commandRows, gatewayApp, post, seedDevice } from './gateway-support.js';
+import { api, makeApp, type EngineApp } from '../support/fixtures.js';
+import { commandLog, gatewayEngineApp, post, seedDevice } from './gateway-support.js';
 
 const HOUR = 3_600_000;
 
 describe('command gateway: routes and validation', () => {
   it('answers 401 without the admin token', async () => {
-    const { t } = gatewayApp();
+    const { t } = await gatewayEngineApp();
     const res = await api(t, '/vehicles/v1/charging', { method: 'POST', body: '{"action":"START"}' }, null);
     expect(res.status).toBe(401);
   });
 
   it('answers 503 ENODE_NOT_CONFIGURED on every command route when there is no Enode client', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const routes = [
       '/vehicles/v1/charging',
       '/chargers/c1/charging',
@@ -29,7 +29,7 @@ describe('command gateway: routes and validation', () => {
       expect(body.error.code).toBe('ENODE_NOT_CONFIGURED');
       expect(body.error.message).toContain('ENODE_CLIENT_ID');
     }
-    expect(commandRows(t)).toEqual([]);
+    expect((await commandLog(t))).toEqual([]);
   });
 
   it.each([
@@ -43,7 +43,7 @@ describe('command gateway: routes and validation', () => {
     ['/hvacs/h1/permanent-hold', { mode: 'AUTO', heatSetpoint: 19 }, 'coolSetpoint'],
     ['/batteries/b1/operation-mode', { operationMode: 'TURBO' }, 'operationMode'],
   ])('POST %s with %j answers 400 naming "%s"', async (path, body, field) => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     const res = await post(t, path, body);
     expect(res.status).toBe(400);
     const err = (await res.json()).error;
@@ -54,13 +54,13 @@ describe('command gateway: routes and validation', () => {
   });
 
   it('answers 400 to a body that is not JSON, and to a missing body', async () => {
-    const { t } = gatewayApp();
+    const { t } = await gatewayEngineApp();
     expect((await post(t, '/vehicles/v1/charging', undefined, '{"action":')).status).toBe(400);
     expect((await post(t, '/vehicles/v1/charging')).status).toBe(400);
   });
 
   it('answers 400 naming a bad override or supersede value', async () => {
-    const { t } = gatewayApp();
+    const { t } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const res = await post(t, '/vehicles/v1/charging?supersede=no', { action: 'START' });
     expect(res.status).toBe(400);
@@ -68,7 +68,7 @@ describe('command gateway: routes and validation', () => {
   });
 
   it('answers 404 for an unknown device and for a device of another type, naming its type', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'charger', 'c1');
     const unknown = await post(t, '/vehicles/nope/charging', { action: 'START' });
     expect(unknown.status).toBe(404);
@@ -91,7 +91,7 @@ describe('command gateway: sending', () => {
     ['hvac', '/hvacs/v1/follow-schedule', undefined, '/hvacs/v1/follow-schedule'],
     ['battery', '/batteries/v1/operation-mode', { operationMode: 'IMPORT_FOCUS' }, '/batteries/v1/operation-mode'],
   ] as const)('a %s command %s reaches Enode with the same body and answers the stored action', async (type, path, body, enodePath) => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, type, 'v1');
     const res = await post(t, path, body);
     expect(res.status).toBe(200);
@@ -105,22 +105,22 @@ describe('command gateway: sending', () => {
     const shown = await (await api(t, `/actions/${out.action.id}`)).json();
     expect(out.action).toEqual(shown);
     expect(shown).toMatchObject({ targetId: 'v1', targetType: type, state: 'PENDING', origin: 'gateway' });
-    const [row] = commandRows(t);
+    const [row] = await commandLog(t);
     expect(row).toMatchObject({ id: out.commandId, device_id: 'v1', device_type: type, outcome: 'sent', action_id: out.action.id, override: 0, error: null });
     expect(row?.body).toEqual(body ?? {});
   });
 
   it('queues the device for the reconciler: the gateway action explains the change it causes', async () => {
-    const { t } = gatewayApp();
+    const { t } = await gatewayEngineApp();
     await seedDevice(t, 'battery', 'b1');
     const out = await (await post(t, '/batteries/b1/operation-mode', { operationMode: 'IMPORT_FOCUS' })).json();
-    const queued = t.db.$client.prepare('SELECT device_id FROM reconcile_queue WHERE device_id = ?').get('b1');
+    const queued = await t.row('SELECT device_id FROM reconcile_queue WHERE device_id = ?', ['b1']);
     expect(queued).toBeTruthy();
     expect(out.action.origin).toBe('gateway');
   });
 
   it('an identical PENDING action collapses the command: nothing sent, the action returned, not counted', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const first = await (await post(t, '/vehicles/v1/charging', { action: 'START' })).json();
     const second = await post(t, '/vehicles/v1/charging', { action: 'START' });
@@ -131,14 +131,14 @@ describe('command gateway: sending', () => {
     expect(out.notes).toEqual([expect.objectContaining({ code: 'COLLAPSED', actionId: first.action.id })]);
     expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5 });
     expect(enode.commandRequests()).toHaveLength(1);
-    expect(commandRows(t).map((r) => [r['outcome'], r['action_id']])).toEqual([
+    expect((await commandLog(t)).map((r) => [r['outcome'], r['action_id']])).toEqual([
       ['sent', first.action.id],
       ['collapsed', first.action.id],
     ]);
   });
 
   it('two concurrent identical commands reach Enode once', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'battery', 'b1');
     const [a, b] = await Promise.all([
       post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' }),
@@ -150,7 +150,7 @@ describe('command gateway: sending', () => {
   });
 
   it('a different PENDING action: sends, and notes that Enode cancels the pending one', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const first = await (await post(t, '/vehicles/v1/charging', { action: 'START' })).json();
     const out = await (await post(t, '/vehicles/v1/charging', { action: 'STOP' })).json();
@@ -161,7 +161,7 @@ describe('command gateway: sending', () => {
   });
 
   it('supersede=false with a different PENDING action: 409 ACTION_PENDING, nothing sent, logged as refused', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const first = await (await post(t, '/vehicles/v1/charging', { action: 'START' })).json();
     const res = await post(t, '/vehicles/v1/charging?supersede=false', { action: 'STOP' });
@@ -169,11 +169,11 @@ describe('command gateway: sending', () => {
     const err = (await res.json()).error;
     expect(err).toMatchObject({ code: 'ACTION_PENDING', pendingActionId: first.action.id });
     expect(enode.commandRequests()).toHaveLength(1);
-    expect(commandRows(t).map((r) => r['outcome'])).toEqual(['sent', 'refused']);
+    expect((await commandLog(t)).map((r) => r['outcome'])).toEqual(['sent', 'refused']);
   });
 
   it('refuses a command the stored device is not capable of: 409 with the interventionIds', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'charger', 'c1', { setMaxCurrent: { isCapable: false, interventionIds: ['9f1e0d4c-0000-4000-8000-000000000001'] } });
     const res = await post(t, '/chargers/c1/max-current', { maxCurrent: 10 });
     expect(res.status).toBe(409);
@@ -182,11 +182,11 @@ describe('command gateway: sending', () => {
     // The fake Enode has no intervention texts: the refusal comes without them.
     expect(err.interventions).toBeUndefined();
     expect(enode.commandRequests()).toEqual([]);
-    expect(commandRows(t)).toEqual([expect.objectContaining({ outcome: 'refused', error: expect.stringContaining('NOT_CAPABLE') })]);
+    expect((await commandLog(t))).toEqual([expect.objectContaining({ outcome: 'refused', error: expect.stringContaining('NOT_CAPABLE') })]);
   });
 
   it('adds the intervention texts to a capability refusal when Enode has them', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     const id = '9f1e0d4c-0000-4000-8000-000000000002';
     enode.script.set(`GET /interventions/${id}`, () =>
       new Response(JSON.stringify({ id, resolution: { title: 'Enable remote access', description: 'Open the app…', access: 'Remote', agent: 'User' } }), { status: 200 }),
@@ -197,7 +197,7 @@ describe('command gateway: sending', () => {
   });
 
   it('refuses an HVAC hold in a mode the device does not offer', async () => {
-    const { t } = gatewayApp();
+    const { t } = await gatewayEngineApp();
     await seedDevice(t, 'hvac', 'h1');
     const res = await post(t, '/hvacs/h1/permanent-hold', { mode: 'COOL', coolSetpoint: 24 });
     expect(res.status).toBe(409);
@@ -207,7 +207,7 @@ describe('command gateway: sending', () => {
 
 describe('command gateway: daily budget', () => {
   /** Sends `n` alternating operation modes, an hour apart, each resolved before the next. */
-  async function sendDay(t: ReturnType<typeof gatewayApp>['t'], n: number) {
+  async function sendDay(t: EngineApp, n: number) {
     const modes = ['IMPORT_FOCUS', 'SELF_RELIANCE'] as const;
     const sentAt: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -215,14 +215,14 @@ describe('command gateway: daily budget', () => {
       const res = await post(t, '/batteries/b1/operation-mode', { operationMode: modes[i % 2] });
       expect(res.status).toBe(200);
       // Resolve it, so the next command is neither a duplicate nor a superseding one.
-      t.db.$client.prepare("UPDATE actions SET state = 'CONFIRMED' WHERE id = ?").run((await res.json()).action.id);
+      await t.exec("UPDATE actions SET state = 'CONFIRMED' WHERE id = ?", [(await res.json()).action.id]);
       t.clock.advance(HOUR);
     }
     return sentAt;
   }
 
   it('the 7th command in 24 h is refused: 429 DAILY_COMMAND_LIMIT with the time the next is allowed', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'battery', 'b1');
     const sentAt = await sendDay(t, 6);
     const res = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
@@ -232,7 +232,7 @@ describe('command gateway: daily budget', () => {
     expect(err).toMatchObject({ code: 'DAILY_COMMAND_LIMIT', limit: 6, used: 6, nextAllowedAt: new Date(nextAllowedMs).toISOString() });
     expect(Number(res.headers.get('retry-after'))).toBe(Math.ceil((nextAllowedMs - t.clock.now().getTime()) / 1000));
     expect(enode.commandRequests()).toHaveLength(6);
-    expect(commandRows(t).at(-1)).toMatchObject({ outcome: 'refused', error: expect.stringContaining('DAILY_COMMAND_LIMIT') });
+    expect((await commandLog(t)).at(-1)).toMatchObject({ outcome: 'refused', error: expect.stringContaining('DAILY_COMMAND_LIMIT') });
 
     // At the announced time it is allowed again.
     t.clock.set(nextAllowedMs);
@@ -240,7 +240,7 @@ describe('command gateway: daily budget', () => {
   });
 
   it('honours DAILY_COMMAND_LIMIT and counts per device', async () => {
-    const { t } = gatewayApp({ DAILY_COMMAND_LIMIT: '2' });
+    const { t } = await gatewayEngineApp({ DAILY_COMMAND_LIMIT: '2' });
     await seedDevice(t, 'battery', 'b1');
     await seedDevice(t, 'battery', 'b2');
     await sendDay(t, 2);
@@ -249,7 +249,7 @@ describe('command gateway: daily budget', () => {
   });
 
   it('override=true sends past the limit; the override is noted, logged on the row and counted', async () => {
-    const { t, enode } = gatewayApp({ DAILY_COMMAND_LIMIT: '2' });
+    const { t, enode } = await gatewayEngineApp({ DAILY_COMMAND_LIMIT: '2' });
     await seedDevice(t, 'battery', 'b1');
     await sendDay(t, 2);
     const res = await post(t, '/batteries/b1/operation-mode?override=true', { operationMode: 'IDLE' });
@@ -258,18 +258,18 @@ describe('command gateway: daily budget', () => {
     expect(out.notes.map((n: { code: string }) => n.code)).toEqual(['DAILY_LIMIT_OVERRIDDEN']);
     expect(out.budget).toEqual({ limit: 2, used: 3, remaining: 0 });
     expect(enode.commandRequests()).toHaveLength(3);
-    expect(commandRows(t).at(-1)).toMatchObject({ outcome: 'sent', override: 1 });
+    expect((await commandLog(t)).at(-1)).toMatchObject({ outcome: 'sent', override: 1 });
     // Counted: without the flag the next one is still refused.
-    t.db.$client.prepare("UPDATE actions SET state = 'CONFIRMED' WHERE id = ?").run(out.action.id);
+    await t.exec("UPDATE actions SET state = 'CONFIRMED' WHERE id = ?", [out.action.id]);
     expect((await post(t, '/batteries/b1/operation-mode', { operationMode: 'SELF_RELIANCE' })).status).toBe(429);
   });
 
   it('collapsed and refused commands do not count against the budget', async () => {
-    const { t } = gatewayApp({ DAILY_COMMAND_LIMIT: '1' });
+    const { t } = await gatewayEngineApp({ DAILY_COMMAND_LIMIT: '1' });
     await seedDevice(t, 'battery', 'b1');
     await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
     for (let i = 0; i < 3; i++) expect((await (await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' })).json()).outcome).toBe('collapsed');
-    const outcomes = commandRows(t).map((r) => r['outcome']);
+    const outcomes = (await commandLog(t)).map((r) => r['outcome']);
     expect(outcomes).toEqual(['sent', 'collapsed', 'collapsed', 'collapsed']);
   });
 });
