@@ -19,6 +19,7 @@ export const BOTH_ENGINES = [
   'test/integration/poller.test.ts',
   'test/integration/order.property.test.ts',
   'test/integration/gateway.test.ts',
+  'test/integration/gateway-errors.test.ts',
 ];
 
 export default defineConfig({

@@ -11,7 +11,7 @@ import {
 import { codeToStatus } from '../../src/errors.js';
 import { mapEnodeError, refusalError } from '../../src/gateway/errors.js';
 import { api } from '../support/fixtures.js';
-import { commandRows, gatewayApp, json, post, problem, seedDevice } from './gateway-support.js';
+import { commandLog, gatewayEngineApp, json, post, problem, seedDevice } from './gateway-support.js';
 
 const PATH = { method: 'POST', path: '/vehicles/v1/charging' };
 
@@ -99,7 +99,7 @@ describe('Enode problems through the command routes', () => {
     [422, 'ENODE_UNPROCESSABLE', 422],
     [404, 'ENODE_NOT_FOUND', 404],
   ])('Enode %i → %s (%i), with Enode’s title and detail; logged as failed', async (status, code, ours) => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     enode.script.set('POST /vehicles/v1/charging', () => problem(status, 'Title from Enode', 'Detail from Enode'));
     const res = await post(t, '/vehicles/v1/charging', { action: 'START' });
@@ -108,11 +108,11 @@ describe('Enode problems through the command routes', () => {
     expect(err.code).toBe(code);
     expect(err.enode).toEqual({ status, title: 'Title from Enode', detail: 'Detail from Enode' });
     expect(err.message).toContain('Detail from Enode');
-    expect(commandRows(t)).toEqual([expect.objectContaining({ outcome: 'failed', action_id: null, error: err.message })]);
+    expect((await commandLog(t))).toEqual([expect.objectContaining({ outcome: 'failed', action_id: null, error: err.message })]);
   });
 
   it('Enode 5xx on a create → 502 ENODE_UNAVAILABLE, not retried, and counted as `unknown` (the action may exist)', async () => {
-    const { t, enode } = gatewayApp({ DAILY_COMMAND_LIMIT: '1' });
+    const { t, enode } = await gatewayEngineApp({ DAILY_COMMAND_LIMIT: '1' });
     await seedDevice(t, 'battery', 'b1');
     enode.script.set('POST /batteries/b1/operation-mode', () => problem(503, 'Service Unavailable', 'try later'));
     const res = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
@@ -121,7 +121,7 @@ describe('Enode problems through the command routes', () => {
     expect(body.error.code).toBe('ENODE_UNAVAILABLE');
     expect(JSON.stringify(body)).not.toContain('enode.fake');
     expect(enode.commandRequests()).toHaveLength(1);
-    expect(commandRows(t)).toEqual([expect.objectContaining({ outcome: 'unknown', action_id: null })]);
+    expect((await commandLog(t))).toEqual([expect.objectContaining({ outcome: 'unknown', action_id: null })]);
     enode.script.clear();
     // It may have reached the device, so it used the budget (limit 1): only an override goes now.
     const again = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
@@ -130,7 +130,7 @@ describe('Enode problems through the command routes', () => {
   });
 
   it('Enode unreachable → 502 ENODE_UNAVAILABLE', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'battery', 'b1');
     enode.script.set('POST /batteries/b1/operation-mode', () => {
       throw new TypeError('fetch failed', { cause: Object.assign(new Error('getaddrinfo ENOTFOUND enode.fake'), { code: 'ENOTFOUND' }) });
@@ -144,7 +144,7 @@ describe('Enode problems through the command routes', () => {
   });
 
   it('an action Enode cancels at once is stored and answered with a CANCELLED_BY_ENODE note', async () => {
-    const { t, enode } = gatewayApp();
+    const { t, enode } = await gatewayEngineApp();
     await seedDevice(t, 'vehicle', 'v1');
     const at = t.clock.now().toISOString();
     enode.script.set('POST /vehicles/v1/charging', () =>
@@ -171,7 +171,7 @@ describe('Enode problems through the command routes', () => {
 
 describe('cancelling an action', () => {
   async function pendingAction() {
-    const app = gatewayApp();
+    const app = await gatewayEngineApp();
     await seedDevice(app.t, 'charger', 'c1');
     const out = await (await post(app.t, '/chargers/c1/charging', { action: 'START' })).json();
     return { ...app, actionId: out.action.id as string };
@@ -201,7 +201,7 @@ describe('cancelling an action', () => {
     expect(out.action).toEqual(await (await api(t, `/actions/${actionId}`)).json());
     expect(out.notes).toEqual([expect.objectContaining({ code: 'VENDOR_MAY_STILL_EXECUTE' })]);
     expect(out.budget).toBeUndefined();
-    expect(commandRows(t).map((r) => [r['command'], r['outcome'], r['action_id']])).toEqual([
+    expect((await commandLog(t)).map((r) => [r['command'], r['outcome'], r['action_id']])).toEqual([
       ['charging', 'sent', actionId],
       ['cancel', 'sent', actionId],
     ]);
@@ -231,12 +231,12 @@ describe('cancelling an action', () => {
     expect(err.code).toBe('ACTION_ALREADY_RESOLVED');
     expect(err.action).toMatchObject({ id: actionId, state: 'CONFIRMED' });
     expect((await (await api(t, `/actions/${actionId}`)).json()).state).toBe('CONFIRMED');
-    expect(commandRows(t).at(-1)).toMatchObject({ command: 'cancel', outcome: 'failed' });
+    expect((await commandLog(t)).at(-1)).toMatchObject({ command: 'cancel', outcome: 'failed' });
   });
 
   it('an action already resolved here: 409 without asking Enode', async () => {
     const { t, enode, actionId } = await pendingAction();
-    t.db.$client.prepare("UPDATE actions SET state = 'FAILED' WHERE id = ?").run(actionId);
+    await t.exec("UPDATE actions SET state = 'FAILED' WHERE id = ?", [actionId]);
     const before = enode.requests.length;
     const res = await post(t, `/actions/${actionId}/cancel`);
     expect(res.status).toBe(409);

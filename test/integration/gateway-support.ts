@@ -193,13 +193,3 @@ export function post(t: AnyApp, path: string, body?: unknown, raw?: string) {
   else if (body !== undefined) init.body = JSON.stringify(body);
   return api(t, path, init);
 }
-
-/** Every row of the command log, oldest first, JSON columns parsed. */
-export function commandRows(t: TestApp) {
-  const rows = t.db.$client.prepare('SELECT * FROM commands ORDER BY requested_at_ms, rowid').all() as Array<Record<string, unknown>>;
-  return rows.map((r): Record<string, unknown> & { body: unknown; notes: Array<{ code: string }> } => ({
-    ...r,
-    body: JSON.parse(r['body'] as string),
-    notes: JSON.parse(r['notes'] as string),
-  }));
-}
