@@ -3,19 +3,22 @@ import { join } from 'node:path';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { alertId } from '../../src/alerts/types.js';
-import { enqueueAlert } from '../../src/store/sqlite/outbox.js';
-import { fanOut, recordResults } from '../../src/store/sqlite/alerts.js';
-import { runMigrations } from '../../src/db/migrate.js';
-import { openDatabase } from '../../src/db/open.js';
+import { ManualClock } from '../../src/clock.js';
+import { LEASE_CHECK_SECONDS } from '../../src/jobs/scheduler.js';
+import { silentLogger } from '../../src/logger.js';
+import { openStorage } from '../../src/storage.js';
 import { adminGet, deliver, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
-import { actionEvent } from '../support/fixtures.js';
+import { daemonDatabases, describeEngines, type Engine } from '../support/engines-e2e.js';
+import { actionEvent, testConfig } from '../support/fixtures.js';
 import { ALERT_SECRET, headersOf, startReceiver, type Receiver } from '../integration/alerts-support.js';
 
 const running: Daemon[] = [];
 const dirs: string[] = [];
 const receivers: Receiver[] = [];
+const databases = daemonDatabases();
 afterEach(async () => {
   for (const d of running.splice(0)) await d.proc.stop();
+  await databases.dropAll();
   for (const r of receivers.splice(0)) await r.close();
   for (const dir of dirs.splice(0)) removeDir(dir);
 });
@@ -37,16 +40,20 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('alerts across a crash (daemon process, file database)', () => {
+describeEngines('alerts across a crash (daemon process)', (engine) => {
   it('an alert committed but never sent (kill -9 before dispatch) is delivered, signed, by the next daemon', async () => {
     const rx = await startReceiver();
     receivers.push(rx);
     const dir = tempDir();
     dirs.push(dir);
-    const env = { ALERT_WEBHOOK_URLS: rx.url, ALERT_WEBHOOK_SECRET: ALERT_SECRET };
+    const env = { ...(await databases.make(engine)).env, ALERT_WEBHOOK_URLS: rx.url, ALERT_WEBHOOK_SECRET: ALERT_SECRET };
 
-    // First daemon: dispatches only at start and then once an hour, so the alert stays unsent.
-    const first = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: '3600' });
+    // First daemon: dispatches only at start and then once an interval, so the alert stays unsent.
+    // On Postgres its dispatch lease (one interval) outlives it: the next daemon takes the job over
+    // within the interval plus LEASE_CHECK_SECONDS (README, "Failover time"), so it is short there.
+    const firstInterval = engine === 'sqlite' ? 3600 : 8;
+    const first = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: String(firstInterval) });
+    const firstStartedAt = Date.now();
     running.push(first);
     expect((await deliver(first.url, 'delivery-1', [actionEvent('act-1', 'FAILED', 5)])).status).toBe(200);
     const id = alertId('action.failed:act-1');
@@ -59,35 +66,46 @@ describe('alerts across a crash (daemon process, file database)', () => {
 
     const second = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: '1' });
     running.push(second);
-    const [req] = await rx.waitFor(1, 15_000);
+    const takeover = engine === 'sqlite' ? 0 : (firstInterval + LEASE_CHECK_SECONDS) * 1000;
+    const [req] = await rx.waitFor(1, takeover + 15_000);
+    if (engine === 'postgres') expect(Date.now() - firstStartedAt).toBeLessThan(takeover + 5_000);
     expect(req!.headers['webhook-id']).toBe(id);
     // Real clocks on both sides here: the verifier checks the timestamp too.
     expect(new Webhook(ALERT_SECRET).verify(req!.body, headersOf(req!))).toMatchObject({ type: 'action.failed', data: { action: { id: 'act-1', state: 'FAILED' } } });
     await waitUntil(async () => (await (await adminGet(second.url, '/alerts?status=delivered')).json()).data.length === 1);
     expect(rx.requests).toHaveLength(1);
-  });
+  }, 60_000);
 });
 
-describe('enode-sync alerts (CLI)', () => {
-  function deadAlert(dbPath: string): string {
-    const db = openDatabase(dbPath);
-    runMigrations(db);
-    const sqlite = db.$client;
-    const at = Date.parse('2026-03-01T12:00:00.000Z');
-    sqlite.transaction(() => {
-      enqueueAlert(sqlite, { type: 'action.failed', dedupeKey: 'action.failed:act-9', deviceId: 'vehicle-1', userId: 'user-1', data: { action: { id: 'act-9' } }, createdAtMs: at });
-      fanOut(sqlite, [{ name: 'webhook:hooks.example#00000000', types: ['action.failed'] }], at);
-      recordResults(sqlite, 'webhook:hooks.example#00000000', at, [{ alertId: alertId('action.failed:act-9'), status: 'dead', counted: true, nextAttemptAtMs: at, lastStatus: 500, lastError: 'HTTP 500' }]);
-    })();
-    sqlite.close();
-    return alertId('action.failed:act-9');
-  }
+/** The database the CLI runs on: a SQLite file in `dir`, or a fresh Postgres schema (migrated by the first opener). */
+async function cliDatabase(engine: Engine, dir: string): Promise<Record<string, string>> {
+  if (engine === 'sqlite') return { DATABASE_PATH: join(dir, 'alerts.db') };
+  return (await databases.make(engine)).env;
+}
 
-  it('retries a dead alert, refuses what it cannot retry, and lists deliveries', () => {
+/** An alert whose one attempt is dead, made through the store port as the dispatcher would leave it. */
+async function deadAlert(env: Record<string, string>): Promise<string> {
+  const at = Date.parse('2026-03-01T12:00:00.000Z');
+  const sink = 'webhook:hooks.example#00000000';
+  const storage = await openStorage(testConfig(env), silentLogger(), new ManualClock(new Date(at)), { mode: 'oneShot' });
+  try {
+    const alerts = storage.store.alerts;
+    await alerts.raise({ type: 'action.failed', dedupeKey: 'action.failed:act-9', deviceId: 'vehicle-1', userId: 'user-1', data: { action: { id: 'act-9' } }, createdAtMs: at });
+    const claimed = await alerts.claim({ nowMs: at, sinks: [{ name: sink, types: ['action.failed'] }], sink, limit: 10, leaseMs: 60_000 });
+    expect(claimed.map((c) => c.alertId)).toEqual([alertId('action.failed:act-9')]);
+    await alerts.record({ nowMs: at, sink, results: [{ alertId: alertId('action.failed:act-9'), status: 'dead', counted: true, nextAttemptAtMs: at, lastStatus: 500, lastError: 'HTTP 500' }] });
+  } finally {
+    await storage.close();
+  }
+  return alertId('action.failed:act-9');
+}
+
+describeEngines('enode-sync alerts (CLI)', (engine) => {
+  it('retries a dead alert, refuses what it cannot retry, and lists deliveries', async () => {
     const dir = tempDir();
     dirs.push(dir);
-    const env = { DATABASE_PATH: join(dir, 'alerts.db') };
-    const id = deadAlert(env.DATABASE_PATH);
+    const env = await cliDatabase(engine, dir);
+    const id = await deadAlert(env);
 
     const dead = cli(['alerts', 'list', '--status', 'dead'], env);
     expect(dead.code).toBe(0);
@@ -106,7 +124,9 @@ describe('enode-sync alerts (CLI)', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No alert with id "alr_nope"');
   });
+});
 
+describe('enode-sync alerts (CLI), before any database', () => {
   it('explains itself: alerts --help, and usage on a missing id', () => {
     const help = cli(['alerts', '--help']);
     expect(help.code).toBe(0);

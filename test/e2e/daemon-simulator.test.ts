@@ -1,25 +1,29 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { canControlCharging, createSimulator, inProcessFetch, pickDevices, SimApiClient, type Simulator } from '../../src/simulator/index.js';
 import { controlledState } from '../../src/domain/devices.js';
 import { adminGet, allPages, E2E_SECRET, removeDir, startDaemon, tempDir, waitApplied, type Daemon } from '../support/daemon.js';
+import { daemonDatabases, describeEngines } from '../support/engines-e2e.js';
 
 let daemon: Daemon | undefined;
 let sim: Simulator | undefined;
 let dir: string | undefined;
+const databases = daemonDatabases();
 
 afterEach(async () => {
   await sim?.close();
   await daemon?.proc.stop();
+  await databases.dropAll();
   if (dir) removeDir(dir);
   daemon = sim = dir = undefined;
 });
 
-describe('daemon fed by the simulator over real HTTP', () => {
+describeEngines('daemon fed by the simulator over real HTTP', (engine) => {
   it('with Enode credentials, resyncs every device at start without any webhook', async () => {
     dir = tempDir();
     sim = createSimulator({ seed: 3, devices: 12 });
     const listening = await sim.listen(0, '127.0.0.1');
     daemon = await startDaemon(dir, {
+      ...(await databases.make(engine)).env,
       ENODE_API_URL: listening.url,
       ENODE_OAUTH_URL: `${listening.url}/oauth2/token`,
       ENODE_CLIENT_ID: sim.options.clientId,
@@ -41,7 +45,7 @@ describe('daemon fed by the simulator over real HTTP', () => {
 
   it('ends with the simulator’s device and action state, through duplicated and reordered webhooks', async () => {
     dir = tempDir();
-    daemon = await startDaemon(dir);
+    daemon = await startDaemon(dir, (await databases.make(engine)).env);
     sim = createSimulator({
       seed: 11,
       devices: 24,

@@ -1,14 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { createSimulator, pickDevices, type Simulator } from '../../src/simulator/index.js';
 import { E2E_ADMIN, adminGet, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { daemonDatabases, describeEngines } from '../support/engines-e2e.js';
 
 let daemon: Daemon | undefined;
 let sim: Simulator | undefined;
 let dir: string | undefined;
+const databases = daemonDatabases();
 
 afterEach(async () => {
   await sim?.close();
   await daemon?.proc.stop();
+  await databases.dropAll();
   if (dir) removeDir(dir);
   daemon = sim = dir = undefined;
 });
@@ -21,13 +24,14 @@ function adminPost(url: string, path: string, body?: unknown): Promise<Response>
   });
 }
 
-describe('command gateway in the running daemon (real HTTP, writer thread)', () => {
+describeEngines('command gateway in the running daemon (real HTTP)', (engine) => {
   it('sends, collapses and cancels through the simulator; the timeline shows the commands', async () => {
     dir = tempDir();
     // Simulated time starts now and stands still: the action stays PENDING until cancelled.
     sim = createSimulator({ seed: 4, devices: 0, fleet: { vehicles: 0, chargers: 0, hvacs: 0, batteries: 2 }, incapableRate: 0, startTime: new Date().toISOString() });
     const listening = await sim.listen(0, '127.0.0.1');
     daemon = await startDaemon(dir, {
+      ...(await databases.make(engine)).env,
       ENODE_API_URL: listening.url,
       ENODE_OAUTH_URL: `${listening.url}/oauth2/token`,
       ENODE_CLIENT_ID: sim.options.clientId,
@@ -68,7 +72,7 @@ describe('command gateway in the running daemon (real HTTP, writer thread)', () 
 
   it('without Enode credentials the command routes answer 503', async () => {
     dir = tempDir();
-    daemon = await startDaemon(dir);
+    daemon = await startDaemon(dir, (await databases.make(engine)).env);
     const res = await adminPost(daemon.url, '/vehicles/v1/charging', { action: 'START' });
     expect(res.status).toBe(503);
     expect((await res.json()).error.code).toBe('ENODE_NOT_CONFIGURED');

@@ -7,10 +7,14 @@ import { freePort, startProcess, waitHealthy, type Proc } from './process.js';
 export const E2E_SECRET = 'e2e-webhook-secret';
 export const E2E_ADMIN = 'e2e-admin-token-0123456789';
 
-/** A daemon run from source (`node --import tsx src/main.ts serve`) on a file database. */
+/**
+ * A daemon run from source (`node --import tsx src/main.ts serve`) on a file database in `dir`, or
+ * on Postgres when `env` has DATABASE_URL (test/support/engines-e2e.ts makes one per test).
+ */
 export interface Daemon {
   url: string;
   dir: string;
+  /** The SQLite file (unused when the daemon runs on Postgres). */
   dbPath: string;
   proc: Proc;
   logs(): string;
@@ -24,10 +28,12 @@ export async function startDaemon(dir: string, env: Record<string, string> = {})
   const port = await freePort();
   const dbPath = join(dir, 'enode-sync.db');
   const logPath = join(dir, `daemon-${port}.log`);
+  // With DATABASE_URL the SQLite path is left out rather than ignored, so the log has no warning about it.
+  const database: Record<string, string> = env.DATABASE_URL ? {} : { DATABASE_PATH: dbPath };
   const proc = startProcess(
     process.execPath,
     ['--import', 'tsx', 'src/main.ts', 'serve'],
-    { PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: dbPath, ENODE_WEBHOOK_SECRET: E2E_SECRET, ADMIN_TOKEN: E2E_ADMIN, LOG_LEVEL: 'info', ...env },
+    { PORT: String(port), HOST: '127.0.0.1', ...database, ENODE_WEBHOOK_SECRET: E2E_SECRET, ADMIN_TOKEN: E2E_ADMIN, LOG_LEVEL: 'info', ...env },
     openSync(logPath, 'a'),
   );
   const url = `http://127.0.0.1:${port}`;
