@@ -20,6 +20,7 @@ export const BOTH_ENGINES = [
   'test/integration/order.property.test.ts',
   'test/integration/gateway.test.ts',
   'test/integration/gateway-errors.test.ts',
+  'test/integration/retention.test.ts',
 ];
 
 export default defineConfig({

@@ -8,7 +8,8 @@ import { runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';
 import { createApp } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
-import { actionEvent, makeTestApp, NOW, postWebhook, testConfig, vehicleEvent } from '../support/fixtures.js';
+import { actionEvent, makeApp, NOW, postWebhook, testConfig, vehicleEvent, type EngineApp } from '../support/fixtures.js';
+import { itOn } from '../support/engines.js';
 
 const DAY = 86_400_000;
 
@@ -19,14 +20,21 @@ function shifted<T>(event: T, deltaMs: number): T {
   ) as T;
 }
 
-function counts(db: { $client: { prepare(sql: string): { pluck(): { get(): unknown } } } }) {
-  const n = (table: string) => Number(db.$client.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get());
-  return { deliveries: n('deliveries'), observations: n('observations'), devices: n('devices'), actions: n('actions'), findings: n('findings'), transitions: n('transitions') };
+async function counts(t: EngineApp) {
+  const n = async (table: string) => Number((await t.column(`SELECT COUNT(*) FROM ${table}`))[0]);
+  return {
+    deliveries: await n('deliveries'),
+    observations: await n('observations'),
+    devices: await n('devices'),
+    actions: await n('actions'),
+    findings: await n('findings'),
+    transitions: await n('transitions'),
+  };
 }
 
 describe('retention', () => {
   it('prunes raw deliveries, observations and explained transitions past the age, and keeps projections, findings and failed deliveries', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     // 40 days ago: an interference episode and an action, plus a delivery that failed to apply.
     t.clock.set(NOW.getTime() - 40 * DAY);
     const aged = [vehicleEvent('vehicle-1', 0, { charging: true }), vehicleEvent('vehicle-1', 5, { charging: false }), actionEvent('a1', 'CONFIRMED', 1)];
@@ -37,22 +45,22 @@ describe('retention', () => {
     // Now: a recent delivery.
     t.clock.set(NOW);
     await postWebhook(t, [vehicleEvent('vehicle-2', 0, { charging: false })]);
-    const before = counts(t.db);
+    const before = await counts(t);
     expect(before).toMatchObject({ deliveries: 3, observations: 3, devices: 2, actions: 1, findings: 1, transitions: 1 });
 
     const result = await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY });
     expect(result.more).toBe(false);
     expect(result.deleted).toMatchObject({ observations: 2, deliveries: 1 });
     // The transition behind a finding stays: the finding's timeline keeps its explanation.
-    expect(counts(t.db)).toEqual({ deliveries: 2, observations: 1, devices: 2, actions: 1, findings: 1, transitions: 1 });
-    const kept = t.db.$client.prepare(`SELECT id, status FROM deliveries ORDER BY received_at`).all();
+    expect(await counts(t)).toEqual({ deliveries: 2, observations: 1, devices: 2, actions: 1, findings: 1, transitions: 1 });
+    const kept = await t.rows(`SELECT id, status FROM deliveries ORDER BY received_at`);
     expect(kept).toEqual([{ id: 'bad', status: 'failed' }, expect.objectContaining({ status: 'applied' })]);
     // A second pass finds nothing more.
     expect(Object.values((await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY })).deleted).every((n) => n === 0)).toBe(true);
   });
 
   it('works in small time-boxed steps and reports when more is left', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     t.clock.set(NOW.getTime() - 40 * DAY);
     for (let i = 0; i < 30; i++) await postWebhook(t, Array.from({ length: 100 }, (_, j) => vehicleEvent(`v${i}-${j}`, i, { charging: j % 2 === 0 })));
     const first = await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 });
@@ -62,10 +70,10 @@ describe('retention', () => {
     let calls = 1;
     for (let more = true; more; calls++) more = (await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 })).more;
     expect(calls).toBe(2);
-    expect(counts(t.db)).toMatchObject({ deliveries: 0, observations: 0, devices: 3000 });
+    expect(await counts(t)).toMatchObject({ deliveries: 0, observations: 0, devices: 3000 });
   });
 
-  it('keeps a file database bounded: freed pages are reused across retention periods', async () => {
+  itOn('sqlite', 'page counts of a database file; Postgres reuses space through VACUUM', 'keeps a file database bounded: freed pages are reused across retention periods', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'enode-sync-retention-'));
     try {
       const config = testConfig({ DATABASE_PATH: join(dir, 'db.sqlite') });
