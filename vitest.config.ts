@@ -21,6 +21,7 @@ export const BOTH_ENGINES = [
   'test/integration/gateway.test.ts',
   'test/integration/gateway-errors.test.ts',
   'test/integration/retention.test.ts',
+  'test/integration/hostile-payloads.test.ts',
 ];
 
 export default defineConfig({
