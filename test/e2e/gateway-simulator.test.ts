@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { inProcessFetch, pickDevices } from '../../src/simulator/index.js';
+import { afterAll, expect, it } from 'vitest';
+import { createSimulator, inProcessFetch, pickDevices } from '../../src/simulator/index.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
+import type { SyncDeps } from '../../src/sync/types.js';
+import { describeEngines, dropEngineApps, engineApp, type Engine } from '../support/engines-e2e.js';
 import { makeEnodeClient } from '../support/enode.js';
-import { api } from '../support/fixtures.js';
-import { setupSyncHarness } from '../support/sync-harness.js';
+import { api, SECRET } from '../support/fixtures.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -15,13 +16,45 @@ interface Explanation {
 }
 
 /**
+ * The daemon's app on `engine` (in process, manual clock) fed by an in-process simulator, with the
+ * gateway's Enode client on the same simulator. test/support/sync-harness.ts builds the same on
+ * SQLite only; this test needs the engine as a parameter.
+ */
+async function harness(engine: Engine, simOptions: Parameters<typeof createSimulator>[0]) {
+  const t = await engineApp(engine);
+  const sim = createSimulator({
+    webhookUrl: 'http://daemon.test/webhooks/enode',
+    webhookSecret: SECRET,
+    fetch: ((url: string, init?: RequestInit) => t.app.request(url, init)) as typeof fetch,
+    ...simOptions,
+  });
+  t.clock.set(sim.clock.nowMs());
+  // The gateway reads deps.enode per request.
+  t.deps.enode = makeEnodeClient({ baseUrl: 'http://sim.local', clock: t.clock, fetch: inProcessFetch(sim.app) });
+  const deps: SyncDeps = { config: t.config, logger: t.deps.logger, clock: t.clock, enode: t.deps.enode, store: t.deps.store, read: t.deps.read, state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null } };
+  return {
+    t,
+    sim,
+    deps,
+    /** Moves the simulator and the app's clock together, then lets the app apply what arrived. */
+    async step(ms: number) {
+      await sim.runFor(ms);
+      t.clock.set(sim.clock.nowMs());
+      await t.deps.store.idle();
+    },
+  };
+}
+
+afterAll(dropEngineApps);
+
+/**
  * A day of commands for one car through the gateway, against the in-process simulator (Enode's
  * actions, webhooks and the car's physics on simulated time), with the reconciler running as the
  * daemon runs it.
  */
-describe('command gateway against the simulator', () => {
+describeEngines('command gateway against the simulator', (engine) => {
   it('a day of commands for one car: duplicates collapsed, the 7th refused, every change explained by our actions', async () => {
-    const s = setupSyncHarness({
+    const s = await harness(engine, {
       seed: 11,
       devices: 0,
       fleet: { vehicles: 3, chargers: 0, hvacs: 0, batteries: 0 },
@@ -31,8 +64,6 @@ describe('command gateway against the simulator', () => {
       incapableRate: 0,
       actionDelaySeconds: [10, 90],
     });
-    // The gateway's Enode client, against the same simulator (the daemon reads deps.enode per request).
-    s.t.deps.enode = makeEnodeClient({ baseUrl: 'http://sim.local', clock: s.t.clock, fetch: inProcessFetch(s.sim.app) });
     const reconcile = async () => {
       for (let i = 0; i < 20 && (await s.t.deps.store.reconcile({})).more; i++);
     };
@@ -91,7 +122,7 @@ describe('command gateway against the simulator', () => {
     // Enode saw exactly the six commands: duplicates and the refused one never reached it.
     const enodeActions = s.sim.truth().actions.filter((a) => a.targetId === car.id);
     expect(enodeActions.map((a) => a.id).sort()).toEqual(sent.map((a) => a.id).sort());
-    const log = s.t.db.$client.prepare('SELECT outcome, COUNT(*) AS n FROM commands WHERE device_id = ? GROUP BY outcome ORDER BY outcome').all(car.id);
+    const log = await s.t.rows('SELECT outcome, COUNT(*) AS n FROM commands WHERE device_id = ? GROUP BY outcome ORDER BY outcome', [car.id]);
     expect(log).toEqual([
       { outcome: 'collapsed', n: collapsed },
       { outcome: 'refused', n: 1 },
@@ -103,12 +134,10 @@ describe('command gateway against the simulator', () => {
     const confirmed = enodeActions.filter((a) => a.state === 'CONFIRMED').map((a) => a.id);
     expect(confirmed.length).toBeGreaterThanOrEqual(5);
     const transitions = (
-      s.t.db.$client.prepare("SELECT at_ms AS atMs, to_value AS toValue, status, explanation FROM transitions WHERE device_id = ? AND field = 'charging' ORDER BY at_ms").all(car.id) as Array<{
-        atMs: number;
-        toValue: string;
-        status: string;
-        explanation: string;
-      }>
+      await s.t.rows<{ atMs: number; toValue: string; status: string; explanation: string }>(
+        `SELECT at_ms AS "atMs", to_value AS "toValue", status, explanation FROM transitions WHERE device_id = ? AND field = 'charging' ORDER BY at_ms`,
+        [car.id],
+      )
     ).map((t) => ({ ...t, explanation: JSON.parse(t.explanation) as Explanation }));
     expect(transitions.every((t) => t.status === 'explained')).toBe(true);
     const explainedBy = transitions.filter((t) => t.explanation.kind === 'own_action').map((t) => t.explanation.actionId);
@@ -117,7 +146,7 @@ describe('command gateway against the simulator', () => {
     const others = transitions.filter((x) => x.explanation.kind !== 'own_action');
     expect(others[0]).toMatchObject({ toValue: 'true', explanation: { kind: 'natural' } });
     for (const t of others) expect(t.explanation.kind).toBe('natural');
-    expect(s.t.db.$client.prepare('SELECT COUNT(*) AS n FROM findings WHERE device_id = ?').get(car.id)).toEqual({ n: 0 });
+    expect(await s.t.row('SELECT COUNT(*) AS n FROM findings WHERE device_id = ?', [car.id])).toEqual({ n: 0 });
 
     // A rolling window: at the announced time a command is allowed again.
     await wait(nextAllowedMs - s.t.clock.now().getTime());

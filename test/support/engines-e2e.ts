@@ -6,6 +6,7 @@
  * once; under CI=true postgresAvailable() throws instead.
  */
 import { describe, it } from 'vitest';
+import { makeApp, type EngineApp, type TestAppOptions } from './fixtures.js';
 import { freshPostgresSchema, postgresAvailable } from './postgres.js';
 
 export type Engine = 'sqlite' | 'postgres';
@@ -74,4 +75,29 @@ export function daemonDatabases() {
       for (const db of open.splice(0)) await db.drop();
     },
   };
+}
+
+/**
+ * An in-process app (fixtures.ts `makeApp`) on `engine`, whichever project runs the file. makeApp
+ * reads TEST_ENGINE before its first await, so the variable is set for that call only.
+ */
+export function engineApp(engine: Engine, overrides: Record<string, string> = {}, options: TestAppOptions = {}): Promise<EngineApp> {
+  const saved = process.env['TEST_ENGINE'];
+  process.env['TEST_ENGINE'] = engine;
+  try {
+    return makeApp(overrides, options);
+  } finally {
+    if (saved === undefined) delete process.env['TEST_ENGINE'];
+    else process.env['TEST_ENGINE'] = saved;
+  }
+}
+
+/**
+ * Drops the Postgres schemas engineApp's apps used (call it in afterAll). engine-setup.ts does this
+ * only in the `postgres` project; these files run in the `sqlite` one.
+ */
+export async function dropEngineApps(): Promise<void> {
+  if (postgresSkipReason() !== undefined) return;
+  const { dropTestSchemas } = await import('./pg-app.js');
+  await dropTestSchemas();
 }
