@@ -22,6 +22,7 @@ export const BOTH_ENGINES = [
   'test/integration/gateway-errors.test.ts',
   'test/integration/retention.test.ts',
   'test/integration/hostile-payloads.test.ts',
+  'test/integration/timeline-bounded.test.ts',
 ];
 
 export default defineConfig({

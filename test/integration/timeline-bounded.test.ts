@@ -1,71 +1,91 @@
 import { describe, expect, it } from 'vitest';
-import { actions, commands, findings, observations, transitions } from '../../src/db/schema.js';
 import { boundDepth, parseStoredJson, TOO_DEEP, UNREADABLE_TEXT } from '../../src/reconcile/timeline.js';
 import { DevicePage } from '../../src/ui/pages/device.js';
 import { DEVICE_PAGE_ENTRIES, deviceTimelineSlice } from '../../src/ui/queries.js';
 import { layoutTimeline } from '../../src/ui/timeline-svg.js';
-import { api, makeTestApp, NOW, type TestApp } from '../support/fixtures.js';
+import type { SqlParam } from '../../src/store/sql.js';
+import { api, makeApp, NOW, type EngineApp } from '../support/fixtures.js';
 
 const DEVICE = 'v-busy';
 const START_MS = NOW.getTime() - 20 * 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Rows inserted with portable multi-row INSERTs, a few hundred a statement (SQLite and Postgres both take that many parameters). */
+async function insertRows(t: EngineApp, table: string, rows: Array<Record<string, SqlParam>>): Promise<void> {
+  const columns = Object.keys(rows[0] ?? {});
+  for (let i = 0; i < rows.length; i += 500) {
+    const batch = rows.slice(i, i + 500);
+    const values = batch.map(() => `(${columns.map(() => '?').join(', ')})`).join(', ');
+    await t.exec(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values}`, batch.flatMap((r) => columns.map((c) => r[c] ?? null)));
+  }
+}
+
 /** Stores a long history straight into the tables: `n` actions, and every 10th instant an observation, a transition, a command and a finding. */
-function seedHistory(t: TestApp, n: number) {
-  const db = t.db;
-  db.transaction((tx) => {
-    for (let i = 0; i < n; i++) {
-      // Several entries share one instant (every 3 actions), so the cursor's tie-breaks are exercised.
-      const atMs = START_MS + Math.floor(i / 3) * 1000;
-      tx.insert(actions)
-        .values({
-          id: `a-${String(i).padStart(5, '0')}`,
-          userId: 'u1',
-          targetId: DEVICE,
-          targetType: 'vehicle',
-          kind: 'START',
-          target: null,
-          state: 'CONFIRMED',
-          failureReason: null,
-          createdAt: iso(atMs),
-          // Updated long after creation for some: the page must still place them at creation.
-          updatedAt: iso(atMs + (i % 7 === 0 ? 5 * 3_600_000 : 2000)),
-          updatedAtMs: atMs + (i % 7 === 0 ? 5 * 3_600_000 : 2000),
-          completedAt: null,
-          origin: 'enode',
-          raw: { id: `a-${i}` },
-          rawHash: `h${i}`,
-          firstSeenAt: atMs,
-          lastNewsAt: atMs,
-        })
-        .run();
-      if (i % 10 !== 0) continue;
-      tx.insert(observations)
-        .values({
-          deviceId: DEVICE,
-          deviceType: 'vehicle',
-          userId: 'u1',
-          event: 'user:vehicle:updated',
-          source: 'webhook',
-          observedAtMs: atMs,
-          receivedAt: atMs,
-          controlled: { charging: i % 20 === 0 },
-          context: {},
-          stale: false,
-          hash: `o${i}`,
-        })
-        .run();
-      tx.insert(transitions)
-        .values({ deviceId: DEVICE, atMs, field: 'charging', fromValue: 'false', toValue: 'true', receivedAtMs: atMs, explanation: '{"kind":"unexplained"}', status: 'explained' })
-        .run();
-      tx.insert(commands)
-        .values({ id: `c-${i}`, deviceId: DEVICE, deviceType: 'vehicle', command: 'charging', body: '{"action":"START"}', requestedAtMs: atMs, outcome: 'sent', notes: '[]' })
-        .run();
-      tx.insert(findings)
-        .values({ id: `f-${i}`, key: `k-${i}`, deviceId: DEVICE, deviceType: 'vehicle', userId: 'u1', kind: 'UNEXPECTED_CHANGE', field: 'charging', fromValue: 'false', toValue: 'true', observedAtMs: atMs, detectedAtMs: atMs, evidence: '{}' })
-        .run();
-    }
-  });
+async function seedHistory(t: EngineApp, n: number): Promise<void> {
+  const rows: Record<'actions' | 'observations' | 'transitions' | 'commands' | 'findings', Array<Record<string, SqlParam>>> = {
+    actions: [],
+    observations: [],
+    transitions: [],
+    commands: [],
+    findings: [],
+  };
+  for (let i = 0; i < n; i++) {
+    // Several entries share one instant (every 3 actions), so the cursor's tie-breaks are exercised.
+    const atMs = START_MS + Math.floor(i / 3) * 1000;
+    // Updated long after creation for some: the page must still place them at creation.
+    const updatedAtMs = atMs + (i % 7 === 0 ? 5 * 3_600_000 : 2000);
+    rows.actions.push({
+      id: `a-${String(i).padStart(5, '0')}`,
+      user_id: 'u1',
+      target_id: DEVICE,
+      target_type: 'vehicle',
+      kind: 'START',
+      target: null,
+      state: 'CONFIRMED',
+      failure_reason: null,
+      created_at: iso(atMs),
+      updated_at: iso(updatedAtMs),
+      updated_at_ms: updatedAtMs,
+      completed_at: null,
+      origin: 'enode',
+      raw: JSON.stringify({ id: `a-${i}` }),
+      raw_hash: `h${i}`,
+      first_seen_at: atMs,
+      last_news_at: atMs,
+    });
+    if (i % 10 !== 0) continue;
+    rows.observations.push({
+      device_id: DEVICE,
+      device_type: 'vehicle',
+      user_id: 'u1',
+      event: 'user:vehicle:updated',
+      source: 'webhook',
+      observed_at_ms: atMs,
+      received_at: atMs,
+      controlled: JSON.stringify({ charging: i % 20 === 0 }),
+      context: '{}',
+      // Booleans as 0/1: SQLite stores them so, and Postgres reads '0' and '1' as booleans.
+      stale: 0,
+      hash: `o${i}`,
+    });
+    rows.transitions.push({ device_id: DEVICE, at_ms: atMs, field: 'charging', from_value: 'false', to_value: 'true', received_at_ms: atMs, explanation: '{"kind":"unexplained"}', status: 'explained' });
+    rows.commands.push({ id: `c-${i}`, device_id: DEVICE, device_type: 'vehicle', command: 'charging', body: '{"action":"START"}', requested_at_ms: atMs, outcome: 'sent', notes: '[]' });
+    rows.findings.push({
+      id: `f-${i}`,
+      key: `k-${i}`,
+      device_id: DEVICE,
+      device_type: 'vehicle',
+      user_id: 'u1',
+      kind: 'UNEXPECTED_CHANGE',
+      field: 'charging',
+      from_value: 'false',
+      to_value: 'true',
+      observed_at_ms: atMs,
+      detected_at_ms: atMs,
+      evidence: '{}',
+    });
+  }
+  for (const [table, list] of Object.entries(rows)) if (list.length > 0) await insertRows(t, table, list);
 }
 
 interface TimelineBody {
@@ -74,7 +94,7 @@ interface TimelineBody {
   pagination: { after: string | null };
 }
 
-async function getPage(t: TestApp, query: string) {
+async function getPage(t: EngineApp, query: string) {
   const res = await api(t, `/devices/${DEVICE}/timeline?since=${iso(START_MS - 1000)}${query}`);
   const text = await res.text();
   expect(res.status, text.slice(0, 300)).toBe(200);
@@ -87,9 +107,9 @@ const idOf = (e: TimelineBody['data'][number]): string =>
 
 describe('device timeline is bounded and paged', () => {
   it('answers a device with 5,000 actions a page at a time, each bounded, and paging reaches every entry once, oldest first', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const n = 5_000;
-    seedHistory(t, n);
+    await seedHistory(t, n);
     const expectedEntries = n + 3 * (n / 10); // actions, then observations (carrying their transitions), commands, findings
 
     const first = await getPage(t, '');
@@ -122,35 +142,41 @@ describe('device timeline is bounded and paged', () => {
   });
 
   it('places an action updated hours after its creation at its creation, on the page where it belongs', async () => {
-    const t = makeTestApp();
-    seedHistory(t, 30);
+    const t = await makeApp();
+    await seedHistory(t, 30);
     const { body } = await getPage(t, '&limit=5');
     // a-00000 was created first (and updated 5 hours later): the first entry at the first instant after the command.
     expect(body.data.map(idOf).slice(0, 3)).toEqual(['c-0', 'a-00000', 'a-00001']);
   });
 
   it('refuses a cursor that is not a timeline cursor', async () => {
-    const t = makeTestApp();
-    seedHistory(t, 3);
+    const t = await makeApp();
+    await seedHistory(t, 3);
     const bad = [[1, 'x'], [1, 9, 'a'], [1, 2, 'not-digits'], [1.5, 1, 'a']].map((k) => Buffer.from(JSON.stringify(k)).toString('base64url'));
     for (const after of bad) expect((await api(t, `/devices/${DEVICE}/timeline?after=${after}`)).status).toBe(400);
   });
 
   it('shows a stored record that is not JSON, or nested thousands of levels deep, instead of failing the page', async () => {
-    const t = makeTestApp();
-    seedHistory(t, 1);
-    const deep = '['.repeat(20_000) + ']'.repeat(20_000);
-    t.db.$client.prepare(`UPDATE observations SET controlled = ?, context = 'not json{' WHERE device_id = ?`).run(`{"charging":${deep}}`, DEVICE);
-    t.db.$client.prepare(`UPDATE commands SET body = ? WHERE device_id = ?`).run(deep, DEVICE);
-    t.db.$client.prepare(`UPDATE actions SET target = 'nope', failure_reason = ? WHERE target_id = ?`).run(deep, DEVICE);
-    t.db.$client.prepare(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`).run(deep, DEVICE);
+    const t = await makeApp();
+    await seedHistory(t, 1);
+    // Postgres's json columns (observations.controlled and context, actions.target and
+    // failure_reason) refuse text that does not parse, and nesting past its stack depth (about
+    // 13,000 levels with the default 2 MB): there they get 10,000 levels and nothing unparsable.
+    const pg = t.engine === 'postgres';
+    const deep = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    const deepInJson = deep(pg ? 10_000 : 20_000);
+    await t.exec(`UPDATE observations SET controlled = ?, context = ? WHERE device_id = ?`, [`{"charging":${deepInJson}}`, pg ? '{}' : 'not json{', DEVICE]);
+    await t.exec(`UPDATE commands SET body = ? WHERE device_id = ?`, [deep(20_000), DEVICE]);
+    await t.exec(`UPDATE actions SET target = ?, failure_reason = ? WHERE target_id = ?`, [pg ? null : 'nope', deepInJson, DEVICE]);
+    await t.exec(`UPDATE findings SET from_value = ?, to_value = '{' WHERE device_id = ?`, [deep(20_000), DEVICE]);
     const { body } = await getPage(t, '');
     const byType = Object.fromEntries(body.data.map((e) => [e.type, e]));
-    expect(byType.observation?.context).toBe(UNREADABLE_TEXT);
+    if (!pg) expect(byType.observation?.context).toBe(UNREADABLE_TEXT);
     expect(JSON.stringify(byType.observation?.controlled)).toContain(TOO_DEEP);
     expect(JSON.stringify(byType.command?.command.body)).toContain(TOO_DEEP);
     expect(byType.action?.action.target).toBeNull();
-    expect(byType.action?.action.note).toContain('target is not valid JSON');
+    if (!pg) expect(byType.action?.action.note).toContain('target is not valid JSON');
+    expect(byType.action?.action.note).toContain('failureReason nests deeper than');
     expect(byType.finding?.finding.to).toBe(UNREADABLE_TEXT);
     expect(JSON.stringify(byType.finding?.finding.from)).toContain(TOO_DEEP);
 
@@ -171,8 +197,8 @@ describe('stored JSON for presenting', () => {
 
 describe('dashboard device page is paged', () => {
   it('pages a long window 500 entries at a time, reaching every entry once, and links to the later entries', async () => {
-    const t = makeTestApp();
-    seedHistory(t, 1_500);
+    const t = await makeApp();
+    await seedHistory(t, 1_500);
     const window = { fromMs: NOW.getTime() - 24 * 3_600_000, untilMs: NOW.getTime() };
     const seen = new Set<string>();
     let after: string | undefined;
@@ -197,7 +223,7 @@ describe('dashboard device page is paged', () => {
   });
 
   it('refuses a cursor that was not given by a page', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const window = { fromMs: 0, untilMs: NOW.getTime() };
     await expect(deviceTimelineSlice(t.deps.read, DEVICE, window, 'x'.repeat(3000))).rejects.toThrow(/cursor/);
     await expect(deviceTimelineSlice(t.deps.read, DEVICE, window, Buffer.from('[1,"a"]').toString('base64url'))).rejects.toThrow(/cursor/);
@@ -206,8 +232,8 @@ describe('dashboard device page is paged', () => {
 
 describe('dashboard device route', () => {
   it('answers a device with 5,000 actions in pages of at most 500 entries, each page linking to the next', async () => {
-    const t = makeTestApp();
-    seedHistory(t, 5_000);
+    const t = await makeApp();
+    await seedHistory(t, 5_000);
     const auth = { headers: { authorization: `Bearer ${t.config.adminToken}` } };
     const seen = new Set<string>();
     let next: string | null = `/ui/devices/${DEVICE}?hours=24`;
