@@ -1,3 +1,4 @@
+// SQLite-only: one daemon per database file; on Postgres many replicas share one database by design.
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';

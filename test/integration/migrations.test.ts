@@ -1,3 +1,4 @@
+// SQLite-only: the SQLite migrations and sqlite_master; pg-migrate.test.ts and schema-parity.test.ts cover Postgres's.
 import { describe, expect, it } from 'vitest';
 import { migrationStatus, runMigrations } from '../../src/db/migrate.js';
 import { openDatabase } from '../../src/db/open.js';

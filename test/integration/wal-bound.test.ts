@@ -1,3 +1,4 @@
+// SQLite-only: the WAL file and its checkpointer belong to the SQLite adapter; Postgres manages its own WAL.
 /**
  * The WAL stays bounded through a burst (issue 14: it reached 3.9 GB). PASSIVE checkpoints alone
  * never catch up with a writer that keeps appending; past its bound the checkpointer forces a

@@ -1,3 +1,4 @@
+// SQLite-only: the WAL, its fsync and the writer's group commit exist only in the SQLite adapter (Postgres commits durably itself).
 /**
  * Group commit with the fsync beside the writer (db/wal-sync.ts): stores commit without their own
  * fsync and a delivery is acknowledged only after a WAL sync that started after its commit has

@@ -1,3 +1,4 @@
+// SQLite-only: SQLite's single write lock and SQLITE_BUSY; Postgres locks rows and retries serialization failures instead.
 /**
  * Writes wait for the write lock instead of failing: the checkpointer's truncating checkpoint (or
  * a CLI command) may hold it for a moment, and a deferred transaction that read first would get

@@ -1,3 +1,4 @@
+// SQLite-only: one daemon per database file; on Postgres many replicas share one database by design.
 /**
  * One daemon per database file (issue 14, item 2): a second `serve` or `demo` on the same
  * DATABASE_PATH refuses to start, names the path and the holder; writing CLI commands refuse
