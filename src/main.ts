@@ -13,7 +13,7 @@ import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulat
 import { StartupError } from './startup-error.js';
 import { openPostgres, redactUrl } from './store/postgres/connect.js';
 import { runPostgresMigrations } from './store/postgres/migrate.js';
-import { openStorage } from './storage.js';
+import { MigrationsPendingError, openStorage, type Storage } from './storage.js';
 import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
@@ -303,17 +303,16 @@ async function alertsCommand(env: Env, args: string[]): Promise<number> {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
   const writes = args[0] === 'retry' && args[1] !== undefined && !args[1].startsWith('-');
+  // Usage errors first: they must not open (or need) a database.
+  if (!writes && args[0] !== 'list') {
+    process.stderr.write(`${ALERTS_HELP}\n`);
+    return 2;
+  }
   const run = async () => {
     // Only a write migrates: `list` runs beside a daemon, whose schema a newer CLI must not change under it.
-    const storage = await openStorage(config, logger, systemClock, { mode: 'oneShot', migrate: writes });
+    const storage = await openForCommand(config, logger, writes);
+    if (!storage) return 2;
     try {
-      if (!writes && args[0] === 'list') {
-        const { applied, expected } = await storage.read.migrations();
-        if (applied < expected) {
-          process.stderr.write(`${storage.where}: ${expected - applied} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
-          return 2;
-        }
-      }
       const io = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
       return await runAlertsCli(args, systemClock.now().getTime(), io, storage);
     } finally {
@@ -323,6 +322,20 @@ async function alertsCommand(env: Env, args: string[]): Promise<number> {
   if (!writes || storageChoice(config).engine === 'postgres') return run();
   const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1] as string)}/retry (admin token).`;
   return underInstanceLock(config.databasePath, 'alerts retry', instead, run);
+}
+
+/**
+ * Storage for a one-shot command; undefined (after saying why on stderr) when the command may not
+ * migrate and migrations are pending.
+ */
+async function openForCommand(config: Config, logger: Logger, migrate: boolean): Promise<Storage | undefined> {
+  try {
+    return await openStorage(config, logger, systemClock, { mode: 'oneShot', migrate });
+  } catch (err) {
+    if (!(err instanceof MigrationsPendingError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    return undefined;
+  }
 }
 
 async function statusCommand(env: Env, args: string[]): Promise<number> {
@@ -340,14 +353,10 @@ async function statusCommand(env: Env, args: string[]): Promise<number> {
     return 2;
   }
   // Reads only, beside a running daemon: nothing migrated, nothing applied.
-  const storage = await openStorage(config, createLogger(config.logLevel), systemClock, { mode: 'oneShot', migrate: false });
+  const storage = await openForCommand(config, createLogger(config.logLevel), false);
+  if (!storage) return 2;
   let report: StatusReport;
   try {
-    const { applied, expected } = await storage.read.migrations();
-    if (applied < expected) {
-      process.stderr.write(`${storage.where}: ${expected - applied} of ${expected} migration(s) pending; run "enode-sync migrate" (or start the daemon) first\n`);
-      return 2;
-    }
     report = await collectStatus(storage.read, storage.where, systemClock.now().getTime());
   } finally {
     await storage.close();

@@ -10,13 +10,14 @@ import { createIngestRepo, ingestSettings } from './db/ingest-repo.js';
 import { runMigrations } from './db/migrate.js';
 import { openDatabase, type Db } from './db/open.js';
 import type { Logger } from './logger.js';
+import { StartupError } from './startup-error.js';
 import type { Store } from './store/port.js';
 import { openPostgres, redactUrl } from './store/postgres/connect.js';
-import { runPostgresMigrations } from './store/postgres/migrate.js';
+import { postgresMigrationStatus, runPostgresMigrations } from './store/postgres/migrate.js';
 import { createPostgresReader, postgresEngineReads } from './store/postgres/reader.js';
 import { createPostgresStore } from './store/postgres/store.js';
 import { createReadStore, type ReadStore } from './store/read.js';
-import { createSqliteReader, sqliteEngineReads } from './store/sqlite/reader.js';
+import { createSqliteReader, sqliteEngineReads, sqliteMigrationStatus } from './store/sqlite/reader.js';
 import { createInlineStore, createWorkerStore } from './store/sqlite/store.js';
 
 export interface Storage {
@@ -58,6 +59,7 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
     const pool = openPostgres(choice.url, { onIdleError: (err) => logger.warn({ err: err.message, database: where }, 'an idle Postgres connection failed; it is replaced on next use') });
     try {
       if (options.migrate !== false) await runPostgresMigrations(pool);
+      else pendingMigrationsRefused(where, await postgresMigrationStatus(pool));
       const store = await createPostgresStore({ pool, clock, logger: logger.child({ component: 'store' }), config, background: options.mode === 'daemon' });
       return {
         engine: 'postgres',
@@ -78,6 +80,7 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
   const db = openDatabase(choice.path);
   try {
     if (options.migrate !== false) runMigrations(db);
+    else pendingMigrationsRefused(choice.path, sqliteMigrationStatus(db.$client));
   } catch (err) {
     db.$client.close();
     throw err;
@@ -100,4 +103,19 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
       db.$client.close();
     },
   };
+}
+
+/**
+ * A command that must not migrate (it reads beside a running daemon) cannot work on a database
+ * whose migrations are pending: it says so, naming the way out, instead of failing on a table.
+ */
+function pendingMigrationsRefused(where: string, m: { applied: number; expected: number }): void {
+  if (m.applied >= m.expected) return;
+  const reason = `${m.expected - m.applied} of ${m.expected} migration(s) pending; run "enode-sync migrate" (or start the daemon) first`;
+  throw new MigrationsPendingError(`${where}: ${reason}`, where, reason);
+}
+
+/** The database needs migrations a read-only command may not apply (the CLI exits 2). */
+export class MigrationsPendingError extends StartupError {
+  override name = 'MigrationsPendingError';
 }
