@@ -40,8 +40,9 @@ export const deviceSnapshotSchema = z.looseObject({
 export type DeviceSnapshot = z.infer<typeof deviceSnapshotSchema>;
 
 export const heartbeatEvent = eventEnvelope.extend({
-  // A count of events: a whole number that fits the column on every engine; anything else is not one (kept as unknown).
-  pendingEvents: z.number().int().nonnegative().max(2_147_483_647).optional().catch(undefined),
+  // A count of events: a whole number that fits the column on every engine. Anything else fails
+  // the delivery on both engines alike (Postgres would refuse 1.5 in an integer column).
+  pendingEvents: z.number().int().nonnegative().max(2_147_483_647).optional(),
 });
 
 export const credentialsInvalidatedEvent = eventEnvelope.extend({

@@ -69,11 +69,14 @@ describe('replica coordination', () => {
     await expect(lock.run('dev-1', async () => 'ran')).resolves.toBe('ran');
   });
 
-  it('records a heartbeat whose pending count is not a whole number, with the count unknown', async () => {
+  it('fails a heartbeat whose pending count is not a whole int32, as Postgres would, and keeps no heartbeat from it', async () => {
     const t = makeTestApp();
-    const res = await postWebhook(t, [{ event: 'system:heartbeat', createdAt: t.clock.now().toISOString(), version: '2024-10-01', pendingEvents: 1.5 }]);
-    expect(res.status).toBe(200);
-    const beat = await t.deps.read.lastHeartbeat();
-    expect(beat).toMatchObject({ pendingEvents: null });
+    for (const pendingEvents of [1.5, 3e9]) {
+      const res = await postWebhook(t, [{ event: 'system:heartbeat', createdAt: t.clock.now().toISOString(), version: '2024-10-01', pendingEvents }]);
+      expect(res.status).toBe(200);
+      const { deliveryId } = (await res.json()) as { deliveryId: string };
+      expect((await t.deps.read.getDelivery(deliveryId))?.status).toBe('failed');
+    }
+    expect(await t.deps.read.lastHeartbeat()).toBeUndefined();
   });
 });

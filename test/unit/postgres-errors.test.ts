@@ -64,6 +64,9 @@ describe('runPostgresMigrations on an old server', () => {
       release: (err?: unknown) => {
         released = err;
       },
+      // A pool client is an EventEmitter: the migration listens for a broken connection.
+      on: () => {},
+      removeListener: () => {},
     };
     const pool = { connect: async () => client, options: {} } as unknown as pg.Pool;
     const err = await runPostgresMigrations(pool).catch((e: unknown) => e);
