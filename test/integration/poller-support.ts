@@ -1,73 +1,19 @@
 /**
- * The poller tests' harness on the engine of this run (fixtures.ts `makeApp`): the daemon's app
- * fed by an in-process simulator, as test/support/sync-harness.ts builds it over SQLite, with the
- * tables read through portable SQL so that the same assertions hold on SQLite and Postgres.
+ * The poller tests' harness on the engine of this run (fixtures.ts `makeApp`): sync-harness.ts's
+ * simulator-fed daemon over that app, with the tables read through portable SQL so that the same
+ * assertions hold on SQLite and Postgres.
  */
 import { silentLogger } from '../../src/logger.js';
-import { createSimulator, inProcessFetch, SimApiClient } from '../../src/simulator/index.js';
+import type { createSimulator } from '../../src/simulator/index.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import { runPendingActions } from '../../src/sync/pending-actions.js';
-import type { SyncDeps } from '../../src/sync/types.js';
-import { makeEnodeClient } from '../support/enode.js';
-import { makeApp, SECRET } from '../support/fixtures.js';
-import { sendCommand, type ActionOutcome } from '../support/sync-harness.js';
+import { makeApp } from '../support/fixtures.js';
+import { harnessOver, sendCommand, type ActionOutcome } from '../support/sync-harness.js';
 
 /** Daemon (in-process app on this run's engine) fed by an in-process simulator; the client counts its action GETs. */
 export async function engineSyncHarness(simOptions: Parameters<typeof createSimulator>[0], env: Record<string, string> = {}) {
   const logger = silentLogger();
-  const t = await makeApp(env, { logger });
-  let deliveriesDown = false;
-  const sim = createSimulator({
-    seed: 5,
-    devices: 30,
-    actionDelaySeconds: [10, 90],
-    webhookUrl: 'http://daemon.test/webhooks/enode',
-    webhookSecret: SECRET,
-    fetch: (async (url: string, init?: RequestInit) => {
-      if (deliveriesDown) throw new TypeError('fetch failed: connection refused');
-      return t.app.request(url, init);
-    }) as typeof fetch,
-    ...simOptions,
-  });
-  t.clock.set(sim.clock.nowMs());
-  const actionGets = new Map<string, number>();
-  const simFetch = inProcessFetch(sim.app);
-  const enode = makeEnodeClient({
-    baseUrl: 'http://sim.local',
-    clock: t.clock,
-    logger,
-    fetch: async (url, init) => {
-      const m = /\/actions\/([^/?]+)$/.exec(new URL(url).pathname);
-      if (m && (init?.method ?? 'GET') === 'GET') actionGets.set(m[1] as string, (actionGets.get(m[1] as string) ?? 0) + 1);
-      return simFetch(url, init);
-    },
-  });
-  const deps: SyncDeps = {
-    config: t.config,
-    logger,
-    clock: t.clock,
-    enode,
-    store: t.deps.store,
-    read: t.deps.read,
-    state: { startedAt: t.clock.now().getTime(), lastFullResyncAt: null },
-  };
-  const retailer = new SimApiClient({ baseUrl: 'http://sim.local', clientId: sim.options.clientId, clientSecret: sim.options.clientSecret, fetch: simFetch });
-  return {
-    t,
-    sim,
-    deps,
-    retailer,
-    actionGets,
-    setDeliveriesDown: (down: boolean) => {
-      deliveriesDown = down;
-    },
-    /** Moves the simulator and the daemon's clock together, then lets the daemon apply what arrived. */
-    async step(ms: number) {
-      await sim.runFor(ms);
-      t.clock.set(sim.clock.nowMs());
-      await t.deps.store.idle();
-    },
-  };
+  return harnessOver(await makeApp(env, { logger }), simOptions, logger);
 }
 
 export type EngineSyncHarness = Awaited<ReturnType<typeof engineSyncHarness>>;

@@ -12,10 +12,22 @@ export interface SyncHarnessOptions {
   logger?: Logger;
 }
 
+/** What the harness needs of an app: the in-process app on either engine (makeTestApp or makeApp). */
+export interface HarnessApp {
+  app: TestApp['app'];
+  clock: TestApp['clock'];
+  config: TestApp['config'];
+  deps: Pick<TestApp['deps'], 'store' | 'read'>;
+}
+
 /** Daemon (in-process app, :memory:) fed by an in-process simulator; the client counts its requests. */
 export function setupSyncHarness(simOptions: Parameters<typeof createSimulator>[0], env: Record<string, string> = {}, options: SyncHarnessOptions = {}) {
   const logger = options.logger ?? silentLogger();
-  const t: TestApp = makeTestApp(env, { logger });
+  return harnessOver(makeTestApp(env, { logger }), simOptions, logger);
+}
+
+/** The harness over an app already built (on either engine): the simulator feeds it, the client counts its requests. */
+export function harnessOver<A extends HarnessApp>(t: A, simOptions: Parameters<typeof createSimulator>[0], logger: Logger = silentLogger()) {
   let deliveriesDown = false;
   const sim = createSimulator({
     seed: 5,
