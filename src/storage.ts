@@ -87,10 +87,17 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
   }
   const ingest = createIngestRepo(db.$client, ingestSettings(config));
   const writerLogger = logger.child({ component: 'writer' });
-  const store =
-    options.mode === 'daemon' && choice.path !== ':memory:'
-      ? await createWorkerStore({ databasePath: choice.path, logLevel: config.logLevel, config }, logger, options.onWriterCrash)
-      : createInlineStore(ingest, clock, writerLogger, config);
+  let store: Store;
+  try {
+    store =
+      options.mode === 'daemon' && choice.path !== ':memory:'
+        ? await createWorkerStore({ databasePath: choice.path, logLevel: config.logLevel, config }, logger, options.onWriterCrash)
+        : createInlineStore(ingest, clock, writerLogger, config);
+  } catch (err) {
+    // The writer thread could not start (its own open or probe failed): nothing may stay open.
+    db.$client.close();
+    throw err;
+  }
   return {
     engine: 'sqlite',
     store,
