@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { runAlertsCli } from '../../src/alerts/cli.js';
-import { alertsApp, failAction, startReceiver } from './alerts-support.js';
+import { alertsEngineApp, failAction, startReceiver } from './alerts-support.js';
 
-async function run(args: string[], t: ReturnType<typeof alertsApp>['t']) {
+async function run(args: string[], t: Awaited<ReturnType<typeof alertsEngineApp>>['t']) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await runAlertsCli(args, t.clock.now().getTime(), { out: (l) => out.push(l), err: (l) => err.push(l) }, t.deps);
@@ -11,7 +11,7 @@ async function run(args: string[], t: ReturnType<typeof alertsApp>['t']) {
 
 describe('alerts CLI (in process)', () => {
   it('rejects bad arguments with usage and exit code 2', async () => {
-    const { t } = alertsApp({});
+    const { t } = await alertsEngineApp({});
     for (const args of [[], ['lsit'], ['list', '--status'], ['list', '--status', 'lost'], ['list', '--limit', '0'], ['list', '--limit'], ['retry'], ['retry', '--force']]) {
       const r = await run(args, t);
       expect([args, r.code]).toEqual([args, 2]);
@@ -22,7 +22,7 @@ describe('alerts CLI (in process)', () => {
   it('lists with a limit, and retries a dead alert so that the dispatcher sends it again', async () => {
     const rx = await startReceiver(() => ({ status: 500 }));
     try {
-      const { t, dispatcher } = alertsApp({ ALERT_WEBHOOK_URLS: rx.url });
+      const { t, dispatcher } = await alertsEngineApp({ ALERT_WEBHOOK_URLS: rx.url });
       const id = await failAction(t, 'act-1');
       await failAction(t, 'act-2');
       for (let i = 0; i < 8; i++) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eventLabel } from '../../src/ingest/events.js';
-import { actionEvent, makeTestApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
+import { actionEvent, makeApp, postWebhook, vehicleEvent } from '../support/fixtures.js';
 
 describe('enode_sync_events_applied_total labels', () => {
   it('keeps documented Enode event names and maps every other name to "other"', () => {
@@ -13,7 +13,7 @@ describe('enode_sync_events_applied_total labels', () => {
   });
 
   it('a thousand invented event names from signed payloads make one "other" series, not a thousand', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const invented = Array.from({ length: 1_000 }, (_, i) => ({ event: `user:made-up-${i}:updated`, createdAt: '2026-03-01T11:00:00.000Z', user: { id: 'u1' } }));
     for (let i = 0; i < invented.length; i += 100) await postWebhook(t, invented.slice(i, i + 100));
     await postWebhook(t, [vehicleEvent('vehicle-1', 0, { charging: false })]);
@@ -28,7 +28,7 @@ describe('enode_sync_events_applied_total labels', () => {
 
 describe('enode_sync_actions labels', () => {
   it("Enode's four action states are labels; invented states from payloads are counted as one 'other'", async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const events = Array.from({ length: 50 }, (_, i) => actionEvent(`a-${i}`, `MADE_UP_${i}`, 1));
     await postWebhook(t, [...events, actionEvent('a-pending', 'PENDING', 1), actionEvent('a-done', 'CONFIRMED', 2)]);
 
