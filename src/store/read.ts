@@ -17,29 +17,18 @@
  * adapter's EngineReads, not from shared SQL.
  */
 import { decodeStored } from '../api/safe-json.js';
+import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { SqlParam, SqlReader } from './sql.js';
 
 // ── rows ──
 
-/** A vendor action with its JSON columns decoded (text that does not parse: api/safe-json UNREADABLE_JSON). */
-export interface ActionRecord {
-  id: string;
-  userId: string;
-  targetId: string;
-  targetType: string;
-  kind: string | null;
-  target: Record<string, unknown> | null;
-  state: string;
-  failureReason: { type: string; detail?: string } | null;
-  createdAt: string;
-  updatedAt: string;
-  updatedAtMs: number;
-  completedAt: string | null;
-  origin: 'gateway' | 'enode';
-  raw: Record<string, unknown>;
-  rawHash: string;
+/**
+ * A vendor action as stored: the domain's record (JSON columns decoded; text that does not parse:
+ * api/safe-json UNREADABLE_JSON) plus what we keep about following it.
+ */
+export interface ActionRecord extends DomainActionRecord {
   firstSeenAt: number;
   lastNewsAt: number;
   pollAttempts: number;
