@@ -14,39 +14,12 @@ import { lockKeys, deviceLockKey } from '../../src/store/postgres/context.js';
 import { reconcilePostgres } from '../../src/store/postgres/reconcile.js';
 import type { PgContext } from '../../src/store/postgres/context.js';
 import type { ReconcileRun } from '../../src/store/port.js';
-import { makeTestApp, postWebhook, vehicleSnapshot, type TestApp } from '../support/fixtures.js';
+import { makeTestApp, postWebhook, type TestApp } from '../support/fixtures.js';
 import { describeIfPostgres, freshPostgresSchema, type FreshSchema } from '../support/postgres.js';
 import { sendCommand, setupSyncHarness } from '../support/sync-harness.js';
+import { action, BASE_MS, vehicle } from '../support/episodes.js';
 import { bothTables, pgContext, reconcileInputs } from './pg-feature-support.js';
 
-const BASE_MS = Date.parse('2026-03-01T10:00:00.000Z');
-const iso = (minute: number) => new Date(BASE_MS + minute * 60_000).toISOString();
-
-function vehicle(id: string, minute: number, state: { charging?: boolean; pluggedIn?: boolean }) {
-  const snapshot = vehicleSnapshot(id, minute, state);
-  return { event: 'user:vehicle:updated', createdAt: iso(minute), version: '2024-10-01', user: { id: snapshot.userId }, vehicle: snapshot, updatedFields: ['chargeState.isCharging'] };
-}
-
-function action(id: string, targetId: string, kind: 'START' | 'STOP', state: string, createdMin: number, updatedMin: number, failure: string | null = null) {
-  return {
-    event: 'user:vendor-action:updated',
-    createdAt: iso(updatedMin),
-    version: '2024-10-01',
-    user: { id: `user-of-${targetId}` },
-    vendorAction: {
-      id,
-      userId: `user-of-${targetId}`,
-      createdAt: iso(createdMin),
-      updatedAt: iso(updatedMin),
-      completedAt: state === 'PENDING' ? null : iso(updatedMin),
-      state,
-      targetId,
-      targetType: 'vehicle',
-      kind,
-      failureReason: failure ? { type: failure, detail: 'test' } : null,
-    },
-  };
-}
 
 /** Reconciles until nothing due is left (the job's loop). */
 async function drain(reconcile: () => Promise<ReconcileRun>): Promise<ReconcileRun> {
