@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { serverOptions, startServer, type RunningServer } from '../../src/server.js';
-import { makeTestApp, SECRET, testConfig } from '../support/fixtures.js';
+import { makeApp, SECRET, testConfig } from '../support/fixtures.js';
 import { openRaw, requestHead, type RawConnection } from '../support/raw-http.js';
 
 let running: RunningServer | undefined;
@@ -19,7 +19,7 @@ afterEach(async () => {
 });
 
 async function serve(env: Record<string, string> = {}) {
-  const t = makeTestApp(env);
+  const t = await makeApp(env);
   running = await startServer(t.deps, 0, '127.0.0.1');
   return { t, server: running };
 }

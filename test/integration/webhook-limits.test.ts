@@ -6,22 +6,22 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { deliveries } from '../../src/db/schema.js';
 import { createErrorHandler } from '../../src/errors.js';
 import { webhookRoutes, type WebhookRouteDeps } from '../../src/ingest/route.js';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createLogger } from '../../src/logger.js';
-import { api, makeTestApp, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
+import { api, makeApp, SECRET, testConfig, vehicleEvent } from '../support/fixtures.js';
 
 const BUDGET = 64 * 1024;
 const LIMIT = 256 * 1024;
 
 /**
- * The webhook route over a test app's writer and clock, with its limits set directly (app.ts
- * passes them from config.http); lines logged at warn and above are kept.
+ * The webhook route over a test app's store and clock, with its limits set directly (app.ts
+ * passes them from config.http); lines logged at warn and above are kept. `stored()` lists the
+ * ids of the stored deliveries.
  */
-function limitedRoute(limits: Partial<WebhookRouteDeps> = {}) {
-  const t = makeTestApp();
+async function limitedRoute(limits: Partial<WebhookRouteDeps> = {}) {
+  const t = await makeApp();
   const lines: Array<Record<string, unknown>> = [];
   const logger = createLogger('warn', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
   const route = new Hono();
@@ -41,7 +41,7 @@ function limitedRoute(limits: Partial<WebhookRouteDeps> = {}) {
       ...limits,
     }),
   );
-  const stored = () => t.db.select().from(deliveries).all();
+  const stored = () => t.column<string>('SELECT id FROM deliveries ORDER BY id');
   return { t, route, lines, stored };
 }
 
@@ -96,7 +96,7 @@ afterEach(() => {
 
 describe('webhook: unverified bytes budget', () => {
   it('answers 503 with Retry-After and Connection: close, without reading the body, when the declared length does not fit', async () => {
-    const { route, lines, stored } = limitedRoute();
+    const { route, lines, stored } = await limitedRoute();
     const body = stalled('[');
     const res = await post(route, body.stream, { 'content-length': String(BUDGET + 1), 'x-enode-signature': 'sha1=00' });
     expect(res.status).toBe(503);
@@ -105,12 +105,12 @@ describe('webhook: unverified bytes budget', () => {
     expect((await res.json()).error.code).toBe('SERVICE_UNAVAILABLE');
     // Only what the stream queued at its start: the route never asked for more.
     expect(body.pulls()).toBeLessThanOrEqual(1);
-    expect(stored()).toEqual([]);
+    expect(await stored()).toEqual([]);
     expect(lines.map((l) => l['msg'])).toEqual(['webhook refused: unverified bytes over budget']);
   });
 
   it('counts bodies in flight together: a second upload that does not fit beside the first gets 503, and fits once the first is done', async () => {
-    const { route, stored } = limitedRoute();
+    const { route, stored } = await limitedRoute();
     const first = bodyOf(BUDGET / 2 + 10);
     const slow = stalled(first.slice(0, 100));
     const pending = post(route, slow.stream, signed(first, 'first'));
@@ -120,22 +120,22 @@ describe('webhook: unverified bytes budget', () => {
     slow.finish(first.slice(100));
     expect((await pending).status).toBe(200);
     expect((await post(route, second, signed(second, 'second'))).status).toBe(200);
-    expect(stored().map((d) => d.id).sort()).toEqual(['first', 'second']);
+    expect(await stored()).toEqual(['first', 'second']);
   });
 
   it('reserves a body without a length chunk by chunk: 503 once the chunks pass the budget', async () => {
-    const { route, stored } = limitedRoute();
+    const { route, stored } = await limitedRoute();
     const body = bodyOf(BUDGET + 1);
     const headers = signed(body, 'chunked');
     delete (headers as Record<string, string>)['content-length'];
     const res = await post(route, new Blob([body]).stream(), headers);
     expect(res.status).toBe(503);
-    expect(stored()).toEqual([]);
+    expect(await stored()).toEqual([]);
     await expectBudgetFree(route, 'after-chunked');
   });
 
   it('gives the budget back after a 401, a streamed 413, a client abort and a success', async () => {
-    const { route } = limitedRoute({ bodyLimitBytes: BUDGET });
+    const { route } = await limitedRoute({ bodyLimitBytes: BUDGET });
     const body = bodyOf(BUDGET);
     expect((await post(route, body, { ...signed(body, 'bad'), 'x-enode-signature': signEnodeBody(body, 'wrong-secret') })).status).toBe(401);
     await expectBudgetFree(route, 'after-401');
@@ -161,7 +161,7 @@ describe('webhook: unverified bytes budget', () => {
 describe('webhook: body deadline', () => {
   it('answers 408 when the body is not whole within WEBHOOK_BODY_TIMEOUT_SECONDS, and frees its budget', async () => {
     const results: string[] = [];
-    const { route, lines, stored } = limitedRoute({ bodyTimeoutSeconds: 5, onResult: (result) => void results.push(result) });
+    const { route, lines, stored } = await limitedRoute({ bodyTimeoutSeconds: 5, onResult: (result) => void results.push(result) });
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const body = bodyOf(BUDGET);
     const slow = stalled(body.slice(0, 10));
@@ -178,7 +178,7 @@ describe('webhook: body deadline', () => {
     expect(res.headers.get('connection')).toBe('close');
     expect((await res.json()).error.message).toBe('Request body not received within 5 s');
     expect(lines.map((l) => [l['msg'], l['reason']])).toEqual([['webhook body not received whole', 'body not whole within 5 s']]);
-    expect(stored()).toEqual([]);
+    expect(await stored()).toEqual([]);
     // Counted as the client's timeout, not as our 503.
     expect(results).toEqual(['timeout']);
     await expectBudgetFree(route, 'after-timeout');
@@ -187,7 +187,7 @@ describe('webhook: body deadline', () => {
 
 describe('webhook: size limit', () => {
   it('answers 413 from the Content-Length alone, past the body limit, without reading the body', async () => {
-    const { route } = limitedRoute();
+    const { route } = await limitedRoute();
     const body = stalled('[');
     const res = await post(route, body.stream, { 'content-length': String(LIMIT + 1), 'x-enode-signature': 'sha1=00' });
     expect(res.status).toBe(413);
@@ -198,14 +198,14 @@ describe('webhook: size limit', () => {
   });
 
   it('answers 413 to a malformed Content-Length', async () => {
-    const { route } = limitedRoute();
+    const { route } = await limitedRoute();
     expect((await post(route, '[]', { 'content-length': '1e3', 'x-enode-signature': 'sha1=00' })).status).toBe(413);
   });
 });
 
 describe('webhook: stored headers', () => {
   it('stores only allow-listed headers: never the signature, credentials or unknown names', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const body = JSON.stringify([vehicleEvent('vehicle-1', 1)]);
     const hostile = {
       authorization: 'Basic c2VjcmV0',
@@ -240,7 +240,7 @@ describe('webhook: stored headers', () => {
 
 describe('webhook: rejection logs', () => {
   it('logs rejected deliveries once per client address and window, then the count of the rest', async () => {
-    const { t, route, lines } = limitedRoute({ trustProxy: true });
+    const { t, route, lines } = await limitedRoute({ trustProxy: true });
     const body = '[]';
     const bad = (address: string) => post(route, body, { 'x-enode-signature': signEnodeBody(body, 'wrong'), 'x-forwarded-for': `203.0.113.9, ${address}` });
     for (let i = 0; i < 50; i++) expect((await bad('198.51.100.1')).status).toBe(401);
@@ -258,7 +258,7 @@ describe('webhook: rejection logs', () => {
   });
 
   it('ignores X-Forwarded-For unless TRUST_PROXY: a client cannot pick a fresh key per request', async () => {
-    const { route, lines } = limitedRoute({ trustProxy: false });
+    const { route, lines } = await limitedRoute({ trustProxy: false });
     for (let i = 0; i < 20; i++) await post(route, '[]', { 'x-enode-signature': 'sha1=00', 'x-forwarded-for': `198.51.100.${i}` });
     expect(lines.map((l) => [l['msg'], l['key']])).toEqual([['rejected webhook delivery', 'unknown']]);
   });
@@ -267,7 +267,7 @@ describe('webhook: rejection logs', () => {
 describe('POST /webhooks/enode in the app', () => {
   it('takes its unverified-bytes budget from the configuration', async () => {
     const limit = 64 * 1024;
-    const t = makeTestApp({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(limit), WEBHOOK_BODY_LIMIT_BYTES: String(limit) });
+    const t = await makeApp({ WEBHOOK_UNVERIFIED_BYTES_LIMIT: String(limit), WEBHOOK_BODY_LIMIT_BYTES: String(limit) });
     // One upload holds the whole budget while its body stalls; the next one has no room.
     const holder = stalled('[');
     const held = t.app.request('/webhooks/enode', { method: 'POST', body: holder.stream, headers: { 'content-length': String(limit), 'x-enode-signature': 'sha1=00' }, duplex: 'half' } as RequestInit);
