@@ -28,6 +28,7 @@ export const BOTH_ENGINES = [
   'test/integration/http-limits.test.ts',
   'test/integration/server-edge.test.ts',
   'test/integration/webhook-limits.test.ts',
+  'test/integration/auth-hardening.test.ts',
 ];
 
 export default defineConfig({

@@ -6,16 +6,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { ManualClock } from '../../src/clock.js';
-import { runMigrations } from '../../src/db/migrate.js';
-import { openDatabase } from '../../src/db/open.js';
-import { createDeps } from '../../src/deps.js';
-import { createWorkerStore } from '../../src/store/sqlite/store.js';
+import { depsOver } from '../../src/deps.js';
 import { silentLogger } from '../../src/logger.js';
+import { openStorage } from '../../src/storage.js';
 import { SESSION_TTL_MS } from '../../src/ui/auth.js';
-import { ADMIN_TOKEN, api, makeTestApp, NOW, postWebhook, testConfig, type TestApp } from '../support/fixtures.js';
+import { daemonDatabases } from '../support/engines-e2e.js';
+import { ADMIN_TOKEN, api, makeApp, NOW, postWebhook, testConfig, testEngine, type EngineApp } from '../support/fixtures.js';
 import { captureLogs } from '../support/logs.js';
 
 const ORIGIN = 'http://localhost';
@@ -26,7 +25,7 @@ function form(fields: Record<string, string>, headers: Record<string, string> = 
   return { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN, ...headers }, body: new URLSearchParams(fields).toString() };
 }
 
-async function login(t: Pick<TestApp, 'app'>): Promise<string> {
+async function login(t: Pick<EngineApp, 'app'>): Promise<string> {
   const res = await t.app.request('/ui/login', form({ token: ADMIN_TOKEN, next: '/ui' }));
   expect(res.status).toBe(303);
   return (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
@@ -39,7 +38,7 @@ const from = (address: string) => ({ 'x-forwarded-for': address });
 
 describe('credential guessing is throttled per address', () => {
   it('admin API: after AUTH_FAILURES_PER_MINUTE wrong tokens, 429 with Retry-After, even for the right token, until the minute ends', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (let i = 0; i < LIMIT; i++) expect((await api(t, '/devices', {}, `wrong-token-${i}`)).status).toBe(401);
     const refused = await api(t, '/devices', {}, 'wrong-again');
     expect(refused.status).toBe(429);
@@ -54,7 +53,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('does not count successful requests or requests without a token', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (let i = 0; i < 50; i++) expect((await api(t, '/devices')).status).toBe(200);
     for (let i = 0; i < 50; i++) expect((await api(t, '/devices', {}, null)).status).toBe(401);
     for (let i = 0; i < LIMIT; i++) expect((await api(t, '/devices', {}, 'wrong')).status).toBe(401);
@@ -62,7 +61,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('the API bearer, the dashboard bearer and the login form share one budget per address', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     for (let i = 0; i < 4; i++) expect((await api(t, '/devices', {}, 'wrong')).status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await t.app.request('/ui', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     for (let i = 0; i < 3; i++) expect((await t.app.request('/ui/login', form({ token: 'wrong' }))).status).toBe(401);
@@ -79,7 +78,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('keys by client address: behind TRUST_PROXY one guesser does not lock out another address', async () => {
-    const t = makeTestApp({ TRUST_PROXY: 'true' });
+    const t = await makeApp({ TRUST_PROXY: 'true' });
     for (let i = 0; i <= LIMIT; i++) await api(t, '/devices', { headers: from('198.51.100.7') }, 'wrong');
     expect((await api(t, '/devices', { headers: from('198.51.100.7') })).status).toBe(429);
     expect((await api(t, '/devices', { headers: from('203.0.113.20') })).status).toBe(200);
@@ -88,7 +87,7 @@ describe('credential guessing is throttled per address', () => {
   });
 
   it('a valid session cookie is not a guess: it keeps working while its address is throttled', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     const cookie = await login(t);
     for (let i = 0; i <= LIMIT; i++) await api(t, '/devices', {}, 'wrong');
     expect((await t.app.request('/ui', { headers: { cookie } })).status).toBe(200);
@@ -96,7 +95,7 @@ describe('credential guessing is throttled per address', () => {
 
   it('logs failures in aggregate with the address: one line at once, then one summary per window', async () => {
     const { lines, logger } = captureLogs();
-    const t = makeTestApp({ TRUST_PROXY: 'true' }, { logger });
+    const t = await makeApp({ TRUST_PROXY: 'true' }, { logger });
     for (let i = 0; i < 500; i++) await api(t, '/devices', { headers: from(`198.51.100.${i % 2}`) }, 'wrong');
     await settle();
     const failed = lines.filter((l) => l.msg === 'authentication failed');
@@ -119,7 +118,7 @@ describe('credential guessing is throttled per address', () => {
 
   it('logs no line per wrong login', async () => {
     const { lines, logger } = captureLogs();
-    const t = makeTestApp({}, { logger });
+    const t = await makeApp({}, { logger });
     for (let i = 0; i < 5; i++) expect((await t.app.request('/ui/login', form({ token: `wrong-${i}` }))).status).toBe(401);
     await settle();
     expect(lines.filter((l) => l.msg === 'authentication failed')).toMatchObject([{ address: 'unknown', door: 'ui-login' }]);
@@ -129,39 +128,43 @@ describe('credential guessing is throttled per address', () => {
 
 describe('dashboard logout survives a restart', () => {
   let dir: string | undefined;
+  const databases = daemonDatabases();
   afterEach(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
+  afterAll(() => databases.dropAll());
 
-  /** The daemon's shape: a file database, the writer on its own thread, the app over both. */
-  async function start(path: string, clock: ManualClock) {
-    const config = testConfig({ DATABASE_PATH: path });
-    const db = openDatabase(path);
-    runMigrations(db);
-    const store = await createWorkerStore({ databasePath: path, logLevel: 'silent', config }, silentLogger());
-    const deps = createDeps({ config, db, logger: silentLogger(), clock }, store);
-    return {
-      app: createApp(deps),
-      stop: async () => {
-        await store.close();
-        db.$client.close();
-      },
-    };
+  /**
+   * Where a "process" of this test keeps its data, the same for both: a file database on SQLite,
+   * a schema of its own on Postgres (the first start migrates it, as a new replica does).
+   */
+  async function databaseEnv(): Promise<Record<string, string>> {
+    const engine = testEngine();
+    if (engine === 'postgres') return (await databases.make(engine)).env;
+    dir = mkdtempSync(join(tmpdir(), 'enode-sync-logout-'));
+    return { DATABASE_PATH: join(dir, 'db.sqlite') };
+  }
+
+  /** The daemon's shape: storage opened as the daemon opens it (SQLite's writer on its own thread), the app over it. */
+  async function start(env: Record<string, string>, clock: ManualClock) {
+    const config = testConfig(env);
+    const storage = await openStorage(config, silentLogger(), clock, { mode: 'daemon' });
+    const deps = depsOver({ config, logger: silentLogger(), clock }, storage);
+    return { app: createApp(deps), stop: () => storage.close() };
   }
 
   it('a logged-out cookie is refused by a new process over the same database; other sessions still work', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'enode-sync-logout-'));
-    const path = join(dir, 'db.sqlite');
+    const env = await databaseEnv();
     const clock = new ManualClock(NOW);
-    const first = await start(path, clock);
+    const first = await start(env, clock);
     const loggedOut = await login(first);
     const kept = await login(first);
     expect((await first.app.request('/ui/logout', form({}, { cookie: loggedOut }))).status).toBe(303);
     expect((await first.app.request('/ui', { headers: { cookie: loggedOut } })).status).toBe(303);
     await first.stop();
 
-    const second = await start(path, clock);
+    const second = await start(env, clock);
     try {
       const refused = await second.app.request('/ui', { headers: { cookie: loggedOut } });
       expect(refused.status).toBe(303);
@@ -173,30 +176,30 @@ describe('dashboard logout survives a restart', () => {
   }, 30_000);
 
   it('keeps a revocation only until its session would have expired', async () => {
-    const t = makeTestApp();
-    const count = () => (t.db.$client.prepare('SELECT count(*) AS n FROM ui_session_revocations').get() as { n: number }).n;
+    const t = await makeApp();
+    const count = async () => Number((await t.column('SELECT count(*) FROM ui_session_revocations'))[0]);
     const a = await login(t);
     await t.app.request('/ui/logout', form({}, { cookie: a }));
-    expect(count()).toBe(1);
+    expect(await count()).toBe(1);
     // A forged or expired cookie stores nothing.
     await t.app.request('/ui/logout', form({}, { cookie: 'enode_sync_session=abc.99999999999.def' }));
-    expect(count()).toBe(1);
+    expect(await count()).toBe(1);
     t.clock.advance(SESSION_TTL_MS);
     const b = await login(t);
     await t.app.request('/ui/logout', form({}, { cookie: b }));
-    expect(count()).toBe(1);
+    expect(await count()).toBe(1);
     expect((await t.app.request('/ui', { headers: { cookie: b } })).status).toBe(303);
   });
 });
 
 describe('dashboard CSRF', () => {
-  async function withBadDelivery(t: TestApp) {
+  async function withBadDelivery(t: EngineApp) {
     await postWebhook(t, [{ event: 'user:vendor-action:updated', createdAt: NOW.toISOString(), vendorAction: { id: 'x' } }], { deliveryId: 'bad-1' });
   }
-  const replay = (t: TestApp, headers: Record<string, string>, url = '/ui/deliveries/bad-1/replay') => t.app.request(url, form({}, headers));
+  const replay = (t: EngineApp, headers: Record<string, string>, url = '/ui/deliveries/bad-1/replay') => t.app.request(url, form({}, headers));
 
   it('a cookie beside a junk Authorization header is still checked: cross-site posts are refused', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await withBadDelivery(t);
     const cookie = await login(t);
     const basic = await replay(t, { cookie, authorization: 'Basic dXNlcjpwYXNz', origin: 'https://evil.example' });
@@ -210,7 +213,7 @@ describe('dashboard CSRF', () => {
   });
 
   it('a request a valid bearer authenticates skips the check (a cross-site form cannot send one)', async () => {
-    const t = makeTestApp();
+    const t = await makeApp();
     await withBadDelivery(t);
     const res = await replay(t, { authorization: `Bearer ${ADMIN_TOKEN}`, origin: 'https://elsewhere.example' });
     expect(res.status).toBe(303);
@@ -219,12 +222,12 @@ describe('dashboard CSRF', () => {
   it('behind TLS termination, accepts the PUBLIC_URL origin and still refuses others', async () => {
     // The proxy speaks http to us; the browser is on https://dash.example.
     const url = 'http://dash.example/ui/deliveries/bad-1/replay';
-    const withoutPublicUrl = makeTestApp();
+    const withoutPublicUrl = await makeApp();
     await withBadDelivery(withoutPublicUrl);
     const cookieA = await login(withoutPublicUrl);
     expect((await replay(withoutPublicUrl, { cookie: cookieA, origin: 'https://dash.example' }, url)).status).toBe(403);
 
-    const t = makeTestApp({ PUBLIC_URL: 'https://dash.example/' });
+    const t = await makeApp({ PUBLIC_URL: 'https://dash.example/' });
     await withBadDelivery(t);
     const cookie = await login(t);
     expect((await replay(t, { cookie, origin: 'https://dash.example' }, url)).status).toBe(303);
@@ -236,11 +239,11 @@ describe('dashboard CSRF', () => {
     const url = 'http://10.0.0.5:8080/ui/deliveries/bad-1/replay';
     const forwarded = { origin: 'https://dash.example', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'dash.example' };
 
-    const untrusted = makeTestApp();
+    const untrusted = await makeApp();
     await withBadDelivery(untrusted);
     expect((await replay(untrusted, { cookie: await login(untrusted), ...forwarded }, url)).status).toBe(403);
 
-    const t = makeTestApp({ TRUST_PROXY: 'true' });
+    const t = await makeApp({ TRUST_PROXY: 'true' });
     await withBadDelivery(t);
     const cookie = await login(t);
     expect((await replay(t, { cookie, ...forwarded }, url)).status).toBe(303);
