@@ -29,6 +29,7 @@ export const BOTH_ENGINES = [
   'test/integration/server-edge.test.ts',
   'test/integration/webhook-limits.test.ts',
   'test/integration/auth-hardening.test.ts',
+  'test/integration/readiness.test.ts',
 ];
 
 export default defineConfig({
