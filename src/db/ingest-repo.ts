@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { enqueueAlert } from '../store/sqlite/outbox.js';
+import { refuseNul } from '../store/text.js';
 import type { NewAlert } from '../alerts/types.js';
 import type { Config } from '../config.js';
 import type { ActionOrigin, ActionRecord } from '../domain/actions.js';
@@ -222,10 +223,12 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
 
     /** The stored version of an action, with when it was first seen and when we last had news of it. */
     getActionVersion(id: string): StoredActionVersion | undefined {
+      refuseNul('action id', id);
       return s.getActionVersion.get(id) as StoredActionVersion | undefined;
     },
 
     setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void {
+      refuseNul('action id', id);
       s.setActionOrigin.run(origin, lastNewsAt, id);
     },
 
@@ -235,6 +238,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     },
 
     upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void {
+      refuseNul('action id', a.id);
+      refuseNul('action', a.userId, a.targetId, a.targetType, a.kind, a.state, a.createdAt, a.updatedAt, a.completedAt, a.rawHash);
       s.upsertAction.run({
         id: a.id,
         userId: a.userId,
@@ -257,11 +262,14 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     },
 
     getDeviceKey(id: string): SnapshotKey | undefined {
+      refuseNul('device id', id);
       return s.getDeviceKey.get(id) as SnapshotKey | undefined;
     },
 
     /** Writes the device's current snapshot; `exists` says whether its row is there already. */
     writeDevice(d: DeviceUpsert, exists: boolean): void {
+      refuseNul('device id', d.id);
+      refuseNul('device', d.type, d.userId, d.vendor, d.lastSeen, d.key.hash);
       (exists ? s.updateDevice : s.insertDevice).run({
         id: d.id,
         type: d.type,
@@ -280,6 +288,7 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     },
 
     markDeviceDeleted(id: string, deletedAtMs: number, now: number): void {
+      refuseNul('device id', id);
       s.markDeviceDeleted.run({ id, deletedAtMs, now });
     },
 
@@ -288,20 +297,24 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
      * have changed from device time `fromMs` on. Merges with an entry already queued (earliest wins).
      */
     markForReconcile(deviceId: string, fromMs: number, dueAtMs: number): void {
+      refuseNul('device id', deviceId);
       s.markForReconcile.run({ deviceId, fromMs, dueAtMs });
     },
 
     /** Inserts an observation; false when the same event was already observed. */
     insertObservation(o: ObservationInsert): boolean {
+      refuseNul('observation', o.deviceId, o.deviceType, o.userId, o.event, o.deliveryId, o.eventCreatedAt, o.hash);
       return s.insertObservation.run({ ...o, stale: o.stale ? 1 : 0 }).changes > 0;
     },
 
     /** Inserts a system event; false when the same event was already recorded. */
     insertSystemEvent(e: SystemEventInsert): boolean {
+      refuseNul('system event', e.event, e.userId, e.vendor, e.createdAt, e.deliveryId, e.hash);
       return s.insertSystemEvent.run(e).changes > 0;
     },
 
     enqueueAlert(alert: NewAlert): boolean {
+      refuseNul('alert', alert.type, alert.dedupeKey, alert.deviceId, alert.userId);
       return enqueueAlert(sqlite, alert);
     },
   } satisfies DeliveryRepo & Record<string, unknown>;

@@ -157,7 +157,7 @@ export interface Store {
   readonly engine: 'sqlite' | 'postgres';
   /** Stores a verified delivery; resolves once it is durably committed (applied moments later). */
   submit(delivery: ReceivedDelivery): Promise<DeliveryOutcome>;
-  /** Resolves when every delivery stored so far has been applied. */
+  /** Resolves when every delivery stored so far has been applied; rejects when the database stays unreachable (Postgres: 10 s). */
   idle(): Promise<void>;
   /** Applies a stored delivery again; undefined for an unknown id. */
   replay(deliveryId: string): Promise<DeliveryOutcome | undefined>;

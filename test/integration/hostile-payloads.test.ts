@@ -131,6 +131,25 @@ describe('rows stored before the nesting limit', () => {
   });
 });
 
+describe('NUL characters in payload text', () => {
+  it('fail the delivery that carries one, alone, with the same message and alert on every engine; the raw body is kept', async () => {
+    const t = await makeApp();
+    const nul = vehicleEvent('vehicle-2', 10, { charging: true });
+    nul.vehicle.vendor = 'TES\u0000LA';
+    expect((await postWebhook(t, [vehicleEvent('vehicle-1', 10, { charging: true }), nul], { deliveryId: 'nul-vendor' })).status).toBe(200);
+    expect((await postWebhook(t, [vehicleEvent('vehicle-3', 10)], { deliveryId: 'after-it' })).status).toBe(200);
+
+    const stored = await (await api(t, '/deliveries/nul-vendor')).json();
+    expect(stored).toMatchObject({ id: 'nul-vendor', status: 'failed' });
+    expect(stored.error).toContain('device contains a NUL character (U+0000)');
+    // The whole delivery is undone, not half applied; the one after it is applied.
+    expect((await api(t, '/devices/vehicle-1')).status).toBe(404);
+    expect((await api(t, '/devices/vehicle-2')).status).toBe(404);
+    expect((await api(t, '/devices/vehicle-3')).status).toBe(200);
+    expect(await t.column(`SELECT dedupe_key FROM alerts WHERE type = 'delivery.failed'`)).toEqual(['delivery.failed:nul-vendor']);
+  });
+});
+
 describe('payload timestamps', () => {
   /** A `user:vehicle:updated` whose snapshot is dated `atMs` and whose event is dated `createdAtMs`. */
   const vehicleUpdate = (atMs: number, charging: boolean, createdAtMs = NOW.getTime()) => {

@@ -13,21 +13,11 @@
 import type pg from 'pg';
 import { alertId, SINK_GONE, type NewAlert } from '../../alerts/types.js';
 import type { AlertAttemptResult, AlertClaimArgs, AlertOutbox, AlertRetryOutcome, ClaimedAlertAttempt, SinkSpec } from '../port.js';
+import { cleanText } from '../text.js';
 import { withTransaction, type PgContext } from './context.js';
 
 /** Alerts fanned out per claim call at most (as on SQLite); the rest follow at the next call. */
 const FAN_OUT_BATCH = 500;
-
-/**
- * Postgres `text` cannot hold U+0000 (SQLite's can). Error texts come from sinks and upstream
- * services and may carry one; it is escaped as the six characters `\u0000`, so the text keeps its
- * length and shows that something was there instead of silently losing it.
- */
-export function escapeNul(text: string): string;
-export function escapeNul(text: string | null): string | null;
-export function escapeNul(text: string | null): string | null {
-  return text === null || !text.includes('\u0000') ? text : text.replaceAll('\u0000', '\\u0000');
-}
 
 /** Compares as SQLite's BINARY collation does for these ASCII ids: by code unit, not by locale. */
 const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -139,7 +129,7 @@ export async function recordAlertsPostgres(ctx: PgContext, args: { nowMs: number
           results.map((x) => (x.counted ? 1 : 0)),
           results.map((x) => x.nextAttemptAtMs),
           results.map((x) => x.lastStatus),
-          results.map((x) => escapeNul(x.lastError)),
+          results.map((x) => cleanText(x.lastError)),
         ],
       );
       changed += r.rowCount ?? 0;

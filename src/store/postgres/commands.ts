@@ -5,13 +5,13 @@
  * leaves what the first record said about the request alone.
  */
 import type { CommandRecord } from '../port.js';
-import { escapeNul } from './alerts.js';
+import { cleanText } from '../text.js';
 import type { PgContext } from './context.js';
 
 /**
  * Writes one command (a single statement: its own transaction). Notes are stored as JSON text,
  * as on SQLite. The error and the body may quote upstream text: a NUL in them is escaped
- * (alerts.ts escapeNul), since Postgres text cannot hold one.
+ * (store/text.ts cleanText), since Postgres text cannot hold one.
  */
 export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool'>, record: CommandRecord): Promise<{ id: string }> {
   await ctx.pool.query(
@@ -23,13 +23,13 @@ export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool'>, record
       record.deviceId,
       record.deviceType,
       record.command,
-      escapeNul(record.body),
+      cleanText(record.body),
       record.requestedAtMs,
       record.outcome,
       record.actionId,
       record.override,
       JSON.stringify(record.notes),
-      escapeNul(record.error),
+      cleanText(record.error),
     ],
   );
   return { id: record.id };

@@ -34,6 +34,20 @@ const MAX_ATTEMPTS = 5;
  * `client` (and keep no state of its own across attempts).
  */
 export async function withTransaction<T>(ctx: Pick<PgContext, 'pool' | 'retries'>, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withClientTransaction(ctx, async (client) => {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  });
+}
+
+/**
+ * Like withTransaction, for a caller that sends BEGIN and COMMIT itself, inside its own
+ * multi-statement queries (one round trip fewer each): a throw still rolls back, and a
+ * serialization failure or deadlock still runs `fn` again.
+ */
+export async function withClientTransaction<T>(ctx: Pick<PgContext, 'pool' | 'retries'>, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const client = await ctx.pool.connect();
     let broken: unknown;
@@ -44,10 +58,7 @@ export async function withTransaction<T>(ctx: Pick<PgContext, 'pool' | 'retries'
     };
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
+      return await fn(client);
     } catch (err) {
       try {
         await client.query('ROLLBACK');

@@ -30,6 +30,7 @@ import type {
   StoredDeliveryHead,
   SystemEventInsert,
 } from '../funnel.js';
+import { cleanText, hasNul, refuseNul } from '../text.js';
 import { actionLockKey, deviceLockKey, lockKeys } from './context.js';
 
 /** A delivery loaded for applying or replaying: what findDelivery and deliveryBody answer. */
@@ -54,29 +55,7 @@ export class UnitOfWorkBug extends Error {
   override name = 'UnitOfWorkBug';
 }
 
-/** A value Postgres `text` cannot hold: the event that carries it fails alone, with this message. */
-export class NulCharacterError extends Error {
-  override name = 'NulCharacterError';
-}
-
 const observationKey = (deviceId: string, atMs: number, hash: string) => JSON.stringify([deviceId, atMs, hash]);
-
-function hasNul(value: string | null | undefined): boolean {
-  return typeof value === 'string' && value.includes('\u0000');
-}
-
-/** Refuses text with a NUL character (Postgres text cannot hold it; SQLite can). */
-function refuseNul(what: string, ...values: Array<string | null | undefined>): void {
-  if (values.some(hasNul)) throw new NulCharacterError(`${what} contains a NUL character (U+0000), which Postgres text cannot hold`);
-}
-
-/**
- * Error texts are ours to store: a NUL in one (quoted from a payload) is escaped as the six
- * characters `\u0000` (as alerts.ts does), not refused.
- */
-export function cleanText(value: string | null): string | null {
-  return value === null ? null : value.replaceAll('\u0000', '\\u0000');
-}
 
 function notInUnitOfWork(name: string): never {
   throw new UnitOfWorkBug(`${name} is not part of applying deliveries on Postgres`);

@@ -22,8 +22,9 @@ import {
 import type { Logger } from '../../logger.js';
 import type { DeliveryHead, DeliveryRepo, NewDelivery, StoredDeliveryHead } from '../funnel.js';
 import type { ActionPoll, EventApplyResult } from '../port.js';
-import { withTransaction, type PgContext } from './context.js';
-import { cleanText, flushUnitOfWork, KeyRecorder, lockAndLoad, UnitOfWork, UnitOfWorkBug, type LoadedDelivery } from './funnel.js';
+import { withClientTransaction, withTransaction, type PgContext } from './context.js';
+import { cleanText } from '../text.js';
+import { flushUnitOfWork, KeyRecorder, lockAndLoad, UnitOfWork, UnitOfWorkBug, type LoadedDelivery } from './funnel.js';
 
 /** Longest delivery id (as in ingest/deliveries.ts): a derived id is cut to fit it. */
 const MAX_DELIVERY_ID_LENGTH = 200;
@@ -34,22 +35,41 @@ export function derivedDeliveryId(id: string, bodySha256: string): string {
   return `${id.slice(0, MAX_DELIVERY_ID_LENGTH - suffix.length)}${suffix}`;
 }
 
-const INTAKE_LOOKUP_SQL = `SELECT set_config('synchronous_commit', 'on', true) AS sync,
-  (SELECT coalesce(json_agg(json_build_array(id, status, error, event_count, body_sha256)), '[]')
-     FROM deliveries WHERE id = ANY($1::text[])) AS by_id,
+/**
+ * Storing a delivery takes two round trips (BEGIN, the lock and the lookup in one; the insert and
+ * COMMIT in the other), sent as simple-protocol queries with their values quoted by the driver
+ * (`escapeLiteral`: standard_conforming_strings is on in every supported Postgres). Under READ
+ * COMMITTED each statement of a multi-statement query takes its own snapshot once the one before
+ * it finished, so the lookup sees every store of the same bytes that committed before this one's
+ * lock was granted, exactly as when the statements went one by one.
+ */
+function intakeLookupSql(client: pg.PoolClient, ids: string[], sha: string): string {
+  const lit = (v: string) => client.escapeLiteral(v);
+  return `BEGIN;
+SELECT set_config('synchronous_commit', 'on', true);
+SELECT pg_advisory_xact_lock(hashtextextended(${lit(`delivery-body:${sha}`)}, 0));
+SELECT (SELECT coalesce(json_agg(json_build_array(id, status, error, event_count, body_sha256)), '[]')
+     FROM deliveries WHERE id = ANY(ARRAY[${ids.map(lit).join(', ')}]::text[])) AS by_id,
   (SELECT json_build_array(id, status, error, event_count, body_sha256)
-     FROM deliveries WHERE body_sha256 = $2 ORDER BY received_at, id LIMIT 1) AS by_body`;
+     FROM deliveries WHERE body_sha256 = ${lit(sha)} ORDER BY received_at, id LIMIT 1) AS by_body`;
+}
 
 /**
  * The body is kept in the delivery's own row (`body`, `body_id` NULL), not in delivery_bodies:
  * one row per delivery, so `INSERT … ON CONFLICT (id) DO NOTHING` alone decides a race between
  * replicas and no orphaned body is left by the loser. SQLite moved bodies out because marking a
  * delivery applied rewrote its whole row; Postgres stores a large value out of line (TOAST) and
- * an UPDATE that leaves it alone does not copy it.
+ * an UPDATE that leaves it alone does not copy it. Sent with COMMIT in one query: when the id was
+ * taken meanwhile nothing is inserted, and the caller looks again in a new transaction.
  */
-const INTAKE_INSERT_SQL = `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts, body_id)
-  VALUES ($1, $2, $3::json, $4, $5, $6, $7, $8, $9, 1, NULL)
-  ON CONFLICT (id) DO NOTHING RETURNING 1`;
+function intakeInsertSql(client: pg.PoolClient, d: NewDelivery, error: string | null): string {
+  const lit = (v: string | null) => (v === null ? 'NULL' : client.escapeLiteral(v));
+  const num = (v: number | null) => (v === null ? 'NULL' : String(Math.trunc(v)));
+  return `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts, body_id)
+  VALUES (${lit(d.id)}, ${num(d.receivedAt)}, ${lit(JSON.stringify(d.headers))}::json, '\\x${d.body.toString('hex')}'::bytea, ${lit(d.bodySha256)}, ${lit(d.status)}, ${lit(error)}, ${num(d.eventCount)}, ${num(d.appliedAt)}, 1, NULL)
+  ON CONFLICT (id) DO NOTHING RETURNING 1;
+COMMIT`;
+}
 
 type HeadRow = [string, DeliveryHead['status'], string | null, number, string];
 const toHead = ([id, status, error, eventCount, bodySha256]: HeadRow): StoredDeliveryHead => ({ id, status, error, eventCount, bodySha256 });
@@ -88,20 +108,26 @@ function intakeRepo(byId: Map<string, DeliveryHead | undefined>, byBody: StoredD
   };
 }
 
-/** One try at storing: looks the ids and the body up, decides with storeDelivery, inserts. Undefined when another replica won the id meanwhile. */
+/**
+ * One try at storing, in a transaction of its own: looks the ids and the body up, decides with
+ * storeDelivery, inserts and commits. Undefined when another replica stored a delivery under the
+ * same id between the lookup and the insert (nothing was written; look again).
+ */
 async function tryStore(client: pg.PoolClient, r: ReceivedDelivery, ids: string[], sha: string, logger: Logger): Promise<DeliveryOutcome | undefined> {
-  const { rows } = await client.query<{ by_id: HeadRow[]; by_body: HeadRow | null }>(INTAKE_LOOKUP_SQL, [ids, sha]);
+  const results = (await client.query(intakeLookupSql(client, ids, sha))) as unknown as Array<pg.QueryResult<{ by_id: HeadRow[]; by_body: HeadRow | null }>>;
+  const row = results[results.length - 1]!.rows[0]!;
   const found = new Map<string, DeliveryHead | undefined>(ids.map((id) => [id, undefined]));
-  for (const row of rows[0]!.by_id) found.set(row[0], toHead(row));
+  for (const head of row.by_id) found.set(head[0], toHead(head));
   const held: { insert?: NewDelivery } = {};
-  const { outcome } = storeDelivery(intakeRepo(found, rows[0]!.by_body ? toHead(rows[0]!.by_body) : undefined, held), r, logger);
+  const { outcome } = storeDelivery(intakeRepo(found, row.by_body ? toHead(row.by_body) : undefined, held), r, logger);
   const d = held.insert;
-  if (!d) return outcome;
+  if (!d) {
+    await client.query('COMMIT');
+    return outcome;
+  }
   const error = cleanText(d.error);
-  const inserted = await client.query(INTAKE_INSERT_SQL, [
-    d.id, d.receivedAt, JSON.stringify(d.headers), d.body, d.bodySha256, d.status, error, d.eventCount, d.appliedAt,
-  ]);
-  return inserted.rowCount === 1 ? { ...outcome, error } : undefined;
+  const inserted = (await client.query(intakeInsertSql(client, d, error))) as unknown as pg.QueryResult[];
+  return inserted[0]!.rowCount === 1 ? { ...outcome, error } : undefined;
 }
 
 /**
@@ -110,6 +136,8 @@ async function tryStore(client: pg.PoolClient, r: ReceivedDelivery, ids: string[
  * stored by another replica is a duplicate: the primary key decides, and the loser of a race
  * looks again. Two replicas storing the same bytes under different ids are serialised by an
  * advisory lock on the body's hash, so the second sees the first (as SQLite's single writer would).
+ * Always, header id or not: a body stored under its hash (no header) and the same bytes under a
+ * header id must see each other.
  */
 export async function submitDelivery(ctx: PgContext, r: ReceivedDelivery): Promise<DeliveryOutcome> {
   if (r.headerId !== null && r.headerId.includes('\u0000')) {
@@ -118,16 +146,11 @@ export async function submitDelivery(ctx: PgContext, r: ReceivedDelivery): Promi
   const sha = r.checked?.bodySha256 ?? sha256Hex(r.body);
   const id = r.headerId ?? `sha256-${sha}`;
   const ids = [id, derivedDeliveryId(id, sha)];
-  return withTransaction(ctx, async (client) => {
-    // Always, header id or not: a body stored under its hash (no header) and the same bytes under a
-    // header id must see each other, as SQLite's single writer would make them.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`delivery-body:${sha}`]);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const outcome = await tryStore(client, r, ids, sha, ctx.logger);
-      if (outcome) return outcome;
-    }
-    throw new Error(`delivery ${id}: its id kept being taken by concurrent stores`);
-  });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const outcome = await withClientTransaction(ctx, (client) => tryStore(client, r, ids, sha, ctx.logger));
+    if (outcome) return outcome;
+  }
+  throw new Error(`delivery ${id}: its id kept being taken by concurrent stores`);
 }
 
 /** Applied-event counts of a synchronous pass: the difference of apply.ts's counters around it. */

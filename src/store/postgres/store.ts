@@ -274,6 +274,9 @@ function writeProbe(ctx: PgContext): () => Promise<void> {
   };
 }
 
+/** How long `idle()` waits through a database it cannot reach before it rejects with the error. */
+const IDLE_UNREACHABLE_MS = 10_000;
+
 const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The Store on Postgres over `pool` (migrated; see migrate.ts). */
@@ -321,10 +324,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     },
     idle: async () => {
       // Pending rows may be held by another replica's batch: wait until none is left anywhere.
+      // A database that stays unreachable ends the wait with its error instead of hanging.
+      let unreachableSince: number | undefined;
       for (;;) {
         loop.kick();
         await loop.settled();
-        const pending = await backlog.fresh().catch(() => -1);
+        let pending: number;
+        try {
+          pending = await backlog.fresh();
+          unreachableSince = undefined;
+        } catch (err) {
+          unreachableSince ??= Date.now();
+          if (Date.now() - unreachableSince >= IDLE_UNREACHABLE_MS) throw err;
+          pending = -1;
+        }
         if (pending === 0 && !loop.busy) return;
         await pause(20);
       }
