@@ -13,11 +13,15 @@
  *   `dead` (listed by the API, retryable by API and CLI).
  * - A 410 Gone disables the sink until restart (error log); its deliveries stay `pending`, held,
  *   and go out after a restart with the sink fixed (or stay held while it is not configured).
+ * - A run told to stop (its job lease lost, or the daemon stopping: the run's signal) claims no
+ *   more and starts no more sends; what it sent is recorded, and a claimed delivery it did not
+ *   send is left to its claim's expiry — never marked sent.
  */
+import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Store } from '../store/port.js';
-import type { JobSpec } from '../jobs/scheduler.js';
+import type { JobContext, JobSpec } from '../jobs/scheduler.js';
 import type { Logger } from '../logger.js';
 import { planRetry } from './backoff.js';
 import { toAlertMessage, UnsendableAlertError, type AlertMessage } from './payload.js';
@@ -61,8 +65,8 @@ export interface AlertDispatcher {
   readonly sinks: readonly Sink[];
   /** One scheduler job per sink, every ALERT_DISPATCH_INTERVAL_SECONDS (and at start). */
   jobs(): JobSpec[];
-  /** Sends one sink's due deliveries; joins a run of that sink already in progress. */
-  runSink(name: string, now: Date): Promise<SinkRunReport>;
+  /** Sends one sink's due deliveries until `signal` aborts; joins a run of that sink already in progress. */
+  runSink(name: string, now: Date, signal?: AbortSignal): Promise<SinkRunReport>;
   /** Runs every sink at once and waits for all (tests and one-shot use). */
   runAll(now: Date): Promise<SinkRunReport[]>;
   /** True once the sink answered 410 (until restart). */
@@ -88,7 +92,9 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     );
   };
 
-  const attempt = async (sink: Sink, c: ClaimedAlertAttempt): Promise<AlertAttemptResult> => {
+  /** One send, or null when told to stop before it: the claim then runs out and another run sends it. */
+  const attempt = async (sink: Sink, c: ClaimedAlertAttempt, signal: AbortSignal): Promise<AlertAttemptResult | null> => {
+    if (signal.aborted) return null;
     const log = { alertId: c.alertId, type: c.type, sink: sink.name, attempt: c.attempts + 1 };
     let message: AlertMessage;
     try {
@@ -123,14 +129,15 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     return { alertId: c.alertId, status: 'pending', counted: true, nextAttemptAtMs: plan.nextAttemptAtMs, lastStatus: result.status, lastError: result.error };
   };
 
-  const drain = async (sink: Sink, now: Date): Promise<SinkRunReport> => {
+  const drain = async (sink: Sink, now: Date, signal: AbortSignal): Promise<SinkRunReport> => {
     const report: SinkRunReport = { sink: sink.name, attempted: 0, delivered: 0, failed: 0, dead: 0, disabled: disabled.has(sink.name) };
     const started = performance.now();
-    for (let round = 0; round < MAX_ROUNDS_PER_RUN && !disabled.has(sink.name); round++) {
+    for (let round = 0; round < MAX_ROUNDS_PER_RUN && !disabled.has(sink.name) && !signal.aborted; round++) {
       const claimed = await store.alerts.claim({ nowMs: now.getTime(), sinks: specs, sink: sink.name, limit: SINK_CONCURRENCY, leaseMs: timeoutMs + LEASE_MARGIN_MS });
       if (claimed.length === 0) break;
-      const results = await Promise.all(claimed.map((c) => attempt(sink, c)));
-      await store.alerts.record({ nowMs: clock.now().getTime(), sink: sink.name, results });
+      const results = (await Promise.all(claimed.map((c) => attempt(sink, c, signal)))).filter((r) => r !== null);
+      // What was sent is recorded even when told to stop meanwhile: it must not be sent again.
+      if (results.length > 0) await store.alerts.record({ nowMs: clock.now().getTime(), sink: sink.name, results });
       report.attempted += results.length;
       const delivered = results.filter((r) => r.status === 'delivered').length;
       const dead = results.filter((r) => r.status === 'dead').length;
@@ -145,12 +152,12 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     return report;
   };
 
-  const runSink = (name: string, now: Date): Promise<SinkRunReport> => {
+  const runSink = (name: string, now: Date, signal: AbortSignal = new AbortController().signal): Promise<SinkRunReport> => {
     const sink = sinks.find((s) => s.name === name);
     if (!sink) return Promise.reject(new Error(`no alert sink named "${name}"`));
     const inProgress = running.get(name);
     if (inProgress) return inProgress;
-    const run = drain(sink, now).finally(() => running.delete(name));
+    const run = drain(sink, now, signal).finally(() => running.delete(name));
     running.set(name, run);
     return run;
   };
@@ -162,7 +169,7 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
         name: `alerts ${s.name}`,
         everySeconds: deps.config.dispatchIntervalSeconds,
         runAtStart: true,
-        run: (now: Date) => runSink(s.name, now),
+        run: (now: Date, ctx: JobContext) => runSink(s.name, now, ctx.signal),
       })),
     runSink,
     runAll: (now) => Promise.all(sinks.map((s) => runSink(s.name, now))),
@@ -176,12 +183,17 @@ export function alertJobs(deps: DispatcherDeps): JobSpec[] {
   if (dispatcher.sinks.length === 0) {
     deps.logger.info('no alert sinks configured (ALERT_WEBHOOK_URLS, ALERT_SLACK_WEBHOOK_URL): alerts are kept in the outbox and sent once a sink is configured');
   }
+  const configured = dispatcher.sinks.map((s) => s.name);
   const retire: JobSpec = {
     name: 'alert-sinks-check',
     everySeconds: 86_400,
     runAtStart: true,
-    run: async (now) => {
-      const retired = await deps.store.alerts.retireSinks({ nowMs: now.getTime(), configured: dispatcher.sinks.map((s) => s.name) });
+    // Once a day across replicas configured alike; a replica restarted with a sink removed has
+    // another key, so its run at start retires that sink's alerts at once instead of up to a day later.
+    leaseKey: sinkSetKey(configured),
+    run: async (now, { signal }) => {
+      if (signal.aborted) return 0;
+      const retired = await deps.store.alerts.retireSinks({ nowMs: now.getTime(), configured });
       if (retired > 0) {
         deps.logger.warn({ deliveries: retired }, 'pending alerts for sinks no longer configured are now dead: see GET /api/v1/alerts?status=dead');
       }
@@ -189,4 +201,9 @@ export function alertJobs(deps: DispatcherDeps): JobSpec[] {
     },
   };
   return [...dispatcher.jobs(), retire];
+}
+
+/** A short stable name for a set of sink names (their order aside), for a lease's name. */
+export function sinkSetKey(names: readonly string[]): string {
+  return createHash('sha256').update([...names].sort().join('\n')).digest('hex').slice(0, 16);
 }

@@ -13,10 +13,21 @@ import { AppError } from '../errors.js';
 import type { Leases } from '../store/leases.js';
 import { KeyedMutex } from './mutex.js';
 
-/** A device's lease outlasts any one command: Enode calls time out well before (enode/transport.ts). */
+/**
+ * How long a device's lease lasts without renewal: the time another replica waits for a replica
+ * that died holding it. It does not bound a command: one Enode call may take longer (each
+ * attempt times out after 10 s, but the transport retries up to 5 attempts with backoff of up to
+ * 20 s, or a 429's Retry-After of up to 60 s, and waits for the request budget), so the lease is
+ * renewed while the command runs.
+ */
 export const DEVICE_LOCK_TTL_MS = 60_000;
-/** It is extended this often while held, so a slow command keeps it. */
-const RENEW_MS = 15_000;
+/**
+ * Renewed this often while held: four chances before it lapses, so a database that does not
+ * answer for a few seconds does not free the device under a slow command. Only a database away
+ * for the whole TTL lets the lease lapse mid-command; a command in flight is not stopped then (an
+ * Enode call cannot be taken back), and another replica may start one for the same device.
+ */
+export const DEVICE_LOCK_RENEW_MS = 15_000;
 /** How long a command waits for another replica's command on the same device before answering 503. */
 export const DEVICE_LOCK_WAIT_MS = 30_000;
 const RETRY_MIN_MS = 20;
@@ -64,13 +75,11 @@ export function createDeviceLock(o: DeviceLockOptions): DeviceLock {
       mutex.run(deviceId, async () => {
         const name = `gateway:${deviceId}`;
         await take(name);
-        const renew = setInterval(() => {
-          fleet.leases.acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: o.clock.now().getTime(), extend: true }).catch(() => {});
-        }, RENEW_MS);
+        const renewal = keepRenewing(fleet, name, o.clock);
         try {
           return await fn();
         } finally {
-          clearInterval(renew);
+          renewal.stop();
           // Tried twice; a release that still fails leaves the lease to lapse (DEVICE_LOCK_TTL_MS) for
           // other replicas: slower, never wrong (this process takes it back at once).
           const release = () => fleet.leases.release({ name, holder: fleet.holder, nowMs: o.clock.now().getTime() });
@@ -78,4 +87,22 @@ export function createDeviceLock(o: DeviceLockOptions): DeviceLock {
         }
       }),
   };
+}
+
+/**
+ * Extends the device's lease every DEVICE_LOCK_RENEW_MS while a command holds it, one renewal at
+ * a time (a renewal that hangs on a slow database is not stacked with more). A failed renewal is
+ * retried at the next tick; the command goes on either way (see DEVICE_LOCK_RENEW_MS).
+ */
+function keepRenewing(fleet: { leases: Leases; holder: string }, name: string, clock: Clock): { stop(): void } {
+  let renewing = false;
+  const timer = setInterval(() => {
+    if (renewing) return;
+    renewing = true;
+    fleet.leases
+      .acquire({ name, holder: fleet.holder, ttlMs: DEVICE_LOCK_TTL_MS, nowMs: clock.now().getTime(), extend: true })
+      .catch(() => null)
+      .finally(() => (renewing = false));
+  }, DEVICE_LOCK_RENEW_MS);
+  return { stop: () => clearInterval(timer) };
 }

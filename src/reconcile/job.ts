@@ -16,13 +16,14 @@ export function reconcileJob(store: Store, everySeconds: number, logger: Logger)
     runAtStart: true,
     // Every replica reconciles: devices are claimed one by one, so two replicas never judge one device at once.
     eachReplica: true,
-    run: async (now) => {
+    // Unleased, so its signal aborts only when the daemon stops: no new call starts then.
+    run: async (now, { signal }) => {
       const started = Date.now();
       let devices = 0;
       let findings = 0;
       let errors = 0;
       let deferred = false;
-      for (let calls = 0; calls < MAX_CALLS_PER_RUN; calls++) {
+      for (let calls = 0; calls < MAX_CALLS_PER_RUN && !signal.aborted; calls++) {
         const r = await store.reconcile({ nowMs: now.getTime() });
         devices += r.devices;
         findings += r.findings.length;

@@ -14,16 +14,19 @@ const DAY_MS = 86_400_000;
 /** Calls per run at most; what is left waits for the next run. */
 const MAX_CALLS = 500;
 
-/** The retention job: prunes what is older than `retentionDays`, in time-boxed store calls. */
+/**
+ * The retention job: prunes what is older than `retentionDays`, in time-boxed store calls; no
+ * further call once the run's signal is aborted (its lease lost, or the daemon stopping).
+ */
 export function retentionJob(store: Pick<Store, 'prune'>, retentionDays: number, everyMinutes: number, logger: Logger): JobSpec {
   return {
     name: 'retention',
     everySeconds: everyMinutes * 60,
     runAtStart: true,
-    run: async (now) => {
+    run: async (now, { signal }) => {
       const cutoffMs = now.getTime() - retentionDays * DAY_MS;
       const total: Record<string, number> = {};
-      for (let calls = 0; calls < MAX_CALLS; calls++) {
+      for (let calls = 0; calls < MAX_CALLS && !signal.aborted; calls++) {
         const r = await store.prune({ cutoffMs });
         for (const [table, n] of Object.entries(r.deleted)) total[table] = (total[table] ?? 0) + n;
         if (!r.more) break;

@@ -16,14 +16,19 @@ export interface ResyncReport {
  * Lists every device of the client (paginated) and applies each as an observation through the
  * funnel: recovers state whose webhooks were lost (Enode deletes queued events after a day of
  * failures). Snapshots older than what is stored do not move state back.
+ *
+ * Once `signal` is aborted (the job's lease was lost, or the daemon stops) it fetches no further
+ * page and writes no further batch; what it fetched and did not write yet is dropped (the next
+ * resync, on whichever replica, lists it again). An aborted resync does not count as the last full one.
  */
-export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string): Promise<ResyncReport> {
+export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string, signal: AbortSignal = new AbortController().signal): Promise<ResyncReport> {
   const report: ResyncReport = { reason, devices: 0, applied: 0, failed: 0, byType: {} };
   deps.logger.info({ reason }, 'device resync started');
   for (const type of RESYNC_TYPES) {
+    if (signal.aborted) break;
     let batch: unknown[] = [];
     const flush = async () => {
-      if (batch.length === 0) return;
+      if (batch.length === 0 || signal.aborted) return;
       const results = await deps.store.applyEvents(batch, 'poll');
       for (const r of results) {
         if ('error' in r) {
@@ -38,7 +43,11 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string)
         report.devices++;
         report.byType[type] = (report.byType[type] ?? 0) + 1;
         batch.push({ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device });
-        if (batch.length >= PAGE_SIZE) await flush();
+        if (batch.length >= PAGE_SIZE) {
+          await flush();
+          // Between pages: leaving the loop here ends the listing before it fetches the next one.
+          if (signal.aborted) break;
+        }
       }
       await flush();
     } catch (err) {
@@ -48,6 +57,10 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string)
       report.failed++;
     }
     if ((report.byType[type] ?? 0) > 0) deps.logger.info({ type, devices: report.byType[type] }, 'device resync progress');
+  }
+  if (signal.aborted) {
+    deps.logger.info(report, 'device resync stopped early: told to stop');
+    return report;
   }
   deps.state.lastFullResyncAt = now.getTime();
   deps.logger.info(report, 'device resync finished');

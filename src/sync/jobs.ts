@@ -10,17 +10,17 @@ const HEARTBEAT_WATCH_SECONDS = 60;
 /** The gap-filling jobs and their schedule, from the configuration. */
 export function syncJobs(deps: SyncDeps): JobSpec[] {
   const jobs: JobSpec[] = [
-    { name: 'pending-actions', everySeconds: deps.config.pollIntervalSeconds, run: (now) => runPendingActions(deps, now) },
+    { name: 'pending-actions', everySeconds: deps.config.pollIntervalSeconds, run: (now, { signal }) => runPendingActions(deps, now, signal) },
     {
       name: 'device-resync',
       everySeconds: deps.config.resyncIntervalMinutes * 60,
       runAtStart: true,
-      run: (now) => runDeviceResync(deps, now, 'scheduled'),
+      run: (now, { signal }) => runDeviceResync(deps, now, 'scheduled', signal),
     },
-    { name: 'heartbeat-watch', everySeconds: HEARTBEAT_WATCH_SECONDS, run: (now) => runHeartbeatWatch(deps, now) },
+    { name: 'heartbeat-watch', everySeconds: HEARTBEAT_WATCH_SECONDS, run: (now, { signal }) => runHeartbeatWatch(deps, now, signal) },
   ];
   if (deps.config.enode.webhookId) {
-    jobs.push({ name: 'webhook-health', everySeconds: deps.config.webhookHealthIntervalSeconds, runAtStart: true, run: (now) => runWebhookHealth(deps, now) });
+    jobs.push({ name: 'webhook-health', everySeconds: deps.config.webhookHealthIntervalSeconds, runAtStart: true, run: (now, { signal }) => runWebhookHealth(deps, now, signal) });
   }
   return jobs;
 }

@@ -23,8 +23,12 @@ export interface PendingActionsReport {
  * Fills the gaps left by missed `user:vendor-action:updated` webhooks: GETs each PENDING action
  * whose backoff step has passed since the last news, and applies the answer through the same
  * funnel as webhooks. Terminal actions are never polled; actions resolved by webhook cost nothing.
+ *
+ * Once `signal` is aborted (the job's lease was lost, or the daemon stops) no further action is
+ * polled. The polls already made are still recorded: they happened, and the replica now holding
+ * the lease must see them, or it would poll those actions again at once.
  */
-export async function runPendingActions(deps: SyncDeps, now: Date): Promise<PendingActionsReport> {
+export async function runPendingActions(deps: SyncDeps, now: Date, signal: AbortSignal = new AbortController().signal): Promise<PendingActionsReport> {
   const nowMs = now.getTime();
   const pending = await deps.read.pendingActions();
   const due = pending.filter((a) => a.upstream !== 'not_found' && isPollDue(a, nowMs));
@@ -32,7 +36,7 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
   const polls: ActionPoll[] = [];
 
   const pollOne = async (a: (typeof due)[number]) => {
-    if (!CONTROLLABLE.has(a.targetType)) return;
+    if (!CONTROLLABLE.has(a.targetType) || signal.aborted) return;
     const type = a.targetType as ControllableType;
     let upstream: ActionPoll['upstream'] = null;
     try {
@@ -46,10 +50,13 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
       const state = String(action.state ?? '');
       if (isTerminal(state)) {
         report.resolved++;
-        // The device's own update was probably missed with the action's webhook: refresh it.
-        report.deviceRefreshes++;
-        const device = await deps.enode.getDevice(type, a.targetId);
-        await deps.store.applyEvents([{ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device }], 'poll');
+        // The device's own update was probably missed with the action's webhook: refresh it
+        // (unless told to stop: the next resync, on whichever replica, catches it up).
+        if (!signal.aborted) {
+          report.deviceRefreshes++;
+          const device = await deps.enode.getDevice(type, a.targetId);
+          await deps.store.applyEvents([{ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device }], 'poll');
+        }
       } else if (isStale(parseTimeMs(a.createdAt) ?? nowMs, nowMs)) {
         upstream = 'stale';
         if (a.upstream !== 'stale') {
@@ -70,7 +77,7 @@ export async function runPendingActions(deps: SyncDeps, now: Date): Promise<Pend
     polls.push({ id: a.id, polledAt: nowMs, upstream });
   };
 
-  for (let i = 0; i < due.length; i += CONCURRENCY) {
+  for (let i = 0; i < due.length && !signal.aborted; i += CONCURRENCY) {
     await Promise.all(due.slice(i, i + CONCURRENCY).map(pollOne));
   }
   if (polls.length > 0) await deps.store.recordActionPolls(polls);

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createAlertDispatcher } from '../../src/alerts/dispatcher.js';
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
+import { unleasedContext } from '../../src/jobs/scheduler.js';
 import { actionEvent, api, postWebhook } from '../support/fixtures.js';
 import { alertsEngineApp, failAction, startReceiver, verifyAt, type Answer, type Receiver } from './alerts-support.js';
 
@@ -152,17 +153,17 @@ describe('alert dispatcher with a real HTTP receiver', () => {
 
     const first = await failAction(t, 'act-1');
     let slowDone = false;
-    const slowRun = slowJob.run(t.clock.now()).finally(() => {
+    const slowRun = slowJob.run(t.clock.now(), unleasedContext()).finally(() => {
       slowDone = true;
     });
     await slow.waitFor(1);
-    await fastJob.run(t.clock.now());
+    await fastJob.run(t.clock.now(), unleasedContext());
     expect(fast.requests.map((r) => r.headers['webhook-id'])).toEqual([first]);
     expect(slowDone).toBe(false);
 
     // A new alert while the slow sink still hangs: the fast sink's next run sends it at once.
     const second = await failAction(t, 'act-2');
-    await fastJob.run(t.clock.now());
+    await fastJob.run(t.clock.now(), unleasedContext());
     expect(fast.requests.map((r) => r.headers['webhook-id'])).toEqual([first, second]);
     expect(slowDone).toBe(false);
 
