@@ -3,6 +3,7 @@ import { DEVICE_TYPES } from '../domain/devices.js';
 import { AppError } from '../errors.js';
 import type { Store } from '../store/port.js';
 import type { ReadStore } from '../store/read.js';
+import { eventRoutes } from './events-routes.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { presentAction, presentDelivery, presentDeliverySummary, presentDevice } from './present.js';
@@ -170,6 +171,8 @@ export function adminRoutes(deps: AdminRouteDeps) {
     const row = await deps.read.getDelivery(id);
     return c.json({ ...presentDeliverySummary(row!), replay: { status: outcome.status, error: outcome.error } }, 200);
   });
+
+  app.route('/', eventRoutes({ read: deps.read }));
 
   return app;
 }

@@ -28,6 +28,7 @@ const ERROR_DESCRIPTIONS = {
   403: 'Enode does not allow it (e.g. the user did not grant the control scope)',
   404: 'Unknown id',
   409: 'Conflict with the current state (see `code`)',
+  410: 'Gone: the cursor is older than what retention keeps; the body names the oldest cursor still available',
   413: 'Body over the limit',
   415: 'The body is not sent as `application/json`',
   422: 'Enode found the command unprocessable',

@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import { enqueueAlert } from '../store/sqlite/outbox.js';
+import { appendEvent } from '../store/sqlite/events.js';
+import type { NewEvent } from '../events/types.js';
 import { refuseNul } from '../store/text.js';
 import type { NewAlert } from '../alerts/types.js';
 import type { Config } from '../config.js';
@@ -16,6 +18,7 @@ import type {
   ObservationInsert,
   StoredActionVersion,
   StoredDeliveryHead,
+  StoredDevice,
   SystemEventInsert,
 } from '../store/funnel.js';
 
@@ -115,6 +118,11 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     ),
     getDeviceKey: sqlite.prepare(
       `SELECT snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
+    ),
+    getDevice: sqlite.prepare(
+      `SELECT id, type, user_id AS userId, vendor, last_seen AS lastSeen, is_reachable AS isReachable, snapshot, controlled,
+         snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash, deleted_at_ms AS deletedAtMs
+       FROM devices WHERE id = ?`,
     ),
     insertDevice: sqlite.prepare(
       `INSERT INTO devices (id, type, user_id, vendor, last_seen, is_reachable, snapshot, controlled, snapshot_at_ms,
@@ -266,6 +274,13 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       return s.getDeviceKey.get(id) as SnapshotKey | undefined;
     },
 
+    getDevice(id: string): StoredDevice | undefined {
+      const r = s.getDevice.get(id) as (Omit<StoredDevice, 'key' | 'isReachable'> & SnapshotKey & { isReachable: number | null }) | undefined;
+      if (!r) return undefined;
+      const { atMs, rank, eventAtMs, hash, isReachable, ...rest } = r;
+      return { ...rest, isReachable: isReachable === null ? null : isReachable === 1, key: { atMs, rank, eventAtMs, hash } };
+    },
+
     /** Writes the device's current snapshot; `exists` says whether its row is there already. */
     writeDevice(d: DeviceUpsert, exists: boolean): void {
       refuseNul('device id', d.id);
@@ -316,6 +331,10 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     enqueueAlert(alert: NewAlert): boolean {
       refuseNul('alert', alert.type, alert.dedupeKey, alert.deviceId, alert.userId);
       return enqueueAlert(sqlite, alert);
+    },
+
+    appendEvent(e: NewEvent): void {
+      appendEvent(sqlite, e);
     },
   } satisfies DeliveryRepo & Record<string, unknown>;
 }

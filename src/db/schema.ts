@@ -295,6 +295,49 @@ export const commands = sqliteTable(
   (t) => [index('commands_device_idx').on(t.deviceId, t.requestedAtMs)],
 );
 
+/**
+ * The event log: one row per fact that changed what enode-sync knows (device discovered, updated
+ * or deleted, a new action state, a command sent or refused, every alert), written in the same
+ * transaction as the change. `position` is the log order and the cursor readers page by: here an
+ * autoincrement (one writer, so commit order; never reused after retention deletes), on Postgres
+ * taken from `event_log` at the end of the writing transaction (store/postgres/events.ts).
+ * `fact_key` names the fact: the same fact written again (redelivery, poll, replay, a rerun of the
+ * reconciler) inserts nothing.
+ */
+export const events = sqliteTable(
+  'events',
+  {
+    position: integer('position').primaryKey({ autoIncrement: true }),
+    type: text('type').notNull(),
+    factKey: text('fact_key').notNull(),
+    /** When the fact happened as far as we know it (a snapshot's device time, a command's request), epoch ms. */
+    occurredAt: integer('occurred_at').notNull(),
+    /** When the event was written, epoch ms (retention prunes by it). */
+    recordedAt: integer('recorded_at').notNull(),
+    deviceId: text('device_id'),
+    userId: text('user_id'),
+    /** The event's `data`, JSON text. */
+    data: text('data').notNull(),
+  },
+  (t) => [
+    uniqueIndex('events_fact_idx').on(t.factKey),
+    index('events_device_idx').on(t.deviceId, t.position),
+    index('events_user_idx').on(t.userId, t.position),
+    index('events_type_idx').on(t.type, t.position),
+  ],
+);
+
+/**
+ * The event log's one row (id 1): `last_position` is the Postgres position counter (unused on
+ * SQLite, whose positions come from the autoincrement); `pruned_through` is the greatest position
+ * retention deleted, so that a cursor before it is known to have missed events (410).
+ */
+export const eventLog = sqliteTable('event_log', {
+  id: integer('id').primaryKey(),
+  lastPosition: integer('last_position').notNull(),
+  prunedThrough: integer('pruned_through').notNull(),
+});
+
 /** Dashboard sessions ended by logout before their expiry; kept until then, so a restart forgets none. */
 export const uiSessionRevocations = sqliteTable('ui_session_revocations', {
   id: text('id').primaryKey(),
@@ -330,3 +373,4 @@ export type TransitionRow = typeof transitions.$inferSelect;
 export type AlertRow = typeof alerts.$inferSelect;
 export type AlertDeliveryRow = typeof alertDeliveries.$inferSelect;
 export type CommandRow = typeof commands.$inferSelect;
+export type EventRow = typeof events.$inferSelect;

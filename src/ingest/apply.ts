@@ -14,7 +14,8 @@ import {
   vendorActionSchema,
   eventLabel,
 } from './events.js';
-import type { FunnelRepo } from '../store/funnel.js';
+import type { DeviceUpsert, FunnelRepo, StoredDevice } from '../store/funnel.js';
+import { actionUpdatedEvent, deviceEvent } from '../events/facts.js';
 
 /** Where an observation came from; the same rules apply to all. */
 export interface ApplyContext {
@@ -177,6 +178,9 @@ function applyAction(
       return 'applied';
     case 'version':
       repo.upsertAction({ ...incoming, origin: merge.origin }, stored?.firstSeenAt ?? ctx.receivedAt, ctx.receivedAt, rawText);
+      // A new state (not a newer version of the same state) is an event of the log.
+      const event = actionUpdatedEvent({ ...incoming, origin: merge.origin }, stored?.state ?? null, ctx.receivedAt);
+      if (event) repo.appendEvent(event);
       // The stored state just became this version's: FAILED / CANCELLED raise their alert (once per action).
       const alert = actionAlert({ ...incoming, origin: merge.origin }, ctx.receivedAt);
       if (alert) repo.enqueueAlert(alert);
@@ -237,8 +241,11 @@ function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutco
   // a future-dated one is not history the reconciler should judge.
   if (o.verb === 'updated' && key.rank !== FUTURE_DATED_RANK) repo.markForReconcile(snapshot.id, key.atMs, ctx.receivedAt);
 
+  // The stored row before the change, for the event's `from` (read only when state may change).
+  const before = newer || o.verb === 'deleted' ? repo.getDevice(snapshot.id) : undefined;
+  let written: DeviceUpsert | undefined;
   if (newer) {
-    repo.writeDevice({
+    repo.writeDevice((written = {
       id: snapshot.id,
       type: o.type,
       userId: o.userId,
@@ -249,15 +256,51 @@ function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutco
       controlled,
       key,
       now: ctx.receivedAt,
-    }, current !== undefined);
+    }), current !== undefined);
   }
+  let deleted: number | undefined;
   if (o.verb === 'deleted') {
     // Deletion is a max over delete events' times, so it too is independent of order. One dated
     // ahead of its receipt is only recorded: trusted, it would outlast every later snapshot.
     const deletedAtMs = Math.max(eventAtMs, key.atMs);
-    if (isAheadOfReceipt(deletedAtMs, ctx.receivedAt, toleranceMs)) return newer ? 'applied' : 'recorded';
-    repo.markDeviceDeleted(snapshot.id, deletedAtMs, ctx.receivedAt);
-    return 'applied';
+    if (!isAheadOfReceipt(deletedAtMs, ctx.receivedAt, toleranceMs)) {
+      repo.markDeviceDeleted(snapshot.id, deletedAtMs, ctx.receivedAt);
+      deleted = deletedAtMs;
+    }
   }
-  return newer ? 'applied' : 'recorded';
+  appendDeviceEvent(repo, before, written, deleted, snapshot, ctx.receivedAt);
+  return newer || deleted !== undefined ? 'applied' : 'recorded';
+}
+
+/**
+ * Logs what the writes above did to the device's stored row, as they did it (an update keeps the
+ * stored type and user; a deletion time only grows): nothing when what the API shows is unchanged.
+ */
+function appendDeviceEvent(
+  repo: FunnelRepo,
+  before: StoredDevice | undefined,
+  written: DeviceUpsert | undefined,
+  deletedAtMs: number | undefined,
+  snapshot: Record<string, unknown>,
+  receivedAt: number,
+): void {
+  const base: StoredDevice | undefined = written
+    ? {
+        id: written.id,
+        type: before?.type ?? written.type,
+        userId: before?.userId ?? written.userId,
+        vendor: written.vendor,
+        lastSeen: written.lastSeen,
+        isReachable: written.isReachable,
+        snapshot: written.snapshot,
+        controlled: written.controlled,
+        key: written.key,
+        deletedAtMs: before?.deletedAtMs ?? null,
+      }
+    : before;
+  if (!base) return;
+  const after = deletedAtMs === undefined || (base.deletedAtMs !== null && base.deletedAtMs >= deletedAtMs) ? base : { ...base, deletedAtMs };
+  if (after === before) return;
+  const event = deviceEvent(before, after, receivedAt, written ? snapshot : undefined);
+  if (event) repo.appendEvent(event);
 }

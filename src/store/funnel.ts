@@ -13,6 +13,7 @@
 import type { NewAlert } from '../alerts/types.js';
 import type { ActionOrigin, ActionRecord, ActionVersion } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
+import type { NewEvent } from '../events/types.js';
 
 export type DeliveryStatus = 'pending' | 'applied' | 'failed' | 'quarantined';
 
@@ -87,6 +88,20 @@ export interface SystemEventInsert {
   hash: string;
 }
 
+/** A device's stored row as the event log needs it (JSON columns as their stored text). */
+export interface StoredDevice {
+  id: string;
+  type: string;
+  userId: string;
+  vendor: string | null;
+  lastSeen: string | null;
+  isReachable: boolean | null;
+  snapshot: string;
+  controlled: string;
+  key: SnapshotKey;
+  deletedAtMs: number | null;
+}
+
 /** Settings of the write side that the merge rules need. */
 export interface IngestSettings {
   /** config.clockSkewToleranceSeconds in ms: payload times further ahead of their receipt never win a merge. */
@@ -105,6 +120,8 @@ export interface FunnelRepo {
   setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void;
   upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void;
   getDeviceKey(id: string): SnapshotKey | undefined;
+  /** The device's stored row (read only when its current state is about to change: the event's `from`). */
+  getDevice(id: string): StoredDevice | undefined;
   /** Writes the device's current snapshot; `exists` says whether its row is there already. */
   writeDevice(d: DeviceUpsert, exists: boolean): void;
   markDeviceDeleted(id: string, deletedAtMs: number, now: number): void;
@@ -119,6 +136,11 @@ export interface FunnelRepo {
   insertSystemEvent(e: SystemEventInsert): boolean;
   /** Writes an alert in the caller's transaction; false when its fact (dedupe key) already has one. */
   enqueueAlert(alert: NewAlert): boolean;
+  /**
+   * Appends an event to the log in the caller's transaction; a fact already in the log (same
+   * `factKey`) is not written again. Alerts need no call: `enqueueAlert` logs each alert it writes.
+   */
+  appendEvent(e: NewEvent): void;
 }
 
 /** What storing and applying deliveries needs besides the funnel. */

@@ -21,6 +21,9 @@ import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { SqlParam, SqlReader } from './sql.js';
+import { eventReads, type EventReads } from './events-read.js';
+
+export type { EventFilter } from './events-read.js';
 
 // ── rows ──
 
@@ -254,7 +257,7 @@ export interface EngineReads {
   storageInfo?(): Promise<StorageInfo>;
 }
 
-export interface ReadStore extends EngineReads {
+export interface ReadStore extends EngineReads, EventReads {
   readonly engine: 'sqlite' | 'postgres';
   getAction(id: string): Promise<ActionRecord | undefined>;
   /** Most recently updated first; keyset `[updatedAtMs, id]`; `limit + 1` rows (the extra says "more"). */
@@ -715,5 +718,6 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
     ...timelineReads(reader),
     ...alertReads(reader),
     ...countReads(reader),
+    ...eventReads(reader),
   };
 }

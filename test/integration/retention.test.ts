@@ -65,12 +65,14 @@ describe('retention', () => {
     for (let i = 0; i < 30; i++) await postWebhook(t, Array.from({ length: 100 }, (_, j) => vehicleEvent(`v${i}-${j}`, i, { charging: j % 2 === 0 })));
     const first = await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 });
     expect(first.more).toBe(true);
-    // Each call deletes at least one batch (2,000 rows), so 3,000 observations take two calls.
+    // Each call deletes at least one batch (2,000 rows), so 3,000 observations take two calls, and
+    // the 3,000 events (device.discovered), pruned last, a third.
     expect(first.deleted.observations).toBe(2000);
     let calls = 1;
     for (let more = true; more; calls++) more = (await t.deps.store.prune({ cutoffMs: NOW.getTime() - 30 * DAY, budgetMs: 0 })).more;
-    expect(calls).toBe(2);
+    expect(calls).toBe(3);
     expect(await counts(t)).toMatchObject({ deliveries: 0, observations: 0, devices: 3000 });
+    expect(await t.rows(`SELECT position FROM events`)).toEqual([]);
   });
 
   itOn('sqlite', 'page counts of a database file; Postgres reuses space through VACUUM', 'keeps a file database bounded: freed pages are reused across retention periods', async () => {

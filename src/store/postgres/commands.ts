@@ -6,15 +6,19 @@
  */
 import type { CommandRecord } from '../port.js';
 import { cleanText } from '../text.js';
-import type { PgContext } from './context.js';
+import type pg from 'pg';
+import { commandEvent } from '../../events/facts.js';
+import { withTransaction, type PgContext } from './context.js';
+import { appendEventsPostgres } from './events.js';
 
 /**
- * Writes one command (a single statement: its own transaction). Notes are stored as JSON text,
+ * Writes one command (a single statement: its own transaction; with its event of the log, when it
+ * was sent or refused, in one transaction). Notes are stored as JSON text,
  * as on SQLite. The error and the body may quote upstream text: a NUL in them is escaped
  * (store/text.ts cleanText), since Postgres text cannot hold one.
  */
-export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool'>, record: CommandRecord): Promise<{ id: string }> {
-  await ctx.pool.query(
+export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool' | 'retries' | 'clock'>, record: CommandRecord): Promise<{ id: string }> {
+  const write = (q: pg.ClientBase | pg.Pool) => q.query(
     `INSERT INTO commands (id, device_id, device_type, command, body, requested_at_ms, outcome, action_id, override, notes, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
      ON CONFLICT (id) DO UPDATE SET outcome = excluded.outcome, action_id = excluded.action_id, notes = excluded.notes, error = excluded.error`,
@@ -32,5 +36,14 @@ export async function recordCommandPostgres(ctx: Pick<PgContext, 'pool'>, record
       cleanText(record.error),
     ],
   );
+  // A sent or refused command is an event of the log, committed with its record; other records stay one statement.
+  const event = commandEvent(record, ctx.clock.now().getTime());
+  if (!event) await write(ctx.pool);
+  else {
+    await withTransaction(ctx, async (client) => {
+      await write(client);
+      await appendEventsPostgres(client, [event]);
+    });
+  }
   return { id: record.id };
 }

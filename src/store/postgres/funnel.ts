@@ -19,6 +19,8 @@ import type pg from 'pg';
 import { alertId, type NewAlert } from '../../alerts/types.js';
 import type { ActionOrigin, ActionRecord } from '../../domain/actions.js';
 import type { SnapshotKey } from '../../domain/devices.js';
+import { alertEvent } from '../../events/facts.js';
+import type { NewEvent } from '../../events/types.js';
 import type {
   DeliveryHead,
   DeliveryRepo,
@@ -28,10 +30,12 @@ import type {
   ObservationInsert,
   StoredActionVersion,
   StoredDeliveryHead,
+  StoredDevice,
   SystemEventInsert,
 } from '../funnel.js';
 import { cleanText, hasNul, refuseNul } from '../text.js';
 import { actionLockKey, deviceLockKey, lockKeys } from './context.js';
+import { appendEventsPostgres } from './events.js';
 
 /** A delivery loaded for applying or replaying: what findDelivery and deliveryBody answer. */
 export interface LoadedDelivery {
@@ -128,6 +132,11 @@ export class KeyRecorder implements DeliveryRepo {
     this.device(id);
     return undefined;
   }
+  getDevice(id: string): StoredDevice | undefined {
+    this.device(id);
+    return undefined;
+  }
+  appendEvent(): void {}
   writeDevice(d: DeviceUpsert): void {
     this.device(d.id);
   }
@@ -155,7 +164,7 @@ export class KeyRecorder implements DeliveryRepo {
 /** The rows a batch's keys name, as they are stored (null: no row). */
 export interface LoadedRows {
   actions: Map<string, StoredActionVersion | null>;
-  devices: Map<string, { key: SnapshotKey; deletedAtMs: number | null } | null>;
+  devices: Map<string, { key: SnapshotKey; deletedAtMs: number | null; fields: DeviceFields } | null>;
   observations: Set<string>;
   systemEvents: Set<string>;
   /** Devices locked by this transaction (their observations and reconcile queue entries are written only for them). */
@@ -167,7 +176,8 @@ export interface LoadedRows {
 const LOAD_SQL = `SELECT
   (SELECT coalesce(json_agg(json_build_array(id, state, updated_at_ms, raw_hash, origin, first_seen_at, last_news_at)), '[]')
      FROM actions WHERE id = ANY($1::text[])) AS actions,
-  (SELECT coalesce(json_agg(json_build_array(id, snapshot_at_ms, snapshot_rank, snapshot_event_at_ms, snapshot_hash, deleted_at_ms)), '[]')
+  (SELECT coalesce(json_agg(json_build_array(id, snapshot_at_ms, snapshot_rank, snapshot_event_at_ms, snapshot_hash, deleted_at_ms,
+       type, user_id, vendor, last_seen, is_reachable, snapshot::text, controlled::text)), '[]')
      FROM devices WHERE id = ANY($2::text[])) AS devices,
   (SELECT coalesce(json_agg(json_build_array(o.device_id, o.observed_at_ms, o.hash)), '[]')
      FROM observations o JOIN unnest($3::text[], $4::int8[], $5::text[]) AS k(d, t, h)
@@ -210,8 +220,9 @@ export async function lockAndLoad(client: pg.PoolClient, keys: FunnelKeys): Prom
   for (const [id, state, updatedAtMs, rawHash, origin, firstSeenAt, lastNewsAt] of r.actions) {
     loaded.actions.set(id as string, { state, updatedAtMs, rawHash, origin, firstSeenAt, lastNewsAt } as StoredActionVersion);
   }
-  for (const [id, atMs, rank, eventAtMs, hash, deletedAtMs] of r.devices) {
-    loaded.devices.set(id as string, { key: { atMs, rank, eventAtMs, hash } as SnapshotKey, deletedAtMs: deletedAtMs as number | null });
+  for (const [id, atMs, rank, eventAtMs, hash, deletedAtMs, type, userId, vendor, lastSeen, isReachable, snapshot, controlled] of r.devices) {
+    const fields = { type, userId, vendor, lastSeen, isReachable, snapshot, controlled } as DeviceFields;
+    loaded.devices.set(id as string, { key: { atMs, rank, eventAtMs, hash } as SnapshotKey, deletedAtMs: deletedAtMs as number | null, fields });
   }
   for (const [d, t, h] of r.observations) loaded.observations.add(observationKey(d as string, t as number, h as string));
   for (const h of r.system_events) loaded.systemEvents.add(h);
@@ -255,9 +266,13 @@ interface ActionState {
 }
 
 /** A device row as loaded, and what the batch changed in it. */
+/** What a device row shows besides its snapshot key and deletion (the event log's `from`). */
+type DeviceFields = Omit<StoredDevice, 'id' | 'key' | 'deletedAtMs'>;
+
 interface DeviceState {
   key: SnapshotKey;
   deletedAtMs: number | null;
+  fields: DeviceFields;
   /** Stored before this batch (UPDATE) or new (INSERT with type, user and first-seen time). */
   inserted?: { type: string; userId: string; firstSeenAt: number };
   snapshot?: DeviceUpsert;
@@ -288,6 +303,8 @@ export class UnitOfWork implements DeliveryRepo {
   readonly newSystemEvents: SystemEventInsert[] = [];
   readonly reconcile = new Map<string, { fromMs: number; dueAtMs: number }>();
   readonly alerts = new Map<string, NewAlert>();
+  /** Events to append at the end of the flush, in the order the funnel wrote them. */
+  readonly events: NewEvent[] = [];
   readonly finished = new Map<string, DeliveryFinish>();
   readonly attempts = new Map<string, number>();
 
@@ -383,14 +400,33 @@ export class UnitOfWork implements DeliveryRepo {
     return this.need(this.devices, id, 'device id')?.key;
   }
 
+  getDevice(id: string): StoredDevice | undefined {
+    const cur = this.need(this.devices, id, 'device id');
+    return cur ? { id, ...cur.fields, key: cur.key, deletedAtMs: cur.deletedAtMs } : undefined;
+  }
+
+  appendEvent(e: NewEvent): void {
+    this.journal.push(this.events, e);
+  }
+
   writeDevice(d: DeviceUpsert, exists: boolean): void {
     const cur = this.need(this.devices, d.id, 'device id');
     refuseNul('device', d.type, d.userId, d.vendor, d.lastSeen, d.key.hash);
     if (!exists && cur) throw new Error(`device ${d.id} is stored already (duplicate key)`);
     if (exists && !cur) return;
+    // As the SQLite UPDATE: a stored row keeps its type and user.
+    const fields: DeviceFields = {
+      type: cur?.fields.type ?? d.type,
+      userId: cur?.fields.userId ?? d.userId,
+      vendor: d.vendor,
+      lastSeen: d.lastSeen,
+      isReachable: d.isReachable,
+      snapshot: d.snapshot,
+      controlled: d.controlled,
+    };
     const next: DeviceState = cur
-      ? { ...cur, key: d.key, snapshot: d, updatedAt: d.now }
-      : { key: d.key, deletedAtMs: null, inserted: { type: d.type, userId: d.userId, firstSeenAt: d.now }, snapshot: d, updatedAt: d.now };
+      ? { ...cur, key: d.key, fields, snapshot: d, updatedAt: d.now }
+      : { key: d.key, deletedAtMs: null, fields, inserted: { type: d.type, userId: d.userId, firstSeenAt: d.now }, snapshot: d, updatedAt: d.now };
     this.journal.set(this.devices, d.id, next);
     this.journal.add(this.dirtyDevices, d.id);
   }
@@ -440,6 +476,8 @@ export class UnitOfWork implements DeliveryRepo {
     refuseNul('alert', alert.type, alert.dedupeKey, alert.deviceId, alert.userId);
     if (this.alerts.has(alert.dedupeKey)) return false;
     this.journal.set(this.alerts, alert.dedupeKey, alert);
+    // Its event too: one of an alert stored by an earlier transaction is skipped with it (same fact key).
+    this.journal.push(this.events, alertEvent(alert));
     return true;
   }
 }
@@ -614,7 +652,8 @@ export async function flushUnitOfWork(client: pg.PoolClient, uow: UnitOfWork): P
   flushReconcileQueue(b, uow);
   flushAlerts(b, uow);
   flushDeliveries(b, uow);
-  if (b.empty) return 0;
-  await client.query(b.sql(), b.params);
-  return 1;
+  if (!b.empty) await client.query(b.sql(), b.params);
+  // Last, after every write and lock of the batch: positions are taken in commit order (events.ts).
+  await appendEventsPostgres(client, uow.events);
+  return b.empty && uow.events.length === 0 ? 0 : 1;
 }

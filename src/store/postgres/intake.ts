@@ -98,6 +98,8 @@ function intakeRepo(byId: Map<string, DeliveryHead | undefined>, byBody: StoredD
     getActionVersion: unused('getActionVersion'),
     setActionOrigin: unused('setActionOrigin'),
     upsertAction: unused('upsertAction'),
+    getDevice: unused('getDevice'),
+    appendEvent: unused('appendEvent'),
     getDeviceKey: unused('getDeviceKey'),
     writeDevice: unused('writeDevice'),
     markDeviceDeleted: unused('markDeviceDeleted'),

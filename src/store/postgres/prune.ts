@@ -57,6 +57,17 @@ const TARGETS: ReadonlyArray<{ table: string; sql: string }> = [
               AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id) LIMIT $2)
           AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id)`,
   },
+  {
+    // A prefix of the log (an event recorded later stops it), its last position kept as
+    // pruned_through for the 410 of older cursors. The counter row is updated before the delete
+    // (the DELETE reads \`mark\`): an appender holding it never waits for this batch's deletes.
+    table: 'events',
+    sql: `WITH head AS (SELECT position, recorded_at FROM events ORDER BY position LIMIT $2),
+          bound AS (SELECT max(position) AS p FROM head
+                    WHERE position < coalesce((SELECT min(position) FROM head WHERE recorded_at >= $1), 9223372036854775807)),
+          mark AS (UPDATE event_log SET pruned_through = bound.p FROM bound WHERE event_log.id = 1 AND bound.p IS NOT NULL RETURNING pruned_through)
+          DELETE FROM events WHERE position <= (SELECT pruned_through FROM mark)`,
+  },
 ];
 
 /**

@@ -32,7 +32,9 @@ import type { Logger } from '../../logger.js';
 import { interferenceSettings, reconcileQueued } from '../../reconcile/reconciler.js';
 import type { ReconcileArgs, ReconcileRun } from '../port.js';
 import type { FindingWrite, QueuedDevice, ReconcileIO, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../reconcile.js';
+import { alertEvent } from '../../events/facts.js';
 import { insertAlerts } from './alerts.js';
+import { appendEventsPostgres } from './events.js';
 import { deviceLockKey, withTransaction, type PgContext } from './context.js';
 
 /**
@@ -439,7 +441,10 @@ async function flush(client: pg.ClientBase, deviceId: string, w: Writes): Promis
       q.map(([, e]) => e.fromMs),
     ],
   );
-  await insertAlerts(client, [...w.alerts.values()]);
+  const alerts = [...w.alerts.values()];
+  const inserted = await insertAlerts(client, alerts);
+  // Each alert written is an event of the log; last, after every other write (events.ts).
+  await appendEventsPostgres(client, alerts.filter((a) => inserted.has(a.dedupeKey)).map(alertEvent));
 }
 
 /** A logger that keeps what a run logs, so that only the run that stands is logged. */

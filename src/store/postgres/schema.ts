@@ -269,6 +269,38 @@ export const commands = pgTable(
   (t) => [index('commands_device_idx').on(t.deviceId, t.requestedAtMs)],
 );
 
+/**
+ * The event log (src/db/schema.ts explains the columns). `position` has no default here: it is
+ * assigned from `event_log.last_position` at the end of each writing transaction, so that a
+ * position is visible only once every smaller one has committed (store/postgres/events.ts).
+ */
+export const events = pgTable(
+  'events',
+  {
+    position: ms('position').primaryKey(),
+    type: text('type').notNull(),
+    factKey: text('fact_key').notNull(),
+    occurredAt: ms('occurred_at').notNull(),
+    recordedAt: ms('recorded_at').notNull(),
+    deviceId: text('device_id'),
+    userId: text('user_id'),
+    data: text('data').notNull(),
+  },
+  (t) => [
+    uniqueIndex('events_fact_idx').on(t.factKey),
+    index('events_device_idx').on(t.deviceId, t.position),
+    index('events_user_idx').on(t.userId, t.position),
+    index('events_type_idx').on(t.type, t.position),
+  ],
+);
+
+/** The event log's one row: the position counter and what retention pruned (src/db/schema.ts). */
+export const eventLog = pgTable('event_log', {
+  id: integer('id').primaryKey(),
+  lastPosition: ms('last_position').notNull(),
+  prunedThrough: ms('pruned_through').notNull(),
+});
+
 export const uiSessionRevocations = pgTable('ui_session_revocations', {
   id: text('id').primaryKey(),
   expiresAtMs: ms('expires_at_ms').notNull(),

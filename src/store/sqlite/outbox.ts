@@ -6,6 +6,8 @@
  */
 import type Database from 'better-sqlite3';
 import { alertId, type NewAlert } from '../../alerts/types.js';
+import { alertEvent } from '../../events/facts.js';
+import { appendEvent } from './events.js';
 
 const statements = new WeakMap<Database.Database, Database.Statement>();
 
@@ -23,5 +25,8 @@ export function enqueueAlert(sqlite: Database.Database, alert: NewAlert): boolea
     );
     statements.set(sqlite, insert);
   }
-  return insert.run({ ...alert, id: alertId(alert.dedupeKey), data: JSON.stringify(alert.data) }).changes > 0;
+  const inserted = insert.run({ ...alert, id: alertId(alert.dedupeKey), data: JSON.stringify(alert.data) }).changes > 0;
+  // Alerts are events of the log too, written with the alert (the outbox is the log's first consumer).
+  if (inserted) appendEvent(sqlite, alertEvent(alert));
+  return inserted;
 }

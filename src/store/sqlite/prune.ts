@@ -9,6 +9,7 @@
 import type Database from 'better-sqlite3';
 import type { PruneArgs, PruneResult } from '../port.js';
 import type { ProcedureContext } from './context.js';
+import { pruneEvents } from './events.js';
 
 /** Rows deleted per statement: short write transactions between incoming deliveries. */
 const BATCH = 2_000;
@@ -61,6 +62,7 @@ export function pruneProcedure(ctx: ProcedureContext, args: PruneArgs): PruneRes
   const started = performance.now();
   const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
   for (const t of TARGETS) deleted[t.table] = 0;
+  deleted['events'] = 0;
   // Always one batch at least, so every call makes progress whatever the budget.
   for (let i = 0; i < TARGETS.length; i++) {
     const table = (TARGETS[i] as { table: string }).table;
@@ -71,6 +73,13 @@ export function pruneProcedure(ctx: ProcedureContext, args: PruneArgs): PruneRes
       if (n < BATCH) break;
       if (performance.now() - started >= budgetMs) return { deleted, more: true };
     }
+  }
+  // The event log: a prefix at a time, with the position retention reached (store/sqlite/events.ts).
+  for (;;) {
+    const n = ctx.repo.derivedTransaction(() => pruneEvents(sqlite, args.cutoffMs, BATCH));
+    deleted['events'] = (deleted['events'] ?? 0) + n;
+    if (n < BATCH) break;
+    if (performance.now() - started >= budgetMs) return { deleted, more: true };
   }
   return { deleted, more: false };
 }
