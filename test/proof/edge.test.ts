@@ -3,12 +3,15 @@
  * process on 127.0.0.1: memory stays bounded under many stalled webhook uploads, /healthz answers
  * quickly while thousands of half-sent requests are held, and SIGTERM answers what is in flight on
  * keep-alive connections. Each test stops its clients itself and is bounded in time.
+ * It runs on both engines (describeEngines): the daemon's database is a file on SQLite, a fresh
+ * schema on Postgres; what it stored is read with the same SQL.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { daemonReader } from '../support/daemon-reader.js';
+import { daemonDatabases, describeEngines } from '../support/engines-e2e.js';
 import { openRaw, requestHead, type RawConnection } from '../support/raw-http.js';
 
 /** Set explicitly, so the test holds whatever the defaults become. */
@@ -59,12 +62,15 @@ function status(c: RawConnection): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-describe('edge: a daemon under hostile connections', () => {
+const databases = daemonDatabases();
+afterAll(() => databases.dropAll(), 60_000);
+
+describeEngines('edge: a daemon under hostile connections', (engine) => {
   let d: Daemon;
   let dir: string;
   beforeAll(async () => {
     dir = tempDir('enode-sync-edge-');
-    d = await startDaemon(dir, EDGE_ENV);
+    d = await startDaemon(dir, { ...EDGE_ENV, ...(await databases.make(engine)).env });
   }, 60_000);
   afterAll(async () => {
     await d?.proc.stop();
@@ -172,12 +178,13 @@ describe('edge: a daemon under hostile connections', () => {
   );
 });
 
-describe('edge: SIGTERM under keep-alive load', () => {
+describeEngines('edge: SIGTERM under keep-alive load', (engine) => {
   it(
     'requests in flight on keep-alive connections get whole answers with Connection: close; idle ones are closed; the daemon exits 0',
     async () => {
       const dir = tempDir('enode-sync-edge-term-');
-      const d = await startDaemon(dir, EDGE_ENV);
+      const database = await databases.make(engine);
+      const d = await startDaemon(dir, { ...EDGE_ENV, ...database.env });
       try {
         const port = portOf(d);
         const conns: RawConnection[] = [];
@@ -214,12 +221,12 @@ describe('edge: SIGTERM under keep-alive load', () => {
         const child = d.proc.child;
         const code = child.exitCode ?? (await new Promise<number | null>((r) => child.once('exit', (c) => r(c))));
         expect(code).toBe(0);
-        const db = new Database(d.dbPath, { readonly: true });
+        const reader = daemonReader(database, () => d.dbPath, 'edge-proof');
         try {
-          const ids = db.prepare(`SELECT id FROM deliveries WHERE id LIKE 'term-%' ORDER BY id`).pluck().all();
+          const ids = (await reader.all<{ id: string }>(`SELECT id FROM deliveries WHERE id LIKE 'term-%' ORDER BY id`)).map((r) => r.id);
           expect(ids).toEqual(busy.map((_, i) => `term-${i}`).sort());
         } finally {
-          db.close();
+          await reader.close();
         }
       } finally {
         await d.proc.stop();

@@ -12,14 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signEnodeBody } from '../../src/ingest/signature.js';
 import { createSimulator, pickDevices, type Simulator } from '../../src/simulator/index.js';
-import { openPostgres } from '../../src/store/postgres/connect.js';
 import { gatewayEngineApp, seedDevice } from '../integration/gateway-support.js';
 import { E2E_ADMIN, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { daemonReader, type DaemonReader } from '../support/daemon-reader.js';
 import { daemonDatabase, type DaemonDatabase } from '../support/engines-e2e.js';
 import { actionEvent, ADMIN_TOKEN, makeApp, NOW, postWebhook, SECRET, testEngine, vehicleEvent, type EngineApp } from '../support/fixtures.js';
 import { postgresAvailable } from '../support/postgres.js';
@@ -711,28 +710,6 @@ function request(method: string, path: string, headers: Array<[string, string]>,
   return Buffer.concat([Buffer.from(head, 'latin1'), typeof body === 'string' ? Buffer.from(body) : body]);
 }
 
-/**
- * Every row of SQL written for both engines (no placeholders) from a daemon's database, read beside
- * the running daemon: its SQLite file opened read-only, or its Postgres schema over a pool of one.
- */
-function daemonReader(database: DaemonDatabase, dbPath: () => string) {
-  const pool = database.engine === 'postgres' ? openPostgres(database.env['DATABASE_URL'] as string, { max: 1, applicationName: 'fuzz-proof' }) : undefined;
-  return {
-    async all<T>(sql: string): Promise<T[]> {
-      if (pool) return (await pool.query(sql)).rows as T[];
-      const db = new Database(dbPath(), { readonly: true, fileMustExist: true });
-      try {
-        return db.prepare(sql).all() as T[];
-      } finally {
-        db.close();
-      }
-    },
-    close: async () => {
-      await pool?.end();
-    },
-  };
-}
-
 describe('fuzz: raw HTTP against a daemon process', () => {
   let d: Daemon | undefined;
   let sim: Simulator | undefined;
@@ -740,12 +717,12 @@ describe('fuzz: raw HTTP against a daemon process', () => {
   let port: number;
   let vehicleId = 'none';
   let database: DaemonDatabase | undefined;
-  let reader: ReturnType<typeof daemonReader> | undefined;
+  let reader: DaemonReader | undefined;
   beforeAll(async () => {
     if (engineMissing()) return;
     dir = tempDir('enode-sync-fuzz-');
     database = await daemonDatabase(testEngine());
-    reader = daemonReader(database, () => d!.dbPath);
+    reader = daemonReader(database, () => d!.dbPath, 'fuzz-proof');
     // A simulated Enode behind the gateway, so that command routes read their bodies.
     sim = createSimulator({ seed: 9, devices: 0, fleet: { vehicles: 1, chargers: 0, hvacs: 0, batteries: 1 }, incapableRate: 0, startTime: new Date().toISOString() });
     const enode = await sim.listen(0, '127.0.0.1');
