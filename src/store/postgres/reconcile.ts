@@ -3,9 +3,9 @@
  * devices from `reconcile_queue` and judge each with the shared decision code
  * (reconcile/reconciler.ts reconcileQueued), unchanged.
  *
- * One replica per device at a time. Each device is judged in a transaction of its own: its queue
- * row is claimed with `FOR UPDATE SKIP LOCKED` (another replica skips it), then the device's
- * advisory lock (context.ts deviceLockKey, the lock the funnel holds while it writes the device)
+ * One replica per device at a time. Devices are judged in small batches, one transaction each:
+ * their queue rows are claimed with `FOR UPDATE SKIP LOCKED` (another replica skips them), then
+ * each device's advisory lock (context.ts deviceLockKey, the lock the funnel holds while it writes the device)
  * is tried; when the funnel holds it, the device is left for a later run rather than waited for
  * (waiting while holding the queue row that the funnel's re-queue waits for would deadlock).
  * The queue row is deleted in the transaction that stores the judgment: a funnel re-queueing the
@@ -14,9 +14,9 @@
  * episode and the fact (deterministic ids, `ON CONFLICT DO NOTHING`), so one finding per episode
  * and one alert per fact hold whichever replica judges.
  *
- * Round trips decide the cost, so judging is a unit of work (ReconcileIO below): the device's
- * rows are loaded in one statement, reconcileQueued runs on them in memory, and its writes are
- * stored in two statements. A range read outside what was loaded (an earlier window, a partner
+ * Round trips decide the cost, so judging is a unit of work (ReconcileIO below): the batch's
+ * rows are loaded in two statements, reconcileQueued runs on them in memory device by device, and
+ * their writes are stored in three statements. A range read outside what was loaded (an earlier window, a partner
  * device) throws NeedMore: that range is loaded and the device judged again from scratch (the
  * code is deterministic; its writes and log lines are buffered and only the last run's kept).
  * A point read of a key not loaded (a finding by key or id, an alert's fact) is answered "absent"
@@ -58,6 +58,12 @@ const MAX_DEFER_MS = 30_000;
 export const RETRY_AFTER_ERROR_MS = 60_000;
 /** Runs of one device at most (each after loading more); past it the device fails loudly. */
 const MAX_RUNS = 8;
+/**
+ * Devices judged per transaction: their rows are loaded, and their judgments stored, in a few
+ * statements for all of them (a device alone took about ten round trips). Small enough that one
+ * batch stays well inside the time box and holds few queue rows from other replicas.
+ */
+const BATCH_SIZE = 16;
 /** Snapshots read before a window, for each field's value at its start (as db/reconcile-repo.ts). */
 const BASELINE_ROWS = 5;
 
@@ -85,8 +91,11 @@ interface Loaded {
   observations: Map<string, { fromMs: number; rows: Array<StoredObservation & { hash: string }> }>;
   /** Per target: every action updated at or after `sinceMs`, by last update. */
   actions: Map<string, { sinceMs: number; rows: StoredAction[] }>;
-  /** The judged device's findings observed from `fromMs` on, and any others met by key or id. */
-  findings: { fromMs: number; rows: Map<string, FindingRow> };
+  /**
+   * Findings: per judged device, complete from the time in `from` on; plus any others met by key
+   * or id. Several devices are judged on one Loaded (a batch).
+   */
+  findings: { from: Map<string, number>; rows: Map<string, FindingRow> };
   /** Finding keys and ids, alert dedupe keys known absent. */
   absent: { findingKeys: Set<string>; findingIds: Set<string>; alertKeys: Set<string> };
   /** Alert dedupe keys known present. */
@@ -164,7 +173,8 @@ function unitOfWork(loaded: Loaded, deviceId: string, settings: PgContext['setti
       return undefined;
     },
     findingInRun(id, field, toValue, fromMs, untilMs) {
-      if (id !== deviceId || loaded.findings.fromMs > fromMs) throw new NeedMore({ kind: 'findings', deviceId: id, fromMs });
+      const loadedFrom = loaded.findings.from.get(id);
+      if (id !== deviceId || loadedFrom === undefined || loadedFrom > fromMs) throw new NeedMore({ kind: 'findings', deviceId: id, fromMs });
       const hit = [...findings.values()]
         .filter((f) => f.deviceId === id && f.field === field && f.toValue === toValue && f.observedAtMs >= fromMs && f.observedAtMs < untilMs)
         .sort((a, b) => a.observedAtMs - b.observedAtMs || byCodeUnit(a.id, b.id))[0];
@@ -219,8 +229,8 @@ interface LoadRequest {
   devices: string[];
   observations: Array<{ deviceId: string; fromMs: number }>;
   actions: Array<{ deviceId: string; fromMs: number }>;
-  /** The judged device's findings from this time on. */
-  findings: { deviceId: string; fromMs: number } | null;
+  /** Judged devices' findings, each from its time on. */
+  findings: Array<{ deviceId: string; fromMs: number }>;
 }
 
 /**
@@ -245,16 +255,17 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
                  a.failure_reason::text, a.created_at, a.updated_at_ms, a.completed_at, a.origin))
           FROM unnest($4::text[], $5::int8[]) AS q(target_id, since_ms)
           JOIN actions a ON a.target_id = q.target_id AND a.updated_at_ms >= q.since_ms) AS a,
-       (SELECT json_agg(json_build_array(id, key, observed_at_ms, device_id, field, to_value))
-          FROM findings WHERE device_id = $6 AND observed_at_ms >= $7) AS f`,
+       (SELECT json_agg(json_build_array(f.id, f.key, f.observed_at_ms, f.device_id, f.field, f.to_value))
+          FROM unnest($6::text[], $7::int8[]) AS q(device_id, from_ms)
+          JOIN findings f ON f.device_id = q.device_id AND f.observed_at_ms >= q.from_ms) AS f`,
     [
       req.devices,
       req.observations.map((o) => o.deviceId),
       req.observations.map((o) => o.fromMs),
       req.actions.map((a) => a.deviceId),
       req.actions.map((a) => a.fromMs),
-      req.findings?.deviceId ?? null,
-      req.findings?.fromMs ?? null,
+      req.findings.map((f) => f.deviceId),
+      req.findings.map((f) => f.fromMs),
     ],
   );
   const row = rows[0] ?? { d: null, o: null, a: null, f: null };
@@ -282,44 +293,63 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
     loaded.actions.set(deviceId, { sinceMs: fromMs, rows: (acts.get(deviceId) ?? []).sort((x, y) => x.updatedAtMs - y.updatedAtMs || byCodeUnit(x.id, y.id)) });
   }
 
-  if (req.findings) {
-    loaded.findings.fromMs = req.findings.fromMs;
-    for (const [id, key, observedAtMs, deviceId, field, toValue] of (row.f ?? []) as [string, string, number, string, string | null, string][]) {
-      loaded.findings.rows.set(id, { id, key, observedAtMs, deviceId, field, toValue });
-    }
+  for (const { deviceId, fromMs } of req.findings) {
+    loaded.findings.from.set(deviceId, Math.min(fromMs, loaded.findings.from.get(deviceId) ?? Number.POSITIVE_INFINITY));
+  }
+  for (const [id, key, observedAtMs, deviceId, field, toValue] of (row.f ?? []) as [string, string, number, string, string | null, string][]) {
+    loaded.findings.rows.set(id, { id, key, observedAtMs, deviceId, field, toValue });
   }
 }
 
-/** The first load of a queued device: itself, its window, its findings, and the partners its snapshots name. */
-async function loadFirst(client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice): Promise<Loaded> {
+/**
+ * The first load of a batch of queued devices, in two statements whatever their number: each
+ * device, its window and its findings; then the partners their snapshots name.
+ */
+async function loadFirst(client: pg.ClientBase, s: InterferenceSettings, qs: QueuedDevice[]): Promise<Loaded> {
   const loaded: Loaded = {
     devices: new Map(),
     observations: new Map(),
     actions: new Map(),
-    findings: { fromMs: Number.POSITIVE_INFINITY, rows: new Map() },
+    findings: { from: new Map(), rows: new Map() },
     absent: { findingKeys: new Set(), findingIds: new Set(), alertKeys: new Set() },
     alertKeys: new Set(),
   };
-  const w = firstWindow(s, q.fromMs);
+  const windows = qs.map((q) => ({ deviceId: q.deviceId, ...firstWindow(s, q.fromMs) }));
   await load(client, loaded, {
-    devices: [q.deviceId],
-    observations: [{ deviceId: q.deviceId, fromMs: w.contextFrom }],
-    actions: [{ deviceId: q.deviceId, fromMs: w.actionsSince }],
-    findings: { deviceId: q.deviceId, fromMs: w.contextFrom },
+    devices: windows.map((w) => w.deviceId),
+    observations: windows.map((w) => ({ deviceId: w.deviceId, fromMs: w.contextFrom })),
+    actions: windows.map((w) => ({ deviceId: w.deviceId, fromMs: w.actionsSince })),
+    findings: windows.map((w) => ({ deviceId: w.deviceId, fromMs: w.contextFrom })),
   });
-  await loadPartners(client, loaded, s, q.deviceId, w.contextFrom);
+  await loadPartners(client, loaded, s, windows);
   return loaded;
 }
 
-/** Loads the partners named in the device's loaded snapshots that are not loaded yet (one statement, or none). */
-async function loadPartners(client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, deviceId: string, contextFrom: number): Promise<void> {
-  const fresh = partnersIn(loaded, deviceId).filter((id) => !loaded.observations.has(id));
-  if (fresh.length === 0) return;
+/**
+ * Loads the partners named in the devices' loaded snapshots that are not loaded yet, each from
+ * the earliest window that names it (one statement, or none).
+ */
+async function loadPartners(client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, of: Array<{ deviceId: string; contextFrom: number }>): Promise<void> {
+  const fresh = new Map<string, number>();
+  for (const { deviceId, contextFrom } of of) {
+    let partners: string[];
+    try {
+      partners = partnersIn(loaded, deviceId);
+    } catch (err) {
+      // A snapshot that cannot be read fails its device alone, as judging it would.
+      throw new DeviceFailure(deviceId, err);
+    }
+    for (const id of partners) {
+      if (!loaded.observations.has(id)) fresh.set(id, Math.min(contextFrom, fresh.get(id) ?? Number.POSITIVE_INFINITY));
+    }
+  }
+  if (fresh.size === 0) return;
+  const partners = [...fresh];
   await load(client, loaded, {
     devices: [],
-    observations: fresh.map((id) => ({ deviceId: id, fromMs: contextFrom })),
-    actions: fresh.map((id) => ({ deviceId: id, fromMs: contextFrom - s.intentTtlMs - STALE_AFTER_MS })),
-    findings: null,
+    observations: partners.map(([id, fromMs]) => ({ deviceId: id, fromMs })),
+    actions: partners.map(([id, fromMs]) => ({ deviceId: id, fromMs: fromMs - s.intentTtlMs - STALE_AFTER_MS })),
+    findings: [],
   });
 }
 
@@ -329,14 +359,14 @@ async function loadPartners(client: pg.ClientBase, loaded: Loaded, s: Interferen
  * before its history), and more of the judged device's history brings the partners it names.
  */
 async function loadNeed(client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, q: QueuedDevice, need: Need): Promise<void> {
-  const none: LoadRequest = { devices: [], observations: [], actions: [], findings: null };
+  const none: LoadRequest = { devices: [], observations: [], actions: [], findings: [] };
   if (need.kind === 'device') return load(client, loaded, { ...none, devices: [need.deviceId] });
-  if (need.kind === 'findings') return load(client, loaded, { ...none, findings: { deviceId: need.deviceId, fromMs: need.fromMs } });
+  if (need.kind === 'findings') return load(client, loaded, { ...none, findings: [{ deviceId: need.deviceId, fromMs: need.fromMs }] });
   const lead = s.intentTtlMs + STALE_AFTER_MS;
   if (need.deviceId === q.deviceId) {
     const req = need.kind === 'actions' ? { ...none, actions: [{ deviceId: q.deviceId, fromMs: need.fromMs }] } : { ...none, observations: [{ deviceId: q.deviceId, fromMs: need.fromMs }] };
     await load(client, loaded, req);
-    if (need.kind === 'observations') await loadPartners(client, loaded, s, q.deviceId, need.fromMs);
+    if (need.kind === 'observations') await loadPartners(client, loaded, s, [{ deviceId: q.deviceId, contextFrom: need.fromMs }]);
     return;
   }
   const historyFrom = need.kind === 'actions' ? need.fromMs + lead : need.fromMs;
@@ -350,10 +380,11 @@ async function loadNeed(client: pg.ClientBase, loaded: Loaded, s: InterferenceSe
 }
 
 /**
- * Checks the keys a run guessed absent (one statement). Records what it finds in `loaded`;
- * true when any exists, so the run's answers were wrong and the device is judged again.
+ * Checks the keys runs guessed absent (one statement). Records what it finds in `loaded` and
+ * returns it (`f:<key>`, `i:<finding id>`, `a:<alert key>`): a run that guessed one of those
+ * answered wrongly and its device is judged again.
  */
-async function checkGuesses(client: pg.ClientBase, loaded: Loaded, g: Guesses): Promise<boolean> {
+async function checkGuesses(client: pg.ClientBase, loaded: Loaded, g: Guesses): Promise<Set<string>> {
   const { rows } = await client.query<{ what: 'f' | 'a'; id: string; key: string; observedAtMs: number; deviceId: string; field: string | null; toValue: string }>(
     `SELECT 'f' AS what, id, key, observed_at_ms AS "observedAtMs", device_id AS "deviceId", field, to_value AS "toValue"
        FROM findings WHERE key = ANY($1::text[]) OR id = ANY($2::text[])
@@ -364,32 +395,45 @@ async function checkGuesses(client: pg.ClientBase, loaded: Loaded, g: Guesses): 
   for (const k of g.findingKeys) loaded.absent.findingKeys.add(k);
   for (const id of g.findingIds) loaded.absent.findingIds.add(id);
   for (const k of g.alertKeys) loaded.absent.alertKeys.add(k);
+  const found = new Set<string>();
   for (const r of rows) {
     if (r.what === 'a') {
       loaded.absent.alertKeys.delete(r.key);
       loaded.alertKeys.add(r.key);
+      found.add(`a:${r.key}`);
     } else {
       loaded.absent.findingKeys.delete(r.key);
       loaded.absent.findingIds.delete(r.id);
       loaded.findings.rows.set(r.id, { id: r.id, key: r.key, observedAtMs: r.observedAtMs, deviceId: r.deviceId, field: r.field, toValue: r.toValue });
+      found.add(`f:${r.key}`).add(`i:${r.id}`);
     }
   }
-  return rows.length > 0;
+  return found;
 }
 
-/** Stores a run's writes and deletes the claimed queue row (two statements). */
-async function flush(client: pg.ClientBase, deviceId: string, w: Writes): Promise<void> {
-  const moved = [...w.moved.entries()];
+/** Whether a run guessed any of the keys `found` holds. */
+function guessedWrong(g: Guesses, found: Set<string>): boolean {
+  for (const k of g.findingKeys) if (found.has(`f:${k}`)) return true;
+  for (const id of g.findingIds) if (found.has(`i:${id}`)) return true;
+  for (const k of g.alertKeys) if (found.has(`a:${k}`)) return true;
+  return false;
+}
+
+/** Stores the runs' writes and deletes their claimed queue rows (three statements whatever their number). */
+async function flush(client: pg.ClientBase, runs: Array<{ deviceId: string; writes: Writes }>): Promise<void> {
+  const moved = runs.flatMap((r) => [...r.writes.moved.entries()]);
+  const replaced = runs.filter((r) => r.writes.transitions !== null);
   await client.query(
-    `WITH dequeued AS (DELETE FROM reconcile_queue WHERE device_id = $1),
-          replaced AS (DELETE FROM transitions WHERE device_id = $1 AND at_ms >= $2)
+    `WITH dequeued AS (DELETE FROM reconcile_queue WHERE device_id = ANY($1::text[])),
+          replaced AS (DELETE FROM transitions t USING unnest($2::text[], $3::int8[]) AS r(device_id, from_ms)
+                        WHERE t.device_id = r.device_id AND t.at_ms >= r.from_ms)
      UPDATE findings f SET key = m.key, observed_at_ms = m.observed_at_ms, from_value = m.from_value, evidence = m.evidence
-       FROM unnest($3::text[], $4::text[], $5::int8[], $6::text[], $7::text[]) AS m(id, key, observed_at_ms, from_value, evidence)
+       FROM unnest($4::text[], $5::text[], $6::int8[], $7::text[], $8::text[]) AS m(id, key, observed_at_ms, from_value, evidence)
       WHERE f.id = m.id`,
     [
-      deviceId,
-      // No transitions written: nothing replaced (a bound past every time deletes none).
-      w.transitions?.fromMs ?? Number.MAX_SAFE_INTEGER,
+      runs.map((r) => r.deviceId),
+      replaced.map((r) => r.deviceId),
+      replaced.map((r) => r.writes.transitions!.fromMs),
       moved.map(([id]) => id),
       moved.map(([, m]) => m.key),
       moved.map(([, m]) => m.observedAtMs),
@@ -397,9 +441,17 @@ async function flush(client: pg.ClientBase, deviceId: string, w: Writes): Promis
       moved.map(([, m]) => m.evidence),
     ],
   );
-  const f = [...w.inserted.values()];
-  const t = w.transitions?.rows ?? [];
-  const q = [...w.queue.entries()];
+  const f = runs.flatMap((r) => [...r.writes.inserted.values()]);
+  const t = runs.flatMap((r) => r.writes.transitions?.rows ?? []);
+  // A device re-queued by several runs (a partner of each) is queued once, from the earliest.
+  const queue = new Map<string, { fromMs: number; dueAtMs: number }>();
+  for (const r of runs) {
+    for (const [id, e] of r.writes.queue) {
+      const prev = queue.get(id);
+      queue.set(id, prev ? { fromMs: Math.min(prev.fromMs, e.fromMs), dueAtMs: Math.min(prev.dueAtMs, e.dueAtMs) } : e);
+    }
+  }
+  const q = [...queue.entries()];
   await client.query(
     `WITH found AS (
        INSERT INTO findings (id, key, device_id, device_type, user_id, kind, field, from_value, to_value, observed_at_ms, detected_at_ms, action_id, evidence)
@@ -441,7 +493,9 @@ async function flush(client: pg.ClientBase, deviceId: string, w: Writes): Promis
       q.map(([, e]) => e.fromMs),
     ],
   );
-  const alerts = [...w.alerts.values()];
+  const byKey = new Map<string, NewAlert>();
+  for (const r of runs) for (const [key, alert] of r.writes.alerts) if (!byKey.has(key)) byKey.set(key, alert);
+  const alerts = [...byKey.values()];
   const inserted = await insertAlerts(client, alerts);
   // Each alert written is an event of the log; last, after every other write (events.ts).
   await appendEventsPostgres(client, alerts.filter((a) => inserted.has(a.dedupeKey)).map(alertEvent));
@@ -463,65 +517,116 @@ function bufferedLogger(): { logger: Logger; replay(to: Logger): void } {
   };
 }
 
-/**
- * Judges one claimed device (its lock held) until a run stands, then stores that run. Returns
- * the ids of findings raised and what that run logged, to be logged once the judgment commits.
- */
-async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSettings, q: QueuedDevice, nowMs: number): Promise<{ findings: string[]; log: () => void }> {
-  const loaded = await loadFirst(client, s, q);
-  for (let run = 1; run <= MAX_RUNS; run++) {
-    const { io, writes, guesses } = unitOfWork(loaded, q.deviceId, ctx.settings);
-    const log = bufferedLogger();
-    let raised: string[];
-    try {
-      raised = reconcileQueued(io, log.logger, s, q, nowMs);
-    } catch (err) {
-      if (!(err instanceof NeedMore)) throw err;
-      await loadNeed(client, loaded, s, q, err.need);
-      continue;
-    }
-    const guessed = guesses.findingKeys.size + guesses.findingIds.size + guesses.alertKeys.size > 0;
-    if (guessed && (await checkGuesses(client, loaded, guesses))) continue;
-    await flush(client, q.deviceId, writes);
-    return { findings: raised, log: () => log.replay(ctx.logger) };
+/** Judging one device failed for a reason of its own (not the storage's): it alone is set aside. */
+class DeviceFailure extends Error {
+  constructor(
+    readonly deviceId: string,
+    override readonly cause: unknown,
+  ) {
+    super(`reconciling device ${deviceId} failed: ${(cause as Error)?.message ?? String(cause)}`);
   }
-  throw new Error(`reconciling device ${q.deviceId} still needed more rows after ${MAX_RUNS} runs`);
 }
 
-type DeviceOutcome = { kind: 'none' } | { kind: 'busy'; deviceId: string } | { kind: 'judged'; findings: string[]; log: () => void } | { kind: 'failed'; deviceId: string };
+interface Judged {
+  deviceId: string;
+  writes: Writes;
+  guesses: Guesses;
+  findings: string[];
+  log: ReturnType<typeof bufferedLogger>;
+}
 
-/** SQLSTATEs withTransaction retries: not a failure of the device, so not caught as one. */
+/** Runs reconcileQueued on one device until it needs nothing more loaded (a run that stands on what is loaded). */
+async function runDevice(ctx: PgContext, client: pg.ClientBase, loaded: Loaded, s: InterferenceSettings, q: QueuedDevice, nowMs: number, runs: { n: number }): Promise<Judged> {
+  for (;;) {
+    if (++runs.n > MAX_RUNS) throw new DeviceFailure(q.deviceId, new Error(`still needed more rows after ${MAX_RUNS} runs`));
+    const { io, writes, guesses } = unitOfWork(loaded, q.deviceId, ctx.settings);
+    const log = bufferedLogger();
+    try {
+      const findings = reconcileQueued(io, log.logger, s, q, nowMs);
+      return { deviceId: q.deviceId, writes, guesses, findings, log };
+    } catch (err) {
+      if (!(err instanceof NeedMore)) throw new DeviceFailure(q.deviceId, err);
+      await loadNeed(client, loaded, s, q, err.need);
+    }
+  }
+}
+
+/**
+ * Judges claimed devices (their locks held) until every run stands, then stores them together.
+ * The devices share one load: two statements for all of them, then one per rare NeedMore, then
+ * one check of every key guessed absent; a device whose guess was wrong is judged again.
+ */
+async function judge(ctx: PgContext, client: pg.ClientBase, s: InterferenceSettings, qs: QueuedDevice[], nowMs: number): Promise<Judged[]> {
+  const loaded = await loadFirst(client, s, qs);
+  const runs = new Map(qs.map((q) => [q.deviceId, { n: 0 }]));
+  const done = new Map<string, Judged>();
+  let todo = qs;
+  while (todo.length > 0) {
+    const judged: Judged[] = [];
+    for (const q of todo) judged.push(await runDevice(ctx, client, loaded, s, q, nowMs, runs.get(q.deviceId)!));
+    const all: Guesses = { findingKeys: new Set(), findingIds: new Set(), alertKeys: new Set() };
+    for (const j of judged) {
+      for (const k of j.guesses.findingKeys) all.findingKeys.add(k);
+      for (const id of j.guesses.findingIds) all.findingIds.add(id);
+      for (const k of j.guesses.alertKeys) all.alertKeys.add(k);
+    }
+    const found = all.findingKeys.size + all.findingIds.size + all.alertKeys.size > 0 ? await checkGuesses(client, loaded, all) : new Set<string>();
+    const again = new Set(judged.filter((j) => guessedWrong(j.guesses, found)).map((j) => j.deviceId));
+    for (const j of judged) if (!again.has(j.deviceId)) done.set(j.deviceId, j);
+    todo = todo.filter((q) => again.has(q.deviceId));
+  }
+  const result = qs.map((q) => done.get(q.deviceId)!);
+  await flush(client, result);
+  return result;
+}
+
+interface BatchOutcome {
+  claimed: number;
+  judged: Array<{ findings: string[]; log: () => void }>;
+  /** Devices whose lock the funnel (or another judge) held: left for a later call. */
+  busy: string[];
+  failed: string[];
+}
+
+/** SQLSTATEs withTransaction retries: not a failure of a device, so not caught as one. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
- * One device in one transaction: claims the most overdue queue row nobody holds (skipping
- * `skip`), tries the device's lock, judges it. A device that fails is rolled back to before the
- * judging, logged, and due again RETRY_AFTER_ERROR_MS later.
+ * Up to `size` devices in one transaction: claims the most overdue queue rows nobody holds
+ * (skipping `skip`), tries each device's lock (the same key and hash as context.ts lockKeys,
+ * tried rather than waited for, see the file's comment), judges those it got. A device that
+ * fails is logged and due again RETRY_AFTER_ERROR_MS later; the batch is rolled back to before
+ * the judging and the others are judged again without it.
  */
-async function reconcileOne(ctx: PgContext, s: InterferenceSettings, nowMs: number, skip: readonly string[]): Promise<DeviceOutcome> {
-  return withTransaction(ctx, async (client): Promise<DeviceOutcome> => {
-    const { rows } = await client.query<QueuedDevice>(
-      `SELECT device_id AS "deviceId", due_at_ms AS "dueAtMs", from_ms AS "fromMs" FROM reconcile_queue
-        WHERE due_at_ms <= $1 AND NOT (device_id = ANY($2::text[]))
-        ORDER BY due_at_ms, device_id COLLATE "C" LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      [nowMs, [...skip]],
+async function reconcileBatch(ctx: PgContext, s: InterferenceSettings, nowMs: number, skip: readonly string[], size: number): Promise<BatchOutcome> {
+  return withTransaction(ctx, async (client): Promise<BatchOutcome> => {
+    const { rows } = await client.query<QueuedDevice & { locked: boolean }>(
+      `SELECT c.device_id AS "deviceId", c.due_at_ms AS "dueAtMs", c.from_ms AS "fromMs",
+              pg_try_advisory_xact_lock(hashtextextended('device:' || c.device_id, 0)) AS locked
+         FROM (SELECT device_id, due_at_ms, from_ms FROM reconcile_queue
+                WHERE due_at_ms <= $1 AND NOT (device_id = ANY($2::text[]))
+                ORDER BY due_at_ms, device_id COLLATE "C" LIMIT $3 FOR UPDATE SKIP LOCKED) AS c`,
+      [nowMs, [...skip], size],
     );
-    const q = rows[0];
-    if (!q) return { kind: 'none' };
-    // The same key and hash as context.ts lockKeys, tried rather than waited for (see the file's comment).
-    const lock = await client.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked`, [deviceLockKey(q.deviceId)]);
-    if (!lock.rows[0]?.locked) return { kind: 'busy', deviceId: q.deviceId };
-    await client.query('SAVEPOINT judge');
-    try {
-      return { kind: 'judged', ...(await judge(ctx, client, s, q, nowMs)) };
-    } catch (err) {
-      const code = (err as { code?: unknown } | null)?.code;
-      if (typeof code === 'string' && RETRYABLE.has(code)) throw err;
-      ctx.logger.error({ err, deviceId: q.deviceId }, 'reconciling the device failed; retrying later');
-      await client.query('ROLLBACK TO SAVEPOINT judge');
-      await client.query(`UPDATE reconcile_queue SET due_at_ms = $2, from_ms = $3 WHERE device_id = $1`, [q.deviceId, nowMs + RETRY_AFTER_ERROR_MS, q.fromMs]);
-      return { kind: 'failed', deviceId: q.deviceId };
+    const outcome: BatchOutcome = { claimed: rows.length, judged: [], busy: rows.filter((r) => !r.locked).map((r) => r.deviceId), failed: [] };
+    let todo: QueuedDevice[] = rows.filter((r) => r.locked).map(({ deviceId, dueAtMs, fromMs }) => ({ deviceId, dueAtMs, fromMs }));
+    while (todo.length > 0) {
+      await client.query('SAVEPOINT judge');
+      try {
+        const judged = await judge(ctx, client, s, todo, nowMs);
+        outcome.judged = judged.map((j) => ({ findings: j.findings, log: () => j.log.replay(ctx.logger) }));
+        break;
+      } catch (err) {
+        if (!(err instanceof DeviceFailure)) throw err;
+        ctx.logger.error({ err: err.cause, deviceId: err.deviceId }, 'reconciling the device failed; retrying later');
+        await client.query('ROLLBACK TO SAVEPOINT judge');
+        const q = todo.find((d) => d.deviceId === err.deviceId)!;
+        await client.query(`UPDATE reconcile_queue SET due_at_ms = $2, from_ms = $3 WHERE device_id = $1`, [q.deviceId, nowMs + RETRY_AFTER_ERROR_MS, q.fromMs]);
+        outcome.failed.push(q.deviceId);
+        todo = todo.filter((d) => d !== q);
+      }
     }
+    return outcome;
   });
 }
 
@@ -549,9 +654,10 @@ async function deferToApplying(ctx: PgContext): Promise<boolean> {
 }
 
 /**
- * Reconciles due devices, device by device, within the time box (one device at least). Devices
- * another replica or the funnel holds are skipped for this call. `more` when the box ran out with
- * due devices left.
+ * Reconciles due devices in batches (1, 2, 4, … BATCH_SIZE per transaction) within the time box
+ * (one device at least).
+ * Devices another replica or the funnel holds are skipped for this call. `more` when the box ran
+ * out with due devices left.
  */
 export async function reconcilePostgres(ctx: PgContext, args: ReconcileArgs = {}): Promise<ReconcileRun> {
   const nowMs = args.nowMs ?? ctx.clock.now().getTime();
@@ -561,21 +667,20 @@ export async function reconcilePostgres(ctx: PgContext, args: ReconcileArgs = {}
   if (await deferToApplying(ctx)) return { ...run, deferred: true };
   const started = performance.now();
   const skip: string[] = [];
-  for (;;) {
-    const outcome = await reconcileOne(ctx, s, nowMs, skip);
-    if (outcome.kind === 'none') break;
-    if (outcome.kind === 'busy') skip.push(outcome.deviceId);
-    else if (outcome.kind === 'judged') {
-      // Logged once committed: a transaction retried after a deadlock judges the device again.
-      outcome.log();
+  // The first batch is one device (a spent box still judges one, as on SQLite), then they double.
+  for (let size = 1; ; size = Math.min(size * 2, BATCH_SIZE)) {
+    const outcome = await reconcileBatch(ctx, s, nowMs, skip, size);
+    if (outcome.claimed === 0) break;
+    for (const judged of outcome.judged) {
+      // Logged once committed: a transaction retried after a deadlock judges the devices again.
+      judged.log();
       run.devices++;
-      run.findings.push(...outcome.findings);
-    } else {
-      run.devices++;
-      run.errors++;
-      skip.push(outcome.deviceId);
+      run.findings.push(...judged.findings);
     }
-    // Checked after each device (or skip): one with a long history must not hold the call up.
+    run.devices += outcome.failed.length;
+    run.errors += outcome.failed.length;
+    skip.push(...outcome.busy, ...outcome.failed);
+    // Checked after each batch: devices with long histories must not hold the call up.
     if (performance.now() - started >= budgetMs) {
       run.more = await dueCount(ctx, nowMs, skip);
       break;
