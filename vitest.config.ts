@@ -30,6 +30,10 @@ export const BOTH_ENGINES = [
   'test/integration/webhook-limits.test.ts',
   'test/integration/auth-hardening.test.ts',
   'test/integration/readiness.test.ts',
+  'test/integration/events.test.ts',
+  'test/integration/events-concurrency.test.ts',
+  'test/integration/events-sources.test.ts',
+  'test/integration/events.property.test.ts',
 ];
 
 export default defineConfig({
