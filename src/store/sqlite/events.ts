@@ -19,21 +19,7 @@ export function appendEvent(sqlite: Database.Database, e: NewEvent): boolean {
     );
     statements.set(sqlite, insert);
   }
-  const inserted = insert.run({ ...e, data: JSON.stringify(e.data) }).changes > 0;
-  if (inserted) countAppended(e.type);
-  return inserted;
-}
-
-/** Events appended by this thread since start, by type (the writer's share of /metrics). */
-const appended = new Map<string, number>();
-
-function countAppended(type: string): void {
-  appended.set(type, (appended.get(type) ?? 0) + 1);
-}
-
-/** A copy of this thread's appended-event counters. */
-export function appendedEventCounts(): Array<{ type: string; count: number }> {
-  return [...appended].map(([type, count]) => ({ type, count }));
+  return insert.run({ ...e, data: JSON.stringify(e.data) }).changes > 0;
 }
 
 const pruneStatements = new WeakMap<Database.Database, { bound: Database.Statement; mark: Database.Statement; remove: Database.Statement }>();
