@@ -1,13 +1,15 @@
 /**
- * Scores the reconciler against the simulator's ground truth: the daemon (in-process, :memory:)
- * runs fed by a simulator with faulty webhooks, third-party interference and our own commands;
- * every transition the daemon saw is then judged by the true cause of the change it shows.
+ * Scores the reconciler against the simulator's ground truth: the daemon (in-process, on the
+ * engine of the run: fixtures.ts `makeApp`) runs fed by a simulator with faulty webhooks,
+ * third-party interference and our own commands; every transition the daemon saw is then judged
+ * by the true cause of the change it shows. Its tables are read with SQL written for both engines.
  */
 import type { EnodeRequestStats } from '../../src/enode/stats.js';
 import type { Logger } from '../../src/logger.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import { runPendingActions } from '../../src/sync/pending-actions.js';
-import { sendCommand, sendGatewayCommand, setupSyncHarness } from './sync-harness.js';
+import { makeApp } from './fixtures.js';
+import { harnessOver, sendCommand, sendGatewayCommand } from './sync-harness.js';
 
 /** Simulator state paths → the reconciler's controlled fields. */
 const FIELD_OF_PATH: Record<string, string> = {
@@ -47,7 +49,7 @@ export interface ScenarioOptions {
   /** The daemon's logger (default silent). */
   logger?: Logger;
   /** Called with the harness at the end, before scoring: to look into a run or check more of it. */
-  inspect?: (s: ReturnType<typeof setupSyncHarness>) => void | Promise<void>;
+  inspect?: (s: Harness) => void | Promise<void>;
 }
 
 /** Final action states against the simulator's truth. */
@@ -104,9 +106,22 @@ interface StoredTransition {
   explanation: string;
 }
 
+/** The simulator-fed harness over the app of the run. */
+type Harness = ReturnType<typeof harnessOver<Awaited<ReturnType<typeof makeApp>>>>;
+
 export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score> {
   const started = Date.now();
-  const s = setupSyncHarness(
+  const t = await makeApp({}, o.logger ? { logger: o.logger } : {});
+  try {
+    return await scoreScenario(o, started, t);
+  } finally {
+    await t.close();
+  }
+}
+
+async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<ReturnType<typeof makeApp>>): Promise<Score> {
+  const s: Harness = harnessOver(
+    t,
     {
       seed: o.seed,
       devices: o.devices,
@@ -119,8 +134,7 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
       ...(o.rateLimitRate === undefined ? {} : { rateLimitRate: o.rateLimitRate }),
       ...(o.delayMs === undefined ? {} : { delayMs: o.delayMs }),
     },
-    {},
-    o.logger ? { logger: o.logger } : {},
+    o.logger,
   );
   const store = s.t.deps.store;
   const commands: CommandOutcomes = {};
@@ -176,9 +190,9 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     changes.set(key, list);
   }
 
-  const rows = s.t.db.$client
-    .prepare(`SELECT device_id AS deviceId, at_ms AS atMs, field, to_value AS toValue, status, explanation FROM transitions ORDER BY device_id, at_ms`)
-    .all() as StoredTransition[];
+  const rows = await t.rows<StoredTransition>(
+    `SELECT device_id AS "deviceId", at_ms AS "atMs", field, to_value AS "toValue", status, explanation FROM transitions ORDER BY device_id, at_ms`,
+  );
   const score: Score = {
     transitions: 0,
     truePositives: 0,
@@ -193,11 +207,12 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     confounded: 0,
     mistakes: [],
     seconds: 0,
-    actions: compareActions(truth.actions, s.t.db.$client.prepare('SELECT id, state FROM actions').all() as Array<{ id: string; state: string }>),
+    actions: compareActions(truth.actions, await t.rows<{ id: string; state: string }>('SELECT id, state FROM actions')),
     commands,
     enode: s.enode.stats(),
   };
-  const previousObservation = s.t.db.$client.prepare('SELECT MAX(observed_at_ms) FROM observations WHERE device_id = ? AND observed_at_ms < ?').pluck();
+  const previousObservation = async (deviceId: string, atMs: number) =>
+    (await t.column<number | null>('SELECT MAX(observed_at_ms) FROM observations WHERE device_id = ? AND observed_at_ms < ?', [deviceId, atMs]))[0] ?? null;
   for (const r of rows) {
     if (r.status === 'waiting') {
       score.waiting++;
@@ -223,13 +238,13 @@ export async function runInterferenceScenario(o: ScenarioOptions): Promise<Score
     else if (expected && !flagged) score.falseNegatives++;
     if (expected !== flagged && score.mistakes.length < 40) {
       // Diagnosis: device events lost between the snapshot the daemon saw before this one and this one.
-      const previousMs = previousObservation.get(r.deviceId, r.atMs) as number | null;
+      const previousMs = await previousObservation(r.deviceId, r.atMs);
       const lostBefore = truth.droppedEvents.filter((e) => e.subject === r.deviceId && Date.parse(e.createdAt) > (previousMs ?? 0) && Date.parse(e.createdAt) <= r.atMs).length;
       score.mistakes.push({ ...r, truth: cause ?? null, lostBefore, history: history.filter((c) => Math.abs(c.atMs - r.atMs) < 3_600_000) });
     }
   }
-  const findingRows = s.t.db.$client.prepare(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`).all() as Array<{ kind: string; n: number }>;
-  for (const f of findingRows) score.findings[f.kind] = f.n;
+  const findingRows = await t.rows<{ kind: string; n: number }>(`SELECT kind, COUNT(*) AS n FROM findings GROUP BY kind`);
+  for (const f of findingRows) score.findings[f.kind] = Number(f.n);
   // The simulator's third parties never send actions, so every ACTION_CONFLICT is a false alarm.
   score.falsePositives += score.findings.ACTION_CONFLICT ?? 0;
   const flaggedTotal = score.truePositives + score.falsePositives;

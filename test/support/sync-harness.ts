@@ -146,7 +146,7 @@ async function sendRaw(sim: Simulator, retailer: SimApiClient, i: number) {
  * all; needs `t.deps.enode`. Returns the HTTP status and the outcome (`sent`, `collapsed`) or the
  * error code, or undefined when no device fits.
  */
-export async function sendGatewayCommand(sim: Simulator, t: TestApp, i: number): Promise<{ status: number; outcome: string } | undefined> {
+export async function sendGatewayCommand(sim: Simulator, t: Pick<TestApp, 'app'>, i: number): Promise<{ status: number; outcome: string } | undefined> {
   const c = planCommand(sim, i);
   if (!c) return undefined;
   const res = await api(t, c.path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(c.body) });
