@@ -36,6 +36,7 @@ export const BOTH_ENGINES = [
   'test/integration/events.property.test.ts',
   'test/proof/fuzz.test.ts',
   'test/integration/interference-score.test.ts',
+  'test/integration/fencing.test.ts',
 ];
 
 export default defineConfig({
