@@ -338,6 +338,56 @@ export const eventLog = sqliteTable('event_log', {
   prunedThrough: integer('pruned_through').notNull(),
 });
 
+/**
+ * Outbound subscriptions to the event log (Standard Webhooks, like Svix). `types` is a JSON list
+ * of types and `x.*` prefixes (empty: every type). `secret` is the `whsec_…` signing key; after a
+ * rotation `previous_secret` still signs too until `previous_secret_until_ms`. `fanned_out_through`
+ * is the log position up to which matching events have become delivery rows: a subscription
+ * starts at the log's end when created, and replay queues older events explicitly.
+ */
+export const subscriptions = sqliteTable('subscriptions', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  types: text('types').notNull(),
+  description: text('description'),
+  secret: text('secret').notNull(),
+  previousSecret: text('previous_secret'),
+  previousSecretUntilMs: integer('previous_secret_until_ms'),
+  paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+  createdAtMs: integer('created_at_ms').notNull(),
+  updatedAtMs: integer('updated_at_ms').notNull(),
+  fannedOutThrough: integer('fanned_out_through').notNull(),
+});
+
+/**
+ * One event to one subscription: `pending` (due at `next_attempt_at_ms`; claimed by
+ * `claim_holder` until `claim_expires_at_ms` while it is being sent) → `sent`, or `dead` after
+ * the last attempt. `event_id` is the event's cursor, sent as `webhook-id` on every attempt.
+ */
+export const subscriptionDeliveries = sqliteTable(
+  'subscription_deliveries',
+  {
+    subscriptionId: text('subscription_id').notNull(),
+    position: integer('position').notNull(),
+    eventId: text('event_id').notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAtMs: integer('next_attempt_at_ms').notNull(),
+    claimHolder: text('claim_holder'),
+    claimExpiresAtMs: integer('claim_expires_at_ms'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAtMs: integer('created_at_ms').notNull(),
+    updatedAtMs: integer('updated_at_ms').notNull(),
+    sentAtMs: integer('sent_at_ms'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.position] }),
+    uniqueIndex('subscription_deliveries_event_idx').on(t.subscriptionId, t.eventId),
+    index('subscription_deliveries_due_idx').on(t.subscriptionId, t.status, t.nextAttemptAtMs),
+  ],
+);
+
 /** Dashboard sessions ended by logout before their expiry; kept until then, so a restart forgets none. */
 export const uiSessionRevocations = sqliteTable('ui_session_revocations', {
   id: text('id').primaryKey(),

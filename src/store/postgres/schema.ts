@@ -301,6 +301,46 @@ export const eventLog = pgTable('event_log', {
   prunedThrough: ms('pruned_through').notNull(),
 });
 
+/** Outbound subscriptions to the event log (src/db/schema.ts explains the columns). */
+export const subscriptions = pgTable('subscriptions', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  types: text('types').notNull(),
+  description: text('description'),
+  secret: text('secret').notNull(),
+  previousSecret: text('previous_secret'),
+  previousSecretUntilMs: ms('previous_secret_until_ms'),
+  paused: boolean('paused').notNull().default(false),
+  createdAtMs: ms('created_at_ms').notNull(),
+  updatedAtMs: ms('updated_at_ms').notNull(),
+  fannedOutThrough: ms('fanned_out_through').notNull(),
+});
+
+/** One event to one subscription (src/db/schema.ts). */
+export const subscriptionDeliveries = pgTable(
+  'subscription_deliveries',
+  {
+    subscriptionId: text('subscription_id').notNull(),
+    position: ms('position').notNull(),
+    eventId: text('event_id').notNull(),
+    status: text('status', { enum: ['pending', 'sent', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAtMs: ms('next_attempt_at_ms').notNull(),
+    claimHolder: text('claim_holder'),
+    claimExpiresAtMs: ms('claim_expires_at_ms'),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAtMs: ms('created_at_ms').notNull(),
+    updatedAtMs: ms('updated_at_ms').notNull(),
+    sentAtMs: ms('sent_at_ms'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.subscriptionId, t.position] }),
+    uniqueIndex('subscription_deliveries_event_idx').on(t.subscriptionId, t.eventId),
+    index('subscription_deliveries_due_idx').on(t.subscriptionId, t.status, t.nextAttemptAtMs),
+  ],
+);
+
 export const uiSessionRevocations = pgTable('ui_session_revocations', {
   id: text('id').primaryKey(),
   expiresAtMs: ms('expires_at_ms').notNull(),

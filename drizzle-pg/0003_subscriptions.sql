@@ -1,0 +1,33 @@
+CREATE TABLE "subscription_deliveries" (
+	"subscription_id" text NOT NULL,
+	"position" bigint NOT NULL,
+	"event_id" text NOT NULL,
+	"status" text NOT NULL,
+	"attempts" integer DEFAULT 0 NOT NULL,
+	"next_attempt_at_ms" bigint NOT NULL,
+	"claim_holder" text,
+	"claim_expires_at_ms" bigint,
+	"last_status" integer,
+	"last_error" text,
+	"created_at_ms" bigint NOT NULL,
+	"updated_at_ms" bigint NOT NULL,
+	"sent_at_ms" bigint,
+	CONSTRAINT "subscription_deliveries_subscription_id_position_pk" PRIMARY KEY("subscription_id","position")
+);
+--> statement-breakpoint
+CREATE TABLE "subscriptions" (
+	"id" text PRIMARY KEY NOT NULL,
+	"url" text NOT NULL,
+	"types" text NOT NULL,
+	"description" text,
+	"secret" text NOT NULL,
+	"previous_secret" text,
+	"previous_secret_until_ms" bigint,
+	"paused" boolean DEFAULT false NOT NULL,
+	"created_at_ms" bigint NOT NULL,
+	"updated_at_ms" bigint NOT NULL,
+	"fanned_out_through" bigint NOT NULL
+);
+--> statement-breakpoint
+CREATE UNIQUE INDEX "subscription_deliveries_event_idx" ON "subscription_deliveries" USING btree ("subscription_id","event_id");--> statement-breakpoint
+CREATE INDEX "subscription_deliveries_due_idx" ON "subscription_deliveries" USING btree ("subscription_id","status","next_attempt_at_ms");
