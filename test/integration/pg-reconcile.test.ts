@@ -199,24 +199,59 @@ describeIfPostgres('reconcile on Postgres', () => {
   });
 
   it('logs a device that fails, keeps what others decided, and retries it a minute later', async () => {
+    // Three devices: the first call's first batch is 'a-ok' alone, its second batch 'b-bad' and
+    // 'c-ok' together, so the failure rolls a batch back and 'c-ok' is judged again without it.
     const t = makeTestApp();
-    await postWebhook(t, [vehicle('ok', 0, { charging: true }), vehicle('ok', 10, { charging: false }), vehicle('bad', 0, { charging: true })]);
+    await postWebhook(t, [
+      vehicle('a-ok', 0, { charging: true }),
+      vehicle('a-ok', 10, { charging: false }),
+      vehicle('b-bad', 0, { charging: true }),
+      vehicle('c-ok', 0, { charging: true }),
+      vehicle('c-ok', 10, { charging: false }),
+    ]);
     t.clock.advance(61_000);
     await reconcileInputs(t.db.$client, schema.pool)();
     // A snapshot context that is JSON but not an object: judging the device throws.
-    await schema.pool.query(`UPDATE observations SET context = 'null' WHERE device_id = 'bad'`);
+    await schema.pool.query(`UPDATE observations SET context = 'null' WHERE device_id = 'b-bad'`);
     const errors: unknown[] = [];
     const logger = { error: (...args: unknown[]) => errors.push(args), warn: () => {}, info: () => {}, debug: () => {} } as unknown as Logger;
     const ctx = pgContext(schema.pool, t, logger);
     const nowMs = t.clock.now().getTime();
-    const run = await reconcilePostgres(ctx, { nowMs });
-    expect(run).toMatchObject({ devices: 2, errors: 1, findings: [expect.any(String)] });
+    const run = await reconcilePostgres(ctx, { nowMs, budgetMs: 60_000 });
+    expect(run).toMatchObject({ devices: 3, errors: 1, findings: [expect.any(String), expect.any(String)] });
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toEqual([expect.objectContaining({ deviceId: 'bad' }), expect.stringContaining('retrying later')]);
+    expect(errors[0]).toEqual([expect.objectContaining({ deviceId: 'b-bad' }), expect.stringContaining('retrying later')]);
+    expect((await schema.pool.query(`SELECT device_id FROM findings ORDER BY device_id`)).rows).toEqual([{ device_id: 'a-ok' }, { device_id: 'c-ok' }]);
     const queue = await schema.pool.query(`SELECT device_id, due_at_ms FROM reconcile_queue`);
-    expect(queue.rows).toEqual([{ device_id: 'bad', due_at_ms: nowMs + 60_000 }]);
+    expect(queue.rows).toEqual([{ device_id: 'b-bad', due_at_ms: nowMs + 60_000 }]);
     expect(await reconcilePostgres(ctx, { nowMs: nowMs + 59_000 })).toMatchObject({ devices: 0 });
     expect(await reconcilePostgres(ctx, { nowMs: nowMs + 60_000 })).toMatchObject({ devices: 1, errors: 1 });
+  });
+
+  it('a statement failing for a batch is narrowed down to the device whose writes fail; the others are judged', async () => {
+    const t = makeTestApp();
+    const devices = ['a-ok', 'b-sql', 'c-ok', 'd-ok'];
+    await postWebhook(t, devices.flatMap((id) => [vehicle(id, 0, { charging: true }), vehicle(id, 10, { charging: false })]));
+    t.clock.advance(61_000);
+    await reconcileInputs(t.db.$client, schema.pool)();
+    // The database refuses b-sql's finding: an error of the batch's flush that names no device.
+    await schema.pool.query(`CREATE FUNCTION refuse_b_sql() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.device_id = 'b-sql' THEN RAISE EXCEPTION 'refused by a test trigger' USING ERRCODE = '23514'; END IF; RETURN NEW; END $$`);
+    await schema.pool.query(`CREATE TRIGGER refuse_b_sql BEFORE INSERT ON findings FOR EACH ROW EXECUTE FUNCTION refuse_b_sql()`);
+    const errors: unknown[] = [];
+    const logger = { error: (...args: unknown[]) => errors.push(args), warn: () => {}, info: () => {}, debug: () => {} } as unknown as Logger;
+    const ctx = pgContext(schema.pool, t, logger);
+    const nowMs = t.clock.now().getTime();
+    try {
+      const run = await reconcilePostgres(ctx, { nowMs, budgetMs: 60_000 });
+      expect(run).toMatchObject({ devices: 4, errors: 1 });
+      expect(run.findings).toHaveLength(3);
+      expect(errors).toEqual([[expect.objectContaining({ deviceId: 'b-sql' }), expect.stringContaining('retrying later')]]);
+      expect((await schema.pool.query(`SELECT device_id FROM findings ORDER BY device_id`)).rows).toEqual([{ device_id: 'a-ok' }, { device_id: 'c-ok' }, { device_id: 'd-ok' }]);
+      expect((await schema.pool.query(`SELECT device_id, due_at_ms FROM reconcile_queue`)).rows).toEqual([{ device_id: 'b-sql', due_at_ms: nowMs + 60_000 }]);
+    } finally {
+      await schema.pool.query(`DROP TRIGGER refuse_b_sql ON findings; DROP FUNCTION refuse_b_sql()`);
+    }
   });
 
   it('waits while a stored delivery has waited over 1 s to be applied', async () => {

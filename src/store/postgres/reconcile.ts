@@ -29,6 +29,7 @@ import type { NewAlert } from '../../alerts/types.js';
 import type { InterferenceSettings } from '../../domain/interference.js';
 import { STALE_AFTER_MS } from '../../domain/polling.js';
 import type { Logger } from '../../logger.js';
+import { isStorageError } from '../../ingest/deliveries.js';
 import { interferenceSettings, reconcileQueued } from '../../reconcile/reconciler.js';
 import type { ReconcileArgs, ReconcileRun } from '../port.js';
 import type { FindingWrite, QueuedDevice, ReconcileIO, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../reconcile.js';
@@ -443,7 +444,7 @@ async function flush(client: pg.ClientBase, runs: Array<{ deviceId: string; writ
   );
   const f = runs.flatMap((r) => [...r.writes.inserted.values()]);
   const t = runs.flatMap((r) => r.writes.transitions?.rows ?? []);
-  // A device re-queued by several runs (a partner of each) is queued once, from the earliest.
+  // Each run re-queues at most its own device; merged anyway, so one row per device is written.
   const queue = new Map<string, { fromMs: number; dueAtMs: number }>();
   for (const r of runs) {
     for (const [id, e] of r.writes.queue) {
@@ -594,9 +595,17 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /**
  * Up to `size` devices in one transaction: claims the most overdue queue rows nobody holds
  * (skipping `skip`), tries each device's lock (the same key and hash as context.ts lockKeys,
- * tried rather than waited for, see the file's comment), judges those it got. A device that
- * fails is logged and due again RETRY_AFTER_ERROR_MS later; the batch is rolled back to before
- * the judging and the others are judged again without it.
+ * tried rather than waited for, see the file's comment), judges those it got.
+ *
+ * When a device's lock is busy (the funnel is writing it, and will re-queue it), the transaction
+ * ends at once, judging nothing: holding that device's queue row while others are judged would
+ * make the funnel's re-queue wait for the whole batch. The caller claims again without it.
+ *
+ * A device that fails is logged and due again RETRY_AFTER_ERROR_MS later: the batch is rolled
+ * back to before the judging and the others are judged again without it. An error that names no
+ * device (a statement failing for the batch) is narrowed down by judging the devices one at a
+ * time, so one device's bad rows never hold up the devices behind it. Storage errors (and the
+ * serialization failures withTransaction retries) end the call.
  */
 async function reconcileBatch(ctx: PgContext, s: InterferenceSettings, nowMs: number, skip: readonly string[], size: number): Promise<BatchOutcome> {
   return withTransaction(ctx, async (client): Promise<BatchOutcome> => {
@@ -609,21 +618,29 @@ async function reconcileBatch(ctx: PgContext, s: InterferenceSettings, nowMs: nu
       [nowMs, [...skip], size],
     );
     const outcome: BatchOutcome = { claimed: rows.length, judged: [], busy: rows.filter((r) => !r.locked).map((r) => r.deviceId), failed: [] };
-    let todo: QueuedDevice[] = rows.filter((r) => r.locked).map(({ deviceId, dueAtMs, fromMs }) => ({ deviceId, dueAtMs, fromMs }));
+    if (outcome.busy.length > 0) return outcome;
+    let todo: QueuedDevice[] = rows.map(({ deviceId, dueAtMs, fromMs }) => ({ deviceId, dueAtMs, fromMs }));
+    let oneByOne = false;
     while (todo.length > 0) {
+      const batch = oneByOne ? todo.slice(0, 1) : todo;
       await client.query('SAVEPOINT judge');
       try {
-        const judged = await judge(ctx, client, s, todo, nowMs);
-        outcome.judged = judged.map((j) => ({ findings: j.findings, log: () => j.log.replay(ctx.logger) }));
-        break;
+        const judged = await judge(ctx, client, s, batch, nowMs);
+        outcome.judged.push(...judged.map((j) => ({ findings: j.findings, log: () => j.log.replay(ctx.logger) })));
+        todo = todo.slice(batch.length);
       } catch (err) {
-        if (!(err instanceof DeviceFailure)) throw err;
-        ctx.logger.error({ err: err.cause, deviceId: err.deviceId }, 'reconciling the device failed; retrying later');
+        const code = (err as { code?: unknown } | null)?.code;
+        if ((typeof code === 'string' && RETRYABLE.has(code)) || isStorageError(err)) throw err;
         await client.query('ROLLBACK TO SAVEPOINT judge');
-        const q = todo.find((d) => d.deviceId === err.deviceId)!;
-        await client.query(`UPDATE reconcile_queue SET due_at_ms = $2, from_ms = $3 WHERE device_id = $1`, [q.deviceId, nowMs + RETRY_AFTER_ERROR_MS, q.fromMs]);
-        outcome.failed.push(q.deviceId);
-        todo = todo.filter((d) => d !== q);
+        const culprit = err instanceof DeviceFailure ? batch.find((d) => d.deviceId === err.deviceId) : batch.length === 1 ? batch[0] : undefined;
+        if (!culprit) {
+          oneByOne = true;
+          continue;
+        }
+        ctx.logger.error({ err: err instanceof DeviceFailure ? err.cause : err, deviceId: culprit.deviceId }, 'reconciling the device failed; retrying later');
+        await client.query(`UPDATE reconcile_queue SET due_at_ms = $2, from_ms = $3 WHERE device_id = $1`, [culprit.deviceId, nowMs + RETRY_AFTER_ERROR_MS, culprit.fromMs]);
+        outcome.failed.push(culprit.deviceId);
+        todo = todo.filter((d) => d !== culprit);
       }
     }
     return outcome;
