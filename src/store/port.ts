@@ -13,6 +13,7 @@ import type { Note } from '../domain/guards.js';
 import type { ApplyResult } from '../ingest/apply.js';
 import type { DeliveryOutcome, ReceivedDelivery } from '../ingest/deliveries.js';
 import type { Leases } from './leases.js';
+import type { SubscriptionStore } from '../subscriptions/types.js';
 
 export type { LeaseArgs, Leases } from './leases.js';
 
@@ -173,6 +174,8 @@ export interface Store {
   /** Deletes history older than the cutoff, in batches, within a time box. */
   prune(args: PruneArgs): Promise<PruneResult>;
   alerts: AlertOutbox;
+  /** Outbound subscriptions to the event log: their settings, fan-out, claimed sends, results, retries and replays. */
+  subscriptions: SubscriptionStore;
   /** Writes one command of the gateway's log (a later record of the same id updates its outcome). */
   recordCommand(record: CommandRecord): Promise<{ id: string }>;
   /** Records a dashboard logout until `expiresAtMs`, and forgets those expired by `nowMs`. */

@@ -13,6 +13,7 @@ import { ingestSettings } from '../../db/ingest-repo.js';
 import type { Logger } from '../../logger.js';
 import type { ApplyHealth, Store } from '../port.js';
 import { alertsPostgres, raiseAlertPostgres } from './alerts.js';
+import { subscriptionsPostgres } from './subscriptions.js';
 import { recordCommandPostgres } from './commands.js';
 import type { PgContext } from './context.js';
 import {
@@ -356,6 +357,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     reconcile: (args = {}) => reconcilePostgres(ctx, args),
     prune: (args) => prunePostgres(ctx, args),
     alerts: alertsPostgres(ctx),
+    subscriptions: subscriptionsPostgres(ctx),
     recordCommand: (record) => recordCommandPostgres(ctx, record),
     revokeUiSession: (args) => revokeUiSessionPostgres(ctx, args),
     leases: leasesPostgres(ctx),

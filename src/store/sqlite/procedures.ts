@@ -11,6 +11,18 @@ import { leaseAcquireProcedure, leaseReleaseProcedure } from './leases.js';
 import { pruneProcedure } from './prune.js';
 import { reconcileProcedure } from './reconcile.js';
 import { revokeUiSessionProcedure } from './sessions.js';
+import {
+  subscriptionClaimProcedure,
+  subscriptionCreateProcedure,
+  subscriptionFanOutProcedure,
+  subscriptionRecordProcedure,
+  subscriptionRemoveProcedure,
+  subscriptionReplayProcedure,
+  subscriptionRetryProcedure,
+  subscriptionRotateProcedure,
+  subscriptionTargetsProcedure,
+  subscriptionUpdateProcedure,
+} from './subscriptions.js';
 
 export type { ProcedureContext } from './context.js';
 
@@ -28,6 +40,16 @@ export const procedures = {
   revokeUiSession: revokeUiSessionProcedure,
   leaseAcquire: leaseAcquireProcedure,
   leaseRelease: leaseReleaseProcedure,
+  subscriptionCreate: subscriptionCreateProcedure,
+  subscriptionUpdate: subscriptionUpdateProcedure,
+  subscriptionRemove: subscriptionRemoveProcedure,
+  subscriptionRotate: subscriptionRotateProcedure,
+  subscriptionTargets: subscriptionTargetsProcedure,
+  subscriptionFanOut: subscriptionFanOutProcedure,
+  subscriptionClaim: subscriptionClaimProcedure,
+  subscriptionRecord: subscriptionRecordProcedure,
+  subscriptionRetry: subscriptionRetryProcedure,
+  subscriptionReplay: subscriptionReplayProcedure,
 } satisfies Record<string, (ctx: ProcedureContext, args: never) => unknown>;
 
 export type ProcedureName = keyof typeof procedures;

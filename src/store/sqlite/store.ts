@@ -19,7 +19,7 @@ import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResul
  * SQLite never has two writers competing for its lock, and group commit sees every write. The
  * writer runs inline (`:memory:`, tests, one-shot CLI commands) or on a thread of its own.
  */
-interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases' | 'transactionRetries'> {
+interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'subscriptions' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases' | 'transactionRetries'> {
   /** Runs a named procedure (procedures.ts) on the writer's connection. */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
 }
@@ -41,6 +41,18 @@ function asStore(w: Writer): Store {
       retry: (args) => w.run('alertRetry', args),
       raise: (alert) => w.run('alertRaise', alert),
       retireSinks: (args) => w.run('alertRetireSinks', args),
+    },
+    subscriptions: {
+      create: (args) => w.run('subscriptionCreate', args),
+      update: (args) => w.run('subscriptionUpdate', args),
+      remove: (args) => w.run('subscriptionRemove', args),
+      rotate: (args) => w.run('subscriptionRotate', args),
+      targets: () => w.run('subscriptionTargets', {}),
+      fanOut: (args) => w.run('subscriptionFanOut', args),
+      claim: (args) => w.run('subscriptionClaim', args),
+      record: (args) => w.run('subscriptionRecord', args),
+      retry: (args) => w.run('subscriptionRetry', args),
+      replay: (args) => w.run('subscriptionReplay', args),
     },
     recordCommand: (record) => w.run('recordCommand', record),
     revokeUiSession: (args) => w.run('revokeUiSession', args),
