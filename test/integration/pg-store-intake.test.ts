@@ -4,7 +4,7 @@
  * replica that dies mid-batch loses nothing; storage failures are told apart from bad data.
  */
 import { createHash } from 'node:crypto';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { isStorageError } from '../../src/ingest/deliveries.js';
@@ -82,6 +82,33 @@ describeIfPostgres('Postgres intake across replicas', () => {
       { id: derived, status: 'applied' },
     ]);
   }, 60_000);
+
+  it.each([
+    ['on', 'standard_conforming_strings on (every supported default)'],
+    ['off', 'standard_conforming_strings off (a role or pooler setting)'],
+  ])('stores quotes, backslashes and every byte value byte for byte, whatever the quoting setting (%s)', async (setting) => {
+    // Intake sends its values as quoted literals (two round trips): nothing in them may change the SQL.
+    const pool = new pg.Pool({ connectionString: process.env['POSTGRES_TEST_URL'], max: 1, options: `-c search_path=${schema.schema} -c standard_conforming_strings=${setting}` });
+    pools.push(pool);
+    const ctx = { ...pgContext(pool) };
+    const hostile = [`it's`, 'back\\slash', "E'x\\'y", "'); DROP TABLE deliveries; --", '\\x41', '$$dollar$$', 'ünï 🚗'];
+    const allBytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    for (const [i, id] of hostile.entries()) {
+      const r = received({ id, body: [vehicleEvent(`v${i}`, 1)] });
+      r.headers = { 'x-quote': id, 'x-json': '{"a":"\\"}' };
+      expect(await submitDelivery(ctx, r)).toMatchObject({ deliveryId: id, duplicate: false });
+      expect(await submitDelivery(ctx, r)).toMatchObject({ deliveryId: id, duplicate: true });
+    }
+    const raw = { ...received({ id: "raw'\\", body: '' }), body: allBytes };
+    expect(await submitDelivery(ctx, raw)).toMatchObject({ status: 'quarantined', duplicate: false });
+    const { rows } = await schema.pool.query<{ id: string; headers: string; body: Buffer }>(`SELECT id, headers::text AS headers, body FROM deliveries ORDER BY id`);
+    expect(rows.map((r) => r.id).sort()).toEqual([...hostile, "raw'\\"].sort());
+    for (const row of rows) {
+      if (row.id === "raw'\\") expect(Buffer.compare(row.body, allBytes)).toBe(0);
+      else expect(JSON.parse(row.headers)).toEqual({ 'x-quote': row.id, 'x-json': '{"a":"\\"}' });
+    }
+    expect((await schema.pool.query(`SELECT count(*)::int AS n FROM deliveries`)).rows[0].n).toBe(hostile.length + 1);
+  });
 
   it('racing replicas: the same id, or the same bytes under several ids, is stored once', async () => {
     const [{ store: a }, { store: b }] = [await replica(), await replica()];

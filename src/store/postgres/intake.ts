@@ -38,7 +38,8 @@ export function derivedDeliveryId(id: string, bodySha256: string): string {
 /**
  * Storing a delivery takes two round trips (BEGIN, the lock and the lookup in one; the insert and
  * COMMIT in the other), sent as simple-protocol queries with their values quoted by the driver
- * (`escapeLiteral`: standard_conforming_strings is on in every supported Postgres). Under READ
+ * (`escapeLiteral` writes an `E'…'` literal whenever a backslash is in the value, so the quoting
+ * holds whatever standard_conforming_strings says; the body travels as hex through `decode`). Under READ
  * COMMITTED each statement of a multi-statement query takes its own snapshot once the one before
  * it finished, so the lookup sees every store of the same bytes that committed before this one's
  * lock was granted, exactly as when the statements went one by one.
@@ -66,7 +67,7 @@ function intakeInsertSql(client: pg.PoolClient, d: NewDelivery, error: string | 
   const lit = (v: string | null) => (v === null ? 'NULL' : client.escapeLiteral(v));
   const num = (v: number | null) => (v === null ? 'NULL' : String(Math.trunc(v)));
   return `INSERT INTO deliveries (id, received_at, headers, body, body_sha256, status, error, event_count, applied_at, attempts, body_id)
-  VALUES (${lit(d.id)}, ${num(d.receivedAt)}, ${lit(JSON.stringify(d.headers))}::json, '\\x${d.body.toString('hex')}'::bytea, ${lit(d.bodySha256)}, ${lit(d.status)}, ${lit(error)}, ${num(d.eventCount)}, ${num(d.appliedAt)}, 1, NULL)
+  VALUES (${lit(d.id)}, ${num(d.receivedAt)}, ${lit(JSON.stringify(d.headers))}::json, decode('${d.body.toString('hex')}', 'hex'), ${lit(d.bodySha256)}, ${lit(d.status)}, ${lit(error)}, ${num(d.eventCount)}, ${num(d.appliedAt)}, 1, NULL)
   ON CONFLICT (id) DO NOTHING RETURNING 1;
 COMMIT`;
 }
