@@ -22,6 +22,7 @@ import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { SqlParam, SqlReader } from './sql.js';
 import { eventReads, type EventReads } from './events-read.js';
+import { subscriptionReads, type SubscriptionReads } from './subscriptions-read.js';
 
 export type { EventFilter } from './events-read.js';
 
@@ -257,7 +258,7 @@ export interface EngineReads {
   storageInfo?(): Promise<StorageInfo>;
 }
 
-export interface ReadStore extends EngineReads, EventReads {
+export interface ReadStore extends EngineReads, EventReads, SubscriptionReads {
   readonly engine: 'sqlite' | 'postgres';
   getAction(id: string): Promise<ActionRecord | undefined>;
   /** Most recently updated first; keyset `[updatedAtMs, id]`; `limit + 1` rows (the extra says "more"). */
@@ -719,5 +720,6 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
     ...alertReads(reader),
     ...countReads(reader),
     ...eventReads(reader),
+    ...subscriptionReads(reader),
   };
 }

@@ -1,0 +1,101 @@
+/**
+ * Reads of subscriptions and their deliveries for the API, in portable SQL over a SqlReader (the
+ * conventions of store/read.ts). Secrets are never selected here: the API shows a secret once,
+ * when it is made, and the dispatcher reads secrets through the write port.
+ */
+import { parseStoredTypes, type SubscriptionDeliveryStatus, type SubscriptionRecord } from '../subscriptions/types.js';
+import type { SqlParam, SqlReader } from './sql.js';
+
+export interface SubscriptionDeliveryRecord {
+  subscriptionId: string;
+  position: number;
+  eventId: string;
+  status: SubscriptionDeliveryStatus;
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+  sentAtMs: number | null;
+}
+
+export interface SubscriptionReads {
+  getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
+  /** By id; keyset: the last id shown; `limit + 1` rows. */
+  listSubscriptions(f: { after?: string | undefined; limit: number }): Promise<SubscriptionRecord[]>;
+  /** A subscription's deliveries, newest event first; keyset: the last position shown; `limit + 1` rows. */
+  listSubscriptionDeliveries(f: { subscriptionId: string; status?: SubscriptionDeliveryStatus | undefined; before?: number | undefined; limit: number }): Promise<
+    SubscriptionDeliveryRecord[]
+  >;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
+
+const COLUMNS = `id, url, types, description, paused, created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs",
+  fanned_out_through AS "fannedOutThrough", previous_secret_until_ms AS "previousSecretUntilMs"`;
+
+function toSubscription(r: Record<string, unknown>): SubscriptionRecord {
+  return {
+    id: String(r['id']),
+    url: String(r['url']),
+    types: parseStoredTypes(String(r['types'])),
+    description: (r['description'] as string | null) ?? null,
+    // SQLite answers 0/1, Postgres a boolean.
+    paused: r['paused'] === true || r['paused'] === 1,
+    createdAtMs: num(r['createdAtMs']),
+    updatedAtMs: num(r['updatedAtMs']),
+    fannedOutThrough: num(r['fannedOutThrough']),
+    previousSecretUntilMs: numOrNull(r['previousSecretUntilMs']),
+  };
+}
+
+function toDelivery(r: Record<string, unknown>): SubscriptionDeliveryRecord {
+  return {
+    subscriptionId: String(r['subscriptionId']),
+    position: num(r['position']),
+    eventId: String(r['eventId']),
+    status: r['status'] as SubscriptionDeliveryStatus,
+    attempts: num(r['attempts']),
+    nextAttemptAtMs: num(r['nextAttemptAtMs']),
+    lastStatus: numOrNull(r['lastStatus']),
+    lastError: (r['lastError'] as string | null) ?? null,
+    createdAtMs: num(r['createdAtMs']),
+    updatedAtMs: num(r['updatedAtMs']),
+    sentAtMs: numOrNull(r['sentAtMs']),
+  };
+}
+
+/** The subscriptions' reads over `reader`. */
+export function subscriptionReads(reader: SqlReader): SubscriptionReads {
+  return {
+    async getSubscription(id) {
+      const row = await reader.get<Record<string, unknown>>(`SELECT ${COLUMNS} FROM subscriptions WHERE id = ?`, [id]);
+      return row && toSubscription(row);
+    },
+
+    async listSubscriptions(f) {
+      // Ids are ASCII (`sub_` and base64url): "C" order on Postgres is SQLite's BINARY order.
+      const id = reader.engine === 'postgres' ? 'id COLLATE "C"' : 'id';
+      const where = f.after !== undefined ? `WHERE ${id} > ?` : '';
+      const params: SqlParam[] = f.after !== undefined ? [f.after] : [];
+      const rows = await reader.all<Record<string, unknown>>(`SELECT ${COLUMNS} FROM subscriptions ${where} ORDER BY ${id} LIMIT ?`, [...params, f.limit + 1]);
+      return rows.map(toSubscription);
+    },
+
+    async listSubscriptionDeliveries(f) {
+      const conditions = ['subscription_id = ?'];
+      const params: SqlParam[] = [f.subscriptionId];
+      if (f.status !== undefined) (conditions.push('status = ?'), params.push(f.status));
+      if (f.before !== undefined) (conditions.push('position < ?'), params.push(f.before));
+      const rows = await reader.all<Record<string, unknown>>(
+        `SELECT subscription_id AS "subscriptionId", position, event_id AS "eventId", status, attempts, next_attempt_at_ms AS "nextAttemptAtMs",
+                last_status AS "lastStatus", last_error AS "lastError", created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs", sent_at_ms AS "sentAtMs"
+           FROM subscription_deliveries WHERE ${conditions.join(' AND ')} ORDER BY position DESC LIMIT ?`,
+        [...params, f.limit + 1],
+      );
+      return rows.map(toDelivery);
+    },
+  };
+}
