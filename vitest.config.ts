@@ -34,6 +34,7 @@ export const BOTH_ENGINES = [
   'test/integration/events-concurrency.test.ts',
   'test/integration/events-sources.test.ts',
   'test/integration/events.property.test.ts',
+  'test/integration/events-alerts.test.ts',
   'test/proof/fuzz.test.ts',
   'test/integration/interference-score.test.ts',
   'test/integration/fencing.test.ts',

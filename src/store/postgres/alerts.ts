@@ -13,7 +13,9 @@
 import type pg from 'pg';
 import { alertId, SINK_GONE, type NewAlert } from '../../alerts/types.js';
 import type { AlertAttemptResult, AlertClaimArgs, AlertOutbox, AlertRetryOutcome, ClaimedAlertAttempt, SinkSpec } from '../port.js';
+import { alertEvent } from '../../events/facts.js';
 import { cleanText } from '../text.js';
+import { appendEventsPostgres } from './events.js';
 import { withTransaction, type PgContext } from './context.js';
 
 /** Alerts fanned out per claim call at most (as on SQLite); the rest follow at the next call. */
@@ -175,9 +177,17 @@ export async function retryAlertPostgres(ctx: PgContext, args: { alertId: string
   });
 }
 
-/** Raises an alert for a fact the store did not see (the Enode webhook's health, a stalled apply). */
+/**
+ * Raises an alert for a fact the store did not see (the Enode webhook's health, a stalled apply),
+ * with its event in the same transaction, appended last (events.ts: positions in commit order).
+ * An alert already raised adds no event either.
+ */
 export async function raiseAlertPostgres(ctx: PgContext, alert: NewAlert): Promise<{ id: string; inserted: boolean }> {
-  const inserted = await withTransaction(ctx, (client) => insertAlerts(client, [alert]));
+  const inserted = await withTransaction(ctx, async (client) => {
+    const keys = await insertAlerts(client, [alert]);
+    if (keys.size > 0) await appendEventsPostgres(client, [alertEvent(alert)]);
+    return keys;
+  });
   return { id: alertId(alert.dedupeKey), inserted: inserted.size > 0 };
 }
 

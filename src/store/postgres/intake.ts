@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { deliveryFailedAlert } from '../../alerts/facts.js';
 import { alertId } from '../../alerts/types.js';
+import { alertEvent } from '../../events/facts.js';
 import { applyEvent, appliedEventCounts } from '../../ingest/apply.js';
 import {
   applyDelivery,
@@ -24,6 +25,7 @@ import type { DeliveryHead, DeliveryRepo, NewDelivery, StoredDeliveryHead } from
 import type { ActionPoll, EventApplyResult } from '../port.js';
 import { withClientTransaction, withTransaction, type PgContext } from './context.js';
 import { cleanText } from '../text.js';
+import { appendEventsPostgres } from './events.js';
 import { flushUnitOfWork, KeyRecorder, lockAndLoad, UnitOfWork, UnitOfWorkBug, type LoadedDelivery } from './funnel.js';
 
 /** Longest delivery id (as in ingest/deliveries.ts): a derived id is cut to fit it. */
@@ -299,11 +301,13 @@ export async function markDeliveryFailed(ctx: PgContext, id: string, error: stri
     );
     if (rows.length === 0) return;
     const alert = deliveryFailedAlert({ id, error, eventCount: rows[0]!.event_count }, now);
-    await client.query(
+    const inserted = await client.query(
       `INSERT INTO alerts (id, type, dedupe_key, device_id, user_id, data, created_at_ms) VALUES ($1, $2, $3, NULL, NULL, $4, $5)
        ON CONFLICT DO NOTHING`,
       [alertId(alert.dedupeKey), alert.type, alert.dedupeKey, cleanText(JSON.stringify(alert.data)), alert.createdAtMs],
     );
+    // Its event, last in the transaction (events.ts: positions in commit order); none when the alert was already there.
+    if ((inserted.rowCount ?? 0) > 0) await appendEventsPostgres(client, [alertEvent(alert)]);
   });
 }
 
