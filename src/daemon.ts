@@ -12,6 +12,7 @@ import { reconcileJob } from './reconcile/job.js';
 import { retentionJob } from './retention/prune.js';
 import { startServer, type RunningServer } from './server.js';
 import { syncJobs } from './sync/jobs.js';
+import { createSubscriptionDispatcher } from './subscriptions/dispatcher.js';
 
 export interface RunningDaemon {
   deps: Deps;
@@ -58,6 +59,12 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     jobs.push(retentionJob(deps.store, config.retention.days, config.retention.intervalMinutes, logger.child({ component: 'retention' })));
   }
   jobs.push(...alertJobs({ store: deps.store, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
+  // Outbound subscriptions to the event log: sent on the alerts' interval and timeout.
+  jobs.push(
+    createSubscriptionDispatcher({ store: deps.store, clock, logger: logger.child({ component: 'subscriptions' }), timeoutMs: config.alerts.timeoutSeconds * 1000 }).job(
+      config.alerts.dispatchIntervalSeconds,
+    ),
+  );
   if (config.enode.clientId && config.enode.clientSecret) {
     enode = createEnodeClient({
       apiUrl: config.enode.apiUrl,
