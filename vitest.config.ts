@@ -38,6 +38,7 @@ export const BOTH_ENGINES = [
   'test/proof/fuzz.test.ts',
   'test/integration/interference-score.test.ts',
   'test/integration/fencing.test.ts',
+  'test/integration/subscriptions.test.ts',
 ];
 
 export default defineConfig({
