@@ -11,6 +11,7 @@ import { adminRoutes } from './api/routes.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, notFoundHandler } from './errors.js';
 import { createAuthGuard } from './http/auth-guard.js';
+import { refuseNulInUrl } from './http/nul-guard.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { readyzHandler } from './health.js';
 import { webhookRoutes } from './ingest/route.js';
@@ -69,6 +70,7 @@ export function createApp(deps: Deps) {
   // memory by the limit itself), and never past API_BODY_LIMIT_BYTES. The dashboard bounds its
   // forms (the login form included) to 8 KiB in ui/routes.tsx.
   api.use(limitBody(deps.config.http.apiBodyLimitBytes));
+  api.use(refuseNulInUrl());
   api.route('/', adminRoutes({ read: deps.read, store: deps.store }));
   api.route('/', interferenceRoutes({ read: deps.read, clock: deps.clock }));
   api.route('/', gatewayRoutes(deps));
@@ -76,6 +78,7 @@ export function createApp(deps: Deps) {
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
   api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);
+  app.use('/ui/*', refuseNulInUrl());
   app.route('/ui', uiRoutes(deps, authGuard));
   describeApp(app.openAPIRegistry);
 

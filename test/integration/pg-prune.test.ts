@@ -30,6 +30,7 @@ const TABLES: Record<string, string> = {
   findings: 'id',
   devices: 'id',
   actions: 'id',
+  events: 'position, type, fact_key',
 };
 
 describeIfPostgres('retention on Postgres', () => {
@@ -68,6 +69,8 @@ describeIfPostgres('retention on Postgres', () => {
     await t.deps.store.alerts.raise({ type: 'device.fault', dedupeKey: 'new-fault', deviceId: 'vehicle-2', userId: null, data: {}, createdAtMs: NOW.getTime() });
 
     for (const table of ['delivery_bodies', ...Object.keys(TABLES).filter((x) => x !== 'delivery_bodies')]) await copyTable(t.db.$client, schema.pool, table);
+    // On Postgres the log's counter row exists once anything was appended (postgres/events.ts).
+    await schema.pool.query(`INSERT INTO event_log (id, last_position, pruned_through) SELECT 1, coalesce(max(position), 0), 0 FROM events ON CONFLICT (id) DO NOTHING`);
     const before = await bothTables(t.db.$client, schema.pool, 'observations', 'id');
     expect(before.postgres).toEqual(before.sqlite);
 

@@ -17,8 +17,12 @@ const BATCH = 2_000;
 /** Default time box of one call: the deletes do not block writers on Postgres, the box bounds a job run's steps. */
 const DEFAULT_BUDGET_MS = 100;
 
-/** Each target: the table and the batch delete of its old rows ($1 the cutoff, $2 the batch size). */
-const TARGETS: ReadonlyArray<{ table: string; sql: string }> = [
+/**
+ * Each target: the table and the batch delete of its old rows ($1 the cutoff, $2 the batch size);
+ * or, with `then`, a first statement that marks what goes and then, in a transaction of its own,
+ * the batch delete ($1 the batch size).
+ */
+const TARGETS: ReadonlyArray<{ table: string; sql: string; then?: string }> = [
   {
     // Webhook observations point into their delivery's body: they go first, with or before it.
     table: 'observations',
@@ -58,15 +62,18 @@ const TARGETS: ReadonlyArray<{ table: string; sql: string }> = [
           AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = alerts.id)`,
   },
   {
-    // A prefix of the log (an event recorded later stops it), its last position kept as
-    // pruned_through for the 410 of older cursors. The counter row is updated before the delete
-    // (the DELETE reads \`mark\`): an appender holding it never waits for this batch's deletes.
+    // A prefix of the log (an event recorded later stops it). Its last position is first kept as
+    // pruned_through (the 410 of older cursors), in a transaction of its own: the counter row it
+    // updates is the one every event-writing transaction takes last, so it is held for one short
+    // UPDATE, never across the deletes. GREATEST: a pruner that lost its lease mid-batch and
+    // computed an older bound never moves the mark back. Then the events up to the mark go.
     table: 'events',
     sql: `WITH head AS (SELECT position, recorded_at FROM events ORDER BY position LIMIT $2),
           bound AS (SELECT max(position) AS p FROM head
-                    WHERE position < coalesce((SELECT min(position) FROM head WHERE recorded_at >= $1), 9223372036854775807)),
-          mark AS (UPDATE event_log SET pruned_through = bound.p FROM bound WHERE event_log.id = 1 AND bound.p IS NOT NULL RETURNING pruned_through)
-          DELETE FROM events WHERE position <= (SELECT pruned_through FROM mark)`,
+                    WHERE position < coalesce((SELECT min(position) FROM head WHERE recorded_at >= $1), 9223372036854775807))
+          UPDATE event_log SET pruned_through = GREATEST(event_log.pruned_through, bound.p) FROM bound WHERE event_log.id = 1 AND bound.p IS NOT NULL`,
+    then: `DELETE FROM events WHERE position IN (
+             SELECT position FROM events WHERE position <= (SELECT pruned_through FROM event_log WHERE id = 1) ORDER BY position LIMIT $1)`,
   },
 ];
 
@@ -81,7 +88,11 @@ export async function prunePostgres(ctx: Pick<PgContext, 'pool' | 'retries'>, ar
   const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
   for (const t of TARGETS) {
     for (;;) {
-      const n = await withTransaction(ctx, async (client) => (await client.query(t.sql, [args.cutoffMs, BATCH])).rowCount ?? 0);
+      let n = await withTransaction(ctx, async (client) => (await client.query(t.sql, [args.cutoffMs, BATCH])).rowCount ?? 0);
+      if (t.then !== undefined) {
+        const then = t.then;
+        n = await withTransaction(ctx, async (client) => (await client.query(then, [BATCH])).rowCount ?? 0);
+      }
       deleted[t.table] = (deleted[t.table] ?? 0) + n;
       if (n < BATCH) break;
       if (performance.now() - started >= budgetMs) return { deleted, more: true };
