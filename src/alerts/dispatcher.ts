@@ -15,7 +15,8 @@
  *   and go out after a restart with the sink fixed (or stay held while it is not configured).
  * - A run told to stop (its job lease lost, or the daemon stopping: the run's signal) claims no
  *   more and starts no more sends; what it sent is recorded, and a claimed delivery it did not
- *   send is left to its claim's expiry — never marked sent.
+ *   send is left to its claim's expiry — never marked sent. A caller that joins a run already in
+ *   progress shares it, and its signal stops that run too.
  */
 import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -65,7 +66,10 @@ export interface AlertDispatcher {
   readonly sinks: readonly Sink[];
   /** One scheduler job per sink, every ALERT_DISPATCH_INTERVAL_SECONDS (and at start). */
   jobs(): JobSpec[];
-  /** Sends one sink's due deliveries until `signal` aborts; joins a run of that sink already in progress. */
+  /**
+   * Sends one sink's due deliveries until `signal` aborts; joins a run of that sink already in
+   * progress, which then stops when either caller's signal aborts.
+   */
   runSink(name: string, now: Date, signal?: AbortSignal): Promise<SinkRunReport>;
   /** Runs every sink at once and waits for all (tests and one-shot use). */
   runAll(now: Date): Promise<SinkRunReport[]>;
@@ -81,7 +85,7 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
   const specs: SinkSpec[] = sinks.map((s) => ({ name: s.name, types: [...s.types] }));
   const timeoutMs = deps.config.timeoutSeconds * 1000;
   const disabled = new Set<string>();
-  const running = new Map<string, Promise<SinkRunReport>>();
+  const running = new Map<string, SharedRun>();
 
   const disable = (sink: Sink, error: string) => {
     if (disabled.has(sink.name)) return;
@@ -155,11 +159,17 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
   const runSink = (name: string, now: Date, signal: AbortSignal = new AbortController().signal): Promise<SinkRunReport> => {
     const sink = sinks.find((s) => s.name === name);
     if (!sink) return Promise.reject(new Error(`no alert sink named "${name}"`));
+    // One drain per sink at a time, whoever asks; every caller's signal can stop it, so stop()
+    // (or a lost lease) does not wait for a drain another caller started.
     const inProgress = running.get(name);
-    if (inProgress) return inProgress;
-    const run = drain(sink, now, signal).finally(() => running.delete(name));
-    running.set(name, run);
-    return run;
+    if (inProgress) {
+      inProgress.follow(signal);
+      return inProgress.report;
+    }
+    const shared = sharedRun(signal, (stop) => drain(sink, now, stop));
+    running.set(name, shared);
+    void shared.report.finally(() => running.delete(name)).catch(() => undefined);
+    return shared.report;
   };
 
   return {
@@ -175,6 +185,29 @@ export function createAlertDispatcher(deps: DispatcherDeps): AlertDispatcher {
     runAll: (now) => Promise.all(sinks.map((s) => runSink(s.name, now))),
     isDisabled: (name) => disabled.has(name),
   };
+}
+
+/** A drain shared by the callers that joined it; it stops once any of their signals aborts. */
+interface SharedRun {
+  report: Promise<SinkRunReport>;
+  follow(signal: AbortSignal): void;
+}
+
+/** Starts a drain that `signal` (and any joiner's, see `follow`) can stop. */
+function sharedRun(signal: AbortSignal, start: (stop: AbortSignal) => Promise<SinkRunReport>): SharedRun {
+  const stop = new AbortController();
+  const unfollow: Array<() => void> = [];
+  const follow = (caller: AbortSignal) => {
+    if (caller.aborted) return stop.abort(caller.reason);
+    const onAbort = () => stop.abort(caller.reason);
+    caller.addEventListener('abort', onAbort, { once: true });
+    unfollow.push(() => caller.removeEventListener('abort', onAbort));
+  };
+  // Followed before the drain starts: it looks at its signal before its first claim.
+  follow(signal);
+  // The callers' signals may outlive the run (a long-lived one would keep every listener otherwise).
+  const report = start(stop.signal).finally(() => unfollow.forEach((f) => f()));
+  return { report, follow };
 }
 
 /** The dispatcher's jobs for the daemon; none (and one log line) when no sink is configured. */

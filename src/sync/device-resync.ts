@@ -10,6 +10,8 @@ export interface ResyncReport {
   applied: number;
   failed: number;
   byType: Record<string, number>;
+  /** True when it went through every kind of device; false when told to stop before that. */
+  finished: boolean;
 }
 
 /**
@@ -18,11 +20,13 @@ export interface ResyncReport {
  * failures). Snapshots older than what is stored do not move state back.
  *
  * Once `signal` is aborted (the job's lease was lost, or the daemon stops) it fetches no further
- * page and writes no further batch; what it fetched and did not write yet is dropped (the next
- * resync, on whichever replica, lists it again). An aborted resync does not count as the last full one.
+ * page and writes no further batch: the signal is looked at after each device, so the listing
+ * ends before it asks for the next page whatever Enode's page size. What it fetched and did not
+ * write yet is dropped (the next resync, on whichever replica, lists it again). An aborted
+ * resync does not count as the last full one, and its report says it did not finish.
  */
 export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string, signal: AbortSignal = new AbortController().signal): Promise<ResyncReport> {
-  const report: ResyncReport = { reason, devices: 0, applied: 0, failed: 0, byType: {} };
+  const report: ResyncReport = { reason, devices: 0, applied: 0, failed: 0, byType: {}, finished: false };
   deps.logger.info({ reason }, 'device resync started');
   for (const type of RESYNC_TYPES) {
     if (signal.aborted) break;
@@ -43,11 +47,10 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
         report.devices++;
         report.byType[type] = (report.byType[type] ?? 0) + 1;
         batch.push({ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device });
-        if (batch.length >= PAGE_SIZE) {
-          await flush();
-          // Between pages: leaving the loop here ends the listing before it fetches the next one.
-          if (signal.aborted) break;
-        }
+        if (batch.length >= PAGE_SIZE) await flush();
+        // Before asking for the next device, which at a page's end fetches the next page (Enode
+        // may answer pages smaller than a batch): leaving the loop here ends the listing.
+        if (signal.aborted) break;
       }
       await flush();
     } catch (err) {
@@ -62,6 +65,7 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
     deps.logger.info(report, 'device resync stopped early: told to stop');
     return report;
   }
+  report.finished = true;
   deps.state.lastFullResyncAt = now.getTime();
   deps.logger.info(report, 'device resync finished');
   return report;

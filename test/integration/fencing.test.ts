@@ -10,10 +10,12 @@ import { alertJobs, createAlertDispatcher, sinkSetKey } from '../../src/alerts/d
 import { webhookSinkName } from '../../src/alerts/sinks/index.js';
 import { startScheduler, type JobSpec, type Scheduler } from '../../src/jobs/scheduler.js';
 import { silentLogger } from '../../src/logger.js';
+import type { Leases } from '../../src/store/leases.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import { runPendingActions } from '../../src/sync/pending-actions.js';
 import type { SyncDeps, SyncEnodeApi } from '../../src/sync/types.js';
-import { runWebhookHealth } from '../../src/sync/webhook-health.js';
+import { runHeartbeatWatch, runWebhookHealth } from '../../src/sync/webhook-health.js';
+import { HEARTBEAT_SILENCE_MS } from '../../src/domain/polling.js';
 import { captureLogs } from '../support/logs.js';
 import { actionEvent, api, makeApp, postWebhook, vehicleSnapshot, type EngineApp } from '../support/fixtures.js';
 import { ALERT_SECRET, failAction, startReceiver, type Receiver } from './alerts-support.js';
@@ -104,7 +106,36 @@ describe('the device resync told to stop', () => {
     expect(pages).toEqual(['vehicle#0']);
     expect(batches).toBe(1);
     expect(report.devices).toBe(100);
+    expect(report.finished).toBe(false);
     expect(deps.state.lastFullResyncAt).toBeNull();
+  });
+
+  it('looks at the signal after each device: with pages smaller than a batch, no page is fetched after the abort', async () => {
+    const t = await makeApp();
+    const controller = new AbortController();
+    const pages: string[] = [];
+    const enode: Partial<SyncEnodeApi> = {
+      // Enode answers 30 devices a page, whatever was asked; the lease is lost at the 10th device.
+      listDevices: async function* (type) {
+        for (let page = 0; page < 5; page++) {
+          pages.push(`${type}#${page}`);
+          for (let i = 0; i < 30; i++) {
+            if (page === 0 && i === 9) controller.abort();
+            yield vehicleSnapshot(`${type}-${page}-${i}`, 5) as never;
+          }
+        }
+      },
+    };
+    const deps = syncDeps(t, enode);
+    let batches = 0;
+    deps.store = { ...t.deps.store, applyEvents: async (events, source) => (batches++, t.deps.store.applyEvents(events, source)) };
+
+    const report = await runDeviceResync(deps, t.clock.now(), 'scheduled', controller.signal);
+
+    expect(pages).toEqual(['vehicle#0']);
+    expect(batches).toBe(0);
+    expect(report).toMatchObject({ devices: 10, finished: false });
+    expect(await t.column('SELECT id FROM devices')).toEqual([]);
   });
 });
 
@@ -130,6 +161,125 @@ describe('the webhook health check told to stop', () => {
     expect(report).toEqual({ checked: true, isActive: false, reactivated: false, resynced: false });
     expect(tests).toBe(0);
     expect(await t.column('SELECT id FROM alerts')).toEqual([]);
+  });
+
+  it('leaves the resync it owes after the reactivation to the next run, on any replica, which finds the webhook active', async () => {
+    const t = await makeApp();
+    t.config.enode.webhookId = 'wh-1';
+    const webhook = { id: 'wh-1', isActive: false, lastSuccess: '2026-03-01T08:00:00.000Z' };
+    let listings = 0;
+    let stopDuringListing: AbortController | null = null;
+    const enode: Partial<SyncEnodeApi> = {
+      getWebhook: async () => ({ ...webhook }) as never,
+      testWebhook: async () => {
+        webhook.isActive = true;
+        return { status: 'SUCCESS' } as never;
+      },
+      listDevices: async function* (type) {
+        listings++;
+        stopDuringListing?.abort();
+        yield vehicleSnapshot(`${type}-1`, 5) as never;
+      },
+    };
+
+    // Replica A reactivates the webhook, and is told to stop (a deploy's SIGTERM) as Enode answers.
+    const a = new AbortController();
+    const stopped = await runWebhookHealth(syncDeps(t, { ...enode, testWebhook: async (id) => (a.abort(), enode.testWebhook!(id)) }), t.clock.now(), a.signal);
+    expect(stopped).toEqual({ checked: true, isActive: false, reactivated: true, resynced: false });
+    expect(listings).toBe(0);
+    expect(await t.column('SELECT type FROM alerts ORDER BY type')).toEqual(['webhook.inactive', 'webhook.reactivated']);
+
+    // Replica B's run finds the webhook active, resyncs, and is told to stop during the listing: still owed.
+    t.clock.advance(5 * MIN);
+    const b = new AbortController();
+    stopDuringListing = b;
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now(), b.signal)).toMatchObject({ isActive: true, resynced: false });
+    expect(listings).toBe(1);
+    stopDuringListing = null;
+
+    // Replica C's run makes it to the end; after that nothing is owed.
+    t.clock.advance(5 * MIN);
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now())).toEqual({ checked: true, isActive: true, reactivated: false, resynced: true });
+    expect(listings).toBeGreaterThan(1);
+    const after = listings;
+    t.clock.advance(5 * MIN);
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now())).toEqual({ checked: true, isActive: true, reactivated: false, resynced: false });
+    expect(listings).toBe(after);
+  });
+
+  it('owes nothing when the webhook has stayed active, and a resync that ran to the end settles what was owed', async () => {
+    const t = await makeApp();
+    t.config.enode.webhookId = 'wh-1';
+    const webhook = { id: 'wh-1', isActive: true, lastSuccess: null };
+    let listings = 0;
+    const enode: Partial<SyncEnodeApi> = {
+      getWebhook: async () => ({ ...webhook }) as never,
+      testWebhook: async () => ((webhook.isActive = true), { status: 'SUCCESS' }) as never,
+      listDevices: async function* () {
+        listings++;
+      },
+    };
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now())).toMatchObject({ isActive: true, resynced: false });
+    expect(listings).toBe(0);
+
+    webhook.isActive = false;
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now())).toEqual({ checked: true, isActive: false, reactivated: true, resynced: true });
+    const resynced = listings;
+    expect(resynced).toBeGreaterThan(0);
+    expect(await runWebhookHealth(syncDeps(t, enode), t.clock.now())).toMatchObject({ isActive: true, resynced: false });
+    expect(listings).toBe(resynced);
+  });
+});
+
+describe('the heartbeat watch’s resync told to stop', () => {
+  /** Replica `holder`'s sync deps with silent heartbeats since start (a resync for lost events is due). */
+  function replica(t: EngineApp, holder: string, enode: Partial<SyncEnodeApi>): SyncDeps {
+    const deps = syncDeps(t, enode);
+    deps.state.startedAt = t.clock.now().getTime() - 2 * HEARTBEAT_SILENCE_MS;
+    deps.fleet = { leases: t.deps.store.leases, holder };
+    return deps;
+  }
+
+  it('gives the lost-events lease back, so the next heartbeat watch, on another replica, resyncs at once', async () => {
+    const t = await makeApp();
+    const controller = new AbortController();
+    const listedBy: string[] = [];
+    const listing = (holder: string, stop?: AbortController): Partial<SyncEnodeApi> => ({
+      listDevices: async function* () {
+        listedBy.push(holder);
+        stop?.abort();
+      },
+    });
+
+    expect(await runHeartbeatWatch(replica(t, 'replica-a', listing('replica-a', controller)), t.clock.now(), controller.signal)).not.toBeNull();
+    expect(listedBy).toEqual(['replica-a']);
+
+    expect(await runHeartbeatWatch(replica(t, 'replica-b', listing('replica-b')), t.clock.now())).not.toBeNull();
+    expect(listedBy.filter((h) => h === 'replica-b').length).toBeGreaterThan(0);
+    // B's resync ran to the end: its lease holds the others off for the 30 minutes.
+    expect(await runHeartbeatWatch(replica(t, 'replica-c', listing('replica-c')), t.clock.now())).toBeNull();
+    expect(listedBy).not.toContain('replica-c');
+  });
+
+  it('gives it back too when the resync fails', async () => {
+    const t = await makeApp();
+    const failing = replica(t, 'replica-a', {
+      listDevices: async function* () {
+        yield vehicleSnapshot('vehicle-1', 5) as never;
+      },
+    });
+    failing.store = { ...t.deps.store, applyEvents: async () => Promise.reject(new Error('connection terminated unexpectedly')) };
+
+    await expect(runHeartbeatWatch(failing, t.clock.now())).rejects.toThrow('connection terminated unexpectedly');
+
+    let listed = 0;
+    const listing: Partial<SyncEnodeApi> = {
+      listDevices: async function* () {
+        listed++;
+      },
+    };
+    expect(await runHeartbeatWatch(replica(t, 'replica-b', listing), t.clock.now())).not.toBeNull();
+    expect(listed).toBeGreaterThan(0);
   });
 });
 
@@ -187,6 +337,27 @@ describe('alert dispatch told to stop', () => {
     expect(sent.size).toBe(4);
     for (const id of alerts) expect(await deliveryOf(t, id)).toMatchObject(sent.has(id) ? { status: 'delivered', attempts: 1 } : { status: 'pending', attempts: 0 });
   });
+
+  it('a run that joins one in progress stops it when its own signal aborts, though the run it joined was never told to', async () => {
+    const { t, sink } = await dispatchApp();
+    for (let i = 0; i < 12; i++) await failAction(t, `act-${i}`);
+    const controller = new AbortController();
+    receiver!.answer(() => {
+      controller.abort();
+      return { status: 200 };
+    });
+    const dispatcher = createAlertDispatcher({ store: t.deps.store, config: t.config.alerts, clock: t.clock, logger: silentLogger(), random: () => 0.5 });
+
+    // runAll (no signal) starts the drain; the job's run (the scheduler's signal) joins it.
+    const all = dispatcher.runAll(t.clock.now());
+    const joined = dispatcher.runSink(sink, t.clock.now(), controller.signal);
+
+    const [report] = await all;
+    expect(await joined).toBe(report);
+    // One round of SINK_CONCURRENCY, not the three rounds the 12 alerts would take.
+    expect(report).toMatchObject({ attempted: 4, delivered: 4 });
+    expect(receiver!.requests).toHaveLength(4);
+  });
 });
 
 describe('the scheduler over the store’s leases', () => {
@@ -196,36 +367,81 @@ describe('the scheduler over the store’s leases', () => {
     schedulers = [];
   });
 
-  it('stops a run whose lapsed lease another replica took, and the new holder has a higher token', async () => {
-    const t = await makeApp();
+  /**
+   * Replica A runs a long job under the store's lease (750 ms by the lease clock, renewed every
+   * 375 ms). The lease clock is not advanced: A never reaches its own expiry, so only the
+   * renewal's answer (refused, or another token) can stop the run. `holdRenewals` keeps A's
+   * renewals waiting (none in flight) while another replica acts, until the function it returns.
+   */
+  async function longRun(t: EngineApp) {
+    let gate: Promise<void> = Promise.resolve();
+    let inStore = 0;
+    const leases: Leases = {
+      acquire: async (args) => {
+        await gate;
+        inStore++;
+        try {
+          return await t.deps.store.leases.acquire(args);
+        } finally {
+          inStore--;
+        }
+      },
+      release: (args) => t.deps.store.leases.release(args),
+    };
+    const holdRenewals = async () => {
+      let open!: () => void;
+      gate = new Promise((resolve) => (open = resolve));
+      // A renewal past the old gate reaches the store within this turn; then wait for its answer.
+      await sleep(0);
+      await expect.poll(() => inStore, { timeout: 2_000, interval: 5 }).toBe(0);
+      return open;
+    };
     const { lines, logger } = captureLogs('warn');
-    let units = 0;
-    let ended = false;
-    let token: number | null = null;
+    const seen = { units: 0, ended: false, token: null as number | null, runs: 0 };
     const job: JobSpec = {
       name: 'long',
       everySeconds: 1,
       runAtStart: true,
       run: async (_now, ctx) => {
-        if (token !== null) return;
-        token = ctx.token;
-        for (; units < 200 && !ctx.signal.aborted; units++) await sleep(20);
-        ended = true;
+        if (++seen.runs > 1) return;
+        seen.token = ctx.token;
+        for (; seen.units < 200 && !ctx.signal.aborted; seen.units++) await sleep(20);
+        seen.ended = true;
       },
     };
-    schedulers.push(startScheduler([job], t.clock, logger, { leases: t.deps.store.leases, holder: 'replica-a' }));
-    await expect.poll(() => units, { timeout: 2_000, interval: 10 }).toBeGreaterThan(2);
+    schedulers.push(startScheduler([job], t.clock, logger, { leases, holder: 'replica-a' }));
+    await expect.poll(() => seen.units, { timeout: 2_000, interval: 10 }).toBeGreaterThan(2);
+    const lost = () => lines.filter((l) => l['msg'] === 'job lost its lease: stopping this run, another replica may be running the job');
+    return { seen, lost, holdRenewals };
+  }
 
-    // Replica A's lease (750 ms) lapses by the lease clock, and replica B takes it.
-    t.clock.advance(800);
-    const taken = await t.deps.store.leases.acquire({ name: 'job:long', holder: 'replica-b', ttlMs: 750, nowMs: t.clock.now().getTime(), extend: false });
+  it('stops a run whose renewal is refused: another replica took the lease (its clock ahead), with a higher token', async () => {
+    const t = await makeApp();
+    const { seen, lost } = await longRun(t);
 
-    await expect.poll(() => ended, { timeout: 2_000, interval: 10 }).toBe(true);
-    expect(units).toBeLessThan(100);
-    expect(taken?.token).toBeGreaterThan(token!);
-    expect(lines.filter((l) => l['msg'] === 'job lost its lease: stopping this run, another replica may be running the job')).toEqual([
-      expect.objectContaining({ job: 'long', lease: 'job:long' }),
-    ]);
+    // Replica B's clock is 800 ms ahead: by it, A's lease has lapsed, and B takes it.
+    const taken = await t.deps.store.leases.acquire({ name: 'job:long', holder: 'replica-b', ttlMs: 750, nowMs: t.clock.now().getTime() + 800, extend: false });
+    expect(taken?.token).toBeGreaterThan(seen.token!);
+
+    await expect.poll(() => seen.ended, { timeout: 2_000, interval: 10 }).toBe(true);
+    expect(seen.units).toBeLessThan(100);
+    expect(lost()).toEqual([expect.objectContaining({ job: 'long', lease: 'job:long', token: seen.token, why: 'another replica holds its lease now (renewal refused)' })]);
+  });
+
+  it('stops a run whose renewal answers another token: the lease was taken anew and given back in between', async () => {
+    const t = await makeApp();
+    const { seen, lost, holdRenewals } = await longRun(t);
+
+    // Replica B takes it (its clock ahead) and gives it back, between two renewals of A: A's next renewal takes it anew.
+    const resume = await holdRenewals();
+    const taken = await t.deps.store.leases.acquire({ name: 'job:long', holder: 'replica-b', ttlMs: 750, nowMs: t.clock.now().getTime() + 800, extend: false });
+    await t.deps.store.leases.release({ name: 'job:long', holder: 'replica-b', nowMs: t.clock.now().getTime() - 1 });
+    resume();
+
+    await expect.poll(() => seen.ended, { timeout: 2_000, interval: 10 }).toBe(true);
+    expect(seen.units).toBeLessThan(100);
+    const why = `its lease lapsed and was taken anew in between (token ${seen.token}, now ${taken!.token + 1})`;
+    expect(lost()).toEqual([expect.objectContaining({ job: 'long', lease: 'job:long', why })]);
   });
 
   it('retires at start the alerts of a sink removed before a restart, though the fleet checked a day’s worth ago; once per fleet per configuration', async () => {
