@@ -35,6 +35,7 @@ export const BOTH_ENGINES = [
   'test/integration/events-sources.test.ts',
   'test/integration/events.property.test.ts',
   'test/integration/events-alerts.test.ts',
+  'test/integration/events-stream.test.ts',
   'test/proof/fuzz.test.ts',
   'test/integration/interference-score.test.ts',
   'test/integration/fencing.test.ts',

@@ -4,6 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import { AppError } from './errors.js';
 import { alertRoutes } from './api/alerts-routes.js';
+import { eventStreamRoutes } from './api/events-routes.js';
 import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
 import { buildDocument, describeApp, docsRoutes } from './api/openapi.js';
@@ -73,6 +74,7 @@ export function createApp(deps: Deps) {
   api.use(refuseNulInUrl());
   api.route('/', adminRoutes({ read: deps.read, store: deps.store }));
   api.route('/', interferenceRoutes({ read: deps.read, clock: deps.clock }));
+  api.route('/', eventStreamRoutes({ read: deps.read, feed: deps.eventFeed, keepAliveMs: deps.config.eventsStream.keepAliveSeconds * 1000 }));
   api.route('/', gatewayRoutes(deps));
   api.route('/', alertRoutes({ read: deps.read, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.

@@ -84,6 +84,9 @@ const envSchema = z.object({
   RECONCILE_INTERVAL_SECONDS: intFrom(2, 1, 3_600),
   RETENTION_DAYS: intFrom(30, 0, 3_650),
   RETENTION_INTERVAL_MINUTES: intFrom(60, 1, 10_080),
+  EVENTS_STREAM_KEEPALIVE_SECONDS: intFrom(15, 1, 3_600),
+  EVENTS_STREAM_POLL_MS: intFrom(250, 50, 60_000),
+  EVENTS_STREAM_BUFFER_EVENTS: intFrom(1_000, 10, 100_000),
   WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
   WEBHOOK_BODY_TIMEOUT_SECONDS: intFrom(10, 1, 300),
   WEBHOOK_UNVERIFIED_BYTES_LIMIT: intFrom(32 * MIB, 64 * 1024, 1024 * MIB),
@@ -178,6 +181,12 @@ export interface Config {
   clockSkewToleranceSeconds: number;
   /** RETENTION_DAYS (0: keep everything) and how often the retention job runs. */
   retention: { days: number; intervalMinutes: number };
+  /**
+   * `GET /api/v1/events/stream`: a comment every EVENTS_STREAM_KEEPALIVE_SECONDS without events,
+   * the log read every EVENTS_STREAM_POLL_MS while clients are connected, at most
+   * EVENTS_STREAM_BUFFER_EVENTS events waiting per client (more: it is disconnected as slow).
+   */
+  eventsStream: { keepAliveSeconds: number; pollMs: number; bufferEvents: number };
   logLevel: string;
 }
 
@@ -283,6 +292,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     },
     clockSkewToleranceSeconds: e.CLOCK_SKEW_TOLERANCE_SECONDS,
     retention: { days: e.RETENTION_DAYS, intervalMinutes: e.RETENTION_INTERVAL_MINUTES },
+    eventsStream: { keepAliveSeconds: e.EVENTS_STREAM_KEEPALIVE_SECONDS, pollMs: e.EVENTS_STREAM_POLL_MS, bufferEvents: e.EVENTS_STREAM_BUFFER_EVENTS },
     logLevel: e.LOG_LEVEL,
   };
 }

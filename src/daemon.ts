@@ -102,6 +102,8 @@ async function assemble(config: Config, logger: Logger, clock: Clock, releaseLoc
     enode,
     close: async () => {
       await scheduler.stop();
+      // Open event streams end first (each told to reconnect elsewhere), or the server would wait for them until its deadline.
+      deps.eventFeed.close();
       await server.close();
       await storage.close();
       // Last: a successor may start only once this process no longer writes.

@@ -12,6 +12,7 @@ import { createInlineStore } from './store/sqlite/store.js';
 import type { Logger } from './logger.js';
 import type { Storage } from './storage.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createEventFeed, type EventFeed } from './events/stream.js';
 
 /** Everything the app, jobs and CLI commands need, built once and passed down. */
 export interface Deps {
@@ -32,6 +33,13 @@ export interface Deps {
   metrics: Metrics;
   /** Set when replicas share the database: this process's lease holder id (jobs, the gateway's device lock). */
   replica?: { holder: string };
+  /** The one poller of the event log that every `GET /api/v1/events/stream` client shares (closed at shutdown). */
+  eventFeed: EventFeed;
+}
+
+/** The process's event feed over its read store (events/stream.ts). */
+function eventFeedOver(config: Config, read: ReadStore, logger: Logger): EventFeed {
+  return createEventFeed({ read, pollMs: config.eventsStream.pollMs, bufferEvents: config.eventsStream.bufferEvents, logger: logger.child({ component: 'events-stream' }) });
 }
 
 /** Deps over storage the composition root opened (storage.ts): either engine. */
@@ -42,6 +50,7 @@ export function depsOver(base: { config: Config; logger: Logger; clock: Clock; e
     ...(storage.sqlite ? { db: storage.sqlite.db, repos: { ingest: storage.sqlite.ingest } } : {}),
     store: storage.store,
     read: storage.read,
+    eventFeed: eventFeedOver(base.config, storage.read, base.logger),
     metrics: createMetrics({
       read: storage.read,
       clock: base.clock,
@@ -62,6 +71,7 @@ export function createDeps(base: { config: Config; db: Db; logger: Logger; clock
     repos: { ingest },
     store: theStore,
     read,
+    eventFeed: eventFeedOver(base.config, read, base.logger),
     metrics: createMetrics({
       read,
       clock: base.clock,

@@ -3,10 +3,13 @@
  * by the events' own ids (opaque cursors that sort in log order).
  */
 import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { AppError } from '../errors.js';
 import { decodeEventCursor, encodeEventCursor } from '../events/cursor.js';
 import { EVENT_TYPES } from '../events/types.js';
 import type { StoredEvent } from '../events/types.js';
+import type { EventFeed, StreamEnd, StreamFilter, StreamSubscription } from '../events/stream.js';
 import type { ReadStore } from '../store/read.js';
 import { decodeStored } from './safe-json.js';
 import { apiRouter } from './openapi.js';
@@ -78,6 +81,24 @@ export function presentEvent(e: StoredEvent) {
   };
 }
 
+const EXPIRED_MESSAGE = 'Events after this cursor were deleted by retention (RETENTION_DAYS); resume from oldestCursor and resync what was missed';
+
+/** The 410 of a cursor older than what retention keeps, or undefined when the log still holds what follows it. */
+async function expiredAnswer(c: Context, read: Pick<ReadStore, 'eventsPrunedThrough'>, after: number) {
+  const prunedThrough = await read.eventsPrunedThrough();
+  if (after >= prunedThrough) return undefined;
+  const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+  return c.json({ error: { code: 'CURSOR_EXPIRED', message: EXPIRED_MESSAGE, requestId, oldestCursor: encodeEventCursor(prunedThrough) } }, 410);
+}
+
+/** The position a cursor names; a malformed one is a 400 naming where it came from. */
+function parseCursor(text: string | undefined, field: string): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const position = decodeEventCursor(text);
+  if (position === undefined) throw new AppError('BAD_REQUEST', `Invalid ${field} cursor: pass the id of the last event read unchanged`, { field });
+  return position;
+}
+
 /** The event log's routes. */
 export function eventRoutes(deps: EventRouteDeps) {
   const app = apiRouter();
@@ -91,17 +112,121 @@ export function eventRoutes(deps: EventRouteDeps) {
     }
     const types = parseTypes(q.type);
     if (after !== undefined) {
-      const prunedThrough = await deps.read.eventsPrunedThrough();
-      if (after < prunedThrough) {
-        const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
-        const message = 'Events after this cursor were deleted by retention (RETENTION_DAYS); resume from oldestCursor and resync what was missed';
-        return c.json({ error: { code: 'CURSOR_EXPIRED', message, requestId, oldestCursor: encodeEventCursor(prunedThrough) } }, 410);
-      }
+      const expired = await expiredAnswer(c, deps.read, after);
+      if (expired) return expired;
     }
     const rows = await deps.read.events({ after, types, deviceId: q.deviceId, userId: q.userId, limit });
     const shown = rows.slice(0, limit);
     const last = shown[shown.length - 1];
     return c.json({ data: shown.map(presentEvent), pagination: { after: rows.length > limit && last ? encodeEventCursor(last.position) : null } }, 200);
+  });
+
+  return app;
+}
+
+export interface EventStreamDeps {
+  read: Pick<ReadStore, 'eventsPrunedThrough' | 'lastEventPosition'>;
+  feed: EventFeed;
+  /** A comment line after this long without events keeps proxies from closing the connection. */
+  keepAliveMs: number;
+}
+
+const streamEvents = createRoute({
+  method: 'get',
+  path: '/events/stream',
+  operationId: 'streamEvents',
+  tags: ['events'],
+  summary: 'The event log as Server-Sent Events',
+  description:
+    'A `text/event-stream` of the log: each event is a frame with `id:` its cursor, `event:` its type and `data:` the envelope of `GET /events` ' +
+    '(one line of JSON). It resumes after the `Last-Event-ID` header (sent by EventSource on reconnect) or `after`; with neither it starts at the ' +
+    'end of the log (new events only; `after=ev1_00000000000` reads from the oldest kept). It streams events written by every replica. A comment ' +
+    'line (`: keep-alive`) follows every 15 s without events (EVENTS_STREAM_KEEPALIVE_SECONDS). A cursor older than retention answers 410 with ' +
+    '`oldestCursor` before the stream starts; if retention overtakes a client mid-stream, an `event: error` frame `{ code: "CURSOR_EXPIRED", ' +
+    'oldestCursor }` ends it. A client that reads too slowly to keep its buffer (EVENTS_STREAM_BUFFER_EVENTS) is sent `event: error` ' +
+    '`{ code: "SLOW_CONSUMER" }` and disconnected, and one open at shutdown gets `{ code: "SHUTTING_DOWN" }`: reconnect with Last-Event-ID.',
+  request: {
+    query: z.object({
+      after: z.string().max(2000).optional().openapi({ description: 'Cursor: stream the events after it (the `Last-Event-ID` header takes precedence)' }),
+      type: z.string().max(2000).optional().openapi({ description: 'Comma list of types and prefixes, e.g. `device.*,action.updated`' }),
+      deviceId: textFilter('Only events of this device'),
+      userId: textFilter('Only events of this Enode user'),
+    }),
+    headers: z.object({
+      'last-event-id': z.string().max(2000).optional().openapi({ description: 'The id of the last event received: the stream resumes after it' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'An endless `text/event-stream`: `id: <cursor>`, `event: <type>`, `data: <envelope JSON>` per event; comment lines keep it open',
+      content: { 'text/event-stream': { schema: z.string().openapi({ example: 'id: ev1_0000000002s\nevent: device.updated\ndata: {"id":"ev1_0000000002s","type":"device.updated",…}\n\n' }) } },
+    },
+    ...errorResponses(400, 401, 410),
+  },
+});
+
+/** The frame of a stream's end that the client should know about; none when the client left. */
+function endFrame(end: StreamEnd): { event: string; data: string } | undefined {
+  switch (end.reason) {
+    case 'closed':
+      return undefined;
+    case 'shutdown':
+      return { event: 'error', data: JSON.stringify({ code: 'SHUTTING_DOWN', message: 'This replica is stopping: reconnect with Last-Event-ID' }) };
+    case 'slow':
+      return {
+        event: 'error',
+        data: JSON.stringify({ code: 'SLOW_CONSUMER', message: `More than ${end.buffered} events waited for this client: reconnect with Last-Event-ID and read faster` }),
+      };
+    case 'expired':
+      return { event: 'error', data: JSON.stringify({ code: 'CURSOR_EXPIRED', message: EXPIRED_MESSAGE, oldestCursor: encodeEventCursor(end.prunedThrough) }) };
+  }
+}
+
+/** How long the last frame of a stream may take to leave: a client too slow to take it is not waited for. */
+const END_FRAME_WAIT_MS = 1_000;
+
+/** Writes the subscription's events to the stream until either ends. */
+async function pump(stream: SSEStreamingApi, sub: StreamSubscription, keepAliveMs: number): Promise<void> {
+  stream.onAbort(() => sub.close());
+  // Sent at once so that clients and proxies see the stream open before the first event.
+  await stream.write(': connected\n\n');
+  for (;;) {
+    const next = await sub.next(keepAliveMs);
+    if (stream.aborted) return;
+    if ('end' in next) {
+      const frame = endFrame(next.end);
+      if (frame) await Promise.race([stream.writeSSE(frame), new Promise((r) => setTimeout(r, END_FRAME_WAIT_MS).unref())]);
+      return;
+    }
+    if ('idle' in next) {
+      await stream.write(': keep-alive\n\n');
+      continue;
+    }
+    for (const e of next.events) {
+      await stream.writeSSE({ id: encodeEventCursor(e.position), event: e.type, data: JSON.stringify(presentEvent(e)) });
+      if (stream.aborted) return;
+    }
+  }
+}
+
+/** `GET /events/stream` (auth is applied by the caller). */
+export function eventStreamRoutes(deps: EventStreamDeps) {
+  const app = apiRouter();
+
+  app.openapi(streamEvents, async (c) => {
+    const q = c.req.valid('query');
+    const header = c.req.header('last-event-id');
+    // EventSource sends Last-Event-ID on reconnect while the URL keeps its first `after`: the header is the newer position.
+    const resumed = header !== undefined && header !== '' ? parseCursor(header, 'Last-Event-ID') : parseCursor(q.after, '"after"');
+    const types = parseTypes(q.type);
+    if (resumed !== undefined) {
+      const expired = await expiredAnswer(c, deps.read, resumed);
+      if (expired) return expired;
+    }
+    const filter: StreamFilter = { after: resumed ?? (await deps.read.lastEventPosition()), types, deviceId: q.deviceId, userId: q.userId };
+    const sub = deps.feed.subscribe(filter);
+    c.header('X-Accel-Buffering', 'no');
+    return streamSSE(c, (stream) => pump(stream, sub, deps.keepAliveMs));
   });
 
   return app;

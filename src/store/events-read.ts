@@ -21,6 +21,8 @@ export interface EventReads {
   events(f: EventFilter): Promise<StoredEvent[]>;
   /** The greatest position retention has deleted (0: none): a cursor before it may have missed events. */
   eventsPrunedThrough(): Promise<number>;
+  /** The greatest position in the log now (0: empty), where a live reader starts. */
+  lastEventPosition(): Promise<number>;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -69,6 +71,11 @@ export function eventReads(reader: SqlReader): EventReads {
     async eventsPrunedThrough() {
       const row = await reader.get<{ v: unknown }>(`SELECT pruned_through AS "v" FROM event_log WHERE id = 1`);
       return row ? num(row.v) : 0;
+    },
+
+    async lastEventPosition() {
+      const row = await reader.get<{ v: unknown }>(`SELECT max(position) AS "v" FROM events`);
+      return row && row.v !== null && row.v !== undefined ? num(row.v) : 0;
     },
   };
 }
