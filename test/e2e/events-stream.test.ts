@@ -64,6 +64,25 @@ describeEngines('event stream over real HTTP', (engine) => {
     await again.close();
   }, 90_000);
 
+  (engine === 'postgres' ? it : it.skip)(
+    `streams events another replica wrote${engine === 'postgres' ? '' : ' [postgres only: one daemon per SQLite file]'}`,
+    async () => {
+      const dir = tempDir();
+      dirs.push(dir);
+      const db = await databases.make(engine);
+      const env = { ...db.env, EVENTS_STREAM_POLL_MS: '100' };
+      const reader = await startDaemon(dir, env);
+      running.push(reader);
+      const writer = await startDaemon(dir, env);
+      running.push(writer);
+      const s = await connect(reader, '');
+      expect((await deliver(writer.url, 'r1', [vehicleEvent('v1', 1), vehicleEvent('v2', 1)])).status).toBe(200);
+      expect(devices(await s.events(2, 15_000))).toEqual(['device.discovered v1', 'device.discovered v2']);
+      await s.close();
+    },
+    90_000,
+  );
+
   it('stops promptly on SIGTERM with a stream open; the stream is told to reconnect', async () => {
     const dir = tempDir();
     dirs.push(dir);
