@@ -180,7 +180,7 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
       for (const e of got) s.push(e);
       const last = got.length > 0 ? got[got.length - 1]!.position : from;
       if (rows.length <= page) {
-        s.scanned = Math.max(last, head ?? 0);
+        s.scanned = Math.max(last, head);
         return;
       }
       s.scanned = last;
