@@ -103,6 +103,12 @@ const envSchema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** Every variable the configuration reads; the library's options are their camelCase forms (src/embed/options.ts). */
+export type EnvName = keyof typeof envSchema.shape;
+export const ENV_NAMES = Object.keys(envSchema.shape) as EnvName[];
+/** Each variable's value once parsed (a number, a flag, a list, …): what a library option may also be given as. */
+export type EnvValues = z.output<typeof envSchema>;
+
 /** Typed configuration of the daemon, parsed once from the environment. */
 export interface Config {
   port: number;
