@@ -68,10 +68,30 @@ async function outcome(t: EngineApp, log: Logged[]) {
   return { devices: Object.fromEntries([...lastDevice].sort()), actions: Object.fromEntries([...lastAction].sort()), alerts: alerts.sort() };
 }
 
-/** No state logged twice for a device; an action's states never go back to PENDING nor repeat. */
-function assertNeverTwice(log: Logged[]): void {
-  const devices = log.filter((e) => e.type.startsWith('device.')).map((e) => JSON.stringify(e.data['device']));
-  expect(new Set(devices).size).toBe(devices.length);
+/**
+ * No state logged twice for a device; an action's states never go back to PENDING nor repeat.
+ *
+ * One exception, by the merge rules: a `:discovered` snapshot ranks below every `:updated` one
+ * (Enode's carry no state), so an older `:updated` snapshot replaces it and a later `:updated`
+ * one with the same body as the discovered one shows the same device again. Those are two facts
+ * (two stored states, ranked differently) that look alike; a device shown twice is accepted only
+ * when its snapshot is the body of a `:discovered` delivery of the run.
+ */
+function assertNeverTwice(log: Logged[], delivered: Event[]): void {
+  const discovered = new Set(delivered.filter((e) => String(e['event']).endsWith(':discovered')).map((e) => JSON.stringify(e['vehicle'])));
+  const devices = log.filter((e) => e.type.startsWith('device.')).map((e) => e.data['device']);
+  const seen = new Set<string>();
+  for (const device of devices) {
+    const shown = JSON.stringify(device);
+    if (seen.has(shown)) expect(discovered, `${shown} logged twice`).toContain(JSON.stringify(device['snapshot']));
+    seen.add(shown);
+  }
+  // Only changes are logged: a device never shows the same state in two events in a row.
+  const last = new Map<string, string>();
+  for (const device of devices) {
+    expect(last.get(device['id'])).not.toBe(JSON.stringify(device));
+    last.set(device['id'], JSON.stringify(device));
+  }
   const byAction = new Map<string, string[]>();
   for (const e of log.filter((x) => x.type === 'action.updated')) byAction.set(e.data['action'].id, [...(byAction.get(e.data['action'].id) ?? []), e.data['action'].state]);
   for (const states of byAction.values()) {
@@ -114,6 +134,11 @@ const COPY_SHIFT = {
   cuts: Array.from({ length: 20 }, () => 4),
 };
 
+const DISCOVERED_OVERTAKEN = (() => {
+  const events = [vehicleEvent('v1', 2, { batteryLevel: 0 }, 'discovered'), vehicleEvent('v1', 0, { batteryLevel: 0 }), vehicleEvent('v1', 2, { batteryLevel: 0 }), actionEvent('a1', 'PENDING', 0, { targetId: 'v1' })];
+  return { events, shuffled: [events[2]!, events[1]!, events[0]!, events[3]!] };
+})();
+
 describe('event log: exactly once under redelivery, regrouping and reordering', () => {
   it('duplicates (after their original) and any grouping give the same log as one delivery per event', async () => {
     await fc.assert(
@@ -142,13 +167,14 @@ describe('event log: exactly once under redelivery, regrouping and reordering', 
           const reordered = await makeApp();
           await deliver(reordered, shuffled, cuts);
           const [a, b] = [await logOf(inOrder), await logOf(reordered)];
-          assertNeverTwice(a);
-          assertNeverTwice(b);
+          assertNeverTwice(a, events);
+          assertNeverTwice(b, events);
           expect(await outcome(reordered, b)).toEqual(await outcome(inOrder, a));
           await Promise.all([inOrder.close(), reordered.close()]);
         },
       ),
-      { numRuns: 30 },
+      // Always also the case where an older :updated snapshot replaces a :discovered one and a newer one shows it again.
+      { numRuns: 30, examples: [[DISCOVERED_OVERTAKEN, Array.from({ length: 20 }, () => 1)]] },
     );
   }, 180_000);
 });
