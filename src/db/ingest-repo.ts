@@ -156,7 +156,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
   };
 
   return {
-    sqlite,
+    // Written out so that the published declarations can name the type.
+    sqlite: sqlite as Database.Database,
     settings,
 
     /**
