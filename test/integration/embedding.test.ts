@@ -15,6 +15,7 @@ import { ConfigError, createEnodeSync, EventCursorExpiredError, type EnodeSync, 
 import { silentLogger } from '../../src/logger.js';
 import { pruneEvents } from '../../src/store/sqlite/events.js';
 import { removeDir, tempDir } from '../support/daemon.js';
+import { describeIfPostgres, freshPostgresDatabase } from '../support/postgres.js';
 import { actionEvent, vehicleEvent } from '../support/fixtures.js';
 
 const SECRET = 'embedding-webhook-secret-0123456789';
@@ -230,5 +231,18 @@ describe('createEnodeSync options', () => {
     const asText = configFromOptions({ enodeWebhookSecret: `${SECRET},${SECRET}-next`, retentionDays: '7', trustProxy: 'true' });
     expect(typed).toEqual(fromEnv);
     expect(asText).toEqual(fromEnv);
+  });
+});
+
+describeIfPostgres('createEnodeSync on Postgres', () => {
+  it('stores a webhook through fetch and yields its event (databaseUrl from the options, not the environment)', async () => {
+    const database = await freshPostgresDatabase();
+    const sync = await createEnodeSync({ databaseUrl: database.url, enodeWebhookSecret: SECRET, adminToken: ADMIN_TOKEN, logger: silentLogger() });
+    opened.push(sync);
+    sync.start();
+    expect((await deliver(sync, [vehicleEvent('v-pg', 1, { batteryLevel: 33 }, 'discovered')])).status).toBe(200);
+    const [event] = await take(sync.events({ types: ['device.*'] }), 1);
+    expect(event).toMatchObject({ type: 'device.discovered', deviceId: 'v-pg' });
+    await sync.stop();
   });
 });
