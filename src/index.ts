@@ -66,6 +66,9 @@ const EVENTS_POLL_MS = 250;
 /** How long stop() waits for requests in flight before it closes the database under them. */
 const REQUESTS_DEADLINE_MS = 10_000;
 
+/** pino's own level names: the only ones the writer thread's logger knows (a host's custom level leaves it at its default). */
+const STANDARD_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 /** Warnings and errors only, as JSON lines on stderr: a library should not fill its host's stdout. */
 function defaultLogger(level: string | undefined): Logger {
   return createLogger(level ?? 'warn', pino.destination({ dest: 2, sync: true }));
@@ -81,7 +84,7 @@ export async function createEnodeSync(options: EnodeSyncOptions): Promise<EnodeS
   const config = configFromOptions(settings, ['ENODE_WEBHOOK_SECRET']);
   const logger = given ?? defaultLogger(settings.logLevel);
   // The writer thread logs on its own at config.logLevel: unless told otherwise, as quiet as the logger it was given.
-  if (settings.logLevel === undefined) config.logLevel = logger.level;
+  if (settings.logLevel === undefined && STANDARD_LEVELS.has(logger.level)) config.logLevel = logger.level;
   const core = await composeDaemon(config, logger, clock, {
     command: 'embedded',
     onWriterCrash: (err) => {

@@ -103,8 +103,12 @@ export function createEventLog(read: Pick<ReadStore, 'events' | 'eventsPrunedThr
   };
 
   async function* iterate(start: number | undefined, filter: Omit<EventsOptions, 'after'>): AsyncGenerator<EnodeSyncEvent, void, undefined> {
-    // From the oldest kept: start at the retention mark, so that a later check against it means something.
-    let position = await unlessClosed(async () => (start === undefined ? tracked(read.eventsPrunedThrough()) : (await assertKept(start), start)));
+    let position = await unlessClosed(async () => {
+      // From the oldest kept: start at the retention mark, so that a later check against it means something.
+      if (start === undefined) return tracked(read.eventsPrunedThrough());
+      await assertKept(start);
+      return start;
+    });
     while (position !== undefined) {
       const after: number = position;
       const rows = await unlessClosed(async () => {
