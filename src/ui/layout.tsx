@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { html } from 'hono/html';
 import type { Child, FC } from 'hono/jsx';
 
-export type Section = 'overview' | 'findings' | 'actions' | 'deliveries' | 'alerts' | 'none';
+export type Section = 'overview' | 'findings' | 'actions' | 'deliveries' | 'alerts' | 'events' | 'none';
 
 const NAV: Array<{ section: Section; href: string; label: string }> = [
   { section: 'overview', href: '/ui', label: 'Fleet' },
@@ -10,9 +10,10 @@ const NAV: Array<{ section: Section; href: string; label: string }> = [
   { section: 'actions', href: '/ui/actions', label: 'Actions' },
   { section: 'deliveries', href: '/ui/deliveries', label: 'Deliveries' },
   { section: 'alerts', href: '/ui/alerts', label: 'Alerts' },
+  { section: 'events', href: '/ui/events', label: 'Events' },
 ];
 
-/** The page shell: header with navigation and logout, one `<main>`. No scripts. */
+/** The page shell: header with navigation and logout, one `<main>`. No scripts (a page that needs one adds it in its body). */
 export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; children?: Child }> = ({ title, section, signedIn = true, children }) => (
   <html lang="en">
     <head>

@@ -1,11 +1,12 @@
 import { configuredSinkNames } from '../alerts/sinks/index.js';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { secureHeaders } from 'hono/secure-headers';
 import { z } from 'zod';
 import { presentDelivery as presentAlertDelivery } from '../alerts/present.js';
 import { page, pageParams } from '../api/pagination.js';
+import { eventStreamRoutes } from '../api/events-routes.js';
 import { presentAction, presentDeliverySummary, presentDevice } from '../api/present.js';
 import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
@@ -20,8 +21,11 @@ import { ErrorPage } from './pages/error.js';
 import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FindingsPage, type ListPage } from './pages/lists.js';
 import { LoginPage } from './pages/login.js';
 import { OverviewPage } from './pages/overview.js';
+import { EventsPage } from './pages/events.js';
 import { deviceTimelineSlice } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
+import { EVENTS_SCRIPT } from './events-script.js';
+import { eventsPage } from './events-page.js';
 import { databaseRevocations } from './session-store.js';
 import { layoutTimeline } from './timeline-svg.js';
 
@@ -83,8 +87,26 @@ async function backFilter<T extends string>(c: Context, values: readonly T[]): P
   return back && (values as readonly string[]).includes(back) ? (back as T) : undefined;
 }
 
+/** The dashboard's security headers; `scripted` lets a page load scripts from this origin and open its event stream. */
+function dashboardHeaders(scripted: boolean): MiddlewareHandler {
+  return secureHeaders({
+    contentSecurityPolicy: {
+      defaultSrc: ["'none'"],
+      styleSrc: ["'self'"],
+      imgSrc: ["'self'"],
+      formAction: ["'self'"],
+      frameAncestors: ["'none'"],
+      baseUri: ["'none'"],
+      ...(scripted ? { scriptSrc: ["'self'"], connectSrc: ["'self'"] } : {}),
+    },
+    xFrameOptions: 'DENY',
+    referrerPolicy: 'no-referrer',
+  });
+}
+
 /**
- * The dashboard under /ui: server-rendered pages (hono/jsx), no scripts. Login with ADMIN_TOKEN
+ * The dashboard under /ui: server-rendered pages (hono/jsx). Only the events page runs a script
+ * (its live tail, events-script.ts); everything else works without. Login with ADMIN_TOKEN
  * sets an opaque http-only session cookie; scripts may send the API's bearer header instead.
  * `guard` counts wrong tokens per client address; pass the admin API's, so both share one budget.
  */
@@ -122,20 +144,11 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     return renderError(c, 500, 'Internal error (see the log)');
   });
 
-  ui.use(
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'none'"],
-        styleSrc: ["'self'"],
-        imgSrc: ["'self'"],
-        formAction: ["'self'"],
-        frameAncestors: ["'none'"],
-        baseUri: ["'none'"],
-      },
-      xFrameOptions: 'DENY',
-      referrerPolicy: 'no-referrer',
-    }),
-  );
+  // Only the events page runs a script (its live tail, from this origin, reading its stream);
+  // every other page keeps a policy that allows none.
+  const pageHeaders = dashboardHeaders(false);
+  const scriptedPageHeaders = dashboardHeaders(true);
+  ui.use((c, next) => (c.req.path === '/ui/events' ? scriptedPageHeaders(c, next) : pageHeaders(c, next)));
   // Pages show fleet data: never cached by the browser or a proxy.
   ui.use(async (c, next) => {
     await next();
@@ -158,6 +171,12 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     c.header('content-type', 'image/svg+xml');
     c.header('cache-control', 'public, max-age=86400');
     return c.body(FAVICON_SVG);
+  });
+
+  ui.get('/events.js', (c) => {
+    c.header('content-type', 'text/javascript; charset=utf-8');
+    c.header('cache-control', 'public, max-age=3600');
+    return c.body(EVENTS_SCRIPT);
   });
 
   ui.get('/login', (c) => {
@@ -193,8 +212,22 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     return c.redirect('/ui/login', 303);
   });
 
+  // The live tail's stream: a script cannot follow the login redirect of the pages, so it is told 401.
+  ui.use('/events/stream', async (c, next) => {
+    const outcome = authOutcome(c);
+    if (outcome !== 'session' && outcome !== 'bearer') return c.text('Sign in to the dashboard to follow the event log', 401);
+    await next();
+    return undefined;
+  });
+
   // ── everything below needs a session or the bearer token ──
   ui.use(requireUiAuth());
+
+  // The API's own stream route over the process's one feed (same filters, resume, keep-alive and
+  // endings as GET /api/v1/events/stream), behind the dashboard's session instead of the bearer.
+  ui.route('/', eventStreamRoutes({ read, feed: deps.eventFeed, keepAliveMs: deps.config.eventsStream.keepAliveSeconds * 1000 }));
+
+  ui.get('/events', async (c) => sendPage(c, <EventsPage data={await eventsPage(read, (name) => c.req.query(name))} />));
 
   ui.get('/', async (c) => {
     const nowMs = deps.clock.now().getTime();

@@ -7,9 +7,9 @@ export const STYLESHEET = `
 * { box-sizing: border-box; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
 a { color: var(--accent); }
-header.top { display: flex; align-items: center; gap: 1.5rem; padding: .6rem 1.25rem; background: #16202e; color: #fff; }
+header.top { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem 1.5rem; padding: .6rem 1.25rem; background: #16202e; color: #fff; }
 header.top .brand { font-weight: 700; color: #fff; text-decoration: none; }
-header.top nav ul { display: flex; gap: 1rem; list-style: none; margin: 0; padding: 0; }
+header.top nav ul { display: flex; flex-wrap: wrap; gap: .25rem 1rem; list-style: none; margin: 0; padding: 0; }
 header.top nav a { color: #cfe0f5; text-decoration: none; }
 header.top nav a[aria-current="page"] { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; }
 header.top form { margin-left: auto; }
@@ -57,6 +57,34 @@ button.action { background: var(--accent); color: #fff; border: 0; border-radius
 .login { max-width: 420px; margin: 4rem auto; }
 .login label { display: block; margin-bottom: .3rem; font-weight: 600; }
 .login input[type=password] { width: 100%; padding: .45rem .5rem; margin-bottom: .75rem; border: 1px solid var(--line); border-radius: 4px; }
+[hidden] { display: none !important; }
+.event-filters { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: end; margin: 0 0 .75rem; }
+.event-filters label { display: flex; flex-direction: column; font-weight: 600; font-size: 12.5px; gap: .15rem; min-width: 0; }
+.event-filters input { font-weight: 400; padding: .3rem .45rem; border: 1px solid var(--line); border-radius: 4px; width: 14rem; max-width: 100%; }
+.live { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: 0 0 .75rem; }
+.live button { background: var(--card); border: 1px solid var(--line); border-radius: 4px; padding: .2rem .7rem; cursor: pointer; }
+.live button[aria-pressed="true"] { background: #fff4e0; border-color: #f0cf94; }
+.events { list-style: none; margin: 0; padding: 0; background: var(--card); border: 1px solid var(--line); border-top: 0; }
+.events-head, .events summary { display: grid; grid-template-columns: 1rem 11.5rem 11rem 9rem 9rem minmax(0, 1fr); gap: .25rem .6rem; padding: .35rem .6rem; }
+.events-head { background: #eef1f5; font-weight: 600; border: 1px solid var(--line); }
+.events-head > *, .events summary > * { min-width: 0; overflow-wrap: anywhere; }
+.events li + li { border-top: 1px solid var(--line); }
+.events summary { cursor: pointer; list-style: none; }
+.events summary::-webkit-details-marker { display: none; }
+.events summary::before { content: "▸"; color: var(--muted); }
+.events details[open] > summary::before { content: "▾"; }
+.events details[open] > summary { background: #f3f6fb; }
+.ev-late { display: block; font-size: 12px; }
+.ev-json { margin: 0; padding: .5rem .75rem .75rem 1.6rem; background: #f8f9fb; border-top: 1px dashed var(--line); white-space: pre-wrap; overflow-wrap: anywhere; max-height: 32rem; overflow: auto; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+@media (max-width: 760px) {
+  main { padding: .75rem .6rem 2rem; }
+  .events-head { display: none; }
+  .events { border-top: 1px solid var(--line); }
+  .events summary { grid-template-columns: 1rem minmax(0, 1fr) minmax(0, 1fr); }
+  .events summary .ev-device { grid-column: 2; }
+  .events summary .ev-summary { grid-column: 2 / -1; }
+  .event-filters label, .event-filters input { width: 100%; }
+}
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;
 
