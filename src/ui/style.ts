@@ -81,8 +81,12 @@ button.action { background: var(--accent); color: #fff; border: 0; border-radius
   .events-head { display: none; }
   .events { border-top: 1px solid var(--line); }
   .events summary { grid-template-columns: 1rem minmax(0, 1fr) minmax(0, 1fr); }
-  .events summary .ev-device { grid-column: 2; }
-  .events summary .ev-summary { grid-column: 2 / -1; }
+  .events summary::before { grid-row: 1; }
+  .events summary .ev-type { grid-column: 2 / -1; grid-row: 1; font-weight: 600; }
+  .events summary .ev-time { grid-column: 2; grid-row: 2 / span 2; }
+  .events summary .ev-device { grid-column: 3; grid-row: 2; }
+  .events summary .ev-user { grid-column: 3; grid-row: 3; }
+  .events summary .ev-summary { grid-column: 2 / -1; grid-row: 4; }
   .event-filters label, .event-filters input { width: 100%; }
 }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }

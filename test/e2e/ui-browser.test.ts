@@ -163,4 +163,74 @@ describe('dashboard in a real browser', () => {
     },
     90_000,
   );
+
+  it.skipIf(!hasChromium)(
+    'the events page: rows expand to the envelope, the live tail prepends a new event, pauses and counts, and a phone shows it without overflow',
+    async () => {
+      const url = daemon!.url;
+      let browser: Browser | undefined;
+      try {
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          timeout: 30_000,
+        });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        context.setDefaultTimeout(15_000);
+        const page = await context.newPage();
+        const consoleErrors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') consoleErrors.push(m.text());
+        });
+        await page.goto(`${url}/ui/login?next=%2Fui%2Fevents`);
+        await page.getByLabel('Admin token').fill(E2E_ADMIN);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.waitForURL(`${url}/ui/events`);
+
+        const rows = page.locator('#events-list > li.event');
+        const status = page.locator('#events-live-status');
+        await expect.poll(() => status.textContent()).toBe('Live: 0 new rows since the page loaded');
+        const before = await rows.count();
+        expect(before).toBeGreaterThan(3);
+        await rows.first().locator('summary').click();
+        const envelope = JSON.parse((await rows.first().locator('pre.ev-json').textContent()) ?? '{}') as { id: string };
+        expect(envelope.id).toBe(await rows.first().getAttribute('data-id'));
+
+        // A new device arrives while the page is open: its row appears on top, counted.
+        expect((await deliver(url, 'ui-e2e-events-1', [vehicleEvent('car-new', Date.now() - MIN, { charging: false, batteryLevel: 80 })])).status).toBe(200);
+        await expect.poll(() => rows.first().locator('.ev-device').textContent(), { timeout: 15_000 }).toBe('car-new');
+        expect(await rows.first().locator('.ev-type').textContent()).toBe('device.discovered');
+        expect(await rows.count()).toBe(before + 1);
+        expect(await status.textContent()).toBe('Live: 1 new row since the page loaded');
+
+        // Paused: the next event waits and is counted, then shows on resume.
+        await page.getByRole('button', { name: 'Pause' }).click();
+        expect((await deliver(url, 'ui-e2e-events-2', [vehicleEvent('car-new', Date.now(), { charging: true, batteryLevel: 81 })])).status).toBe(200);
+        await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('Paused: 1 new event waits');
+        expect(await rows.count()).toBe(before + 1);
+        await page.getByRole('button', { name: 'Resume' }).click();
+        expect(await rows.first().locator('.ev-type').textContent()).toBe('device.updated');
+        expect(await status.textContent()).toBe('Live: 2 new rows since the page loaded');
+        expect(consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+        mkdirSync(ARTIFACTS, { recursive: true });
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-events.png'), fullPage: true });
+
+        // A phone: every column wraps inside the screen, the envelope included.
+        const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+        const small = await phone.newPage();
+        await phone.addCookies((await context.cookies()).filter((c) => c.name === 'enode_sync_session'));
+        await small.goto(`${url}/ui/events`);
+        await small.locator('#events-list > li.event summary').first().click();
+        const widths = await small.evaluate(() => {
+          const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document;
+          return [doc.documentElement.scrollWidth, doc.documentElement.clientWidth];
+        });
+        expect(widths[0]).toBeLessThanOrEqual(widths[1]!);
+        await small.screenshot({ path: join(ARTIFACTS, 'dashboard-events-phone.png'), fullPage: true });
+      } finally {
+        await browser?.close();
+      }
+    },
+    90_000,
+  );
 });
