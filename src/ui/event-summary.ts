@@ -22,7 +22,9 @@ const text = (v: unknown): string | undefined => (typeof v === 'string' && v !==
 function alertDetail(d: Record<string, unknown>): string | undefined {
   return (
     text(obj(d['finding'])['kind']) ??
+    text(obj(d['fault'])['powerDeliveryState']) ??
     text(obj(d['action'])['failureReason']) ??
+    text(obj(obj(d['action'])['failureReason'])['type']) ??
     text(obj(d['action'])['state']) ??
     text(obj(d['delivery'])['error']) ??
     text(obj(d['apply'])['error']) ??

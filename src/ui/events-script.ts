@@ -27,7 +27,8 @@ const LATE_AFTER_MS = ${LATE_AFTER_MS};
 function obj(v) { return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {}; }
 function text(v) { return typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined; }
 function alertDetail(d) {
-  return text(obj(d.finding).kind) ?? text(obj(d.action).failureReason) ?? text(obj(d.action).state) ??
+  return text(obj(d.finding).kind) ?? text(obj(d.fault).powerDeliveryState) ?? text(obj(d.action).failureReason) ??
+    text(obj(obj(d.action).failureReason).type) ?? text(obj(d.action).state) ??
     text(obj(d.delivery).error) ?? text(obj(d.apply).error) ?? text(obj(d.webhook).id) ?? text(d.vendor);
 }
 function longSummary(e) {

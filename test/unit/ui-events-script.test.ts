@@ -29,6 +29,8 @@ const SAMPLES: Array<{ type: string; data: Record<string, unknown> }> = [
   { type: 'command.refused', data: { command: { command: 'charging', error: 'device unreachable' } } },
   { type: 'interference.detected', data: { finding: { kind: 'UNEXPECTED_CHANGE' } } },
   { type: 'action.failed', data: { action: { state: 'FAILED', failureReason: 'timeout' } } },
+  { type: 'action.failed', data: { action: { state: 'FAILED', failureReason: { type: 'NO_RESPONSE', detail: 'x' } } } },
+  { type: 'device.fault', data: { fault: { powerDeliveryState: 'PLUGGED_IN:FAULT' } } },
   { type: 'delivery.failed', data: { delivery: { error: 'boom' } } },
   { type: 'webhook.inactive', data: { webhook: { id: 'wh1' } } },
   { type: 'credentials.invalidated', data: { vendor: 'TESLA' } },
@@ -44,12 +46,14 @@ describe('the live tail script', () => {
     expect(summarizeEvent(SAMPLES[6]!)).toBe('START: PENDING → CONFIRMED');
     expect(summarizeEvent(SAMPLES[7]!)).toBe('STOP: new → PENDING');
     expect(summarizeEvent(SAMPLES[10]!)).toBe('alert interference.detected: UNEXPECTED_CHANGE');
+    expect(summarizeEvent(SAMPLES[12]!)).toBe('alert action.failed: NO_RESPONSE');
+    expect(summarizeEvent(SAMPLES[13]!)).toBe('alert device.fault: PLUGGED_IN:FAULT');
   });
 
   it('summarizes arbitrary payloads of every type as the server does', () => {
     const browser = browserSide();
     fc.assert(
-      fc.property(fc.constantFrom(...EVENT_TYPES), fc.dictionary(fc.constantFrom('changes', 'action', 'previousState', 'command', 'finding', 'vendor', 'webhook'), fc.jsonValue()), (type, data) => {
+      fc.property(fc.constantFrom(...EVENT_TYPES), fc.dictionary(fc.constantFrom('changes', 'action', 'previousState', 'command', 'finding', 'fault', 'vendor', 'webhook'), fc.jsonValue()), (type, data) => {
         expect(browser.summarizeEvent({ type, data })).toBe(summarizeEvent({ type, data }));
       }),
       { numRuns: 500 },
