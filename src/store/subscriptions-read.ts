@@ -3,7 +3,8 @@
  * conventions of store/read.ts). Secrets are never selected here: the API shows a secret once,
  * when it is made, and the dispatcher reads secrets through the write port.
  */
-import { parseStoredTypes, type SubscriptionDeliveryStatus, type SubscriptionRecord } from '../subscriptions/types.js';
+import type { SubscriptionDeliveryStatus, SubscriptionRecord } from '../subscriptions/types.js';
+import { SUBSCRIPTION_COLUMNS, toSubscriptionRecord, type SubscriptionRow } from './subscription-rows.js';
 import type { SqlParam, SqlReader } from './sql.js';
 
 export interface SubscriptionDeliveryRecord {
@@ -33,24 +34,6 @@ export interface SubscriptionReads {
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 
-const COLUMNS = `id, url, types, description, paused, created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs",
-  fanned_out_through AS "fannedOutThrough", previous_secret_until_ms AS "previousSecretUntilMs"`;
-
-function toSubscription(r: Record<string, unknown>): SubscriptionRecord {
-  return {
-    id: String(r['id']),
-    url: String(r['url']),
-    types: parseStoredTypes(String(r['types'])),
-    description: (r['description'] as string | null) ?? null,
-    // SQLite answers 0/1, Postgres a boolean.
-    paused: r['paused'] === true || r['paused'] === 1,
-    createdAtMs: num(r['createdAtMs']),
-    updatedAtMs: num(r['updatedAtMs']),
-    fannedOutThrough: num(r['fannedOutThrough']),
-    previousSecretUntilMs: numOrNull(r['previousSecretUntilMs']),
-  };
-}
-
 function toDelivery(r: Record<string, unknown>): SubscriptionDeliveryRecord {
   return {
     subscriptionId: String(r['subscriptionId']),
@@ -71,8 +54,8 @@ function toDelivery(r: Record<string, unknown>): SubscriptionDeliveryRecord {
 export function subscriptionReads(reader: SqlReader): SubscriptionReads {
   return {
     async getSubscription(id) {
-      const row = await reader.get<Record<string, unknown>>(`SELECT ${COLUMNS} FROM subscriptions WHERE id = ?`, [id]);
-      return row && toSubscription(row);
+      const row = await reader.get<SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?`, [id]);
+      return row && toSubscriptionRecord(row);
     },
 
     async listSubscriptions(f) {
@@ -80,8 +63,8 @@ export function subscriptionReads(reader: SqlReader): SubscriptionReads {
       const id = reader.engine === 'postgres' ? 'id COLLATE "C"' : 'id';
       const where = f.after !== undefined ? `WHERE ${id} > ?` : '';
       const params: SqlParam[] = f.after !== undefined ? [f.after] : [];
-      const rows = await reader.all<Record<string, unknown>>(`SELECT ${COLUMNS} FROM subscriptions ${where} ORDER BY ${id} LIMIT ?`, [...params, f.limit + 1]);
-      return rows.map(toSubscription);
+      const rows = await reader.all<SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions ${where} ORDER BY ${id} LIMIT ?`, [...params, f.limit + 1]);
+      return rows.map(toSubscriptionRecord);
     },
 
     async listSubscriptionDeliveries(f) {

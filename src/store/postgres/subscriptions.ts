@@ -23,43 +23,20 @@ import {
   type SubscriptionRecord,
   type SubscriptionStore,
 } from '../../subscriptions/types.js';
+import {
+  SUBSCRIPTION_COLUMNS,
+  SUBSCRIPTION_TARGET_COLUMNS,
+  toSubscriptionRecord,
+  toSubscriptionTarget,
+  type SubscriptionRow,
+  type SubscriptionTargetRow,
+} from '../subscription-rows.js';
 import { cleanText } from '../text.js';
 import { withTransaction, type PgContext } from './context.js';
 
-const COLUMNS = `id, url, types, description, paused, created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs",
-  fanned_out_through AS "fannedOutThrough", previous_secret_until_ms AS "previousSecretUntilMs"`;
-
-interface Row {
-  id: string;
-  url: string;
-  types: string;
-  description: string | null;
-  paused: boolean;
-  createdAtMs: number;
-  updatedAtMs: number;
-  fannedOutThrough: number;
-  previousSecretUntilMs: number | null;
-  secret?: string;
-  previousSecret?: string | null;
-}
-
-function toRecord(r: Row): SubscriptionRecord {
-  return {
-    id: r.id,
-    url: r.url,
-    types: parseStoredTypes(r.types),
-    description: r.description,
-    paused: r.paused === true,
-    createdAtMs: Number(r.createdAtMs),
-    updatedAtMs: Number(r.updatedAtMs),
-    fannedOutThrough: Number(r.fannedOutThrough),
-    previousSecretUntilMs: r.previousSecretUntilMs === null ? null : Number(r.previousSecretUntilMs),
-  };
-}
-
 async function one(client: pg.ClientBase | pg.Pool, sql: string, params: unknown[]): Promise<SubscriptionRecord | undefined> {
-  const { rows } = await client.query<Row>(sql, params);
-  return rows[0] && toRecord(rows[0]);
+  const { rows } = await client.query<SubscriptionRow>(sql, params);
+  return rows[0] && toSubscriptionRecord(rows[0]);
 }
 
 /** Inserts the deliveries of `positions` for a subscription; rows already there are left alone, or (replay) made pending again. */
@@ -153,7 +130,7 @@ export function subscriptionsPostgres(ctx: PgContext): SubscriptionStore {
           `INSERT INTO subscriptions (id, url, types, description, secret, paused, created_at_ms, updated_at_ms, fanned_out_through)
            VALUES ($1, $2, $3, $4, $5, false, $6, $6,
                    greatest(coalesce((SELECT max(position) FROM events), 0), coalesce((SELECT pruned_through FROM event_log WHERE id = 1), 0)))
-           RETURNING ${COLUMNS}`,
+           RETURNING ${SUBSCRIPTION_COLUMNS}`,
           [args.id, args.url, JSON.stringify(args.types), cleanText(args.description), args.secret, nowMs],
         );
         return record!;
@@ -165,7 +142,7 @@ export function subscriptionsPostgres(ctx: PgContext): SubscriptionStore {
           client,
           `UPDATE subscriptions SET url = coalesce($2, url), types = coalesce($3, types),
              description = CASE WHEN $4::int = 1 THEN $5 ELSE description END, paused = coalesce($6::boolean, paused), updated_at_ms = $7
-           WHERE id = $1 RETURNING ${COLUMNS}`,
+           WHERE id = $1 RETURNING ${SUBSCRIPTION_COLUMNS}`,
           [
             args.id,
             args.url ?? null,
@@ -191,14 +168,14 @@ export function subscriptionsPostgres(ctx: PgContext): SubscriptionStore {
         const nowMs = now(ctx, args.nowMs);
         return one(
           client,
-          `UPDATE subscriptions SET previous_secret = secret, previous_secret_until_ms = $3, secret = $2, updated_at_ms = $4 WHERE id = $1 RETURNING ${COLUMNS}`,
+          `UPDATE subscriptions SET previous_secret = secret, previous_secret_until_ms = $3, secret = $2, updated_at_ms = $4 WHERE id = $1 RETURNING ${SUBSCRIPTION_COLUMNS}`,
           [args.id, args.secret, nowMs + args.overlapMs, nowMs],
         );
       }),
 
     targets: async () => {
-      const { rows } = await ctx.pool.query<Row>(`SELECT ${COLUMNS}, secret, previous_secret AS "previousSecret" FROM subscriptions ORDER BY id COLLATE "C"`);
-      return rows.map((r) => ({ ...toRecord(r), secret: r.secret!, previousSecret: r.previousSecret ?? null }));
+      const { rows } = await ctx.pool.query<SubscriptionTargetRow>(`SELECT ${SUBSCRIPTION_TARGET_COLUMNS} FROM subscriptions ORDER BY id COLLATE "C"`);
+      return rows.map(toSubscriptionTarget);
     },
 
     fanOut: (args) => withTransaction(ctx, (client) => fanOut(client, args)),

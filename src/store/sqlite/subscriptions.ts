@@ -17,43 +17,20 @@ import {
   type SubscriptionTarget,
   type UpdateSubscriptionArgs,
 } from '../../subscriptions/types.js';
+import {
+  SUBSCRIPTION_COLUMNS,
+  SUBSCRIPTION_TARGET_COLUMNS,
+  toSubscriptionRecord,
+  toSubscriptionTarget,
+  type SubscriptionRow,
+  type SubscriptionTargetRow,
+} from '../subscription-rows.js';
 import type { ProcedureContext } from './context.js';
-
-const COLUMNS = `id, url, types, description, paused, created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs",
-  fanned_out_through AS "fannedOutThrough", previous_secret_until_ms AS "previousSecretUntilMs"`;
-
-interface Row {
-  id: string;
-  url: string;
-  types: string;
-  description: string | null;
-  paused: number;
-  createdAtMs: number;
-  updatedAtMs: number;
-  fannedOutThrough: number;
-  previousSecretUntilMs: number | null;
-  secret?: string;
-  previousSecret?: string | null;
-}
-
-function toRecord(r: Row): SubscriptionRecord {
-  return {
-    id: r.id,
-    url: r.url,
-    types: parseStoredTypes(r.types),
-    description: r.description,
-    paused: r.paused === 1,
-    createdAtMs: r.createdAtMs,
-    updatedAtMs: r.updatedAtMs,
-    fannedOutThrough: r.fannedOutThrough,
-    previousSecretUntilMs: r.previousSecretUntilMs,
-  };
-}
 
 const now = (ctx: ProcedureContext, nowMs: number | undefined) => nowMs ?? ctx.clock.now().getTime();
 
-function load(sqlite: Database.Database, id: string): Row | undefined {
-  return sqlite.prepare<[string], Row>(`SELECT ${COLUMNS} FROM subscriptions WHERE id = ?`).get(id);
+function load(sqlite: Database.Database, id: string): SubscriptionRow | undefined {
+  return sqlite.prepare<[string], SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?`).get(id);
 }
 
 /** The log's end: the greatest position written (kept after pruning by `event_log.pruned_through`). */
@@ -74,7 +51,7 @@ export function subscriptionCreateProcedure(ctx: ProcedureContext, args: CreateS
          VALUES (@id, @url, @types, @description, @secret, 0, @nowMs, @nowMs, @end)`,
       )
       .run({ id: args.id, url: args.url, types: JSON.stringify(args.types), description: args.description, secret: args.secret, nowMs, end: logEnd(sqlite) });
-    return toRecord(load(sqlite, args.id)!);
+    return toSubscriptionRecord(load(sqlite, args.id)!);
   });
 }
 
@@ -98,7 +75,7 @@ export function subscriptionUpdateProcedure(ctx: ProcedureContext, args: UpdateS
         paused: args.paused === undefined ? null : args.paused ? 1 : 0,
         nowMs,
       }).changes;
-    return changed > 0 ? toRecord(load(sqlite, args.id)!) : undefined;
+    return changed > 0 ? toSubscriptionRecord(load(sqlite, args.id)!) : undefined;
   });
 }
 
@@ -120,13 +97,13 @@ export function subscriptionRotateProcedure(ctx: ProcedureContext, args: { id: s
         `UPDATE subscriptions SET previous_secret = secret, previous_secret_until_ms = @until, secret = @secret, updated_at_ms = @nowMs WHERE id = @id`,
       )
       .run({ id: args.id, secret: args.secret, until: nowMs + args.overlapMs, nowMs }).changes;
-    return changed > 0 ? toRecord(load(sqlite, args.id)!) : undefined;
+    return changed > 0 ? toSubscriptionRecord(load(sqlite, args.id)!) : undefined;
   });
 }
 
 export function subscriptionTargetsProcedure(ctx: ProcedureContext, _args: Record<string, never>): SubscriptionTarget[] {
-  const rows = ctx.repo.sqlite.prepare<[], Row>(`SELECT ${COLUMNS}, secret, previous_secret AS "previousSecret" FROM subscriptions ORDER BY id`).all();
-  return rows.map((r) => ({ ...toRecord(r), secret: r.secret!, previousSecret: r.previousSecret ?? null }));
+  const rows = ctx.repo.sqlite.prepare<[], SubscriptionTargetRow>(`SELECT ${SUBSCRIPTION_TARGET_COLUMNS} FROM subscriptions ORDER BY id`).all();
+  return rows.map(toSubscriptionTarget);
 }
 
 /** Queues matching events after the cursor and advances it (state derived from the log: redone if a crash loses it). */
