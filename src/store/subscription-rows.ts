@@ -4,7 +4,7 @@
  * differently (SQLite 0/1 for `paused`, Postgres a boolean; int8 as a number or, unparsed, text),
  * so the mapping accepts either and every caller gets the same record.
  */
-import { parseStoredTypes, type SubscriptionRecord, type SubscriptionTarget } from '../subscriptions/types.js';
+import { parseStoredTypes, type ClaimedSubscriptionDelivery, type SubscriptionRecord, type SubscriptionTarget } from '../subscriptions/types.js';
 
 /** The record's columns, named as its fields. Secrets are not among them: only `targets` reads those. */
 export const SUBSCRIPTION_COLUMNS = `id, url, types, description, paused, created_at_ms AS "createdAtMs", updated_at_ms AS "updatedAtMs",
@@ -44,4 +44,11 @@ export function toSubscriptionRecord(r: SubscriptionRow): SubscriptionRecord {
 
 export function toSubscriptionTarget(r: SubscriptionTargetRow): SubscriptionTarget {
   return { ...toSubscriptionRecord(r), secret: r.secret, previousSecret: r.previousSecret ?? null };
+}
+
+type ClaimedEvent = NonNullable<ClaimedSubscriptionDelivery['event']>;
+
+/** The event of a claimed delivery, from the `events` row both adapters read it from. */
+export function toClaimedEvent(e: ClaimedEvent): ClaimedEvent {
+  return { type: e.type, occurredAtMs: Number(e.occurredAtMs), recordedAtMs: Number(e.recordedAtMs), deviceId: e.deviceId, userId: e.userId, data: String(e.data) };
 }

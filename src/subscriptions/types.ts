@@ -7,7 +7,7 @@
  * with `webhook-id` = the event id (stable across retries), retried on the alert schedule, dead
  * after the last attempt and retryable by hand.
  */
-import { EVENT_TYPES } from '../events/types.js';
+import { EVENT_TYPES, type StoredEvent } from '../events/types.js';
 
 export type SubscriptionDeliveryStatus = 'pending' | 'sent' | 'dead';
 
@@ -40,14 +40,7 @@ export interface ClaimedSubscriptionDelivery {
   eventId: string;
   /** Attempts made before this one. */
   attempts: number;
-  event: {
-    type: string;
-    occurredAtMs: number;
-    recordedAtMs: number;
-    deviceId: string | null;
-    userId: string | null;
-    data: string;
-  } | null;
+  event: Omit<StoredEvent, 'position'> | null;
 }
 
 /** What became of one attempt (decided by the dispatcher with alerts/backoff.ts). */

@@ -16,6 +16,7 @@
  */
 import type pg from 'pg';
 import { encodeEventCursor } from '../../events/cursor.js';
+import type { StoredEvent } from '../../events/types.js';
 import {
   matchesTypes,
   parseStoredTypes,
@@ -26,6 +27,7 @@ import {
 import {
   SUBSCRIPTION_COLUMNS,
   SUBSCRIPTION_TARGET_COLUMNS,
+  toClaimedEvent,
   toSubscriptionRecord,
   toSubscriptionTarget,
   type SubscriptionRow,
@@ -93,7 +95,7 @@ async function claim(client: pg.ClientBase, args: { id: string; holder: string; 
     [args.id, args.nowMs, args.limit, args.holder, args.nowMs + args.leaseMs],
   );
   if (rows.length === 0) return [];
-  const { rows: events } = await client.query<{ position: number; type: string; occurredAtMs: number; recordedAtMs: number; deviceId: string | null; userId: string | null; data: string }>(
+  const { rows: events } = await client.query<StoredEvent>(
     `SELECT position, type, occurred_at AS "occurredAtMs", recorded_at AS "recordedAtMs", device_id AS "deviceId", user_id AS "userId", data
        FROM events WHERE position = ANY($1::int8[])`,
     [rows.map((r) => r.position)],
@@ -108,9 +110,7 @@ async function claim(client: pg.ClientBase, args: { id: string; holder: string; 
         position: Number(r.position),
         eventId: r.eventId,
         attempts: Number(r.attempts),
-        event: e
-          ? { type: e.type, occurredAtMs: Number(e.occurredAtMs), recordedAtMs: Number(e.recordedAtMs), deviceId: e.deviceId, userId: e.userId, data: String(e.data) }
-          : null,
+        event: e ? toClaimedEvent(e) : null,
       };
     })
     .sort((a, b) => a.position - b.position);

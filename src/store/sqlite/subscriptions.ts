@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { encodeEventCursor } from '../../events/cursor.js';
+import type { StoredEvent } from '../../events/types.js';
 import {
   matchesTypes,
   parseStoredTypes,
@@ -20,6 +21,7 @@ import {
 import {
   SUBSCRIPTION_COLUMNS,
   SUBSCRIPTION_TARGET_COLUMNS,
+  toClaimedEvent,
   toSubscriptionRecord,
   toSubscriptionTarget,
   type SubscriptionRow,
@@ -131,7 +133,7 @@ export function subscriptionFanOutProcedure(ctx: ProcedureContext, args: { id: s
 
 const EVENT_COLUMNS = `e.type AS type, e.occurred_at AS "occurredAtMs", e.recorded_at AS "recordedAtMs", e.device_id AS "deviceId", e.user_id AS "userId", e.data AS data`;
 
-type ClaimRow = Omit<ClaimedSubscriptionDelivery, 'event'> & { type: string | null; occurredAtMs: number; recordedAtMs: number; deviceId: string | null; userId: string | null; data: string };
+type ClaimRow = Omit<ClaimedSubscriptionDelivery, 'event'> & Omit<StoredEvent, 'position' | 'type'> & { type: string | null };
 
 /** Turns a claim row (the event joined, absent once retention deleted it) into a claimed delivery. */
 export function claimedFromRow(r: ClaimRow): ClaimedSubscriptionDelivery {
@@ -140,10 +142,7 @@ export function claimedFromRow(r: ClaimRow): ClaimedSubscriptionDelivery {
     position: Number(r.position),
     eventId: r.eventId,
     attempts: Number(r.attempts),
-    event:
-      r.type === null
-        ? null
-        : { type: r.type, occurredAtMs: Number(r.occurredAtMs), recordedAtMs: Number(r.recordedAtMs), deviceId: r.deviceId, userId: r.userId, data: String(r.data) },
+    event: r.type === null ? null : toClaimedEvent({ ...r, type: r.type }),
   };
 }
 
