@@ -89,6 +89,16 @@ describe('events page', () => {
       expect(expected.length).toBeGreaterThan(0);
       expect(rowIds(html), ui).toEqual(expected);
     }
+    // The quick "alerts" filter is every alert type: a FAILED action's alert, and no state events.
+    const alertsLink = /<a href="(\/ui\/events\?type=[^"]+)">alerts<\/a>/.exec((await page(t, cookie, '/ui/events')).html)?.[1];
+    const alerts = await page(t, cookie, unescape(alertsLink!));
+    expect(alerts.res.status).toBe(200);
+    expect(alerts.html).toContain('aria-current="true">alerts</a>');
+    expect(rowIds(alerts.html)).toEqual([]);
+    await postWebhook(t, [actionEvent('a9', 'FAILED', 5, { targetId: 'v1' })]);
+    const failed = await page(t, cookie, unescape(alertsLink!));
+    expect([...failed.html.matchAll(/<span class="ev-type mono">([^<]+)</g)].map((m) => m[1])).toEqual(['action.failed']);
+
     const none = await page(t, cookie, '/ui/events?deviceId=nobody');
     expect(rowIds(none.html)).toEqual([]);
     expect(none.html).toContain('No events match these filters.');

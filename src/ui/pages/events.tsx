@@ -1,4 +1,5 @@
 import type { FC } from 'hono/jsx';
+import { ALERT_TYPES } from '../../alerts/types.js';
 import type { presentEvent } from '../../api/events-routes.js';
 import { summarizeEvent } from '../event-summary.js';
 import { formatIso } from '../format.js';
@@ -29,7 +30,7 @@ const QUICK_FILTERS: Array<{ label: string; type: string }> = [
   { label: 'devices', type: 'device.*' },
   { label: 'actions', type: 'action.updated' },
   { label: 'commands', type: 'command.*' },
-  { label: 'alerts', type: 'interference.detected,device.fault,action.failed,action.cancelled,credentials.invalidated,webhook.*,delivery.failed,apply.stalled' },
+  { label: 'alerts', type: ALERT_TYPES.join(',') },
 ];
 
 function lateNote(e: EventEnvelope): string | null {
