@@ -14,7 +14,7 @@ import type { ReadStore } from '../store/read.js';
 import type { SubscriptionDeliveryRecord } from '../store/subscriptions-read.js';
 import { ROTATION_OVERLAP_MS, typeFilterError, type SubscriptionRecord } from '../subscriptions/types.js';
 import { apiRouter } from './openapi.js';
-import { encodeCursor, pageParams } from './pagination.js';
+import { page, pageParams } from './pagination.js';
 import { errorResponses, idParams, jsonResponse, listOf, pageQuery } from './schemas.js';
 
 export interface SubscriptionRouteDeps {
@@ -260,11 +260,13 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
   const { read, store } = deps;
   // Undefined: the store stamps its own clock's time.
   const nowMs = () => (deps.clock === undefined ? undefined : deps.clock.now().getTime());
-  const found = async (id: string) => {
-    const s = await read.getSubscription(id);
-    if (!s) throw new AppError('NOT_FOUND', `No subscription ${id}`);
-    return s;
+  const noSubscription = (id: string) => new AppError('NOT_FOUND', `No subscription ${id}`);
+  /** What a read or a store call answered for the subscription `id`; a 404 when it knows no such id. */
+  const known = <T>(id: string, value: T | undefined): T => {
+    if (value === undefined) throw noSubscription(id);
+    return value;
   };
+  const found = async (id: string) => known(id, await read.getSubscription(id));
 
   app.openapi(createSubscription, async (c) => {
     const body = c.req.valid('json');
@@ -278,9 +280,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     const last = after?.[0];
     if (after && typeof last !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
     const rows = await read.listSubscriptions({ after: last as string | undefined, limit });
-    const shown = rows.slice(0, limit);
-    const tail = shown[shown.length - 1];
-    return c.json({ data: shown.map(presentSubscription), pagination: { after: rows.length > limit && tail ? encodeCursor([tail.id]) : null } }, 200);
+    return c.json(page(rows, limit, (s) => [s.id], presentSubscription), 200);
   });
 
   app.openapi(getSubscription, async (c) => c.json(presentSubscription(await found(c.req.valid('param').id)), 200));
@@ -288,22 +288,20 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
   app.openapi(updateSubscription, async (c) => {
     const { id } = c.req.valid('param');
     const body = c.req.valid('json');
-    const s = await store.subscriptions.update({ id, url: body.url, types: body.types, description: body.description, paused: body.paused, nowMs: nowMs() });
-    if (!s) throw new AppError('NOT_FOUND', `No subscription ${id}`);
+    const s = known(id, await store.subscriptions.update({ id, url: body.url, types: body.types, description: body.description, paused: body.paused, nowMs: nowMs() }));
     return c.json(presentSubscription(s), 200);
   });
 
   app.openapi(deleteSubscription, async (c) => {
     const { id } = c.req.valid('param');
-    if (!(await store.subscriptions.remove({ id }))) throw new AppError('NOT_FOUND', `No subscription ${id}`);
+    if (!(await store.subscriptions.remove({ id }))) throw noSubscription(id);
     return c.body(null, 204);
   });
 
   app.openapi(rotateSecret, async (c) => {
     const { id } = c.req.valid('param');
     const secret = newSubscriptionSecret();
-    const s = await store.subscriptions.rotate({ id, secret, overlapMs: ROTATION_OVERLAP_MS, nowMs: nowMs() });
-    if (!s) throw new AppError('NOT_FOUND', `No subscription ${id}`);
+    const s = known(id, await store.subscriptions.rotate({ id, secret, overlapMs: ROTATION_OVERLAP_MS, nowMs: nowMs() }));
     return c.json({ ...presentSubscription(s), secret }, 200);
   });
 
@@ -323,8 +321,7 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       }
     }
     const sinceMs = body.since === undefined ? undefined : Date.parse(body.since);
-    const outcome = await store.subscriptions.replay({ id, after, sinceMs, nowMs: nowMs() });
-    if (!outcome) throw new AppError('NOT_FOUND', `No subscription ${id}`);
+    const outcome = known(id, await store.subscriptions.replay({ id, after, sinceMs, nowMs: nowMs() }));
     return c.json({ queued: outcome.queued }, 200);
   });
 
@@ -336,16 +333,14 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
     if (after && typeof before !== 'number') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
     await found(id);
     const rows = await read.listSubscriptionDeliveries({ subscriptionId: id, status: q.status, before: before as number | undefined, limit });
-    const shown = rows.slice(0, limit);
-    const tail = shown[shown.length - 1];
-    return c.json({ data: shown.map(presentSubscriptionDelivery), pagination: { after: rows.length > limit && tail ? encodeCursor([tail.position]) : null } }, 200);
+    return c.json(page(rows, limit, (d) => [d.position], presentSubscriptionDelivery), 200);
   });
 
   app.openapi(retryDelivery, async (c) => {
     const { id, eventId } = c.req.valid('param');
     const position = decodeEventCursor(eventId);
-    if (position === undefined) throw new AppError('NOT_FOUND', `No delivery of event ${eventId} to subscription ${id}`);
-    const outcome = await store.subscriptions.retry({ id, position, nowMs: nowMs() });
+    // An id that is no event id names no delivery either.
+    const outcome = position === undefined ? 'not_found' : await store.subscriptions.retry({ id, position, nowMs: nowMs() });
     if (outcome === 'not_found') throw new AppError('NOT_FOUND', `No delivery of event ${eventId} to subscription ${id}`);
     if (outcome === 'not_dead') throw new AppError('CONFLICT', `The delivery of event ${eventId} is not dead: only dead deliveries are retried by hand`);
     return c.json({ eventId, status: 'pending' as const }, 200);
