@@ -14,6 +14,7 @@ export interface ActionRecord {
   kind: string | null;
   /** `target` (HVAC) or `targetState` (max current, battery) as Enode sent it. */
   target: Record<string, unknown> | null;
+  /** PENDING, then one terminal state (CONFIRMED, FAILED, CANCELLED); others are kept as text. */
   state: string;
   failureReason: { type: string; detail?: string } | null;
   createdAt: string;

@@ -1,29 +1,23 @@
 /**
  * The event log's envelope and payloads as a consumer sees them (`GET /api/v1/events`, the SSE
- * stream, subscriptions and the library's `events()` all hand out the same envelope). Written out
- * as plain interfaces so that the published declarations stay small and readable; the checks at
- * the end keep them in step with the code that builds the payloads.
+ * stream, subscriptions and the library's `events()` all hand out the same envelope). The payloads
+ * are named interfaces over the records they are built from (`Pick` of the fields shown as they
+ * are, the rest written out), so a field is declared once; the checks at the end keep them in
+ * step with the code that builds the payloads.
  */
 import type { AlertType } from '../alerts/types.js';
 import type { presentEvent } from '../api/events-routes.js';
 import type { presentAction, presentDevice } from '../api/present.js';
+import type { ActionRecord } from '../domain/actions.js';
 import type { Change } from '../domain/diff.js';
+import type { CommandFact } from '../events/facts.js';
 import type { EventType } from '../events/types.js';
+import type { DeviceRecord } from '../store/read.js';
 
 export type { AlertType, EventType };
 
 /** A device as `GET /api/v1/devices/{id}` shows it. */
-export interface EnodeSyncDevice {
-  id: string;
-  type: string;
-  userId: string;
-  vendor: string | null;
-  lastSeen: string | null;
-  isReachable: boolean | null;
-  /** The fields enode-sync watches for interference (charging, max current, …). */
-  controlled: Record<string, unknown>;
-  /** The latest snapshot as Enode sent it. */
-  snapshot: Record<string, unknown>;
+export interface EnodeSyncDevice extends Pick<DeviceRecord, 'id' | 'type' | 'userId' | 'vendor' | 'lastSeen' | 'isReachable' | 'controlled' | 'snapshot'> {
   /** ISO time of the deletion; null while the device exists. */
   deletedAt: string | null;
   /** Set when a stored part could not be shown (it is then `{}`). */
@@ -31,19 +25,8 @@ export interface EnodeSyncDevice {
 }
 
 /** An action (Enode's vendor action) as the admin API shows it. */
-export interface EnodeSyncAction {
-  id: string;
-  userId: string;
-  targetId: string;
-  targetType: string;
-  kind: string | null;
-  target: Record<string, unknown> | null;
-  /** PENDING, then one terminal state (CONFIRMED, FAILED, CANCELLED). */
-  state: string;
-  failureReason: { type: string; detail?: string } | null;
-  createdAt: string;
-  updatedAt: string;
-  completedAt: string | null;
+export interface EnodeSyncAction
+  extends Pick<ActionRecord, 'id' | 'userId' | 'targetId' | 'targetType' | 'kind' | 'target' | 'state' | 'failureReason' | 'createdAt' | 'updatedAt' | 'completedAt'> {
   /** Who asked for it: this service's command gateway, or someone else. */
   origin: string;
   note?: string;
@@ -66,19 +49,8 @@ export interface ActionUpdatedData {
 
 /** `command.sent`, `command.refused`: a command of the gateway's log. */
 export interface CommandEventData {
-  command: {
-    id: string;
-    deviceId: string;
-    deviceType: string;
-    command: string;
-    body: unknown;
-    requestedAt: string;
-    outcome: string;
-    actionId: string | null;
-    override: boolean;
-    notes: unknown[];
-    error: string | null;
-  };
+  /** The record with its stored body decoded and its request time as ISO text. */
+  command: Omit<CommandFact, 'body' | 'requestedAtMs'> & { body: unknown; requestedAt: string };
 }
 
 /** An alert type's payload: what the alert is about (device, user, action, finding, …) and links into the dashboard. */

@@ -48,7 +48,9 @@ export interface DeviceRecord {
   vendor: string | null;
   lastSeen: string | null;
   isReachable: boolean | null;
+  /** The latest snapshot as Enode sent it. */
   snapshot: Record<string, unknown>;
+  /** The fields enode-sync watches for interference (charging, max current, …). */
   controlled: Record<string, unknown>;
   snapshotAtMs: number;
   snapshotRank: number;
