@@ -89,16 +89,7 @@ export interface SystemEventInsert {
 }
 
 /** A device's stored row as the event log needs it (JSON columns as their stored text). */
-export interface StoredDevice {
-  id: string;
-  type: string;
-  userId: string;
-  vendor: string | null;
-  lastSeen: string | null;
-  isReachable: boolean | null;
-  snapshot: string;
-  controlled: string;
-  key: SnapshotKey;
+export interface StoredDevice extends Omit<DeviceUpsert, 'now'> {
   deletedAtMs: number | null;
 }
 
