@@ -32,13 +32,19 @@ export function presentAction(
   };
 }
 
+/** What a device's presentation reads: its identity, JSON decoded, and what tells a deletion apart from a later snapshot. */
+export type PresentedDeviceFields = Pick<
+  DeviceRecord,
+  'id' | 'type' | 'userId' | 'vendor' | 'lastSeen' | 'isReachable' | 'snapshot' | 'controlled' | 'deletedAtMs' | 'snapshotAtMs' | 'snapshotRank' | 'snapshotEventAtMs'
+>;
+
 /**
  * A device: identity, the watched `controlled` fields and the latest snapshot as received. A
  * snapshot (or controlled state) too deep to serialise (stored before ingest limited nesting) or not
  * JSON at all is shown as `{}` (the documented type is an object), with a `note`, rather than
  * failing every page that holds the device.
  */
-export function presentDevice(d: DeviceRecord) {
+export function presentDevice(d: PresentedDeviceFields) {
   const snapshot = presentable<DeviceRecord['snapshot']>(d.snapshot, 'snapshot');
   const controlled = presentable<DeviceRecord['controlled']>(d.controlled, 'controlled');
   const note = joinNotes(snapshot.note, controlled.note);

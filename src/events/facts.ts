@@ -13,22 +13,14 @@ import type { NewEvent } from './types.js';
 
 /** The device as `GET /api/v1/devices/{id}` shows it, from its stored row (`snapshot` given parsed when the caller has it). */
 export function presentStoredDevice(d: StoredDevice, snapshot?: Record<string, unknown>) {
+  const { key, ...row } = d;
   return presentDevice({
-    id: d.id,
-    type: d.type,
-    userId: d.userId,
-    vendor: d.vendor,
-    lastSeen: d.lastSeen,
-    isReachable: d.isReachable,
+    ...row,
     snapshot: (snapshot ?? decodeStored(d.snapshot)) as Record<string, unknown>,
     controlled: decodeStored(d.controlled) as Record<string, unknown>,
-    snapshotAtMs: d.key.atMs,
-    snapshotRank: d.key.rank,
-    snapshotEventAtMs: d.key.eventAtMs,
-    snapshotHash: d.key.hash,
-    firstSeenAt: 0,
-    updatedAt: 0,
-    deletedAtMs: d.deletedAtMs,
+    snapshotAtMs: key.atMs,
+    snapshotRank: key.rank,
+    snapshotEventAtMs: key.eventAtMs,
   });
 }
 
