@@ -111,11 +111,13 @@ export function eventRoutes(deps: EventRouteDeps) {
       throw new AppError('BAD_REQUEST', 'Invalid "after" cursor: pass the id of the last event read (or pagination.after) unchanged', { field: 'after' });
     }
     const types = parseTypes(q.type);
+    const rows = await deps.read.events({ after, types, deviceId: q.deviceId, userId: q.userId, limit });
+    // Checked after the read: a prune that committed before it is seen (the mark only grows), so a
+    // page never starts silently past deleted events.
     if (after !== undefined) {
       const expired = await expiredAnswer(c, deps.read, after);
       if (expired) return expired;
     }
-    const rows = await deps.read.events({ after, types, deviceId: q.deviceId, userId: q.userId, limit });
     const shown = rows.slice(0, limit);
     const last = shown[shown.length - 1];
     return c.json({ data: shown.map(presentEvent), pagination: { after: rows.length > limit && last ? encodeEventCursor(last.position) : null } }, 200);

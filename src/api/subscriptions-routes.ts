@@ -37,6 +37,17 @@ const isoTime = z.string().openapi({ format: 'date-time' });
 const urlField = z
   .url({ protocol: /^https?$/, error: 'an absolute http:// or https:// URL' })
   .max(2000, 'at most 2000 characters')
+  // Credentials in a URL would be echoed by fetch's error into logs and lastError; control
+  // characters (NUL among them) cannot be stored on Postgres. Both are a clear 400.
+  .refine((u) => !/[\u0000-\u001f\u007f]/.test(u), 'no control characters')
+  .refine((u) => {
+    try {
+      const parsed = new URL(u);
+      return parsed.username === '' && parsed.password === '';
+    } catch {
+      return true;
+    }
+  }, 'no user name or password in the URL: put a token in its path or query instead')
   .openapi({ description: 'Where events are POSTed (http or https)', example: 'https://billing.example.com/hooks/enode' });
 
 const typesField = z

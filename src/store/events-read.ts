@@ -74,7 +74,10 @@ export function eventReads(reader: SqlReader): EventReads {
     },
 
     async lastEventPosition() {
-      const row = await reader.get<{ v: unknown }>(`SELECT max(position) AS "v" FROM events`);
+      // Never below the retention mark: once retention emptied the log, the end is where it stopped.
+      const row = await reader.get<{ v: unknown }>(
+        `SELECT coalesce(max(p), 0) AS "v" FROM (SELECT max(position) AS p FROM events UNION ALL SELECT pruned_through FROM event_log WHERE id = 1) AS ends`,
+      );
       return row && row.v !== null && row.v !== undefined ? num(row.v) : 0;
     },
   };

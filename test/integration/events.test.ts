@@ -149,4 +149,19 @@ describe('event log: reading', () => {
     const resumed = await (await api(t, `/events?after=${body.error.oldestCursor}`)).json();
     expect(resumed.data.map((e: Envelope) => e.id)).toEqual(kept.map((e) => e.id));
   });
+
+  it('once retention emptied the log, its end is where retention stopped, not the start (a live tail from there is not expired)', async () => {
+    const t = await makeApp({ RETENTION_DAYS: '30' });
+    await postWebhook(t, [vehicleEvent('v1', 1)]);
+    await postWebhook(t, [vehicleEvent('v1', 2, { batteryLevel: 70 })]);
+    const all = await events(t);
+    t.clock.advance(31 * 86_400_000);
+    await t.deps.store.prune({ cutoffMs: t.clock.now().getTime() - 30 * 86_400_000 });
+    expect(await events(t)).toEqual([]);
+    const end = await t.deps.read.lastEventPosition();
+    expect(end).toBe(await t.deps.read.eventsPrunedThrough());
+    expect(end).toBeGreaterThan(0);
+    // Reading on from the last event that was shown is not expired: nothing after it was pruned.
+    expect((await api(t, `/events?after=${all[1]!.id}`)).status).toBe(200);
+  });
 });

@@ -45,6 +45,22 @@ async function logIds(t: EngineApp, type?: string): Promise<string[]> {
   return ((await res.json()) as { data: Array<{ id: string }> }).data.map((e) => e.id);
 }
 
+describe('subscriptions: the URL', () => {
+  it.each([
+    ['credentials in it', 'https://user:secret@hooks.example.com/x', 'no user name or password'],
+    ['a NUL in it', 'https://hooks.example.com/a\u0000b', 'no control characters'],
+  ])('with %s is a 400 that says why, on create and on update', async (_what, url, message) => {
+    const t = await makeApp();
+    const created = await api(t, '/subscriptions', json({ url, types: [] }));
+    expect(created.status).toBe(400);
+    expect(JSON.stringify(await created.json())).toContain(message);
+    const { id } = await subscribe(t, { url: 'https://hooks.example.com/ok', types: [] });
+    const patched = await api(t, `/subscriptions/${id}`, { ...json({ url }), method: 'PATCH' });
+    expect(patched.status).toBe(400);
+    expect(JSON.stringify(await patched.json())).toContain(message);
+  });
+});
+
 describe('subscriptions: delivery', () => {
   it('sends each new event signed; the standardwebhooks verifier accepts it; the body is the envelope of GET /events; the secret is shown once', async () => {
     const t = await makeApp();
