@@ -142,7 +142,7 @@ const streamEvents = createRoute({
   description:
     'A `text/event-stream` of the log: each event is a frame with `id:` its cursor, `event:` its type and `data:` the envelope of `GET /events` ' +
     '(one line of JSON). It resumes after the `Last-Event-ID` header (sent by EventSource on reconnect) or `after`; with neither it starts at the ' +
-    'end of the log (new events only; `after=ev1_00000000000` reads from the oldest kept). It streams events written by every replica. A comment ' +
+    'end of the log (new events only; `after=ev1_00000000000` reads from the start until retention prunes, then answers 410 with oldestCursor). It streams events written by every replica. A comment ' +
     'line (`: keep-alive`) follows every 15 s without events (EVENTS_STREAM_KEEPALIVE_SECONDS). A cursor older than retention answers 410 with ' +
     '`oldestCursor` before the stream starts; if retention overtakes a client mid-stream, an `event: error` frame `{ code: "CURSOR_EXPIRED", ' +
     'oldestCursor }` ends it. A client that reads too slowly to keep its buffer (EVENTS_STREAM_BUFFER_EVENTS) is sent `event: error` ' +
