@@ -186,12 +186,20 @@ export const findings = sqliteTable(
     actionId: text('action_id'),
     /** Before/after observations and the action involved, as JSON. */
     evidence: text('evidence').notNull(),
+    /** What an operator made of it: `open` until acknowledged or resolved (POST /api/v1/interference/{id}/ack, …/resolve). */
+    state: text('state', { enum: ['open', 'acknowledged', 'resolved'] }).notNull().default('open'),
+    /** The operator's note with the last acknowledgement or resolution. */
+    stateNote: text('state_note'),
+    /** When the state last changed (epoch ms); null while open. */
+    stateChangedAtMs: integer('state_changed_at_ms'),
   },
   (t) => [
     uniqueIndex('findings_key_idx').on(t.key),
     index('findings_device_idx').on(t.deviceId, t.observedAtMs),
     index('findings_observed_idx').on(t.observedAtMs, t.id),
     index('findings_detected_idx').on(t.detectedAtMs, t.id),
+    // The dashboard lists open findings by default, newest first.
+    index('findings_state_observed_idx').on(t.state, t.observedAtMs, t.id),
   ],
 );
 

@@ -181,12 +181,16 @@ export const findings = pgTable(
     detectedAtMs: ms('detected_at_ms').notNull(),
     actionId: text('action_id'),
     evidence: text('evidence').notNull(),
+    state: text('state', { enum: ['open', 'acknowledged', 'resolved'] }).notNull().default('open'),
+    stateNote: text('state_note'),
+    stateChangedAtMs: ms('state_changed_at_ms'),
   },
   (t) => [
     uniqueIndex('findings_key_idx').on(t.key),
     index('findings_device_idx').on(t.deviceId, t.observedAtMs),
     index('findings_observed_idx').on(t.observedAtMs, t.id),
     index('findings_detected_idx').on(t.detectedAtMs, t.id),
+    index('findings_state_observed_idx').on(t.state, t.observedAtMs, t.id),
   ],
 );
 
