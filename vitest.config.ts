@@ -40,6 +40,7 @@ export const BOTH_ENGINES = [
   'test/integration/interference-score.test.ts',
   'test/integration/fencing.test.ts',
   'test/integration/subscriptions.test.ts',
+  'test/integration/subscriptions-retention.test.ts',
   'test/integration/ui-events.test.ts',
 ];
 

@@ -1,8 +1,10 @@
 /**
- * Retention: raw webhook deliveries, observations, their transitions, system events and
- * delivered alerts older than RETENTION_DAYS are deleted in small batches, so the database stays
- * bounded; projections (devices, actions), findings, commands and anything not yet finished
- * (pending or failed deliveries, undelivered alerts) are kept. How each engine deletes is its
+ * Retention: raw webhook deliveries, observations, their transitions, system events, delivered
+ * alerts, events and finished subscription deliveries older than RETENTION_DAYS are deleted in
+ * small batches, so the database stays bounded; projections (devices, actions), findings,
+ * commands and anything not yet finished (pending or failed deliveries, undelivered alerts) are
+ * kept. A subscription delivery still pending when its event is deleted can never be sent: it
+ * is made dead with the reason and deleted a retention period later. How each engine deletes is its
  * adapter's (store/sqlite/prune.ts, store/postgres/).
  */
 import type { JobSpec } from '../jobs/scheduler.js';
@@ -27,7 +29,7 @@ export function retentionJob(store: Pick<Store, 'prune'>, retentionDays: number,
       const cutoffMs = now.getTime() - retentionDays * DAY_MS;
       const total: Record<string, number> = {};
       for (let calls = 0; calls < MAX_CALLS && !signal.aborted; calls++) {
-        const r = await store.prune({ cutoffMs });
+        const r = await store.prune({ cutoffMs, nowMs: now.getTime() });
         for (const [table, n] of Object.entries(r.deleted)) total[table] = (total[table] ?? 0) + n;
         if (!r.more) break;
       }

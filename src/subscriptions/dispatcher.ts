@@ -29,7 +29,7 @@ import type { Clock } from '../clock.js';
 import type { JobSpec } from '../jobs/scheduler.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/port.js';
-import type { ClaimedSubscriptionDelivery, SubscriptionAttemptResult, SubscriptionTarget } from './types.js';
+import { SUBSCRIPTION_EVENT_PRUNED, type ClaimedSubscriptionDelivery, type SubscriptionAttemptResult, type SubscriptionTarget } from './types.js';
 
 /** Subscriptions drained at the same time in one run. */
 export const SUBSCRIPTION_CONCURRENCY = 8;
@@ -118,7 +118,7 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
     if (!c.event) {
       // Retention deleted the event before it could be sent: every retry would find nothing.
       logger.error(log, 'subscription delivery dead: its event was deleted by retention (RETENTION_DAYS) before it could be sent');
-      return { position: c.position, status: 'dead', nextAttemptAtMs: nowMs(), lastStatus: null, lastError: 'event deleted by retention before it was sent' };
+      return { position: c.position, status: 'dead', nextAttemptAtMs: nowMs(), lastStatus: null, lastError: SUBSCRIPTION_EVENT_PRUNED };
     }
     const body = JSON.stringify(presentEvent({ position: c.position, ...c.event }));
     const at = clock.now();

@@ -105,6 +105,9 @@ export interface SubscriptionStore {
   replay(args: { id: string; after?: number | undefined; sinceMs?: number | undefined; nowMs?: number | undefined }): Promise<{ queued: number } | undefined>;
 }
 
+/** Why a delivery is dead when retention deleted its event before it could be sent (no quote: it is inlined in SQL). */
+export const SUBSCRIPTION_EVENT_PRUNED = 'event deleted by retention (RETENTION_DAYS) before it was sent';
+
 /** How long the secret replaced by a rotation keeps signing. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
 

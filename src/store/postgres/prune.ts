@@ -9,6 +9,7 @@
  * left alone when it no longer qualifies. VACUUM is left to autovacuum, which reclaims the
  * deleted rows' space for new rows; nothing here shrinks the files.
  */
+import { SUBSCRIPTION_EVENT_PRUNED } from '../../subscriptions/types.js';
 import type { PruneArgs, PruneResult } from '../port.js';
 import { withTransaction, type PgContext } from './context.js';
 
@@ -78,12 +79,42 @@ const TARGETS: ReadonlyArray<{ table: string; sql: string; then?: string }> = [
 ];
 
 /**
+ * Subscription deliveries, after the log, with the rules of store/sqlite/prune.ts: a pending one
+ * whose event is gone and that no send has claimed past now becomes dead with the reason ($3
+ * now); a finished one whose event is gone and last changed before the cutoff is deleted. Chosen
+ * per subscription through the primary key, conditions repeated on the rows changed.
+ */
+const PRUNED_THROUGH = `(SELECT coalesce(max(pruned_through), 0) FROM event_log WHERE id = 1)`;
+const SUBSCRIPTION_TARGETS: ReadonlyArray<{ table: string; sql: string; params: (a: { cutoffMs: number; nowMs: number }) => number[] }> = [
+  {
+    table: 'subscription_deliveries_expired',
+    sql: `UPDATE subscription_deliveries d SET status = 'dead', last_error = '${SUBSCRIPTION_EVENT_PRUNED}', next_attempt_at_ms = $2,
+            updated_at_ms = $2, claim_holder = NULL, claim_expires_at_ms = NULL
+          FROM (SELECT d.subscription_id, d.position FROM subscriptions s JOIN subscription_deliveries d
+                  ON d.subscription_id = s.id AND d.position <= ${PRUNED_THROUGH}
+                 WHERE d.status = 'pending' AND (d.claim_expires_at_ms IS NULL OR d.claim_expires_at_ms <= $2) LIMIT $1) old
+          WHERE d.subscription_id = old.subscription_id AND d.position = old.position AND d.status = 'pending'
+            AND (d.claim_expires_at_ms IS NULL OR d.claim_expires_at_ms <= $2)`,
+    params: ({ nowMs }) => [BATCH, nowMs],
+  },
+  {
+    table: 'subscription_deliveries',
+    sql: `DELETE FROM subscription_deliveries d USING (
+            SELECT d.subscription_id, d.position FROM subscriptions s JOIN subscription_deliveries d
+              ON d.subscription_id = s.id AND d.position <= ${PRUNED_THROUGH}
+             WHERE d.status IN ('sent', 'dead') AND d.updated_at_ms < $1 LIMIT $2) old
+          WHERE d.subscription_id = old.subscription_id AND d.position = old.position AND d.status IN ('sent', 'dead') AND d.updated_at_ms < $1`,
+    params: ({ cutoffMs }) => [cutoffMs, BATCH],
+  },
+];
+
+/**
  * Deletes old rows batch by batch within the time budget; always one batch of every target that
  * is reached, so each call makes progress whatever the budget. `more` when the budget ran out
  * with a full batch just deleted.
  */
-export async function prunePostgres(ctx: Pick<PgContext, 'pool' | 'retries'>, args: PruneArgs): Promise<PruneResult> {
-  const deleted: Record<string, number> = Object.fromEntries(TARGETS.map((t) => [t.table, 0]));
+export async function prunePostgres(ctx: Pick<PgContext, 'pool' | 'retries' | 'clock'>, args: PruneArgs): Promise<PruneResult> {
+  const deleted: Record<string, number> = Object.fromEntries([...TARGETS, ...SUBSCRIPTION_TARGETS].map((t) => [t.table, 0]));
   const started = performance.now();
   const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
   for (const t of TARGETS) {
@@ -93,6 +124,15 @@ export async function prunePostgres(ctx: Pick<PgContext, 'pool' | 'retries'>, ar
         const then = t.then;
         n = await withTransaction(ctx, async (client) => (await client.query(then, [BATCH])).rowCount ?? 0);
       }
+      deleted[t.table] = (deleted[t.table] ?? 0) + n;
+      if (n < BATCH) break;
+      if (performance.now() - started >= budgetMs) return { deleted, more: true };
+    }
+  }
+  const nowMs = args.nowMs ?? ctx.clock.now().getTime();
+  for (const t of SUBSCRIPTION_TARGETS) {
+    for (;;) {
+      const n = await withTransaction(ctx, async (client) => (await client.query(t.sql, t.params({ cutoffMs: args.cutoffMs, nowMs }))).rowCount ?? 0);
       deleted[t.table] = (deleted[t.table] ?? 0) + n;
       if (n < BATCH) break;
       if (performance.now() - started >= budgetMs) return { deleted, more: true };

@@ -7,6 +7,7 @@
  * stopped (README "Retention").
  */
 import type Database from 'better-sqlite3';
+import { SUBSCRIPTION_EVENT_PRUNED } from '../../subscriptions/types.js';
 import type { PruneArgs, PruneResult } from '../port.js';
 import type { ProcedureContext } from './context.js';
 import { pruneEvents } from './events.js';
@@ -51,7 +52,35 @@ const TARGETS: Array<{ table: string; sql: string }> = [
   },
 ];
 
+/**
+ * Subscription deliveries, after the event log: a delivery goes once its event is gone and it
+ * is finished (sent or dead) and last changed before the cutoff. A pending one whose event is
+ * gone can never be sent (its body is deleted): it is made dead with the reason — unless a send
+ * of it is in flight (its claim runs past now) — and goes a retention period later, so it shows
+ * in GET /api/v1/subscriptions/{id}/deliveries?status=dead meanwhile. Chosen per subscription
+ * through the primary key (subscription_id, position): no scan of the table.
+ */
+const SUBSCRIPTION_TARGETS: Array<{ table: string; sql: string }> = [
+  {
+    table: 'subscription_deliveries_expired',
+    sql: `UPDATE subscription_deliveries SET status = 'dead', last_error = '${SUBSCRIPTION_EVENT_PRUNED}', next_attempt_at_ms = @now,
+            updated_at_ms = @now, claim_holder = NULL, claim_expires_at_ms = NULL
+          WHERE rowid IN (
+            SELECT d.rowid FROM subscriptions s JOIN subscription_deliveries d
+              ON d.subscription_id = s.id AND d.position <= (SELECT coalesce(max(pruned_through), 0) FROM event_log WHERE id = 1)
+             WHERE d.status = 'pending' AND (d.claim_expires_at_ms IS NULL OR d.claim_expires_at_ms <= @now) LIMIT ${BATCH})`,
+  },
+  {
+    table: 'subscription_deliveries',
+    sql: `DELETE FROM subscription_deliveries WHERE rowid IN (
+            SELECT d.rowid FROM subscriptions s JOIN subscription_deliveries d
+              ON d.subscription_id = s.id AND d.position <= (SELECT coalesce(max(pruned_through), 0) FROM event_log WHERE id = 1)
+             WHERE d.status IN ('sent', 'dead') AND d.updated_at_ms < @cutoff LIMIT ${BATCH})`,
+  },
+];
+
 const prepared = new WeakMap<Database.Database, Database.Statement[]>();
+const preparedSubscriptions = new WeakMap<Database.Database, Database.Statement[]>();
 
 /** Writer procedure: deletes old rows batch by batch within the time budget. */
 export function pruneProcedure(ctx: ProcedureContext, args: PruneArgs): PruneResult {
@@ -63,6 +92,7 @@ export function pruneProcedure(ctx: ProcedureContext, args: PruneArgs): PruneRes
   const budgetMs = args.budgetMs ?? DEFAULT_BUDGET_MS;
   for (const t of TARGETS) deleted[t.table] = 0;
   deleted['events'] = 0;
+  for (const t of SUBSCRIPTION_TARGETS) deleted[t.table] = 0;
   // Always one batch at least, so every call makes progress whatever the budget.
   for (let i = 0; i < TARGETS.length; i++) {
     const table = (TARGETS[i] as { table: string }).table;
@@ -80,6 +110,18 @@ export function pruneProcedure(ctx: ProcedureContext, args: PruneArgs): PruneRes
     deleted['events'] = (deleted['events'] ?? 0) + n;
     if (n < BATCH) break;
     if (performance.now() - started >= budgetMs) return { deleted, more: true };
+  }
+  let subscriptionStatements = preparedSubscriptions.get(sqlite);
+  if (!subscriptionStatements) preparedSubscriptions.set(sqlite, (subscriptionStatements = SUBSCRIPTION_TARGETS.map((t) => sqlite.prepare(t.sql))));
+  const nowMs = args.nowMs ?? ctx.clock.now().getTime();
+  for (let i = 0; i < SUBSCRIPTION_TARGETS.length; i++) {
+    const table = SUBSCRIPTION_TARGETS[i]!.table;
+    for (;;) {
+      const n = ctx.repo.derivedTransaction(() => subscriptionStatements![i]!.run({ cutoff: args.cutoffMs, now: nowMs }).changes);
+      deleted[table] = (deleted[table] ?? 0) + n;
+      if (n < BATCH) break;
+      if (performance.now() - started >= budgetMs) return { deleted, more: true };
+    }
   }
   return { deleted, more: false };
 }
