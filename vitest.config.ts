@@ -17,6 +17,7 @@ export const BOTH_ENGINES = [
   'test/integration/reconcile-regressions.test.ts',
   'test/integration/interference.test.ts',
   'test/integration/metrics-labels.test.ts',
+  'test/integration/metrics-token.test.ts',
   'test/integration/alerts-cli.test.ts',
   'test/integration/poller.test.ts',
   'test/integration/order.property.test.ts',

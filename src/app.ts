@@ -12,6 +12,7 @@ import { adminRoutes } from './api/routes.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, notFoundHandler } from './errors.js';
 import { createAuthGuard } from './http/auth-guard.js';
+import { metricsAuth } from './http/metrics-auth.js';
 import { refuseNulInUrl } from './http/nul-guard.js';
 import { gatewayRoutes } from './gateway/routes.js';
 import { readyzHandler } from './health.js';
@@ -42,8 +43,11 @@ export function createApp(deps: Deps) {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  // Prometheus text; no secrets in it. Keep it on the private network (README "Monitoring").
-  app.get('/metrics', async (c) => c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
+  // One budget of wrong tokens per client address for the admin API, the dashboard and /metrics.
+  const authGuard = createAuthGuard({ config: deps.config, clock: deps.clock, logger: deps.logger.child({ component: 'auth' }) });
+
+  // Prometheus text; no secrets in it. Keep it on the private network, or set METRICS_TOKEN (README "Monitoring").
+  app.get('/metrics', metricsAuth(deps.config.metricsToken, authGuard), async (c) => c.body(await deps.metrics.render(), 200, { 'content-type': deps.metrics.contentType }));
 
   // Ready = migrations applied, a real write committed, the apply loop not stalled (health.ts).
   app.get('/readyz', readyzHandler(deps));
@@ -63,8 +67,6 @@ export function createApp(deps: Deps) {
     }),
   );
 
-  // One budget of wrong tokens per client address for the admin API and the dashboard together.
-  const authGuard = createAuthGuard({ config: deps.config, clock: deps.clock, logger: deps.logger.child({ component: 'auth' }) });
   const api = new OpenAPIHono();
   api.use(bearerAuth(deps.config.adminToken, authGuard));
   // Bodies are read only once the token is right (a body without a length would be read into
@@ -73,7 +75,7 @@ export function createApp(deps: Deps) {
   api.use(limitBody(deps.config.http.apiBodyLimitBytes));
   api.use(refuseNulInUrl());
   api.route('/', adminRoutes({ read: deps.read, store: deps.store }));
-  api.route('/', interferenceRoutes({ read: deps.read, clock: deps.clock }));
+  api.route('/', interferenceRoutes({ read: deps.read, store: deps.store, clock: deps.clock }));
   api.route('/', eventStreamRoutes({ read: deps.read, feed: deps.eventFeed, keepAliveMs: deps.config.eventsStream.keepAliveSeconds * 1000 }));
   api.route('/', gatewayRoutes(deps));
   api.route('/', alertRoutes({ read: deps.read, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));

@@ -28,8 +28,18 @@ const list = z.preprocess(
   z.array(z.string()),
 );
 
-const intFrom = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.preprocess((v) => (v === '' || v === undefined ? def : v), z.coerce.number().int().min(min).max(max));
+/** A whole number in [min, max]; one plain sentence for any bad value (never zod's "received NaN"). */
+const intFrom = (def: number, min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const message = max === Number.MAX_SAFE_INTEGER ? `must be a whole number of at least ${min}` : `must be a whole number from ${min} to ${max}`;
+  return z.preprocess(
+    (v) => (v === '' || v === undefined ? def : typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v),
+    z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message }),
+  );
+};
+
+/** One of `values`, named in the message when the value is not. */
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
 
 const bool = (def: boolean) =>
   z.preprocess(
@@ -37,25 +47,30 @@ const bool = (def: boolean) =>
     z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((v) => v === 'true' || v === '1' || v === 'yes'),
   );
 
-const url = z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/ }).optional());
+const HTTP_URL_MESSAGE = 'must be an http:// or https:// URL';
+const url = z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/, error: HTTP_URL_MESSAGE }).optional());
 
 const envSchema = z.object({
   PORT: intFrom(8080, 0, 65535),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  DATABASE_PATH: z.string().min(1).default('./data/enode-sync.db'),
+  HOST: z.string().min(1, 'must not be empty').default('0.0.0.0'),
+  DATABASE_PATH: z.string().min(1, 'must not be empty').default('./data/enode-sync.db'),
   DATABASE_URL: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z.string().regex(/^postgres(ql)?:\/\/./, 'must be a postgres:// or postgresql:// URL (a SQLite file is DATABASE_PATH)').optional(),
   ),
   ENODE_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
-    list.pipe(z.array(z.string().min(6, 'each secret needs at least 6 characters')).min(1)).optional(),
+    list.pipe(z.array(z.string().min(6, 'each secret needs at least 6 characters')).min(1, 'must hold at least one secret')).optional(),
   ),
   ADMIN_TOKEN: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z.string().min(16, 'must be at least 16 characters').optional(),
   ),
-  ENODE_ENV: z.enum(['sandbox', 'production']).default('sandbox'),
+  METRICS_TOKEN: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().min(16, 'must be at least 16 characters').optional(),
+  ),
+  ENODE_ENV: oneOf(['sandbox', 'production']).default('sandbox'),
   ENODE_API_URL: url,
   ENODE_OAUTH_URL: url,
   ENODE_CLIENT_ID: optionalString,
@@ -65,7 +80,7 @@ const envSchema = z.object({
   RESYNC_INTERVAL_MINUTES: intFrom(360, 1, 10_080),
   WEBHOOK_HEALTH_INTERVAL_SECONDS: intFrom(300, 10, 86_400),
   ENODE_REQUESTS_PER_MINUTE: intFrom(600, 1, 100_000),
-  ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url({ protocol: /^https?$/ })))),
+  ALERT_WEBHOOK_URLS: z.preprocess((v) => (v === undefined ? '' : v), list.pipe(z.array(z.url({ protocol: /^https?$/, error: `each ${HTTP_URL_MESSAGE}` })))),
   ALERT_WEBHOOK_SECRET: z.preprocess(
     (v) => (v === '' ? undefined : v),
     z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'must start with whsec_ followed by the base64 key').optional(),
@@ -98,7 +113,7 @@ const envSchema = z.object({
   AUTH_FAILURES_PER_MINUTE: intFrom(10, 1, 10_000),
   TRUST_PROXY: bool(false),
   CLOCK_SKEW_TOLERANCE_SECONDS: intFrom(600, 0, 86_400),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -121,6 +136,8 @@ export interface Config {
   /** Accepted webhook secrets; any one matching verifies a delivery (rotation). Empty: not set. */
   webhookSecrets: string[];
   adminToken: string | undefined;
+  /** METRICS_TOKEN: when set, `GET /metrics` needs `Authorization: Bearer <it>`; unset, /metrics is open (the contract's default). */
+  metricsToken: string | undefined;
   enode: {
     env: 'sandbox' | 'production';
     apiUrl: string;
@@ -211,39 +228,43 @@ export interface LoadConfigOptions {
 
 /** Parses and validates the environment into a typed Config; every problem is reported together. */
 export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
-  const parsed = envSchema.safeParse(env);
+  // Each variable on its own, so that one bad value never hides another, nor the checks across them.
   const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const name = String(issue.path[0] ?? 'environment');
-      const value = env[name];
-      // Never echo secrets back, even in an error (webhook URLs of Slack and others are secrets too).
-      const shown = /SECRET|TOKEN|URL/.test(name) || value === undefined ? '' : ` (got "${value}")`;
-      problems.push(`${name}: ${issue.message}${shown}`);
+  const values: Partial<Record<EnvName, unknown>> = {};
+  for (const name of ENV_NAMES) {
+    const parsed = envSchema.shape[name].safeParse(env[name]);
+    if (parsed.success) {
+      values[name] = parsed.data;
+      continue;
     }
+    const value = env[name];
+    // Never echo secrets back, even in an error (webhook URLs of Slack and others are secrets too).
+    const shown = /SECRET|TOKEN|URL/.test(name) || value === undefined ? '' : `, got "${value}"`;
+    for (const message of new Set(parsed.error.issues.map((i) => i.message))) problems.push(`${name}: ${message}${shown}`);
   }
   for (const name of options.require ?? []) {
     if (!env[name] || env[name]?.trim() === '') {
       if (!problems.some((p) => p.startsWith(`${name}:`))) problems.push(`${name}: is required`);
     }
   }
-  const e = parsed.data;
-  if (e && (e.ENODE_CLIENT_ID === undefined) !== (e.ENODE_CLIENT_SECRET === undefined)) {
+  const v = values as Partial<EnvValues>;
+  if ('ENODE_CLIENT_ID' in v && 'ENODE_CLIENT_SECRET' in v && (v.ENODE_CLIENT_ID === undefined) !== (v.ENODE_CLIENT_SECRET === undefined)) {
     problems.push('ENODE_CLIENT_ID and ENODE_CLIENT_SECRET: set both or neither');
   }
-  if (e && e.WEBHOOK_UNVERIFIED_BYTES_LIMIT < e.WEBHOOK_BODY_LIMIT_BYTES) {
+  if (v.WEBHOOK_UNVERIFIED_BYTES_LIMIT !== undefined && v.WEBHOOK_BODY_LIMIT_BYTES !== undefined && v.WEBHOOK_UNVERIFIED_BYTES_LIMIT < v.WEBHOOK_BODY_LIMIT_BYTES) {
     // A genuine body over the budget would be answered 503 at every retry, forever.
-    problems.push(`WEBHOOK_UNVERIFIED_BYTES_LIMIT: must be at least WEBHOOK_BODY_LIMIT_BYTES (${e.WEBHOOK_BODY_LIMIT_BYTES}), or one whole webhook body could never be received`);
+    problems.push(`WEBHOOK_UNVERIFIED_BYTES_LIMIT: must be at least WEBHOOK_BODY_LIMIT_BYTES (${v.WEBHOOK_BODY_LIMIT_BYTES}), or one whole webhook body could never be received`);
   }
-  if (e && e.ALERT_WEBHOOK_URLS.length > 0 && e.ALERT_WEBHOOK_SECRET === undefined) {
+  if (v.ALERT_WEBHOOK_URLS !== undefined && v.ALERT_WEBHOOK_URLS.length > 0 && 'ALERT_WEBHOOK_SECRET' in v && v.ALERT_WEBHOOK_SECRET === undefined) {
     problems.push('ALERT_WEBHOOK_SECRET: is required when ALERT_WEBHOOK_URLS is set (alert webhooks are signed)');
   }
-  const webhookTypes = parseTypeFilter(e?.ALERT_WEBHOOK_TYPES ?? []);
-  const slackTypes = parseTypeFilter(e?.ALERT_SLACK_TYPES ?? []);
+  const webhookTypes = parseTypeFilter(v.ALERT_WEBHOOK_TYPES ?? []);
+  const slackTypes = parseTypeFilter(v.ALERT_SLACK_TYPES ?? []);
   for (const [name, filter] of [['ALERT_WEBHOOK_TYPES', webhookTypes], ['ALERT_SLACK_TYPES', slackTypes]] as const) {
     if (filter.unknown.length > 0) problems.push(`${name}: unknown alert type ${filter.unknown.map((u) => `"${u}"`).join(', ')} (known: ${ALERT_TYPES.join(', ')}, or *)`);
   }
-  if (problems.length > 0 || !e) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const e = v as EnvValues;
 
   const urls = ENODE_URLS[e.ENODE_ENV];
   return {
@@ -254,6 +275,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     databaseUrl: e.DATABASE_URL,
     webhookSecrets: e.ENODE_WEBHOOK_SECRET ?? [],
     adminToken: e.ADMIN_TOKEN,
+    metricsToken: e.METRICS_TOKEN,
     enode: {
       env: e.ENODE_ENV,
       apiUrl: (e.ENODE_API_URL ?? urls.apiUrl).replace(/\/+$/, ''),
@@ -362,6 +384,11 @@ export function configWarnings(config: Config): string[] {
   if (token !== undefined) {
     const why = token.length < MIN_ADMIN_TOKEN_CHARS ? `is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters` : weakSecretReason(token);
     if (why) warnings.push(`ADMIN_TOKEN ${why}: it opens the admin API, the dashboard and the command gateway; ${advice}`);
+  }
+  const metricsToken = config.metricsToken;
+  if (metricsToken !== undefined) {
+    const why = metricsToken.length < MIN_ADMIN_TOKEN_CHARS ? `is shorter than ${MIN_ADMIN_TOKEN_CHARS} characters` : weakSecretReason(metricsToken);
+    if (why) warnings.push(`METRICS_TOKEN ${why}: it opens /metrics; ${advice}`);
   }
   // TRUST_PROXY with HOST 0.0.0.0 is not flagged: in a container that is the normal setup, with
   // the port published on the host's loopback for the proxy (docker-compose.yml).

@@ -14,7 +14,7 @@ import { clientAddress } from './client-address.js';
 import { createFailureThrottle, type FailureThrottle } from './throttle.js';
 
 /** Which door the credential was tried at (logged with the first failure of an address). */
-export type AuthDoor = 'api-bearer' | 'ui-bearer' | 'ui-login';
+export type AuthDoor = 'api-bearer' | 'ui-bearer' | 'ui-login' | 'metrics-bearer';
 
 export interface AuthGuard {
   /** Throws RATE_LIMITED (429, Retry-After) while the client's address has used up its failures. */
