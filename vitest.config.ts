@@ -16,6 +16,7 @@ export const BOTH_ENGINES = [
   'test/integration/openapi.test.ts',
   'test/integration/reconcile-regressions.test.ts',
   'test/integration/interference.test.ts',
+  'test/integration/interference-episodes.test.ts',
   'test/integration/metrics-labels.test.ts',
   'test/integration/metrics-token.test.ts',
   'test/integration/alerts-cli.test.ts',
@@ -42,7 +43,9 @@ export const BOTH_ENGINES = [
   'test/integration/fencing.test.ts',
   'test/integration/subscriptions.test.ts',
   'test/integration/subscriptions-retention.test.ts',
+  'test/integration/subscriptions-lanes.test.ts',
   'test/integration/ui-events.test.ts',
+  'test/integration/interference-state.test.ts',
 ];
 
 export default defineConfig({
@@ -51,7 +54,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    setupFiles: ['test/support/engine-setup.ts'],
+    setupFiles: ['test/support/event-schemas.ts', 'test/support/engine-setup.ts'],
     projects: [
       {
         extends: true,

@@ -5,18 +5,25 @@
  *
  * Guarantees:
  * - At least once: state lives in the database. A send whose result is not recorded (a crash, a
- *   lost job lease) is sent again once its claim expires, with the same `webhook-id` (the event
- *   id), so receivers de-duplicate on it.
- * - One slow endpoint never delays another: every attempt has a timeout, and subscriptions are
- *   drained side by side (SUBSCRIPTION_CONCURRENCY at a time), each in rounds of its own that
- *   fan out, claim, send and record — while one endpoint hangs, the others keep going.
+ *   lost job lease, a stop) is sent again once its claim expires, with the same `webhook-id` (the
+ *   event id), so receivers de-duplicate on it.
+ * - One slow endpoint never delays another: the job (`serve`) gives every subscription a lane of
+ *   its own that loops — fan out, claim, send, record, and when nothing is due wait for the next
+ *   poll — without waiting for any other lane. A hanging endpoint holds only its own lane (until
+ *   the attempt's timeout); the others keep sending. At most SUBSCRIPTION_CONCURRENCY lanes are in
+ *   a round at once (a round: SEND_CONCURRENCY sends to one endpoint), so that many endpoints
+ *   would have to hang together before another one waits.
  * - Failures are retried on the alert schedule (alerts/backoff.ts); after the last attempt the
  *   delivery is `dead` (listed by the API, retryable there).
  * - Paused: its deliveries are still queued but none is claimed. Deleted: its deliveries go with
  *   it (a result for one is then a no-op).
  * - During a secret rotation both secrets sign: `webhook-signature` carries one `v1,…` per secret,
  *   space-separated, as the spec allows; a receiver holding either verifies.
- * - A run told to stop (its signal) starts no more rounds or sends; what it sent is recorded.
+ * - A run told to stop (its signal: the daemon stopping, or its job lease lost) starts no more
+ *   rounds and aborts the sends in flight. What was sent is recorded; an aborted send records
+ *   nothing — its claim expires and it is sent again, with the same `webhook-id`.
+ * - With SUBSCRIPTION_ALLOW_PRIVATE_URLS=false, a URL whose name resolves to a private address
+ *   right before the send is not sent to (address-policy.ts); the attempt fails with the reason.
  * - Secrets and URLs (whose paths may carry tokens) are never logged: subscription ids and hosts are.
  */
 import { randomUUID } from 'node:crypto';
@@ -29,17 +36,18 @@ import type { Clock } from '../clock.js';
 import type { JobSpec } from '../jobs/scheduler.js';
 import type { Logger } from '../logger.js';
 import type { Store } from '../store/port.js';
+import { defaultLookup, privateUrlRefusal, type LookupFn } from './address-policy.js';
 import { SUBSCRIPTION_EVENT_PRUNED, type ClaimedSubscriptionDelivery, type SubscriptionAttemptResult, type SubscriptionTarget } from './types.js';
 
-/** Subscriptions drained at the same time in one run. */
-export const SUBSCRIPTION_CONCURRENCY = 8;
+/** Subscriptions in a round (sending) at the same time. */
+export const SUBSCRIPTION_CONCURRENCY = 16;
 /** Deliveries sent to one subscription at the same time. */
 export const SEND_CONCURRENCY = 4;
 /** Events of the log looked at per fan-out step. */
 const FAN_OUT_BATCH = 500;
-/** Rounds per subscription and run at most; the rest follow at the next run. */
+/** Rounds per subscription and run() at most; the rest follow at the next run. */
 const MAX_ROUNDS_PER_RUN = 25;
-/** No new round starts after this much wall time in one run. */
+/** run(): no new round starts after this much wall time. */
 const RUN_BUDGET_MS = 5_000;
 /** A claim lasts the attempt's timeout plus this margin. */
 const LEASE_MARGIN_MS = 60_000;
@@ -56,6 +64,12 @@ export interface SubscriptionDispatcherDeps {
   fetch?: FetchFn;
   /** This dispatcher's claim holder id; a fresh random one by default. */
   holder?: string;
+  /** SUBSCRIPTION_ALLOW_PRIVATE_URLS (default true): false refuses sends to names that resolve to private addresses. */
+  allowPrivateUrls?: boolean;
+  /** Name resolution for that check; dns.lookup by default. */
+  lookup?: LookupFn;
+  /** serve(): how long an idle lane waits before it looks for due deliveries again (default: the job's interval). */
+  pollMs?: number;
 }
 
 /** What one run did for one subscription. */
@@ -70,9 +84,14 @@ export interface SubscriptionRunReport {
 }
 
 export interface SubscriptionDispatcher {
-  /** Fans out and sends every subscription's due deliveries until done, out of budget, or `signal` aborts. */
+  /** One pass: every subscription's lane sends what is due until none is left, out of budget, or `signal` aborts (tests, one-shot use). */
   run(signal?: AbortSignal): Promise<SubscriptionRunReport[]>;
-  /** The periodic job (one replica per interval under the scheduler's lease; the claims make overlap safe anyway). */
+  /** Lanes per subscription, each looping on its own, until `signal` aborts; the subscriptions are looked up again every `pollMs`. */
+  serve(signal: AbortSignal, pollMs: number): Promise<void>;
+  /**
+   * The job: a run that serves until the scheduler stops it or its lease is lost (one replica at a
+   * time under the scheduler's lease, renewed while it runs; the claims make overlap safe anyway).
+   */
   job(everySeconds: number): JobSpec;
 }
 
@@ -105,16 +124,61 @@ async function pooled<T, R>(items: readonly T[], limit: number, fn: (item: T) =>
   return out;
 }
 
+/** At most `limit` holders at once; the others wait in order. */
+function semaphore(limit: number): { acquire(): Promise<() => void> } {
+  let held = 0;
+  const waiting: Array<() => void> = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else held--;
+  };
+  return {
+    acquire: () =>
+      new Promise((resolve) => {
+        if (held < limit) {
+          held++;
+          resolve(release);
+        } else waiting.push(() => resolve(release));
+      }),
+  };
+}
+
+/** Waits `ms` (real time), or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** What one round (fan-out, one claim, its sends, their record) did. */
+interface RoundReport extends Omit<SubscriptionRunReport, 'subscriptionId'> {
+  /** Deliveries claimed: fewer than SEND_CONCURRENCY means none other was due. */
+  claimed: number;
+}
+
+const emptyReport = (subscriptionId: string): SubscriptionRunReport => ({ subscriptionId, queued: 0, attempted: 0, sent: 0, failed: 0, dead: 0 });
+
 export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): SubscriptionDispatcher {
   const { store, clock, logger } = deps;
   const random = deps.random ?? Math.random;
   const fetchFn: FetchFn = deps.fetch ?? ((url, init) => fetch(url, init));
   const holder = deps.holder ?? `subs:${randomUUID()}`;
+  const allowPrivate = deps.allowPrivateUrls ?? true;
+  const lookup = deps.lookup ?? defaultLookup;
   const nowMs = () => clock.now().getTime();
 
-  /** One send and what became of it. */
-  const attempt = async (target: SubscriptionTarget, c: ClaimedSubscriptionDelivery): Promise<SubscriptionAttemptResult> => {
+  /** One send and what became of it; null when it was stopped by `signal` (nothing to record: the claim expires). */
+  const attempt = async (target: SubscriptionTarget, c: ClaimedSubscriptionDelivery, signal: AbortSignal): Promise<SubscriptionAttemptResult | null> => {
     const log = { subscriptionId: target.id, host: hostOf(target.url), eventId: c.eventId, attempt: c.attempts + 1 };
+    if (signal.aborted) return null;
     if (!c.event) {
       // Retention deleted the event before it could be sent: every retry would find nothing.
       logger.error(log, 'subscription delivery dead: its event was deleted by retention (RETENTION_DAYS) before it could be sent');
@@ -129,10 +193,17 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
     };
     let result: SendResult;
     try {
-      result = await postJson({ url: target.url, body, headers, signal: AbortSignal.timeout(deps.timeoutMs), fetch: fetchFn, clock });
+      const refusal = allowPrivate ? null : await privateUrlRefusal(target.url, lookup);
+      result = refusal
+        ? { kind: 'failed', status: null, error: refusal }
+        : // The run's signal aborts the send too: a stopped run leaves no request in flight.
+          await postJson({ url: target.url, body, headers, signal: AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]), fetch: fetchFn, clock });
     } catch (err) {
       result = { kind: 'failed', status: null, error: (err as Error).message };
     }
+    // Stopped mid-send: whether the receiver got it is unknown, so nothing is recorded and the
+    // claim's expiry sends it again (same webhook-id). A send that did succeed is recorded.
+    if (signal.aborted && result.kind !== 'delivered') return null;
     const doneMs = nowMs();
     if (result.kind === 'delivered') return { position: c.position, status: 'sent', nextAttemptAtMs: doneMs, lastStatus: result.status, lastError: null };
     const retryAfterMs = result.kind === 'failed' ? result.retryAfterMs : undefined;
@@ -145,31 +216,43 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
     return { position: c.position, status: 'pending', nextAttemptAtMs: plan.nextAttemptAtMs, lastStatus: result.status, lastError: result.error };
   };
 
-  /** Rounds of fan-out, claim, send and record for one subscription. */
+  /** Fans out what is new for the subscription, claims its due deliveries, sends them side by side and records the results. */
+  const round = async (target: SubscriptionTarget, signal: AbortSignal): Promise<RoundReport> => {
+    const report: RoundReport = { queued: 0, attempted: 0, sent: 0, failed: 0, dead: 0, claimed: 0 };
+    // Fanned out every round, so events written while this lane sends reach it without waiting.
+    for (let step = 0; step < MAX_ROUNDS_PER_RUN && !signal.aborted; step++) {
+      const f = await store.subscriptions.fanOut({ id: target.id, nowMs: nowMs(), limit: FAN_OUT_BATCH });
+      report.queued += f.queued;
+      if (!f.more) break;
+    }
+    if (target.paused || signal.aborted) return report;
+    const claimed = await store.subscriptions.claim({ id: target.id, holder, nowMs: nowMs(), limit: SEND_CONCURRENCY, leaseMs: deps.timeoutMs + LEASE_MARGIN_MS });
+    report.claimed = claimed.length;
+    if (claimed.length === 0) return report;
+    const results = (await Promise.all(claimed.map((c) => attempt(target, c, signal)))).filter((r) => r !== null);
+    // Recorded even when told to stop meanwhile: what was sent must not be sent again.
+    if (results.length > 0) await store.subscriptions.record({ id: target.id, holder, nowMs: nowMs(), results });
+    report.attempted = results.length;
+    report.sent = results.filter((r) => r.status === 'sent').length;
+    report.dead = results.filter((r) => r.status === 'dead').length;
+    report.failed = results.length - report.sent - report.dead;
+    return report;
+  };
+
+  /** True when the lane should go on at once: it sent a full round, so more may be due; a round with no success suggests the endpoint is down, and the rest waits for its retry time. */
+  const busy = (r: RoundReport) => r.claimed === SEND_CONCURRENCY && r.sent > 0;
+
+  /** run(): rounds for one subscription until nothing is due, out of rounds or budget, or stopped. */
   const drain = async (target: SubscriptionTarget, signal: AbortSignal, started: number): Promise<SubscriptionRunReport> => {
-    const report: SubscriptionRunReport = { subscriptionId: target.id, queued: 0, attempted: 0, sent: 0, failed: 0, dead: 0 };
-    for (let round = 0; round < MAX_ROUNDS_PER_RUN && !signal.aborted; round++) {
-      // Fanned out every round, so events written while this run sends reach it in this run.
-      for (let step = 0; step < MAX_ROUNDS_PER_RUN && !signal.aborted; step++) {
-        const f = await store.subscriptions.fanOut({ id: target.id, nowMs: nowMs(), limit: FAN_OUT_BATCH });
-        report.queued += f.queued;
-        if (!f.more) break;
-      }
-      if (target.paused || signal.aborted) break;
-      const claimed = await store.subscriptions.claim({ id: target.id, holder, nowMs: nowMs(), limit: SEND_CONCURRENCY, leaseMs: deps.timeoutMs + LEASE_MARGIN_MS });
-      if (claimed.length === 0) break;
-      const results = await Promise.all(claimed.map((c) => attempt(target, c)));
-      // Recorded even when told to stop meanwhile: what was sent must not be sent again.
-      await store.subscriptions.record({ id: target.id, holder, nowMs: nowMs(), results });
-      const sent = results.filter((r) => r.status === 'sent').length;
-      const dead = results.filter((r) => r.status === 'dead').length;
-      report.attempted += results.length;
-      report.sent += sent;
-      report.dead += dead;
-      report.failed += results.length - sent - dead;
-      // A round with no success suggests the endpoint is down: the rest waits for its retry time
-      // rather than spending a timeout each now.
-      if (sent === 0 || performance.now() - started > RUN_BUDGET_MS) break;
+    const report = emptyReport(target.id);
+    for (let n = 0; n < MAX_ROUNDS_PER_RUN && !signal.aborted; n++) {
+      const r = await round(target, signal);
+      report.queued += r.queued;
+      report.attempted += r.attempted;
+      report.sent += r.sent;
+      report.failed += r.failed;
+      report.dead += r.dead;
+      if (r.claimed === 0 || r.sent === 0 || performance.now() - started > RUN_BUDGET_MS) break;
     }
     return report;
   };
@@ -184,13 +267,55 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
       } catch (err) {
         // One subscription's failure (e.g. deleted meanwhile, a storage error) does not stop the others.
         logger.error({ subscriptionId: t.id, err }, 'subscription dispatch failed; retried at the next run');
-        return { subscriptionId: t.id, queued: 0, attempted: 0, sent: 0, failed: 0, dead: 0 };
+        return emptyReport(t.id);
       }
     });
   };
 
+  const serve = async (signal: AbortSignal, pollMs: number): Promise<void> => {
+    const current = new Map<string, SubscriptionTarget>();
+    const lanes = new Map<string, Promise<void>>();
+    const slots = semaphore(SUBSCRIPTION_CONCURRENCY);
+    const lane = async (id: string) => {
+      while (!signal.aborted) {
+        // The latest settings (URL, types, paused, secrets); gone once the subscription is deleted.
+        const target = current.get(id);
+        if (!target) return;
+        let again = false;
+        const release = await slots.acquire();
+        try {
+          if (!signal.aborted) again = busy(await round(target, signal));
+        } catch (err) {
+          logger.error({ subscriptionId: id, err }, 'subscription dispatch failed; tried again at the next poll');
+        } finally {
+          release();
+        }
+        if (!again) await pause(pollMs, signal);
+      }
+    };
+    while (!signal.aborted) {
+      try {
+        const targets = await store.subscriptions.targets();
+        current.clear();
+        for (const t of targets) current.set(t.id, t);
+        for (const t of targets) {
+          if (lanes.has(t.id)) continue;
+          lanes.set(
+            t.id,
+            lane(t.id).finally(() => lanes.delete(t.id)),
+          );
+        }
+      } catch (err) {
+        logger.error({ err }, 'could not read the subscriptions; trying again at the next poll');
+      }
+      await pause(pollMs, signal);
+    }
+    await Promise.allSettled(lanes.values());
+  };
+
   return {
     run,
-    job: (everySeconds) => ({ name: 'subscriptions', everySeconds, runAtStart: true, run: (_now, ctx) => run(ctx.signal) }),
+    serve,
+    job: (everySeconds) => ({ name: 'subscriptions', everySeconds, runAtStart: true, run: (_now, ctx) => serve(ctx.signal, deps.pollMs ?? everySeconds * 1000) }),
   };
 }
