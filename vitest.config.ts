@@ -16,7 +16,6 @@ export const BOTH_ENGINES = [
   'test/integration/openapi.test.ts',
   'test/integration/reconcile-regressions.test.ts',
   'test/integration/interference.test.ts',
-  'test/integration/interference-episodes.test.ts',
   'test/integration/metrics-labels.test.ts',
   'test/integration/metrics-token.test.ts',
   'test/integration/alerts-cli.test.ts',
@@ -45,7 +44,6 @@ export const BOTH_ENGINES = [
   'test/integration/subscriptions-retention.test.ts',
   'test/integration/subscriptions-lanes.test.ts',
   'test/integration/ui-events.test.ts',
-  'test/integration/interference-state.test.ts',
 ];
 
 export default defineConfig({
@@ -54,7 +52,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    setupFiles: ['test/support/event-schemas.ts', 'test/support/engine-setup.ts'],
+    setupFiles: ['test/support/engine-setup.ts'],
     projects: [
       {
         extends: true,
