@@ -44,6 +44,7 @@ export const BOTH_ENGINES = [
   'test/integration/subscriptions-retention.test.ts',
   'test/integration/subscriptions-lanes.test.ts',
   'test/integration/ui-events.test.ts',
+  'test/integration/interference-state.test.ts',
 ];
 
 export default defineConfig({

@@ -3,14 +3,22 @@ import type { Clock } from '../clock.js';
 import { parseTimeMs } from '../domain/time.js';
 import { AppError } from '../errors.js';
 import { findingOf, parseStoredJson, timelineCursor, timelinePage } from '../reconcile/timeline.js';
-import type { ReadStore } from '../store/read.js';
+import { FINDING_NOTE_MAX, FINDING_STATES, type OperatorFindingState } from '../store/finding-state.js';
+import type { Store } from '../store/port.js';
+import type { FindingRecord, ReadStore } from '../store/read.js';
 import { apiRouter } from './openapi.js';
 import { encodeCursor, page, pageParams } from './pagination.js';
-import { errorResponses, FINDING_KINDS, FindingDetailSchema, FindingSchema, idParams, jsonResponse, listOf, pageQuery, TimelineSchema } from './schemas.js';
+import { errorResponses, FINDING_KINDS, FindingDetailSchema, FindingWithStateSchema, idParams, jsonResponse, listOf, pageQuery, TimelineSchema } from './schemas.js';
 
 export interface InterferenceRouteDeps {
   read: Pick<ReadStore, 'getDevice' | 'getFinding' | 'listFindings' | 'timelinePage'>;
+  store: Pick<Store, 'setFindingState'>;
   clock: Clock;
+}
+
+/** A finding as the API lists it: the contract's fields, then what an operator made of it. */
+export function presentFinding(row: FindingRecord) {
+  return { ...findingOf(row), state: row.state, note: row.stateNote, stateChangedAt: row.stateChangedAtMs === null ? null : new Date(row.stateChangedAtMs).toISOString() };
 }
 
 /** Default timeline window when `since` is not given. */
@@ -38,11 +46,12 @@ const listFindings = createRoute({
       deviceId: idText.optional().openapi({ description: 'Only findings on this device' }),
       userId: idText.optional().openapi({ description: 'Only findings of this Enode user' }),
       kind: z.enum(FINDING_KINDS).optional(),
+      state: z.enum(FINDING_STATES).optional().openapi({ description: 'Only findings in this state (default: every state)' }),
       since: isoTime('since', 'Only findings observed at or after this time'),
       ...pageQuery,
     }),
   },
-  responses: { 200: jsonResponse(listOf(FindingSchema, 'FindingList'), 'A page of findings'), ...errorResponses(400, 401) },
+  responses: { 200: jsonResponse(listOf(FindingWithStateSchema, 'FindingList'), 'A page of findings'), ...errorResponses(400, 401) },
 });
 
 const getFinding = createRoute({
@@ -54,6 +63,35 @@ const getFinding = createRoute({
   request: { params: idParams() },
   responses: { 200: jsonResponse(FindingDetailSchema, 'The finding'), ...errorResponses(400, 401, 404) },
 });
+
+const noteBody = z
+  .object({
+    note: z
+      .string()
+      .max(FINDING_NOTE_MAX)
+      .refine((v) => !v.includes('\u0000'), 'A note cannot hold a NUL character')
+      .nullable()
+      .optional()
+      .openapi({ description: `What the operator found or did (at most ${FINDING_NOTE_MAX} characters)` }),
+  })
+  .strict();
+
+const stateRoute = (action: 'ack' | 'resolve') =>
+  createRoute({
+    method: 'post',
+    path: `/interference/{id}/${action}`,
+    operationId: action === 'ack' ? 'acknowledgeFinding' : 'resolveFinding',
+    tags: ['interference'],
+    summary: action === 'ack' ? 'Acknowledge a finding, with an optional note' : 'Resolve a finding, with an optional note',
+    description:
+      (action === 'ack'
+        ? 'The finding becomes `acknowledged` and an `interference.acknowledged` event is written to the log with it. '
+        : 'The finding becomes `resolved` and an `interference.resolved` event is written to the log with it. ') +
+      'A finding goes open → acknowledged → resolved (or straight to resolved); asking for a state it already has, or acknowledging a resolved ' +
+      'finding, changes nothing and writes no event. The body is optional. Answers the finding with its state.',
+    request: { params: idParams(), body: { required: false, content: { 'application/json': { schema: noteBody } } } },
+    responses: { 200: jsonResponse(FindingDetailSchema, 'The finding with its state'), ...errorResponses(400, 401, 404) },
+  });
 
 const deviceTimeline = createRoute({
   method: 'get',
@@ -90,16 +128,27 @@ export function interferenceRoutes(deps: InterferenceRouteDeps) {
       if (typeof ms !== 'number' || typeof id !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
       cursor = [ms, id];
     }
-    const rows = await deps.read.listFindings({ deviceId: q.deviceId, userId: q.userId, kind: q.kind, sinceMs: q.since, after: cursor, limit });
-    return c.json(page(rows, limit, (r) => [r.observedAtMs, r.id], findingOf), 200);
+    const rows = await deps.read.listFindings({ deviceId: q.deviceId, userId: q.userId, kind: q.kind, state: q.state, sinceMs: q.since, after: cursor, limit });
+    return c.json(page(rows, limit, (r) => [r.observedAtMs, r.id], presentFinding), 200);
   });
 
-  app.openapi(getFinding, async (c) => {
-    const { id } = c.req.valid('param');
+  const detail = async (id: string) => {
     const row = await deps.read.getFinding(id);
     if (!row) throw new AppError('NOT_FOUND', `No finding ${id}`);
-    return c.json({ ...findingOf(row), evidence: parseStoredJson(row.evidence) }, 200);
-  });
+    return { ...presentFinding(row), evidence: parseStoredJson(row.evidence) };
+  };
+
+  app.openapi(getFinding, async (c) => c.json(await detail(c.req.valid('param').id), 200));
+
+  for (const [action, state] of [['ack', 'acknowledged'], ['resolve', 'resolved']] as Array<['ack' | 'resolve', OperatorFindingState]>) {
+    app.openapi(stateRoute(action), async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.header('content-type') ? c.req.valid('json') : {};
+      const outcome = await deps.store.setFindingState({ id, state, note: body.note?.trim() || null, nowMs: deps.clock.now().getTime() });
+      if (!outcome.found) throw new AppError('NOT_FOUND', `No finding ${id}`);
+      return c.json(await detail(id), 200);
+    });
+  }
 
   app.openapi(deviceTimeline, async (c) => {
     const { id: deviceId } = c.req.valid('param');

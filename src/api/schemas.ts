@@ -182,7 +182,14 @@ export const FindingSchema = z
   })
   .openapi('Finding', { description: 'Third-party interference found by the reconciler.' });
 
-export const FindingDetailSchema = FindingSchema.extend({
+/** A finding as the interference list and detail show it: the contract's fields, then its operator state. */
+export const FindingWithStateSchema = FindingSchema.extend({
+  state: z.string().openapi({ enum: ['open', 'acknowledged', 'resolved'], description: 'open until an operator acknowledges or resolves it' }),
+  note: z.string().nullable().openapi({ description: "The operator's note with the last acknowledgement or resolution" }),
+  stateChangedAt: isoTime.nullable().openapi({ description: 'When the state last changed; null while open' }),
+}).openapi('FindingWithState');
+
+export const FindingDetailSchema = FindingWithStateSchema.extend({
   evidence: json.openapi({ description: 'What the reconciler saw: snapshots before and after, the action involved' }),
 }).openapi('FindingDetail');
 

@@ -74,12 +74,22 @@ export interface EventEnvelope<T extends EventType, D> {
 
 export type DeviceEventType = 'device.discovered' | 'device.updated' | 'device.deleted';
 export type CommandEventType = 'command.sent' | 'command.refused';
+export type FindingStateEventType = 'interference.acknowledged' | 'interference.resolved';
+
+/** `interference.acknowledged`, `interference.resolved`: an operator's decision about a finding (store/finding-state.ts). */
+export interface FindingStateData {
+  finding: Record<string, unknown>;
+  state: 'acknowledged' | 'resolved';
+  previousState: string;
+  note: string | null;
+}
 
 /** One event of the log: switch on `type` to get its payload's type. */
 export type EnodeSyncEvent =
   | EventEnvelope<DeviceEventType, DeviceEventData>
   | EventEnvelope<'action.updated', ActionUpdatedData>
   | EventEnvelope<CommandEventType, CommandEventData>
+  | EventEnvelope<FindingStateEventType, FindingStateData>
   | EventEnvelope<AlertType, AlertEventData>;
 
 /** Compile-time checks: each `true` fails to build when the interfaces above drift from the code. */

@@ -5,7 +5,17 @@
 import { ALERT_TYPES } from '../alerts/types.js';
 
 /** Event types besides the alert types (which are event types on the same log). */
-export const STATE_EVENT_TYPES = ['device.discovered', 'device.updated', 'device.deleted', 'action.updated', 'command.sent', 'command.refused'] as const;
+export const STATE_EVENT_TYPES = [
+  'device.discovered',
+  'device.updated',
+  'device.deleted',
+  'action.updated',
+  'command.sent',
+  'command.refused',
+  // An operator acknowledged or resolved a finding (POST /api/v1/interference/{id}/ack, …/resolve).
+  'interference.acknowledged',
+  'interference.resolved',
+] as const;
 
 /** Every type the log holds. */
 export const EVENT_TYPES = [...STATE_EVENT_TYPES, ...ALERT_TYPES] as const;

@@ -12,6 +12,7 @@ import type { NewAlert } from '../alerts/types.js';
 import type { Note } from '../domain/guards.js';
 import type { ApplyResult } from '../ingest/apply.js';
 import type { DeliveryOutcome, ReceivedDelivery } from '../ingest/deliveries.js';
+import type { FindingStateChange, FindingStateOutcome } from './finding-state.js';
 import type { Leases } from './leases.js';
 import type { SubscriptionStore } from '../subscriptions/types.js';
 
@@ -180,6 +181,11 @@ export interface Store {
   subscriptions: SubscriptionStore;
   /** Writes one command of the gateway's log (a later record of the same id updates its outcome). */
   recordCommand(record: CommandRecord): Promise<{ id: string }>;
+  /**
+   * An operator acknowledges or resolves a finding, with a note: the finding's state and its
+   * `interference.acknowledged` / `interference.resolved` event commit together (store/finding-state.ts).
+   */
+  setFindingState(change: FindingStateChange): Promise<FindingStateOutcome>;
   /** Records a dashboard logout until `expiresAtMs`, and forgets those expired by `nowMs`. */
   revokeUiSession(args: { id: string; expiresAtMs: number; nowMs: number }): Promise<{ pruned: number }>;
   /** Named leases held by one replica at a time: periodic jobs, the gateway's per-device lock. */

@@ -104,8 +104,12 @@ export interface FindingFilter {
   deviceId?: string | undefined;
   userId?: string | undefined;
   kind?: string | undefined;
+  /** Only findings in this operator state (`open`, `acknowledged`, `resolved`). */
+  state?: string | undefined;
   /** Only findings observed at or after this time (epoch ms). */
   sinceMs?: number | undefined;
+  /** Only findings observed at or before this time (epoch ms). */
+  untilMs?: number | undefined;
   /** Keyset cursor: [observedAtMs, id] of the last row shown (newest first). */
   after?: [number, string] | undefined;
   limit: number;
@@ -114,6 +118,10 @@ export interface FindingFilter {
 export interface FindingRecord extends FindingColumns {
   /** Before/after observations and the action involved, as JSON text. */
   evidence: string;
+  /** `open`, `acknowledged` or `resolved` (store/finding-state.ts). */
+  state: string;
+  stateNote: string | null;
+  stateChangedAtMs: number | null;
 }
 
 export interface TimelineObservation {
@@ -331,7 +339,7 @@ const DELIVERY_SUMMARY_COLUMNS = `d.id, d.received_at AS "receivedAt", d.status,
 
 const FINDING_COLUMNS = `id, device_id AS "deviceId", device_type AS "deviceType", user_id AS "userId", kind, field,
   from_value AS "fromValue", to_value AS "toValue", observed_at_ms AS "observedAtMs", detected_at_ms AS "detectedAtMs",
-  action_id AS "actionId", evidence`;
+  action_id AS "actionId", evidence, state, state_note AS "stateNote", state_changed_at_ms AS "stateChangedAtMs"`;
 
 const ALERT_DELIVERY_COLUMNS = `d.alert_id AS "alertId", d.sink, d.status, d.attempts, d.next_attempt_at_ms AS "nextAttemptAtMs",
   d.last_status AS "lastStatus", d.last_error AS "lastError", d.updated_at_ms AS "updatedAtMs", d.delivered_at_ms AS "deliveredAtMs"`;
@@ -529,7 +537,9 @@ function findingReads(reader: SqlReader): Pick<ReadStore, 'getFinding' | 'listFi
       if (f.deviceId) (conditions.push('device_id = ?'), params.push(f.deviceId));
       if (f.userId) (conditions.push('user_id = ?'), params.push(f.userId));
       if (f.kind) (conditions.push('kind = ?'), params.push(f.kind));
+      if (f.state) (conditions.push('state = ?'), params.push(f.state));
       if (f.sinceMs !== undefined) (conditions.push('observed_at_ms >= ?'), params.push(f.sinceMs));
+      if (f.untilMs !== undefined) (conditions.push('observed_at_ms <= ?'), params.push(f.untilMs));
       if (f.after) (conditions.push('(observed_at_ms < ? OR (observed_at_ms = ? AND id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));
       return reader.all<FindingRecord>(`SELECT ${FINDING_COLUMNS} FROM findings ${where(conditions)} ORDER BY observed_at_ms DESC, id DESC LIMIT ?`, [
         ...params,

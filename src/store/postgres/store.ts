@@ -31,6 +31,7 @@ import { leasesPostgres } from './leases.js';
 import { prunePostgres } from './prune.js';
 import { reconcilePostgres } from './reconcile.js';
 import { revokeUiSessionPostgres } from './sessions.js';
+import { setFindingStatePostgres } from './findings.js';
 
 /** The apply loop looks for pending deliveries this often (others' too: a replica that died left some). */
 const APPLY_INTERVAL_MS = 250;
@@ -360,6 +361,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     subscriptions: subscriptionsPostgres(ctx),
     recordCommand: (record) => recordCommandPostgres(ctx, record),
     revokeUiSession: (args) => revokeUiSessionPostgres(ctx, args),
+    setFindingState: (change) => setFindingStatePostgres(ctx, change),
     leases: leasesPostgres(ctx),
     transactionRetries: () => Object.fromEntries(ctx.retries),
     appliedEventCounts: async () =>

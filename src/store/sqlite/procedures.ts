@@ -6,6 +6,7 @@
 import { appliedEventCounts } from '../../ingest/apply.js';
 import { alertClaimProcedure, alertRaiseProcedure, alertRecordProcedure, alertRetireSinksProcedure, alertRetryProcedure } from './alerts.js';
 import { recordCommandProcedure } from './commands.js';
+import { findingStateProcedure } from './findings.js';
 import type { ProcedureContext } from './context.js';
 import { leaseAcquireProcedure, leaseReleaseProcedure } from './leases.js';
 import { pruneProcedure } from './prune.js';
@@ -38,6 +39,7 @@ export const procedures = {
   alertRetireSinks: alertRetireSinksProcedure,
   recordCommand: recordCommandProcedure,
   revokeUiSession: revokeUiSessionProcedure,
+  findingState: findingStateProcedure,
   leaseAcquire: leaseAcquireProcedure,
   leaseRelease: leaseReleaseProcedure,
   subscriptionCreate: subscriptionCreateProcedure,

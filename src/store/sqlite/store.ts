@@ -19,7 +19,7 @@ import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResul
  * SQLite never has two writers competing for its lock, and group commit sees every write. The
  * writer runs inline (`:memory:`, tests, one-shot CLI commands) or on a thread of its own.
  */
-interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'subscriptions' | 'recordCommand' | 'revokeUiSession' | 'appliedEventCounts' | 'leases' | 'transactionRetries'> {
+interface Writer extends Omit<Store, 'engine' | 'reconcile' | 'prune' | 'alerts' | 'subscriptions' | 'recordCommand' | 'revokeUiSession' | 'setFindingState' | 'appliedEventCounts' | 'leases' | 'transactionRetries'> {
   /** Runs a named procedure (procedures.ts) on the writer's connection. */
   run<K extends ProcedureName>(name: K, args: ProcedureArgs<K>): Promise<ProcedureResult<K>>;
 }
@@ -56,6 +56,7 @@ function asStore(w: Writer): Store {
     },
     recordCommand: (record) => w.run('recordCommand', record),
     revokeUiSession: (args) => w.run('revokeUiSession', args),
+    setFindingState: (change) => w.run('findingState', change),
     leases: {
       acquire: (args) => w.run('leaseAcquire', args),
       release: (args) => w.run('leaseRelease', args),
