@@ -53,7 +53,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    setupFiles: ['test/support/engine-setup.ts'],
+    setupFiles: ['test/support/event-schemas.ts', 'test/support/engine-setup.ts'],
     projects: [
       {
         extends: true,

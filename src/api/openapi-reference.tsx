@@ -38,6 +38,8 @@ interface Document {
   security?: Array<Record<string, string[]>>;
   tags?: Array<{ name: string; description?: string }>;
   paths?: Record<string, Record<string, unknown>>;
+  /** What subscriptions receive, one entry per event type (shown as operations whose path is the type). */
+  webhooks?: Record<string, Record<string, unknown>>;
   components?: { schemas?: Record<string, SchemaLike> };
 }
 
@@ -50,10 +52,10 @@ interface Entry {
   anchor: string;
 }
 
-/** Every operation of the document in its path order. */
+/** Every operation of the document in its path order, then its webhooks (the event types) in theirs. */
 export function operationsOf(doc: Document): Entry[] {
   const out: Entry[] = [];
-  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+  for (const [path, item] of [...Object.entries(doc.paths ?? {}), ...Object.entries(doc.webhooks ?? {})]) {
     for (const method of METHODS) {
       const op = item[method] as Operation | undefined;
       if (!op) continue;

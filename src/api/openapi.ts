@@ -10,6 +10,8 @@ import { createRoute, OpenAPIHono, z, type Hook } from '@hono/zod-openapi';
 import type { Env } from 'hono';
 import type { ZodError } from 'zod';
 import { AppError } from '../errors.js';
+import { EVENT_SCHEMAS } from '../events/schemas.js';
+import { EVENT_TYPES } from '../events/types.js';
 import { renderReference } from './openapi-reference.js';
 import { errorResponses, ErrorSchema, jsonResponse } from './schemas.js';
 
@@ -146,6 +148,46 @@ export function describeApp(registry: OpenAPIRegistry): void {
     security: [],
     responses: { 200: text('Metrics', 'enode_sync_deliveries_total{result="accepted"} 12') },
   });
+  describeEventWebhooks(registry);
+}
+
+const standardWebhooksHeaders = z.object({
+  'webhook-id': z.string().openapi({ description: 'The event id (its cursor): the same on every retry and replay; de-duplicate on it', example: 'ev1_0000000002s' }),
+  'webhook-timestamp': z.string().openapi({ description: 'Unix seconds of this attempt; refuse ones too far from your clock (replay protection)', example: '1767225600' }),
+  'webhook-signature': z.string().openapi({
+    description:
+      'Space-separated `v1,<base64 HMAC-SHA256>` signatures of `<webhook-id>.<webhook-timestamp>.<body>` under the subscription secret (`whsec_…`); ' +
+      'two while a rotated secret overlaps. Verify with any Standard Webhooks library',
+  }),
+});
+
+/**
+ * The `webhooks` section: one entry per event type, as a subscription (`POST /api/v1/subscriptions`)
+ * receives it — a POST of the event's envelope (the schema `GET /events` and the stream use), signed
+ * with the Standard Webhooks headers.
+ */
+export function describeEventWebhooks(registry: OpenAPIRegistry): void {
+  for (const type of EVENT_TYPES) {
+    registry.registerWebhook({
+      method: 'post',
+      path: type,
+      operationId: `event_${type.replace(/\./g, '_')}`,
+      tags: ['event webhooks'],
+      summary: `${type} sent to a subscription`,
+      description:
+        'Sent to every subscription whose `types` match, at least once, in log order per subscription attempt; a retry carries the same `webhook-id`. ' +
+        'Answer 2xx to acknowledge; anything else (or no answer within the timeout) is retried on the alert schedule, then dead-lettered.',
+      security: [],
+      request: {
+        headers: standardWebhooksHeaders,
+        body: { required: true, content: { 'application/json': { schema: EVENT_SCHEMAS[type] } } },
+      },
+      responses: {
+        200: { description: 'Any 2xx acknowledges the event' },
+        default: { description: 'Anything else is retried with the same `webhook-id`' },
+      },
+    });
+  }
 }
 
 /** The OpenAPI 3.1 document of an app whose registry holds every route (see `describeApp`). */
@@ -172,6 +214,7 @@ export function buildDocument(app: OpenAPIHono) {
       { name: 'commands', description: 'The command gateway: bodies exactly as Enode takes them, guarded' },
       { name: 'docs', description: 'This document and its rendered reference' },
       { name: 'webhooks', description: 'Where Enode delivers' },
+      { name: 'event webhooks', description: 'What a subscription receives: one entry per event type of the log (the `webhooks` section)' },
       { name: 'operations', description: 'Health and metrics' },
     ],
   });

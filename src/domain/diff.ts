@@ -31,16 +31,42 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return keys.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
 }
 
+/** Each key's path part, remembered: the same few dozen keys recur in every snapshot of a fleet. */
+const parts = new Map<string, string>();
+const MAX_REMEMBERED_PARTS = 10_000;
+
+function partOf(key: string): string {
+  let part = parts.get(key);
+  if (part === undefined) {
+    part = /^[A-Za-z0-9_$-]+$/.test(key) ? key : `[${JSON.stringify(key)}]`;
+    if (parts.size >= MAX_REMEMBERED_PARTS) parts.clear();
+    parts.set(key, part);
+  }
+  return part;
+}
+
 function join(prefix: string, key: string): string {
-  const part = /^[A-Za-z0-9_$-]+$/.test(key) ? key : `[${JSON.stringify(key)}]`;
+  const part = partOf(key);
   if (prefix === '' || part.startsWith('[')) return `${prefix}${part}`;
   return `${prefix}.${part}`;
 }
 
+/** Both objects' keys, each once, sorted. Snapshots of one device mostly share their keys in the same order: then no set is built. */
+function unionOfKeys(from: JsonObject, to: JsonObject): string[] {
+  const keys = Object.keys(from);
+  const other = Object.keys(to);
+  let same = keys.length === other.length;
+  for (let i = 0; same && i < keys.length; i++) same = keys[i] === other[i];
+  if (!same) {
+    const seen = new Set(keys);
+    for (const k of other) if (!seen.has(k)) keys.push(k);
+  }
+  return keys.sort();
+}
+
 function walk(from: unknown, to: unknown, path: string, out: Change[]): void {
   if (isObject(from) && isObject(to)) {
-    const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
-    for (const k of keys) walk(Object.hasOwn(from, k) ? from[k] : null, Object.hasOwn(to, k) ? to[k] : null, join(path, k), out);
+    for (const k of unionOfKeys(from, to)) walk(Object.hasOwn(from, k) ? from[k] : null, Object.hasOwn(to, k) ? to[k] : null, join(path, k), out);
     return;
   }
   if (!jsonEqual(from, to)) out.push({ path, from: from === undefined ? null : from, to: to === undefined ? null : to });

@@ -11,17 +11,18 @@ import { diffJson } from '../domain/diff.js';
 import type { StoredDevice } from '../store/funnel.js';
 import type { NewEvent } from './types.js';
 
-/** The device as `GET /api/v1/devices/{id}` shows it, from its stored row (`snapshot` given parsed when the caller has it). */
+/**
+ * The device as `GET /api/v1/devices/{id}` shows it, from its stored row. `snapshot` is given
+ * parsed when the caller has it: the funnel, which measured its nesting before applying it
+ * (ingest/apply.ts), so it is shown as it is without walking it again (a stored row is walked:
+ * rows written before ingest limited nesting may be too deep to show).
+ */
 export function presentStoredDevice(d: StoredDevice, snapshot?: Record<string, unknown>) {
   const { key, ...row } = d;
-  return presentDevice({
-    ...row,
-    snapshot: (snapshot ?? decodeStored(d.snapshot)) as Record<string, unknown>,
-    controlled: decodeStored(d.controlled) as Record<string, unknown>,
-    snapshotAtMs: key.atMs,
-    snapshotRank: key.rank,
-    snapshotEventAtMs: key.eventAtMs,
-  });
+  const fields = { ...row, controlled: decodeStored(d.controlled) as Record<string, unknown>, snapshotAtMs: key.atMs, snapshotRank: key.rank, snapshotEventAtMs: key.eventAtMs };
+  if (snapshot === undefined) return presentDevice({ ...fields, snapshot: decodeStored(d.snapshot) as Record<string, unknown> });
+  const shown = presentDevice({ ...fields, snapshot: {} });
+  return { ...shown, snapshot };
 }
 
 /**
