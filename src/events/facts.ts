@@ -9,6 +9,8 @@ import { decodeStored } from '../api/safe-json.js';
 import type { ActionRecord } from '../domain/actions.js';
 import { diffJson } from '../domain/diff.js';
 import type { StoredDevice } from '../store/funnel.js';
+import type { z } from '@hono/zod-openapi';
+import type { ActionUpdatedDataSchema, CommandEventDataSchema, DeviceEventDataSchema } from './schemas.js';
 import type { NewEvent } from './types.js';
 
 /**
@@ -48,7 +50,7 @@ export function deviceEvent(before: StoredDevice | undefined, after: StoredDevic
     recordedAtMs,
     deviceId: after.id,
     userId: after.userId,
-    data: { device: to, changes },
+    data: { device: to, changes } satisfies z.infer<typeof DeviceEventDataSchema>,
   };
 }
 
@@ -66,7 +68,7 @@ export function actionUpdatedEvent(action: Omit<ActionRecord, 'raw' | 'rawHash'>
     recordedAtMs,
     deviceId: action.targetId,
     userId: action.userId,
-    data: { action: presentAction(action), previousState },
+    data: { action: presentAction(action), previousState } satisfies z.infer<typeof ActionUpdatedDataSchema>,
   };
 }
 
@@ -126,12 +128,12 @@ export function commandEvent(c: CommandFact, recordedAtMs: number): NewEvent | u
         command: c.command,
         body: decodeStored(c.body),
         requestedAt: new Date(c.requestedAtMs).toISOString(),
-        outcome: c.outcome,
+        outcome: c.outcome === 'sent' ? 'sent' : 'refused',
         actionId: c.actionId,
         override: c.override,
         notes: c.notes,
         error: c.error,
       },
-    },
+    } satisfies z.infer<typeof CommandEventDataSchema>,
   };
 }
