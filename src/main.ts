@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { ALERTS_HELP, runAlertsCli } from './alerts/cli.js';
+import { configuredSinkNames } from './alerts/sinks/index.js';
 import { systemClock } from './clock.js';
 import { ConfigError, configWarnings, loadConfig, storageChoice, type Config, type Env } from './config.js';
 import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/instance-lock.js';
@@ -13,7 +14,7 @@ import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulat
 import { StartupError } from './startup-error.js';
 import { openPostgres, redactUrl } from './store/postgres/connect.js';
 import { runPostgresMigrations } from './store/postgres/migrate.js';
-import { MigrationsPendingError, openStorage, type Storage } from './storage.js';
+import { DatabaseMissingError, MigrationsPendingError, openStorage, type Storage } from './storage.js';
 import { collectStatus, formatStatus, probeDaemon, type StatusReport } from './status.js';
 
 const HELP: Record<string, string> = {
@@ -63,8 +64,10 @@ While the daemon runs, prefer POST /api/v1/deliveries/{id}/replay: it goes throu
 
 Reads $DATABASE_PATH (works with the daemon stopped) and prints device, action, delivery, finding
 and alert counts, the last webhook and heartbeat, and a webhook health verdict. It also asks the
-daemon's /readyz: at --url, or else at http://127.0.0.1:$PORT. Exit code 0 when healthy and ready,
-1 when something needs attention, 2 on bad usage or no database.`,
+daemon's /readyz: at --url, or else at http://127.0.0.1:$PORT. Never creates a database: a
+missing file (or a Postgres database never migrated) is an error naming it. Exit code 0 when
+healthy and ready, 1 when something needs attention or there is no database, 2 on bad usage or
+pending migrations.`,
 };
 
 /** Reads `.env` from the working directory when present; real environment variables win. */
@@ -280,7 +283,9 @@ async function replayCommand(env: Env, deliveryId: string | undefined): Promise<
   const replay = async () => {
     // One-shot: SQLite writes inline on this thread; Postgres applies only this delivery (locked
     // against the replicas' own apply loops), nothing in the background.
-    const storage = await openStorage(config, logger, systemClock, { mode: 'oneShot' });
+    // Never creates or migrates a database: replaying into an empty one would find nothing anyway.
+    const storage = await openForCommand(config, logger, false, 'replay');
+    if (typeof storage === 'number') return storage;
     let outcome;
     try {
       outcome = await storage.store.replay(deliveryId);
@@ -295,6 +300,8 @@ async function replayCommand(env: Env, deliveryId: string | undefined): Promise<
     return outcome.status === 'applied' ? 0 : 1;
   };
   if (storageChoice(config).engine === 'postgres') return replay();
+  const missing = refuseMissingFile(config, 'replay');
+  if (missing !== undefined) return missing;
   const instead = `Replay through it: POST /api/v1/deliveries/${encodeURIComponent(deliveryId)}/replay (admin token).`;
   return underInstanceLock(config.databasePath, 'replay', instead, replay);
 }
@@ -310,8 +317,8 @@ async function alertsCommand(env: Env, args: string[]): Promise<number> {
   }
   const run = async () => {
     // Only a write migrates: `list` runs beside a daemon, whose schema a newer CLI must not change under it.
-    const storage = await openForCommand(config, logger, writes);
-    if (!storage) return 2;
+    const storage = await openForCommand(config, logger, writes, `alerts ${args[0] ?? ''}`.trim());
+    if (typeof storage === 'number') return storage;
     try {
       const io = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
       return await runAlertsCli(args, systemClock.now().getTime(), io, storage);
@@ -320,22 +327,42 @@ async function alertsCommand(env: Env, args: string[]): Promise<number> {
     }
   };
   if (!writes || storageChoice(config).engine === 'postgres') return run();
+  const missing = refuseMissingFile(config, 'alerts retry');
+  if (missing !== undefined) return missing;
   const instead = `Retry through it: POST /api/v1/alerts/${encodeURIComponent(args[1] as string)}/retry (admin token).`;
   return underInstanceLock(config.databasePath, 'alerts retry', instead, run);
 }
 
 /**
- * Storage for a one-shot command; undefined (after saying why on stderr) when the command may not
- * migrate and migrations are pending.
+ * Storage for a one-shot command: an existing database only (a missing SQLite file, or a database
+ * never migrated, is never created). Otherwise the exit code, after saying why on stderr: 1 for a
+ * missing database, 2 when the command may not migrate and migrations are pending.
  */
-async function openForCommand(config: Config, logger: Logger, migrate: boolean): Promise<Storage | undefined> {
+async function openForCommand(config: Config, logger: Logger, migrate: boolean, command: string): Promise<Storage | number> {
   try {
-    return await openStorage(config, logger, systemClock, { mode: 'oneShot', migrate });
+    return await openStorage(config, logger, systemClock, { mode: 'oneShot', migrate, existing: true });
   } catch (err) {
+    if (err instanceof DatabaseMissingError || (err instanceof StartupError && !(err instanceof MigrationsPendingError))) {
+      process.stderr.write(`enode-sync ${command}: ${err.message}\n`);
+      return 1;
+    }
     if (!(err instanceof MigrationsPendingError)) throw err;
     process.stderr.write(`${err.message}\n`);
-    return undefined;
+    return 2;
   }
+}
+
+/**
+ * A SQLite file a one-shot command was pointed at that does not exist: said before anything (the
+ * instance lock's sidecar file included) is created next to it. Exit code 1.
+ */
+function refuseMissingFile(config: Config, command: string): number | undefined {
+  const choice = storageChoice(config);
+  if (choice.engine !== 'sqlite' || choice.path === ':memory:' || choice.path.startsWith('file:') || existsSync(choice.path)) return undefined;
+  process.stderr.write(
+    `enode-sync ${command}: No database at ${choice.path}: set DATABASE_PATH (or DATABASE_URL) to the daemon's database, or create it by starting the daemon or running "enode-sync migrate"\n`,
+  );
+  return 1;
 }
 
 async function statusCommand(env: Env, args: string[]): Promise<number> {
@@ -348,22 +375,19 @@ async function statusCommand(env: Env, args: string[]): Promise<number> {
     return 2;
   }
   const config = configOrExit(env, []);
-  if (storageChoice(config).engine === 'sqlite' && config.databasePath !== ':memory:' && !existsSync(config.databasePath)) {
-    process.stderr.write(`No database at ${config.databasePath} (set DATABASE_PATH, or start the daemon once).\n`);
-    return 2;
-  }
-  // Reads only, beside a running daemon: nothing migrated, nothing applied.
-  const storage = await openForCommand(config, createLogger(config.logLevel), false);
-  if (!storage) return 2;
+  // Reads only, beside a running daemon: nothing created, nothing migrated, nothing applied.
+  const storage = await openForCommand(config, createLogger(config.logLevel), false, 'status');
+  if (typeof storage === 'number') return storage;
   let report: StatusReport;
   try {
-    report = await collectStatus(storage.read, storage.where, systemClock.now().getTime());
+    report = await collectStatus(storage.read, storage.where, systemClock.now().getTime(), configuredSinkNames(config.alerts).length > 0);
   } finally {
     await storage.close();
   }
   report.daemon = await probeDaemon(url ?? `http://127.0.0.1:${config.port}`);
   process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
-  return report.webhook.healthy && report.daemon.ready && report.migrations.applied === report.migrations.expected ? 0 : 1;
+  const alertsHeld = report.heldAlerts.count > 0 && !report.heldAlerts.sinksConfigured;
+  return report.webhook.healthy && !alertsHeld && report.daemon.ready && report.migrations.applied === report.migrations.expected ? 0 : 1;
 }
 
 async function main(argv: string[]): Promise<void> {

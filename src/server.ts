@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { Deps } from './deps.js';
 import { createAggregateLog } from './http/aggregate-log.js';
 import { guardConnections } from './http/connections.js';
+import { StartupError } from './startup-error.js';
 
 export interface RunningServer {
   url: string;
@@ -72,6 +73,28 @@ export function startServer(deps: Deps, port: number, host: string): Promise<Run
       maxConnections: deps.config.http.maxConnections,
       onEvict: () => evictions.record('connections', { maxConnections: deps.config.http.maxConnections }),
     });
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError(err, port, host)));
   });
+}
+
+/**
+ * A listen failure an operator can fix — the port taken, or not allowed — as a StartupError that
+ * names PORT (main.ts prints it as one line, exit 1, no stack); anything else as it is.
+ */
+export function listenError(err: unknown, port: number, host: string): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  const where = `${host}:${port}`;
+  if (code === 'EADDRINUSE') {
+    const reason = 'the port is already in use by another process';
+    return new StartupError(`PORT ${port} is already in use on ${host}: stop the other process or set PORT to a free port`, where, reason, { cause: err });
+  }
+  if (code === 'EACCES') {
+    const reason = 'permission denied (ports below 1024 need privileges)';
+    return new StartupError(`PORT ${port} on ${host} cannot be used: ${reason}; set PORT to 1024 or above`, where, reason, { cause: err });
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    const reason = 'this machine has no such address';
+    return new StartupError(`HOST ${host} cannot be listened on: ${reason}; set HOST to one of its addresses or 0.0.0.0`, where, reason, { cause: err });
+  }
+  return err;
 }

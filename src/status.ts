@@ -1,6 +1,6 @@
 /**
  * `enode-sync status`: what an operator checks first — counts, webhook health, last webhook and
- * heartbeat, findings and dead alerts — read straight from the database through the read port
+ * heartbeat, findings, dead and held alerts — read straight from the database through the read port
  * (works with the daemon stopped, on either engine), plus the running daemon's /readyz when a URL
  * is given or the local port answers.
  */
@@ -21,7 +21,16 @@ export interface StatusReport {
   alerts: Record<string, number>;
   lastWebhookAt: string | null;
   lastHeartbeatAt: string | null;
-  webhook: { healthy: boolean; reasons: string[] };
+  /**
+   * `healthy` only once a webhook has reached this database and nothing is wrong since; a database
+   * that never received one is `never_delivered` (not healthy: the Enode webhook may point elsewhere).
+   */
+  webhook: { healthy: boolean; state: 'healthy' | 'never_delivered' | 'attention'; reasons: string[] };
+  /**
+   * Alerts no sink has taken: `held` with no sink configured in this environment (they wait, and go
+   * out once one is), else `waiting` for the next dispatch run. `hint` says how to configure a sink.
+   */
+  heldAlerts: { count: number; sinksConfigured: boolean; hint: string | null };
   /** Engine-specific storage figures, where the engine has them (SQLite: file and WAL sizes). */
   storage?: StorageInfo;
   daemon?: { url: string; ready: boolean; detail: string };
@@ -29,33 +38,42 @@ export interface StatusReport {
 
 const iso = (ms: number | null) => (ms !== null ? new Date(ms).toISOString() : null);
 
-/** Reads the report through the read port of an open, migrated database at `nowMs`; `database` names it (a path, or a URL without its password). */
-export async function collectStatus(read: ReadStore, database: string, nowMs: number): Promise<StatusReport> {
-  const [numbers, migrations, storage] = await Promise.all([read.statusNumbers(), read.migrations(), read.storageInfo?.()]);
-  const { devices, lastWebhookMs: lastWebhook, lastHeartbeatMs: lastHeartbeat } = numbers;
+/** What to set so that held alerts go out. */
+export const SINK_HINT = 'configure a sink to send them: ALERT_WEBHOOK_URLS with ALERT_WEBHOOK_SECRET, or ALERT_SLACK_WEBHOOK_URL (README "Alerts")';
+
+/**
+ * Reads the report through the read port of an open, migrated database at `nowMs`; `database`
+ * names it (a path, or a URL without its password); `sinksConfigured`: whether this environment
+ * configures an alert sink.
+ */
+export async function collectStatus(read: ReadStore, database: string, nowMs: number, sinksConfigured = true): Promise<StatusReport> {
+  const [gauges, migrations, storage] = await Promise.all([read.metricGauges(nowMs), read.migrations(), read.storageInfo?.()]);
+  const { devicesByType: devices, lastWebhookMs: lastWebhook, lastHeartbeatMs: lastHeartbeat, deliveriesByStatus: deliveries } = gauges;
   const reasons: string[] = [];
   const hasDevices = Object.values(devices).some((n) => n > 0);
   if (lastWebhook === null) {
-    if (hasDevices) reasons.push('no webhook received yet');
+    reasons.push(`no webhook has reached this database yet${hasDevices ? ' although it holds devices' : ''}: check the webhook URL and secret configured at Enode`);
   } else if (nowMs - lastWebhook > WEBHOOK_QUIET_MS && hasDevices) {
     reasons.push(`no webhook for ${Math.round((nowMs - lastWebhook) / 60_000)} min`);
   }
   if (lastHeartbeat !== null && nowMs - lastHeartbeat > HEARTBEAT_QUIET_MS) {
     reasons.push(`no heartbeat for ${Math.round((nowMs - lastHeartbeat) / 60_000)} min`);
   }
-  const { deliveries } = numbers;
   if ((deliveries.failed ?? 0) > 0) reasons.push(`${deliveries.failed} failed deliveries (replay them after a fix)`);
+  const state = reasons.length === 0 ? 'healthy' : lastWebhook === null && reasons.length === 1 ? 'never_delivered' : 'attention';
+  const held = gauges.alertsUnrouted;
   return {
     database,
     migrations,
     devices,
-    actions: numbers.actions,
+    actions: gauges.actionsByState,
     deliveries,
-    findings: numbers.findings,
-    alerts: numbers.alerts,
+    findings: gauges.findingsByKind,
+    alerts: gauges.alertDeliveriesByStatus,
     lastWebhookAt: iso(lastWebhook),
     lastHeartbeatAt: iso(lastHeartbeat),
-    webhook: { healthy: reasons.length === 0, reasons },
+    webhook: { healthy: state === 'healthy', state, reasons },
+    heldAlerts: { count: held, sinksConfigured, hint: held > 0 && !sinksConfigured ? SINK_HINT : null },
     ...(storage ? { storage } : {}),
   };
 }
@@ -81,7 +99,7 @@ export function formatStatus(r: StatusReport): string {
   return [
     line('database', `${r.database} (migrations ${r.migrations.applied}/${r.migrations.expected})`),
     ...(r.daemon ? [line('daemon', `${r.daemon.ready ? 'ready' : 'NOT READY'} — ${r.daemon.url} ${r.daemon.ready ? '' : r.daemon.detail}`.trimEnd())] : []),
-    line('webhook', r.webhook.healthy ? 'healthy' : `ATTENTION: ${r.webhook.reasons.join('; ')}`),
+    line('webhook', r.webhook.state === 'healthy' ? 'healthy' : `${r.webhook.state === 'never_delivered' ? 'NEVER DELIVERED' : 'ATTENTION'}: ${r.webhook.reasons.join('; ')}`),
     line('last webhook', r.lastWebhookAt ?? 'never'),
     line('last heartbeat', r.lastHeartbeatAt ?? 'never'),
     line('devices', list(r.devices)),
@@ -89,6 +107,9 @@ export function formatStatus(r: StatusReport): string {
     line('deliveries', list(r.deliveries)),
     line('findings', list(r.findings)),
     line('alerts', list(r.alerts)),
+    ...(r.heldAlerts.count > 0
+      ? [line('held alerts', r.heldAlerts.sinksConfigured ? `${r.heldAlerts.count} waiting for the next dispatch run` : `${r.heldAlerts.count} HELD: no alert sink is configured; ${r.heldAlerts.hint}`)]
+      : []),
     ...(r.storage ? [line('storage', `${mb(r.storage.databaseBytes)}${r.storage.walBytes !== null ? ` (WAL ${mb(r.storage.walBytes)})` : ''}`)] : []),
   ].join('\n');
 }

@@ -3,6 +3,7 @@
  * `DATABASE_PATH` (SQLite, one process). Everything above gets the same two ports — the Store for
  * writes and the ReadStore for reads — and never learns which engine answers.
  */
+import { existsSync } from 'node:fs';
 import { storageChoice, type Config } from './config.js';
 import type { Clock } from './clock.js';
 import type { IngestRepo } from './db/ingest-repo.js';
@@ -48,6 +49,12 @@ export interface OpenStorageOptions {
    * running daemon: a newer CLI must not change the schema under it.
    */
   migrate?: boolean;
+  /**
+   * Use only a database that exists and holds enode-sync's tables (one-shot commands besides
+   * `migrate`): a missing SQLite file, or a database no migration ever ran on, is a
+   * DatabaseMissingError naming it, and nothing is created.
+   */
+  existing?: boolean;
 }
 
 /** Opens and migrates the configured database and builds both ports over it. */
@@ -58,6 +65,7 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
     const where = redactUrl(choice.url);
     const pool = openPostgres(choice.url, { onIdleError: (err) => logger.warn({ err: err.message, database: where }, 'an idle Postgres connection failed; it is replaced on next use') });
     try {
+      if (options.existing) notMigratedRefused(where, await postgresMigrationStatus(pool), 'the database');
       if (options.migrate !== false) await runPostgresMigrations(pool);
       else pendingMigrationsRefused(where, await postgresMigrationStatus(pool));
       const store = await createPostgresStore({ pool, clock, logger: logger.child({ component: 'store' }), config, background: options.mode === 'daemon' });
@@ -77,8 +85,12 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
       throw err;
     }
   }
-  const db = openDatabase(choice.path);
+  if (options.existing && isMissingFile(choice.path)) {
+    throw new DatabaseMissingError(`No database at ${choice.path}: ${MISSING_HINT}`, choice.path, 'no such file');
+  }
+  const db = openDatabase(choice.path, { mustExist: options.existing === true });
   try {
+    if (options.existing) notMigratedRefused(choice.path, sqliteMigrationStatus(db.$client), 'the file');
     if (options.migrate !== false) runMigrations(db);
     else pendingMigrationsRefused(choice.path, sqliteMigrationStatus(db.$client));
   } catch (err) {
@@ -120,6 +132,25 @@ function pendingMigrationsRefused(where: string, m: { applied: number; expected:
   if (m.applied >= m.expected) return;
   const reason = `${m.expected - m.applied} of ${m.expected} migration(s) pending; run "enode-sync migrate" (or start the daemon) first`;
   throw new MigrationsPendingError(`${where}: ${reason}`, where, reason);
+}
+
+const MISSING_HINT = 'set DATABASE_PATH (or DATABASE_URL) to the daemon\'s database, or create it by starting the daemon or running "enode-sync migrate"';
+
+/** A plain SQLite file path (not `:memory:`, not a URI) with nothing at it. */
+function isMissingFile(path: string): boolean {
+  return path !== ':memory:' && !path.startsWith('file:') && !existsSync(path);
+}
+
+/** A database no migration ever ran on is not the daemon's database (yet): said so, never created. */
+function notMigratedRefused(where: string, m: { applied: number }, what: string): void {
+  if (m.applied > 0) return;
+  const reason = `${what} holds no enode-sync tables (no migration was ever applied)`;
+  throw new DatabaseMissingError(`${where}: ${reason}; ${MISSING_HINT}`, where, reason);
+}
+
+/** The database a one-shot command was pointed at does not exist, or was never migrated (the CLI exits 1). */
+export class DatabaseMissingError extends StartupError {
+  override name = 'DatabaseMissingError';
 }
 
 /** The database needs migrations a read-only command may not apply (the CLI exits 2). */

@@ -62,14 +62,16 @@ function diagnoseCantOpen(path: string, err: unknown): string {
  * `synchronous=FULL` (a committed transaction is on disk when COMMIT returns; the writer's store
  * commits skip it and wait for the WAL syncer instead, db/wal-sync.ts), foreign keys,
  * and a busy timeout so that a CLI command beside the daemon waits instead of failing. Throws a
- * StartupError naming the path and the reason when the file cannot be used.
+ * StartupError naming the path and the reason when the file cannot be used. `mustExist`: a missing
+ * file is that error too, and nothing is created (the one-shot commands besides `migrate`).
  */
-export function openDatabase(path: string): Db {
+export function openDatabase(path: string, options: { mustExist?: boolean } = {}): Db {
   const isFile = path !== ':memory:' && !path.startsWith('file:');
   let sqlite: Database.Database | undefined;
   try {
-    if (isFile) mkdirSync(dirname(path), { recursive: true });
-    sqlite = new Database(path);
+    // A command that only uses an existing database never creates a directory or a file.
+    if (isFile && !options.mustExist) mkdirSync(dirname(path), { recursive: true });
+    sqlite = new Database(path, { fileMustExist: options.mustExist === true && isFile });
     sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     // The first statement that reads the file: a non-database or a corrupt header fails here.
     if (isFile) sqlite.pragma('journal_mode = WAL');

@@ -27,8 +27,14 @@ describeIfPostgres('enode-sync CLI on Postgres', () => {
     const env = { DATABASE_URL: db.url, DATABASE_PATH: '/nonexistent/dir/never.db' };
 
     const before = cli(['status', '--json', '--url', 'http://127.0.0.1:9'], env);
-    expect(before.code).toBe(2);
-    expect(before.stderr).toMatch(/migration\(s\) pending; run "enode-sync migrate"/);
+    // A database never migrated is not the daemon's: named, exit 1, and left without tables.
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/the database holds no enode-sync tables .*"enode-sync migrate"/);
+    const replayBefore = cli(['replay', 'd-1'], env);
+    expect(replayBefore.code).toBe(1);
+    expect(replayBefore.stderr).toContain('holds no enode-sync tables');
+    expect(cli(['alerts', 'list'], env).code).toBe(1);
+    expect(cli(['status', '--json', '--url', 'http://127.0.0.1:9'], env).code).toBe(1);
 
     expect(cli(['migrate'], env).code).toBe(0);
     const status = cli(['status', '--json', '--url', 'http://127.0.0.1:9'], env);

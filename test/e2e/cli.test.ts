@@ -132,11 +132,11 @@ describe('enode-sync CLI', () => {
     expect(report.migrations.applied).toBe(report.migrations.expected);
   });
 
-  it('status without a database or with bad flags exits 2 with a clear message', () => {
+  it('status without a database exits 1, with bad flags 2, each with a clear message', () => {
     const dir = tempDir();
     dirs.push(dir);
     const missing = cli(['status'], { DATABASE_PATH: join(dir, 'nope.db') });
-    expect(missing.code).toBe(2);
+    expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('No database at');
     const bad = cli(['status', '--bogus'], { DATABASE_PATH: join(dir, 'nope.db') });
     expect(bad.code).toBe(2);
