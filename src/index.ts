@@ -32,6 +32,8 @@ export type {
   EnodeSyncEvent,
   EventEnvelope,
   EventType,
+  FindingStateData,
+  FindingStateEventType,
 } from './embed/event-types.js';
 
 export interface EnodeSyncOptions extends EnodeSyncConfig {

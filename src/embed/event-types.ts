@@ -32,6 +32,9 @@ export type ActionUpdatedData = z.infer<typeof S.ActionUpdatedDataSchema>;
 /** `command.sent`, `command.refused`: a command of the gateway's log. */
 export type CommandEventData = z.infer<typeof S.CommandEventDataSchema>;
 
+/** `interference.acknowledged`, `interference.resolved`: an operator's decision about a finding. */
+export type FindingStateData = z.infer<typeof S.FindingStateDataSchema>;
+
 /** An alert type's payload: what the alert is about (device, user, action, finding, …) and links into the admin API. */
 export type AlertEventData = Extract<EnodeSyncEvent, { type: AlertType }>['data'];
 
@@ -50,6 +53,7 @@ export interface EventEnvelope<T extends EventType, D> {
 
 export type DeviceEventType = 'device.discovered' | 'device.updated' | 'device.deleted';
 export type CommandEventType = 'command.sent' | 'command.refused';
+export type FindingStateEventType = 'interference.acknowledged' | 'interference.resolved';
 
 /** One event of the log: switch on `type` to get its payload's type. */
 export type EnodeSyncEvent = z.infer<typeof S.EventSchema>;
