@@ -16,6 +16,7 @@ export const BOTH_ENGINES = [
   'test/integration/openapi.test.ts',
   'test/integration/reconcile-regressions.test.ts',
   'test/integration/interference.test.ts',
+  'test/integration/interference-episodes.test.ts',
   'test/integration/metrics-labels.test.ts',
   'test/integration/metrics-token.test.ts',
   'test/integration/alerts-cli.test.ts',

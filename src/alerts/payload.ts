@@ -83,6 +83,19 @@ function clip(text: string): string {
 }
 const code = (v: unknown) => `\`${esc(str(v))}\``;
 
+/**
+ * What a finding changed: every field of its `fields` (one change may move several, an HVAC hold
+ * its mode, hold type and setpoints), else its one `field` (alerts stored before `fields`).
+ */
+function changedFields(f: Obj): string {
+  const listed = Array.isArray(f.fields) ? f.fields.map(obj).filter((c) => c.field !== undefined) : [];
+  if (listed.length <= 1) {
+    const c = listed[0] ?? f;
+    return `${code(c.field)} changed ${code(c.from)} → ${code(c.to)}`;
+  }
+  return `${listed.length} fields changed: ${listed.map((c) => `${code(c.field)} ${code(c.from)} → ${code(c.to)}`).join(', ')}`;
+}
+
 /** A headline and a detail line for each alert type (mrkdwn, escaped). */
 export function summarize(p: WebhookPayload): { title: string; detail: string } {
   const d = p.data;
@@ -95,7 +108,7 @@ export function summarize(p: WebhookPayload): { title: string; detail: string } 
       const f = obj(d.finding);
       return {
         title: `:warning: Interference${on}${who}`,
-        detail: `${esc(str(f.kind))}: ${code(f.field)} changed ${code(f.from)} → ${code(f.to)} at ${esc(str(f.observedAt))}${f.actionId ? `; our action ${code(f.actionId)}` : ''}`,
+        detail: `${esc(str(f.kind))}: ${changedFields(f)} at ${esc(str(f.observedAt))}${f.actionId ? `; our action ${code(f.actionId)}` : ''}`,
       };
     }
     case 'action.failed':

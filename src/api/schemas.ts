@@ -173,9 +173,12 @@ export const FindingSchema = z
     deviceType: z.string(),
     userId: z.string(),
     kind: z.string().openapi({ enum: [...FINDING_KINDS] }),
-    field: z.string().nullable().openapi({ description: 'The controlled field; null for ACTION_CONFLICT' }),
+    field: z.string().nullable().openapi({ description: 'The controlled field (the first the change moved); null for ACTION_CONFLICT' }),
     from: json,
     to: json,
+    fields: z
+      .array(z.object({ field: z.string(), from: json, to: json }))
+      .openapi({ description: 'Every controlled field the change moved at once (one episode, one finding), `field` first; empty for ACTION_CONFLICT' }),
     observedAt: isoTime,
     detectedAt: isoTime,
     actionId: z.string().nullable(),

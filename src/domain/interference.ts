@@ -6,11 +6,13 @@
  * deterministic finding key.
  */
 import type { ActionOrigin, ActionRecord } from './actions.js';
+import type { FieldChange } from './findings.js';
 import { STALE_AFTER_MS } from './polling.js';
 import { parseTimeMs } from './time.js';
 import { findTransitions, isKnown, orderObservations, sameValue, type ObservationInput, type Transition } from './transitions.js';
 
 export type { ObservationInput, Transition } from './transitions.js';
+export type { FieldChange } from './findings.js';
 
 /** Reconciler settings (DESIGN.md; env names in brackets). */
 export interface InterferenceSettings {
@@ -92,22 +94,30 @@ export interface Finding {
   deviceType: string;
   userId: string;
   kind: FindingKind;
-  /** The changed field; null for ACTION_CONFLICT. */
+  /** The changed field (the first of `fields` in the type's field order); null for ACTION_CONFLICT. */
   field: string | null;
   from: unknown;
   to: unknown;
+  /** Every controlled field the change moved at once, `field` first; empty for ACTION_CONFLICT. */
+  fields: FieldChange[];
   /** Device time of the change; for ACTION_CONFLICT the cancellation time. */
   observedAtMs: number;
   /** Wall-clock ms from which the episode is a finding (end of its grace). */
   dueAtMs: number;
   /** The overridden or conflicted own action. */
   actionId: string | null;
-  evidence: { before: ObservationInput | null; after: ObservationInput | null; action?: ActionInput };
+  evidence: { before: ObservationInput | null; after: ObservationInput | null; fields: FieldChange[]; action?: ActionInput };
 }
 
 export type TransitionStatus = 'explained' | 'waiting' | 'finding';
 
-export type ReconciledTransition = Transition & { explanation: Explanation; status: TransitionStatus; findingKey: string | null };
+export type ReconciledTransition = Transition & {
+  explanation: Explanation;
+  status: TransitionStatus;
+  findingKey: string | null;
+  /** Wall-clock ms when an unexplained transition's episode becomes a finding; null when explained. */
+  dueAtMs: number | null;
+};
 
 export interface ReconcileInput {
   deviceId: string;
@@ -183,14 +193,37 @@ function confirmedAtMs(a: ActionInput): number {
 }
 
 /**
- * Whether the action was PENDING when the device changed. Judged on the action's whole life, not
- * its state now, so the explanation does not flip when the action later resolves. A command cannot
- * act before it exists (grace allows for clock skew); an action still PENDING past Enode's give-up
- * time explains nothing more.
+ * Whether the action did nothing to the device: CANCELLED as UNNECESSARY means Enode found the
+ * device already holding the value and sent no command, so no change is its doing, whenever seen.
  */
-function pendingAt(a: ActionInput, atMs: number, s: InterferenceSettings): boolean {
+export function didNothing(a: Pick<ActionInput, 'state' | 'failureReasonType'>): boolean {
+  return a.state === 'CANCELLED' && a.failureReasonType === 'UNNECESSARY';
+}
+
+/**
+ * Whether a change the device dates up to graceMs before the action's creation may still be its
+ * doing (the device's clock behind Enode's). Only while the action may yet succeed (PENDING) or
+ * once it did (CONFIRMED: Enode saw the device reach the value after it created the action).
+ * Any other outcome (FAILED, CANCELLED for any reason, a state Enode may add) says Enode never saw
+ * the device reach the value while the action lived, so a change dated before the action was
+ * there already: someone else's.
+ */
+export function mayPrecedeCreation(a: Pick<ActionInput, 'state'>): boolean {
+  return a.state === 'PENDING' || a.state === 'CONFIRMED';
+}
+
+/**
+ * Whether the action was PENDING when the device changed, so that the change may be its doing.
+ * Judged on the action's whole life, not its state now, so the explanation does not flip when the
+ * action later resolves, except by what the outcome tells (didNothing, mayPrecedeCreation). A
+ * command cannot act before it exists; an action still PENDING past Enode's give-up time explains
+ * nothing more.
+ */
+export function pendingAt(a: ActionInput, atMs: number, s: InterferenceSettings): boolean {
+  if (didNothing(a)) return false;
+  const start = a.createdAtMs - (mayPrecedeCreation(a) ? s.graceMs : 0);
   const end = a.state === 'PENDING' ? a.createdAtMs + STALE_AFTER_MS : confirmedAtMs(a);
-  return atMs >= a.createdAtMs - s.graceMs && atMs <= end;
+  return atMs >= start && atMs <= end;
 }
 
 function confirmedNear(a: ActionInput, atMs: number, s: InterferenceSettings): boolean {
@@ -388,7 +421,8 @@ export function intentAt(atMs: number, actions: readonly ActionInput[], history:
  */
 export function reachedIntent(t: Transition, actions: readonly ActionInput[], history: readonly ObservationInput[], s: InterferenceSettings): ActionInput | null {
   const intent = intentAt(t.atMs, actions, history, { ...s, graceMs: 0 });
-  if (intent === null || !(t.field in intent.values) || !actionMatches(intent.action, t)) return null;
+  // An UNNECESSARY cancellation holds an intent but sent nothing: the device had the value before it.
+  if (intent === null || didNothing(intent.action) || !(t.field in intent.values) || !actionMatches(intent.action, t)) return null;
   return t.before.atMs <= confirmedAtMs(intent.action) + s.graceMs ? intent.action : null;
 }
 
@@ -408,7 +442,11 @@ export function leavesIntent(t: Transition, intent: Intent): boolean {
 // ---------------------------------------------------------------------------------------------
 // Reconcile
 
-/** The finding key of a transition episode: device, field and device time of the change. */
+/**
+ * The finding key of a transition episode: device, field and device time of the change. An
+ * episode that moves several fields is keyed by its first field (type order), so a one-field
+ * episode keeps the key it always had.
+ */
 export function transitionFindingKey(deviceId: string, t: Pick<Transition, 'field' | 'atMs'>): string {
   return `${deviceId}:${t.field}:${t.atMs}`;
 }
@@ -424,33 +462,69 @@ interface Ctx {
   history: ObservationInput[];
 }
 
-function reconcileTransition(ctx: Ctx, t: Transition): { transition: ReconciledTransition; finding: Finding | null } {
+/**
+ * One change of a device: its unexplained transitions at one device instant (the same `after`
+ * snapshot), in the type's field order. An HVAC hold moves mode, hold type and setpoints in one
+ * step: one episode, one finding listing every field.
+ */
+interface Episode {
+  atMs: number;
+  transitions: Transition[];
+  /** Wall clock, from the first evidence of any of its fields: a late action webhook may still explain the change. */
+  dueAtMs: number;
+}
+
+function episodeFinding(ctx: Ctx, e: Episode): Finding {
   const { input, s, history } = ctx;
-  const explanation = explainTransition(input.deviceType, t, input.actions, s, history, input.partnerObservations ?? []);
-  const explained = explanation.kind !== 'unexplained';
-  // Wall clock, from the first evidence: a late action webhook may still explain the change.
-  const dueAtMs = t.receivedAtMs + s.graceMs;
-  if (explained || input.nowMs < dueAtMs) {
-    return { transition: { ...t, explanation, status: explained ? 'explained' : 'waiting', findingKey: null }, finding: null };
-  }
-  const intent = intentAt(t.atMs, input.actions, history, s);
-  const overridden = intent !== null && leavesIntent(t, intent);
-  const key = transitionFindingKey(input.deviceId, t);
-  const finding: Finding = {
-    key,
+  const primary = e.transitions[0] as Transition;
+  const intent = intentAt(e.atMs, input.actions, history, s);
+  const overridden = intent !== null && e.transitions.some((t) => leavesIntent(t, intent));
+  const fields = e.transitions.map((t) => ({ field: t.field, from: t.from, to: t.to }));
+  return {
+    key: transitionFindingKey(input.deviceId, primary),
     deviceId: input.deviceId,
     deviceType: input.deviceType,
     userId: input.userId,
     kind: overridden ? 'ACTION_OVERRIDDEN' : 'UNEXPECTED_CHANGE',
-    field: t.field,
-    from: t.from,
-    to: t.to,
-    observedAtMs: t.atMs,
-    dueAtMs,
+    field: primary.field,
+    from: primary.from,
+    to: primary.to,
+    fields,
+    observedAtMs: e.atMs,
+    dueAtMs: e.dueAtMs,
     actionId: overridden ? intent.action.id : null,
-    evidence: { before: t.before, after: t.after, ...(overridden ? { action: intent.action } : {}) },
+    evidence: { before: primary.before, after: primary.after, fields, ...(overridden ? { action: intent.action } : {}) },
   };
-  return { transition: { ...t, explanation, status: 'finding', findingKey: key }, finding };
+}
+
+/**
+ * Every transition with its explanation and status, and one finding per due episode: the
+ * unexplained transitions of one device instant wait together and become one finding together.
+ */
+function reconcileTransitions(ctx: Ctx): { transitions: ReconciledTransition[]; findings: Finding[] } {
+  const { input, s, history } = ctx;
+  const judged = findTransitions(input.deviceType, history).map((t) => ({
+    t,
+    explanation: explainTransition(input.deviceType, t, input.actions, s, history, input.partnerObservations ?? []),
+  }));
+  const episodes = new Map<number, Episode>();
+  for (const { t, explanation } of judged) {
+    if (explanation.kind !== 'unexplained') continue;
+    const e = episodes.get(t.atMs);
+    if (e) {
+      e.transitions.push(t);
+      e.dueAtMs = Math.min(e.dueAtMs, t.receivedAtMs + s.graceMs);
+    } else episodes.set(t.atMs, { atMs: t.atMs, transitions: [t], dueAtMs: t.receivedAtMs + s.graceMs });
+  }
+  const findings = new Map<number, Finding>();
+  for (const e of episodes.values()) if (input.nowMs >= e.dueAtMs) findings.set(e.atMs, episodeFinding(ctx, e));
+  const transitions = judged.map(({ t, explanation }): ReconciledTransition => {
+    if (explanation.kind !== 'unexplained') return { ...t, explanation, status: 'explained', findingKey: null, dueAtMs: null };
+    const dueAtMs = (episodes.get(t.atMs) as Episode).dueAtMs;
+    const finding = findings.get(t.atMs);
+    return { ...t, explanation, status: finding ? 'finding' : 'waiting', findingKey: finding?.key ?? null, dueAtMs };
+  });
+  return { transitions, findings: [...findings.values()] };
 }
 
 function sameTarget(a: ActionInput, b: ActionInput): boolean {
@@ -481,10 +555,11 @@ export function conflictFindings(input: ReconcileInput, s: InterferenceSettings)
       field: null,
       from: null,
       to: null,
+      fields: [],
       observedAtMs: confirmedAtMs(a),
       dueAtMs,
       actionId: a.id,
-      evidence: { before: null, after: null, action: a },
+      evidence: { before: null, after: null, fields: [], action: a },
     });
   }
   return out;
@@ -499,8 +574,8 @@ export function conflictFindings(input: ReconcileInput, s: InterferenceSettings)
 export function reconcileDevice(input: ReconcileInput): ReconcileResult {
   const s: InterferenceSettings = { ...DEFAULT_INTERFERENCE_SETTINGS, ...input.settings };
   const ctx: Ctx = { input, s, history: orderObservations(input.observations) };
-  const results = findTransitions(input.deviceType, ctx.history).map((t) => reconcileTransition(ctx, t));
-  const findings = [...results.flatMap((r) => (r.finding ? [r.finding] : [])), ...conflictFindings(input, s)];
+  const judged = reconcileTransitions(ctx);
+  const findings = [...judged.findings, ...conflictFindings(input, s)];
   findings.sort((a, b) => a.observedAtMs - b.observedAtMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  return { transitions: results.map((r) => r.transition), findings };
+  return { transitions: judged.transitions, findings };
 }

@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import {
   DEFAULT_INTERFERENCE_SETTINGS,
   reconcileDevice,
+  transitionFindingKey,
   type ActionInput,
   type Finding,
   type InterferenceSettings,
@@ -124,8 +125,10 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
   const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));
   const raised: string[] = [];
   const idOf = new Map<string, string>();
-  const store = (f: Finding, runEndMs: number) => {
-    const { id, isNew } = storeFinding(repo, f, runEndMs, nowMs);
+  const store = (f: Finding, runEndOf: (field: string) => number) => {
+    // The transitions of one episode share its finding: store it once.
+    if (idOf.has(f.key)) return;
+    const { id, isNew } = storeFinding(repo, f, runEndOf, nowMs);
     idOf.set(f.key, id);
     if (isNew) {
       raised.push(id);
@@ -139,11 +142,11 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
   result.transitions.forEach((t, i) => {
     if (t.atMs < rewriteFrom) return;
     if (t.status === 'waiting') {
-      nextDueAtMs = Math.min(nextDueAtMs, t.receivedAtMs + s.graceMs);
+      nextDueAtMs = Math.min(nextDueAtMs, t.dueAtMs ?? t.receivedAtMs + s.graceMs);
       nextFromMs = Math.min(nextFromMs, t.atMs);
     }
     const finding = t.findingKey ? findingsByKey.get(t.findingKey) : undefined;
-    if (finding) store(finding, runEnd(result.transitions, i));
+    if (finding) store(finding, (field) => runEnd(result.transitions, i, field));
     if (t.explanation.kind === 'natural' && t.explanation.deviceProblem) {
       const fault = { deviceId: q.deviceId, deviceType, userId, transition: t };
       if (repo.enqueueAlert(faultAlert(fault, nowMs))) logger.warn({ deviceId: q.deviceId, powerDeliveryState: t.after.context.powerDeliveryState }, 'device reports no power or a fault');
@@ -162,7 +165,7 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
   });
   repo.replaceTransitions(q.deviceId, rewriteFrom, rows);
 
-  for (const f of result.findings) if (f.kind === 'ACTION_CONFLICT') store(f, Number.POSITIVE_INFINITY);
+  for (const f of result.findings) if (f.kind === 'ACTION_CONFLICT') store(f, () => Number.POSITIVE_INFINITY);
   // A conflict cancellation still inside its grace (our newer action may yet show up) comes due later.
   for (const a of actions) {
     if (a.targetId !== q.deviceId || a.state !== 'CANCELLED' || a.failureReasonType !== 'CONFLICT') continue;
@@ -176,26 +179,40 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
   return raised;
 }
 
-/** Device time at which the field next changes after transition i (the end of its episode's run). */
-function runEnd(transitions: readonly ReconciledTransition[], i: number): number {
+/** Device time at which `field` next changes after transition i (the end of the run of the value it reached then). */
+function runEnd(transitions: readonly ReconciledTransition[], i: number, field: string): number {
   const t = transitions[i] as ReconciledTransition;
-  for (let j = i + 1; j < transitions.length; j++) if ((transitions[j] as ReconciledTransition).field === t.field) return (transitions[j] as ReconciledTransition).atMs;
+  for (let j = i + 1; j < transitions.length; j++) {
+    const next = transitions[j] as ReconciledTransition;
+    if (next.field === field && next.atMs > t.atMs) return next.atMs;
+  }
   return Number.POSITIVE_INFINITY;
 }
 
 /**
- * Stores a finding once per episode: known by key; or the same field moving to the same value
- * within the episode's run (a late snapshot showed the change began earlier: the finding keeps its
- * id and moves); else new.
+ * The keys an episode may be stored under: its own, then those its other fields would give it
+ * (an earlier run judged the same change with another first field, e.g. before a late action
+ * explained that field).
  */
-function storeFinding(repo: ReconcileIO, f: Finding, runEndMs: number, nowMs: number): { id: string; isNew: boolean } {
-  const known = repo.findingByKey(f.key);
-  if (known) return { id: known.id, isNew: false };
+function episodeKeys(f: Finding): string[] {
+  return [f.key, ...f.fields.slice(1).map((c) => transitionFindingKey(f.deviceId, { field: c.field, atMs: f.observedAtMs }))];
+}
+
+/**
+ * Stores a finding once per episode: known by one of its keys; or one of its fields moving to the
+ * same value within that value's run (a late snapshot showed the change began earlier: the finding
+ * keeps its id and moves, its columns telling that field); else new.
+ */
+function storeFinding(repo: ReconcileIO, f: Finding, runEndOf: (field: string) => number, nowMs: number): { id: string; isNew: boolean } {
+  for (const key of episodeKeys(f)) {
+    const known = repo.findingByKey(key);
+    if (known) return { id: known.id, isNew: false };
+  }
   const evidence = JSON.stringify(f.evidence);
-  if (f.field !== null) {
-    const earlier = repo.findingInRun(f.deviceId, f.field, canonical(f.to), f.observedAtMs, Math.min(runEndMs, Number.MAX_SAFE_INTEGER));
+  for (const c of f.fields) {
+    const earlier = repo.findingInRun(f.deviceId, c.field, canonical(c.to), f.observedAtMs, Math.min(runEndOf(c.field), Number.MAX_SAFE_INTEGER));
     if (earlier) {
-      repo.moveFinding(earlier.id, f.key, f.observedAtMs, canonical(f.from), evidence);
+      repo.moveFinding(earlier.id, f.key, f.observedAtMs, canonical(c.from), evidence);
       return { id: earlier.id, isNew: false };
     }
   }
@@ -226,19 +243,22 @@ function timelineLink(deviceId: string): string {
 
 /** The `interference.detected` alert of a new finding (logged as it is raised). */
 function findingAlert(logger: Logger, f: Finding, id: string, nowMs: number): NewAlert {
-  const view = findingView({
-    id,
-    deviceId: f.deviceId,
-    deviceType: f.deviceType,
-    userId: f.userId,
-    kind: f.kind,
-    field: f.field,
-    fromValue: canonical(f.from),
-    toValue: canonical(f.to),
-    observedAtMs: f.observedAtMs,
-    detectedAtMs: nowMs,
-    actionId: f.actionId,
-  });
+  const view = findingView(
+    {
+      id,
+      deviceId: f.deviceId,
+      deviceType: f.deviceType,
+      userId: f.userId,
+      kind: f.kind,
+      field: f.field,
+      fromValue: canonical(f.from),
+      toValue: canonical(f.to),
+      observedAtMs: f.observedAtMs,
+      detectedAtMs: nowMs,
+      actionId: f.actionId,
+    },
+    f.evidence,
+  );
   logger.warn({ finding: view }, 'interference detected');
   return {
     type: 'interference.detected',

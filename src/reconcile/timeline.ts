@@ -1,7 +1,7 @@
 import { presentAction } from '../api/present.js';
 import { decodeStored } from '../api/safe-json.js';
 import { AppError } from '../errors.js';
-import { findingView, type FindingColumns, type FindingView } from '../domain/findings.js';
+import { findingFields, findingView, type FindingColumns, type FindingView } from '../domain/findings.js';
 import type { ReadStore, TimelineAction, TimelineParts } from '../store/read.js';
 
 /** Order of entry types at the same instant: what was asked, what Enode did, what was seen, what it meant. */
@@ -171,9 +171,12 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
   return entries;
 }
 
-/** `findingView` with its stored values parsed defensively (see `parseStoredJson`). */
-export function findingOf(f: FindingColumns): FindingView {
-  return { ...findingView({ ...f, fromValue: 'null', toValue: 'null' }), from: parseStoredJson(f.fromValue), to: parseStoredJson(f.toValue) };
+/** `findingView` with its stored values (and the `fields` its evidence lists, when read) parsed defensively (see `parseStoredJson`). */
+export function findingOf(f: FindingColumns & { evidence?: string | null }): FindingView {
+  const from = parseStoredJson(f.fromValue);
+  const to = parseStoredJson(f.toValue);
+  const evidence = f.evidence === undefined ? null : parseStoredJson(f.evidence);
+  return { ...findingView({ ...f, fromValue: 'null', toValue: 'null' }), from, to, fields: findingFields(evidence, { field: f.field, from, to }) };
 }
 
 /** Largest timeline page (entries). */

@@ -67,3 +67,32 @@ describe('alert payloads', () => {
     expect(actionAlert({ ...base, state: 'CANCELLED' }, CREATED)?.dedupeKey).toBe('action.cancelled:act-1');
   });
 });
+
+describe('interference alert summaries', () => {
+  const finding = (extra: Record<string, unknown>): AlertMessage => ({
+    id: 'alr_f',
+    type: 'interference.detected',
+    createdAtMs: CREATED,
+    deviceId: 'h1',
+    userId: 'u1',
+    data: { device: { id: 'h1', type: 'hvac' }, finding: { kind: 'UNEXPECTED_CHANGE', observedAt: '2026-03-01T11:59:00.000Z', actionId: null, ...extra } },
+  });
+
+  it('lists every field one change moved (issue 17: one episode, one alert)', () => {
+    const fields = [
+      { field: 'hvacMode', from: 'HEAT', to: 'COOL' },
+      { field: 'holdType', from: 'SCHEDULED', to: 'PERMANENT' },
+      { field: 'coolSetpoint', from: 26, to: 23 },
+    ];
+    const msg = slackMessage('alr_f', webhookPayload(finding({ field: 'hvacMode', from: 'HEAT', to: 'COOL', fields }), undefined));
+    expect(msg.text).toContain('UNEXPECTED_CHANGE: 3 fields changed: `hvacMode` `HEAT` → `COOL`, `holdType` `SCHEDULED` → `PERMANENT`, `coolSetpoint` `26` → `23` at 2026-03-01T11:59:00.000Z');
+  });
+
+  it('names the one field of a one-field change, and of an alert stored before `fields`', () => {
+    const one = { field: 'charging', from: true, to: false };
+    for (const extra of [{ ...one, fields: [one] }, one]) {
+      const msg = slackMessage('alr_f', webhookPayload(finding(extra), undefined));
+      expect(msg.text).toContain('UNEXPECTED_CHANGE: `charging` changed `true` → `false` at 2026-03-01T11:59:00.000Z');
+    }
+  });
+});

@@ -126,7 +126,7 @@ interface Scenario {
   /** Minutes after T0. */
   now: number;
   transitions: Array<{ field: string; status: TransitionStatus; explanation: Partial<Explanation> & { kind: Explanation['kind'] } }>;
-  findings: Array<{ kind: FindingKind; field: string | null; actionId?: string | null }>;
+  findings: Array<{ kind: FindingKind; field: string | null; actionId?: string | null; fields?: Array<{ field: string; from: unknown; to: unknown }> }>;
 }
 
 const stopped = { charging: false } as const;
@@ -436,7 +436,7 @@ const scenarios: Scenario[] = [
     findings: [{ kind: 'ACTION_OVERRIDDEN', field: 'hvacMode', actionId: 'hold1' }],
   },
   {
-    name: 'an owner’s COOL hold while our HEAT hold is pending is not ours: UNEXPECTED_CHANGE on every field it moved',
+    name: 'an owner’s COOL hold while our HEAT hold is pending is not ours: one UNEXPECTED_CHANGE listing every field it moved',
     deviceType: 'hvac',
     observations: [hvac(0, 'HEAT', 'SCHEDULED', 20, 26), hvac(5, 'COOL', 'PERMANENT', null, 23)],
     actions: [action({ id: 'hold1', target: { mode: 'HEAT', heatSetpoint: 22, holdType: 'PERMANENT' }, state: 'PENDING', created: 4 })],
@@ -446,11 +446,17 @@ const scenarios: Scenario[] = [
       { field: 'holdType', status: 'finding', explanation: { kind: 'unexplained' } },
       { field: 'coolSetpoint', status: 'finding', explanation: { kind: 'unexplained' } },
     ],
-    // Findings of one instant are sorted by key (device:field:time).
+    // One change, one finding: keyed by its first field in the type's order, listing them all.
     findings: [
-      { kind: 'UNEXPECTED_CHANGE', field: 'coolSetpoint' },
-      { kind: 'UNEXPECTED_CHANGE', field: 'holdType' },
-      { kind: 'UNEXPECTED_CHANGE', field: 'hvacMode' },
+      {
+        kind: 'UNEXPECTED_CHANGE',
+        field: 'hvacMode',
+        fields: [
+          { field: 'hvacMode', from: 'HEAT', to: 'COOL' },
+          { field: 'holdType', from: 'SCHEDULED', to: 'PERMANENT' },
+          { field: 'coolSetpoint', from: 26, to: 23 },
+        ],
+      },
     ],
   },
   {
@@ -635,7 +641,12 @@ describe('reconcileDevice: findings', () => {
         to: false,
         observedAtMs: at(10),
         dueAtMs: at(10) + 2_000 + DEFAULT_INTERFERENCE_SETTINGS.graceMs,
-        evidence: { before: expect.objectContaining({ atMs: at(0) }), after: expect.objectContaining({ atMs: at(10), receivedAtMs: at(10) + 2_000 }) },
+        fields: [{ field: 'charging', from: true, to: false }],
+        evidence: {
+          before: expect.objectContaining({ atMs: at(0) }),
+          after: expect.objectContaining({ atMs: at(10), receivedAtMs: at(10) + 2_000 }),
+          fields: [{ field: 'charging', from: true, to: false }],
+        },
       }),
     ]);
   });

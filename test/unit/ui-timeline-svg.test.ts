@@ -53,6 +53,7 @@ const finding: TimelineEntry = {
     field: 'charging',
     from: true,
     to: false,
+    fields: [{ field: 'charging', from: true, to: false }],
     observedAt: at(40),
     detectedAt: at(41),
     actionId: 'act-1',
