@@ -25,6 +25,8 @@ import {
 } from './types.js';
 
 export const DEFAULT_API_VERSION = '2024-10-01';
+/** Enode's page size when a list request names none (REFERENCE §4.5; its maximum is not documented). */
+export const ENODE_DEFAULT_PAGE_SIZE = 50;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_BASE_DELAY_MS = 250;
@@ -113,6 +115,7 @@ export class EnodeClient implements EnodeApi {
   private readonly counter = new RequestCounter();
   private readonly apiBase: string;
   private readonly apiVersion: string;
+  private readonly logger: Logger;
 
   constructor(options: EnodeClientOptions) {
     try {
@@ -123,6 +126,7 @@ export class EnodeClient implements EnodeApi {
     }
     this.apiBase = options.apiUrl.replace(/\/+$/, '');
     this.apiVersion = options.apiVersion ?? DEFAULT_API_VERSION;
+    this.logger = options.logger;
     const fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.send = createTransport({
       fetch: fetchImpl,
@@ -218,10 +222,24 @@ export class EnodeClient implements EnodeApi {
     return this.parse(deviceSchema, await this.request('GET', path), 'GET', path);
   }
 
-  /** Every device of a type the client can see (`GET /{type}s`, all pages). */
+  /**
+   * Every device of a type the client can see (`GET /{type}s`, all pages). Enode documents no
+   * maximum `pageSize`: when it refuses the one asked for (400 on the first page), the listing
+   * starts again with Enode's default page size, and says so in the log.
+   */
   async *listDevices(type: DeviceType, opts: { pageSize?: number } = {}): AsyncGenerator<EnodeDevice, void, undefined> {
     const path = collectionPath(type);
-    for await (const item of this.paginate<unknown>(path, { pageSize: opts.pageSize })) yield this.parse(deviceSchema, item, 'GET', path);
+    let pages = this.paginatePages<unknown>(path, { pageSize: opts.pageSize });
+    let page: IteratorResult<unknown[], void>;
+    try {
+      page = await pages.next();
+    } catch (err) {
+      if (opts.pageSize === undefined || !(err instanceof EnodeApiError) || err.status !== 400) throw err;
+      this.logger.warn({ path, pageSize: opts.pageSize, err }, `Enode refused the page size; listing with its default (${ENODE_DEFAULT_PAGE_SIZE})`);
+      pages = this.paginatePages<unknown>(path);
+      page = await pages.next();
+    }
+    for (; !page.done; page = await pages.next()) for (const item of page.value) yield this.parse(deviceSchema, item, 'GET', path);
   }
 
   /** `GET /{type}s/actions/{actionId}` (REFERENCE §2.8). */

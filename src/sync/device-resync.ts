@@ -2,7 +2,8 @@ import { errorStatus, type SyncDeps } from './types.js';
 
 /** Device kinds listed by a full resync; Enode answers 404 for kinds a client has none of on some setups. */
 const RESYNC_TYPES = ['vehicle', 'charger', 'hvac', 'battery', 'inverter', 'meter'] as const;
-const PAGE_SIZE = 100;
+/** Devices applied per store call. Listing asks for Enode's default page size (no `pageSize`): Enode documents no maximum. */
+const APPLY_BATCH = 100;
 
 export interface ResyncReport {
   reason: string;
@@ -43,11 +44,11 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
       batch = [];
     };
     try {
-      for await (const device of deps.enode.listDevices(type, { pageSize: PAGE_SIZE })) {
+      for await (const device of deps.enode.listDevices(type)) {
         report.devices++;
         report.byType[type] = (report.byType[type] ?? 0) + 1;
         batch.push({ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device });
-        if (batch.length >= PAGE_SIZE) await flush();
+        if (batch.length >= APPLY_BATCH) await flush();
         // Before asking for the next device, which at a page's end fetches the next page (Enode
         // may answer pages smaller than a batch): leaving the loop here ends the listing.
         if (signal.aborted) break;
