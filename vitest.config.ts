@@ -44,6 +44,8 @@ export const BOTH_ENGINES = [
   'test/integration/subscriptions.test.ts',
   'test/integration/subscriptions-retention.test.ts',
   'test/integration/subscriptions-lanes.test.ts',
+  'test/integration/subscriptions-replay.test.ts',
+  'test/integration/subscriptions-config.test.ts',
   'test/integration/ui-events.test.ts',
   'test/integration/interference-state.test.ts',
 ];

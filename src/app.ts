@@ -9,6 +9,7 @@ import { bearerAuth } from './api/auth.js';
 import { interferenceRoutes } from './api/interference-routes.js';
 import { buildDocument, describeApp, docsRoutes } from './api/openapi.js';
 import { adminRoutes } from './api/routes.js';
+import { subscriptionRoutes } from './api/subscriptions-routes.js';
 import type { Deps } from './deps.js';
 import { createErrorHandler, notFoundHandler } from './errors.js';
 import { createAuthGuard } from './http/auth-guard.js';
@@ -79,6 +80,7 @@ export function createApp(deps: Deps) {
   api.route('/', eventStreamRoutes({ read: deps.read, feed: deps.eventFeed, keepAliveMs: deps.config.eventsStream.keepAliveSeconds * 1000 }));
   api.route('/', gatewayRoutes(deps));
   api.route('/', alertRoutes({ read: deps.read, store: deps.store, clock: deps.clock, sinks: configuredSinkNames(deps.config.alerts) }));
+  api.route('/', subscriptionRoutes({ read: deps.read, store: deps.store, config: deps.config, clock: deps.clock }));
   // GET /api/v1/openapi.json and /api/v1/reference: behind the bearer token like all of /api/v1.
   api.route('/', docsRoutes(() => buildDocument(app)));
   app.route('/api/v1', api);

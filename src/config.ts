@@ -90,6 +90,7 @@ const envSchema = z.object({
   ALERT_SLACK_TYPES: z.preprocess((v) => (v === undefined ? '' : v), list),
   ALERT_DISPATCH_INTERVAL_SECONDS: intFrom(5, 1, 3_600),
   ALERT_TIMEOUT_SECONDS: intFrom(10, 1, 120),
+  SUBSCRIPTION_ALLOW_PRIVATE_URLS: bool(true),
   PUBLIC_URL: url,
   DAILY_COMMAND_LIMIT: intFrom(6, 1, 1000),
   INTERFERENCE_GRACE_SECONDS: intFrom(60, 0, 86_400),
@@ -165,6 +166,10 @@ export interface Config {
     timeoutSeconds: number;
     /** PUBLIC_URL: base URL of this daemon; makes the links in alerts absolute. */
     publicUrl: string | undefined;
+  };
+  subscriptions: {
+    /** SUBSCRIPTION_ALLOW_PRIVATE_URLS: subscription URLs may point at private, loopback and link-local addresses (README "Subscriptions"). */
+    allowPrivateUrls: boolean;
   };
   dailyCommandLimit: number;
   interferenceGraceSeconds: number;
@@ -298,6 +303,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
       timeoutSeconds: e.ALERT_TIMEOUT_SECONDS,
       publicUrl: e.PUBLIC_URL?.replace(/\/+$/, ''),
     },
+    subscriptions: { allowPrivateUrls: e.SUBSCRIPTION_ALLOW_PRIVATE_URLS },
     dailyCommandLimit: e.DAILY_COMMAND_LIMIT,
     interferenceGraceSeconds: e.INTERFERENCE_GRACE_SECONDS,
     interference: {

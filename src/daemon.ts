@@ -106,9 +106,15 @@ function daemonJobs(deps: Deps): { jobs: JobSpec[]; enode: EnodeClient | undefin
     jobs.push(retentionJob(deps.store, config.retention.days, config.retention.intervalMinutes, logger.child({ component: 'retention' })));
   }
   jobs.push(...alertJobs({ store: deps.store, config: config.alerts, clock, logger: logger.child({ component: 'alerts' }) }));
-  // Outbound subscriptions to the event log: sent on the alerts' interval and timeout.
+  // Outbound subscriptions to the event log: a lane per subscription polling on the alerts' interval, with their timeout.
   jobs.push(
-    createSubscriptionDispatcher({ store: deps.store, clock, logger: logger.child({ component: 'subscriptions' }), timeoutMs: config.alerts.timeoutSeconds * 1000 }).job(
+    createSubscriptionDispatcher({
+      store: deps.store,
+      clock,
+      logger: logger.child({ component: 'subscriptions' }),
+      timeoutMs: config.alerts.timeoutSeconds * 1000,
+      allowPrivateUrls: config.subscriptions.allowPrivateUrls,
+    }).job(
       config.alerts.dispatchIntervalSeconds,
     ),
   );

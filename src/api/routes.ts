@@ -4,7 +4,6 @@ import { AppError } from '../errors.js';
 import type { Store } from '../store/port.js';
 import type { ReadStore } from '../store/read.js';
 import { eventRoutes } from './events-routes.js';
-import { subscriptionRoutes } from './subscriptions-routes.js';
 import { apiRouter } from './openapi.js';
 import { page, pageParams } from './pagination.js';
 import { presentAction, presentDelivery, presentDeliverySummary, presentDevice } from './present.js';
@@ -174,7 +173,6 @@ export function adminRoutes(deps: AdminRouteDeps) {
   });
 
   app.route('/', eventRoutes({ read: deps.read }));
-  app.route('/', subscriptionRoutes({ read: deps.read, store: deps.store }));
 
   return app;
 }

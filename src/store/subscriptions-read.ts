@@ -21,7 +21,27 @@ export interface SubscriptionDeliveryRecord {
   sentAtMs: number | null;
 }
 
+/** One alert to one configured alert sink, as a subscription defined by configuration shows it (the alert id is its webhook-id). */
+export interface SinkDeliveryRecord {
+  alertId: string;
+  status: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  nextAttemptAtMs: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+  deliveredAtMs: number | null;
+}
+
 export interface SubscriptionReads {
+  /**
+   * An alert sink's deliveries (the attempts of a subscription defined by configuration), most
+   * recently updated first; keyset `[updatedAtMs, alertId]`; `limit + 1` rows.
+   */
+  listSinkDeliveries(f: { sink: string; status?: SinkDeliveryRecord['status'] | undefined; after?: [number, string] | undefined; limit: number }): Promise<SinkDeliveryRecord[]>;
+  /** When the oldest event still kept was recorded; undefined for an empty log (a replay `since` older than it may have lost events to retention). */
+  oldestEventRecordedAtMs(): Promise<number | undefined>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
   /** By id; keyset: the last id shown; `limit + 1` rows. */
   listSubscriptions(f: { after?: string | undefined; limit: number }): Promise<SubscriptionRecord[]>;
@@ -53,6 +73,42 @@ function toDelivery(r: Record<string, unknown>): SubscriptionDeliveryRecord {
 /** The subscriptions' reads over `reader`. */
 export function subscriptionReads(reader: SqlReader): SubscriptionReads {
   return {
+    async listSinkDeliveries(f) {
+      // Alert ids are ASCII (`alr_` and hex): "C" order on Postgres is SQLite's BINARY order.
+      const alertId = reader.engine === 'postgres' ? 'd.alert_id COLLATE "C"' : 'd.alert_id';
+      const conditions = ['d.sink = ?'];
+      const params: SqlParam[] = [f.sink];
+      if (f.status !== undefined) (conditions.push('d.status = ?'), params.push(f.status));
+      if (f.after !== undefined) {
+        const [ms, id] = f.after;
+        conditions.push(`(d.updated_at_ms < ? OR (d.updated_at_ms = ? AND ${alertId} < ?))`);
+        params.push(ms, ms, id);
+      }
+      const rows = await reader.all<Record<string, unknown>>(
+        `SELECT d.alert_id AS "alertId", d.status, d.attempts, d.next_attempt_at_ms AS "nextAttemptAtMs", d.last_status AS "lastStatus", d.last_error AS "lastError",
+                a.created_at_ms AS "createdAtMs", d.updated_at_ms AS "updatedAtMs", d.delivered_at_ms AS "deliveredAtMs"
+           FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id
+          WHERE ${conditions.join(' AND ')} ORDER BY d.updated_at_ms DESC, ${alertId} DESC LIMIT ?`,
+        [...params, f.limit + 1],
+      );
+      return rows.map((r) => ({
+        alertId: String(r['alertId']),
+        status: r['status'] as SinkDeliveryRecord['status'],
+        attempts: num(r['attempts']),
+        nextAttemptAtMs: num(r['nextAttemptAtMs']),
+        lastStatus: numOrNull(r['lastStatus']),
+        lastError: (r['lastError'] as string | null) ?? null,
+        createdAtMs: num(r['createdAtMs']),
+        updatedAtMs: num(r['updatedAtMs']),
+        deliveredAtMs: numOrNull(r['deliveredAtMs']),
+      }));
+    },
+
+    async oldestEventRecordedAtMs() {
+      const row = await reader.get<{ recordedAt: number | string }>(`SELECT recorded_at AS "recordedAt" FROM events ORDER BY position LIMIT 1`);
+      return row === undefined ? undefined : num(row.recordedAt);
+    },
+
     async getSubscription(id) {
       const row = await reader.get<SubscriptionRow>(`SELECT ${SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?`, [id]);
       return row && toSubscriptionRecord(row);

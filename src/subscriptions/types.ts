@@ -98,11 +98,13 @@ export interface SubscriptionStore {
   /** Makes a dead delivery pending and due now, with the full schedule again. */
   retry(args: { id: string; position: number; nowMs?: number | undefined }): Promise<RetryDeliveryOutcome>;
   /**
-   * Queues again the matching events after `after` (a position) or recorded since `sinceMs`, up to
-   * the subscription's cursor (later ones are fanned out as usual): new rows, or rows made pending
-   * and due now. Undefined for an unknown id.
+   * Queues again one batch of the matching events after `after` (a position) — those recorded
+   * since `sinceMs` when given — up to the subscription's cursor (later ones are fanned out as
+   * usual): new rows, or rows made pending and due now. At most `limit` events are looked at, in
+   * one short transaction; `through` is the last position looked at (the next batch's `after`),
+   * null once the range is done. Undefined for an unknown id.
    */
-  replay(args: { id: string; after?: number | undefined; sinceMs?: number | undefined; nowMs?: number | undefined }): Promise<{ queued: number } | undefined>;
+  replay(args: { id: string; after: number; sinceMs?: number | undefined; limit: number; nowMs?: number | undefined }): Promise<{ queued: number; through: number | null } | undefined>;
 }
 
 /** Why a delivery is dead when retention deleted its event before it could be sent (no quote: it is inlined in SQL). */

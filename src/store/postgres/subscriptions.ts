@@ -221,19 +221,21 @@ export function subscriptionsPostgres(ctx: PgContext): SubscriptionStore {
       }),
 
     replay: (args) =>
+      // One batch per transaction: row locks are held for `limit` events at most.
       withTransaction(ctx, async (client) => {
         const nowMs = now(ctx, args.nowMs);
         // Locked like a fan-out: the cursor read here is the one the queued range ends at.
         const sub = await client.query<{ types: string; cursor: number }>(`SELECT types, fanned_out_through AS cursor FROM subscriptions WHERE id = $1 FOR UPDATE`, [args.id]);
         const row = sub.rows[0];
         if (!row) return undefined;
-        const { rows: events } = await client.query<{ position: number; type: string }>(
-          `SELECT position, type FROM events WHERE position > $1 AND position <= $2 AND recorded_at >= $3 ORDER BY position`,
-          [args.after ?? 0, row.cursor, args.sinceMs ?? 0],
+        const { rows: events } = await client.query<{ position: number; type: string; recordedAt: number }>(
+          `SELECT position, type, recorded_at AS "recordedAt" FROM events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3`,
+          [args.after, row.cursor, args.limit],
         );
         const types = parseStoredTypes(row.types);
-        const positions = events.filter((e) => matchesTypes(types, e.type)).map((e) => Number(e.position));
-        return { queued: await insertDeliveries(client, args.id, positions, nowMs, true) };
+        const positions = events.filter((e) => Number(e.recordedAt) >= (args.sinceMs ?? 0) && matchesTypes(types, e.type)).map((e) => Number(e.position));
+        const last = events[events.length - 1];
+        return { queued: await insertDeliveries(client, args.id, positions, nowMs, true), through: events.length === args.limit && last ? Number(last.position) : null };
       }),
   };
 }

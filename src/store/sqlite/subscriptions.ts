@@ -199,16 +199,19 @@ export function subscriptionRetryProcedure(ctx: ProcedureContext, args: { id: st
 
 export function subscriptionReplayProcedure(
   ctx: ProcedureContext,
-  args: { id: string; after?: number | undefined; sinceMs?: number | undefined; nowMs?: number | undefined },
-): { queued: number } | undefined {
+  args: { id: string; after: number; sinceMs?: number | undefined; limit: number; nowMs?: number | undefined },
+): { queued: number; through: number | null } | undefined {
   const nowMs = now(ctx, args.nowMs);
+  // One batch per transaction: the single writer is held for `limit` events at most, and ingest goes on between batches.
   return ctx.repo.transaction(() => {
     const sqlite = ctx.repo.sqlite;
     const sub = sqlite.prepare<[string], { types: string; cursor: number }>(`SELECT types, fanned_out_through AS cursor FROM subscriptions WHERE id = ?`).get(args.id);
     if (!sub) return undefined;
     const events = sqlite
-      .prepare<[number, number, number], { position: number; type: string }>(`SELECT position, type FROM events WHERE position > ? AND position <= ? AND recorded_at >= ? ORDER BY position`)
-      .all(args.after ?? 0, sub.cursor, args.sinceMs ?? 0);
+      .prepare<[number, number, number], { position: number; type: string; recordedAt: number }>(
+        `SELECT position, type, recorded_at AS "recordedAt" FROM events WHERE position > ? AND position <= ? ORDER BY position LIMIT ?`,
+      )
+      .all(args.after, sub.cursor, args.limit);
     const types = parseStoredTypes(sub.types);
     const upsert = sqlite.prepare(
       `INSERT INTO subscription_deliveries (subscription_id, position, event_id, status, attempts, next_attempt_at_ms, created_at_ms, updated_at_ms)
@@ -218,8 +221,10 @@ export function subscriptionReplayProcedure(
     );
     let queued = 0;
     for (const e of events) {
-      if (matchesTypes(types, e.type)) queued += upsert.run({ id: args.id, position: e.position, eventId: encodeEventCursor(e.position), nowMs }).changes;
+      if (e.recordedAt < (args.sinceMs ?? 0) || !matchesTypes(types, e.type)) continue;
+      queued += upsert.run({ id: args.id, position: e.position, eventId: encodeEventCursor(e.position), nowMs }).changes;
     }
-    return { queued };
+    const last = events[events.length - 1];
+    return { queued, through: events.length === args.limit && last ? last.position : null };
   });
 }
