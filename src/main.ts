@@ -8,7 +8,7 @@ import { acquireInstanceLock, describeHolder, InstanceLockedError } from './db/i
 import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
-import { demoToken, startDemo } from './demo.js';
+import { clearDemoDatabase, DEMO_DATABASE_PATH, demoToken, isDemoDatabase, refusedDemoFlag, startDemo } from './demo.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 import { StartupError } from './startup-error.js';
@@ -39,14 +39,17 @@ See README.md for every variable.`,
 
 Starts the daemon on $HOST:$PORT (default 0.0.0.0:8080). Requires ENODE_WEBHOOK_SECRET and
 ADMIN_TOKEN. Applies migrations at start. Stops gracefully on SIGTERM/SIGINT (a second signal exits at once).`,
-  demo: `Usage: enode-sync demo [simulator flags]
+  demo: `Usage: enode-sync demo [--keep-data] [simulator flags]
 
 Starts the daemon on $PORT (default 8080) with the database ./data/demo.db (or $DATABASE_PATH),
-and a simulated Enode on a free port whose webhooks go to the daemon. A demo retailer sends
-commands every few seconds and simulated third parties interfere. Simulated time runs 60x.
-ADMIN_TOKEN and ENODE_WEBHOOK_SECRET are generated when not set; the admin token is printed.
-Simulator flags (see "enode-sync simulate --help") adjust the world, e.g. --seed 7 --drop-rate 0.2.
-LOG_LEVEL defaults to warn here; a summary line is printed every 15 seconds.`,
+and a simulated Enode on a free port whose webhooks go to the daemon, in real time. A demo
+retailer sends commands every few seconds and simulated third parties interfere; the console
+shows one line per third-party change, finding, command and 10 s of webhooks.
+Each run starts fresh: it deletes the previous run's ./data/demo.db (never a DATABASE_PATH of
+yours). --keep-data keeps it. INTERFERENCE_GRACE_SECONDS defaults to 15 and DAILY_COMMAND_LIMIT
+to 100 here. ADMIN_TOKEN and ENODE_WEBHOOK_SECRET are generated when not set; the admin token is printed.
+Simulator flags (see "enode-sync simulate --help") adjust the world, e.g. --seed 7 --drop-rate 0.2
+(not --time-scale or --start-time: the demo's clock is the real one). LOG_LEVEL defaults to error here.`,
   simulate: `Usage: enode-sync simulate [flags]
 
 Runs a fake Enode API (OAuth2, devices, actions, webhooks) on simulated time.
@@ -200,23 +203,48 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
     process.stdout.write(`${HELP.demo}\n\nSimulator flags:\n${SIMULATOR_USAGE}\n`);
     return;
   }
+  const keepData = args.includes('--keep-data');
+  const simulatorArgs = args.filter((a) => a !== '--keep-data');
+  const databasePath = env.DATABASE_PATH || DEMO_DATABASE_PATH;
   const demoEnv: Env = {
     ...env,
-    DATABASE_PATH: env.DATABASE_PATH || './data/demo.db',
+    DATABASE_PATH: databasePath,
     ENODE_WEBHOOK_SECRET: env.ENODE_WEBHOOK_SECRET || demoToken(32),
     ADMIN_TOKEN: env.ADMIN_TOKEN || demoToken(24),
-    LOG_LEVEL: env.LOG_LEVEL || 'warn',
-    // Simulated time runs 60x: a real day's budget of 6 commands per device would last minutes.
-    DAILY_COMMAND_LIMIT: env.DAILY_COMMAND_LIMIT || '500',
+    // The console tells the story in lines (findings included); the daemon's JSON log shows errors only.
+    LOG_LEVEL: env.LOG_LEVEL || 'error',
+    // A change waits this long for the action that explains it: the webhooks here come at once.
+    INTERFERENCE_GRACE_SECONDS: env.INTERFERENCE_GRACE_SECONDS || '15',
+    // The retailer sends a command every few seconds: a day's budget of 6 per device would run out in minutes.
+    DAILY_COMMAND_LIMIT: env.DAILY_COMMAND_LIMIT || '100',
   };
   const config = configOrExit(demoEnv, ['ENODE_WEBHOOK_SECRET', 'ADMIN_TOKEN']);
   const logger = createLogger(config.logLevel);
+  const refused = refusedDemoFlag(simulatorArgs, demoEnv);
+  if (refused) {
+    process.stderr.write(`enode-sync demo: ${refused}\n`);
+    process.exit(2);
+  }
+  // A second run starts fresh: yesterday's devices and actions would make today's findings
+  // spurious. Only the demo's own file is ever deleted; a DATABASE_PATH of the user's is kept.
+  let dataNote: string;
+  if (keepData) dataNote = `kept the data of earlier runs in ${databasePath} (--keep-data)`;
+  else if (!isDemoDatabase(databasePath)) dataNote = `DATABASE_PATH ${databasePath} is yours: kept as it is (a fresh start deletes only ${DEMO_DATABASE_PATH})`;
+  else {
+    try {
+      dataNote = clearDemoDatabase(databasePath) ? `started fresh: deleted the previous demo's ${databasePath} (keep it with --keep-data)` : `started fresh in ${databasePath} (--keep-data keeps it for the next run)`;
+    } catch (err) {
+      if (!(err instanceof StartupError)) throw err;
+      process.stderr.write(`enode-sync demo: ${err.message}${err instanceof InstanceLockedError ? ` (${describeHolder(err.holder)}); stop that demo first` : ''}\n`);
+      process.exit(1);
+    }
+  }
   let demo;
   try {
-    demo = await startDemo({ config, simulatorArgs: args, env: demoEnv, logger });
+    demo = await startDemo({ config, simulatorArgs, env: demoEnv, logger, say: (line) => process.stdout.write(`${line}\n`) });
   } catch (err) {
     process.stderr.write(`enode-sync demo: ${(err as Error).message}\n`);
-    process.exit(2);
+    process.exit(err instanceof StartupError ? 1 : 2);
   }
   const auth = `-H "Authorization: Bearer ${demo.adminToken}"`;
   process.stdout.write(
@@ -224,21 +252,25 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
       '',
       'enode-sync demo is running: the daemon, and a simulated Enode that sends it webhooks.',
       `  dashboard          ${demo.daemonUrl}/ui   (log in with the admin token)`,
+      `  admin token        ${demo.adminToken}`,
       `  daemon             ${demo.daemonUrl}   (database ${config.databasePath})`,
       `  simulated Enode    ${demo.simulatorUrl}   (ground truth: ${demo.simulatorUrl}/_sim/truth)`,
-      `  admin token        ${demo.adminToken}`,
+      `  data               ${dataNote}`,
+      '',
+      'Time: real time (1 simulated second = 1 second), so every time shown is a real one.',
+      `A retailer sends a command every few seconds through the command gateway; third parties change`,
+      `devices on their own (the first a few seconds in). A change nothing explains becomes a finding after`,
+      `${config.interferenceGraceSeconds} s of grace: watch the lines below, or a device page on the dashboard.`,
       '',
       'Try:',
-      `  curl -s ${auth} ${demo.daemonUrl}/api/v1/devices`,
-      `  curl -s ${auth} '${demo.daemonUrl}/api/v1/actions?state=CONFIRMED'`,
-      `  curl -s ${auth} ${demo.daemonUrl}/api/v1/deliveries`,
       `  curl -s ${auth} ${demo.daemonUrl}/api/v1/interference`,
+      `  curl -s ${auth} '${demo.daemonUrl}/api/v1/actions?state=CONFIRMED'`,
       '',
-      'Simulated time runs 60x; a retailer sends a command every few seconds through the command gateway. Ctrl-C stops.',
+      'Ctrl-C stops.',
       '',
     ].join('\n'),
   );
-  const summary = setInterval(() => process.stdout.write(`[demo] ${demo.summary()}\n`), 15_000);
+  const summary = setInterval(() => process.stdout.write(`[demo] ${demo.summary()}\n`), 60_000);
   summary.unref();
   installShutdown(logger, async () => {
     clearInterval(summary);

@@ -182,7 +182,10 @@ export function createGateway(deps: GatewayDeps) {
           const mapped = mapEnodeError(err);
           // A timeout or 5xx may have reached the device: it stays counted (`unknown`).
           const outcome = err instanceof EnodeUnavailableError ? 'unknown' : 'failed';
-          log.warn({ ...ctx, err, outcome }, 'Enode refused or failed the command');
+          // A refusal Enode is expected to give (4xx: not capable, conflict, rate limit) is an answer,
+          // not a fault: one info line with its reason. Anything else keeps the error for the log.
+          if (mapped && outcome === 'failed') log.info({ ...ctx, outcome, code: mapped.code, reason: mapped.message }, 'Enode refused the command');
+          else log.warn({ ...ctx, err, outcome }, 'Enode refused or failed the command');
           await record({ ...base, outcome, actionId: null, notes: decision.notes, error: mapped?.message ?? 'internal error (see the log)' });
           return { error: mapped ?? err };
         }
