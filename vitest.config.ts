@@ -48,6 +48,7 @@ export const BOTH_ENGINES = [
   'test/integration/subscriptions-config.test.ts',
   'test/integration/ui-events.test.ts',
   'test/integration/interference-state.test.ts',
+  'test/integration/ui-console.test.ts',
 ];
 
 export default defineConfig({

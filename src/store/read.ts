@@ -21,6 +21,7 @@ import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { SqlParam, SqlReader } from './sql.js';
+import { consoleReads, type ConsoleReads } from './console-read.js';
 import { eventReads, type EventReads } from './events-read.js';
 import { subscriptionReads, type SubscriptionReads } from './subscriptions-read.js';
 
@@ -98,6 +99,41 @@ export interface HeartbeatRecord {
   receivedAt: number;
   /** Enode's count of events queued for us, from that heartbeat. */
   pendingEvents: number | null;
+}
+
+/** `GET /api/v1/actions` and the dashboard's list; the time bounds are on `updatedAtMs`. */
+export interface ActionFilter {
+  state?: string | undefined;
+  targetId?: string | undefined;
+  targetType?: string | undefined;
+  userId?: string | undefined;
+  sinceMs?: number | undefined;
+  untilMs?: number | undefined;
+  after?: [number, string] | undefined;
+  limit: number;
+}
+
+/** Deliveries by status, by a device or user one of their events was about, and by time received. */
+export interface DeliveryFilter {
+  status?: string | undefined;
+  deviceId?: string | undefined;
+  userId?: string | undefined;
+  sinceMs?: number | undefined;
+  untilMs?: number | undefined;
+  after?: [number, string] | undefined;
+  limit: number;
+}
+
+/** Alert deliveries by status, alert type, device, user and time last updated. */
+export interface AlertDeliveryFilter {
+  status?: AlertDeliveryStatus | undefined;
+  type?: string | undefined;
+  deviceId?: string | undefined;
+  userId?: string | undefined;
+  sinceMs?: number | undefined;
+  untilMs?: number | undefined;
+  after?: [number, string, string] | undefined;
+  limit: number;
 }
 
 export interface FindingFilter {
@@ -268,11 +304,11 @@ export interface EngineReads {
   storageInfo?(): Promise<StorageInfo>;
 }
 
-export interface ReadStore extends EngineReads, EventReads, SubscriptionReads {
+export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, ConsoleReads {
   readonly engine: 'sqlite' | 'postgres';
   getAction(id: string): Promise<ActionRecord | undefined>;
   /** Most recently updated first; keyset `[updatedAtMs, id]`; `limit + 1` rows (the extra says "more"). */
-  listActions(f: { state?: string | undefined; targetId?: string | undefined; after?: [number, string] | undefined; limit: number }): Promise<ActionRecord[]>;
+  listActions(f: ActionFilter): Promise<ActionRecord[]>;
   /** Every PENDING action with what the poller needs; bounded by the fleet, as each device has at most one. */
   pendingActions(): Promise<PendingActionRecord[]>;
   /** A device's PENDING actions (any origin), for the gateway's guards. */
@@ -293,7 +329,7 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads {
   /** One delivery with its body (from `delivery_bodies`, or the row itself for deliveries stored before it existed). */
   getDelivery(id: string): Promise<DeliveryRecord | undefined>;
   /** Newest first; keyset `[receivedAt, id]`; `limit + 1` rows. */
-  listDeliveries(f: { status?: string | undefined; after?: [number, string] | undefined; limit: number }): Promise<DeliverySummary[]>;
+  listDeliveries(f: DeliveryFilter): Promise<DeliverySummary[]>;
   getFinding(id: string): Promise<FindingRecord | undefined>;
   /** Newest change first (device time); keyset `[observedAtMs, id]`; `limit + 1` rows. */
   listFindings(f: FindingFilter): Promise<FindingRecord[]>;
@@ -306,9 +342,7 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads {
    */
   timelinePage(deviceId: string, range: TimelineRange): Promise<TimelineParts>;
   /** Per-sink deliveries with their alert, most recently updated first; keyset `[updatedAtMs, alertId, sink]`; `limit + 1` rows. */
-  listAlertDeliveries(f: { status?: AlertDeliveryStatus | undefined; type?: string | undefined; after?: [number, string, string] | undefined; limit: number }): Promise<
-    AlertDeliveryWithAlert[]
-  >;
+  listAlertDeliveries(f: AlertDeliveryFilter): Promise<AlertDeliveryWithAlert[]>;
   /** One alert and its deliveries (by sink); undefined when unknown. */
   getAlert(id: string): Promise<{ alert: AlertRecord; deliveries: AlertDeliveryRecord[] } | undefined>;
   alertDeliveryCounts(): Promise<Counts>;
@@ -444,6 +478,10 @@ function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActi
       const params: SqlParam[] = [];
       if (f.state) (conditions.push('state = ?'), params.push(f.state));
       if (f.targetId) (conditions.push('target_id = ?'), params.push(f.targetId));
+      if (f.targetType) (conditions.push('target_type = ?'), params.push(f.targetType));
+      if (f.userId) (conditions.push('user_id = ?'), params.push(f.userId));
+      if (f.sinceMs !== undefined) (conditions.push('updated_at_ms >= ?'), params.push(f.sinceMs));
+      if (f.untilMs !== undefined) (conditions.push('updated_at_ms <= ?'), params.push(f.untilMs));
       if (f.after) (conditions.push('(updated_at_ms < ? OR (updated_at_ms = ? AND id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));
       const rows = await reader.all<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions ${where(conditions)} ORDER BY updated_at_ms DESC, id DESC LIMIT ?`, [
         ...params,
@@ -512,6 +550,11 @@ function deliveryReads(reader: SqlReader): Pick<ReadStore, 'getDelivery' | 'list
       const conditions: string[] = [];
       const params: SqlParam[] = [];
       if (f.status) (conditions.push('d.status = ?'), params.push(f.status));
+      // A delivery is about the devices and users its applied events were observed for.
+      if (f.deviceId) (conditions.push('d.id IN (SELECT o.delivery_id FROM observations o WHERE o.device_id = ? AND o.delivery_id IS NOT NULL)'), params.push(f.deviceId));
+      if (f.userId) (conditions.push('d.id IN (SELECT o.delivery_id FROM observations o WHERE o.user_id = ? AND o.delivery_id IS NOT NULL)'), params.push(f.userId));
+      if (f.sinceMs !== undefined) (conditions.push('d.received_at >= ?'), params.push(f.sinceMs));
+      if (f.untilMs !== undefined) (conditions.push('d.received_at <= ?'), params.push(f.untilMs));
       if (f.after) (conditions.push('(d.received_at < ? OR (d.received_at = ? AND d.id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));
       return reader.all<DeliverySummary>(`SELECT ${DELIVERY_SUMMARY_COLUMNS} FROM deliveries d ${where(conditions)} ORDER BY d.received_at DESC, d.id DESC LIMIT ?`, [
         ...params,
@@ -642,6 +685,10 @@ function alertReads(reader: SqlReader): Pick<ReadStore, 'listAlertDeliveries' | 
       const params: SqlParam[] = [];
       if (f.status) (conditions.push('d.status = ?'), params.push(f.status));
       if (f.type) (conditions.push('a.type = ?'), params.push(f.type));
+      if (f.deviceId) (conditions.push('a.device_id = ?'), params.push(f.deviceId));
+      if (f.userId) (conditions.push('a.user_id = ?'), params.push(f.userId));
+      if (f.sinceMs !== undefined) (conditions.push('d.updated_at_ms >= ?'), params.push(f.sinceMs));
+      if (f.untilMs !== undefined) (conditions.push('d.updated_at_ms <= ?'), params.push(f.untilMs));
       if (f.after) {
         const [ms, id, sink] = f.after;
         conditions.push('(d.updated_at_ms < ? OR (d.updated_at_ms = ? AND (d.alert_id < ? OR (d.alert_id = ? AND d.sink < ?))))');
@@ -733,5 +780,6 @@ export function createReadStore(reader: SqlReader, engineReads: EngineReads): Re
     ...countReads(reader),
     ...eventReads(reader),
     ...subscriptionReads(reader),
+    ...consoleReads(reader),
   };
 }

@@ -14,7 +14,13 @@ const NAV: Array<{ section: Section; href: string; label: string }> = [
 ];
 
 /** The page shell: header with navigation and logout, one `<main>`. No scripts (a page that needs one adds it in its body). */
-export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; children?: Child }> = ({ title, section, signedIn = true, children }) => (
+export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; refreshSeconds?: number | undefined; children?: Child }> = ({
+  title,
+  section,
+  signedIn = true,
+  refreshSeconds,
+  children,
+}) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
@@ -23,6 +29,7 @@ export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; c
       <title>{`${title} · enode-sync`}</title>
       <link rel="icon" href="/ui/favicon.svg" type="image/svg+xml" />
       <link rel="stylesheet" href="/ui/style.css" />
+      {refreshSeconds !== undefined && <meta http-equiv="refresh" content={String(refreshSeconds)} />}
     </head>
     <body>
       <header class="top">
@@ -43,7 +50,16 @@ export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; c
           </nav>
         )}
         {signedIn && (
-          <form method="post" action="/ui/logout">
+          <form class="search" method="get" action="/ui/search" role="search">
+            <label class="visually-hidden" for="search-q">
+              Find by id
+            </label>
+            <input id="search-q" type="search" name="q" placeholder="Find an id: device, user, action, delivery, finding" maxlength={200} required />
+            <button type="submit">Find</button>
+          </form>
+        )}
+        {signedIn && (
+          <form class="logout" method="post" action="/ui/logout">
             <button type="submit">Log out</button>
           </form>
         )}
@@ -104,3 +120,100 @@ export function query(params: Record<string, string | number | undefined | null>
 export function sendPage(c: Context, node: Child, status = 200) {
   return c.html(html`<!DOCTYPE html>${node}`, status as 200);
 }
+
+const idHref = (base: string, id: string) => `${base}/${encodeURIComponent(id)}`;
+
+/** A link to a record's dashboard page, the id in monospace; an em dash when there is none. */
+export const IdLink: FC<{ kind: 'device' | 'action' | 'delivery' | 'finding' | 'alert' | 'user'; id: string | null | undefined }> = ({ kind, id }) => {
+  if (!id) return <span class="muted">—</span>;
+  const href =
+    kind === 'device'
+      ? idHref('/ui/devices', id)
+      : kind === 'action'
+        ? idHref('/ui/actions', id)
+        : kind === 'delivery'
+          ? idHref('/ui/deliveries', id)
+          : kind === 'finding'
+            ? idHref('/ui/findings', id)
+            : kind === 'alert'
+              ? idHref('/ui/alerts', id)
+              : `/ui/events${query({ userId: id })}`;
+  return (
+    <a class="mono" href={href}>
+      {id}
+    </a>
+  );
+};
+
+/** The raw values of a list's filters, for the form and its links. */
+export interface FilterValues {
+  deviceId?: string | undefined;
+  userId?: string | undefined;
+  type?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+/**
+ * A list's filter form (GET, so the URL holds the filters): device, user, one `type` choice, a
+ * time window. `keep` carries other parameters the list reads (e.g. a state) through a submit.
+ */
+export const FilterForm: FC<{
+  action: string;
+  values: FilterValues;
+  typeLabel: string;
+  /** The parameter the type choice is sent as (default `type`). */
+  typeName?: string;
+  typeChoices: readonly string[];
+  keep?: Record<string, string | undefined>;
+}> = ({ action, values, typeLabel, typeName = 'type', typeChoices, keep = {} }) => (
+  <form class="list-filters" method="get" action={action}>
+    {Object.entries(keep).map(([name, value]) => (value ? <input type="hidden" name={name} value={value} /> : null))}
+    <label>
+      Device
+      <input type="text" name="deviceId" value={values.deviceId ?? ''} maxlength={200} />
+    </label>
+    <label>
+      User
+      <input type="text" name="userId" value={values.userId ?? ''} maxlength={200} />
+    </label>
+    <label>
+      {typeLabel}
+      <select name={typeName}>
+        <option value="">any</option>
+        {typeChoices.map((t) => (
+          <option value={t} selected={values.type === t}>
+            {t}
+          </option>
+        ))}
+      </select>
+    </label>
+    <label>
+      From (UTC)
+      <input type="datetime-local" name="since" value={values.since ?? ''} />
+    </label>
+    <label>
+      Until (UTC)
+      <input type="datetime-local" name="until" value={values.until ?? ''} />
+    </label>
+    <button class="action" type="submit">
+      Filter
+    </button>
+    <a href={`${action}${query(keep)}`}>Clear</a>
+  </form>
+);
+
+/** Auto-refresh of a list or the overview: a plain `<meta refresh>` (no script), switched by `?refresh=off`. */
+export const RefreshToggle: FC<{ on: boolean; offHref: string; onHref: string; seconds: number }> = ({ on, offHref, onHref, seconds }) => (
+  <p class="refresh muted">
+    {on ? (
+      <>
+        Refreshes every {seconds} s · <a href={offHref}>Pause</a>
+      </>
+    ) : (
+      <>
+        Auto-refresh paused · <a href={onHref}>Resume</a>
+      </>
+    )}
+  </p>
+);

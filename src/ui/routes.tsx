@@ -12,15 +12,18 @@ import type { Deps } from '../deps.js';
 import { controlledState, DEVICE_TYPES } from '../domain/devices.js';
 import { AppError, codeToStatus, isClientAbort, retryAfterHeaders } from '../errors.js';
 import { createAuthGuard, type AuthGuard } from '../http/auth-guard.js';
-import { findingView } from '../domain/findings.js';
 import { authOutcome, clearSessionCookie, createSessionKeeper, dashboardCsrf, identify, requireUiAuth, safeNext, secretMatches, sessionCookie, setSessionCookie } from './auth.js';
 import { webhookHealth } from './health.js';
 import { query, sendPage } from './layout.js';
 import { DevicePage, WINDOW_CHOICES_HOURS } from './pages/device.js';
 import { ErrorPage } from './pages/error.js';
-import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FindingsPage, type ListPage } from './pages/lists.js';
+import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FINDING_STATE_CHOICES, FindingsPage } from './pages/lists.js';
+import { ALERT_TYPES } from '../alerts/types.js';
+import { presentFinding } from '../api/interference-routes.js';
+import { consoleRoutes } from './console-routes.js';
+import { listFilter, type ListFilter } from './filters.js';
 import { LoginPage } from './pages/login.js';
-import { OverviewPage } from './pages/overview.js';
+import { CHART_DAYS, CHART_MINUTES, OverviewPage } from './pages/overview.js';
 import { EventsPage } from './pages/events.js';
 import { deviceTimelineSlice } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
@@ -57,6 +60,28 @@ function keyPair(after: Array<string | number> | undefined): [number, string] | 
   if (typeof ms !== 'number' || typeof last !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
   return [ms, last];
 }
+
+/** Seconds between refreshes of the overview and the lists (a `<meta refresh>`; `?refresh=off` pauses). */
+export const REFRESH_SECONDS = 30;
+
+/** The refresh state of a page and its two links (the page's own query with and without `refresh=off`). */
+function refreshOf(c: Context) {
+  const url = new URL(c.req.url);
+  const off = url.searchParams.get('refresh') === 'off';
+  const without = new URLSearchParams(url.searchParams);
+  without.delete('refresh');
+  const withOff = new URLSearchParams(without);
+  withOff.set('refresh', 'off');
+  const base = url.pathname;
+  return {
+    refreshSeconds: off ? undefined : REFRESH_SECONDS,
+    refreshLinks: { on: `${base}${without.size ? `?${without}` : ''}`, off: `${base}?${withOff}` },
+    refresh: off ? 'off' : undefined,
+  };
+}
+
+/** The list filters for links: device, user, time as given. */
+const linkFilters = (f: ListFilter) => ({ deviceId: f.raw.deviceId, userId: f.raw.userId, since: f.raw.since, until: f.raw.until });
 
 const REPLAY_NOTICES: Record<string, { kind: 'ok' | 'error'; text: (id: string) => string }> = {
   applied: { kind: 'ok', text: (d) => `Delivery ${d} replayed: applied.` },
@@ -240,13 +265,18 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       const last = shown[shown.length - 1];
       return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, after: last.id })}` : null };
     };
-    const [groups, heartbeat, webhookMs, counts, alertCounts] = await Promise.all([
+    const [groups, heartbeat, webhookMs, counts, alertCounts, heldCount, perMinute, perDay, budget] = await Promise.all([
       Promise.all((onlyType ? [onlyType] : DEVICE_TYPES).map(group)),
       read.lastHeartbeat(),
       read.lastWebhookMs(),
       read.countFindingsByKind(),
       read.alertDeliveryCounts(),
+      read.heldAlertCount(),
+      read.deliveriesPerMinute(Math.floor(nowMs / 60_000) * 60_000 - (CHART_MINUTES - 1) * 60_000),
+      read.findingsPerDay(Math.floor(nowMs / 86_400_000) * 86_400_000 - (CHART_DAYS - 1) * 86_400_000),
+      read.budgetedCommandsPerDevice(nowMs - 86_400_000, 10),
     ]);
+    const { refresh: _refresh, ...refresh } = refreshOf(c);
     return sendPage(
       c,
       <OverviewPage
@@ -259,6 +289,9 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
           alerts: { dead: alertCounts.dead ?? 0, pending: alertCounts.pending ?? 0 },
           groups,
           onlyType,
+          held: { count: heldCount, sinksConfigured: configuredSinkNames(deps.config.alerts).length > 0 },
+          charts: { perMinute, perDay, budget, dailyLimit: deps.config.dailyCommandLimit },
+          ...refresh,
         }}
       />,
     );
@@ -285,35 +318,46 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   });
 
   ui.get('/findings', async (c) => {
-    const kind = oneOf('kind', c.req.query('kind'), FINDING_KINDS);
+    const kind = oneOf('kind', c.req.query('kind') || c.req.query('type'), FINDING_KINDS);
+    const state = oneOf('state', c.req.query('state'), FINDING_STATE_CHOICES) ?? 'open';
+    const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = await read.listFindings({ kind, after: keyPair(after), limit });
-    const p = page(rows, limit, (r) => [r.observedAtMs, r.id], findingView);
-    const view: ListPage<(typeof p.data)[number]> = { rows: p.data, filter: kind, next: p.pagination.after ? `/ui/findings${query({ kind, after: p.pagination.after })}` : null };
-    return sendPage(c, <FindingsPage page={view} />);
+    const rows = await read.listFindings({ kind, state: state === 'all' ? undefined : state, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
+    const p = page(rows, limit, (r) => [r.observedAtMs, r.id], presentFinding);
+    const r = refreshOf(c);
+    const next = p.pagination.after ? `/ui/findings${query({ ...linkFilters(f), kind, state, refresh: r.refresh, after: p.pagination.after })}` : null;
+    return sendPage(c, <FindingsPage page={{ rows: p.data, filter: kind, state, next, values: { ...f.raw, type: kind }, ...r }} />);
   });
 
   ui.get('/actions', async (c) => {
     const state = oneOf('state', c.req.query('state'), ACTION_STATES);
+    const type = oneOf('type', c.req.query('type'), DEVICE_TYPES);
+    const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = await read.listActions({ state, after: keyPair(after), limit });
+    const rows = await read.listActions({ state, targetType: type, targetId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.id], presentAction);
-    return sendPage(c, <ActionsPage page={{ rows: p.data, filter: state, next: p.pagination.after ? `/ui/actions${query({ state, after: p.pagination.after })}` : null }} />);
+    const r = refreshOf(c);
+    const next = p.pagination.after ? `/ui/actions${query({ ...linkFilters(f), state, type, refresh: r.refresh, after: p.pagination.after })}` : null;
+    return sendPage(c, <ActionsPage page={{ rows: p.data, filter: state, next, values: { ...f.raw, type }, ...r }} />);
   });
 
   ui.get('/deliveries', async (c) => {
     const status = oneOf('status', c.req.query('status'), DELIVERY_STATUSES);
+    const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
-    const rows = await read.listDeliveries({ status, after: keyPair(after), limit });
+    const rows = await read.listDeliveries({ status, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary);
+    const r = refreshOf(c);
     return sendPage(
       c,
       <DeliveriesPage
         page={{
           rows: p.data,
           filter: status,
-          next: p.pagination.after ? `/ui/deliveries${query({ status, after: p.pagination.after })}` : null,
+          next: p.pagination.after ? `/ui/deliveries${query({ ...linkFilters(f), status, refresh: r.refresh, after: p.pagination.after })}` : null,
           notice: noticeFrom(c, 'replayed', REPLAY_NOTICES),
+          values: f.raw,
+          ...r,
         }}
       />,
     );
@@ -321,14 +365,18 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
 
   ui.post('/deliveries/:id/replay', async (c) => {
     const deliveryId = id(c.req.param('id'));
-    const back = await backFilter(c, DELIVERY_STATUSES);
+    const back = await backFilter(c, [...DELIVERY_STATUSES, 'detail']);
     const outcome = await deps.store.replay(deliveryId);
     logger.info({ deliveryId, status: outcome?.status ?? 'missing' }, 'delivery replayed from the dashboard');
-    return c.redirect(`/ui/deliveries${query({ status: back, replayed: deliveryId, result: outcome?.status ?? 'missing' })}`, 303);
+    if (back === 'detail' && outcome) return c.redirect(`/ui/deliveries/${encodeURIComponent(deliveryId)}${query({ result: outcome.status })}`, 303);
+    return c.redirect(`/ui/deliveries${query({ status: back === 'detail' ? undefined : back, replayed: deliveryId, result: outcome?.status ?? 'missing' })}`, 303);
   });
 
   ui.get('/alerts', async (c) => {
-    const status = oneOf('status', c.req.query('status'), ALERT_STATUSES);
+    const onlyHeld = c.req.query('status') === 'held';
+    const status = onlyHeld ? undefined : oneOf('status', c.req.query('status'), ALERT_STATUSES);
+    const type = oneOf('type', c.req.query('type'), ALERT_TYPES);
+    const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
     let key: [number, string, string] | undefined;
     if (after) {
@@ -336,16 +384,33 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       if (typeof ms !== 'number' || typeof alertId !== 'string' || typeof sink !== 'string') throw new AppError('BAD_REQUEST', 'Invalid "after" cursor for this list');
       key = [ms, alertId, sink];
     }
-    const rows = await read.listAlertDeliveries({ status, after: key, limit });
+    // Held alerts page by their own key: `?status=held&after=` continues them, any other `after` the deliveries.
+    const heldKey = onlyHeld ? keyPair(after) : undefined;
+    const [rows, heldRows, heldTotal] = await Promise.all([
+      onlyHeld ? Promise.resolve([]) : read.listAlertDeliveries({ status, type, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: key, limit }),
+      read.listHeldAlerts({ after: heldKey, limit: onlyHeld ? limit : 10 }),
+      read.heldAlertCount(),
+    ]);
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentAlertDelivery);
+    const held = page(heldRows, onlyHeld ? limit : 10, (r) => [r.createdAtMs, r.id], (r) => r);
+    const r = refreshOf(c);
     return sendPage(
       c,
       <AlertsPage
         page={{
           rows: p.data,
           filter: status,
-          next: p.pagination.after ? `/ui/alerts${query({ status, after: p.pagination.after })}` : null,
+          next: p.pagination.after ? `/ui/alerts${query({ ...linkFilters(f), status, type, refresh: r.refresh, after: p.pagination.after })}` : null,
           notice: noticeFrom(c, 'retried', RETRY_NOTICES),
+          values: { ...f.raw, type },
+          onlyHeld,
+          held: {
+            rows: held.data,
+            total: heldTotal,
+            next: held.pagination.after ? `/ui/alerts${query({ status: 'held', after: held.pagination.after })}` : onlyHeld || heldTotal <= 10 ? null : '/ui/alerts?status=held',
+            sinksConfigured: configuredSinkNames(deps.config.alerts).length > 0,
+          },
+          ...r,
         }}
       />,
     );
@@ -353,12 +418,15 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
 
   ui.post('/alerts/:id/retry', async (c) => {
     const alertId = id(c.req.param('id'));
-    const back = await backFilter(c, ALERT_STATUSES);
+    const back = await backFilter(c, [...ALERT_STATUSES, 'detail']);
     const outcome = await deps.store.alerts.retry({ alertId, nowMs: deps.clock.now().getTime(), configured: configuredSinkNames(deps.config.alerts) });
     const result = !outcome.found ? 'missing' : outcome.sinks.length === 0 ? 'none' : 'ok';
     logger.info({ alertId, result, sinks: outcome.sinks }, 'alert retried from the dashboard');
-    return c.redirect(`/ui/alerts${query({ status: back, retried: alertId, result })}`, 303);
+    if (back === 'detail' && outcome.found) return c.redirect(`/ui/alerts/${encodeURIComponent(alertId)}${query({ result })}`, 303);
+    return c.redirect(`/ui/alerts${query({ status: back === 'detail' ? undefined : back, retried: alertId, result })}`, 303);
   });
+
+  ui.route('/', consoleRoutes(deps, logger));
 
   ui.all('*', (c) => (c.req.path === '/ui/' ? c.redirect('/ui', 301) : renderError(c, 404, `No dashboard page at ${c.req.path}`)));
 

@@ -12,7 +12,10 @@ header.top .brand { font-weight: 700; color: #fff; text-decoration: none; }
 header.top nav ul { display: flex; flex-wrap: wrap; gap: .25rem 1rem; list-style: none; margin: 0; padding: 0; }
 header.top nav a { color: #cfe0f5; text-decoration: none; }
 header.top nav a[aria-current="page"] { color: #fff; font-weight: 600; border-bottom: 2px solid #fff; }
-header.top form { margin-left: auto; }
+header.top form.logout { margin-left: auto; }
+header.top form.search { display: flex; gap: .3rem; flex: 1 1 16rem; max-width: 26rem; margin-left: auto; }
+header.top form.search input { flex: 1; min-width: 0; padding: .2rem .45rem; border: 1px solid #51627a; border-radius: 4px; background: #0f1722; color: #fff; }
+header.top form.search + form.logout { margin-left: 0; }
 header.top button { background: transparent; color: #cfe0f5; border: 1px solid #51627a; border-radius: 4px; padding: .2rem .6rem; cursor: pointer; }
 main { padding: 1rem 1.25rem 3rem; max-width: 1280px; margin: 0 auto; }
 h1 { font-size: 1.4rem; margin: .4rem 0 1rem; }
@@ -88,6 +91,37 @@ button.action { background: var(--accent); color: #fff; border: 0; border-radius
   .events summary .ev-user { grid-column: 3; grid-row: 3; }
   .events summary .ev-summary { grid-column: 2 / -1; grid-row: 4; }
   .event-filters label, .event-filters input { width: 100%; }
+}
+.notice-warn { background: #fff4e0; border-color: #f0cf94; }
+.list-filters { display: flex; flex-wrap: wrap; gap: .5rem .75rem; align-items: end; margin: 0 0 .75rem; }
+.list-filters label { display: flex; flex-direction: column; font-weight: 600; font-size: 12.5px; gap: .15rem; min-width: 0; }
+.list-filters input, .list-filters select { font-weight: 400; padding: .25rem .4rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
+.list-filters input[type=text] { width: 11rem; }
+.refresh { font-size: 12.5px; margin: 0 0 .5rem; }
+table.evidence tr.changed td, table.evidence tr.changed th { background: #fff4e0; font-weight: 600; }
+.state-forms { display: flex; flex-wrap: wrap; gap: .75rem; margin-top: .75rem; }
+.state-forms form { display: flex; flex-direction: column; gap: .3rem; flex: 1 1 14rem; }
+.state-forms textarea { font: inherit; padding: .3rem .45rem; border: 1px solid var(--line); border-radius: 4px; width: 100%; }
+.state-forms button { align-self: flex-start; }
+.note { white-space: pre-wrap; overflow-wrap: anywhere; }
+pre.json { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: .6rem .75rem; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 36rem; overflow: auto; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
+details.raw { margin-top: 1rem; }
+ol.lifecycle { margin: 0; padding-left: 1.25rem; }
+.charts .card { min-width: 0; }
+svg.chart { display: block; width: 100%; height: auto; }
+.timeline-range { display: flex; flex-wrap: wrap; gap: .5rem .75rem; align-items: end; margin: 0 0 .5rem; }
+.timeline-range label { display: flex; flex-direction: column; font-weight: 600; font-size: 12.5px; gap: .15rem; }
+.timeline-range input { font-weight: 400; padding: .25rem .4rem; border: 1px solid var(--line); border-radius: 4px; max-width: 100%; }
+@media (max-width: 760px) {
+  header.top { padding: .5rem .6rem; gap: .4rem .75rem; }
+  header.top form.search { order: 3; flex: 1 1 100%; max-width: none; margin-left: 0; }
+  header.top form.logout { margin-left: auto; }
+  table { display: block; overflow-x: auto; max-width: 100%; }
+  .cards { grid-template-columns: minmax(0, 1fr); }
+  dl.facts { grid-template-columns: minmax(0, max-content) minmax(0, 1fr); }
+  dl.facts dd { overflow-wrap: anywhere; min-width: 0; }
+  .list-filters label, .list-filters input[type=text], .list-filters input, .list-filters select { width: 100%; }
+  h1 { overflow-wrap: anywhere; }
 }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 `;

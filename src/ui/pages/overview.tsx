@@ -2,7 +2,10 @@ import type { FC } from 'hono/jsx';
 import type { presentDevice } from '../../api/present.js';
 import { formatAge, formatControlled, formatIso, formatTime } from '../format.js';
 import type { WebhookHealth } from '../health.js';
-import { Layout, Pager } from '../layout.js';
+import type { DayBucket, MinuteBucket } from '../../store/console-read.js';
+import { LimitBars, TimeBars } from '../charts.js';
+import { IdLink, Layout, Pager, RefreshToggle } from '../layout.js';
+import { HeldHint } from './details.js';
 
 type DeviceView = ReturnType<typeof presentDevice>;
 
@@ -16,15 +19,88 @@ export interface OverviewData {
   groups: Array<{ type: string; devices: DeviceView[]; next: string | null }>;
   /** Set when the page shows one type only (paging through it). */
   onlyType: string | undefined;
+  held: { count: number; sinksConfigured: boolean };
+  charts: { perMinute: MinuteBucket[]; perDay: DayBucket[]; budget: Array<{ deviceId: string; count: number }>; dailyLimit: number };
+  refreshSeconds: number | undefined;
+  refreshLinks: { on: string; off: string };
 }
+
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
+/** Minutes of webhook traffic and apply lag drawn; days of findings. */
+export const CHART_MINUTES = 60;
+export const CHART_DAYS = 14;
+
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+const mmdd = (ms: number) => new Date(ms).toISOString().slice(5, 10);
+
+/** Webhooks per minute, apply lag, findings per day, commands against the daily budget. */
+const Charts: FC<{ d: OverviewData }> = ({ d }) => {
+  const c = d.charts;
+  const lagBars = c.perMinute.filter((b) => b.maxApplyLagMs !== null).map((b) => ({ atMs: b.atMs, value: b.maxApplyLagMs as number, label: `${hhmm(b.atMs)} UTC: slowest apply ${b.maxApplyLagMs} ms` }));
+  return (
+    <div class="cards charts">
+      <section class="card" aria-labelledby="c-webhooks">
+        <h2 id="c-webhooks">Webhooks per minute</h2>
+        <TimeBars
+          title={`Webhook deliveries per minute, last ${CHART_MINUTES} minutes`}
+          bars={c.perMinute.map((b) => ({ atMs: b.atMs, value: b.count, label: `${hhmm(b.atMs)} UTC: ${b.count} deliveries` }))}
+          endMs={d.nowMs}
+          bucketMs={MINUTE_MS}
+          buckets={CHART_MINUTES}
+          unit="deliveries"
+          firstLabel={`${hhmm(d.nowMs - (CHART_MINUTES - 1) * MINUTE_MS)} UTC`}
+          lastLabel="now"
+        />
+      </section>
+      <section class="card" aria-labelledby="c-lag">
+        <h2 id="c-lag">Apply lag (ms, slowest per minute)</h2>
+        <TimeBars
+          title={`Slowest time from receipt to applied, per minute, last ${CHART_MINUTES} minutes`}
+          bars={lagBars}
+          endMs={d.nowMs}
+          bucketMs={MINUTE_MS}
+          buckets={CHART_MINUTES}
+          unit="ms"
+          firstLabel={`${hhmm(d.nowMs - (CHART_MINUTES - 1) * MINUTE_MS)} UTC`}
+          lastLabel="now"
+          color="#E69F00"
+        />
+      </section>
+      <section class="card" aria-labelledby="c-findings">
+        <h2 id="c-findings">Findings per day</h2>
+        <TimeBars
+          title={`Findings detected per day, last ${CHART_DAYS} days`}
+          bars={c.perDay.map((b) => ({ atMs: b.atMs, value: b.count, label: `${mmdd(b.atMs)}: ${b.count} findings` }))}
+          endMs={d.nowMs}
+          bucketMs={DAY_MS}
+          buckets={CHART_DAYS}
+          unit="findings"
+          firstLabel={mmdd(d.nowMs - (CHART_DAYS - 1) * DAY_MS)}
+          lastLabel="today"
+          color="#D55E00"
+        />
+      </section>
+      <section class="card" aria-labelledby="c-budget">
+        <h2 id="c-budget">Commands vs daily budget</h2>
+        {c.budget.length === 0 ? (
+          <p class="muted">No commands in the last 24 h.</p>
+        ) : (
+          <LimitBars title="Commands per device in the last 24 hours against DAILY_COMMAND_LIMIT" rows={c.budget.map((b) => ({ label: b.deviceId, href: `/ui/devices/${encodeURIComponent(b.deviceId)}`, value: b.count }))} limit={c.dailyLimit} />
+        )}
+      </section>
+    </div>
+  );
+};
 
 const Reachable: FC<{ value: boolean | null }> = ({ value }) =>
   value === null ? <span class="badge">unknown</span> : value ? <span class="badge badge-good">yes</span> : <span class="badge badge-bad">no</span>;
 
 /** `/ui`: webhook health, counts of findings and dead alerts, devices by type with their controlled state. */
 export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
-  <Layout title="Fleet" section="overview">
+  <Layout title="Fleet" section="overview" refreshSeconds={d.refreshSeconds}>
     <h1>Fleet overview</h1>
+    <RefreshToggle on={d.refreshSeconds !== undefined} seconds={d.refreshSeconds ?? 30} onHref={d.refreshLinks.on} offHref={d.refreshLinks.off} />
     <div class="cards">
       <section class="card" aria-labelledby="health-h">
         <h2 id="health-h">Enode webhook</h2>
@@ -50,7 +126,7 @@ export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
           {d.findingsByKind.map((f) => (
             <>
               <dt>
-                <a href={`/ui/findings?kind=${f.kind}`}>{f.kind}</a>
+                <a href={`/ui/findings?kind=${f.kind}&state=all`}>{f.kind}</a>
               </dt>
               <dd>{f.count > 0 ? <span class="badge badge-bad">{f.count}</span> : f.count}</dd>
             </>
@@ -68,9 +144,15 @@ export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
             <a href="/ui/alerts?status=pending">Pending deliveries</a>
           </dt>
           <dd>{d.alerts.pending}</dd>
+          <dt>
+            <a href="/ui/alerts?status=held">Held (no sink)</a>
+          </dt>
+          <dd>{d.held.count > 0 ? <span class="badge badge-warn">{d.held.count}</span> : d.held.count}</dd>
         </dl>
+        {d.held.count > 0 && <HeldHint sinksConfigured={d.held.sinksConfigured} />}
       </section>
     </div>
+    <Charts d={d} />
 
     <h2>Devices{d.onlyType ? ` · ${d.onlyType}` : ''}</h2>
     {d.onlyType && (
@@ -107,7 +189,9 @@ export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
                     </a>
                     {dev.deletedAt && <span class="badge"> deleted</span>}
                   </td>
-                  <td class="mono">{dev.userId}</td>
+                  <td>
+                    <IdLink kind="user" id={dev.userId} />
+                  </td>
                   <td>{dev.vendor ?? '—'}</td>
                   <td class="mono">{formatControlled(dev.controlled)}</td>
                   <td>
