@@ -9,6 +9,7 @@ import { runMigrations } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
 import { startDaemon } from './daemon.js';
 import { clearDemoDatabase, DEMO_DATABASE_PATH, demoToken, isDemoDatabase, refusedDemoFlag, startDemo } from './demo.js';
+import { INIT_HELP, InitError, initReport, runInit } from './init.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSimulatorCli, SIMULATOR_USAGE, SimulatorUsageError } from './simulator/index.js';
 import { StartupError } from './startup-error.js';
@@ -23,6 +24,8 @@ const HELP: Record<string, string> = {
 Usage: enode-sync <command> [options]
 
 Commands:
+  init [--public-url <url>] [--out .env]
+                        generate the secrets into a new .env and print what to give Enode
   serve                 run the daemon (webhook receiver, admin API)
   demo                  run the daemon and a simulated Enode wired together (try it without Enode)
   simulate              run the simulated Enode API alone (a fake Enode for local runs and tests)
@@ -63,6 +66,7 @@ Applies the stored delivery again through the same funnel as live webhooks. Appl
 idempotent, so replaying an applied delivery changes nothing. Exit code 1 when it still fails.
 While the daemon runs, prefer POST /api/v1/deliveries/{id}/replay: it goes through the daemon's writer.`,
   alerts: ALERTS_HELP,
+  init: INIT_HELP,
   status: `Usage: enode-sync status [--json] [--url <daemon url>]
 
 Reads $DATABASE_PATH (works with the daemon stopped) and prints device, action, delivery, finding
@@ -278,6 +282,28 @@ async function demoCommand(env: Env, args: string[]): Promise<void> {
   });
 }
 
+function initCommand(args: string[]): number {
+  const value = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const known = new Set(['--public-url', '--out']);
+  const bad = args.filter((a, i) => (a.startsWith('--') ? !known.has(a) : !known.has(args[i - 1] ?? '')));
+  if (bad.length > 0 || [...known].some((k) => args.includes(k) && (value(k) === undefined || value(k)?.startsWith('--')))) {
+    process.stderr.write(`${INIT_HELP}\n`);
+    return 2;
+  }
+  try {
+    const result = runInit({ path: value('--out') ?? '.env', publicUrl: value('--public-url') });
+    process.stdout.write(`${initReport(result)}\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof InitError)) throw err;
+    process.stderr.write(`enode-sync init: ${err.message}\n`);
+    return 1;
+  }
+}
+
 async function migrateCommand(env: Env): Promise<number> {
   const config = configOrExit(env, []);
   const logger = createLogger(config.logLevel);
@@ -439,6 +465,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'simulate':
       await simulateCommand(env, rest);
+      return;
+    case 'init':
+      process.exitCode = initCommand(rest);
       return;
     case 'migrate':
       process.exitCode = await migrateCommand(env);
