@@ -55,6 +55,11 @@ function longSummary(e: SummarizedEvent): string {
       const c = obj(d['command']);
       return `${text(c['command']) ?? 'command'} ${e.type === 'command.sent' ? 'sent' : 'refused'}${text(c['error']) ? `: ${text(c['error'])}` : ''}`;
     }
+    case 'interference.acknowledged':
+    case 'interference.resolved': {
+      const f = obj(d['finding']);
+      return `${text(f['kind']) ?? 'finding'} ${text(d['state']) ?? '?'}${text(d['note']) ? `: ${text(d['note'])}` : ''}`;
+    }
     default: {
       const detail = alertDetail(d);
       return `alert ${e.type}${detail ? `: ${detail}` : ''}`;

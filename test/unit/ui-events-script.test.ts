@@ -35,6 +35,8 @@ const SAMPLES: Array<{ type: string; data: Record<string, unknown> }> = [
   { type: 'webhook.inactive', data: { webhook: { id: 'wh1' } } },
   { type: 'credentials.invalidated', data: { vendor: 'TESLA' } },
   { type: 'apply.stalled', data: { apply: { error: null } } },
+  { type: 'interference.acknowledged', data: { finding: { kind: 'UNEXPECTED_CHANGE' }, state: 'acknowledged', previousState: 'open', note: 'on it' } },
+  { type: 'interference.resolved', data: { finding: {}, state: 'resolved', previousState: 'open', note: null } },
 ];
 
 describe('the live tail script', () => {
