@@ -379,7 +379,7 @@ async function alertsCommand(env: Env, args: string[]): Promise<number> {
     if (typeof storage === 'number') return storage;
     try {
       const io = { out: (l: string) => process.stdout.write(`${l}\n`), err: (l: string) => process.stderr.write(`${l}\n`) };
-      return await runAlertsCli(args, systemClock.now().getTime(), io, storage);
+      return await runAlertsCli(args, systemClock.now().getTime(), io, { read: storage.read, store: storage.store, sinksConfigured: configuredSinkNames(config.alerts).length > 0 });
     } finally {
       await storage.close();
     }

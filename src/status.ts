@@ -4,6 +4,7 @@
  * (works with the daemon stopped, on either engine), plus the running daemon's /readyz when a URL
  * is given or the local port answers.
  */
+import { SINK_HINT } from './alerts/cli.js';
 import type { ReadStore, StorageInfo } from './store/read.js';
 
 /** No webhook for this long while devices exist: probably an Enode-side problem (webhook disabled). */
@@ -38,8 +39,6 @@ export interface StatusReport {
 
 const iso = (ms: number | null) => (ms !== null ? new Date(ms).toISOString() : null);
 
-/** What to set so that held alerts go out. */
-export const SINK_HINT = 'configure a sink to send them: ALERT_WEBHOOK_URLS with ALERT_WEBHOOK_SECRET, or ALERT_SLACK_WEBHOOK_URL (README "Alerts")';
 
 /**
  * Reads the report through the read port of an open, migrated database at `nowMs`; `database`

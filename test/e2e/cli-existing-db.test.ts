@@ -87,5 +87,9 @@ describe('status verdicts', () => {
     expect(json.heldAlerts.hint).toContain('ALERT_WEBHOOK_URLS');
     const withSink = runCli(['status', '--url', 'http://127.0.0.1:9'], { DATABASE_PATH: path, ALERT_SLACK_WEBHOOK_URL: 'https://hooks.slack.example/services/T/B/x' });
     expect(withSink.stdout).toMatch(/held alerts:\s+1 waiting for the next dispatch run/);
+    const list = runCli(['alerts', 'list'], { DATABASE_PATH: path });
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout.trim())).toMatchObject({ sink: null, status: 'held', alert: { type: 'action.failed' } });
+    expect(list.stderr).toMatch(/1 alert\(s\) held: no alert sink is configured; configure a sink/);
   });
 });
