@@ -87,7 +87,7 @@ function composeOver(storage: Storage, config: Config, logger: Logger, clock: Cl
       (stopping ??= (async () => {
         await scheduler?.stop();
         // Open event streams end here (each told to reconnect elsewhere), or a server would wait for them until its deadline.
-        deps.eventFeed.close();
+        await deps.eventFeed.close();
       })()),
     close: async () => {
       await storage.close();
@@ -114,6 +114,9 @@ function daemonJobs(deps: Deps): { jobs: JobSpec[]; enode: EnodeClient | undefin
       logger: logger.child({ component: 'subscriptions' }),
       timeoutMs: config.alerts.timeoutSeconds * 1000,
       allowPrivateUrls: config.subscriptions.allowPrivateUrls,
+      // Idle lanes wake when the log grows, checked as often as the event stream reads it.
+      head: () => deps.read.lastEventPosition(),
+      headPollMs: config.eventsStream.pollMs,
     }).job(
       config.alerts.dispatchIntervalSeconds,
     ),

@@ -53,6 +53,7 @@ export function depsOver(base: { config: Config; logger: Logger; clock: Clock; e
     eventFeed: eventFeedOver(base.config, storage.read, base.logger),
     metrics: createMetrics({
       read: storage.read,
+      eventFeed: { get size() { return deps.eventFeed.size; }, disconnects: () => deps.eventFeed.disconnects() },
       clock: base.clock,
       store: storage.store,
       enodeStats: () => deps.enode?.stats(),
@@ -74,6 +75,7 @@ export function createDeps(base: { config: Config; db: Db; logger: Logger; clock
     eventFeed: eventFeedOver(base.config, read, base.logger),
     metrics: createMetrics({
       read,
+      eventFeed: { get size() { return deps.eventFeed.size; }, disconnects: () => deps.eventFeed.disconnects() },
       clock: base.clock,
       store: theStore,
       // Read at scrape time: the daemon sets deps.enode once its client exists.

@@ -10,6 +10,8 @@ import type { EnodeRequestStats } from './enode/stats.js';
 import type { Store } from './store/port.js';
 import type { MetricGauges, ReadStore } from './store/read.js';
 import { eventLabel } from './ingest/events.js';
+import type { EventFeed } from './events/stream.js';
+import { createEventTally } from './events/tally.js';
 
 /** How the webhook route answered: `accepted`, `duplicate`, `quarantined`, `unauthorized`, `too_large`, `unavailable`. */
 /** How a webhook request was answered; `aborted`/`timeout`: the client's body never arrived whole (closed, or past the deadline). */
@@ -25,7 +27,9 @@ export interface Metrics {
 }
 
 export interface MetricsSources {
-  read: Pick<ReadStore, 'metricGauges'>;
+  read: Pick<ReadStore, 'metricGauges' | 'events' | 'lastEventPosition'>;
+  /** The process's live event feed (`GET /api/v1/events/stream`, the dashboard's live tail). */
+  eventFeed?: Pick<EventFeed, 'size' | 'disconnects'>;
   clock: Clock;
   store: Store;
   /** The Enode client's request counts (absent without credentials). */
@@ -225,6 +229,36 @@ export function createMetrics(src: MetricsSources): Metrics {
     registers: [registry],
     async collect() {
       this.set((await gauges()).reconcileDue);
+    },
+  });
+
+  const tally = createEventTally(src.read);
+  new Counter({
+    name: `${PREFIX}events_appended_total`,
+    help: 'Events appended to the event log since the first scrape, by type, read from the log (committed only; on Postgres every replica counts every replica’s events)',
+    labelNames: ['type'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [type, n] of await tally.counts()) this.inc({ type }, n);
+    },
+  });
+  new Gauge({
+    name: `${PREFIX}event_stream_clients`,
+    help: 'Clients connected to the event stream now (GET /api/v1/events/stream and the dashboard’s live tail)',
+    registers: [registry],
+    collect() {
+      this.set(src.eventFeed?.size ?? 0);
+    },
+  });
+  new Counter({
+    name: `${PREFIX}event_stream_disconnects_total`,
+    help: 'Event stream clients ended, by reason: client (it left), shutdown, slow_consumer, cursor_expired (retention passed it), logout (its dashboard session ended)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(src.eventFeed?.disconnects() ?? {})) this.inc({ reason }, n);
     },
   });
 

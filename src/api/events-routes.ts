@@ -158,34 +158,97 @@ function endFrame(end: StreamEnd): { event: string; data: string } | undefined {
       };
     case 'expired':
       return { event: 'error', data: JSON.stringify({ code: 'CURSOR_EXPIRED', message: EXPIRED_MESSAGE, oldestCursor: encodeEventCursor(end.prunedThrough) }) };
+    case 'logout':
+      return { event: 'error', data: JSON.stringify({ code: 'UNAUTHORIZED', message: 'The dashboard session ended (logout or expiry): sign in again' }) };
   }
 }
 
 /** How long the last frame of a stream may take to leave: a client too slow to take it is not waited for. */
 const END_FRAME_WAIT_MS = 1_000;
+/** How often a stream opened with a dashboard session checks that the session still holds (at most; and at each keep-alive). */
+const SESSION_CHECK_MS = 5_000;
+
+/**
+ * The context key under which an authentication middleware leaves a check that the credential a
+ * stream was opened with still holds (the dashboard's session cookie: src/ui/auth.ts). Without
+ * one (the bearer token), a stream lives until the client, the server or the feed ends it.
+ */
+export const STREAM_AUTH_CHECK = 'eventStreamAuthCheck';
+
+/** Leaves on `c` the check that the request's credential still holds, for a stream it opens. */
+export function setStreamAuthCheck(c: Context, stillValid: () => Promise<boolean>): void {
+  c.set(STREAM_AUTH_CHECK as never, stillValid as never);
+}
+
+interface PumpOptions {
+  keepAliveMs: number;
+  /** The credential check of the request (see STREAM_AUTH_CHECK), if any. */
+  stillAuthorized: (() => Promise<boolean>) | undefined;
+  /** Drops the connection: for a client that no longer reads, the last frame cannot reach it. */
+  disconnect(): void;
+}
+
+/** Writes `text`, or gives up when the subscription ends first (a client that stopped reading blocks the write forever). */
+async function writeUnlessEnded(stream: SSEStreamingApi, sub: StreamSubscription, text: string): Promise<boolean> {
+  return Promise.race([stream.write(text).then(() => true), sub.ended.then(() => false)]);
+}
+
+const frame = (f: { id?: string; event: string; data: string }) => `${f.event ? `event: ${f.event}\n` : ''}data: ${f.data}\n${f.id ? `id: ${f.id}\n` : ''}\n`;
 
 /** Writes the subscription's events to the stream until either ends. */
-async function pump(stream: SSEStreamingApi, sub: StreamSubscription, keepAliveMs: number): Promise<void> {
+async function pump(stream: SSEStreamingApi, sub: StreamSubscription, o: PumpOptions): Promise<void> {
   stream.onAbort(() => sub.close());
+  const checkEveryMs = o.stillAuthorized ? Math.min(o.keepAliveMs, SESSION_CHECK_MS) : o.keepAliveMs;
+  let checkedAt = Date.now();
+  let wroteAt = Date.now();
   // Sent at once so that clients and proxies see the stream open before the first event.
   await stream.write(': connected\n\n');
   for (;;) {
-    const next = await sub.next(keepAliveMs);
+    const next = await sub.next(checkEveryMs);
     if (stream.aborted) return;
-    if ('end' in next) {
-      const frame = endFrame(next.end);
-      if (frame) await Promise.race([stream.writeSSE(frame), new Promise((r) => setTimeout(r, END_FRAME_WAIT_MS).unref())]);
-      return;
+    if ('end' in next) return endStream(stream, next.end, o);
+    if (o.stillAuthorized && Date.now() - checkedAt >= checkEveryMs) {
+      checkedAt = Date.now();
+      if (!(await o.stillAuthorized())) {
+        sub.end({ reason: 'logout' });
+        return endStream(stream, { reason: 'logout' }, o);
+      }
     }
+    let text: string;
     if ('idle' in next) {
-      await stream.write(': keep-alive\n\n');
-      continue;
+      if (Date.now() - wroteAt < o.keepAliveMs) continue;
+      text = ': keep-alive\n\n';
+    } else {
+      // One write per batch: the race against the end below costs one promise per batch, not per event.
+      text = next.events.map((e) => frame({ id: encodeEventCursor(e.position), event: e.type, data: JSON.stringify(presentEvent(e)) })).join('');
     }
-    for (const e of next.events) {
-      await stream.writeSSE({ id: encodeEventCursor(e.position), event: e.type, data: JSON.stringify(presentEvent(e)) });
-      if (stream.aborted) return;
-    }
+    if (!(await writeUnlessEnded(stream, sub, text))) return endStream(stream, await sub.ended, o);
+    wroteAt = Date.now();
+    if (stream.aborted) return;
   }
+}
+
+/** Sends the end's frame, if the client should know; a client that does not take it within END_FRAME_WAIT_MS is disconnected. */
+async function endStream(stream: SSEStreamingApi, end: StreamEnd, o: PumpOptions): Promise<void> {
+  const last = endFrame(end);
+  if (!last) return;
+  let timer: NodeJS.Timeout | undefined;
+  const sent = await Promise.race([
+    stream.write(frame(last)).then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), END_FRAME_WAIT_MS);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!sent) o.disconnect();
+}
+
+/** The Node response under a request served by @hono/node-server (its `env` bindings), to drop a connection that does not drain. */
+function nodeResponse(c: Context): { destroy(): void } | undefined {
+  const env = c.env as { outgoing?: { destroy?: unknown } } | undefined;
+  const outgoing = env?.outgoing;
+  return outgoing && typeof outgoing.destroy === 'function' ? (outgoing as { destroy(): void }) : undefined;
 }
 
 /** `GET /events/stream` (auth is applied by the caller). */
@@ -205,7 +268,19 @@ export function eventStreamRoutes(deps: EventStreamDeps) {
     const filter: StreamFilter = { after: resumed ?? (await deps.read.lastEventPosition()), types, deviceId: q.deviceId, userId: q.userId };
     const sub = deps.feed.subscribe(filter);
     c.header('X-Accel-Buffering', 'no');
-    return streamSSE(c, (stream) => pump(stream, sub, deps.keepAliveMs));
+    const stillAuthorized = c.get(STREAM_AUTH_CHECK as never) as (() => Promise<boolean>) | undefined;
+    const socket = nodeResponse(c);
+    return streamSSE(c, (stream) =>
+      pump(stream, sub, {
+        keepAliveMs: deps.keepAliveMs,
+        stillAuthorized,
+        disconnect: () => {
+          // Node's response: destroying it closes the socket even with unsent bytes queued. Elsewhere, ending the body is all there is.
+          socket?.destroy();
+          stream.abort();
+        },
+      }),
+    );
   });
 
   return app;

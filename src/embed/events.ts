@@ -11,7 +11,11 @@ import type { ReadStore } from '../store/read.js';
 import type { EnodeSyncEvent } from './event-types.js';
 
 export interface EventsOptions {
-  /** Resume after this event (its `id`, a cursor); omitted: from the oldest event retention keeps. */
+  /**
+   * Resume after this event (its `id`, a cursor): if retention deletes events after it before they
+   * are read, the iterator throws EventCursorExpiredError. Omitted: from the oldest event
+   * retention keeps, following retention (events it deletes before they are read are skipped).
+   */
   after?: string | undefined;
   /** Exact types and prefixes such as `device.*`; omitted or empty: every type. */
   types?: readonly string[] | undefined;
@@ -103,8 +107,11 @@ export function createEventLog(read: Pick<ReadStore, 'events' | 'eventsPrunedThr
   };
 
   async function* iterate(start: number | undefined, filter: Omit<EventsOptions, 'after'>): AsyncGenerator<EnodeSyncEvent, void, undefined> {
+    // From the oldest kept (no cursor given), the iterator follows retention: what it deletes
+    // before being read is simply not there to read. From a cursor, a prune past it is an error:
+    // the consumer asked for every event after it.
+    const follow = start === undefined;
     let position = await unlessClosed(async () => {
-      // From the oldest kept: start at the retention mark, so that a later check against it means something.
       if (start === undefined) return tracked(read.eventsPrunedThrough());
       await assertKept(start);
       return start;
@@ -113,7 +120,7 @@ export function createEventLog(read: Pick<ReadStore, 'events' | 'eventsPrunedThr
       const after: number = position;
       const rows = await unlessClosed(async () => {
         const page = await tracked(read.events({ after, types: filter.types, deviceId: filter.deviceId, userId: filter.userId, limit: PAGE }));
-        await assertKept(after);
+        if (!follow) await assertKept(after);
         return page;
       });
       if (rows === undefined) return;

@@ -33,8 +33,24 @@ export interface StreamFilter {
   userId?: string | undefined;
 }
 
-/** Why a subscription ended: the client left, the process stops, it read too slowly, or retention passed its position. */
-export type StreamEnd = { reason: 'closed' } | { reason: 'shutdown' } | { reason: 'slow'; buffered: number } | { reason: 'expired'; prunedThrough: number };
+/**
+ * Why a subscription ended: the client left, the process stops, it read too slowly, retention
+ * passed its position, or the dashboard session it was opened with ended (logout, expiry).
+ */
+export type StreamEnd =
+  | { reason: 'closed' }
+  | { reason: 'shutdown' }
+  | { reason: 'slow'; buffered: number }
+  | { reason: 'expired'; prunedThrough: number }
+  | { reason: 'logout' };
+
+/** The `reason` label of `enode_sync_event_stream_disconnects_total` for each end. */
+export const DISCONNECT_REASONS = { closed: 'client', shutdown: 'shutdown', slow: 'slow_consumer', expired: 'cursor_expired', logout: 'logout' } as const satisfies Record<
+  StreamEnd['reason'],
+  string
+>;
+
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[StreamEnd['reason']];
 
 /** What the writer of one stream gets next: events to write, nothing for a while (write a keep-alive), or the end. */
 export type StreamNext = { events: StoredEvent[] } | { idle: true } | { end: StreamEnd };
@@ -44,6 +60,13 @@ export interface StreamSubscription {
   next(idleMs: number): Promise<StreamNext>;
   /** The client left: stop feeding it. */
   close(): void;
+  /** Ends the subscription for `why` (a writer that learnt it must stop, e.g. its session ended). */
+  end(why: StreamEnd): void;
+  /**
+   * Resolves when the subscription ends, whatever the writer is doing: a writer blocked on a
+   * client that stopped reading races its write against it, so that the end is not lost behind it.
+   */
+  readonly ended: Promise<StreamEnd>;
 }
 
 export interface EventFeedOptions {
@@ -59,8 +82,10 @@ export interface EventFeed {
   subscribe(filter: StreamFilter): StreamSubscription;
   /** Clients connected now. */
   readonly size: number;
-  /** Ends every subscription (`shutdown`) and stops polling; later subscriptions end at once. */
-  close(): void;
+  /** Subscriptions ended since start, by reason (metrics). */
+  disconnects(): Record<DisconnectReason, number>;
+  /** Ends every subscription (`shutdown`), stops polling and resolves once the read in flight is done (no read follows). */
+  close(): Promise<void>;
 }
 
 /** Events read per query: shared pages, and a catch-up page (at most half a buffer). */
@@ -79,15 +104,18 @@ function matches(f: StreamFilter, e: StoredEvent): boolean {
 class Subscriber implements StreamSubscription {
   scanned: number;
   private queue: StoredEvent[] = [];
-  ended: StreamEnd | undefined;
+  endedWhy: StreamEnd | undefined;
+  readonly ended: Promise<StreamEnd>;
+  private resolveEnded!: (why: StreamEnd) => void;
   private wake: (() => void) | undefined;
 
   constructor(
     readonly filter: StreamFilter,
     private readonly bufferEvents: number,
-    private readonly onClose: (s: Subscriber) => void,
+    private readonly onClose: (s: Subscriber, why: StreamEnd) => void,
   ) {
     this.scanned = filter.after;
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
   get buffered(): number {
@@ -100,7 +128,7 @@ class Subscriber implements StreamSubscription {
   }
 
   push(e: StoredEvent): void {
-    if (this.ended) return;
+    if (this.endedWhy) return;
     if (this.queue.length >= this.bufferEvents) {
       this.end({ reason: 'slow', buffered: this.queue.length });
       return;
@@ -110,10 +138,11 @@ class Subscriber implements StreamSubscription {
   }
 
   end(why: StreamEnd): void {
-    if (this.ended) return;
-    this.ended = why;
+    if (this.endedWhy) return;
+    this.endedWhy = why;
     this.queue = [];
-    this.onClose(this);
+    this.onClose(this, why);
+    this.resolveEnded(why);
     this.signal();
   }
 
@@ -122,7 +151,7 @@ class Subscriber implements StreamSubscription {
   }
 
   async next(idleMs: number): Promise<StreamNext> {
-    if (this.queue.length === 0 && !this.ended) {
+    if (this.queue.length === 0 && !this.endedWhy) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, idleMs);
         this.wake = () => {
@@ -132,7 +161,7 @@ class Subscriber implements StreamSubscription {
       });
       this.wake = undefined;
     }
-    if (this.ended) return { end: this.ended };
+    if (this.endedWhy) return { end: this.endedWhy };
     if (this.queue.length === 0) return { idle: true };
     return { events: this.queue.splice(0) };
   }
@@ -158,7 +187,7 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
   /** Appended since `head`, for everyone; `head` moves to the last one read. */
   async function readShared(): Promise<StoredEvent[]> {
     const fresh: StoredEvent[] = [];
-    for (let i = 0; i < MAX_PAGES_PER_TICK; i++) {
+    for (let i = 0; i < MAX_PAGES_PER_TICK && !closed; i++) {
       const rows = await o.read.events({ after: head, limit: PAGE });
       const got = rows.slice(0, PAGE);
       fresh.push(...got);
@@ -170,10 +199,11 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
 
   /** Reads `s`'s events from the log while its buffer has room, until it reaches `head`. */
   async function catchUp(s: Subscriber): Promise<void> {
-    while (!s.ended && s.hasRoom) {
+    while (!s.endedWhy && s.hasRoom && !closed) {
       const from = s.scanned;
       const rows = await o.read.events({ after: from, types: s.filter.types, deviceId: s.filter.deviceId, userId: s.filter.userId, limit: page });
       // Checked after the read: a prune that removed what this read missed has committed by now.
+      if (closed) return;
       const prunedThrough = await o.read.eventsPrunedThrough();
       if (prunedThrough > from) return s.end({ reason: 'expired', prunedThrough });
       const got = rows.slice(0, page);
@@ -193,10 +223,11 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
       stale = false;
       head = await o.read.lastEventPosition();
     }
+    if (closed) return;
     const before = head;
     const fresh = await readShared();
     for (const s of [...subscribers]) {
-      if (s.ended) continue;
+      if (s.endedWhy || closed) continue;
       if (s.scanned >= before) {
         for (const e of fresh) if (e.position > s.scanned && matches(s.filter, e)) s.push(e);
         s.scanned = Math.max(s.scanned, head);
@@ -208,6 +239,7 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
 
   /** Runs a tick now, or right after the one running; never two at once. */
   function runTick(): void {
+    if (closed) return;
     if (ticking) {
       again = true;
       return;
@@ -233,7 +265,9 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
     timer.unref();
   }
 
-  const remove = (s: Subscriber) => {
+  const disconnects: Record<DisconnectReason, number> = { client: 0, shutdown: 0, slow_consumer: 0, cursor_expired: 0, logout: 0 };
+  const remove = (s: Subscriber, why: StreamEnd) => {
+    if (subscribers.has(s)) disconnects[DISCONNECT_REASONS[why.reason]] += 1;
     subscribers.delete(s);
     if (subscribers.size > 0) return;
     stale = true;
@@ -256,11 +290,14 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
     get size() {
       return subscribers.size;
     },
-    close() {
+    disconnects: () => ({ ...disconnects }),
+    async close() {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
       for (const s of [...subscribers]) s.end({ reason: 'shutdown' });
+      // A tick in flight finishes its current read and stops there (each step checks `closed`).
+      await ticking;
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
 import type { Clock } from '../clock.js';
+import { setStreamAuthCheck } from '../api/events-routes.js';
 import type { AuthGuard } from '../http/auth-guard.js';
 import { memoryRevocations, type RevocationStore } from './session-store.js';
 
@@ -196,6 +197,11 @@ export function identify(
     if (adminToken && presentedBearer(c) !== undefined) guard.assertAllowed(c, 'ui-bearer');
     const outcome = await authenticate(c, sessions, adminToken);
     c.set(AUTH_OUTCOME as never, outcome as never);
+    // A live tail opened with the session ends when the session does (logout, expiry), not when the tab closes.
+    if (outcome === 'session' && sessions) {
+      const value = sessionCookie(c);
+      setStreamAuthCheck(c, () => sessions.verify(value));
+    }
     if (outcome === 'bad-bearer') {
       guard.recordFailure(c, 'ui-bearer');
       return onBadBearer(c);
