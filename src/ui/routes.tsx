@@ -21,7 +21,7 @@ import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUS
 import { ALERT_TYPES } from '../alerts/types.js';
 import { presentFinding } from '../api/interference-routes.js';
 import { consoleRoutes } from './console-routes.js';
-import { listFilter, type ListFilter } from './filters.js';
+import { filterTime, listFilter, type ListFilter } from './filters.js';
 import { LoginPage } from './pages/login.js';
 import { CHART_DAYS, CHART_MINUTES, OverviewPage } from './pages/overview.js';
 import { EventsPage } from './pages/events.js';
@@ -78,6 +78,21 @@ function refreshOf(c: Context) {
     refreshLinks: { on: `${base}${without.size ? `?${without}` : ''}`, off: `${base}?${withOff}` },
     refresh: off ? 'off' : undefined,
   };
+}
+
+/** Longest device timeline window (ms): 30 days, as the longest `hours` choice. */
+const MAX_RANGE_MS = 720 * 3_600_000;
+/** Shortest (ms): zooming in stops at one minute. */
+const MIN_RANGE_MS = 60_000;
+
+/** The device page's window: `from`..`until` when either is given (the other defaults to `hours` away), else the last `hours`. */
+function rangeWindow(fromMs: number | undefined, untilMs: number | undefined, hours: number, nowMs: number) {
+  if (fromMs === undefined && untilMs === undefined) return { fromMs: nowMs - hours * 3_600_000, untilMs: nowMs };
+  const until = untilMs ?? Math.min(nowMs, (fromMs as number) + hours * 3_600_000);
+  const from = fromMs ?? until - hours * 3_600_000;
+  if (until <= from) throw new AppError('BAD_REQUEST', '"until" must be after "from"');
+  if (until - from > MAX_RANGE_MS) throw new AppError('BAD_REQUEST', 'A timeline window spans at most 30 days');
+  return { fromMs: from, untilMs: Math.max(until, from + MIN_RANGE_MS) };
 }
 
 /** The list filters for links: device, user, time as given. */
@@ -304,7 +319,10 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     if (!parsedHours.success) throw new AppError('BAD_REQUEST', `Invalid "hours": a whole number from 1 to ${Math.max(...WINDOW_CHOICES_HOURS)}`);
     const hours = parsedHours.data;
     const nowMs = deps.clock.now().getTime();
-    const window = { fromMs: nowMs - hours * 3_600_000, untilMs: nowMs };
+    // `from`/`until` (any range, e.g. from the zoom links) win over `hours` (the last N hours).
+    const fromMs = filterTime('from', c.req.query('from'));
+    const untilMs = filterTime('until', c.req.query('until'));
+    const window = rangeWindow(fromMs, untilMs, hours, nowMs);
     const after = c.req.query('after') || undefined;
     const [row, slice] = await Promise.all([read.getDevice(deviceId), deviceTimelineSlice(read, deviceId, window, after)]);
     if (!row && !after && slice.entries.length === 0) throw new AppError('NOT_FOUND', `No device ${deviceId}`);
@@ -312,7 +330,17 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     return sendPage(
       c,
       <DevicePage
-        data={{ deviceId, device: row ? presentDevice(row) : undefined, nowMs, hours, entries: slice.entries, layout: layoutTimeline(slice.entries, slice.drawWindow, fields), after, next: slice.next }}
+        data={{
+          deviceId,
+          device: row ? presentDevice(row) : undefined,
+          nowMs,
+          hours,
+          range: fromMs !== undefined || untilMs !== undefined ? window : undefined,
+          entries: slice.entries,
+          layout: layoutTimeline(slice.entries, slice.drawWindow, fields),
+          after,
+          next: slice.next,
+        }}
       />,
     );
   });

@@ -215,8 +215,10 @@ export function layoutTimeline(entries: readonly TimelineEntry[], window: Timeli
         title: `Command ${cmd.command} — ${cmd.outcome}${cmd.actionId ? `, action ${cmd.actionId}` : ''} at ${formatTime(atMs)}${cmd.error ? `: ${cmd.error}` : ''}`,
       });
     } else if (e.type === 'finding') {
-      counts.findings++;
       const f = e.finding;
+      // One marker per episode: a finding is one episode, however many fields it moved.
+      if (markers.some((m) => m.kind === 'finding' && m.id === f.id)) continue;
+      counts.findings++;
       const change = f.field ? `${f.field}: ${formatValue(f.from)} → ${formatValue(f.to)}` : 'conflicting command';
       markers.push({
         kind: 'finding',

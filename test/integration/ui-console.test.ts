@@ -213,3 +213,27 @@ describe('dashboard overview: held alerts, charts, auto-refresh', () => {
     expect((await get(t, cookie, '/ui/findings')).html).toContain('http-equiv="refresh"');
   });
 });
+
+describe('device timeline: any range, zoom, one marker per finding', () => {
+  it('draws the range from/until give, with zoom and move links that keep to it, and one marker per finding linking its page', async () => {
+    const t = await makeApp();
+    const cookie = await login(t);
+    const id = await finding(t, 'v1');
+    const { res, html } = await get(t, cookie, '/ui/devices/v1?from=2026-03-01T09:00&until=2026-03-01T11:00');
+    expect(res.status).toBe(200);
+    expect(html).toContain('2026-03-01 09:00:00 UTC – 2026-03-01 11:00:00 UTC');
+    expect(html).toContain('href="/ui/devices/v1?from=2026-03-01T09%3A30%3A00Z&amp;until=2026-03-01T10%3A30%3A00Z">Zoom in');
+    expect(html).toContain('href="/ui/devices/v1?from=2026-03-01T08%3A00%3A00Z&amp;until=2026-03-01T12%3A00%3A00Z">Zoom out');
+    expect(html).toContain('href="/ui/devices/v1?from=2026-03-01T08%3A00%3A00Z&amp;until=2026-03-01T10%3A00%3A00Z">← Earlier');
+    expect([...html.matchAll(/class="finding-marker" data-finding-id="([^"]+)"/g)].map((m) => m[1])).toEqual([id]);
+    expect(html).toContain(`<a href="#finding-${id}" class="finding-marker"`);
+    expect(html).toContain(`<tr class="finding" id="finding-${id}">`);
+    expect(html).toContain(`href="/ui/findings/${id}"`);
+    // A range without the change draws no marker.
+    const before = await get(t, cookie, '/ui/devices/v1?from=2026-03-01T08:00&until=2026-03-01T09:00');
+    expect(before.html).not.toContain('class="finding-marker"');
+    for (const bad of ['from=2026-03-01T11:00&until=2026-03-01T10:00', 'from=2026-01-01T00:00&until=2026-03-01T00:00', 'from=soon']) {
+      expect((await get(t, cookie, `/ui/devices/v1?${bad}`)).res.status).toBe(400);
+    }
+  });
+});

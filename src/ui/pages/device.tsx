@@ -2,7 +2,8 @@ import type { FC } from 'hono/jsx';
 import type { presentDevice } from '../../api/present.js';
 import type { TimelineEntry } from '../../reconcile/timeline.js';
 import { describeExplanation, formatAge, formatControlled, formatIso, formatTime, formatValue } from '../format.js';
-import { Layout, Notice, query, Swatch } from '../layout.js';
+import { localTimeValue } from '../filters.js';
+import { IdLink, Layout, Notice, query, Swatch } from '../layout.js';
 import { FINDING_COLOR, TimelineSvg, type TimelineLayout } from '../timeline-svg.js';
 
 export const WINDOW_CHOICES_HOURS = [1, 6, 24, 72, 168, 720] as const;
@@ -12,6 +13,8 @@ export interface DevicePageData {
   device: ReturnType<typeof presentDevice> | undefined;
   nowMs: number;
   hours: number;
+  /** The window when the URL gave `from`/`until` (zoom, pan, a chosen range); undefined for "the last `hours`". */
+  range?: { fromMs: number; untilMs: number } | undefined;
   entries: TimelineEntry[];
   layout: TimelineLayout;
   /** Set when the window held more than could be drawn (before paging; kept for callers that cap instead). */
@@ -22,14 +25,40 @@ export interface DevicePageData {
   next?: string | null;
 }
 
+const isoParam = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+/** The window's own parameters, for links that keep it. */
+const windowParams = (d: DevicePageData) => (d.range ? { from: isoParam(d.range.fromMs), until: isoParam(d.range.untilMs) } : { hours: d.hours });
+const MAX_SPAN_MS = 720 * 3_600_000;
+const MIN_SPAN_MS = 60_000;
+
 /** Links between the pages of a long window: back to its start, on to later entries. */
 const PageLinks: FC<{ d: DevicePageData }> = ({ d }) =>
   d.after || d.next ? (
     <p class="pager">
-      {d.after && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ hours: d.hours })}`}>← Start of the window</a>}{' '}
-      {d.next && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ hours: d.hours, after: d.next })}`}>Later entries →</a>}
+      {d.after && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query(windowParams(d))}`}>← Start of the window</a>}{' '}
+      {d.next && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ ...windowParams(d), after: d.next })}`}>Later entries →</a>}
     </p>
   ) : null;
+
+/** Zoom in and out around the window's middle, and move it earlier or later by half its span (URL parameters `from`, `until`). */
+const ZoomLinks: FC<{ d: DevicePageData }> = ({ d }) => {
+  const from = d.range?.fromMs ?? d.nowMs - d.hours * 3_600_000;
+  const until = d.range?.untilMs ?? d.nowMs;
+  const span = until - from;
+  const mid = from + span / 2;
+  const href = (f: number, u: number) => `/ui/devices/${encodeURIComponent(d.deviceId)}${query({ from: isoParam(Math.round(f)), until: isoParam(Math.round(u)) })}`;
+  const inSpan = Math.max(MIN_SPAN_MS, span / 2);
+  const outSpan = Math.min(MAX_SPAN_MS, span * 2);
+  return (
+    <nav class="filters zoom" aria-label="Zoom and move the window">
+      <a href={href(from - span / 2, until - span / 2)}>← Earlier</a>
+      {span > MIN_SPAN_MS && <a href={href(mid - inSpan / 2, mid + inSpan / 2)}>Zoom in</a>}
+      {span < MAX_SPAN_MS && <a href={href(mid - outSpan / 2, mid + outSpan / 2)}>Zoom out</a>}
+      {until < d.nowMs && <a href={href(from + span / 2, until + span / 2)}>Later →</a>}
+      {d.range && <a href={`/ui/devices/${encodeURIComponent(d.deviceId)}${query({ hours: d.hours })}`}>Back to the last {d.hours} h</a>}
+    </nav>
+  );
+};
 
 const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
   switch (e.type) {
@@ -107,11 +136,11 @@ const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
             {e.finding.field && ` ${e.finding.field}: ${formatValue(e.finding.from)} → ${formatValue(e.finding.to)}`}
           </td>
           <td>
-            <code>{e.finding.id}</code> · detected {formatIso(e.finding.detectedAt)}
+            <IdLink kind="finding" id={e.finding.id} /> · detected {formatIso(e.finding.detectedAt)}
             {e.finding.actionId && (
               <>
                 {' '}
-                · overrides action <code>{e.finding.actionId}</code>
+                · overrides action <IdLink kind="action" id={e.finding.actionId} />
               </>
             )}
           </td>
@@ -123,7 +152,7 @@ const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
 /** `/ui/devices/:id`: current state, the drawn timeline with its legend, and every entry in a table. */
 export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
   const dev = d.device;
-  const label = `Timeline of ${d.deviceId} over the last ${d.hours} h`;
+  const label = d.range ? `Timeline of ${d.deviceId} from ${formatTime(d.range.fromMs)} to ${formatTime(d.range.untilMs)}` : `Timeline of ${d.deviceId} over the last ${d.hours} h`;
   return (
     <Layout title={`Device ${d.deviceId}`} section="overview">
       <p>
@@ -137,7 +166,9 @@ export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
           <dt>Type</dt>
           <dd>{dev.type}</dd>
           <dt>User</dt>
-          <dd class="mono">{dev.userId}</dd>
+          <dd>
+            <IdLink kind="user" id={dev.userId} />
+          </dd>
           <dt>Vendor</dt>
           <dd>{dev.vendor ?? '—'}</dd>
           <dt>Reachable</dt>
@@ -174,6 +205,23 @@ export const DevicePage: FC<{ data: DevicePageData }> = ({ data: d }) => {
           {formatTime(d.layout.window.fromMs)} – {formatTime(d.layout.window.untilMs)}
         </span>
       </form>
+      <form method="get" class="timeline-range" aria-label="Any range">
+        <label>
+          From (UTC)
+          <input type="datetime-local" name="from" step="1" value={localTimeValue(d.range?.fromMs ?? d.nowMs - d.hours * 3_600_000)} />
+        </label>
+        <label>
+          Until (UTC)
+          <input type="datetime-local" name="until" step="1" value={localTimeValue(d.range?.untilMs ?? d.nowMs)} />
+        </label>
+        <button type="submit">Show range</button>
+      </form>
+      <ZoomLinks d={d} />
+      <p class="muted">
+        Also: <a href={`/ui/findings?deviceId=${encodeURIComponent(d.deviceId)}&state=all`}>findings</a> ·{' '}
+        <a href={`/ui/actions?deviceId=${encodeURIComponent(d.deviceId)}`}>actions</a> · <a href={`/ui/deliveries?deviceId=${encodeURIComponent(d.deviceId)}`}>deliveries</a> ·{' '}
+        <a href={`/ui/events?deviceId=${encodeURIComponent(d.deviceId)}`}>events</a>
+      </p>
       {d.truncated && <Notice kind="error">This window holds more entries than the page shows: choose a shorter window.</Notice>}
       {(d.after || d.next) && <p class="muted">A long window is shown in pages of at most 500 entries, oldest first; the drawing spans this page.</p>}
       <PageLinks d={d} />
