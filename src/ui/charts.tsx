@@ -7,7 +7,7 @@ import type { FC } from 'hono/jsx';
 
 const W = 320;
 const H = 120;
-const PAD_LEFT = 28;
+const PAD_LEFT = 40;
 const PAD_BOTTOM = 18;
 
 export interface Bar {

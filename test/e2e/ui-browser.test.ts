@@ -154,7 +154,7 @@ describe('dashboard in a real browser', () => {
 
         // The fleet overview lists the device and links to it.
         await page.goto(`${url}/ui`);
-        await page.getByRole('link', { name: DEVICE }).waitFor({ state: 'visible' });
+        await page.getByRole('link', { name: DEVICE, exact: true }).waitFor({ state: 'visible' });
         expect(await page.locator('.verdict').textContent()).toBe('ok');
         await page.screenshot({ path: join(ARTIFACTS, 'dashboard-fleet.png'), fullPage: true });
       } finally {
@@ -233,5 +233,102 @@ describe('dashboard in a real browser', () => {
       }
     },
     90_000,
+  );
+
+  it.skipIf(!hasChromium)(
+    'the console: finds ids from the header, shows a finding\'s evidence, acknowledges it, replays a delivery; held alerts and charts on the overview; a phone without overflow',
+    async () => {
+      const url = daemon!.url;
+      const findingId = ((await (await adminGet(url, `/interference?deviceId=${DEVICE}`)).json()) as { data: Array<{ id: string }> }).data[0]!.id;
+      let browser: Browser | undefined;
+      try {
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          timeout: 30_000,
+        });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        context.setDefaultTimeout(15_000);
+        const page = await context.newPage();
+        const consoleErrors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') consoleErrors.push(m.text());
+        });
+        await page.goto(`${url}/ui/login?next=%2Fui%3Frefresh%3Doff`);
+        await page.getByLabel('Admin token').fill(E2E_ADMIN);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.waitForURL(`${url}/ui?refresh=off`);
+        mkdirSync(ARTIFACTS, { recursive: true });
+
+        // The overview: held alerts (the daemon has no sink) with the hint, and the charts.
+        await page.getByRole('link', { name: 'Held (no sink)' }).waitFor({ state: 'visible' });
+        expect(await page.locator('.hint').first().textContent()).toContain('ALERT_WEBHOOK_URLS');
+        expect(await page.locator('svg.chart').count()).toBeGreaterThanOrEqual(3);
+        expect(await page.locator('svg.chart rect.bar').count()).toBeGreaterThan(0);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-overview.png'), fullPage: true });
+
+        // Search from the header: a device id opens the device, a finding id its evidence.
+        const search = page.getByRole('searchbox', { name: 'Find by id' });
+        await search.fill(DEVICE);
+        await search.press('Enter');
+        await page.waitForURL(`${url}/ui/devices/${DEVICE}`);
+        await page.getByRole('searchbox', { name: 'Find by id' }).fill(findingId);
+        await page.getByRole('button', { name: 'Find' }).click();
+        await page.waitForURL(`${url}/ui/findings/${findingId}`);
+        await page.locator('table.evidence tr.changed').first().waitFor({ state: 'visible' });
+        expect(await page.locator('table.evidence tr.changed').first().textContent()).toContain('charging');
+        expect(await page.getByRole('heading', { name: 'Action involved' }).isVisible()).toBe(true);
+        expect(await page.locator('dl.facts.card').textContent()).toContain('act-start-1');
+        expect(await page.getByText('this finding').isVisible()).toBe(true);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finding.png'), fullPage: true });
+
+        // Acknowledge with a note: the page says so, and the open list no longer holds it.
+        await page.locator('#ack-note').fill('Customer app override; calling them.');
+        await page.getByRole('button', { name: 'Acknowledge' }).click();
+        await page.waitForURL(`${url}/ui/findings/${findingId}?result=acknowledged`);
+        expect(await page.getByRole('status').textContent()).toBe('Acknowledged.');
+        expect(await page.locator('dd.note').textContent()).toBe('Customer app override; calling them.');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-finding-acknowledged.png'), fullPage: true });
+        await page.goto(`${url}/ui/findings?deviceId=${DEVICE}&refresh=off`);
+        expect(await page.locator(`a[href="/ui/findings/${findingId}"]`).count()).toBe(0);
+        await page.goto(`${url}/ui/findings?deviceId=${DEVICE}&state=acknowledged&refresh=off`);
+        expect(await page.locator(`a[href="/ui/findings/${findingId}"]`).count()).toBe(1);
+        const events = (await (await adminGet(url, '/events?type=interference.acknowledged')).json()) as { data: Array<{ data: { finding: { id: string }; note: string } }> };
+        expect(events.data.map((e) => [e.data.finding.id, e.data.note])).toEqual([[findingId, 'Customer app override; calling them.']]);
+
+        // A delivery: headers, pretty payload, and Replay, which comes back with the outcome.
+        await page.goto(`${url}/ui/deliveries?deviceId=${DEVICE}&refresh=off`);
+        await page.getByRole('link', { name: 'ui-e2e-0' }).click();
+        await page.waitForURL(`${url}/ui/deliveries/ui-e2e-0`);
+        expect(await page.locator('pre.json').textContent()).toContain('"event": "user:vehicle:updated"');
+        await page.getByRole('button', { name: 'Replay delivery ui-e2e-0' }).click();
+        await page.waitForURL(`${url}/ui/deliveries/ui-e2e-0?result=applied`);
+        expect(await page.getByRole('status').textContent()).toBe('Replayed: applied.');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-delivery.png'), fullPage: true });
+        expect(consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+
+        // A phone: the overview, a list and the finding fit the screen; the header's search stays usable.
+        const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+        await phone.addCookies((await context.cookies()).filter((c) => c.name === 'enode_sync_session'));
+        const small = await phone.newPage();
+        for (const path of ['/ui?refresh=off', '/ui/findings?state=all&refresh=off', `/ui/findings/${findingId}`, '/ui/alerts?refresh=off']) {
+          await small.goto(`${url}${path}`);
+          const widths = await small.evaluate(() => {
+            const doc = (globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }).document;
+            return [doc.documentElement.scrollWidth, doc.documentElement.clientWidth];
+          });
+          expect(widths[0], path).toBeLessThanOrEqual(widths[1]!);
+          expect(await small.getByRole('searchbox', { name: 'Find by id' }).isVisible()).toBe(true);
+        }
+        await small.goto(`${url}/ui?refresh=off`);
+        await small.screenshot({ path: join(ARTIFACTS, 'dashboard-overview-phone.png'), fullPage: true });
+        await small.getByRole('searchbox', { name: 'Find by id' }).fill(DEVICE);
+        await small.getByRole('searchbox', { name: 'Find by id' }).press('Enter');
+        await small.waitForURL(`${url}/ui/devices/${DEVICE}`);
+      } finally {
+        await browser?.close();
+      }
+    },
+    120_000,
   );
 });
