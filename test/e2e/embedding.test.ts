@@ -142,6 +142,9 @@ export function describe(e: EnodeSyncEvent): string {
     case 'command.sent':
     case 'command.refused':
       return e.data.command.command;
+    case 'interference.acknowledged':
+    case 'interference.resolved':
+      return e.data.finding.id + ' ' + e.data.state + ' from ' + e.data.previousState;
     default:
       return e.type + ' ' + JSON.stringify(e.data.links ?? {});
   }
