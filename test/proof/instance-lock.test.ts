@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { E2E_ADMIN, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
+import { deliver, E2E_ADMIN, E2E_SECRET, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
 import { freePort } from '../support/process.js';
 
 const dirs: string[] = [];
@@ -70,6 +70,11 @@ describe('one daemon per SQLite file', () => {
     expect(retry.code).toBe(1);
     expect(retry.stderr).toContain('POST /api/v1/alerts/al-1/retry');
 
+    // A webhook has reached the database: only then is the webhook healthy (never delivered is exit 1).
+    const never = runCli(['status', '--url', daemon.url], env);
+    expect(never.stdout).toMatch(/webhook:\s+NEVER DELIVERED/);
+    expect(never.code).toBe(1);
+    expect((await deliver(daemon.url, 'd-lock-1', [])).status).toBe(200);
     const status = runCli(['status', '--url', daemon.url], env);
     expect(status.stdout).toMatch(/daemon:\s+ready/);
     expect(status.code).toBe(0);
