@@ -21,7 +21,6 @@ export const BOTH_ENGINES = [
   'test/integration/metrics-token.test.ts',
   'test/integration/alerts-cli.test.ts',
   'test/integration/alerts-held-cli.test.ts',
-  'test/integration/alerts-held-cli.test.ts',
   'test/integration/poller.test.ts',
   'test/integration/order.property.test.ts',
   'test/integration/gateway.test.ts',
