@@ -265,9 +265,15 @@ function contract(open: () => Promise<Engine>, engine: 'sqlite' | 'postgres') {
       detectedAtMs: T + 1,
       actionId: 'a1',
       evidence: '{"a":1}',
+      // An operator's decision: a new finding is open, with no note.
+      state: 'open',
+      stateNote: null,
+      stateChangedAtMs: null,
     });
     expect(await read.getFinding('nope')).toBeUndefined();
     expect(ids(await read.listFindings({ limit: 2 }))).toEqual(['f3', 'f2', 'f1']);
+    expect(ids(await read.listFindings({ state: 'open', limit: 5 }))).toEqual(['f3', 'f2', 'f1']);
+    expect(ids(await read.listFindings({ state: 'resolved', limit: 5 }))).toEqual([]);
     expect(ids(await read.listFindings({ after: [T, 'f2'], limit: 2 }))).toEqual(['f1']);
     expect(ids(await read.listFindings({ deviceId: 'v2', limit: 5 }))).toEqual(['f3']);
     expect(ids(await read.listFindings({ kind: 'ACTION_OVERRIDDEN', userId: 'u1', limit: 5 }))).toEqual(['f2']);
