@@ -8,11 +8,16 @@
  *   lost job lease, a stop) is sent again once its claim expires, with the same `webhook-id` (the
  *   event id), so receivers de-duplicate on it.
  * - One slow endpoint never delays another: the job (`serve`) gives every subscription a lane of
- *   its own that loops — fan out, claim, send, record, and when nothing is due wait for the next
- *   poll — without waiting for any other lane. A hanging endpoint holds only its own lane (until
- *   the attempt's timeout); the others keep sending. At most SUBSCRIPTION_CONCURRENCY lanes are in
- *   a round at once (a round: SEND_CONCURRENCY sends to one endpoint), so that many endpoints
- *   would have to hang together before another one waits.
+ *   its own that loops — fan out, claim, send, record, and when nothing is due wait — without
+ *   waiting for any other lane. A hanging endpoint holds only its own lane (until the attempt's
+ *   timeout); the others keep sending. At most SUBSCRIPTION_CONCURRENCY lanes are in a round at
+ *   once (a round: up to CLAIM_BATCH deliveries claimed at once, sent SEND_CONCURRENCY at a time,
+ *   their results recorded together), so that many endpoints would have to hang together before
+ *   another one waits.
+ * - Soon after it is written: an idle lane wakes when the log's head moves (read once for all
+ *   lanes every `headPollMs`, EVENTS_STREAM_POLL_MS in the daemon), and at least every `pollMs`
+ *   for retries that came due. Three writes (fan-out, claim, record) carry a whole batch, so a
+ *   subscription keeps up with the log under a burst (`npm run bench`, event log section).
  * - Failures are retried on the alert schedule (alerts/backoff.ts); after the last attempt the
  *   delivery is `dead` (listed by the API, retryable there).
  * - Paused: its deliveries are still queued but none is claimed. Deleted: its deliveries go with
@@ -42,7 +47,9 @@ import { SUBSCRIPTION_EVENT_PRUNED, type ClaimedSubscriptionDelivery, type Subsc
 /** Subscriptions in a round (sending) at the same time. */
 export const SUBSCRIPTION_CONCURRENCY = 16;
 /** Deliveries sent to one subscription at the same time. */
-export const SEND_CONCURRENCY = 4;
+export const SEND_CONCURRENCY = 8;
+/** Deliveries claimed (and their results recorded) together in one round. */
+export const CLAIM_BATCH = 64;
 /** Events of the log looked at per fan-out step. */
 const FAN_OUT_BATCH = 500;
 /** Rounds per subscription and run() at most; the rest follow at the next run. */
@@ -68,8 +75,12 @@ export interface SubscriptionDispatcherDeps {
   allowPrivateUrls?: boolean;
   /** Name resolution for that check; dns.lookup by default. */
   lookup?: LookupFn;
-  /** serve(): how long an idle lane waits before it looks for due deliveries again (default: the job's interval). */
+  /** serve(): how long an idle lane waits before it looks for due deliveries (retries) again (default: the job's interval). */
   pollMs?: number;
+  /** serve(): the log's last position (ReadStore.lastEventPosition); with it, idle lanes wake as soon as the log grows. */
+  head?: () => Promise<number>;
+  /** serve(): how often `head` is read while lanes are idle (default 250 ms). */
+  headPollMs?: number;
 }
 
 /** What one run did for one subscription. */
@@ -93,6 +104,15 @@ export interface SubscriptionDispatcher {
    * time under the scheduler's lease, renewed while it runs; the claims make overlap safe anyway).
    */
   job(everySeconds: number): JobSpec;
+}
+
+/**
+ * How long a claim lasts: the batch's sends, SEND_CONCURRENCY at a time, even when every one of
+ * them runs into the attempt's timeout, plus a margin. A send whose result is not recorded by
+ * then (a crash, a stop) goes out again after it.
+ */
+export function claimLeaseMs(timeoutMs: number): number {
+  return timeoutMs * Math.ceil(CLAIM_BATCH / SEND_CONCURRENCY) + LEASE_MARGIN_MS;
 }
 
 /** The `webhook-signature` value: one signature per secret that signs now, space-separated. */
@@ -160,8 +180,54 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 
 /** What one round (fan-out, one claim, its sends, their record) did. */
 interface RoundReport extends Omit<SubscriptionRunReport, 'subscriptionId'> {
-  /** Deliveries claimed: fewer than SEND_CONCURRENCY means none other was due. */
+  /** Deliveries claimed: fewer than CLAIM_BATCH means none other was due. */
   claimed: number;
+}
+
+/**
+ * The log's head, read once for every idle lane: `wait` resolves when the head moved past what the
+ * caller last saw, after `ms`, or when `signal` aborts — whichever comes first.
+ */
+function headWatch(read: () => Promise<number>, everyMs: number, signal: AbortSignal, logger: Logger) {
+  let head = -1;
+  const waiters = new Set<() => void>();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = async () => {
+    timer = undefined;
+    if (signal.aborted || waiters.size === 0) return;
+    try {
+      const h = await read();
+      if (h !== head) {
+        head = h;
+        for (const w of [...waiters]) w();
+      }
+    } catch (err) {
+      logger.warn({ err }, 'could not read the event log head; subscription lanes fall back to their poll');
+    }
+    if (!signal.aborted && waiters.size > 0 && timer === undefined) timer = setTimeout(() => void tick(), everyMs);
+  };
+  return {
+    /** The head as last read (-1 before the first read). */
+    get current() {
+      return head;
+    },
+    wait(seen: number, ms: number): Promise<void> {
+      if (signal.aborted) return Promise.resolve();
+      if (head > seen) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(fallback);
+          waiters.delete(done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        const fallback = setTimeout(done, ms);
+        signal.addEventListener('abort', done, { once: true });
+        waiters.add(done);
+        if (timer === undefined) timer = setTimeout(() => void tick(), everyMs);
+      });
+    },
+  };
 }
 
 const emptyReport = (subscriptionId: string): SubscriptionRunReport => ({ subscriptionId, queued: 0, attempted: 0, sent: 0, failed: 0, dead: 0 });
@@ -226,10 +292,10 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
       if (!f.more) break;
     }
     if (target.paused || signal.aborted) return report;
-    const claimed = await store.subscriptions.claim({ id: target.id, holder, nowMs: nowMs(), limit: SEND_CONCURRENCY, leaseMs: deps.timeoutMs + LEASE_MARGIN_MS });
+    const claimed = await store.subscriptions.claim({ id: target.id, holder, nowMs: nowMs(), limit: CLAIM_BATCH, leaseMs: claimLeaseMs(deps.timeoutMs) });
     report.claimed = claimed.length;
     if (claimed.length === 0) return report;
-    const results = (await Promise.all(claimed.map((c) => attempt(target, c, signal)))).filter((r) => r !== null);
+    const results = (await pooled(claimed, SEND_CONCURRENCY, (c) => attempt(target, c, signal))).filter((r) => r !== null);
     // Recorded even when told to stop meanwhile: what was sent must not be sent again.
     if (results.length > 0) await store.subscriptions.record({ id: target.id, holder, nowMs: nowMs(), results });
     report.attempted = results.length;
@@ -240,7 +306,7 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
   };
 
   /** True when the lane should go on at once: it sent a full round, so more may be due; a round with no success suggests the endpoint is down, and the rest waits for its retry time. */
-  const busy = (r: RoundReport) => r.claimed === SEND_CONCURRENCY && r.sent > 0;
+  const busy = (r: RoundReport) => r.claimed === CLAIM_BATCH && r.sent > 0;
 
   /** run(): rounds for one subscription until nothing is due, out of rounds or budget, or stopped. */
   const drain = async (target: SubscriptionTarget, signal: AbortSignal, started: number): Promise<SubscriptionRunReport> => {
@@ -276,12 +342,15 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
     const current = new Map<string, SubscriptionTarget>();
     const lanes = new Map<string, Promise<void>>();
     const slots = semaphore(SUBSCRIPTION_CONCURRENCY);
+    const watch = deps.head ? headWatch(deps.head, deps.headPollMs ?? 250, signal, logger) : undefined;
     const lane = async (id: string) => {
       while (!signal.aborted) {
         // The latest settings (URL, types, paused, secrets); gone once the subscription is deleted.
         const target = current.get(id);
         if (!target) return;
         let again = false;
+        // What the head was before this round's fan-out: anything written after it wakes the lane.
+        const seen = watch?.current ?? -1;
         const release = await slots.acquire();
         try {
           if (!signal.aborted) again = busy(await round(target, signal));
@@ -290,7 +359,7 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
         } finally {
           release();
         }
-        if (!again) await pause(pollMs, signal);
+        if (!again) await (watch ? watch.wait(seen, pollMs) : pause(pollMs, signal));
       }
     };
     while (!signal.aborted) {

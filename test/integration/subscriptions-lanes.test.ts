@@ -2,12 +2,13 @@
  * The subscription dispatcher's job, on the engine of the run (BOTH_ENGINES): each subscription
  * drains in a lane of its own, so a hanging endpoint never holds back another one's events; and a
  * run told to stop aborts its sends in flight, records nothing for them, and the delivery goes out
- * again after its claim expires with the same `webhook-id`.
+ * again after its claim expires with the same `webhook-id`; an idle lane wakes when the log grows,
+ * not at its next poll; and a batch of events goes out in one claim and one record.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { unleasedContext } from '../../src/jobs/scheduler.js';
 import { silentLogger } from '../../src/logger.js';
-import { createSubscriptionDispatcher } from '../../src/subscriptions/dispatcher.js';
+import { claimLeaseMs, createSubscriptionDispatcher } from '../../src/subscriptions/dispatcher.js';
 import { api, makeApp, postWebhook, vehicleEvent, type EngineApp } from '../support/fixtures.js';
 import { startReceiver, type Receiver } from './alerts-support.js';
 
@@ -83,11 +84,11 @@ describe('subscriptions: lanes', () => {
     const [pending] = ((await (await api(t, `/subscriptions/${id}/deliveries`)).json()) as { data: Array<Record<string, unknown>> }).data;
     expect(pending).toMatchObject({ status: 'pending', attempts: 0, lastError: null, lastStatus: null });
 
-    // Claimed until the timeout plus a margin: not sent again before that, sent again after.
+    // Claimed for the batch's timeouts plus a margin: not sent again before that, sent again after.
     r.answer(() => ({ status: 204 }));
     const early = await createSubscriptionDispatcher({ store: t.deps.store, clock: t.clock, logger: silentLogger(), timeoutMs: TIMEOUT_MS }).run();
     expect(early[0]).toMatchObject({ attempted: 0 });
-    t.clock.advance(TIMEOUT_MS + 60_001);
+    t.clock.advance(claimLeaseMs(TIMEOUT_MS) + 1);
     const second = startJob(t, TIMEOUT_MS);
     const [, again] = await r.waitFor(2, 5_000);
     expect(again!.headers['webhook-id']).toBe(hung!.headers['webhook-id']);
@@ -96,5 +97,46 @@ describe('subscriptions: lanes', () => {
       .toMatchObject({ status: 'sent', attempts: 1 });
     second.stop.abort();
     await second.ended;
+  });
+
+  it('an idle lane wakes when the log grows: an event reaches the subscriber long before the next poll', async () => {
+    const t = await makeApp();
+    const r = await receiver();
+    await subscribe(t, r.url);
+    await postWebhook(t, [vehicleEvent('v1', 1, {}, 'discovered')]);
+    const POLL_MS = 60_000;
+    const d = createSubscriptionDispatcher({
+      store: t.deps.store,
+      clock: t.clock,
+      logger: silentLogger(),
+      timeoutMs: 5_000,
+      pollMs: POLL_MS,
+      head: () => t.deps.read.lastEventPosition(),
+      headPollMs: 20,
+    });
+    const stop = new AbortController();
+    stops.push(stop);
+    const ended = d.job(60).run(t.clock.now(), unleasedContext(stop.signal));
+    await r.waitFor(1, 5_000);
+    // The lane has sent what there was and waits: without the head it would sleep for POLL_MS.
+    await expect.poll(async () => (await t.column(`SELECT status FROM subscription_deliveries WHERE status = 'sent'`)).length, { timeout: 5_000 }).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const written = performance.now();
+    await postWebhook(t, [vehicleEvent('v2', 2, {}, 'discovered')]);
+    const [, second] = await r.waitFor(2, 10_000);
+    expect(second!.at - written).toBeLessThan(POLL_MS / 6);
+    stop.abort();
+    await ended;
+  });
+
+  it('a burst goes out in batches: 150 events reach the subscriber in a few rounds, each sent once', async () => {
+    const t = await makeApp();
+    const r = await receiver();
+    const id = await subscribe(t, r.url);
+    for (let i = 0; i < 15; i++) await postWebhook(t, Array.from({ length: 10 }, (_, j) => vehicleEvent(`b${i * 10 + j}`, 1, {}, 'discovered')));
+    const reports = await createSubscriptionDispatcher({ store: t.deps.store, clock: t.clock, logger: silentLogger(), timeoutMs: 5_000 }).run();
+    expect(reports[0]).toMatchObject({ subscriptionId: id, queued: 150, attempted: 150, sent: 150 });
+    const ids = r.requests.map((q) => q.headers['webhook-id']);
+    expect(new Set(ids).size).toBe(150);
   });
 });
