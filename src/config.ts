@@ -103,6 +103,7 @@ const envSchema = z.object({
   EVENTS_STREAM_KEEPALIVE_SECONDS: intFrom(15, 1, 3_600),
   EVENTS_STREAM_POLL_MS: intFrom(250, 50, 60_000),
   EVENTS_STREAM_BUFFER_EVENTS: intFrom(1_000, 10, 100_000),
+  EVENTS_STREAM_SLOW_SECONDS: intFrom(30, 1, 3_600),
   WEBHOOK_BODY_LIMIT_BYTES: intFrom(5 * MIB, 1024, 100 * MIB),
   WEBHOOK_BODY_TIMEOUT_SECONDS: intFrom(10, 1, 300),
   WEBHOOK_UNVERIFIED_BYTES_LIMIT: intFrom(32 * MIB, 64 * 1024, 1024 * MIB),
@@ -212,9 +213,11 @@ export interface Config {
   /**
    * `GET /api/v1/events/stream`: a comment every EVENTS_STREAM_KEEPALIVE_SECONDS without events,
    * the log read every EVENTS_STREAM_POLL_MS while clients are connected, at most
-   * EVENTS_STREAM_BUFFER_EVENTS events waiting per client (more: it is disconnected as slow).
+   * EVENTS_STREAM_BUFFER_EVENTS events waiting per client (more: it catches up from the log at
+   * its pace), and a client that takes nothing from a full buffer for EVENTS_STREAM_SLOW_SECONDS is
+   * disconnected as slow.
    */
-  eventsStream: { keepAliveSeconds: number; pollMs: number; bufferEvents: number };
+  eventsStream: { keepAliveSeconds: number; pollMs: number; bufferEvents: number; slowSeconds: number };
   logLevel: string;
 }
 
@@ -326,7 +329,7 @@ export function loadConfig(env: Env, options: LoadConfigOptions = {}): Config {
     },
     clockSkewToleranceSeconds: e.CLOCK_SKEW_TOLERANCE_SECONDS,
     retention: { days: e.RETENTION_DAYS, intervalMinutes: e.RETENTION_INTERVAL_MINUTES },
-    eventsStream: { keepAliveSeconds: e.EVENTS_STREAM_KEEPALIVE_SECONDS, pollMs: e.EVENTS_STREAM_POLL_MS, bufferEvents: e.EVENTS_STREAM_BUFFER_EVENTS },
+    eventsStream: { keepAliveSeconds: e.EVENTS_STREAM_KEEPALIVE_SECONDS, pollMs: e.EVENTS_STREAM_POLL_MS, bufferEvents: e.EVENTS_STREAM_BUFFER_EVENTS, slowSeconds: e.EVENTS_STREAM_SLOW_SECONDS },
     logLevel: e.LOG_LEVEL,
   };
 }

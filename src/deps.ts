@@ -39,7 +39,13 @@ export interface Deps {
 
 /** The process's event feed over its read store (events/stream.ts). */
 function eventFeedOver(config: Config, read: ReadStore, logger: Logger): EventFeed {
-  return createEventFeed({ read, pollMs: config.eventsStream.pollMs, bufferEvents: config.eventsStream.bufferEvents, logger: logger.child({ component: 'events-stream' }) });
+  return createEventFeed({
+    read,
+    pollMs: config.eventsStream.pollMs,
+    bufferEvents: config.eventsStream.bufferEvents,
+    slowAfterMs: config.eventsStream.slowSeconds * 1000,
+    logger: logger.child({ component: 'events-stream' }),
+  });
 }
 
 /** Deps over storage the composition root opened (storage.ts): either engine. */

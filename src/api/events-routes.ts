@@ -122,8 +122,8 @@ const streamEvents = createRoute({
     'end of the log (new events only; `after=ev1_00000000000` reads from the start until retention prunes, then answers 410 with oldestCursor). It streams events written by every replica. A comment ' +
     'line (`: keep-alive`) follows every 15 s without events (EVENTS_STREAM_KEEPALIVE_SECONDS). A cursor older than retention answers 410 with ' +
     '`oldestCursor` before the stream starts; if retention overtakes a client mid-stream, an `event: error` frame `{ code: "CURSOR_EXPIRED", ' +
-    'oldestCursor }` ends it. A client that reads too slowly to keep its buffer (EVENTS_STREAM_BUFFER_EVENTS) is sent `event: error` ' +
-    '`{ code: "SLOW_CONSUMER" }` and disconnected, and one open at shutdown gets `{ code: "SHUTTING_DOWN" }`: reconnect with Last-Event-ID.',
+    'oldestCursor }` ends it. A client that falls behind (more than EVENTS_STREAM_BUFFER_EVENTS waiting) is caught up from the log at its pace; one that ' +
+    'takes nothing from its full buffer for EVENTS_STREAM_SLOW_SECONDS is sent `event: error` `{ code: "SLOW_CONSUMER" }` and disconnected, and one open at shutdown gets `{ code: "SHUTTING_DOWN" }`: reconnect with Last-Event-ID.',
   request: {
     query: z.object({
       after: z.string().max(2000).optional().openapi({ description: 'Cursor: stream the events after it (the `Last-Event-ID` header takes precedence)' }),
@@ -154,7 +154,7 @@ function endFrame(end: StreamEnd): { event: string; data: string } | undefined {
     case 'slow':
       return {
         event: 'error',
-        data: JSON.stringify({ code: 'SLOW_CONSUMER', message: `More than ${end.buffered} events waited for this client: reconnect with Last-Event-ID and read faster` }),
+        data: JSON.stringify({ code: 'SLOW_CONSUMER', message: `${end.buffered} events waited for this client and it took none for too long: reconnect with Last-Event-ID` }),
       };
     case 'expired':
       return { event: 'error', data: JSON.stringify({ code: 'CURSOR_EXPIRED', message: EXPIRED_MESSAGE, oldestCursor: encodeEventCursor(end.prunedThrough) }) };

@@ -17,9 +17,13 @@
  * was sent, so events its filter skips are not read again.
  *
  * Memory is bounded per client: at most `bufferEvents` events wait to be written. Catch-up reads
- * only while the buffer is at most half full; when live events would overflow it, the client is
- * ended as `slow` (it resumes with Last-Event-ID, from the log). A catch-up that finds the log
- * pruned past its position ends the client as `expired`.
+ * only while the buffer is at most half full. When live events would overflow it (a burst, or a
+ * client reading slower than the log grows), the client stops taking shared events where its
+ * buffer filled and is caught up from the log at its own pace: a fast log never disconnects a
+ * client that keeps reading. A client that takes nothing for `slowAfterMs` while its buffer is full
+ * (it stopped reading, or its socket does not drain) is ended as `slow` (it resumes with
+ * Last-Event-ID, from the log). A catch-up that finds the log pruned past its position ends the
+ * client as `expired`.
  */
 import type { Logger } from '../logger.js';
 import type { EventReads } from '../store/events-read.js';
@@ -73,8 +77,10 @@ export interface EventFeedOptions {
   read: Pick<EventReads, 'events' | 'eventsPrunedThrough' | 'lastEventPosition'>;
   /** How often the log is read while clients are connected. */
   pollMs: number;
-  /** Events waiting to be written to one client, at most; more and it is ended as slow. */
+  /** Events waiting to be written to one client, at most; past it the client catches up from the log. */
   bufferEvents: number;
+  /** A client whose buffer is full and that took nothing for this long is ended as slow (EVENTS_STREAM_SLOW_SECONDS). */
+  slowAfterMs: number;
   logger: Logger;
 }
 
@@ -104,6 +110,8 @@ function matches(f: StreamFilter, e: StoredEvent): boolean {
 class Subscriber implements StreamSubscription {
   scanned: number;
   private queue: StoredEvent[] = [];
+  /** performance.now() when the writer last took events (or the subscription began). */
+  lastTakenAt = performance.now();
   endedWhy: StreamEnd | undefined;
   readonly ended: Promise<StreamEnd>;
   private resolveEnded!: (why: StreamEnd) => void;
@@ -127,14 +135,17 @@ class Subscriber implements StreamSubscription {
     return this.queue.length <= this.bufferEvents / 2;
   }
 
-  push(e: StoredEvent): void {
-    if (this.endedWhy) return;
-    if (this.queue.length >= this.bufferEvents) {
-      this.end({ reason: 'slow', buffered: this.queue.length });
-      return;
-    }
+  /** The buffer holds `bufferEvents`: nothing more is pushed until the writer takes some. */
+  get full(): boolean {
+    return this.queue.length >= this.bufferEvents;
+  }
+
+  /** Queues `e` for the writer; false (nothing queued) when the buffer is full or the subscription ended. */
+  push(e: StoredEvent): boolean {
+    if (this.endedWhy || this.full) return false;
     this.queue.push(e);
     this.signal();
+    return true;
   }
 
   end(why: StreamEnd): void {
@@ -163,6 +174,7 @@ class Subscriber implements StreamSubscription {
     }
     if (this.endedWhy) return { end: this.endedWhy };
     if (this.queue.length === 0) return { idle: true };
+    this.lastTakenAt = performance.now();
     return { events: this.queue.splice(0) };
   }
 
@@ -226,11 +238,26 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
     if (closed) return;
     const before = head;
     const fresh = await readShared();
+    const now = performance.now();
     for (const s of [...subscribers]) {
       if (s.endedWhy || closed) continue;
+      if (s.full && now - s.lastTakenAt > o.slowAfterMs) {
+        s.end({ reason: 'slow', buffered: s.buffered });
+        continue;
+      }
       if (s.scanned >= before) {
-        for (const e of fresh) if (e.position > s.scanned && matches(s.filter, e)) s.push(e);
-        s.scanned = Math.max(s.scanned, head);
+        // Scanned through each event taken (or skipped by its filter); a full buffer stops it there,
+        // and the rest comes by catch-up reads once the writer has taken some.
+        let through = true;
+        for (const e of fresh) {
+          if (e.position <= s.scanned) continue;
+          if (matches(s.filter, e) && !s.push(e)) {
+            through = false;
+            break;
+          }
+          s.scanned = e.position;
+        }
+        if (through) s.scanned = Math.max(s.scanned, head);
       } else {
         await catchUp(s);
       }

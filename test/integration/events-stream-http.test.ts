@@ -27,7 +27,7 @@ function bigVehicleEvent(id: string, bytes: number) {
 }
 
 it('a client that stops reading is ended as SLOW_CONSUMER and disconnected although its socket does not drain', async () => {
-  const t = await makeApp({ EVENTS_STREAM_BUFFER_EVENTS: '10', EVENTS_STREAM_POLL_MS: '50' });
+  const t = await makeApp({ EVENTS_STREAM_BUFFER_EVENTS: '10', EVENTS_STREAM_POLL_MS: '50', EVENTS_STREAM_SLOW_SECONDS: '1' });
   const server = await startServer(t.deps, 0, '127.0.0.1');
   servers.push(server);
   const client = await openRaw(server.port);

@@ -132,9 +132,9 @@ it('catches up a backlog larger than its buffer a page at a time, in order, with
 });
 
 it('a client that does not read while live events pile up is ended with SLOW_CONSUMER; it resumes with Last-Event-ID', async () => {
-  const t = await makeApp({ ...FAST, EVENTS_STREAM_BUFFER_EVENTS: '10' });
+  const t = await makeApp({ ...FAST, EVENTS_STREAM_BUFFER_EVENTS: '10', EVENTS_STREAM_SLOW_SECONDS: '1' });
   const s = await open(t);
-  // Not read while 40 events arrive at once: its buffer (10) overflows at the next poll.
+  // Not read while 40 events arrive at once: its buffer (10) fills, and after a second with nothing taken it is ended.
   await postWebhook(t, Array.from({ length: 40 }, (_, i) => vehicleEvent(`v${i}`, 1)));
   await expect.poll(() => t.deps.eventFeed.size, { timeout: 5_000 }).toBe(0);
   const frames = await s.until((f) => f.event === 'error');

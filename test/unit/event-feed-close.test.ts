@@ -27,7 +27,7 @@ it('close() waits for the tick in flight, and no query follows it', async () => 
       return 0;
     },
   };
-  const feed = createEventFeed({ read, pollMs: 5, bufferEvents: 10, logger: silentLogger() });
+  const feed = createEventFeed({ read, pollMs: 5, bufferEvents: 10, slowAfterMs: 60_000, logger: silentLogger() });
   const sub = feed.subscribe({ after: 0 });
   await expect.poll(() => queries).toEqual(['lastEventPosition']);
 
@@ -47,7 +47,7 @@ it('close() waits for the tick in flight, and no query follows it', async () => 
 
 it('counts each ending once by its reason', async () => {
   const read = { events: async () => [], eventsPrunedThrough: async () => 0, lastEventPosition: async () => 0 };
-  const feed = createEventFeed({ read, pollMs: 5, bufferEvents: 10, logger: silentLogger() });
+  const feed = createEventFeed({ read, pollMs: 5, bufferEvents: 10, slowAfterMs: 60_000, logger: silentLogger() });
   const a = feed.subscribe({ after: 0 });
   const b = feed.subscribe({ after: 0 });
   a.close();

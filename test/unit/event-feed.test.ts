@@ -72,7 +72,7 @@ describe('event feed', () => {
           // At least one append every other read, so that every client's 20 events come.
           const g = growingLog(() => appends[call % appends.length]! + (call++ % 2 === 0 ? 1 : 0));
           for (let i = 0; i < backlog; i++) g.append();
-          const feed = createEventFeed({ read: g.read, pollMs: 1, bufferEvents: buffer, logger: silentLogger() });
+          const feed = createEventFeed({ read: g.read, pollMs: 1, bufferEvents: buffer, slowAfterMs: 60_000, logger: silentLogger() });
           const after = Math.floor(backlog / 2);
           const sub = feed.subscribe({ after, types });
           const behind = feed.subscribe({ after: 0, deviceId: 'd1' });
@@ -88,10 +88,50 @@ describe('event feed', () => {
     );
   });
 
+  it('a burst far larger than the buffer does not end a client that keeps reading: the rest comes from the log, in order', async () => {
+    let burst = 0;
+    const g = growingLog(() => {
+      const n = burst;
+      burst = 0;
+      return n;
+    });
+    const feed = createEventFeed({ read: g.read, pollMs: 1, bufferEvents: 10, slowAfterMs: 60_000, logger: silentLogger() });
+    const sub = feed.subscribe({ after: 0 });
+    await new Promise((r) => setTimeout(r, 20));
+    // 300 events commit between two polls: 30 buffers' worth for a live client.
+    burst = 300;
+    const positions: number[] = [];
+    while (positions.length < 300) {
+      const next = await sub.next(2_000);
+      if ('end' in next) throw new Error(`ended (${next.end.reason}) after ${positions.length} events`);
+      if ('events' in next) positions.push(...next.events.map((e) => e.position));
+      // A reader slower than the poll: the buffer fills between its reads.
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(positions).toEqual(g.log.map((e) => e.position));
+    expect(feed.disconnects().slow_consumer).toBe(0);
+    await feed.close();
+  });
+
+  it('a client that takes nothing while its buffer is full is ended as slow after slowAfterMs, not before', async () => {
+    const g = growingLog(() => 0);
+    for (let i = 0; i < 50; i++) g.append();
+    const feed = createEventFeed({ read: g.read, pollMs: 5, bufferEvents: 10, slowAfterMs: 300, logger: silentLogger() });
+    const sub = feed.subscribe({ after: 0 });
+    const started = performance.now();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(feed.size).toBe(1);
+    const ended = await sub.ended;
+    expect(ended).toMatchObject({ reason: 'slow', buffered: 10 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(300);
+    expect(feed.disconnects().slow_consumer).toBe(1);
+    await feed.close();
+  });
+
   it('a client still catching up when retention passes its position is ended as expired', async () => {
     const g = growingLog(() => 0);
     for (let i = 0; i < 50; i++) g.append();
-    const feed = createEventFeed({ read: g.read, pollMs: 1, bufferEvents: 10, logger: silentLogger() });
+    const feed = createEventFeed({ read: g.read, pollMs: 1, bufferEvents: 10, slowAfterMs: 60_000, logger: silentLogger() });
     const sub = feed.subscribe({ after: 0 });
     // Its first page (5 events, half its buffer) is read; then retention deletes up to 30.
     const first = await sub.next(2_000);
