@@ -377,7 +377,8 @@ export function createSubscriptionDispatcher(deps: SubscriptionDispatcherDeps): 
       } catch (err) {
         logger.error({ err }, 'could not read the subscriptions; trying again at the next poll');
       }
-      await pause(pollMs, signal);
+      // A subscription created meanwhile gets its lane with the first event written after it.
+      await (watch ? watch.wait(watch.current, pollMs) : pause(pollMs, signal));
     }
     await Promise.allSettled(lanes.values());
   };

@@ -99,11 +99,9 @@ describe('subscriptions: lanes', () => {
     await second.ended;
   });
 
-  it('an idle lane wakes when the log grows: an event reaches the subscriber long before the next poll', async () => {
+  it('lanes wake when the log grows: a subscription created while the job runs, and an idle one, get new events long before the next poll', async () => {
     const t = await makeApp();
     const r = await receiver();
-    await subscribe(t, r.url);
-    await postWebhook(t, [vehicleEvent('v1', 1, {}, 'discovered')]);
     const POLL_MS = 60_000;
     const d = createSubscriptionDispatcher({
       store: t.deps.store,
@@ -116,8 +114,14 @@ describe('subscriptions: lanes', () => {
     });
     const stop = new AbortController();
     stops.push(stop);
+    // The job starts with no subscription: it looked them up once and waits.
     const ended = d.job(60).run(t.clock.now(), unleasedContext(stop.signal));
-    await r.waitFor(1, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await subscribe(t, r.url);
+    const first = performance.now();
+    await postWebhook(t, [vehicleEvent('v1', 1, {}, 'discovered')]);
+    const [one] = await r.waitFor(1, 10_000);
+    expect(one!.at - first).toBeLessThan(POLL_MS / 6);
     // The lane has sent what there was and waits: without the head it would sleep for POLL_MS.
     await expect.poll(async () => (await t.column(`SELECT status FROM subscription_deliveries WHERE status = 'sent'`)).length, { timeout: 5_000 }).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 100));
