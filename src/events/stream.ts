@@ -20,8 +20,8 @@
  * only while the buffer is at most half full. When live events would overflow it (a burst, or a
  * client reading slower than the log grows), the client stops taking shared events where its
  * buffer filled and is caught up from the log at its own pace: a fast log never disconnects a
- * client that keeps reading. A client that takes nothing for `slowAfterMs` while its buffer is full
- * (it stopped reading, or its socket does not drain) is ended as `slow` (it resumes with
+ * client that keeps reading. A client whose waiting events stay untaken for `slowAfterMs` (it
+ * stopped reading, or its socket does not drain) is ended as `slow` (it resumes with
  * Last-Event-ID, from the log). A catch-up that finds the log pruned past its position ends the
  * client as `expired`.
  */
@@ -79,7 +79,7 @@ export interface EventFeedOptions {
   pollMs: number;
   /** Events waiting to be written to one client, at most; past it the client catches up from the log. */
   bufferEvents: number;
-  /** A client whose buffer is full and that took nothing for this long is ended as slow (EVENTS_STREAM_SLOW_SECONDS). */
+  /** A client whose waiting events stay untaken this long is ended as slow (EVENTS_STREAM_SLOW_SECONDS). */
   slowAfterMs: number;
   logger: Logger;
 }
@@ -110,8 +110,8 @@ function matches(f: StreamFilter, e: StoredEvent): boolean {
 class Subscriber implements StreamSubscription {
   scanned: number;
   private queue: StoredEvent[] = [];
-  /** performance.now() when the writer last took events (or the subscription began). */
-  lastTakenAt = performance.now();
+  /** performance.now() when the oldest event waiting was queued (the writer takes all that wait at once). */
+  waitingSince = 0;
   endedWhy: StreamEnd | undefined;
   readonly ended: Promise<StreamEnd>;
   private resolveEnded!: (why: StreamEnd) => void;
@@ -143,6 +143,7 @@ class Subscriber implements StreamSubscription {
   /** Queues `e` for the writer; false (nothing queued) when the buffer is full or the subscription ended. */
   push(e: StoredEvent): boolean {
     if (this.endedWhy || this.full) return false;
+    if (this.queue.length === 0) this.waitingSince = performance.now();
     this.queue.push(e);
     this.signal();
     return true;
@@ -174,7 +175,6 @@ class Subscriber implements StreamSubscription {
     }
     if (this.endedWhy) return { end: this.endedWhy };
     if (this.queue.length === 0) return { idle: true };
-    this.lastTakenAt = performance.now();
     return { events: this.queue.splice(0) };
   }
 
@@ -241,7 +241,9 @@ export function createEventFeed(o: EventFeedOptions): EventFeed {
     const now = performance.now();
     for (const s of [...subscribers]) {
       if (s.endedWhy || closed) continue;
-      if (s.full && now - s.lastTakenAt > o.slowAfterMs) {
+      // Whatever the buffer holds (full, or more than half so that no catch-up page fits either):
+      // events nobody took for that long mean the writer is stuck on a client that does not read.
+      if (s.buffered > 0 && now - s.waitingSince > o.slowAfterMs) {
         s.end({ reason: 'slow', buffered: s.buffered });
         continue;
       }

@@ -35,8 +35,11 @@ import { layoutTimeline } from './timeline-svg.js';
 /** Devices per type on the overview before "next page". */
 const DEVICES_PER_TYPE = 100;
 const DEFAULT_WINDOW_HOURS = 24;
-/** Form posts are a token or an empty body: anything larger is not ours. */
-const FORM_BODY_LIMIT_BYTES = 8 * 1024;
+/**
+ * Form posts are a token, an empty body, or a finding's note (up to 2,000 characters, which the
+ * form encodes as up to 12 bytes each: a 4-byte character percent-encoded): anything larger is not ours.
+ */
+const FORM_BODY_LIMIT_BYTES = 32 * 1024;
 
 const idParam = z.string().min(1).max(200);
 const hoursParam = z.coerce.number().int().min(1).max(Math.max(...WINDOW_CHOICES_HOURS));

@@ -5,10 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vehicleAt } from '../support/fixtures.js';
 import { adminGet, deliver, E2E_ADMIN, removeDir, startDaemon, tempDir, type Daemon } from '../support/daemon.js';
 
-/** Debian's Chromium (`apt-get install chromium`); the test is skipped, saying so, without it. */
+/**
+ * Debian's Chromium (`apt-get install chromium`, which .ci/run does). A local run without it skips
+ * the test, saying so; under CI=true a missing browser fails the run, as missing Postgres does.
+ */
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`ui-browser: skipped, ${CHROMIUM} not found (install Debian's "chromium" package to run the dashboard browser test)`);
+const missing = `${CHROMIUM} not found (install Debian's "chromium" package to run the dashboard browser test)`;
+if (!hasChromium && process.env.CI === 'true') throw new Error(`ui-browser: CI=true but ${missing}`);
+if (!hasChromium) console.warn(`ui-browser: skipped, ${missing}`);
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'dashboard-device.png');

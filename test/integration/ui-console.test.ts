@@ -184,6 +184,16 @@ describe('dashboard finding decisions', () => {
     expect((await post(t, cookie, '/ui/findings/nope/ack', {})).status).toBe(404);
   });
 
+  it('takes a note as long as the API does, in any script (2,000 characters of 4-byte UTF-8 percent-encode to 24 KB)', async () => {
+    const t = await makeApp();
+    const cookie = await login(t);
+    const id = await finding(t, 'v1');
+    const note = '🔌'.repeat(1_000); // 2,000 UTF-16 code units, the API's limit
+    const ack = await post(t, cookie, `/ui/findings/${id}/ack`, { note });
+    expect(ack.status).toBe(303);
+    expect(((await (await api(t, `/interference/${id}`)).json()) as { note: string }).note).toBe(note);
+  });
+
   it('refuses a cross-site acknowledgement', async () => {
     const t = await makeApp();
     const cookie = await login(t);

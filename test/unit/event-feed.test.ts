@@ -128,6 +128,18 @@ describe('event feed', () => {
     await feed.close();
   });
 
+  it('a client that stops reading with its buffer between half and full is ended as slow too (no catch-up page fits, no live event either)', async () => {
+    const g = growingLog(() => 0);
+    for (let i = 0; i < 5_000; i++) g.append();
+    // Catch-up pages of 500 fill a buffer of 2,000 to 1,500: more than half (no room for a page), not full.
+    const feed = createEventFeed({ read: g.read, pollMs: 5, bufferEvents: 2_000, slowAfterMs: 200, logger: silentLogger() });
+    const sub = feed.subscribe({ after: 0 });
+    const ended = await Promise.race([sub.ended, new Promise((r) => setTimeout(() => r('still connected'), 5_000))]);
+    expect(ended).toMatchObject({ reason: 'slow', buffered: 1_500 });
+    expect(feed.size).toBe(0);
+    await feed.close();
+  });
+
   it('a client still catching up when retention passes its position is ended as expired', async () => {
     const g = growingLog(() => 0);
     for (let i = 0; i < 50; i++) g.append();
