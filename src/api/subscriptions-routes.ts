@@ -27,7 +27,7 @@ import { page, pageParams } from './pagination.js';
 import { errorResponses, idParams, jsonResponse, listOf, pageQuery } from './schemas.js';
 
 export interface SubscriptionRouteDeps {
-  read: Pick<ReadStore, 'getSubscription' | 'listSubscriptions' | 'listSubscriptionDeliveries' | 'listSinkDeliveries' | 'eventsPrunedThrough' | 'oldestEventRecordedAtMs'>;
+  read: Pick<ReadStore, 'getSubscription' | 'listSubscriptions' | 'listSubscriptionDeliveries' | 'listSinkDeliveries' | 'eventsPrunedThrough' | 'oldestEventRecordedAtMs' | 'positionBeforeRecordedSince'>;
   store: Pick<Store, 'subscriptions'>;
   /** The alert sinks (listed as subscriptions defined by configuration), RETENTION_DAYS and SUBSCRIPTION_ALLOW_PRIVATE_URLS. */
   config: Pick<Config, 'alerts' | 'retention' | 'subscriptions'>;
@@ -416,8 +416,16 @@ export function subscriptionRoutes(deps: SubscriptionRouteDeps) {
       return c.json({ error: { code: 'CURSOR_EXPIRED', message, requestId, oldestCursor: encodeEventCursor(prunedThrough) } }, 410);
     }
     // Batches of REPLAY_BATCH events, each its own short transaction (on SQLite the single writer
-    // is free between them), from the cursor or from the oldest event kept.
-    let from = after ?? prunedThrough;
+    // is free between them), from the cursor or from the first event recorded since the time
+    // (found in one read; the batches still filter by the time, as positions follow commits, not
+    // receipt times). Nothing recorded since it: nothing to replay.
+    let from: number;
+    if (after !== undefined) from = after;
+    else {
+      const start = await read.positionBeforeRecordedSince(sinceMs!);
+      if (start === undefined) return c.json({ queued: 0 }, 200);
+      from = Math.max(start, prunedThrough);
+    }
     let queued = 0;
     for (;;) {
       const batch = known(id, await store.subscriptions.replay({ id, after: from, sinceMs, limit: REPLAY_BATCH, nowMs: nowMs() }));

@@ -42,6 +42,11 @@ export interface SubscriptionReads {
   listSinkDeliveries(f: { sink: string; status?: SinkDeliveryRecord['status'] | undefined; after?: [number, string] | undefined; limit: number }): Promise<SinkDeliveryRecord[]>;
   /** When the oldest event still kept was recorded; undefined for an empty log (a replay `since` older than it may have lost events to retention). */
   oldestEventRecordedAtMs(): Promise<number | undefined>;
+  /**
+   * The position just before the first event recorded at or after `sinceMs` (undefined: none is),
+   * where a replay `since` starts: one scan, instead of reading the log from its start in batches.
+   */
+  positionBeforeRecordedSince(sinceMs: number): Promise<number | undefined>;
   getSubscription(id: string): Promise<SubscriptionRecord | undefined>;
   /** By id; keyset: the last id shown; `limit + 1` rows. */
   listSubscriptions(f: { after?: string | undefined; limit: number }): Promise<SubscriptionRecord[]>;
@@ -107,6 +112,11 @@ export function subscriptionReads(reader: SqlReader): SubscriptionReads {
     async oldestEventRecordedAtMs() {
       const row = await reader.get<{ recordedAt: number | string }>(`SELECT recorded_at AS "recordedAt" FROM events ORDER BY position LIMIT 1`);
       return row === undefined ? undefined : num(row.recordedAt);
+    },
+
+    async positionBeforeRecordedSince(sinceMs) {
+      const row = await reader.get<{ p: number | string | null }>(`SELECT min(position) AS "p" FROM events WHERE recorded_at >= ?`, [sinceMs]);
+      return row === undefined || row.p === null ? undefined : num(row.p) - 1;
     },
 
     async getSubscription(id) {

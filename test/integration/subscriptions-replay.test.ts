@@ -59,6 +59,22 @@ describe('subscriptions: replay', () => {
     expect(await t.column(`SELECT count(*) FROM subscription_deliveries WHERE subscription_id = ? AND status = 'pending'`, [id])).toEqual([2 * REPLAY_BATCH + 150]);
   });
 
+  it('a since replays what was recorded from that time on and nothing older; a time after the last event queues nothing', async () => {
+    const t = await makeApp();
+    const id = await subscribe(t, ['device.discovered']);
+    await discover(t, 30, 'old');
+    t.clock.advance(3_600_000);
+    const cut = t.clock.now().getTime();
+    t.clock.advance(1_000);
+    await discover(t, 20, 'new');
+    await fannedOut(t, id);
+    await t.exec(`DELETE FROM subscription_deliveries`);
+    expect(await (await api(t, `/subscriptions/${id}/replay`, json({ since: new Date(cut).toISOString() }))).json()).toEqual({ queued: 20 });
+    const replayed = await t.column<string>(`SELECT e.device_id FROM subscription_deliveries d JOIN events e ON e.position = d.position WHERE d.subscription_id = ?`, [id]);
+    expect(replayed.every((d) => d.startsWith('new'))).toBe(true);
+    expect(await (await api(t, `/subscriptions/${id}/replay`, json({ since: new Date(t.clock.now().getTime() + 1_000).toISOString() }))).json()).toEqual({ queued: 0 });
+  });
+
   it('a since older than the oldest event kept after retention answers 410 with the oldest cursor; a later one replays', async () => {
     const t = await makeApp();
     const id = await subscribe(t);
