@@ -9,6 +9,7 @@ export const BOTH_ENGINES = [
   'test/integration/api.test.ts',
   'test/integration/ui.test.ts',
   'test/integration/alerts-facts.test.ts',
+  'test/integration/payload-versions.test.ts',
   'test/integration/alerts-sinks.test.ts',
   'test/integration/metrics.test.ts',
   'test/integration/alerts-dispatch.test.ts',

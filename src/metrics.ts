@@ -10,6 +10,7 @@ import type { EnodeRequestStats } from './enode/stats.js';
 import type { Store } from './store/port.js';
 import type { MetricGauges, ReadStore } from './store/read.js';
 import { eventLabel } from './ingest/events.js';
+import { UNDERSTOOD_VERSION, versionLabel } from './domain/payload-version.js';
 import type { EventFeed } from './events/stream.js';
 import { createEventTally } from './events/tally.js';
 
@@ -39,6 +40,8 @@ export interface MetricsSources {
 }
 
 const PREFIX = 'enode_sync_';
+/** Distinct foreign versions that get a series of their own in webhook_version_mismatch_total. */
+const MAX_VERSION_SERIES = 16;
 
 
 /** Action states Enode documents; any other stored state is counted as `other`. */
@@ -91,6 +94,28 @@ export function createMetrics(src: MetricsSources): Metrics {
       // inc adds up: every unknown name lands in the one `other` series. Outcomes are our own
       // (ApplyOutcome in ingest/apply.ts), a fixed set.
       for (const c of await src.store.appliedEventCounts()) this.inc({ event: eventLabel(c.event), outcome: c.outcome }, c.count);
+    },
+  });
+  // Foreign versions come from payloads: a date-shaped one is its own series (at most
+  // MAX_VERSION_SERIES of them, kept in the order first seen so that a series never moves),
+  // anything else and any beyond that `other`.
+  const versionSeries = new Set<string>();
+  new Counter({
+    name: `${PREFIX}webhook_version_mismatch_total`,
+    help: `Webhook events of an API version this build does not understand (it understands ${UNDERSTOOD_VERSION}), applied or recorded since start, by version; duplicates not counted`,
+    labelNames: ['version'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await src.store.appliedEventCounts()) {
+        if (c.version === undefined || c.outcome === 'duplicate') continue;
+        let version = versionLabel(c.version);
+        if (version !== 'other' && !versionSeries.has(version)) {
+          if (versionSeries.size < MAX_VERSION_SERIES) versionSeries.add(version);
+          else version = 'other';
+        }
+        this.inc({ version }, c.count);
+      }
     },
   });
   new Counter({

@@ -7,6 +7,7 @@
  */
 import { presentAction } from '../api/present.js';
 import type { ActionRecord } from '../domain/actions.js';
+import { UNDERSTOOD_VERSION } from '../domain/payload-version.js';
 import type { NewAlert } from './types.js';
 
 /** Relative admin API links; the dispatcher makes them absolute when PUBLIC_URL is set. */
@@ -125,6 +126,47 @@ export function webhookAlert(type: 'webhook.inactive' | 'webhook.reactivated', f
           ? 'Enode disabled the webhook after failed deliveries and dropped the events it had queued; enode-sync is reactivating it and will resync devices.'
           : 'The webhook is active again; devices are being resynced to recover dropped events.',
       links: {},
+    },
+    createdAtMs: f.atMs,
+  };
+}
+
+/** Where a foreign payload version was seen: an event of a delivery, or the watched webhook's `apiVersion`. */
+export interface VersionMismatchFact {
+  /** ENODE_WEBHOOK_ID, or null when none is configured (the alert is then keyed on the version alone). */
+  webhookId: string | null;
+  /** The foreign version as safe text (domain/payload-version.ts foreignVersion). */
+  version: string;
+  seenIn: 'event' | 'webhook';
+  /** The event's name and its delivery (seenIn `event`). */
+  event: string | null;
+  deliveryId: string | null;
+  atMs: number;
+}
+
+/**
+ * `webhook.version_mismatch`: once per webhook and version, whatever is redelivered or checked
+ * again. Events of that version are applied only where their shape is complete; the rest are
+ * kept as system events (README "Payload versions").
+ */
+export function versionMismatchAlert(f: VersionMismatchFact): NewAlert {
+  return {
+    type: 'webhook.version_mismatch',
+    dedupeKey: `webhook.version_mismatch:${f.webhookId ?? '-'}:${f.version}`,
+    deviceId: null,
+    userId: null,
+    data: {
+      webhook: { id: f.webhookId },
+      version: f.version,
+      understoodVersion: UNDERSTOOD_VERSION,
+      seenIn: f.seenIn,
+      event: f.event,
+      deliveryId: f.deliveryId,
+      note:
+        `Enode sends payloads of API version ${f.version}; this build understands ${UNDERSTOOD_VERSION}. ` +
+        'Events of that version are applied only where their shape is complete (a partial device snapshot is kept as a system event, never as the current snapshot). ' +
+        `Pin the webhook's apiVersion to ${UNDERSTOOD_VERSION} or upgrade enode-sync.`,
+      links: f.deliveryId === null ? {} : { delivery: links.delivery(f.deliveryId) },
     },
     createdAtMs: f.atMs,
   };

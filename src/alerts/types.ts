@@ -16,6 +16,8 @@ export const ALERT_TYPES = [
   'device.fault',
   // Applying stored deliveries has failed with storage errors for too long (store/sqlite/ingestor.ts).
   'apply.stalled',
+  // Enode sent events (or the watched webhook is pinned to) an API version this build does not understand.
+  'webhook.version_mismatch',
 ] as const;
 
 export type AlertType = (typeof ALERT_TYPES)[number];

@@ -24,7 +24,7 @@ export interface EventRouteDeps {
 
 export { EventSchema };
 
-const TYPE_FILTER = /^[a-z]+(\.[a-z]+)*(\.\*)?$/;
+const TYPE_FILTER = /^[a-z]+(\.[a-z][a-z_]*)*(\.\*)?$/;
 
 const listEvents = createRoute({
   method: 'get',

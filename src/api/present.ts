@@ -75,14 +75,35 @@ export function presentDeliverySummary(d: DeliverySummary) {
   };
 }
 
-/** A delivery with its headers and body (text when UTF-8, else base64). */
+/** A delivery with its headers and body (text when UTF-8, else base64), and its events' API versions. */
 export function presentDelivery(d: DeliveryRecord) {
   const text = d.body.toString('utf8');
   const isText = Buffer.from(text, 'utf8').equals(d.body);
   return {
     ...presentDeliverySummary(d),
+    versions: isText ? eventVersions(text) : [],
     headers: d.headers,
     body: isText ? text : d.body.toString('base64'),
     bodyEncoding: isText ? 'utf8' : 'base64',
   };
+}
+
+/**
+ * The distinct `version` strings of a body's events, in order of first appearance (README
+ * "Payload versions"); events without one add nothing. Empty when the body is not a JSON array.
+ */
+function eventVersions(text: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(parsed)) return [];
+  const versions = new Set<string>();
+  for (const e of parsed) {
+    const v = e !== null && typeof e === 'object' ? (e as { version?: unknown }).version : undefined;
+    if (typeof v === 'string') versions.add(v);
+  }
+  return [...versions];
 }

@@ -155,6 +155,10 @@ export const DeliverySummarySchema = z
   .openapi('DeliverySummary', { description: 'A webhook delivery as stored.' });
 
 export const DeliverySchema = DeliverySummarySchema.extend({
+  versions: z.array(z.string()).openapi({
+    description: "The distinct Enode API versions (`version`) of the body's events, first seen first; events without one add nothing. Versions other than 2024-10-01 are applied only where their shape is complete (README \"Payload versions\")",
+    example: ['2024-10-01'],
+  }),
   headers: z.record(z.string(), z.string()),
   body: z.string().openapi({ description: 'The raw body: text when it is UTF-8, else base64' }),
   bodyEncoding: z.string().openapi({ enum: ['utf8', 'base64'] }),

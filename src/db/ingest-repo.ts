@@ -25,8 +25,8 @@ import type {
 export type { DeliveryHead, DeviceUpsert, IngestSettings, NewDelivery, ObservationInsert, StoredDeliveryHead, SystemEventInsert } from '../store/funnel.js';
 
 /** The write side's settings from the configuration. */
-export function ingestSettings(config: Pick<Config, 'clockSkewToleranceSeconds'>): IngestSettings {
-  return { clockSkewToleranceMs: config.clockSkewToleranceSeconds * 1000 };
+export function ingestSettings(config: Pick<Config, 'clockSkewToleranceSeconds'> & { enode?: { webhookId?: string | undefined } }): IngestSettings {
+  return { clockSkewToleranceMs: config.clockSkewToleranceSeconds * 1000, webhookId: config.enode?.webhookId ?? null };
 }
 
 /** How long a transaction whose BEGIN meets SQLITE_BUSY is retried, and the pause between tries. */

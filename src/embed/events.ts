@@ -41,7 +41,7 @@ export interface EventLog {
   close(): Promise<void>;
 }
 
-const TYPE_FILTER = /^[a-z]+(\.[a-z]+)*(\.\*)?$/;
+const TYPE_FILTER = /^[a-z]+(\.[a-z][a-z_]*)*(\.\*)?$/;
 /** Events read per query. */
 const PAGE = 100;
 

@@ -109,6 +109,19 @@ export const ApplyStalledDataSchema = z
   .object({ apply: z.object({ failingSince: isoTime, error: z.string().nullable(), backlog: z.number().int() }), note: z.string(), links })
   .openapi('ApplyStalledData');
 
+export const VersionMismatchDataSchema = z
+  .object({
+    webhook: z.object({ id: z.string().nullable().openapi({ description: 'ENODE_WEBHOOK_ID; null when none is configured' }) }),
+    version: z.string().openapi({ description: 'The API version this build does not understand', example: '2025-06-01' }),
+    understoodVersion: z.string().openapi({ example: '2024-10-01' }),
+    seenIn: z.enum(['event', 'webhook']).openapi({ description: '`event`: a delivered event carried it; `webhook`: the watched webhook is pinned to it' }),
+    event: z.string().nullable().openapi({ description: 'The first event seen with it (seenIn `event`)' }),
+    deliveryId: z.string().nullable(),
+    note: z.string(),
+    links,
+  })
+  .openapi('VersionMismatchData');
+
 // ── the envelope ──
 
 /** The envelope of events whose type is one of `types`, with `data` as `data` describes. */
@@ -157,6 +170,12 @@ export const WebhookHealthEventSchema = envelope(
 export const DeliveryFailedEventSchema = envelope('DeliveryFailedEvent', ['delivery.failed'], DeliveryFailedDataSchema, 'A stored webhook delivery could not be applied.');
 export const DeviceFaultEventSchema = envelope('DeviceFaultEvent', ['device.fault'], DeviceFaultDataSchema, "A controlled change explained by the device's own problem.");
 export const ApplyStalledEventSchema = envelope('ApplyStalledEvent', ['apply.stalled'], ApplyStalledDataSchema, 'Applying stored deliveries keeps failing on the storage.');
+export const VersionMismatchEventSchema = envelope(
+  'VersionMismatchEvent',
+  ['webhook.version_mismatch'],
+  VersionMismatchDataSchema,
+  'Enode sends payloads of an API version this build does not understand (once per webhook and version).',
+);
 
 const ENVELOPES = [
   DeviceEventSchema,
@@ -170,6 +189,7 @@ const ENVELOPES = [
   DeliveryFailedEventSchema,
   DeviceFaultEventSchema,
   ApplyStalledEventSchema,
+  VersionMismatchEventSchema,
 ] as const;
 
 /** Any event of the log: `type` tells which payload `data` is. */

@@ -1,8 +1,9 @@
 import { hash as oneShotHash } from 'node:crypto';
-import { actionAlert, credentialsInvalidatedAlert } from '../alerts/facts.js';
+import { actionAlert, credentialsInvalidatedAlert, versionMismatchAlert } from '../alerts/facts.js';
 import { isFutureDatedVersion, mergeAction, toActionRecord, type ActionOrigin } from '../domain/actions.js';
 import { compareSnapshotKeys, controlledState, deviceTimeMs, FUTURE_DATED_RANK, observedContext, snapshotKey } from '../domain/devices.js';
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
+import { foreignVersion, missingControlledFields } from '../domain/payload-version.js';
 import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import {
   credentialsInvalidatedEvent,
@@ -13,6 +14,7 @@ import {
   parseDeviceEventName,
   vendorActionSchema,
   eventLabel,
+  type EventEnvelope,
 } from './events.js';
 import type { DeviceUpsert, FunnelRepo, StoredDevice } from '../store/funnel.js';
 import { actionUpdatedEvent, deviceEvent } from '../events/facts.js';
@@ -36,6 +38,8 @@ export type ApplyOutcome =
 export interface ApplyResult {
   event: string;
   outcome: ApplyOutcome;
+  /** The event's API version when this build does not understand it (domain/payload-version.ts). */
+  foreignVersion?: string;
 }
 
 /** An event whose shape we cannot use; applying the delivery fails with this message. */
@@ -57,26 +61,82 @@ function sha256(text: string): string {
  */
 export function applyEvent(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
   const result = applyOne(repo, raw, ctx);
-  const key = `${eventLabel(result.event)}\t${result.outcome}`;
+  const key = `${eventLabel(result.event)}\t${result.outcome}\t${result.foreignVersion ?? ''}`;
   appliedCounts.set(key, (appliedCounts.get(key) ?? 0) + 1);
   return result;
 }
 
-/** Events applied by this thread since start, by `event\toutcome` (the writer's share of /metrics). */
+/** Events applied by this thread since start, by `event\toutcome\tforeignVersion` (the writer's share of /metrics). */
 const appliedCounts = new Map<string, number>();
 
+/** One applied-event counter: `version` only for events of a version this build does not understand. */
+export interface AppliedEventCount {
+  event: string;
+  outcome: string;
+  version?: string;
+  count: number;
+}
+
 /** A copy of the applied-event counters of this thread. */
-export function appliedEventCounts(): Array<{ event: string; outcome: string; count: number }> {
+export function appliedEventCounts(): AppliedEventCount[] {
   return [...appliedCounts].map(([key, count]) => {
-    const [event = '', outcome = ''] = key.split('\t');
-    return { event, outcome, count };
+    const [event = '', outcome = '', version = ''] = key.split('\t');
+    return version === '' ? { event, outcome, count } : { event, outcome, version, count };
   });
 }
 
 function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResult {
-  const envelope = eventEnvelope.safeParse(raw);
-  if (!envelope.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(envelope.error)}`);
-  const name = envelope.data.event;
+  const parsed = eventEnvelope.safeParse(raw);
+  if (!parsed.success) throw new InvalidEventError(`event without a usable "event" field: ${describeZodError(parsed.error)}`);
+  const envelope = parsed.data;
+  // Only webhook bodies carry Enode's payload version; polled and gateway objects are read with
+  // the client's own Enode-Version header.
+  const foreign = ctx.source === 'webhook' ? foreignVersion(envelope.version) : null;
+  if (foreign === null) return applyUnderstood(repo, raw, envelope, ctx);
+  // Once per webhook and version: the alert's key names both, so redeliveries add nothing.
+  repo.enqueueAlert(
+    versionMismatchAlert({ webhookId: repo.settings.webhookId ?? null, version: foreign, seenIn: 'event', event: envelope.event, deliveryId: ctx.deliveryId, atMs: ctx.receivedAt }),
+  );
+  return { ...applyForeign(repo, raw, envelope, ctx), foreignVersion: foreign };
+}
+
+/**
+ * An event of a version this build does not understand: applied as usual where its shape is
+ * complete (it parses with our schemas and a device snapshot carries every controlled field of
+ * its type); otherwise kept as a system event only, so a partial snapshot never becomes the
+ * device's current one and an unusable one never fails its delivery.
+ */
+function applyForeign(repo: FunnelRepo, raw: unknown, envelope: EventEnvelope, ctx: ApplyContext): ApplyResult {
+  const name = envelope.event;
+  const record = raw as Record<string, unknown>;
+  let complete: boolean;
+  if (name === 'user:vendor-action:updated' || name === 'user:charge-action:updated') {
+    complete = vendorActionSchema.safeParse(record.vendorAction).success;
+  } else {
+    const device = parseDeviceEventName(name);
+    if (device) {
+      const snapshot = deviceSnapshotSchema.safeParse(record[device.type]);
+      complete =
+        snapshot.success &&
+        (envelope.user?.id ?? snapshot.data.userId) !== undefined &&
+        missingControlledFields(device.type, snapshot.data).length === 0;
+    } else {
+      complete = true;
+    }
+  }
+  if (complete) {
+    try {
+      return repo.transaction(() => applyUnderstood(repo, raw, envelope, ctx));
+    } catch (err) {
+      // A shape our rules still refuse (a bad time, a heartbeat's count): kept, not failing the delivery.
+      if (!(err instanceof InvalidEventError)) throw err;
+    }
+  }
+  return { event: name, outcome: recordSystemEvent(repo, raw, name, envelope, ctx, null, null) };
+}
+
+function applyUnderstood(repo: FunnelRepo, raw: unknown, envelope: EventEnvelope, ctx: ApplyContext): ApplyResult {
+  const name = envelope.event;
   // Webhook bodies were measured as bytes before parsing (parseEventArray); polled and gateway
   // objects were parsed by the Enode client, so they are measured here, by the same limit.
   if (ctx.source !== 'webhook' && valueNestingExceeds(raw, MAX_JSON_DEPTH)) {
@@ -99,7 +159,7 @@ function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResul
     const payload = (raw as Record<string, unknown>)[device.type];
     const snapshot = deviceSnapshotSchema.safeParse(payload);
     if (!snapshot.success) throw new InvalidEventError(`${name}: ${device.type}: ${describeZodError(snapshot.error)}`);
-    const userId = envelope.data.user?.id ?? snapshot.data.userId;
+    const userId = envelope.user?.id ?? snapshot.data.userId;
     const original = payload as DeviceObservation['snapshot'];
     const snapshotText = JSON.stringify(original);
     if (!userId) throw new InvalidEventError(`${name}: no user id in "user.id" or "${device.type}.userId"`);
@@ -113,17 +173,16 @@ function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResul
         userId,
         snapshot: original,
         snapshotText,
-        eventCreatedAt: envelope.data.createdAt ?? null,
+        eventCreatedAt: envelope.createdAt ?? null,
         updatedFields: Array.isArray(updatedFields) ? (updatedFields as string[]) : null,
         // The same event twice (any delivery) has the same name, time and snapshot bytes.
-        hash: sha256(`${name}\n${envelope.data.createdAt ?? ''}\n${snapshotText}`),
+        hash: sha256(`${name}\n${envelope.createdAt ?? ''}\n${snapshotText}`),
         ctx,
       }),
     };
   }
 
   // Everything else is recorded as a system event, unknown types included, so nothing is lost.
-  const text = JSON.stringify(raw);
   let pendingEvents: number | null = null;
   let vendor: string | null = null;
   if (name === 'system:heartbeat') {
@@ -135,11 +194,25 @@ function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResul
     if (!ci.success) throw new InvalidEventError(`${name}: ${describeZodError(ci.error)}`);
     vendor = ci.data.vendor ?? null;
   }
+  return { event: name, outcome: recordSystemEvent(repo, raw, name, envelope, ctx, pendingEvents, vendor) };
+}
+
+/** Keeps an event as a system event (once: by its content hash); credentials.invalidated raises its alert. */
+function recordSystemEvent(
+  repo: FunnelRepo,
+  raw: unknown,
+  name: string,
+  envelope: EventEnvelope,
+  ctx: ApplyContext,
+  pendingEvents: number | null,
+  vendor: string | null,
+): ApplyOutcome {
+  const text = JSON.stringify(raw);
   const systemEvent = {
     event: name,
-    userId: envelope.data.user?.id ?? null,
+    userId: envelope.user?.id ?? null,
     vendor,
-    createdAt: envelope.data.createdAt ?? null,
+    createdAt: envelope.createdAt ?? null,
     pendingEvents,
     payload: text,
     deliveryId: ctx.deliveryId,
@@ -148,7 +221,7 @@ function applyOne(repo: FunnelRepo, raw: unknown, ctx: ApplyContext): ApplyResul
   };
   const inserted = repo.insertSystemEvent(systemEvent);
   if (inserted && name === 'user:credentials:invalidated') repo.enqueueAlert(credentialsInvalidatedAlert(systemEvent));
-  return { event: name, outcome: inserted ? 'recorded' : 'duplicate' };
+  return inserted ? 'recorded' : 'duplicate';
 }
 
 function applyAction(

@@ -97,6 +97,8 @@ export interface StoredDevice extends Omit<DeviceUpsert, 'now'> {
 export interface IngestSettings {
   /** config.clockSkewToleranceSeconds in ms: payload times further ahead of their receipt never win a merge. */
   clockSkewToleranceMs: number;
+  /** ENODE_WEBHOOK_ID: with the version, it keys the `webhook.version_mismatch` alert (absent or null: the version alone). */
+  webhookId?: string | null;
 }
 
 /** The stored version of an action, with when it was first seen and when we last had news of it. */

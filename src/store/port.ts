@@ -195,8 +195,11 @@ export interface Store {
    * (`40P01`), by SQLSTATE, since start. Always empty on SQLite (one writer: nothing to retry).
    */
   transactionRetries(): Record<string, number>;
-  /** Events applied by this process since start, by event and outcome (its share of /metrics). */
-  appliedEventCounts(): Promise<Array<{ event: string; outcome: string; count: number }>>;
+  /**
+   * Events applied by this process since start, by event and outcome (its share of /metrics);
+   * `version` is set for events of an API version this build does not understand.
+   */
+  appliedEventCounts(): Promise<Array<{ event: string; outcome: string; version?: string; count: number }>>;
   /**
    * Proves the database is writable (a real commit, reused for a second under a probe flood).
    * Resolves with how applying is going; rejects when the write fails.

@@ -113,7 +113,7 @@ export const SUBSCRIPTION_EVENT_PRUNED = 'event deleted by retention (RETENTION_
 /** How long the secret replaced by a rotation keeps signing. */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
 
-const TYPE_PATTERN = /^[a-z]+(\.[a-z]+)*(\.\*)?$/;
+const TYPE_PATTERN = /^[a-z]+(\.[a-z][a-z_]*)*(\.\*)?$/;
 
 /** True when `type` passes the filter (exact types and `x.*` prefixes; an empty filter passes all). */
 export function matchesTypes(filter: readonly string[], type: string): boolean {

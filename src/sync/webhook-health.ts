@@ -1,7 +1,9 @@
-import { webhookAlert } from '../alerts/facts.js';
+import { versionMismatchAlert, webhookAlert } from '../alerts/facts.js';
+import { foreignVersion, UNDERSTOOD_VERSION } from '../domain/payload-version.js';
 import { resyncReasonFromHeartbeats } from '../domain/polling.js';
 import { runDeviceResync } from './device-resync.js';
 import type { SyncDeps } from './types.js';
+import type { NewAlert } from '../alerts/types.js';
 
 /** A full resync at most this often when heartbeats keep asking for one. */
 const MIN_RESYNC_GAP_MS = 30 * 60_000;
@@ -42,6 +44,8 @@ export async function runWebhookHealth(deps: SyncDeps, now: Date, signal: AbortS
   report.checked = true;
   report.isActive = webhook.isActive === true;
   if (signal.aborted) return report;
+  await checkApiVersion(deps, id, webhook.apiVersion, now);
+  if (signal.aborted) return report;
   if (report.isActive) {
     if (!(await resyncIsOwed(deps, now))) return report;
     deps.logger.warn({ webhookId: id }, 'a resync for events Enode dropped is still owed (an earlier run stopped before it finished); resyncing devices');
@@ -52,6 +56,22 @@ export async function runWebhookHealth(deps: SyncDeps, now: Date, signal: AbortS
   }
   report.resynced = await settleOwedResync(deps, now, signal);
   return report;
+}
+
+/**
+ * A webhook pinned to an API version this build does not understand: the same alert as an event
+ * of that version raises (once per webhook and version), and a warning on every check. Null
+ * `apiVersion` (not pinned: the client's default applies) cannot be judged here; the events'
+ * own `version` is checked as they arrive.
+ */
+async function checkApiVersion(deps: SyncDeps, id: string, apiVersion: string | null | undefined, now: Date): Promise<void> {
+  const foreign = foreignVersion(apiVersion);
+  if (foreign === null) return;
+  deps.logger.warn(
+    { webhookId: id, apiVersion: foreign, understoodVersion: UNDERSTOOD_VERSION },
+    `the Enode webhook is pinned to API version ${foreign}, this build understands ${UNDERSTOOD_VERSION}: events are applied only where their shape is complete`,
+  );
+  await raiseAlert(deps, versionMismatchAlert({ webhookId: id, version: foreign, seenIn: 'webhook', event: null, deliveryId: null, atMs: now.getTime() }));
 }
 
 /** Records the owed resync, raises the alerts and reactivates the webhook; true once Enode did. */
@@ -99,7 +119,7 @@ async function settleOwedResync(deps: SyncDeps, now: Date, signal: AbortSignal):
 }
 
 /** Writes an alert through the writer; a failure to do so is logged and does not stop the repair. */
-async function raiseAlert(deps: SyncDeps, alert: ReturnType<typeof webhookAlert>): Promise<void> {
+async function raiseAlert(deps: SyncDeps, alert: NewAlert): Promise<void> {
   try {
     await deps.store.alerts.raise(alert);
   } catch (err) {

@@ -25,7 +25,7 @@ export interface NewestEvents {
 
 type Reads = Pick<EventReads, 'events' | 'eventsPrunedThrough'>;
 
-const TYPE_SHAPE = /^[a-z]+(\.[a-z]+)*(\.\*)?$/;
+const TYPE_SHAPE = /^[a-z]+(\.[a-z][a-z_]*)*(\.\*)?$/;
 
 /**
  * The `type` filter as the API reads it: a comma list of known types and prefixes (`device.*`).

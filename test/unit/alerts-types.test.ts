@@ -21,7 +21,7 @@ describe('alert type filters', () => {
     expect(unknown).toEqual([]);
     expect(types).not.toContain('action.cancelled');
     expect([...types].sort()).toEqual(
-      ['interference.detected', 'action.failed', 'credentials.invalidated', 'webhook.inactive', 'webhook.reactivated', 'delivery.failed', 'device.fault', 'apply.stalled'].sort(),
+      ['interference.detected', 'action.failed', 'credentials.invalidated', 'webhook.inactive', 'webhook.reactivated', 'delivery.failed', 'device.fault', 'apply.stalled', 'webhook.version_mismatch'].sort(),
     );
     expect(DEFAULT_ALERT_TYPES).toEqual(types);
   });

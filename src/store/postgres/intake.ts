@@ -162,7 +162,7 @@ export async function submitDelivery(ctx: PgContext, r: ReceivedDelivery): Promi
 export type EventCounts = Map<string, number>;
 
 function countDuring<T>(fn: () => T): { result: T; counts: EventCounts } {
-  const key = (c: { event: string; outcome: string }) => `${c.event}\t${c.outcome}`;
+  const key = (c: { event: string; outcome: string; version?: string }) => `${c.event}\t${c.outcome}\t${c.version ?? ''}`;
   const before = new Map(appliedEventCounts().map((c) => [key(c), c.count]));
   const result = fn();
   const counts: EventCounts = new Map();

@@ -366,8 +366,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     transactionRetries: () => Object.fromEntries(ctx.retries),
     appliedEventCounts: async () =>
       [...counts].map(([key, count]) => {
-        const [event = '', outcome = ''] = key.split('\t');
-        return { event, outcome, count };
+        const [event = '', outcome = '', version = ''] = key.split('\t');
+        return version === '' ? { event, outcome, count } : { event, outcome, version, count };
       }),
     ping: async () => {
       await probe();
