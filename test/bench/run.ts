@@ -1,5 +1,6 @@
 // `npm run bench`: every figure as a ratio to a reference measured in the same run, plus the
 // absolute numbers for context. Sizes can be changed by environment for quick local runs.
+import { eventsBench } from './events.js';
 import { ingestBench } from './ingest.js';
 import { pollerBench } from './poller.js';
 import { reconcileCostBench, reconcileScoreBench } from './reconcile.js';
@@ -10,11 +11,11 @@ import { benchPostgres, serverSettings } from './pg-support.js';
 
 const env = (name: string, def: number) => Number(process.env[name] ?? def);
 /**
- * BENCH_ONLY=ingest,scale runs only those sections (ingest, poller, reconcile, scale, pg-ingest,
+ * BENCH_ONLY=ingest,scale runs only those sections (ingest, events, poller, reconcile, scale, pg-ingest,
  * pg-scale; `postgres` names both Postgres sections); default: all.
  */
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-type Section = 'ingest' | 'poller' | 'reconcile' | 'scale' | 'pg-ingest' | 'pg-scale';
+type Section = 'ingest' | 'events' | 'poller' | 'reconcile' | 'scale' | 'pg-ingest' | 'pg-scale';
 const want = (section: Section) => only.length === 0 || only.includes(section) || (section.startsWith('pg-') && only.includes('postgres'));
 
 function fmt(n: number, digits = 0): string {
@@ -24,6 +25,7 @@ function fmt(n: number, digits = 0): string {
 async function main() {
   const lines: string[] = [`# enode-sync benchmarks — ${new Date().toISOString()}`];
   if (want('ingest')) await ingestSection(lines);
+  if (want('events')) await eventsSection(lines);
   if (want('poller')) await pollerSection(lines);
   if (want('reconcile')) await reconcileSections(lines);
   if (want('scale')) await scaleSection(lines);
@@ -59,6 +61,32 @@ async function ingestSection(lines: string[]) {
   const s = ingest.steady.result;
   if (t.non2xx > 0 || t.errors > 0 || s.non2xx > 0 || s.errors > 0 || lost !== 0) {
     process.stderr.write(`bench: ingest was not clean (non-2xx ${t.non2xx}, errors ${t.errors}, missing ${lost})\n`);
+    process.exitCode = 1;
+  }
+}
+
+async function eventsSection(lines: string[]) {
+  const ev = await eventsBench({
+    steadyRate: env('BENCH_EVENTS_STEADY_RATE', 20),
+    steadyDeliveries: env('BENCH_EVENTS_STEADY_DELIVERIES', 600),
+    burstDeliveries: env('BENCH_EVENTS_BURST_DELIVERIES', 6_000),
+    connections: env('BENCH_CONNECTIONS', 32),
+    eventsPerDelivery: 10,
+    dispatchIntervalSeconds: env('BENCH_EVENTS_DISPATCH_INTERVAL_SECONDS', 5),
+  });
+  const s = ev.steady;
+  const b = ev.burst;
+  lines.push(
+    '',
+    `## Event log: a subscription (device.*, action.*) to a receiver on loopback and a Server-Sent Events client, both from the start of the log; ALERT_DISPATCH_INTERVAL_SECONDS=${ev.dispatchIntervalSeconds}`,
+    `steady ${s.rate} deliveries/s (${fmt(s.rate * 10)} events/s), ${fmt(s.deliveries)} deliveries, ${fmt(s.events)} events logged: from the webhook's POST to the consumer — ` +
+      `stream p50 ${fmt(s.stream.p50)} ms, p99 ${fmt(s.stream.p99)} ms; subscriber p50 ${fmt(s.subscriber.p50)} ms, p99 ${fmt(s.subscriber.p99)} ms; reference: the POST's acknowledgement p50 ${fmt(s.ack.p50, 1)} ms, p99 ${fmt(s.ack.p99, 1)} ms`,
+    `burst of ${fmt(b.deliveries)} deliveries (${fmt(b.ackedPerSecond)} acknowledged/s), ${fmt(b.events)} events logged: events/s through the log — stream ${fmt(b.streamEventsPerSecond)} (${fmt(b.streamEventsPerSecond / b.appliedEventsPerSecond, 2)} of the applied rate), ` +
+      `subscriber ${fmt(b.subscriberEventsPerSecond)} (${fmt(b.subscriberEventsPerSecond / b.appliedEventsPerSecond, 2)}); reference: applied ${fmt(b.appliedEventsPerSecond)} events/s (the burst's events over the time until all of it was applied)`,
+    `stream client: ${ev.stream.reconnects} reconnects with Last-Event-ID${ev.stream.ends.length > 0 ? ` (ended by: ${ev.stream.ends.join('; ')})` : ''}`,
+  );
+  if (b.errors > 0 || s.stream.n < s.events || s.subscriber.n < s.events) {
+    process.stderr.write(`bench: events: ${b.errors} failed deliveries; latencies matched ${s.stream.n} (stream) and ${s.subscriber.n} (subscriber) of ${s.events} events\n`);
     process.exitCode = 1;
   }
 }
