@@ -13,12 +13,17 @@ const NAV: Array<{ section: Section; href: string; label: string }> = [
   { section: 'events', href: '/ui/events', label: 'Events' },
 ];
 
-/** The page shell: header with navigation and logout, one `<main>`. No scripts (a page that needs one adds it in its body). */
-export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; refreshSeconds?: number | undefined; children?: Child }> = ({
+/**
+ * The page shell: header with navigation and logout, one `<main>`. A page that refreshes with a
+ * `liveStream` loads the live refresh (/ui/live.js) and keeps the `<meta refresh>` for browsers
+ * without scripts; without one it refreshes by `<meta refresh>` alone. Other scripts a page adds in its body.
+ */
+export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; refreshSeconds?: number | undefined; liveStream?: string | undefined; children?: Child }> = ({
   title,
   section,
   signedIn = true,
   refreshSeconds,
+  liveStream,
   children,
 }) => (
   <html lang="en">
@@ -29,7 +34,13 @@ export const Layout: FC<{ title: string; section: Section; signedIn?: boolean; r
       <title>{`${title} · enode-sync`}</title>
       <link rel="icon" href="/ui/favicon.svg" type="image/svg+xml" />
       <link rel="stylesheet" href="/ui/style.css" />
-      {refreshSeconds !== undefined && <meta http-equiv="refresh" content={String(refreshSeconds)} />}
+      {refreshSeconds !== undefined && liveStream === undefined && <meta http-equiv="refresh" content={String(refreshSeconds)} />}
+      {refreshSeconds !== undefined && liveStream !== undefined && (
+        <noscript>
+          <meta http-equiv="refresh" content={String(refreshSeconds)} />
+        </noscript>
+      )}
+      {refreshSeconds !== undefined && liveStream !== undefined && <script src="/ui/live.js" defer />}
     </head>
     <body>
       <header class="top">
@@ -203,17 +214,32 @@ export const FilterForm: FC<{
   </form>
 );
 
-/** Auto-refresh of a list or the overview: a plain `<meta refresh>` (no script), switched by `?refresh=off`. */
-export const RefreshToggle: FC<{ on: boolean; offHref: string; onHref: string; seconds: number }> = ({ on, offHref, onHref, seconds }) => (
-  <p class="refresh muted">
-    {on ? (
-      <>
-        Refreshes every {seconds} s · <a href={offHref}>Pause</a>
-      </>
-    ) : (
-      <>
-        Auto-refresh paused · <a href={onHref}>Resume</a>
-      </>
-    )}
-  </p>
-);
+/**
+ * Auto-refresh of a list or the overview, switched by `?refresh=off`. With a `stream` it is the
+ * live refresh's line (`#live-refresh`, read by /ui/live.js: "Live", "N new — show"); without, a
+ * plain `<meta refresh>` every `seconds`.
+ */
+export const RefreshToggle: FC<{ on: boolean; offHref: string; onHref: string; seconds: number; stream?: string | undefined }> = ({ on, offHref, onHref, seconds, stream }) =>
+  on && stream !== undefined ? (
+    <p class="refresh muted" id="live-refresh" data-stream={stream} data-seconds={String(seconds)}>
+      <span class="live-status" role="status">
+        Refreshes every {seconds} s
+      </span>{' '}
+      <button class="action live-show" type="button" hidden>
+        new — show
+      </button>{' '}
+      · <a href={offHref}>Pause</a>
+    </p>
+  ) : (
+    <p class="refresh muted">
+      {on ? (
+        <>
+          Refreshes every {seconds} s · <a href={offHref}>Pause</a>
+        </>
+      ) : (
+        <>
+          Auto-refresh paused · <a href={onHref}>Resume</a>
+        </>
+      )}
+    </p>
+  );

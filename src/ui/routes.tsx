@@ -28,6 +28,8 @@ import { EventsPage } from './pages/events.js';
 import { deviceTimelineSlice } from './queries.js';
 import { FAVICON_SVG, STYLESHEET } from './style.js';
 import { EVENTS_SCRIPT } from './events-script.js';
+import { LIVE_SCRIPT } from './live-script.js';
+import { encodeEventCursor } from '../events/cursor.js';
 import { eventsPage } from './events-page.js';
 import { databaseRevocations } from './session-store.js';
 import { layoutTimeline } from './timeline-svg.js';
@@ -64,11 +66,31 @@ function keyPair(after: Array<string | number> | undefined): [number, string] | 
   return [ms, last];
 }
 
-/** Seconds between refreshes of the overview and the lists (a `<meta refresh>`; `?refresh=off` pauses). */
+/**
+ * Seconds between refreshes of the overview and the lists where the live refresh cannot run (a
+ * `<meta refresh>` without scripts, a reload when the stream fails); `?refresh=off` pauses both.
+ */
 export const REFRESH_SECONDS = 30;
 
-/** The refresh state of a page and its two links (the page's own query with and without `refresh=off`). */
-function refreshOf(c: Context) {
+/** The event types that can change what each refreshing page shows (the stream's `type` filter; undefined = all). */
+export const LIVE_TYPES = {
+  overview: undefined,
+  findings: 'interference.*',
+  actions: 'action.*,command.*',
+  // A delivery shows in the log through what applying it changed, and through its failures.
+  deliveries: 'device.*,action.*,delivery.*,apply.*,webhook.*',
+  alerts: ALERT_TYPES.join(','),
+} as const;
+
+/** The pages the live refresh runs on: they may load scripts from this origin and open its event stream. */
+const SCRIPTED_PAGES = new Set(['/ui', '/ui/findings', '/ui/actions', '/ui/deliveries', '/ui/alerts', '/ui/events']);
+
+/**
+ * The refresh state of a page: its two links (the page's own query with and without
+ * `refresh=off`) and, unless paused, the event stream its live refresh follows — the log after
+ * its position now, read before the page's data so that nothing committed meanwhile is missed.
+ */
+async function refreshOf(c: Context, read: Deps['read'], live: { type?: string | undefined; deviceId?: string | undefined; userId?: string | undefined }) {
   const url = new URL(c.req.url);
   const off = url.searchParams.get('refresh') === 'off';
   const without = new URLSearchParams(url.searchParams);
@@ -76,10 +98,12 @@ function refreshOf(c: Context) {
   const withOff = new URLSearchParams(without);
   withOff.set('refresh', 'off');
   const base = url.pathname;
+  const head = off ? undefined : await read.lastEventPosition();
   return {
     refreshSeconds: off ? undefined : REFRESH_SECONDS,
     refreshLinks: { on: `${base}${without.size ? `?${without}` : ''}`, off: `${base}?${withOff}` },
-    refresh: off ? 'off' : undefined,
+    refresh: off ? ('off' as const) : undefined,
+    liveStream: head === undefined ? undefined : `/ui/events/stream${query({ type: live.type, deviceId: live.deviceId, userId: live.userId, after: encodeEventCursor(head) })}`,
   };
 }
 
@@ -148,8 +172,9 @@ function dashboardHeaders(scripted: boolean): MiddlewareHandler {
 }
 
 /**
- * The dashboard under /ui: server-rendered pages (hono/jsx). Only the events page runs a script
- * (its live tail, events-script.ts); everything else works without. Login with ADMIN_TOKEN
+ * The dashboard under /ui: server-rendered pages (hono/jsx). The events page runs its live tail
+ * (events-script.ts), the overview and the lists their live refresh (live-script.ts); every page
+ * works without them. Login with ADMIN_TOKEN
  * sets an opaque http-only session cookie; scripts may send the API's bearer header instead.
  * `guard` counts wrong tokens per client address; pass the admin API's, so both share one budget.
  */
@@ -187,11 +212,11 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     return renderError(c, 500, 'Internal error (see the log)');
   });
 
-  // Only the events page runs a script (its live tail, from this origin, reading its stream);
-  // every other page keeps a policy that allows none.
+  // The events page (its live tail) and the overview and lists (their live refresh) run a script
+  // from this origin that reads the event stream; every other page keeps a policy that allows none.
   const pageHeaders = dashboardHeaders(false);
   const scriptedPageHeaders = dashboardHeaders(true);
-  ui.use((c, next) => (c.req.path === '/ui/events' ? scriptedPageHeaders(c, next) : pageHeaders(c, next)));
+  ui.use((c, next) => (SCRIPTED_PAGES.has(c.req.path) ? scriptedPageHeaders(c, next) : pageHeaders(c, next)));
   // Pages show fleet data: never cached by the browser or a proxy.
   ui.use(async (c, next) => {
     await next();
@@ -220,6 +245,12 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     c.header('content-type', 'text/javascript; charset=utf-8');
     c.header('cache-control', 'public, max-age=3600');
     return c.body(EVENTS_SCRIPT);
+  });
+
+  ui.get('/live.js', (c) => {
+    c.header('content-type', 'text/javascript; charset=utf-8');
+    c.header('cache-control', 'public, max-age=3600');
+    return c.body(LIVE_SCRIPT);
   });
 
   ui.get('/login', (c) => {
@@ -283,6 +314,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       const last = shown[shown.length - 1];
       return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, after: last.id })}` : null };
     };
+    const live = await refreshOf(c, read, { type: LIVE_TYPES.overview });
     const [groups, heartbeat, webhookMs, counts, alertCounts, heldCount, perMinute, perDay, budget] = await Promise.all([
       Promise.all((onlyType ? [onlyType] : DEVICE_TYPES).map(group)),
       read.lastHeartbeat(),
@@ -294,7 +326,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       read.findingsPerDay(Math.floor(nowMs / 86_400_000) * 86_400_000 - (CHART_DAYS - 1) * 86_400_000),
       read.budgetedCommandsPerDevice(nowMs - 86_400_000, 10),
     ]);
-    const { refresh: _refresh, ...refresh } = refreshOf(c);
+    const { refresh: _refresh, ...refresh } = live;
     return sendPage(
       c,
       <OverviewPage
@@ -353,9 +385,9 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     const state = oneOf('state', c.req.query('state'), FINDING_STATE_CHOICES) ?? 'open';
     const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const r = await refreshOf(c, read, { type: LIVE_TYPES.findings, deviceId: f.deviceId, userId: f.userId });
     const rows = await read.listFindings({ kind, state: state === 'all' ? undefined : state, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.observedAtMs, r.id], presentFinding);
-    const r = refreshOf(c);
     const next = p.pagination.after ? `/ui/findings${query({ ...linkFilters(f), kind, state, refresh: r.refresh, after: p.pagination.after })}` : null;
     return sendPage(c, <FindingsPage page={{ rows: p.data, filter: kind, state, next, values: { ...f.raw, type: kind }, ...r }} />);
   });
@@ -365,9 +397,9 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     const type = oneOf('type', c.req.query('type'), DEVICE_TYPES);
     const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const r = await refreshOf(c, read, { type: LIVE_TYPES.actions, deviceId: f.deviceId, userId: f.userId });
     const rows = await read.listActions({ state, targetType: type, targetId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.id], presentAction);
-    const r = refreshOf(c);
     const next = p.pagination.after ? `/ui/actions${query({ ...linkFilters(f), state, type, refresh: r.refresh, after: p.pagination.after })}` : null;
     return sendPage(c, <ActionsPage page={{ rows: p.data, filter: state, next, values: { ...f.raw, type }, ...r }} />);
   });
@@ -376,9 +408,9 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     const status = oneOf('status', c.req.query('status'), DELIVERY_STATUSES);
     const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
+    const r = await refreshOf(c, read, { type: LIVE_TYPES.deliveries, deviceId: f.deviceId, userId: f.userId });
     const rows = await read.listDeliveries({ status, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary);
-    const r = refreshOf(c);
     return sendPage(
       c,
       <DeliveriesPage
@@ -417,6 +449,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     }
     // Held alerts page by their own key: `?status=held&after=` continues them, any other `after` the deliveries.
     const heldKey = onlyHeld ? keyPair(after) : undefined;
+    const r = await refreshOf(c, read, { type: type ?? LIVE_TYPES.alerts, deviceId: f.deviceId, userId: f.userId });
     const [rows, heldRows, heldTotal] = await Promise.all([
       onlyHeld ? Promise.resolve([]) : read.listAlertDeliveries({ status, type, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: key, limit }),
       read.listHeldAlerts({ after: heldKey, limit: onlyHeld ? limit : 10 }),
@@ -424,7 +457,6 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
     ]);
     const p = page(rows, limit, (r) => [r.updatedAtMs, r.alertId, r.sink], presentAlertDelivery);
     const held = page(heldRows, onlyHeld ? limit : 10, (r) => [r.createdAtMs, r.id], (r) => r);
-    const r = refreshOf(c);
     return sendPage(
       c,
       <AlertsPage

@@ -205,7 +205,7 @@ describe('dashboard finding decisions', () => {
 });
 
 describe('dashboard overview: held alerts, charts, auto-refresh', () => {
-  it('counts held alerts with the hint, draws the charts, and refreshes without a script unless paused', async () => {
+  it('counts held alerts with the hint, draws the charts, and refreshes live (meta refresh without scripts) unless paused', async () => {
     const t = await makeApp();
     const cookie = await login(t);
     await finding(t, 'v1');
@@ -214,8 +214,9 @@ describe('dashboard overview: held alerts, charts, auto-refresh', () => {
     expect(html).toContain('no alert sink is configured');
     expect(html).toMatch(/<svg class="chart"[^>]*aria-label="Webhook deliveries per minute, last 60 minutes: 1 deliveries in all"/);
     expect(html).toMatch(/aria-label="Findings detected per day, last 14 days: 1 findings in all"/);
-    expect(html).toMatch(/<meta http-equiv="refresh" content="30"\/?>/);
-    expect(res.headers.get('content-security-policy')).not.toContain('script-src');
+    expect(html).toMatch(/<noscript><meta http-equiv="refresh" content="30"\/?><\/noscript>/);
+    expect(html).toContain('<script src="/ui/live.js" defer="">');
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'");
     const paused = await get(t, cookie, '/ui?refresh=off');
     expect(paused.html).not.toContain('http-equiv="refresh"');
     expect(paused.html).toContain('Auto-refresh paused');

@@ -19,13 +19,15 @@ export interface ListPage<Row> {
   refreshSeconds?: number | undefined;
   /** This page's URL without and with `refresh=off`. */
   refreshLinks?: { on: string; off: string };
+  /** The event stream the live refresh follows (absent when paused). */
+  liveStream?: string | undefined;
 }
 
 const DeviceLink: FC<{ id: string | null }> = ({ id }) => <IdLink kind="device" id={id} />;
 
 /** The auto-refresh line of a list. */
 const ListRefresh: FC<{ p: ListPage<unknown> }> = ({ p }) =>
-  p.refreshLinks ? <RefreshToggle on={p.refreshSeconds !== undefined} seconds={p.refreshSeconds ?? 30} onHref={p.refreshLinks.on} offHref={p.refreshLinks.off} /> : null;
+  p.refreshLinks ? <RefreshToggle on={p.refreshSeconds !== undefined} seconds={p.refreshSeconds ?? 30} onHref={p.refreshLinks.on} offHref={p.refreshLinks.off} stream={p.liveStream} /> : null;
 
 export const FINDING_KINDS = ['ACTION_OVERRIDDEN', 'UNEXPECTED_CHANGE', 'ACTION_CONFLICT'] as const;
 
@@ -33,7 +35,7 @@ export const FINDING_STATE_CHOICES = ['open', 'acknowledged', 'resolved', 'all']
 
 /** `/ui/findings`: interference findings, newest first; open ones unless `state` says otherwise. */
 export const FindingsPage: FC<{ page: ListPage<FindingView & { state: string; note: string | null }> & { state: string } }> = ({ page: p }) => (
-  <Layout title="Findings" section="findings" refreshSeconds={p.refreshSeconds}>
+  <Layout title="Findings" section="findings" refreshSeconds={p.refreshSeconds} liveStream={p.liveStream}>
     <h1>Interference findings</h1>
     <nav class="filters" aria-label="State">
       <span class="muted">State:</span>
@@ -98,7 +100,7 @@ export const ACTION_STATES = ['PENDING', 'CONFIRMED', 'FAILED', 'CANCELLED'] as 
 
 /** `/ui/actions`: own vendor actions, most recently updated first. */
 export const ActionsPage: FC<{ page: ListPage<ReturnType<typeof presentAction>> }> = ({ page: p }) => (
-  <Layout title="Actions" section="actions" refreshSeconds={p.refreshSeconds}>
+  <Layout title="Actions" section="actions" refreshSeconds={p.refreshSeconds} liveStream={p.liveStream}>
     <h1>Own actions</h1>
     <Filters label="State" base="/ui/actions" param="state" values={[...ACTION_STATES]} current={p.filter} />
     <FilterForm action="/ui/actions" values={p.values ?? {}} typeLabel="Device type" typeChoices={DEVICE_TYPES} keep={{ state: p.filter }} />
@@ -152,7 +154,7 @@ const REPLAYABLE = new Set(['failed', 'quarantined']);
 
 /** `/ui/deliveries`: raw webhook deliveries; failed (and quarantined) ones can be replayed. */
 export const DeliveriesPage: FC<{ page: ListPage<ReturnType<typeof presentDeliverySummary>> }> = ({ page: p }) => (
-  <Layout title="Deliveries" section="deliveries" refreshSeconds={p.refreshSeconds}>
+  <Layout title="Deliveries" section="deliveries" refreshSeconds={p.refreshSeconds} liveStream={p.liveStream}>
     <h1>Webhook deliveries</h1>
     {p.notice && <Notice kind={p.notice.kind}>{p.notice.text}</Notice>}
     <Filters label="Status" base="/ui/deliveries" param="status" values={[...DELIVERY_STATUSES]} current={p.filter} />
@@ -268,7 +270,7 @@ const HeldAlerts: FC<{ held: { rows: HeldAlertRow[]; total: number; next: string
 export const AlertsPage: FC<{
   page: ListPage<ReturnType<typeof presentAlertDelivery>> & { held: { rows: HeldAlertRow[]; total: number; next: string | null; sinksConfigured: boolean }; onlyHeld: boolean };
 }> = ({ page: p }) => (
-  <Layout title="Alerts" section="alerts" refreshSeconds={p.refreshSeconds}>
+  <Layout title="Alerts" section="alerts" refreshSeconds={p.refreshSeconds} liveStream={p.liveStream}>
     <h1>Alerts</h1>
     {p.notice && <Notice kind={p.notice.kind}>{p.notice.text}</Notice>}
     <Filters label="Status" base="/ui/alerts" param="status" values={[...ALERT_STATUSES, 'held']} current={p.onlyHeld ? 'held' : p.filter} />

@@ -23,6 +23,8 @@ export interface OverviewData {
   charts: { perMinute: MinuteBucket[]; perDay: DayBucket[]; budget: Array<{ deviceId: string; count: number }>; dailyLimit: number };
   refreshSeconds: number | undefined;
   refreshLinks: { on: string; off: string };
+  /** The event stream the live refresh follows (absent when paused). */
+  liveStream?: string | undefined;
 }
 
 const MINUTE_MS = 60_000;
@@ -98,9 +100,9 @@ const Reachable: FC<{ value: boolean | null }> = ({ value }) =>
 
 /** `/ui`: webhook health, counts of findings and dead alerts, devices by type with their controlled state. */
 export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
-  <Layout title="Fleet" section="overview" refreshSeconds={d.refreshSeconds}>
+  <Layout title="Fleet" section="overview" refreshSeconds={d.refreshSeconds} liveStream={d.liveStream}>
     <h1>Fleet overview</h1>
-    <RefreshToggle on={d.refreshSeconds !== undefined} seconds={d.refreshSeconds ?? 30} onHref={d.refreshLinks.on} offHref={d.refreshLinks.off} />
+    <RefreshToggle on={d.refreshSeconds !== undefined} seconds={d.refreshSeconds ?? 30} onHref={d.refreshLinks.on} offHref={d.refreshLinks.off} stream={d.liveStream} />
     <div class="cards">
       <section class="card" aria-labelledby="health-h">
         <h2 id="health-h">Enode webhook</h2>
