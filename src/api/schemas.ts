@@ -304,7 +304,17 @@ export const CommandResultSchema = z
     ),
     commandId: z.string().openapi({ description: 'The command log entry (shown in the device timeline)' }),
     budget: z
-      .object({ limit: z.number().int(), used: z.number().int(), remaining: z.number().int() })
+      .object({
+        limit: z.number().int(),
+        used: z.number().int().openapi({ description: 'Commands that reached the device through Enode for this client in the last 24 h: `bySource.gateway + bySource.other`' }),
+        remaining: z.number().int(),
+        bySource: z
+          .object({
+            gateway: z.number().int().openapi({ description: 'Commands sent through this gateway' }),
+            other: z.number().int().openapi({ description: 'Actions Enode reported that other callers of the same Enode client created: Enode schedules, smart charging, other services' }),
+          })
+          .openapi({ description: 'Who sent the commands `used` counts; each command is counted once' }),
+      })
       .optional()
       .openapi({ description: "The device's daily budget after this command; absent for cancels" }),
   })

@@ -6,6 +6,10 @@
  * then capability (`isCapable: false` refuses); then a different PENDING action (Enode will cancel
  * it with CONFLICT: proceed with a note, or refuse when the caller said `supersede=false`); then
  * the daily budget (refuse past the limit unless the caller overrides).
+ *
+ * The daily budget counts every command that reached the device through Enode for this client
+ * (issue 17): the gateway's own, and the actions Enode reports that other callers of the same
+ * client created — Enode Schedules, Smart Charging, other services — each once (budgetedSends).
  */
 import type { BatteryOperationMode, ChargeKind, PermanentHold } from './commands.js';
 import { STALE_AFTER_MS } from './polling.js';
@@ -47,11 +51,18 @@ export interface GuardDevice {
   isReachable: boolean | null;
 }
 
+/** Budgeted commands in the window by who sent them: this gateway, or another caller of the Enode client. */
+export interface BudgetBySource {
+  gateway: number;
+  other: number;
+}
+
 export interface Budget {
   limit: number;
-  /** Budgeted commands in the window (before this one). */
+  /** Budgeted commands in the window (before this one), `bySource.gateway + bySource.other`. */
   used: number;
   remaining: number;
+  bySource: BudgetBySource;
   /** When the next command fits the budget again; null while it does now. */
   nextAllowedAtMs: number | null;
 }
@@ -72,8 +83,10 @@ export interface GuardInput {
   device: GuardDevice;
   /** The device's actions in state PENDING, any origin. */
   pendingActions: readonly GuardAction[];
-  /** Request times (ms) of the device's commands that reached Enode and count against the budget. */
+  /** Request times (ms) of the gateway's commands to the device that reached Enode and count against the budget. */
   sentAtMs: readonly number[];
+  /** Creation times (ms) of the device's actions that other callers of the Enode client created (see budgetedSends). */
+  otherActionsAtMs?: readonly number[];
   dailyLimit: number;
   /** Send even past the daily limit. */
   override: boolean;
@@ -173,23 +186,69 @@ export function checkCapability(command: Command, snapshot: Record<string, unkno
   return null;
 }
 
+/** A gateway command of the log that counts against the budget, with the action Enode answered (null until known). */
+export interface BudgetCommand {
+  atMs: number;
+  actionId: string | null;
+}
+
+/** A stored action on the device, as the budget needs it (`createdAtMs`: Enode's `createdAt`). */
+export interface BudgetAction {
+  id: string;
+  createdAtMs: number;
+  origin: 'gateway' | 'enode';
+}
+
 /**
- * The device's daily budget: budgeted commands in the rolling 24 h before `nowMs`, and when the
- * next one fits again (the moment enough of the oldest leave the window).
+ * How much earlier than the window the gateway reads its command log, so that a command requested
+ * just before the window still claims the action Enode created just inside it (request latency,
+ * clock skew between us and Enode).
  */
-export function dailyBudget(sentAtMs: readonly number[], limit: number, nowMs: number): Budget {
-  const inWindow = sentAtMs.filter((t) => t > nowMs - BUDGET_WINDOW_MS).sort((a, b) => a - b);
+export const BUDGET_MATCH_MARGIN_MS = 60 * 60_000;
+
+/**
+ * The budget's inputs by source, each command once: every gateway command of the log, and every
+ * action of another origin that no gateway command of the log names. An action the gateway sent is
+ * counted through its command even while its stored origin is still `enode` (a webhook reported it
+ * first, or storing Enode's answer failed), so it never counts twice.
+ */
+export function budgetedSends(commands: readonly BudgetCommand[], actions: readonly BudgetAction[]): { gatewayAtMs: number[]; otherAtMs: number[] } {
+  const named = new Set<string>();
+  for (const c of commands) if (c.actionId !== null) named.add(c.actionId);
+  const otherAtMs: number[] = [];
+  for (const a of actions) {
+    if (a.origin === 'gateway' || named.has(a.id)) continue;
+    named.add(a.id);
+    otherAtMs.push(a.createdAtMs);
+  }
+  return { gatewayAtMs: commands.map((c) => c.atMs), otherAtMs };
+}
+
+/**
+ * The device's daily budget: budgeted commands in the rolling 24 h before `nowMs` — the gateway's
+ * (`sentAtMs`) and other callers' (`otherAtMs`) — and when the next one fits again (the moment
+ * enough of the oldest leave the window).
+ */
+export function dailyBudget(sentAtMs: readonly number[], limit: number, nowMs: number, otherAtMs: readonly number[] = []): Budget {
+  const within = (t: number) => t > nowMs - BUDGET_WINDOW_MS;
+  const bySource = { gateway: sentAtMs.filter(within).length, other: otherAtMs.filter(within).length };
+  const inWindow = [...sentAtMs, ...otherAtMs].filter(within).sort((a, b) => a - b);
   const used = inWindow.length;
-  if (used < limit) return { limit, used, remaining: limit - used, nextAllowedAtMs: null };
+  if (used < limit) return { limit, used, remaining: limit - used, bySource, nextAllowedAtMs: null };
   // After the oldest (used - limit + 1) leave, limit - 1 remain and one more fits.
   const leaving = inWindow[used - limit] as number;
-  return { limit, used, remaining: 0, nextAllowedAtMs: leaving + BUDGET_WINDOW_MS };
+  return { limit, used, remaining: 0, bySource, nextAllowedAtMs: leaving + BUDGET_WINDOW_MS };
+}
+
+/** "(4 through the gateway, 2 by other callers …)" when other callers count, else nothing. */
+function sourcesText(b: BudgetBySource): string {
+  return b.other > 0 ? ` (${b.gateway} through the gateway, ${b.other} by Enode schedules, smart charging or other callers of this Enode client)` : '';
 }
 
 /** Runs the guards in order (see the file comment) and says what to do with the command. */
 export function evaluateCommand(input: GuardInput): GuardDecision {
   const { command, nowMs } = input;
-  const budget = dailyBudget(input.sentAtMs, input.dailyLimit, nowMs);
+  const budget = dailyBudget(input.sentAtMs, input.dailyLimit, nowMs, input.otherActionsAtMs);
   const pending = livePendingActions(input.pendingActions, nowMs);
 
   // Only the newest live action can still be standing: Enode keeps one per device, so an older
@@ -226,13 +285,13 @@ export function evaluateCommand(input: GuardInput): GuardDecision {
   if (budget.nextAllowedAtMs !== null) {
     if (!input.override) {
       const nextAllowed = new Date(budget.nextAllowedAtMs).toISOString();
-      const message = `${budget.used} commands were sent to this device in the last 24 h (limit ${budget.limit}); the next one is allowed at ${nextAllowed}, or now with override=true`;
+      const message = `${budget.used} commands were sent to this device in the last 24 h${sourcesText(budget.bySource)} (limit ${budget.limit}); the next one is allowed at ${nextAllowed}, or now with override=true`;
       return { outcome: 'refuse', refusal: { reason: 'DAILY_COMMAND_LIMIT', message, budget: { ...budget, nextAllowedAtMs: budget.nextAllowedAtMs } }, notes: [], budget };
     }
     overridden = true;
     notes.push({
       code: 'DAILY_LIMIT_OVERRIDDEN',
-      message: `Sent with override=true although ${budget.used} commands were already sent in the last 24 h (limit ${budget.limit})`,
+      message: `Sent with override=true although ${budget.used} commands were already sent in the last 24 h${sourcesText(budget.bySource)} (limit ${budget.limit})`,
     });
   }
 

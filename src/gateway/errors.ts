@@ -98,10 +98,11 @@ export function refusalError(refusal: Refusal, nowMs: number, interventions: unk
     case 'ACTION_PENDING':
       return new AppError('ACTION_PENDING', refusal.message, { pendingActionId: refusal.actionId });
     case 'DAILY_COMMAND_LIMIT': {
-      const { limit, used, nextAllowedAtMs } = refusal.budget;
+      const { limit, used, bySource, nextAllowedAtMs } = refusal.budget;
       return new AppError('DAILY_COMMAND_LIMIT', refusal.message, {
         limit,
         used,
+        bySource,
         nextAllowedAt: new Date(nextAllowedAtMs).toISOString(),
         retryAfterSeconds: Math.max(1, Math.ceil((nextAllowedAtMs - nowMs) / 1000)),
       });

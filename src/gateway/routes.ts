@@ -56,7 +56,8 @@ const commandErrors = {
 
 const GUARDS =
   'Guarded as Enode advises: refused when the device lacks the capability (409 DEVICE_NOT_CAPABLE), when a different action is PENDING and ' +
-  '`supersede=false` (409 ACTION_PENDING), or past the daily command limit unless `override=true` (429 DAILY_COMMAND_LIMIT). An identical ' +
+  '`supersede=false` (409 ACTION_PENDING), or past the daily command limit unless `override=true` (429 DAILY_COMMAND_LIMIT; the limit counts the gateway\'s commands and the ' +
+  'actions other callers of the same Enode client created, such as schedules and smart charging: `budget.bySource`). An identical ' +
   'PENDING action is returned instead of sending again (`outcome: collapsed`). Enode refusals keep their status (`ENODE_*` codes).';
 
 type Body = typeof chargingBody | typeof maxCurrentBody | typeof permanentHoldBody | typeof operationModeBody;

@@ -8,7 +8,7 @@ import { presentAction } from '../api/present.js';
 import type { Clock } from '../clock.js';
 import { isTerminal } from '../domain/actions.js';
 import { isDeviceDeleted } from '../domain/devices.js';
-import { BUDGET_WINDOW_MS, evaluateCommand, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
+import { BUDGET_MATCH_MARGIN_MS, BUDGET_WINDOW_MS, budgetedSends, evaluateCommand, type BudgetBySource, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { EnodeApi } from '../enode/client.js';
 import { EnodeConflictError, EnodeUnavailableError } from '../enode/errors.js';
@@ -28,7 +28,7 @@ export interface GatewayDeps {
   /** Asked at every request: undefined while no Enode credentials are configured. */
   enode: () => EnodeApi | undefined;
   /** The device, its PENDING actions and its budget: what the guards decide on. */
-  read: Pick<ReadStore, 'getAction' | 'getDevice' | 'pendingActionsFor' | 'budgetedCommandTimes'>;
+  read: Pick<ReadStore, 'getAction' | 'getDevice' | 'pendingActionsFor' | 'budgetSources'>;
   store: Store;
   clock: Clock;
   logger: Logger;
@@ -48,8 +48,12 @@ export interface CommandResult {
   notes: Note[];
   /** Id of the command log entry (the device timeline shows it). */
   commandId: string;
-  /** The device's daily budget after this command; absent for cancels, which do not count. */
-  budget?: { limit: number; used: number; remaining: number };
+  /**
+   * The device's daily budget after this command; absent for cancels, which do not count. `used`
+   * counts the gateway's commands and the actions other callers of the Enode client created
+   * (schedules, smart charging, …), `bySource` each.
+   */
+  budget?: { limit: number; used: number; remaining: number; bySource: BudgetBySource };
 }
 
 const ACTION_TARGET_TYPES: ReadonlySet<string> = new Set<ActionTargetType>(['vehicle', 'charger', 'hvac', 'battery']);
@@ -131,12 +135,18 @@ export function createGateway(deps: GatewayDeps) {
       const locked = await mutex.run(deviceId, async (): Promise<Locked> => {
         const device = await loadDevice(command.deviceType, deviceId);
         const nowMs = deps.clock.now().getTime();
-        const [pending, sentAtMs] = await Promise.all([deps.read.pendingActionsFor(deviceId), deps.read.budgetedCommandTimes(deviceId, nowMs - BUDGET_WINDOW_MS)]);
+        // The log is read from a margin before the window, so that a command just before it still claims its action.
+        const [pending, sources] = await Promise.all([
+          deps.read.pendingActionsFor(deviceId),
+          deps.read.budgetSources(deviceId, nowMs - BUDGET_WINDOW_MS - BUDGET_MATCH_MARGIN_MS),
+        ]);
+        const { gatewayAtMs, otherAtMs } = budgetedSends(sources.commands, sources.actions);
         const decision = evaluateCommand({
           command,
           device: { snapshot: device.snapshot, isReachable: device.isReachable },
           pendingActions: pending.map(toGuardAction),
-          sentAtMs,
+          sentAtMs: gatewayAtMs,
+          otherActionsAtMs: otherAtMs,
           dailyLimit: deps.dailyCommandLimit,
           override: flags.override,
           supersede: flags.supersede,
@@ -159,8 +169,8 @@ export function createGateway(deps: GatewayDeps) {
           log.info({ ...ctx, actionId: decision.actionId }, 'command collapsed onto an identical pending action');
           const row = await deps.read.getAction(decision.actionId);
           if (!row) throw new Error(`pending action ${decision.actionId} vanished`);
-          const { limit, used, remaining } = budget;
-          return { result: { action: presentAction(row), outcome: 'collapsed', notes: decision.notes, commandId: base.id, budget: { limit, used, remaining } } };
+          const { limit, used, remaining, bySource } = budget;
+          return { result: { action: presentAction(row), outcome: 'collapsed', notes: decision.notes, commandId: base.id, budget: { limit, used, remaining, bySource } } };
         }
         if (decision.outcome === 'refuse') {
           const { refusal } = decision;
@@ -202,7 +212,12 @@ export function createGateway(deps: GatewayDeps) {
             outcome: 'sent',
             notes,
             commandId: base.id,
-            budget: { limit: budget.limit, used, remaining: Math.max(0, budget.limit - used) },
+            budget: {
+              limit: budget.limit,
+              used,
+              remaining: Math.max(0, budget.limit - used),
+              bySource: { gateway: budget.bySource.gateway + 1, other: budget.bySource.other },
+            },
           },
         };
       });

@@ -18,6 +18,7 @@
  */
 import { decodeStored } from '../api/safe-json.js';
 import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
+import type { BudgetAction, BudgetCommand } from '../domain/guards.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { SqlParam, SqlReader } from './sql.js';
@@ -116,6 +117,8 @@ export interface ActionFilter {
 /** Deliveries by status, by a device or user one of their events was about, and by time received. */
 export interface DeliveryFilter {
   status?: string | undefined;
+  /** An Enode event name the delivery carried (`user:vehicle:updated`, `system:heartbeat`): its recorded device and system events. */
+  eventType?: string | undefined;
   deviceId?: string | undefined;
   userId?: string | undefined;
   sinceMs?: number | undefined;
@@ -319,6 +322,13 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, C
    * `unknown`), cancels excepted — a cancel stops Enode's retries, it sends the device nothing.
    */
   budgetedCommandTimes(deviceId: string, sinceMs: number): Promise<number[]>;
+  /**
+   * What the daily budget counts (domain/guards.ts budgetedSends) since `sinceMs` (exclusive):
+   * the commands budgetedCommandTimes counts, with the action each named, oldest first; and the
+   * device's actions of another origin than `gateway` created since then (by Enode's `createdAt`,
+   * its `updatedAt` when unreadable), oldest first.
+   */
+  budgetSources(deviceId: string, sinceMs: number): Promise<{ commands: BudgetCommand[]; actions: BudgetAction[] }>;
   /** The newest heartbeat received. */
   lastHeartbeat(): Promise<HeartbeatRecord | undefined>;
   /** When the newest delivery arrived (any status); null before the first. */
@@ -466,7 +476,7 @@ function byTimeThenId(a: { atMs: number; id: string }, b: { atMs: number; id: st
 
 type ActionRow = Raw<ActionRecord, 'target' | 'failureReason' | 'raw'>;
 
-function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActions' | 'pendingActions' | 'pendingActionsFor' | 'budgetedCommandTimes'> {
+function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActions' | 'pendingActions' | 'pendingActionsFor' | 'budgetedCommandTimes' | 'budgetSources'> {
   return {
     async getAction(id) {
       const row = await reader.get<ActionRow>(`SELECT ${ACTION_COLUMNS} FROM actions WHERE id = ?`, [id]);
@@ -511,6 +521,30 @@ function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActi
       );
       return rows.map((r) => num(r.at));
     },
+
+    async budgetSources(deviceId, sinceMs) {
+      const [commands, actions] = await Promise.all([
+        reader.all<{ at: unknown; actionId: string | null }>(
+          `SELECT requested_at_ms AS "at", action_id AS "actionId" FROM commands
+           WHERE device_id = ? AND requested_at_ms > ? AND outcome IN ('sending', 'sent', 'unknown') AND command <> 'cancel'
+           ORDER BY requested_at_ms, id`,
+          [deviceId, sinceMs],
+        ),
+        // Enode updates an action at or after creating it: updated_at_ms bounds the rows read (actions_target_idx).
+        reader.all<{ id: string; createdAt: string; updatedAtMs: unknown; origin: 'gateway' | 'enode' }>(
+          `SELECT id, created_at AS "createdAt", updated_at_ms AS "updatedAtMs", origin FROM actions
+           WHERE target_id = ? AND updated_at_ms > ? AND origin <> 'gateway'`,
+          [deviceId, sinceMs],
+        ),
+      ]);
+      return {
+        commands: commands.map((c) => ({ atMs: num(c.at), actionId: c.actionId ?? null })),
+        actions: actions
+          .map((a) => ({ id: a.id, createdAtMs: parseTimeMs(a.createdAt) ?? num(a.updatedAtMs), origin: a.origin }))
+          .filter((a) => a.createdAtMs > sinceMs)
+          .sort((a, b) => a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+      };
+    },
   };
 }
 
@@ -553,6 +587,14 @@ function deliveryReads(reader: SqlReader): Pick<ReadStore, 'getDelivery' | 'list
       // A delivery is about the devices and users its applied events were observed for.
       if (f.deviceId) (conditions.push('d.id IN (SELECT o.delivery_id FROM observations o WHERE o.device_id = ? AND o.delivery_id IS NOT NULL)'), params.push(f.deviceId));
       if (f.userId) (conditions.push('d.id IN (SELECT o.delivery_id FROM observations o WHERE o.user_id = ? AND o.delivery_id IS NOT NULL)'), params.push(f.userId));
+      // Device events are recorded as observations, the others (heartbeats, credentials) as system events;
+      // vendor-action events are merged into their action and keep no link to the delivery.
+      if (f.eventType)
+        (conditions.push(
+          `d.id IN (SELECT o.delivery_id FROM observations o WHERE o.event = ? AND o.delivery_id IS NOT NULL
+             UNION SELECT s.delivery_id FROM system_events s WHERE s.event = ? AND s.delivery_id IS NOT NULL)`,
+        ),
+        params.push(f.eventType, f.eventType));
       if (f.sinceMs !== undefined) (conditions.push('d.received_at >= ?'), params.push(f.sinceMs));
       if (f.untilMs !== undefined) (conditions.push('d.received_at <= ?'), params.push(f.untilMs));
       if (f.after) (conditions.push('(d.received_at < ? OR (d.received_at = ? AND d.id < ?))'), params.push(f.after[0], f.after[0], f.after[1]));

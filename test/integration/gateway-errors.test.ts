@@ -86,10 +86,10 @@ describe('mapping Enode failures (unit)', () => {
       interventionIds: ['i'],
     });
     expect(refusalError({ reason: 'ACTION_PENDING', message: 'm', actionId: 'a1' }, now)).toMatchObject({ code: 'ACTION_PENDING', details: { pendingActionId: 'a1' } });
-    const limit = refusalError({ reason: 'DAILY_COMMAND_LIMIT', message: 'm', budget: { limit: 6, used: 6, remaining: 0, nextAllowedAtMs: now + 90_000 } }, now);
+    const limit = refusalError({ reason: 'DAILY_COMMAND_LIMIT', message: 'm', budget: { limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, other: 2 }, nextAllowedAtMs: now + 90_000 } }, now);
     expect(limit.code).toBe('DAILY_COMMAND_LIMIT');
     expect(codeToStatus(limit.code)).toBe(429);
-    expect(limit.details).toEqual({ limit: 6, used: 6, nextAllowedAt: '2026-03-01T12:01:30.000Z', retryAfterSeconds: 90 });
+    expect(limit.details).toEqual({ limit: 6, used: 6, bySource: { gateway: 4, other: 2 }, nextAllowedAt: '2026-03-01T12:01:30.000Z', retryAfterSeconds: 90 });
   });
 });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   BUDGET_WINDOW_MS,
+  budgetedSends,
   checkCapability,
   dailyBudget,
   evaluateCommand,
@@ -137,9 +138,71 @@ describe('capability guard', () => {
   });
 });
 
+describe('what the daily budget counts (budgetedSends)', () => {
+  it("counts every gateway command and every action of another origin, by its creation time", () => {
+    const out = budgetedSends(
+      [
+        { atMs: NOW - 3 * HOUR, actionId: 'g1' },
+        { atMs: NOW - 2 * HOUR, actionId: null },
+      ],
+      [
+        { id: 'schedule-1', createdAtMs: NOW - 90 * MIN, origin: 'enode' },
+        { id: 'smart-1', createdAtMs: NOW - 30 * MIN, origin: 'enode' },
+      ],
+    );
+    expect(out).toEqual({ gatewayAtMs: [NOW - 3 * HOUR, NOW - 2 * HOUR], otherAtMs: [NOW - 90 * MIN, NOW - 30 * MIN] });
+  });
+
+  it('an action a gateway command names counts once, through the command, whatever its stored origin', () => {
+    const commands = [{ atMs: NOW - HOUR, actionId: 'a1' }];
+    // Seen by webhook before the gateway stored it (origin still enode), and the same once merged.
+    expect(budgetedSends(commands, [{ id: 'a1', createdAtMs: NOW - HOUR + 200, origin: 'enode' }])).toEqual({ gatewayAtMs: [NOW - HOUR], otherAtMs: [] });
+    expect(budgetedSends(commands, [{ id: 'a1', createdAtMs: NOW - HOUR + 200, origin: 'gateway' }])).toEqual({ gatewayAtMs: [NOW - HOUR], otherAtMs: [] });
+  });
+
+  it('an action of origin gateway is never counted on its own, and one action listed twice counts once', () => {
+    const out = budgetedSends(
+      [],
+      [
+        { id: 'g', createdAtMs: NOW - HOUR, origin: 'gateway' },
+        { id: 'x', createdAtMs: NOW - HOUR, origin: 'enode' },
+        { id: 'x', createdAtMs: NOW - HOUR, origin: 'enode' },
+      ],
+    );
+    expect(out).toEqual({ gatewayAtMs: [], otherAtMs: [NOW - HOUR] });
+  });
+
+  it("a refusal past the limit says how many came from other callers", () => {
+    const decision = evaluateCommand(input({ sentAtMs: sentHourly(4), otherActionsAtMs: [NOW - 30 * MIN, NOW - 10 * MIN] }));
+    expect(decision).toMatchObject({ outcome: 'refuse', refusal: { reason: 'DAILY_COMMAND_LIMIT', budget: { used: 6, bySource: { gateway: 4, other: 2 } } } });
+    if (decision.outcome !== 'refuse') throw new Error('expected a refusal');
+    expect(decision.refusal.message).toContain('(4 through the gateway, 2 by Enode schedules, smart charging or other callers');
+  });
+});
+
 describe('daily budget', () => {
   it('counts the commands of the last 24 h; one sent exactly 24 h ago no longer counts', () => {
-    expect(dailyBudget([NOW - BUDGET_WINDOW_MS, NOW - BUDGET_WINDOW_MS + 1, NOW - HOUR], 6, NOW)).toEqual({ limit: 6, used: 2, remaining: 4, nextAllowedAtMs: null });
+    expect(dailyBudget([NOW - BUDGET_WINDOW_MS, NOW - BUDGET_WINDOW_MS + 1, NOW - HOUR], 6, NOW)).toEqual({
+      limit: 6,
+      used: 2,
+      remaining: 4,
+      bySource: { gateway: 2, other: 0 },
+      nextAllowedAtMs: null,
+    });
+  });
+
+  it("counts other callers' actions with the gateway's commands, each source apart, in the same window", () => {
+    const gateway = [NOW - 5 * HOUR, NOW - 3 * HOUR];
+    const other = [NOW - BUDGET_WINDOW_MS, NOW - 4 * HOUR, NOW - HOUR];
+    expect(dailyBudget(gateway, 6, NOW, other)).toEqual({ limit: 6, used: 4, remaining: 2, bySource: { gateway: 2, other: 2 }, nextAllowedAtMs: null });
+  });
+
+  it("at the limit with other callers' actions, the next command fits when the oldest of either source leaves", () => {
+    const other = [NOW - 20 * HOUR, NOW - 10 * HOUR];
+    const gateway = [NOW - 18 * HOUR, NOW - 8 * HOUR, NOW - 6 * HOUR, NOW - 2 * HOUR];
+    const budget = dailyBudget(gateway, 6, NOW, other);
+    expect(budget).toMatchObject({ used: 6, remaining: 0, bySource: { gateway: 4, other: 2 } });
+    expect(budget.nextAllowedAtMs).toBe(NOW - 20 * HOUR + BUDGET_WINDOW_MS);
   });
 
   it('at the limit, the next command is allowed when the oldest leaves the window', () => {
