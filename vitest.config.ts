@@ -8,6 +8,8 @@ export const BOTH_ENGINES = [
   'test/integration/webhook.test.ts',
   'test/integration/api.test.ts',
   'test/integration/ui.test.ts',
+  'test/integration/ui-live.test.ts',
+  'test/integration/ui-filters.test.ts',
   'test/integration/alerts-facts.test.ts',
   'test/integration/payload-versions.test.ts',
   'test/integration/alerts-sinks.test.ts',

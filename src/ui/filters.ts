@@ -18,7 +18,8 @@ export interface ListFilter {
 const ID_MAX = 200;
 const LOCAL_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/;
 
-function idValue(name: string, raw: string | undefined): string | undefined {
+/** A device or user id filter, trimmed; undefined when absent, a 400 naming the parameter when over 200 characters. */
+export function idFilter(name: string, raw: string | undefined): string | undefined {
   const value = raw?.trim();
   if (!value) return undefined;
   if (value.length > ID_MAX) throw new AppError('BAD_REQUEST', `Invalid "${name}": at most ${ID_MAX} characters`);
@@ -36,8 +37,8 @@ export function filterTime(name: string, raw: string | undefined): number | unde
 
 /** The device, user and time filters of a list (`deviceId`, `userId`, `since`, `until`). */
 export function listFilter(param: (name: string) => string | undefined): ListFilter {
-  const deviceId = idValue('deviceId', param('deviceId'));
-  const userId = idValue('userId', param('userId'));
+  const deviceId = idFilter('deviceId', param('deviceId'));
+  const userId = idFilter('userId', param('userId'));
   const sinceMs = filterTime('since', param('since'));
   const untilMs = filterTime('until', param('until'));
   if (sinceMs !== undefined && untilMs !== undefined && untilMs < sinceMs) throw new AppError('BAD_REQUEST', '"until" is before "since"');

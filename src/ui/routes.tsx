@@ -17,11 +17,11 @@ import { webhookHealth } from './health.js';
 import { query, sendPage } from './layout.js';
 import { DevicePage, WINDOW_CHOICES_HOURS } from './pages/device.js';
 import { ErrorPage } from './pages/error.js';
-import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FINDING_STATE_CHOICES, FindingsPage } from './pages/lists.js';
+import { ACTION_STATES, ALERT_STATUSES, ActionsPage, AlertsPage, DELIVERY_EVENT_TYPES, DELIVERY_STATUSES, DeliveriesPage, FINDING_KINDS, FINDING_STATE_CHOICES, FindingsPage } from './pages/lists.js';
 import { ALERT_TYPES } from '../alerts/types.js';
 import { presentFinding } from '../api/interference-routes.js';
 import { consoleRoutes } from './console-routes.js';
-import { filterTime, listFilter, type ListFilter } from './filters.js';
+import { filterTime, idFilter, listFilter, type ListFilter } from './filters.js';
 import { LoginPage } from './pages/login.js';
 import { CHART_DAYS, CHART_MINUTES, OverviewPage } from './pages/overview.js';
 import { EventsPage } from './pages/events.js';
@@ -306,15 +306,19 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   ui.get('/', async (c) => {
     const nowMs = deps.clock.now().getTime();
     const onlyType = oneOf('type', c.req.query('type'), DEVICE_TYPES);
+    const deviceId = idFilter('deviceId', c.req.query('deviceId'));
+    const userId = idFilter('userId', c.req.query('userId'));
     const after = c.req.query('after');
     if (after !== undefined && (!onlyType || after.length > 200)) throw new AppError('BAD_REQUEST', '"after" pages through one device type: pass "type" too');
+    // One device by id is one read, whatever the type; a user's devices page like all of them.
+    const one = deviceId ? read.getDevice(deviceId).then((row) => (row && (!userId || row.userId === userId) ? [row] : [])) : undefined;
     const group = async (type: (typeof DEVICE_TYPES)[number]) => {
-      const rows = await read.listDevices({ type, after, limit: DEVICES_PER_TYPE });
+      const rows = one ? (await one).filter((row) => row.type === type) : await read.listDevices({ type, userId, after, limit: DEVICES_PER_TYPE });
       const shown = rows.slice(0, DEVICES_PER_TYPE);
       const last = shown[shown.length - 1];
-      return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, after: last.id })}` : null };
+      return { type, devices: shown.map(presentDevice), next: rows.length > DEVICES_PER_TYPE && last ? `/ui${query({ type, userId, after: last.id })}` : null };
     };
-    const live = await refreshOf(c, read, { type: LIVE_TYPES.overview });
+    const live = await refreshOf(c, read, { type: LIVE_TYPES.overview, deviceId, userId });
     const [groups, heartbeat, webhookMs, counts, alertCounts, heldCount, perMinute, perDay, budget] = await Promise.all([
       Promise.all((onlyType ? [onlyType] : DEVICE_TYPES).map(group)),
       read.lastHeartbeat(),
@@ -339,6 +343,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
           alerts: { dead: alertCounts.dead ?? 0, pending: alertCounts.pending ?? 0 },
           groups,
           onlyType,
+          filter: { deviceId, userId, type: onlyType },
           held: { count: heldCount, sinksConfigured: configuredSinkNames(deps.config.alerts).length > 0 },
           charts: { perMinute, perDay, budget, dailyLimit: deps.config.dailyCommandLimit },
           ...refresh,
@@ -406,10 +411,11 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
 
   ui.get('/deliveries', async (c) => {
     const status = oneOf('status', c.req.query('status'), DELIVERY_STATUSES);
+    const eventType = oneOf('type', c.req.query('type'), DELIVERY_EVENT_TYPES);
     const f = listFilter((name) => c.req.query(name));
     const { limit, after } = pageParams({ after: c.req.query('after'), limit: c.req.query('limit') });
     const r = await refreshOf(c, read, { type: LIVE_TYPES.deliveries, deviceId: f.deviceId, userId: f.userId });
-    const rows = await read.listDeliveries({ status, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
+    const rows = await read.listDeliveries({ status, eventType, deviceId: f.deviceId, userId: f.userId, sinceMs: f.sinceMs, untilMs: f.untilMs, after: keyPair(after), limit });
     const p = page(rows, limit, (r) => [r.receivedAt, r.id], presentDeliverySummary);
     return sendPage(
       c,
@@ -417,9 +423,9 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
         page={{
           rows: p.data,
           filter: status,
-          next: p.pagination.after ? `/ui/deliveries${query({ ...linkFilters(f), status, refresh: r.refresh, after: p.pagination.after })}` : null,
+          next: p.pagination.after ? `/ui/deliveries${query({ ...linkFilters(f), status, type: eventType, refresh: r.refresh, after: p.pagination.after })}` : null,
           notice: noticeFrom(c, 'replayed', REPLAY_NOTICES),
-          values: f.raw,
+          values: { ...f.raw, type: eventType },
           ...r,
         }}
       />,

@@ -150,6 +150,17 @@ export const ActionsPage: FC<{ page: ListPage<ReturnType<typeof presentAction>> 
 );
 
 export const DELIVERY_STATUSES = ['failed', 'quarantined', 'pending', 'applied'] as const;
+
+/**
+ * The deliveries list's `type`: an Enode event name a delivery carried, as recorded when it was
+ * applied — device events and the system events (heartbeats, invalidated credentials). Vendor
+ * actions are merged into their action and keep no link to the delivery: the actions list has them.
+ */
+export const DELIVERY_EVENT_TYPES = [
+  ...DEVICE_TYPES.flatMap((t) => ['discovered', 'updated', 'deleted'].map((verb) => `user:${t}:${verb}`)),
+  'user:credentials:invalidated',
+  'system:heartbeat',
+] as const;
 const REPLAYABLE = new Set(['failed', 'quarantined']);
 
 /** `/ui/deliveries`: raw webhook deliveries; failed (and quarantined) ones can be replayed. */
@@ -158,7 +169,7 @@ export const DeliveriesPage: FC<{ page: ListPage<ReturnType<typeof presentDelive
     <h1>Webhook deliveries</h1>
     {p.notice && <Notice kind={p.notice.kind}>{p.notice.text}</Notice>}
     <Filters label="Status" base="/ui/deliveries" param="status" values={[...DELIVERY_STATUSES]} current={p.filter} />
-    <FilterForm action="/ui/deliveries" values={{ ...p.values, type: p.filter }} typeLabel="Status" typeName="status" typeChoices={DELIVERY_STATUSES} />
+    <FilterForm action="/ui/deliveries" values={p.values ?? {}} typeLabel="Event type" typeChoices={DELIVERY_EVENT_TYPES} keep={{ status: p.filter }} />
     <ListRefresh p={p} />
     {p.rows.length === 0 ? (
       <p class="muted">No deliveries.</p>

@@ -5,6 +5,7 @@ import type { WebhookHealth } from '../health.js';
 import type { DayBucket, MinuteBucket } from '../../store/console-read.js';
 import { LimitBars, TimeBars } from '../charts.js';
 import { IdLink, Layout, Pager, RefreshToggle } from '../layout.js';
+import { DEVICE_TYPES } from '../../domain/devices.js';
 import { HeldHint } from './details.js';
 
 type DeviceView = ReturnType<typeof presentDevice>;
@@ -19,6 +20,8 @@ export interface OverviewData {
   groups: Array<{ type: string; devices: DeviceView[]; next: string | null }>;
   /** Set when the page shows one type only (paging through it). */
   onlyType: string | undefined;
+  /** The device list's filters as given (`deviceId`, `userId`, `type`). */
+  filter: { deviceId: string | undefined; userId: string | undefined; type: string | undefined };
   held: { count: number; sinksConfigured: boolean };
   charts: { perMinute: MinuteBucket[]; perDay: DayBucket[]; budget: Array<{ deviceId: string; count: number }>; dailyLimit: number };
   refreshSeconds: number | undefined;
@@ -95,6 +98,37 @@ const Charts: FC<{ d: OverviewData }> = ({ d }) => {
   );
 };
 
+const filtered = (f: OverviewData['filter']) => Boolean(f.deviceId || f.userId || f.type);
+
+/** The device list's filters (GET, so the URL holds them): a device id, a user, a device type. */
+const DeviceFilters: FC<{ filter: OverviewData['filter'] }> = ({ filter: f }) => (
+  <form class="list-filters" method="get" action="/ui">
+    <label>
+      Device
+      <input type="text" name="deviceId" value={f.deviceId ?? ''} maxlength={200} />
+    </label>
+    <label>
+      User
+      <input type="text" name="userId" value={f.userId ?? ''} maxlength={200} />
+    </label>
+    <label>
+      Device type
+      <select name="type">
+        <option value="">any</option>
+        {DEVICE_TYPES.map((t) => (
+          <option value={t} selected={f.type === t}>
+            {t}
+          </option>
+        ))}
+      </select>
+    </label>
+    <button class="action" type="submit">
+      Filter
+    </button>
+    {filtered(f) && <a href="/ui">All devices</a>}
+  </form>
+);
+
 const Reachable: FC<{ value: boolean | null }> = ({ value }) =>
   value === null ? <span class="badge">unknown</span> : value ? <span class="badge badge-good">yes</span> : <span class="badge badge-bad">no</span>;
 
@@ -157,12 +191,10 @@ export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
     <Charts d={d} />
 
     <h2>Devices{d.onlyType ? ` · ${d.onlyType}` : ''}</h2>
-    {d.onlyType && (
-      <p>
-        <a href="/ui">All device types</a>
-      </p>
+    <DeviceFilters filter={d.filter} />
+    {d.groups.every((g) => g.devices.length === 0) && (
+      <p class="muted">{filtered(d.filter) ? 'No device matches these filters.' : 'No devices yet: they appear with the first webhook or resync.'}</p>
     )}
-    {d.groups.every((g) => g.devices.length === 0) && <p class="muted">No devices yet: they appear with the first webhook or resync.</p>}
     {d.groups
       .filter((g) => g.devices.length > 0)
       .map((g) => (
