@@ -343,7 +343,8 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, C
   getFinding(id: string): Promise<FindingRecord | undefined>;
   /** Newest change first (device time); keyset `[observedAtMs, id]`; `limit + 1` rows. */
   listFindings(f: FindingFilter): Promise<FindingRecord[]>;
-  countFindingsByKind(): Promise<Counts>;
+  /** Findings per kind; with `state`, only those in that state (the dashboard counts the open ones). */
+  countFindingsByKind(state?: 'open' | 'acknowledged' | 'resolved'): Promise<Counts>;
   /**
    * The pieces of a device's timeline within [fromMs, untilMs] of device time, after
    * `range.after`: each source keyset-paged in timeline order and capped at `limit` rows, so the
@@ -768,7 +769,10 @@ function countReads(
   const scalar = async (sql: string, params: SqlParam[] = []): Promise<number | null> => numOrNull((await reader.get<{ v: unknown }>(sql, params))?.v);
   const lastWebhookMs = () => scalar(`SELECT MAX(received_at) AS v FROM deliveries`);
   const lastHeartbeatMs = () => scalar(`SELECT MAX(received_at) AS v FROM system_events WHERE event = 'system:heartbeat'`);
-  const countFindingsByKind = () => grouped('kind', 'findings');
+  const countFindingsByKind = async (state?: 'open' | 'acknowledged' | 'resolved'): Promise<Counts> =>
+    state === undefined
+      ? grouped('kind', 'findings')
+      : toCounts(await reader.all<{ k: unknown; n: unknown }>(`SELECT kind AS k, COUNT(*) AS n FROM findings WHERE state = ? GROUP BY kind`, [state]));
   const alertDeliveryCounts = () => grouped('status', 'alert_deliveries');
   const common = () =>
     Promise.all([grouped('status', 'deliveries'), grouped('state', 'actions'), grouped('type', 'devices'), countFindingsByKind(), alertDeliveryCounts(), lastWebhookMs(), lastHeartbeatMs()]);

@@ -323,7 +323,7 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
       Promise.all((onlyType ? [onlyType] : DEVICE_TYPES).map(group)),
       read.lastHeartbeat(),
       read.lastWebhookMs(),
-      read.countFindingsByKind(),
+      read.countFindingsByKind('open'),
       read.alertDeliveryCounts(),
       read.heldAlertCount(),
       read.deliveriesPerMinute(Math.floor(nowMs / 60_000) * 60_000 - (CHART_MINUTES - 1) * 60_000),

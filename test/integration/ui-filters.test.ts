@@ -1,9 +1,10 @@
 /**
  * Filters in the URL of the deliveries list (by the Enode event type a delivery carried) and of
- * the fleet overview's device list (device id, user, type), through app.request() on both engines.
+ * the fleet overview's device list (device id, user, type), and the overview's count of open
+ * findings, through app.request() on both engines.
  */
 import { describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, makeApp, NOW, postWebhook, vehicleEvent, type EngineApp } from '../support/fixtures.js';
+import { ADMIN_TOKEN, api, makeApp, NOW, postWebhook, vehicleEvent, type EngineApp } from '../support/fixtures.js';
 
 const ORIGIN = 'http://localhost';
 
@@ -98,5 +99,30 @@ describe('fleet overview: filter devices by id, user and type', () => {
     expect(form).toContain('<option value="vehicle" selected="">vehicle</option>');
     expect(form).toContain('<a href="/ui">All devices</a>');
     expect((await get(t, cookie, `/ui?deviceId=${'x'.repeat(201)}`)).status).toBe(400);
+  });
+});
+
+describe('fleet overview: the findings card counts open findings', () => {
+  it('acknowledged and resolved findings leave the count; the card links the open list, which shows the same rows', async () => {
+    const t = await makeApp();
+    for (const id of ['v1', 'v2', 'v3']) await postWebhook(t, [vehicleEvent(id, 0, { charging: true, pluggedIn: true }), vehicleEvent(id, 5, { charging: false, pluggedIn: true })]);
+    t.clock.advance(61_000);
+    await t.deps.store.reconcile({});
+    const findings = ((await (await api(t, '/interference')).json()) as { data: Array<{ id: string; deviceId: string }> }).data;
+    expect(findings).toHaveLength(3);
+    const cookie = await login(t);
+    const card = async () => /<dt><a href="\/ui\/findings\?kind=UNEXPECTED_CHANGE&amp;state=open">UNEXPECTED_CHANGE<\/a><\/dt><dd>(.*?)<\/dd>/.exec((await get(t, cookie, '/ui')).html)?.[1];
+    expect(await card()).toBe('<span class="badge badge-bad">3</span>');
+    const byDevice = new Map(findings.map((f) => [f.deviceId, f.id]));
+    const post = (path: string) => api(t, path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ note: 'seen' }) });
+    expect((await post(`/interference/${byDevice.get('v1')}/ack`)).status).toBe(200);
+    expect((await post(`/interference/${byDevice.get('v2')}/resolve`)).status).toBe(200);
+    expect(await card()).toBe('<span class="badge badge-bad">1</span>');
+    const { html } = await get(t, cookie, '/ui');
+    expect(html).toContain('<a href="/ui/findings?state=open">Open findings</a>');
+    expect(html).toContain('<a href="/ui/findings?state=all">all findings</a>');
+    expect(linked((await get(t, cookie, '/ui/findings?kind=UNEXPECTED_CHANGE&state=open')).html, 'findings')).toEqual([byDevice.get('v3')]);
+    expect((await post(`/interference/${byDevice.get('v3')}/resolve`)).status).toBe(200);
+    expect(await card()).toBe('0');
   });
 });

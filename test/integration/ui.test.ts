@@ -217,7 +217,7 @@ describe('dashboard content', () => {
     expect(html).toContain('href="/ui/devices/v1"');
     expect(html).toContain('charging=no, maxCurrent=16');
     expect(html).toContain('<span class="verdict verdict-ok">ok</span>');
-    expect(html).toMatch(/<a href="\/ui\/findings\?kind=UNEXPECTED_CHANGE&amp;state=all">UNEXPECTED_CHANGE<\/a><\/dt><dd><span class="badge badge-bad">1<\/span>/);
+    expect(html).toMatch(/<a href="\/ui\/findings\?kind=UNEXPECTED_CHANGE&amp;state=open">UNEXPECTED_CHANGE<\/a><\/dt><dd><span class="badge badge-bad">1<\/span>/);
     expect(html).toMatch(/Dead deliveries<\/a><\/dt><dd>0<\/dd>/);
   });
 

@@ -15,6 +15,7 @@ export interface OverviewData {
   lastWebhookMs: number | null;
   lastHeartbeat: { receivedAt: number; pendingEvents: number | null } | undefined;
   health: WebhookHealth;
+  /** Open findings per kind (acknowledged and resolved ones are not counted). */
   findingsByKind: Array<{ kind: string; count: number }>;
   alerts: { dead: number; pending: number };
   groups: Array<{ type: string; devices: DeviceView[]; next: string | null }>;
@@ -157,17 +158,22 @@ export const OverviewPage: FC<{ data: OverviewData }> = ({ data: d }) => (
         </dl>
       </section>
       <section class="card" aria-labelledby="findings-h">
-        <h2 id="findings-h">Interference findings</h2>
+        <h2 id="findings-h">
+          <a href="/ui/findings?state=open">Open findings</a>
+        </h2>
         <dl class="facts">
           {d.findingsByKind.map((f) => (
             <>
               <dt>
-                <a href={`/ui/findings?kind=${f.kind}&state=all`}>{f.kind}</a>
+                <a href={`/ui/findings?kind=${f.kind}&state=open`}>{f.kind}</a>
               </dt>
               <dd>{f.count > 0 ? <span class="badge badge-bad">{f.count}</span> : f.count}</dd>
             </>
           ))}
         </dl>
+        <p class="muted">
+          Acknowledged and resolved ones: <a href="/ui/findings?state=all">all findings</a>
+        </p>
       </section>
       <section class="card" aria-labelledby="alerts-h">
         <h2 id="alerts-h">Alerts</h2>
