@@ -336,4 +336,80 @@ describe('dashboard in a real browser', () => {
     },
     120_000,
   );
+  it.skipIf(!hasChromium)(
+    'live refresh: a new delivery appears on the open list at the top without a reload by hand; scrolled down, "N new — show"; action, alert and search-result pages',
+    async () => {
+      const url = daemon!.url;
+      let browser: Browser | undefined;
+      try {
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          timeout: 30_000,
+        });
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        context.setDefaultTimeout(15_000);
+        const page = await context.newPage();
+        const consoleErrors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') consoleErrors.push(m.text());
+        });
+        await page.goto(`${url}/ui/login?next=%2Fui%2Fdeliveries`);
+        await page.getByLabel('Admin token').fill(E2E_ADMIN);
+        await page.getByRole('button', { name: 'Log in' }).click();
+        await page.waitForURL(`${url}/ui/deliveries`);
+        mkdirSync(ARTIFACTS, { recursive: true });
+
+        // At the top of the deliveries list: a delivery that changes a device shows up by itself.
+        const status = page.locator('#live-refresh .live-status');
+        await expect.poll(() => status.textContent()).toBe('Live');
+        expect(await page.getByRole('link', { name: 'ui-e2e-live-1' }).count()).toBe(0);
+        expect((await deliver(url, 'ui-e2e-live-1', [vehicleEvent('car-live', Date.now() - MIN, { charging: false, batteryLevel: 30 })])).status).toBe(200);
+        await page.getByRole('link', { name: 'ui-e2e-live-1' }).waitFor({ state: 'visible', timeout: 20_000 });
+        expect(new URL(page.url()).pathname).toBe('/ui/deliveries');
+        await expect.poll(() => status.textContent()).toBe('Live');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-deliveries-live.png'), fullPage: true });
+
+        // Scrolled down the overview: new events are offered, not forced; the button reloads.
+        const small = await context.newPage();
+        await small.setViewportSize({ width: 1280, height: 400 });
+        await small.goto(`${url}/ui`);
+        await expect.poll(() => small.locator('#live-refresh .live-status').textContent()).toBe('Live');
+        await small.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 600));
+        expect((await deliver(url, 'ui-e2e-live-2', [vehicleEvent('car-live', Date.now(), { charging: false, batteryLevel: 31 })])).status).toBe(200);
+        const show = small.locator('#live-refresh .live-show');
+        await show.waitFor({ state: 'visible', timeout: 20_000 });
+        expect(await show.textContent()).toMatch(/^\d+ new — show$/);
+        expect(await small.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY)).toBeGreaterThan(0);
+        await small.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0));
+        await show.click();
+        await expect.poll(() => small.locator('#live-refresh .live-show').isHidden(), { timeout: 20_000 }).toBe(true);
+        await small.close();
+
+        // An action's lifecycle, an alert's attempts, and a search that matches two kinds of record.
+        await page.goto(`${url}/ui/actions/act-start-1`);
+        await page.getByRole('heading', { name: /act-start-1/ }).waitFor({ state: 'visible' });
+        expect(await page.locator('main').textContent()).toContain('CONFIRMED');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-action.png'), fullPage: true });
+        await page.goto(`${url}/ui/alerts?status=held&refresh=off`);
+        const alertLink = page.locator('a[href^="/ui/alerts/"]').first();
+        const alertHref = await alertLink.getAttribute('href');
+        await alertLink.click();
+        await page.waitForURL(`${url}${alertHref}`);
+        expect(await page.locator('main').textContent()).toContain('interference.detected');
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-alert.png'), fullPage: true });
+        expect((await deliver(url, 'car-shared', [vehicleEvent('car-shared', Date.now(), { charging: false, batteryLevel: 64 })])).status).toBe(200);
+        await page.getByRole('searchbox', { name: 'Find by id' }).fill('car-shared');
+        await page.getByRole('button', { name: 'Find' }).click();
+        await page.waitForURL(`${url}/ui/search?q=car-shared`);
+        expect(await page.locator('main a[href="/ui/devices/car-shared"]').count()).toBe(1);
+        expect(await page.locator('main a[href="/ui/deliveries/car-shared"]').count()).toBe(1);
+        await page.screenshot({ path: join(ARTIFACTS, 'dashboard-search.png'), fullPage: true });
+        expect(consoleErrors.filter((m) => /Content Security Policy|Refused to/i.test(m))).toEqual([]);
+      } finally {
+        await browser?.close();
+      }
+    },
+    120_000,
+  );
 });
