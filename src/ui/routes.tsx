@@ -37,11 +37,15 @@ import { layoutTimeline } from './timeline-svg.js';
 /** Devices per type on the overview before "next page". */
 const DEVICES_PER_TYPE = 100;
 const DEFAULT_WINDOW_HOURS = 24;
+/** Form posts are a token or an empty body: anything larger is not ours. */
+const FORM_BODY_LIMIT_BYTES = 8 * 1024;
 /**
- * Form posts are a token, an empty body, or a finding's note (up to 2,000 characters, which the
- * form encodes as up to 12 bytes each: a 4-byte character percent-encoded): anything larger is not ours.
+ * Except a finding's note (its acknowledge and resolve forms): up to 2,000 characters, which the
+ * form encodes as up to 12 bytes each (a 4-byte character, percent-encoded). Only these paths, so
+ * the forms read before authentication (the login) stay at the smaller bound.
  */
-const FORM_BODY_LIMIT_BYTES = 32 * 1024;
+const NOTE_FORM_BODY_LIMIT_BYTES = 32 * 1024;
+const NOTE_FORM_PATH = /^\/ui\/findings\/[^/]+\/(ack|resolve)$/;
 
 const idParam = z.string().min(1).max(200);
 const hoursParam = z.coerce.number().int().min(1).max(Math.max(...WINDOW_CHOICES_HOURS));
@@ -226,7 +230,12 @@ export function uiRoutes(deps: Deps, guard: AuthGuard = createAuthGuard(deps)) {
   ui.use(identify(sessions, adminToken, guard, (c) => renderError(c, 401, 'Invalid bearer token')));
   // A cross-site form cannot send a bearer: only requests a valid bearer authenticated skip the check.
   ui.use(dashboardCsrf({ publicUrl: deps.config.alerts.publicUrl, trustProxy: deps.config.http.trustProxy }));
-  ui.post('*', bodyLimit({ maxSize: FORM_BODY_LIMIT_BYTES, onError: () => { throw new AppError('PAYLOAD_TOO_LARGE', 'Form too large'); } }));
+  const tooLarge = () => {
+    throw new AppError('PAYLOAD_TOO_LARGE', 'Form too large');
+  };
+  const formLimit = bodyLimit({ maxSize: FORM_BODY_LIMIT_BYTES, onError: tooLarge });
+  const noteFormLimit = bodyLimit({ maxSize: NOTE_FORM_BODY_LIMIT_BYTES, onError: tooLarge });
+  ui.post('*', (c, next) => (NOTE_FORM_PATH.test(c.req.path) ? noteFormLimit(c, next) : formLimit(c, next)));
 
   // ── public: stylesheet, login, logout ──
   ui.get('/style.css', (c) => {
