@@ -192,6 +192,15 @@ function headWatch(read: () => Promise<number>, everyMs: number, signal: AbortSi
   let head = -1;
   const waiters = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
+  // Stopped: no read is left scheduled (an embedding host's process must be free to exit).
+  signal.addEventListener(
+    'abort',
+    () => {
+      clearTimeout(timer);
+      timer = undefined;
+    },
+    { once: true },
+  );
   const tick = async () => {
     timer = undefined;
     if (signal.aborted || waiters.size === 0) return;
