@@ -219,9 +219,14 @@ function storeFinding(repo: ReconcileIO, f: Finding, runEndOf: (field: string) =
   let id = findingIdFor(f.key);
   // A key once moved away may come back as a new episode: its first id is taken, so derive another.
   for (let n = 2; repo.findingById(id); n++) id = findingIdFor(`${f.key}#${n}`);
-  repo.insertFinding({
+  repo.insertFinding({ ...findingColumns(f, id, nowMs), key: f.key, evidence });
+  return { id, isNew: true };
+}
+
+/** A new finding's stored columns (besides its key and evidence), as stored and as its alert shows them. */
+function findingColumns(f: Finding, id: string, nowMs: number) {
+  return {
     id,
-    key: f.key,
     deviceId: f.deviceId,
     deviceType: f.deviceType,
     userId: f.userId,
@@ -232,9 +237,7 @@ function storeFinding(repo: ReconcileIO, f: Finding, runEndOf: (field: string) =
     observedAtMs: f.observedAtMs,
     detectedAtMs: nowMs,
     actionId: f.actionId,
-    evidence,
-  });
-  return { id, isNew: true };
+  };
 }
 
 function timelineLink(deviceId: string): string {
@@ -243,22 +246,7 @@ function timelineLink(deviceId: string): string {
 
 /** The `interference.detected` alert of a new finding (logged as it is raised). */
 function findingAlert(logger: Logger, f: Finding, id: string, nowMs: number): NewAlert {
-  const view = findingView(
-    {
-      id,
-      deviceId: f.deviceId,
-      deviceType: f.deviceType,
-      userId: f.userId,
-      kind: f.kind,
-      field: f.field,
-      fromValue: canonical(f.from),
-      toValue: canonical(f.to),
-      observedAtMs: f.observedAtMs,
-      detectedAtMs: nowMs,
-      actionId: f.actionId,
-    },
-    f.evidence,
-  );
+  const view = findingView(findingColumns(f, id, nowMs), f.evidence);
   logger.warn({ finding: view }, 'interference detected');
   return {
     type: 'interference.detected',
