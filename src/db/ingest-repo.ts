@@ -9,6 +9,7 @@ import type { ActionOrigin, ActionRecord } from '../domain/actions.js';
 import type { SnapshotKey } from '../domain/devices.js';
 import { DEFAULT_CLOCK_SKEW_TOLERANCE_MS } from '../domain/time.js';
 import type {
+  ControlStatusInsert,
   DeliveryHead,
   DeliveryRepo,
   DeliveryStatus,
@@ -151,6 +152,11 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     insertSystemEvent: sqlite.prepare(
       `INSERT INTO system_events (event, user_id, vendor, created_at, pending_events, payload, delivery_id, received_at, hash)
        VALUES (@event, @userId, @vendor, @createdAt, @pendingEvents, @payload, @deliveryId, @receivedAt, @hash)
+       ON CONFLICT (hash) DO NOTHING`,
+    ),
+    insertControlStatus: sqlite.prepare(
+      `INSERT INTO control_statuses (device_id, user_id, source, subject_id, state, at_ms, received_at, status, delivery_id, hash)
+       VALUES (@deviceId, @userId, @source, @subjectId, @state, @atMs, @receivedAt, @status, @deliveryId, @hash)
        ON CONFLICT (hash) DO NOTHING`,
     ),
   };
@@ -327,6 +333,12 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
     insertSystemEvent(e: SystemEventInsert): boolean {
       refuseNul('system event', e.event, e.userId, e.vendor, e.createdAt, e.deliveryId, e.hash);
       return s.insertSystemEvent.run(e).changes > 0;
+    },
+
+    /** Inserts a schedule or smart charging status; false when the same status was already recorded. */
+    insertControlStatus(c: ControlStatusInsert): boolean {
+      refuseNul('control status', c.deviceId, c.userId, c.subjectId, c.state, c.deliveryId, c.hash);
+      return s.insertControlStatus.run(c).changes > 0;
     },
 
     enqueueAlert(alert: NewAlert): boolean {

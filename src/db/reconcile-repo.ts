@@ -1,5 +1,15 @@
 import type Database from 'better-sqlite3';
-import type { FindingWrite, QueuedDevice, ReconcileRepo, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../store/reconcile.js';
+import {
+  CONTROL_BASELINE_ROWS,
+  type FindingWrite,
+  type QueuedDevice,
+  type ReconcileRepo,
+  type StoredAction,
+  type StoredControlStatus,
+  type StoredFinding,
+  type StoredObservation,
+  type TransitionWrite,
+} from '../store/reconcile.js';
 
 export type { FindingWrite, QueuedDevice, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../store/reconcile.js';
 
@@ -26,6 +36,10 @@ export function createReconcileRepo(sqlite: Database.Database): SqliteReconcileR
     observationsBefore: sqlite.prepare(
       `SELECT observed_at_ms AS atMs, received_at AS receivedAtMs, controlled, context FROM observations
        WHERE device_id = ? AND observed_at_ms < ? ORDER BY observed_at_ms DESC LIMIT ${BASELINE_ROWS}`,
+    ),
+    controlsFrom: sqlite.prepare(`SELECT at_ms AS atMs, status FROM control_statuses WHERE device_id = ? AND at_ms >= ? ORDER BY at_ms, hash`),
+    controlsBefore: sqlite.prepare(
+      `SELECT at_ms AS atMs, status FROM control_statuses WHERE device_id = ? AND at_ms < ? ORDER BY at_ms DESC, hash DESC LIMIT ${CONTROL_BASELINE_ROWS}`,
     ),
     actionsFor: sqlite.prepare(
       `SELECT id, target_id AS targetId, target_type AS targetType, user_id AS userId, kind, target, state,
@@ -71,6 +85,11 @@ export function createReconcileRepo(sqlite: Database.Database): SqliteReconcileR
     observations(deviceId: string, fromMs: number): StoredObservation[] {
       const before = (s.observationsBefore.all(deviceId, fromMs) as StoredObservation[]).reverse();
       return [...before, ...(s.observationsFrom.all(deviceId, fromMs) as StoredObservation[])];
+    },
+    /** Schedule and smart charging statuses from `fromMs` on, plus those before it that may still be in force. */
+    controls(deviceId: string, fromMs: number): StoredControlStatus[] {
+      const before = (s.controlsBefore.all(deviceId, fromMs) as StoredControlStatus[]).reverse();
+      return [...before, ...(s.controlsFrom.all(deviceId, fromMs) as StoredControlStatus[])];
     },
     /** Actions on the target last updated at or after `sinceMs` (an action's life ends at its last update). */
     actions(targetId: string, sinceMs: number): StoredAction[] {

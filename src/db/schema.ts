@@ -164,6 +164,39 @@ export const systemEvents = sqliteTable(
 );
 
 /**
+ * Statuses of Enode's other levels of control (domain/control.ts): each `user:schedule:execution-updated`
+ * and `user:vehicle:smart-charging-status-updated` (or the same object read through the API), kept
+ * once (by `hash`) for the device it controls. The reconciler reads a device's statuses by device
+ * time of effect (`at_ms`) to tell the retailer's own automation from interference; the gateway
+ * reads the newest to refuse a basic command the schedule or plan would fight. `status` holds the
+ * normalised ControlStatus as JSON text; the payload as Enode sent it stays in its delivery.
+ */
+export const controlStatuses = sqliteTable(
+  'control_statuses',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    deviceId: text('device_id').notNull(),
+    userId: text('user_id').notNull(),
+    /** `schedule` or `smart_charging`. */
+    source: text('source').notNull(),
+    /** The schedule id, or the vehicle for smart charging. */
+    subjectId: text('subject_id').notNull(),
+    state: text('state').notNull(),
+    atMs: integer('at_ms').notNull(),
+    receivedAt: integer('received_at').notNull(),
+    status: text('status').notNull(),
+    deliveryId: text('delivery_id'),
+    hash: text('hash').notNull(),
+  },
+  (t) => [
+    uniqueIndex('control_statuses_hash_idx').on(t.hash),
+    index('control_statuses_device_idx').on(t.deviceId, t.atMs),
+    // Retention deletes by age.
+    index('control_statuses_received_idx').on(t.receivedAt),
+  ],
+);
+
+/**
  * Interference findings (DESIGN.md "Interference"): one row per episode. `key` is the episode's
  * deterministic identity (device, field, device time of the change; or the conflicted action);
  * `id` never changes, even when a late snapshot moves the episode's key earlier.

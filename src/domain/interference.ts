@@ -6,6 +6,7 @@
  * deterministic finding key.
  */
 import type { ActionOrigin, ActionRecord } from './actions.js';
+import { controlsAt, expectationContradicts, expectationMatches, type AutomationCause, type ControlAt, type ControlStatus } from './control.js';
 import type { FieldChange } from './findings.js';
 import { STALE_AFTER_MS } from './polling.js';
 import { parseTimeMs } from './time.js';
@@ -13,6 +14,7 @@ import { findTransitions, isKnown, orderObservations, sameValue, type Observatio
 
 export type { ObservationInput, Transition } from './transitions.js';
 export type { FieldChange } from './findings.js';
+export type { AutomationCause, ControlStatus } from './control.js';
 
 /** Reconciler settings (DESIGN.md; env names in brackets). */
 export interface InterferenceSettings {
@@ -83,7 +85,24 @@ export type NaturalCause =
 export type Explanation =
   | { kind: 'own_action'; actionId: string }
   | { kind: 'natural'; cause: NaturalCause; deviceProblem?: boolean }
+  /**
+   * Enode's other levels of control, the retailer's own automation: a schedule execution, a smart
+   * charging plan, a smart override. `controlId` is the schedule, the plan or the override's
+   * action; `actionId` the vendor action seen doing it, when one was.
+   */
+  | { kind: 'automation'; cause: AutomationCause; controlId: string | null; actionId?: string }
   | { kind: 'unexplained' };
+
+/** The schedule or plan a finding's change went against, as its evidence shows it. */
+export interface ControlEvidence {
+  source: ControlStatus['source'];
+  id: string | null;
+  state: string;
+  /** When the status in force took effect (epoch ms). */
+  atMs: number;
+  /** What it asked of the device at the change. */
+  expected: Record<string, unknown>;
+}
 
 export type FindingKind = 'ACTION_OVERRIDDEN' | 'UNEXPECTED_CHANGE' | 'ACTION_CONFLICT';
 
@@ -106,7 +125,7 @@ export interface Finding {
   dueAtMs: number;
   /** The overridden or conflicted own action. */
   actionId: string | null;
-  evidence: { before: ObservationInput | null; after: ObservationInput | null; fields: FieldChange[]; action?: ActionInput };
+  evidence: { before: ObservationInput | null; after: ObservationInput | null; fields: FieldChange[]; action?: ActionInput; control?: ControlEvidence };
 }
 
 export type TransitionStatus = 'explained' | 'waiting' | 'finding';
@@ -128,6 +147,8 @@ export interface ReconcileInput {
   actions: readonly ActionInput[];
   /** Observations of the linked device (a charger's car, a car's charger): what a charger cannot tell itself. */
   partnerObservations?: readonly ObservationInput[];
+  /** Schedule and smart charging statuses of this device (and, for charging, of its linked device). */
+  controls?: readonly ControlStatus[];
   settings?: Partial<InterferenceSettings>;
   nowMs: number;
 }
@@ -291,10 +312,19 @@ function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s:
 /** How far past a charger's stop its linked car's report may come and still tell why. */
 const PARTNER_SLACK_MS = 5 * 60_000;
 
-function chargingCause(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings, partners: readonly ObservationInput[]): Explanation | null {
+function chargingCause(
+  t: Transition,
+  history: readonly ObservationInput[],
+  s: InterferenceSettings,
+  partners: readonly ObservationInput[],
+  controls: readonly ControlStatus[],
+): Explanation | null {
   const after = t.after.context;
   if (DEVICE_PROBLEM_STATES.has(after.powerDeliveryState as string)) return { kind: 'natural', cause: 'no_power_or_fault', deviceProblem: true };
-  if (t.after.smartChargingActive === true || t.before.smartChargingActive === true) return { kind: 'natural', cause: 'smart_charging' };
+  // The vehicle's policy flag says only that smart charging is on, not what its plan asks: once
+  // its statuses are stored (user:vehicle:smart-charging-status-updated) they judge instead.
+  const planKnown = controls.some((c) => c.source === 'smart_charging');
+  if (!planKnown && (t.after.smartChargingActive === true || t.before.smartChargingActive === true)) return { kind: 'natural', cause: 'smart_charging' };
   if (t.to === true) {
     return s.plugInAutoStartIsNatural && startedAtPlugIn(t, history, s) ? { kind: 'natural', cause: 'plug_in' } : null;
   }
@@ -346,8 +376,9 @@ export function naturalCause(
   history: readonly ObservationInput[],
   s: InterferenceSettings,
   partners: readonly ObservationInput[] = [],
+  controls: readonly ControlStatus[] = [],
 ): Explanation | null {
-  if (t.field === 'charging') return chargingCause(t, history, s, partners);
+  if (t.field === 'charging') return chargingCause(t, history, s, partners, controls);
   if (deviceType === 'hvac' && SCHEDULE_DRIVEN.has(t.field)) {
     // On the schedule just before the change, not merely when the old value was last seen: a
     // setpoint is unknown (null) while the HVAC is off, and a hold may have begun and ended since.
@@ -359,10 +390,67 @@ export function naturalCause(
   return null;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Enode's other levels of control: schedules, smart charging plans, smart overrides
+
+const AUTOMATION_OF_SOURCE: Record<ControlStatus['source'], AutomationCause> = { schedule: 'enode_schedule', smart_charging: 'smart_charging_plan' };
+
+/** The instants around a change at which a control's expectation is read: the change ± grace, and every status or announced flip between. */
+function instantsAround(atMs: number, controls: readonly ControlStatus[], s: InterferenceSettings): number[] {
+  const from = atMs - s.graceMs;
+  const until = atMs + s.graceMs;
+  const out = new Set([atMs, from, until]);
+  for (const c of controls) {
+    if (c.atMs > from && c.atMs < until) out.add(c.atMs);
+    for (const u of c.upcoming) if (u.atMs > from && u.atMs < until) out.add(u.atMs);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
 /**
- * Explains a transition: an own action first (the most specific account), then a natural cause,
- * else unexplained. `history` (any order) lets a charging start a little after plug-in count as
- * the plug-in's auto-start.
+ * The own automation that accounts for a change, if any:
+ * - a smart override created around a charging start (from grace before it to matchWindow after
+ *   its creation, not after it ended);
+ * - an active schedule or smart charging plan that asked for the new value within grace of the
+ *   change (device and Enode clocks differ; a status may take effect a moment after the device moved).
+ */
+export function automationFor(t: Transition, controls: readonly ControlStatus[], s: InterferenceSettings): Explanation | null {
+  if (controls.length === 0) return null;
+  if (t.field === 'charging' && t.to === true) {
+    for (const c of controls) {
+      const o = c.override;
+      if (!o || t.atMs < o.createdAtMs - s.graceMs || t.atMs > o.createdAtMs + s.matchWindowMs) continue;
+      if (o.endedAtMs !== null && t.atMs > o.endedAtMs + s.graceMs) continue;
+      return { kind: 'automation', cause: 'smart_override', controlId: o.actionId };
+    }
+  }
+  for (const at of instantsAround(t.atMs, controls, s)) {
+    for (const c of controlsAt(controls, at)) {
+      if (c.status.active && expectationMatches(c.expected, t.field, t.to, t.after.controlled)) {
+        return { kind: 'automation', cause: AUTOMATION_OF_SOURCE[c.status.source], controlId: c.status.id };
+      }
+    }
+  }
+  return null;
+}
+
+/** The active schedule or plan that asked for another value of the field at the change, if any. */
+export function controlAgainst(t: Pick<Transition, 'field' | 'to' | 'atMs'>, controls: readonly ControlStatus[]): ControlAt | null {
+  if (controls.length === 0) return null;
+  return controlsAt(controls, t.atMs).find((c) => c.status.active && !overriding(c.status, t.atMs) && expectationContradicts(c.expected, t.field, t.to)) ?? null;
+}
+
+function overriding(c: ControlStatus, atMs: number): boolean {
+  const o = c.override;
+  return o !== null && o.createdAtMs <= atMs && (o.endedAtMs === null || o.endedAtMs > atMs);
+}
+
+/**
+ * Explains a transition: an own action or own automation first (the most specific account), then
+ * a natural cause, else unexplained. A change the gateway's own action explains stays
+ * `own_action`; one that a schedule, plan or override asked for is `automation`, naming the
+ * vendor action Enode created for it when one was seen. `history` (any order) lets a charging start
+ * a little after plug-in count as the plug-in's auto-start.
  */
 export function explainTransition(
   deviceType: string,
@@ -371,10 +459,14 @@ export function explainTransition(
   settings: InterferenceSettings = DEFAULT_INTERFERENCE_SETTINGS,
   history: readonly ObservationInput[] = [],
   partners: readonly ObservationInput[] = [],
+  controls: readonly ControlStatus[] = [],
 ): Explanation {
   const own = explainingAction(transition, actions, settings) ?? reachedIntent(transition, actions, history, settings);
+  if (own?.origin === 'gateway') return { kind: 'own_action', actionId: own.id };
+  const automation = automationFor(transition, controls, settings);
+  if (automation) return own && automation.kind === 'automation' ? { ...automation, actionId: own.id } : automation;
   if (own) return { kind: 'own_action', actionId: own.id };
-  return naturalCause(deviceType, transition, history, settings, partners) ?? { kind: 'unexplained' };
+  return naturalCause(deviceType, transition, history, settings, partners, controls) ?? { kind: 'unexplained' };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,6 +572,12 @@ function episodeFinding(ctx: Ctx, e: Episode): Finding {
   const intent = intentAt(e.atMs, input.actions, history, s);
   const overridden = intent !== null && e.transitions.some((t) => leavesIntent(t, intent));
   const fields = e.transitions.map((t) => ({ field: t.field, from: t.from, to: t.to }));
+  const controls = input.controls ?? [];
+  let against: ControlAt | null = null;
+  for (const t of e.transitions) if ((against = controlAgainst(t, controls))) break;
+  const control: ControlEvidence | undefined = against
+    ? { source: against.status.source, id: against.status.id, state: against.status.state, atMs: against.status.atMs, expected: against.expected }
+    : undefined;
   return {
     key: transitionFindingKey(input.deviceId, primary),
     deviceId: input.deviceId,
@@ -493,7 +591,7 @@ function episodeFinding(ctx: Ctx, e: Episode): Finding {
     observedAtMs: e.atMs,
     dueAtMs: e.dueAtMs,
     actionId: overridden ? intent.action.id : null,
-    evidence: { before: primary.before, after: primary.after, fields, ...(overridden ? { action: intent.action } : {}) },
+    evidence: { before: primary.before, after: primary.after, fields, ...(overridden ? { action: intent.action } : {}), ...(control ? { control } : {}) },
   };
 }
 
@@ -505,7 +603,7 @@ function reconcileTransitions(ctx: Ctx): { transitions: ReconciledTransition[]; 
   const { input, s, history } = ctx;
   const judged = findTransitions(input.deviceType, history).map((t) => ({
     t,
-    explanation: explainTransition(input.deviceType, t, input.actions, s, history, input.partnerObservations ?? []),
+    explanation: explainTransition(input.deviceType, t, input.actions, s, history, input.partnerObservations ?? [], input.controls ?? []),
   }));
   const episodes = new Map<number, Episode>();
   for (const { t, explanation } of judged) {

@@ -4,6 +4,7 @@ import { isFutureDatedVersion, mergeAction, toActionRecord, type ActionOrigin } 
 import { compareSnapshotKeys, controlledState, deviceTimeMs, FUTURE_DATED_RANK, observedContext, snapshotKey } from '../domain/devices.js';
 import { MAX_JSON_DEPTH, valueNestingExceeds } from '../domain/json-depth.js';
 import { foreignVersion, missingControlledFields } from '../domain/payload-version.js';
+import { InvalidControlStatusError, scheduleStatus, smartChargingStatus, type ControlStatus } from '../domain/control.js';
 import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import {
   credentialsInvalidatedEvent,
@@ -182,6 +183,10 @@ function applyUnderstood(repo: FunnelRepo, raw: unknown, envelope: EventEnvelope
     };
   }
 
+  if (name === 'user:schedule:execution-updated' || name === 'user:vehicle:smart-charging-status-updated') {
+    return { event: name, outcome: applyControlStatus(repo, raw as Record<string, unknown>, name, envelope, ctx) };
+  }
+
   // Everything else is recorded as a system event, unknown types included, so nothing is lost.
   let pendingEvents: number | null = null;
   let vendor: string | null = null;
@@ -222,6 +227,45 @@ function recordSystemEvent(
   const inserted = repo.insertSystemEvent(systemEvent);
   if (inserted && name === 'user:credentials:invalidated') repo.enqueueAlert(credentialsInvalidatedAlert(systemEvent));
   return inserted ? 'recorded' : 'duplicate';
+}
+
+/**
+ * A schedule's execution status or a vehicle's smart charging status: kept once per distinct
+ * status for the device it controls, and the device queued for the reconciler from the time the
+ * status took effect (a change waiting for its grace may be the automation's doing).
+ */
+function applyControlStatus(repo: FunnelRepo, raw: Record<string, unknown>, name: string, envelope: EventEnvelope, ctx: ApplyContext): ApplyOutcome {
+  let status: ControlStatus;
+  try {
+    if (name === 'user:schedule:execution-updated') {
+      const userId = envelope.user?.id;
+      if (!userId) throw new InvalidControlStatusError('no user id in "user.id"');
+      status = scheduleStatus(raw.status, raw.schedule, userId);
+    } else {
+      status = smartChargingStatus(raw.smartChargingStatus, envelope.user?.id);
+    }
+  } catch (err) {
+    if (err instanceof InvalidControlStatusError) throw new InvalidEventError(`${name}: ${err.message}`);
+    throw err;
+  }
+  const text = JSON.stringify(status);
+  const inserted = repo.insertControlStatus({
+    deviceId: status.deviceId,
+    userId: status.userId,
+    source: status.source,
+    subjectId: status.subjectId,
+    state: status.state,
+    atMs: status.atMs,
+    receivedAt: ctx.receivedAt,
+    status: text,
+    deliveryId: ctx.deliveryId,
+    // The same status however it came (webhook, redelivery, a read through the API) is one row.
+    hash: sha256(text),
+  });
+  if (!inserted) return 'duplicate';
+  const fromMs = Math.min(status.atMs, status.override?.createdAtMs ?? status.atMs);
+  repo.markForReconcile(status.deviceId, fromMs, ctx.receivedAt);
+  return 'recorded';
 }
 
 function applyAction(

@@ -23,7 +23,8 @@ import { isAheadOfReceipt, parseTimeMs } from '../domain/time.js';
 import { canonical } from '../domain/transitions.js';
 import { findingView } from '../domain/findings.js';
 import type { Logger } from '../logger.js';
-import type { ReconcileIO, StoredAction, StoredObservation, TransitionWrite } from '../store/reconcile.js';
+import type { ReconcileIO, StoredAction, StoredControlStatus, StoredObservation, TransitionWrite } from '../store/reconcile.js';
+import type { ControlStatus } from '../domain/control.js';
 
 /** How far before its window a charger's history is read again to judge an unexplained stop (the session's power). */
 const CHARGER_SESSION_LOOKBACK_MS = 12 * 3_600_000;
@@ -54,6 +55,10 @@ function toObservation(row: StoredObservation): ObservationInput {
     // written with other key orders count as two snapshots of one instant: the later one is kept.)
     contentKey: `${row.atMs}\n${smartChargingActive}\n${row.controlled}\n${row.context}`,
   };
+}
+
+function toControl(row: StoredControlStatus): ControlStatus {
+  return JSON.parse(row.status) as ControlStatus;
 }
 
 function toAction(row: StoredAction): ActionInput {
@@ -106,21 +111,27 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
     for (const id of [o.context.pluggedInChargerId, o.context.pluggedInVehicleId]) if (typeof id === 'string' && id !== q.deviceId) partners.add(id);
   }
   const partnerObservations: ObservationInput[] = [];
+  // Schedules and smart charging of the device; a linked device's speak for charging only (the session is one).
+  const controls: ControlStatus[] = repo.controls(q.deviceId, contextFrom).map(toControl);
   for (const partner of partners) {
+    for (const row of repo.controls(partner, contextFrom)) {
+      const c = toControl(row);
+      if ('charging' in c.expected || c.upcoming.some((u) => 'charging' in u.expected) || c.override) controls.push(c);
+    }
     for (const row of repo.actions(partner, contextFrom - s.intentTtlMs - STALE_AFTER_MS)) {
       if (row.kind === 'START' || row.kind === 'STOP') actions.push(toAction(row));
     }
     for (const row of history(partner, contextFrom)) partnerObservations.push(toObservation(row));
   }
 
-  let result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
+  let result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, controls, settings: s, nowMs });
   // A charger's stop with an unknown car is told by the session's power tapering off, which may
   // have begun hours before the stop. When a stop in the rewritten range is left unexplained, judge
   // again with the history back to the session's start: a later pass with a shorter window must
   // not turn a stop an earlier pass explained into a finding.
   if (deviceType === 'charger' && result.transitions.some((t) => t.atMs >= rewriteFrom && t.field === 'charging' && t.to === false && t.explanation.kind === 'unexplained')) {
     observations = history(q.deviceId, contextFrom - CHARGER_SESSION_LOOKBACK_MS).map(toObservation);
-    result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, settings: s, nowMs });
+    result = reconcileDevice({ deviceId: q.deviceId, deviceType, userId, observations, actions, partnerObservations, controls, settings: s, nowMs });
   }
   const findingsByKey = new Map(result.findings.map((f) => [f.key, f]));
   const raised: string[] = [];

@@ -88,6 +88,21 @@ export interface SystemEventInsert {
   hash: string;
 }
 
+/** A status of a schedule or of smart charging (domain/control.ts), for the device it controls. */
+export interface ControlStatusInsert {
+  deviceId: string;
+  userId: string;
+  source: 'schedule' | 'smart_charging';
+  subjectId: string;
+  state: string;
+  atMs: number;
+  receivedAt: number;
+  /** JSON text of the ControlStatus. */
+  status: string;
+  deliveryId: string | null;
+  hash: string;
+}
+
 /** A device's stored row as the event log needs it (JSON columns as their stored text). */
 export interface StoredDevice extends Omit<DeviceUpsert, 'now'> {
   deletedAtMs: number | null;
@@ -127,6 +142,8 @@ export interface FunnelRepo {
   insertObservation(o: ObservationInsert): boolean;
   /** Inserts a system event; false when the same event was already recorded. */
   insertSystemEvent(e: SystemEventInsert): boolean;
+  /** Inserts a schedule or smart charging status; false when the same status was already recorded. */
+  insertControlStatus(c: ControlStatusInsert): boolean;
   /** Writes an alert in the caller's transaction; false when its fact (dedupe key) already has one. */
   enqueueAlert(alert: NewAlert): boolean;
   /**

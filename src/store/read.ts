@@ -18,6 +18,7 @@
  */
 import { decodeStored } from '../api/safe-json.js';
 import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
+import type { ControlStatus } from '../domain/control.js';
 import type { BudgetAction, BudgetCommand } from '../domain/guards.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
@@ -334,6 +335,11 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, C
   /** When the newest delivery arrived (any status); null before the first. */
   lastWebhookMs(): Promise<number | null>;
   getDevice(id: string): Promise<DeviceRecord | undefined>;
+  /**
+   * The device's newest schedule and smart charging statuses (domain/control.ts), newest first by
+   * time of effect: the gateway's view of what controls the device now.
+   */
+  controlStatuses(deviceId: string, limit: number): Promise<ControlStatus[]>;
   /** By id; keyset: the last id shown; `limit + 1` rows. */
   listDevices(f: { type?: string | undefined; userId?: string | undefined; after?: string | undefined; limit: number }): Promise<DeviceRecord[]>;
   /** One delivery with its body (from `delivery_bodies`, or the row itself for deliveries stored before it existed). */
@@ -551,8 +557,16 @@ function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActi
 
 type DeviceRow = Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>;
 
-function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices'> {
+function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices' | 'controlStatuses'> {
   return {
+    async controlStatuses(deviceId, limit) {
+      const rows = await reader.all<{ status: string }>(
+        `SELECT status FROM control_statuses WHERE device_id = ? ORDER BY at_ms DESC, hash DESC LIMIT ?`,
+        [deviceId, limit],
+      );
+      return rows.map((r) => JSON.parse(r.status) as ControlStatus);
+    },
+
     async getDevice(id) {
       const row = await reader.get<DeviceRow>(`SELECT ${DEVICE_COLUMNS} FROM devices WHERE id = ?`, [id]);
       return row && toDevice(row);

@@ -27,6 +27,15 @@ export interface StoredObservation {
   context: string;
 }
 
+/** How many statuses before a window are read: enough for the one in force of each schedule and of smart charging. */
+export const CONTROL_BASELINE_ROWS = 8;
+
+/** A schedule or smart charging status (ControlStatus JSON text) by its time of effect. */
+export interface StoredControlStatus {
+  atMs: number;
+  status: string;
+}
+
 export interface StoredAction {
   id: string;
   targetId: string;
@@ -68,6 +77,11 @@ export interface ReconcileRepo {
   device(id: string): { type: string; userId: string } | undefined;
   /** Observations from device time `fromMs` on, plus a few before it (each field's starting value), oldest first. */
   observations(deviceId: string, fromMs: number): StoredObservation[];
+  /**
+   * The device's schedule and smart charging statuses that took effect from `fromMs` on, plus the
+   * newest few before it (those in force at `fromMs`), oldest first.
+   */
+  controls(deviceId: string, fromMs: number): StoredControlStatus[];
   /** Actions on the target last updated at or after `sinceMs`, by last update. */
   actions(targetId: string, sinceMs: number): StoredAction[];
   /** Replaces the device's transitions from device time `fromMs` on. */

@@ -15,7 +15,7 @@ describe('migrations', () => {
     const tables = (db.$client.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '__drizzle%'").all() as Array<{ name: string }>)
       .map((r) => r.name)
       .sort();
-    expect(tables).toEqual(['actions', 'alert_deliveries', 'alerts', 'commands', 'deliveries', 'delivery_bodies', 'devices', 'event_log', 'events', 'findings', 'health_probe', 'leases', 'observations', 'reconcile_queue', 'subscription_deliveries', 'subscriptions', 'system_events', 'transitions', 'ui_session_revocations']);
+    expect(tables).toEqual(['actions', 'alert_deliveries', 'alerts', 'commands', 'control_statuses', 'deliveries', 'delivery_bodies', 'devices', 'event_log', 'events', 'findings', 'health_probe', 'leases', 'observations', 'reconcile_queue', 'subscription_deliveries', 'subscriptions', 'system_events', 'transitions', 'ui_session_revocations']);
     const status = migrationStatus(db);
     expect(status.applied).toBe(status.expected);
     expect(status.expected).toBeGreaterThan(0);

@@ -32,6 +32,7 @@ import type {
   StoredDeliveryHead,
   StoredDevice,
   SystemEventInsert,
+  ControlStatusInsert,
 } from '../funnel.js';
 import { cleanText, hasNul, refuseNul } from '../text.js';
 import { actionLockKey, deviceLockKey, lockKeys } from './context.js';
@@ -52,6 +53,7 @@ export interface FunnelKeys {
   /** Observation keys (device, device time, hash) by their `observationKey`. */
   observations: Map<string, [string, number, string]>;
   systemEvents: Set<string>;
+  controlStatuses: Set<string>;
 }
 
 /** A bug in this module (a key read that discovery did not find): the whole batch must roll back. */
@@ -80,7 +82,7 @@ function deliveryReads(deliveries: Map<string, LoadedDelivery>) {
 
 /** Discovery: answers "nothing stored", records every key asked, keeps no writes. */
 export class KeyRecorder implements DeliveryRepo {
-  readonly keys: FunnelKeys = { actions: new Set(), devices: new Set(), observations: new Map(), systemEvents: new Set() };
+  readonly keys: FunnelKeys = { actions: new Set(), devices: new Set(), observations: new Map(), systemEvents: new Set(), controlStatuses: new Set() };
   private readonly reads;
 
   constructor(
@@ -156,6 +158,10 @@ export class KeyRecorder implements DeliveryRepo {
     if (!hasNul(e.hash)) this.keys.systemEvents.add(e.hash);
     return true;
   }
+  insertControlStatus(c: ControlStatusInsert): boolean {
+    if (!hasNul(c.hash)) this.keys.controlStatuses.add(c.hash);
+    return true;
+  }
   enqueueAlert(): boolean {
     return true;
   }
@@ -167,10 +173,13 @@ export interface LoadedRows {
   devices: Map<string, { key: SnapshotKey; deletedAtMs: number | null; fields: DeviceFields } | null>;
   observations: Set<string>;
   systemEvents: Set<string>;
+  controlStatuses: Set<string>;
   /** Devices locked by this transaction (their observations and reconcile queue entries are written only for them). */
   lockedDevices: Set<string>;
   /** System event hashes locked by this transaction. */
   lockedSystemEvents: Set<string>;
+  /** Control status hashes locked by this transaction. */
+  lockedControlStatuses: Set<string>;
 }
 
 const LOAD_SQL = `SELECT
@@ -182,7 +191,8 @@ const LOAD_SQL = `SELECT
   (SELECT coalesce(json_agg(json_build_array(o.device_id, o.observed_at_ms, o.hash)), '[]')
      FROM observations o JOIN unnest($3::text[], $4::int8[], $5::text[]) AS k(d, t, h)
        ON o.device_id = k.d AND o.observed_at_ms = k.t AND o.hash = k.h) AS observations,
-  (SELECT coalesce(json_agg(hash), '[]') FROM system_events WHERE hash = ANY($6::text[])) AS system_events`;
+  (SELECT coalesce(json_agg(hash), '[]') FROM system_events WHERE hash = ANY($6::text[])) AS system_events,
+  (SELECT coalesce(json_agg(hash), '[]') FROM control_statuses WHERE hash = ANY($7::text[])) AS control_statuses`;
 
 type Row = unknown[];
 
@@ -197,6 +207,7 @@ export async function lockAndLoad(client: pg.PoolClient, keys: FunnelKeys): Prom
     ...[...keys.devices].map(deviceLockKey),
     ...[...keys.actions].map(actionLockKey),
     ...[...keys.systemEvents].map((h) => `sysevent:${h}`),
+    ...[...keys.controlStatuses].map((h) => `control:${h}`),
   ]);
   const obs = [...keys.observations.values()];
   const loaded: LoadedRows = {
@@ -204,17 +215,20 @@ export async function lockAndLoad(client: pg.PoolClient, keys: FunnelKeys): Prom
     devices: new Map([...keys.devices].map((id) => [id, null])),
     observations: new Set(),
     systemEvents: new Set(),
+    controlStatuses: new Set(),
     lockedDevices: new Set(keys.devices),
     lockedSystemEvents: new Set(keys.systemEvents),
+    lockedControlStatuses: new Set(keys.controlStatuses),
   };
-  if (keys.actions.size + keys.devices.size + obs.length + keys.systemEvents.size === 0) return loaded;
-  const { rows } = await client.query<{ actions: Row[]; devices: Row[]; observations: Row[]; system_events: string[] }>(LOAD_SQL, [
+  if (keys.actions.size + keys.devices.size + obs.length + keys.systemEvents.size + keys.controlStatuses.size === 0) return loaded;
+  const { rows } = await client.query<{ actions: Row[]; devices: Row[]; observations: Row[]; system_events: string[]; control_statuses: string[] }>(LOAD_SQL, [
     [...keys.actions],
     [...keys.devices],
     obs.map((o) => o[0]),
     obs.map((o) => o[1]),
     obs.map((o) => o[2]),
     [...keys.systemEvents],
+    [...keys.controlStatuses],
   ]);
   const r = rows[0]!;
   for (const [id, state, updatedAtMs, rawHash, origin, firstSeenAt, lastNewsAt] of r.actions) {
@@ -226,6 +240,7 @@ export async function lockAndLoad(client: pg.PoolClient, keys: FunnelKeys): Prom
   }
   for (const [d, t, h] of r.observations) loaded.observations.add(observationKey(d as string, t as number, h as string));
   for (const h of r.system_events) loaded.systemEvents.add(h);
+  for (const h of r.control_statuses) loaded.controlStatuses.add(h);
   return loaded;
 }
 
@@ -301,6 +316,8 @@ export class UnitOfWork implements DeliveryRepo {
   readonly newObservations: ObservationInsert[] = [];
   readonly systemEvents: Set<string>;
   readonly newSystemEvents: SystemEventInsert[] = [];
+  readonly controlStatuses: Set<string>;
+  readonly newControlStatuses: ControlStatusInsert[] = [];
   readonly reconcile = new Map<string, { fromMs: number; dueAtMs: number }>();
   readonly alerts = new Map<string, NewAlert>();
   /** Events to append at the end of the flush, in the order the funnel wrote them. */
@@ -318,6 +335,7 @@ export class UnitOfWork implements DeliveryRepo {
     for (const [id, d] of loaded.devices) this.devices.set(id, d && { ...d });
     this.observations = new Set(loaded.observations);
     this.systemEvents = new Set(loaded.systemEvents);
+    this.controlStatuses = new Set(loaded.controlStatuses);
   }
 
   private missing(what: string): never {
@@ -467,6 +485,15 @@ export class UnitOfWork implements DeliveryRepo {
     return true;
   }
 
+  insertControlStatus(c: ControlStatusInsert): boolean {
+    refuseNul('control status', c.deviceId, c.userId, c.subjectId, c.state, c.deliveryId, c.hash);
+    if (!this.loaded.lockedControlStatuses.has(c.hash)) this.missing(`control status ${c.hash}`);
+    if (this.controlStatuses.has(c.hash)) return false;
+    this.journal.add(this.controlStatuses, c.hash);
+    this.journal.push(this.newControlStatuses, c);
+    return true;
+  }
+
   /**
    * Buffers an alert; false when this batch already raised its fact. One stored by an earlier
    * transaction is kept as it is by the flush (ON CONFLICT DO NOTHING): the first alert of a fact
@@ -604,6 +631,20 @@ function flushSystemEvents(b: StatementBuilder, uow: UnitOfWork): void {
        ON CONFLICT (hash) DO NOTHING`);
 }
 
+function flushControlStatuses(b: StatementBuilder, uow: UnitOfWork): void {
+  const c = uow.newControlStatuses;
+  if (c.length === 0) return;
+  b.add(`INSERT INTO control_statuses (device_id, user_id, source, subject_id, state, at_ms, received_at, status, delivery_id, hash)
+       SELECT device_id, user_id, source, subject_id, state, at_ms, received_at, status, delivery_id, hash
+       FROM unnest(${b.p(col(c, (x) => x.deviceId), 'text[]')}, ${b.p(col(c, (x) => x.userId), 'text[]')}, ${b.p(col(c, (x) => x.source), 'text[]')},
+         ${b.p(col(c, (x) => x.subjectId), 'text[]')}, ${b.p(col(c, (x) => x.state), 'text[]')}, ${b.p(col(c, (x) => x.atMs), 'int8[]')},
+         ${b.p(col(c, (x) => x.receivedAt), 'int8[]')}, ${b.p(col(c, (x) => x.status), 'text[]')}, ${b.p(col(c, (x) => x.deliveryId), 'text[]')},
+         ${b.p(col(c, (x) => x.hash), 'text[]')}) WITH ORDINALITY
+         AS u(device_id, user_id, source, subject_id, state, at_ms, received_at, status, delivery_id, hash, n)
+       ORDER BY n
+       ON CONFLICT (hash) DO NOTHING`);
+}
+
 function flushReconcileQueue(b: StatementBuilder, uow: UnitOfWork): void {
   const q = [...uow.reconcile].sort(([a], [c]) => (a < c ? -1 : a > c ? 1 : 0));
   if (q.length === 0) return;
@@ -649,6 +690,7 @@ export async function flushUnitOfWork(client: pg.PoolClient, uow: UnitOfWork): P
   flushDevices(b, uow);
   flushObservations(b, uow);
   flushSystemEvents(b, uow);
+  flushControlStatuses(b, uow);
   flushReconcileQueue(b, uow);
   flushAlerts(b, uow);
   flushDeliveries(b, uow);

@@ -109,6 +109,7 @@ function intakeRepo(byId: Map<string, DeliveryHead | undefined>, byBody: StoredD
     markForReconcile: unused('markForReconcile'),
     insertObservation: unused('insertObservation'),
     insertSystemEvent: unused('insertSystemEvent'),
+    insertControlStatus: unused('insertControlStatus'),
     enqueueAlert: unused('enqueueAlert'),
   };
 }

@@ -50,6 +50,11 @@ const TARGETS: ReadonlyArray<{ table: string; sql: string; then?: string }> = [
           AND received_at < $1`,
   },
   {
+    table: 'control_statuses',
+    sql: `DELETE FROM control_statuses WHERE id IN (SELECT id FROM control_statuses WHERE received_at < $1 ORDER BY received_at LIMIT $2)
+          AND received_at < $1`,
+  },
+  {
     table: 'alert_deliveries',
     sql: `DELETE FROM alert_deliveries d USING (
             SELECT alert_id, sink FROM alert_deliveries WHERE status = 'delivered' AND updated_at_ms < $1 LIMIT $2) old

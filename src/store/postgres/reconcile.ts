@@ -32,7 +32,7 @@ import type { Logger } from '../../logger.js';
 import { isStorageError } from '../../ingest/deliveries.js';
 import { interferenceSettings, reconcileQueued } from '../../reconcile/reconciler.js';
 import type { ReconcileArgs, ReconcileRun } from '../port.js';
-import type { FindingWrite, QueuedDevice, ReconcileIO, StoredAction, StoredFinding, StoredObservation, TransitionWrite } from '../reconcile.js';
+import { CONTROL_BASELINE_ROWS, type FindingWrite, type QueuedDevice, type ReconcileIO, type StoredAction, type StoredControlStatus, type StoredFinding, type StoredObservation, type TransitionWrite } from '../reconcile.js';
 import { alertEvent } from '../../events/facts.js';
 import { insertAlerts } from './alerts.js';
 import { appendEventsPostgres } from './events.js';
@@ -90,6 +90,8 @@ interface Loaded {
   devices: Map<string, { type: string; userId: string } | null>;
   /** Per device: every observation from `fromMs` on, plus BASELINE_ROWS before it, oldest first. */
   observations: Map<string, { fromMs: number; rows: Array<StoredObservation & { hash: string }> }>;
+  /** Per device, with its observations: every control status from `fromMs` on, plus CONTROL_BASELINE_ROWS before it. */
+  controls: Map<string, { fromMs: number; rows: StoredControlStatus[] }>;
   /** Per target: every action updated at or after `sinceMs`, by last update. */
   actions: Map<string, { sinceMs: number; rows: StoredAction[] }>;
   /**
@@ -149,6 +151,12 @@ function unitOfWork(loaded: Loaded, deviceId: string, settings: PgContext['setti
       if (!l || l.fromMs > fromMs) throw new NeedMore({ kind: 'observations', deviceId: id, fromMs });
       const before = l.rows.filter((o) => o.atMs < fromMs).slice(-BASELINE_ROWS);
       return [...before, ...l.rows.filter((o) => o.atMs >= fromMs)].map(({ hash: _hash, ...o }) => o);
+    },
+    controls(id, fromMs) {
+      const l = loaded.controls.get(id);
+      if (!l || l.fromMs > fromMs) throw new NeedMore({ kind: 'observations', deviceId: id, fromMs });
+      const before = l.rows.filter((c) => c.atMs < fromMs).slice(-CONTROL_BASELINE_ROWS);
+      return [...before, ...l.rows.filter((c) => c.atMs >= fromMs)];
     },
     actions(targetId, sinceMs) {
       const l = loaded.actions.get(targetId);
@@ -239,7 +247,7 @@ interface LoadRequest {
  * the text stored) and records it in `loaded`, replacing earlier loads of the same ranges.
  */
 async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Promise<void> {
-  const { rows } = await client.query<{ d: unknown[][] | null; o: unknown[][] | null; a: unknown[][] | null; f: unknown[][] | null }>(
+  const { rows } = await client.query<{ d: unknown[][] | null; o: unknown[][] | null; c: unknown[][] | null; a: unknown[][] | null; f: unknown[][] | null }>(
     `SELECT
        (SELECT json_agg(json_build_array(id, type, user_id)) FROM devices WHERE id = ANY($1::text[])) AS d,
        (SELECT json_agg(json_build_array(r.device_id, r.observed_at_ms, r.received_at, r.controlled, r.context, r.hash))
@@ -252,6 +260,14 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
               WHERE device_id = q.device_id AND observed_at_ms < q.from_ms
               ORDER BY observed_at_ms DESC, hash COLLATE "C" DESC LIMIT ${BASELINE_ROWS})
           ) r) AS o,
+       (SELECT json_agg(json_build_array(r.device_id, r.at_ms, r.status, r.hash))
+          FROM unnest($2::text[], $3::int8[]) AS q(device_id, from_ms)
+          CROSS JOIN LATERAL (
+            (SELECT device_id, at_ms, status, hash FROM control_statuses WHERE device_id = q.device_id AND at_ms >= q.from_ms)
+            UNION ALL
+            (SELECT device_id, at_ms, status, hash FROM control_statuses WHERE device_id = q.device_id AND at_ms < q.from_ms
+              ORDER BY at_ms DESC, hash COLLATE "C" DESC LIMIT ${CONTROL_BASELINE_ROWS})
+          ) r) AS c,
        (SELECT json_agg(json_build_array(a.id, a.target_id, a.target_type, a.user_id, a.kind, a.target::text, a.state,
                  a.failure_reason::text, a.created_at, a.updated_at_ms, a.completed_at, a.origin))
           FROM unnest($4::text[], $5::int8[]) AS q(target_id, since_ms)
@@ -269,7 +285,7 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
       req.findings.map((f) => f.fromMs),
     ],
   );
-  const row = rows[0] ?? { d: null, o: null, a: null, f: null };
+  const row = rows[0] ?? { d: null, o: null, c: null, a: null, f: null };
   for (const id of req.devices) loaded.devices.set(id, null);
   for (const [id, type, userId] of (row.d ?? []) as string[][]) loaded.devices.set(id as string, { type: type as string, userId: userId as string });
 
@@ -281,6 +297,13 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
     // Oldest first; snapshots of one instant by hash, as SQLite's index walks them.
     const list = (obs.get(deviceId) ?? []).sort((x, y) => x.atMs - y.atMs || byCodeUnit(x.hash, y.hash));
     loaded.observations.set(deviceId, { fromMs, rows: list });
+  }
+
+  const controls = new Map(req.observations.map((o) => [o.deviceId, [] as Array<StoredControlStatus & { hash: string }>]));
+  for (const [deviceId, atMs, status, hash] of (row.c ?? []) as [string, number, string, string][]) controls.get(deviceId)?.push({ atMs, status, hash });
+  for (const { deviceId, fromMs } of req.observations) {
+    const list = (controls.get(deviceId) ?? []).sort((x, y) => x.atMs - y.atMs || byCodeUnit(x.hash, y.hash));
+    loaded.controls.set(deviceId, { fromMs, rows: list.map(({ hash: _hash, ...c }) => c) });
   }
 
   const acts = new Map(req.actions.map((a) => [a.deviceId, [] as StoredAction[]]));
@@ -310,6 +333,7 @@ async function loadFirst(client: pg.ClientBase, s: InterferenceSettings, qs: Que
   const loaded: Loaded = {
     devices: new Map(),
     observations: new Map(),
+    controls: new Map(),
     actions: new Map(),
     findings: { from: new Map(), rows: new Map() },
     absent: { findingKeys: new Set(), findingIds: new Set(), alertKeys: new Set() },

@@ -165,6 +165,28 @@ export const systemEvents = pgTable(
   ],
 );
 
+export const controlStatuses = pgTable(
+  'control_statuses',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedByDefaultAsIdentity(),
+    deviceId: text('device_id').notNull(),
+    userId: text('user_id').notNull(),
+    source: text('source').notNull(),
+    subjectId: text('subject_id').notNull(),
+    state: text('state').notNull(),
+    atMs: ms('at_ms').notNull(),
+    receivedAt: ms('received_at').notNull(),
+    status: text('status').notNull(),
+    deliveryId: text('delivery_id'),
+    hash: text('hash').notNull(),
+  },
+  (t) => [
+    uniqueIndex('control_statuses_hash_idx').on(t.hash),
+    index('control_statuses_device_idx').on(t.deviceId, t.atMs),
+    index('control_statuses_received_idx').on(t.receivedAt),
+  ],
+);
+
 export const findings = pgTable(
   'findings',
   {

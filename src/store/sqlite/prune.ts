@@ -40,6 +40,10 @@ const TARGETS: Array<{ table: string; sql: string }> = [
     sql: `DELETE FROM system_events WHERE id IN (SELECT id FROM system_events WHERE received_at < @cutoff ORDER BY received_at LIMIT ${BATCH})`,
   },
   {
+    table: 'control_statuses',
+    sql: `DELETE FROM control_statuses WHERE id IN (SELECT id FROM control_statuses WHERE received_at < @cutoff ORDER BY received_at LIMIT ${BATCH})`,
+  },
+  {
     table: 'alert_deliveries',
     sql: `DELETE FROM alert_deliveries WHERE rowid IN (
             SELECT rowid FROM alert_deliveries WHERE status = 'delivered' AND updated_at_ms < @cutoff LIMIT ${BATCH})`,

@@ -1,0 +1,257 @@
+/**
+ * Enode's other two levels of control (DESIGN.md "Interference"): Schedules and Smart Charging.
+ * Both are this client's own automation: Enode sends the device commands on the retailer's behalf.
+ * This module turns their status payloads (`user:schedule:execution-updated`,
+ * `user:vehicle:smart-charging-status-updated`, or the same objects read through the API) into one
+ * shape, and answers what a device was expected to do at a time. Pure: no I/O, no clock.
+ */
+import { isKnown, sameValue } from './transitions.js';
+import { parseTimeMs } from './time.js';
+
+export type ControlSource = 'schedule' | 'smart_charging';
+
+/** How an own automation explains a change (the transition's explanation `cause`). */
+export type AutomationCause = 'enode_schedule' | 'smart_charging_plan' | 'smart_override';
+
+/** A smart override: charge now, whatever the schedule or plan says, until charging stops or it is ended. */
+export interface ControlOverride {
+  createdAtMs: number;
+  endedAtMs: number | null;
+  /** The vendor action that started charging (Enode's `vendorActionId`). */
+  actionId: string | null;
+  targetId: string;
+}
+
+/** One status of a schedule or of a vehicle's smart charging, as the reconciler and the gateway read it. */
+export interface ControlStatus {
+  source: ControlSource;
+  /** The schedule's id; for smart charging the plan's id (null when there is no plan). */
+  id: string | null;
+  /** What the status is grouped by: the schedule id, or the vehicle for smart charging (plans come and go). */
+  subjectId: string;
+  /** The controlled device: the schedule's target, or the vehicle. */
+  deviceId: string;
+  userId: string;
+  /** Enode's state (ScheduleState or SmartChargeState), as sent. */
+  state: string;
+  /** When this status took effect (schedule `changedAt`, smart charging `stateChangedAt`), epoch ms. */
+  atMs: number;
+  /** Whether it controls the device: an enabled schedule not INACTIVE, a plan executing (not overridden). */
+  active: boolean;
+  /** The controlled values it asks for (reconciler field names); empty when it asks nothing. */
+  expected: Record<string, unknown>;
+  /** Later changes of `expected` it already announces, oldest first. */
+  upcoming: Array<{ atMs: number; expected: Record<string, unknown> }>;
+  override: ControlOverride | null;
+}
+
+/** A payload we cannot read as a status; the event is then kept as a system event only. */
+export class InvalidControlStatusError extends Error {
+  override name = 'InvalidControlStatusError';
+}
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown, what: string): Obj {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidControlStatusError(`${what}: not an object`);
+  return value as Obj;
+}
+
+function str(o: Obj, key: string, what: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v === '') throw new InvalidControlStatusError(`${what}.${key}: not a string`);
+  return v;
+}
+
+function time(o: Obj, key: string, what: string): number {
+  const ms = parseTimeMs(o[key] as string | null | undefined);
+  if (ms === undefined) throw new InvalidControlStatusError(`${what}.${key}: not a date-time`);
+  return ms;
+}
+
+function optionalTime(v: unknown): number | null {
+  return typeof v === 'string' ? (parseTimeMs(v) ?? null) : null;
+}
+
+function parseOverride(value: unknown): ControlOverride | null {
+  if (value === null || value === undefined || typeof value !== 'object') return null;
+  const o = value as Obj;
+  const createdAtMs = optionalTime(o.createdAt);
+  if (createdAtMs === null || typeof o.targetId !== 'string') return null;
+  return {
+    createdAtMs,
+    endedAtMs: optionalTime(o.endedAt),
+    actionId: typeof o.vendorActionId === 'string' ? o.vendorActionId : null,
+    targetId: o.targetId,
+  };
+}
+
+/** A TemperatureTargetState → the HVAC's controlled fields (domain/devices.ts names). */
+function temperatureExpected(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return {};
+  const t = value as Obj;
+  const out: Record<string, unknown> = {};
+  if (isKnown(t.mode)) out.hvacMode = t.mode;
+  if (isKnown(t.holdType)) out.holdType = t.holdType;
+  if (isKnown(t.heatSetpoint)) out.heatSetpoint = t.heatSetpoint;
+  if (isKnown(t.coolSetpoint)) out.coolSetpoint = t.coolSetpoint;
+  return out;
+}
+
+/**
+ * `user:schedule:execution-updated`: `status` (ChargeScheduleStatus or TemperatureScheduleStatus)
+ * and `schedule` (its target and whether it is enabled). Throws InvalidControlStatusError when a
+ * field the rules need is missing.
+ */
+export function scheduleStatus(status: unknown, schedule: unknown, userId: string): ControlStatus {
+  const s = obj(status, 'status');
+  const sch = obj(schedule, 'schedule');
+  const id = str(s, 'scheduleId', 'status');
+  const state = str(s, 'state', 'status');
+  const deviceId = str(sch, 'targetId', 'schedule');
+  const enabled = sch.isEnabled !== false;
+  const upcomingRaw = Array.isArray(s.upcomingTransitions) ? (s.upcomingTransitions as unknown[]) : [];
+  let expected: Record<string, unknown>;
+  const upcoming: ControlStatus['upcoming'] = [];
+  if (s.scheduleType === 'TEMPERATURE') {
+    expected = temperatureExpected(s.expected);
+    for (const u of upcomingRaw) {
+      const at = optionalTime((u as Obj | null)?.at);
+      if (at !== null) upcoming.push({ atMs: at, expected: temperatureExpected((u as Obj).target) });
+    }
+  } else {
+    expected = typeof s.isChargingExpected === 'boolean' ? { charging: s.isChargingExpected } : {};
+    for (const u of upcomingRaw) {
+      const at = optionalTime((u as Obj | null)?.at);
+      const should = (u as Obj | null)?.shouldCharge;
+      if (at !== null && typeof should === 'boolean') upcoming.push({ atMs: at, expected: { charging: should } });
+    }
+  }
+  upcoming.sort((a, b) => a.atMs - b.atMs);
+  return {
+    source: 'schedule',
+    id,
+    subjectId: id,
+    deviceId,
+    userId,
+    state,
+    atMs: time(s, 'changedAt', 'status'),
+    active: enabled && !state.startsWith('INACTIVE'),
+    expected,
+    upcoming,
+    override: parseOverride(s.smartOverride),
+  };
+}
+
+/** What a smart charging state asks of the vehicle's charging. */
+function smartChargingExpected(state: string): Record<string, unknown> {
+  switch (state) {
+    case 'PLAN:EXECUTING:STARTING':
+    case 'PLAN:EXECUTING:STARTED':
+    case 'PLAN:EXECUTING:START_FAILED':
+    case 'PLAN:EXECUTING:CHARGE_INTERRUPTED':
+      return { charging: true };
+    case 'PLAN:EXECUTING:STOPPING':
+    case 'PLAN:EXECUTING:STOPPED':
+    case 'PLAN:EXECUTING:STOPPED:AWAITING_PRICES':
+    case 'PLAN:EXECUTING:STOP_FAILED':
+      return { charging: false };
+    default:
+      // OVERRIDDEN (the override's), CONSIDERING, DISABLED, FULLY_CHARGED, UNKNOWN, PLAN:ENDED:*.
+      return {};
+  }
+}
+
+/** `user:vehicle:smart-charging-status-updated`'s `smartChargingStatus` (or GET /vehicles/{id}/smart-charging-status). */
+export function smartChargingStatus(value: unknown, fallbackUserId?: string): ControlStatus {
+  const s = obj(value, 'smartChargingStatus');
+  const deviceId = str(s, 'vehicleId', 'smartChargingStatus');
+  const userId = typeof s.userId === 'string' && s.userId !== '' ? s.userId : fallbackUserId;
+  if (!userId) throw new InvalidControlStatusError('smartChargingStatus.userId: not a string');
+  const state = str(s, 'state', 'smartChargingStatus');
+  const atMs = optionalTime(s.stateChangedAt) ?? time(s, 'updatedAt', 'smartChargingStatus');
+  const plan = s.plan !== null && typeof s.plan === 'object' ? (s.plan as Obj) : null;
+  const override = parseOverride(s.smartOverride);
+  const expected = smartChargingExpected(state);
+  const upcoming: ControlStatus['upcoming'] = [];
+  // A plan that stopped charging announces when it starts again.
+  const startAtMs = optionalTime(plan?.startAt);
+  if (expected.charging === false && startAtMs !== null && startAtMs > atMs) upcoming.push({ atMs: startAtMs, expected: { charging: true } });
+  const overriding = override !== null && override.endedAtMs === null;
+  return {
+    source: 'smart_charging',
+    id: typeof plan?.id === 'string' ? plan.id : null,
+    subjectId: deviceId,
+    deviceId,
+    userId,
+    state,
+    atMs,
+    active: state.startsWith('PLAN:EXECUTING') && state !== 'PLAN:EXECUTING:OVERRIDDEN' && !overriding,
+    expected,
+    upcoming,
+    override,
+  };
+}
+
+/** Newest status first among equals by time: the deterministic order statuses are read in. */
+function byTime(a: ControlStatus, b: ControlStatus): number {
+  return a.atMs - b.atMs || (a.state < b.state ? -1 : a.state > b.state ? 1 : 0);
+}
+
+/** A schedule or smart charging at one instant: the status in force and what it expects then. */
+export interface ControlAt {
+  status: ControlStatus;
+  expected: Record<string, unknown>;
+}
+
+/**
+ * Each control of the device at `atMs` (one per schedule, one for smart charging): the newest
+ * status taken effect by then, with the expectation its announced transitions reached. Order-free:
+ * a function of the set of statuses.
+ */
+export function controlsAt(statuses: readonly ControlStatus[], atMs: number): ControlAt[] {
+  const latest = new Map<string, ControlStatus>();
+  for (const s of statuses) {
+    if (s.atMs > atMs) continue;
+    const key = `${s.source}\n${s.subjectId}\n${s.deviceId}`;
+    const held = latest.get(key);
+    if (!held || byTime(held, s) < 0) latest.set(key, s);
+  }
+  const out: ControlAt[] = [];
+  for (const status of latest.values()) {
+    let expected = status.expected;
+    for (const u of status.upcoming) if (u.atMs <= atMs) expected = { ...expected, ...u.expected };
+    out.push({ status, expected });
+  }
+  return out.sort((a, b) => byTime(a.status, b.status));
+}
+
+/** Thermostat fields one schedule target sets together. */
+const HVAC_FIELDS = new Set(['hvacMode', 'holdType', 'heatSetpoint', 'coolSetpoint']);
+
+/**
+ * Whether an expectation accounts for a field's new value: equal to what it asks, or, for an HVAC
+ * field it leaves open, the step reached every HVAC field it does ask (a schedule's HEAT target
+ * leaves coolSetpoint to the device).
+ */
+export function expectationMatches(expected: Record<string, unknown>, field: string, to: unknown, after: Record<string, unknown>): boolean {
+  if (field in expected) return sameValue(expected[field], to);
+  if (!HVAC_FIELDS.has(field)) return false;
+  const siblings = Object.entries(expected).filter(([g]) => HVAC_FIELDS.has(g));
+  return siblings.length > 0 && siblings.every(([g, v]) => sameValue(after[g], v));
+}
+
+/** Whether an expectation asks for another value of the field than the one it moved to. */
+export function expectationContradicts(expected: Record<string, unknown>, field: string, to: unknown): boolean {
+  return field in expected && isKnown(expected[field]) && !sameValue(expected[field], to);
+}
+
+/** The controls active at `atMs` (with no active smart override), for the gateway's refusal. */
+export function activeControls(statuses: readonly ControlStatus[], atMs: number): ControlAt[] {
+  return controlsAt(statuses, atMs).filter((c) => c.status.active && Object.keys(c.expected).length > 0 && !overrideActive(c.status, atMs));
+}
+
+function overrideActive(s: ControlStatus, atMs: number): boolean {
+  const o = s.override;
+  return o !== null && o.createdAtMs <= atMs && (o.endedAtMs === null || o.endedAtMs > atMs);
+}
