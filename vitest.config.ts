@@ -57,6 +57,8 @@ export const BOTH_ENGINES = [
   'test/integration/ui-events.test.ts',
   'test/integration/interference-state.test.ts',
   'test/integration/ui-console.test.ts',
+  'test/integration/levels-of-control.test.ts',
+  'test/integration/gateway-control*.test.ts',
 ];
 
 export default defineConfig({

@@ -249,7 +249,7 @@ export const transitions = sqliteTable(
     fromValue: text('from_value').notNull(),
     toValue: text('to_value').notNull(),
     receivedAtMs: integer('received_at_ms').notNull(),
-    /** JSON: {kind:'own_action',actionId} | {kind:'natural',cause,deviceProblem?} | {kind:'unexplained'}. */
+    /** JSON: {kind:'own_action',actionId} | {kind:'natural',cause,deviceProblem?} | {kind:'automation',cause,controlId,actionId?} | {kind:'unexplained'}. */
     explanation: text('explanation').notNull(),
     status: text('status', { enum: ['explained', 'waiting', 'finding'] }).notNull(),
     findingId: text('finding_id'),

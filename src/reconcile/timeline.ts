@@ -22,7 +22,7 @@ export interface TimelineTransitionView {
   from: unknown;
   to: unknown;
   status: string;
-  /** `{kind:'own_action',actionId}` | `{kind:'natural',cause,…}` | `{kind:'unexplained'}`. */
+  /** `{kind:'own_action',actionId}` | `{kind:'natural',cause,…}` | `{kind:'automation',cause,controlId,actionId?}` | `{kind:'unexplained'}`. */
   explanation: unknown;
   findingId: string | null;
 }

@@ -39,10 +39,18 @@ export function formatControlled(controlled: unknown): string {
   return parts.length > 0 ? parts.join(', ') : '—';
 }
 
+/** Enode's other levels of control, as a transition's explanation names them. */
+const AUTOMATION_WORDS: Record<string, string> = {
+  enode_schedule: 'Enode schedule',
+  smart_charging_plan: 'smart charging plan',
+  smart_override: 'smart override',
+};
+
 /** What a transition's explanation says, in words. */
 export function describeExplanation(explanation: unknown, status: string, findingId: string | null): string {
-  const e = (explanation ?? {}) as { kind?: unknown; actionId?: unknown; cause?: unknown; deviceProblem?: unknown };
+  const e = (explanation ?? {}) as { kind?: unknown; actionId?: unknown; cause?: unknown; deviceProblem?: unknown; controlId?: unknown };
   if (e.kind === 'own_action') return `explained by own action ${String(e.actionId)}`;
+  if (e.kind === 'automation') return `explained by own automation: ${AUTOMATION_WORDS[String(e.cause)] ?? String(e.cause)}${e.controlId ? ` ${String(e.controlId)}` : ''}${e.actionId ? ` (action ${String(e.actionId)})` : ''}`;
   if (e.kind === 'natural') return `explained by a natural cause: ${String(e.cause).replace(/_/g, ' ')}${e.deviceProblem === true ? ' (device problem)' : ''}`;
   if (status === 'waiting') return 'unexplained so far: waiting for the grace period';
   if (status === 'finding') return `unexplained: interference finding${findingId ? ` ${findingId}` : ''}`;

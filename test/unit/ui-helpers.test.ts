@@ -103,6 +103,10 @@ describe('formatting', () => {
 
   it('puts explanations in words', () => {
     expect(describeExplanation({ kind: 'own_action', actionId: 'a1' }, 'explained', null)).toBe('explained by own action a1');
+    expect(describeExplanation({ kind: 'automation', cause: 'enode_schedule', controlId: 'sch-1', actionId: 'a2' }, 'explained', null)).toBe(
+      'explained by own automation: Enode schedule sch-1 (action a2)',
+    );
+    expect(describeExplanation({ kind: 'automation', cause: 'smart_override', controlId: null }, 'explained', null)).toBe('explained by own automation: smart override');
     expect(describeExplanation({ kind: 'natural', cause: 'no_power_or_fault', deviceProblem: true }, 'explained', null)).toBe(
       'explained by a natural cause: no power or fault (device problem)',
     );

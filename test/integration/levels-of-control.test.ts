@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { api, makeApp, postWebhook, type EngineApp } from '../support/fixtures.js';
+import { action, iso, vehicle } from '../support/episodes.js';
+
+/**
+ * Issue 17, through the webhook on both engines: Enode Schedules and Smart Charging are the
+ * retailer's own automation. Their status events are stored once, explain the changes they asked
+ * for (`enode_schedule`, `smart_charging_plan`, `smart_override`) in the timeline, and put the
+ * schedule or plan in the evidence of a change that went against them.
+ */
+
+async function reconcile(t: EngineApp) {
+  for (let calls = 0; calls < 1_000; calls++) if (!(await t.deps.store.reconcile({})).more) return;
+  throw new Error('reconcile never ran out of due devices');
+}
+
+async function afterGrace(t: EngineApp) {
+  t.clock.advance(61_000);
+  await reconcile(t);
+}
+
+async function findings(t: EngineApp) {
+  const res = await api(t, '/interference');
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { data: Array<Record<string, any>> }).data;
+}
+
+async function transitions(t: EngineApp, deviceId: string) {
+  const res = await api(t, `/devices/${deviceId}/timeline?since=${iso(-60)}`);
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { data: Array<Record<string, any>> };
+  return body.data.filter((e) => e.type === 'observation').flatMap((e) => e.transitions as Array<Record<string, any>>);
+}
+
+function scheduleEvent(vehicleId: string, minute: number, o: { expected: boolean; state?: string; upcoming?: Array<[number, boolean]>; enabled?: boolean }) {
+  const userId = `user-of-${vehicleId}`;
+  return {
+    event: 'user:schedule:execution-updated',
+    createdAt: iso(minute),
+    version: '2024-10-01',
+    user: { id: userId },
+    status: {
+      scheduleId: `sch-${vehicleId}`,
+      scheduleType: 'CHARGE',
+      changedAt: iso(minute),
+      state: o.state ?? 'ALIGNED',
+      isCharging: o.expected,
+      isChargingExpected: o.expected,
+      isChargingExpectedParts: { needsCharge: true, isPluggedIn: true, shouldCharge: o.expected },
+      upcomingTransitions: (o.upcoming ?? []).map(([m, shouldCharge]) => ({ at: iso(m), shouldCharge })),
+      smartOverride: null,
+    },
+    schedule: { id: `sch-${vehicleId}`, targetId: vehicleId, targetType: 'vehicle', locationId: null, isEnabled: o.enabled ?? true, defaultShouldCharge: false, rules: [] },
+    updatedFields: ['state'],
+  };
+}
+
+function smartChargingEvent(vehicleId: string, minute: number, state: string, override: { createdMin: number; endedMin?: number; actionId: string } | null = null) {
+  const userId = `user-of-${vehicleId}`;
+  return {
+    event: 'user:vehicle:smart-charging-status-updated',
+    createdAt: iso(minute),
+    version: '2024-10-01',
+    user: { id: userId },
+    smartChargingStatus: {
+      updatedAt: iso(minute),
+      vehicleId,
+      userId,
+      vendor: 'TESLA',
+      state,
+      stateChangedAt: iso(minute),
+      consideration: null,
+      plan: {
+        id: `plan-${vehicleId}`,
+        vehicleId,
+        userId,
+        locationId: null,
+        vendor: 'TESLA',
+        currency: 'EUR',
+        nonSmartCost: 2,
+        smartCost: 1,
+        stopAt: iso(0),
+        startAt: iso(120),
+        estimatedFinishAt: iso(300),
+        stopConfirmedAt: null,
+        startConfirmedAt: null,
+        endedAt: null,
+        finalState: null,
+        failureCondition: null,
+      },
+      smartOverride: override && {
+        createdAt: iso(override.createdMin),
+        endedAt: override.endedMin === undefined ? null : iso(override.endedMin),
+        targetType: 'vehicle',
+        targetId: vehicleId,
+        vendorActionId: override.actionId,
+      },
+    },
+    updatedFields: ['state'],
+  };
+}
+
+describe('Enode schedules and smart charging through the webhook (issue 17)', () => {
+  it('a schedule execution starts charging: enode_schedule in the timeline, naming its vendor action, and no finding; a redelivered status is stored once', async () => {
+    const t = await makeApp();
+    await postWebhook(t, [vehicle('v1', 0, { charging: false, pluggedIn: true }), scheduleEvent('v1', 0, { expected: false, upcoming: [[30, true]] })]);
+    // The car starts at the schedule's boundary; its vendor action and the ALIGNED status come after.
+    await postWebhook(t, [vehicle('v1', 31, { charging: true, pluggedIn: true })]);
+    await postWebhook(t, [action('act-sch', 'v1', 'START', 'CONFIRMED', 30, 31), scheduleEvent('v1', 31, { expected: true })], { deliveryId: 'status-delivery' });
+    await postWebhook(t, [scheduleEvent('v1', 31, { expected: true })]);
+    await afterGrace(t);
+
+    expect(await transitions(t, 'v1')).toMatchObject([
+      { field: 'charging', to: true, status: 'explained', explanation: { kind: 'automation', cause: 'enode_schedule', controlId: 'sch-v1', actionId: 'act-sch' } },
+    ]);
+    expect(await findings(t)).toEqual([]);
+    expect(await t.rows(`SELECT source, subject_id AS "subjectId", state FROM control_statuses ORDER BY at_ms`)).toEqual([
+      { source: 'schedule', subjectId: 'sch-v1', state: 'ALIGNED' },
+      { source: 'schedule', subjectId: 'sch-v1', state: 'ALIGNED' },
+    ]);
+  });
+
+  it('a start against an active schedule is a finding whose evidence names the schedule; a disabled schedule is no evidence', async () => {
+    const t = await makeApp();
+    await postWebhook(t, [vehicle('v2', 0, { charging: false, pluggedIn: true }), scheduleEvent('v2', 0, { expected: false })]);
+    await postWebhook(t, [vehicle('v3', 0, { charging: false, pluggedIn: true }), scheduleEvent('v3', 0, { expected: false, enabled: false })]);
+    await postWebhook(t, [vehicle('v2', 20, { charging: true, pluggedIn: true }), vehicle('v3', 20, { charging: true, pluggedIn: true })]);
+    await afterGrace(t);
+
+    const list = await findings(t);
+    expect(list.map((f) => [f.deviceId, f.kind, f.field])).toEqual(
+      expect.arrayContaining([
+        ['v2', 'UNEXPECTED_CHANGE', 'charging'],
+        ['v3', 'UNEXPECTED_CHANGE', 'charging'],
+      ]),
+    );
+    const evidence = async (deviceId: string) => {
+      const id = list.find((f) => f.deviceId === deviceId)?.id as string;
+      return ((await (await api(t, `/interference/${id}`)).json()) as { evidence: Record<string, unknown> }).evidence;
+    };
+    expect((await evidence('v2')).control).toEqual({ source: 'schedule', id: 'sch-v2', state: 'ALIGNED', atMs: Date.parse(iso(0)), expected: { charging: false } });
+    expect((await evidence('v3')).control).toBeUndefined();
+  });
+
+  it('a smart charging plan stops the car and a smart override starts it again: both explained; a third party starting it against the plan is a finding with the plan', async () => {
+    const t = await makeApp();
+    await postWebhook(t, [vehicle('v4', 0, { charging: true, pluggedIn: true }), smartChargingEvent('v4', 1, 'PLAN:EXECUTING:STOPPING')]);
+    await postWebhook(t, [vehicle('v4', 2, { charging: false, pluggedIn: true }), smartChargingEvent('v4', 2, 'PLAN:EXECUTING:STOPPED')]);
+    await postWebhook(t, [vehicle('v4', 20, { charging: true, pluggedIn: true })]);
+    await postWebhook(t, [vehicle('v4', 25, { charging: false, pluggedIn: true })]);
+    // The retailer's override (through the gateway or Enode directly) at minute 40.
+    await postWebhook(t, [smartChargingEvent('v4', 40, 'PLAN:EXECUTING:OVERRIDDEN', { createdMin: 40, actionId: 'act-override' }), vehicle('v4', 41, { charging: true, pluggedIn: true })]);
+    await afterGrace(t);
+
+    const seen = (await transitions(t, 'v4')).map((x) => [x.to, x.status, x.explanation?.cause ?? null]);
+    expect(seen).toEqual([
+      [false, 'explained', 'smart_charging_plan'],
+      [true, 'finding', null],
+      [false, 'explained', 'smart_charging_plan'],
+      [true, 'explained', 'smart_override'],
+    ]);
+    const [finding, ...more] = await findings(t);
+    expect(more).toEqual([]);
+    const detail = (await (await api(t, `/interference/${String(finding?.id)}`)).json()) as { evidence: Record<string, any> };
+    expect(detail.evidence.control).toMatchObject({ source: 'smart_charging', id: 'plan-v4', state: 'PLAN:EXECUTING:STOPPED', expected: { charging: false } });
+  });
+
+  it('a status that arrives after the change, within the grace, still explains it', async () => {
+    const t = await makeApp();
+    await postWebhook(t, [vehicle('v5', 0, { charging: true, pluggedIn: true })]);
+    await postWebhook(t, [vehicle('v5', 10, { charging: false, pluggedIn: true })]);
+    await reconcile(t);
+    expect((await transitions(t, 'v5')).map((x) => x.status)).toEqual(['waiting']);
+    t.clock.advance(30_000);
+    await postWebhook(t, [smartChargingEvent('v5', 10, 'PLAN:EXECUTING:STOPPED')]);
+    await afterGrace(t);
+    expect(await transitions(t, 'v5')).toMatchObject([{ status: 'explained', explanation: { kind: 'automation', cause: 'smart_charging_plan', controlId: 'plan-v5' } }]);
+    expect(await findings(t)).toEqual([]);
+  });
+
+  it('a status without the fields the rules need fails its delivery, naming the field', async () => {
+    const t = await makeApp();
+    const broken = scheduleEvent('v6', 0, { expected: true }) as Record<string, any>;
+    delete broken.schedule.targetId;
+    await postWebhook(t, [broken], { deliveryId: 'broken-status' });
+    await t.deps.store.idle();
+    const res = await api(t, '/deliveries/broken-status');
+    const body = (await res.json()) as { status: string; error: string };
+    expect(body.status).toBe('failed');
+    expect(body.error).toMatch(/schedule\.targetId/);
+  });
+});
