@@ -6,6 +6,7 @@ import type { TruthLog } from './truth.js';
 import {
   API_VERSION,
   type ActionState,
+  type AutomationRef,
   type DeviceType,
   type FailureReason,
   type Intent,
@@ -33,6 +34,15 @@ interface ActionRecord {
   action: VendorAction;
   intent: Intent;
   timer: TimerHandle | null;
+  /** Set when Enode created the action for an automation of this client (schedule, plan, override). */
+  origin: AutomationRef | null;
+}
+
+/** Who asks for an action: the client through the API (default) or one of Enode's automations. */
+export interface ActionOrigin {
+  kind: AutomationRef['kind'];
+  /** The schedule or plan id; omitted for a smart override, whose id is the action's own. */
+  id?: string;
 }
 
 export interface ActionEngineDeps {
@@ -54,6 +64,7 @@ export interface ActionEngineDeps {
 export class ActionEngine {
   private readonly actions = new Map<string, ActionRecord>();
   private readonly pendingByTarget = new Map<string, string>();
+  private readonly resolvedListeners: Array<(action: VendorAction, origin: AutomationRef | null) => void> = [];
 
   constructor(private readonly deps: ActionEngineDeps) {
     deps.world.onRemoved((rec) => {
@@ -62,7 +73,16 @@ export class ActionEngine {
     });
   }
 
-  create(type: DeviceType, deviceId: string, intent: Intent): CreateActionResult {
+  /** Called after every resolution (CONFIRMED, FAILED, CANCELLED), also one at creation. */
+  onResolved(listener: (action: VendorAction, origin: AutomationRef | null) => void): void {
+    this.resolvedListeners.push(listener);
+  }
+
+  /**
+   * Creates an action. `origin` marks one Enode creates for an automation: the same lifecycle and
+   * events, and the change it makes is recorded as `own_automation`.
+   */
+  create(type: DeviceType, deviceId: string, intent: Intent, origin?: ActionOrigin): CreateActionResult {
     const { world, clock } = this.deps;
     const rec = world.getTyped(type, deviceId);
     if (!rec) return { ok: false, status: 404, detail: `No ${type} with id ${deviceId}` };
@@ -86,7 +106,7 @@ export class ActionEngine {
     if (existing) {
       this.resolve(existing, 'CANCELLED', { type: 'CONFLICT', detail: `Superseded by a newer action (${action.id}) for the same target` });
     }
-    const record: ActionRecord = { action, intent, timer: null };
+    const record: ActionRecord = { action, intent, timer: null, origin: origin ? { kind: origin.kind, id: origin.id ?? action.id } : null };
     this.actions.set(action.id, record);
 
     if (isSatisfied(rec, intent)) {
@@ -161,7 +181,10 @@ export class ActionEngine {
       return;
     }
     const scheduled = rec.type === 'hvac' ? scheduledTarget(rec.data.information.category, this.deps.clock.nowMs()) : undefined;
-    applyIntent(world, rec, record.intent, { cause: 'own_action', actionId: a.id, detail: describe(a) }, scheduled);
+    const ctx = record.origin
+      ? { cause: 'own_automation' as const, actionId: a.id, automation: record.origin, detail: `${describe(a)} (${record.origin.kind.replace(/_/g, ' ')})` }
+      : { cause: 'own_action' as const, actionId: a.id, detail: describe(a) };
+    applyIntent(world, rec, record.intent, ctx, scheduled);
     this.resolve(record, 'CONFIRMED', null);
   }
 
@@ -179,6 +202,7 @@ export class ActionEngine {
     this.deps.truth.recordAction(a);
     this.deps.logger.debug({ actionId: a.id, state, failureReason: failureReason?.type ?? null }, 'action resolved');
     this.emit(a, atCreation ? ['state'] : failureReason ? ['state', 'completedAt', 'failureReason'] : ['state', 'completedAt']);
+    for (const l of this.resolvedListeners) l(structuredClone(a), record.origin);
   }
 
   private emit(action: VendorAction, updatedFields: string[]): void {

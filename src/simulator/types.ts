@@ -279,7 +279,19 @@ export interface SimEvent {
   [key: string]: unknown;
 }
 
-export type ChangeCause = 'own_action' | 'natural' | 'interference';
+/**
+ * Why a device field changed: an action this client created through the API (`own_action`), an
+ * Enode feature running for this client — a Schedule execution, a smart charging plan or a smart
+ * override (`own_automation`) — the world itself (`natural`), or a third party (`interference`).
+ */
+export type ChangeCause = 'own_action' | 'own_automation' | 'natural' | 'interference';
+
+/** Which Enode automation of this client caused a change (with cause `own_automation`). */
+export interface AutomationRef {
+  kind: 'enode_schedule' | 'smart_charging_plan' | 'smart_override';
+  /** The schedule id, the plan id, or the override's vendorActionId. */
+  id: string;
+}
 
 /** One real change of one device field, with why it happened. */
 export interface TruthChange {
@@ -292,6 +304,8 @@ export interface TruthChange {
   at: string;
   cause: ChangeCause;
   actionId?: string;
+  /** Set with cause `own_automation`. */
+  automation?: AutomationRef;
   detail: string;
 }
 
@@ -339,3 +353,132 @@ export const silentSimLogger: SimLogger = {
   debug: () => {},
   child: () => silentSimLogger,
 };
+
+// ---------------------------------------------------------------------------------------------
+// Schedules and smart charging (Enode's other two levels of control)
+
+/** `hourMinute`, `weekdays` (0 = Monday … 6 = Sunday), `fromTimestamp`, `toTimestamp`; all optional. */
+export interface ScheduleFilters {
+  hourMinute?: { from: string; to: string };
+  weekdays?: number[];
+  fromTimestamp?: string;
+  toTimestamp?: string;
+}
+
+export type ChargeScheduleRule = ScheduleFilters & { shouldCharge: boolean };
+export type TemperatureScheduleRule = ScheduleFilters & { targetState: HvacTarget };
+
+export interface ChargeSchedule {
+  id: string;
+  targetId: string;
+  locationId: string | null;
+  targetType: 'vehicle' | 'charger';
+  isEnabled: boolean;
+  defaultShouldCharge: boolean;
+  rules: ChargeScheduleRule[];
+}
+
+export interface TemperatureSchedule {
+  id: string;
+  isEnabled: boolean;
+  targetId: string;
+  targetType: 'hvac';
+  defaultTargetState: HvacTarget;
+  rules: TemperatureScheduleRule[];
+}
+
+export type Schedule = ChargeSchedule | TemperatureSchedule;
+
+export type ScheduleState =
+  | 'ALIGNED'
+  | 'MISALIGNED'
+  | 'PENDING'
+  | 'INACTIVE:OVERRIDDEN'
+  | 'INACTIVE:DISABLED'
+  | 'INACTIVE:AWAY'
+  | 'INACTIVE:INCAPABLE';
+
+export interface SmartOverrideStatus {
+  createdAt: string;
+  endedAt: string | null;
+  targetType: 'vehicle' | 'charger';
+  targetId: string;
+  vendorActionId: string | null;
+}
+
+export interface ChargeScheduleStatus {
+  scheduleId: string;
+  scheduleType: 'CHARGE';
+  changedAt: string;
+  state: ScheduleState;
+  isCharging: boolean;
+  isChargingExpected: boolean;
+  isChargingExpectedParts: { needsCharge: boolean; isPluggedIn: boolean; shouldCharge: boolean };
+  upcomingTransitions: Array<{ at: string; shouldCharge: boolean }>;
+  smartOverride: SmartOverrideStatus | null;
+}
+
+export interface TemperatureScheduleStatus {
+  scheduleId: string;
+  scheduleType: 'TEMPERATURE';
+  changedAt: string;
+  state: ScheduleState;
+  current: HvacTarget | null;
+  expected: HvacTarget;
+  upcomingTransitions: Array<{ at: string; target: HvacTarget }>;
+}
+
+export type ScheduleStatus = ChargeScheduleStatus | TemperatureScheduleStatus;
+
+export type SmartChargeState =
+  | 'DISABLED'
+  | 'CONSIDERING'
+  | 'UNKNOWN'
+  | 'PLAN:EXECUTING:STOPPING'
+  | 'PLAN:EXECUTING:STOP_FAILED'
+  | 'PLAN:EXECUTING:STOPPED'
+  | 'PLAN:EXECUTING:STOPPED:AWAITING_PRICES'
+  | 'PLAN:EXECUTING:STARTING'
+  | 'PLAN:EXECUTING:START_FAILED'
+  | 'PLAN:EXECUTING:STARTED'
+  | 'PLAN:EXECUTING:CHARGE_INTERRUPTED'
+  | 'PLAN:EXECUTING:OVERRIDDEN'
+  | 'PLAN:ENDED:FINISHED'
+  | 'PLAN:ENDED:UNPLUGGED'
+  | 'PLAN:ENDED:FAILED'
+  | 'PLAN:ENDED:DISABLED'
+  | 'PLAN:ENDED:DEADLINE_CHANGED'
+  | 'FULLY_CHARGED';
+
+export type PlanFinalState = Extract<SmartChargeState, `PLAN:ENDED:${string}`>;
+
+export interface SmartChargingPlan {
+  id: string;
+  vehicleId: string;
+  userId: string;
+  locationId: string | null;
+  vendor: string;
+  currency: string;
+  nonSmartCost: number;
+  smartCost: number | null;
+  stopAt: string;
+  startAt: string | null;
+  estimatedFinishAt: string;
+  stopConfirmedAt: string | null;
+  startConfirmedAt: string | null;
+  endedAt: string | null;
+  finalState: PlanFinalState | null;
+  failureCondition: 'STOP_FAILED' | 'START_FAILED' | 'FINISHED_LATE' | 'UNKNOWN' | 'CHARGE_INTERRUPTED' | null;
+}
+
+export interface SmartChargingStatus {
+  updatedAt: string;
+  vehicleId: string;
+  userId: string;
+  vendor: string;
+  state: SmartChargeState;
+  stateChangedAt: string;
+  consideration: { isPluggedIn: boolean; isCharging: boolean; atChargingLocation: boolean; hasTimeEstimate: boolean };
+  plan: SmartChargingPlan | null;
+  smartOverride: SmartOverrideStatus | null;
+}

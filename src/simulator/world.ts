@@ -15,6 +15,7 @@ import type { Rng } from './random.js';
 import type { TruthLog } from './truth.js';
 import {
   API_VERSION,
+  type AutomationRef,
   type Battery,
   type ChangeCause,
   type Charger,
@@ -44,6 +45,15 @@ export interface ChangeContext {
   cause: ChangeCause;
   detail: string;
   actionId?: string;
+  /** The Enode automation behind a change with cause `own_automation`. */
+  automation?: AutomationRef;
+}
+
+/** One changed leaf of a device (bookkeeping fields excluded, telemetry included). */
+export interface FieldChange {
+  path: string;
+  from: unknown;
+  to: unknown;
 }
 
 /** Fields that drift continuously: reported in `updatedFields` but not in the truth log. */
@@ -77,6 +87,7 @@ export class World {
   private readonly devices = new Map<string, DeviceRecord>();
   private seq = 0;
   private readonly removedListeners: Array<(rec: DeviceRecord) => void> = [];
+  private readonly changedListeners: Array<(rec: DeviceRecord, ctx: ChangeContext, changes: readonly FieldChange[]) => void> = [];
 
   constructor(private readonly deps: WorldDeps) {}
 
@@ -215,6 +226,11 @@ export class World {
     this.removedListeners.push(listener);
   }
 
+  /** Called after every real change of a device (after its `:updated` event is emitted). */
+  onChanged(listener: (rec: DeviceRecord, ctx: ChangeContext, changes: readonly FieldChange[]) => void): void {
+    this.changedListeners.push(listener);
+  }
+
   get(id: string): DeviceRecord | undefined {
     return this.devices.get(id);
   }
@@ -280,11 +296,13 @@ export class World {
         at: now,
         cause: ctx.cause,
         ...(ctx.actionId ? { actionId: ctx.actionId } : {}),
+        ...(ctx.automation ? { automation: { ...ctx.automation } } : {}),
         detail: ctx.detail,
       });
     }
     const fields = real.map((c) => c.path);
     this.emitDevice(rec, 'updated', rec.data, fields);
+    for (const l of this.changedListeners) l(rec, ctx, real);
     return fields;
   }
 
