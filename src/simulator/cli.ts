@@ -34,6 +34,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'no-response-rate': { key: 'noResponseRate', kind: 'rate', help: `probability a device ignores an action (default ${DEFAULTS.noResponseRate})` },
   'action-timeout-seconds': { key: 'actionTimeoutSeconds', kind: 'number', help: 'sim seconds before an ignored action FAILS (default 1800)' },
   'interference-rate': { key: 'interferenceRate', kind: 'number', help: `third-party changes per device per sim hour (default ${DEFAULTS.interferenceRate})` },
+  'schedules-share': { key: 'schedulesShare', kind: 'rate', help: 'share of vehicles, chargers and HVACs with an enabled Enode Schedule at start (default 0)' },
+  'smart-charging-share': { key: 'smartChargingShare', kind: 'rate', help: 'share of vehicles with smart charging enabled at start, deadline 07:00 (default 0)' },
   'error-rate': { key: 'errorRate', kind: 'rate', help: 'probability of a simulated 5xx per API request (default 0)' },
   'rate-limit-rate': { key: 'rateLimitRate', kind: 'rate', help: 'probability of a simulated 429 per API request (default 0)' },
   'webhook-url': { key: 'webhookUrl', kind: 'url', help: 'create a webhook to this URL at start' },

@@ -11,6 +11,7 @@ export { SimClock } from './clock.js';
 export { Rng, deriveRng } from './random.js';
 export type { TruthSnapshot } from './truth.js';
 export type { SimStateSummary } from './http/context.js';
-export type { World, DeviceRecord, ChangeContext } from './world.js';
+export type { World, DeviceRecord, ChangeContext, FieldChange } from './world.js';
+export type { Automation, ScheduleInput, SmartOverrideView } from './automation.js';
 export type { WebhookView, WebhookTestResult } from './webhooks.js';
 export * from './types.js';

@@ -50,6 +50,12 @@ export interface SimulatorOptions {
   /** Third-party changes per device per sim hour. */
   interferenceRate: number;
 
+  // Enode automations (the other two levels of control)
+  /** Share of vehicles, chargers and HVACs given an enabled Enode Schedule at start (by seed). */
+  schedulesShare: number;
+  /** Share of vehicles (without a schedule) with the smart charging policy enabled at start, deadline 07:00. */
+  smartChargingShare: number;
+
   // API faults
   /** Probability of a 5xx problem on an API request. */
   errorRate: number;
@@ -101,6 +107,8 @@ export const DEFAULTS: SimulatorOptions = {
   noResponseRate: 0.05,
   actionTimeoutSeconds: 30 * 60,
   interferenceRate: 0.05,
+  schedulesShare: 0,
+  smartChargingShare: 0,
   errorRate: 0,
   rateLimitRate: 0,
   dropRate: 0,
@@ -136,7 +144,7 @@ export function resolveOptions(input: Partial<SimulatorOptions> = {}): Simulator
     const [a, b] = o[name];
     if (!(a >= 0 && b >= a)) errors.push(`${name} must be a range [min, max] with 0 ≤ min ≤ max`);
   };
-  for (const r of ['incapableRate', 'noResponseRate', 'errorRate', 'rateLimitRate', 'dropRate', 'duplicateRate', 'reorderRate'] as const) rate(r);
+  for (const r of ['incapableRate', 'noResponseRate', 'errorRate', 'rateLimitRate', 'dropRate', 'duplicateRate', 'reorderRate', 'schedulesShare', 'smartChargingShare'] as const) rate(r);
   for (const p of ['timeScale', 'tickSeconds', 'realtimeIntervalMs', 'tokenTtlSeconds', 'actionTimeoutSeconds', 'retryBaseSeconds', 'deliveryTimeoutMs'] as const) positive(p);
   for (const p of ['userActivityRate', 'interferenceRate', 'heartbeatSeconds', 'port'] as const) positive(p, true);
   range('actionDelaySeconds');

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { ActionEngine } from './actions.js';
+import { Automation, seedAutomation } from './automation.js';
 import { SimClock } from './clock.js';
 import type { SimServices, SimStateSummary } from './http/context.js';
 import { createSimulatorApp } from './http/app.js';
@@ -29,6 +30,8 @@ export interface Simulator {
   world: World;
   clock: SimClock;
   actions: ActionEngine;
+  /** Enode Schedules, smart charging plans and overrides run for this client. */
+  automation: Automation;
   webhooks: WebhookHub;
   options: SimulatorOptions;
   /** Id of the webhook created from `webhookUrl`/`webhookSecret`, if any. */
@@ -98,6 +101,15 @@ export function createSimulator(input: Partial<SimulatorOptions> = {}): Simulato
     timing: options,
     logger,
   });
+  const automation = new Automation({
+    world,
+    clock,
+    actions,
+    rng: deriveRng(seed, 'automation'),
+    ids: deriveRng(seed, 'automation-ids'),
+    logger,
+  });
+  seedAutomation(world, automation, deriveRng(seed, 'automation-fleet'), options.schedulesShare, options.smartChargingShare);
   const tokens = new TokenStore(options, clock);
 
   const physicsRng = deriveRng(seed, 'physics');
@@ -163,6 +175,7 @@ export function createSimulator(input: Partial<SimulatorOptions> = {}): Simulato
   const services: SimServices = {
     world,
     actions,
+    automation,
     webhooks,
     tokens,
     truth,
@@ -184,6 +197,7 @@ export function createSimulator(input: Partial<SimulatorOptions> = {}): Simulato
     world,
     clock,
     actions,
+    automation,
     webhooks,
     options,
     defaultWebhookId,

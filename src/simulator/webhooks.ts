@@ -388,6 +388,10 @@ function subjectOf(e: SimEvent): string | null {
     const v = e[key];
     if (v && typeof v === 'object' && 'id' in v && typeof v.id === 'string') return v.id;
   }
+  const smart = e['smartChargingStatus'];
+  if (smart && typeof smart === 'object' && 'vehicleId' in smart && typeof smart.vehicleId === 'string') return smart.vehicleId;
+  const status = e['status'];
+  if (status && typeof status === 'object' && 'scheduleId' in status && typeof status.scheduleId === 'string') return status.scheduleId;
   return null;
 }
 

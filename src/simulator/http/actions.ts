@@ -47,6 +47,9 @@ export function registerActionRoutes(app: Hono, s: SimServices): void {
     }
     const parsed = parse(body);
     if (!parsed.ok) return parsed.response;
+    // Enode's 422: the device is under an enabled Schedule or an active smart charging plan.
+    const controlled = s.automation.controlProblem(type, id, parsed.intent);
+    if (controlled) return problem(422, controlled);
     const result = s.actions.create(type, id, parsed.intent);
     if (!result.ok) return problem(result.status, result.detail);
     return c.json(result.action);

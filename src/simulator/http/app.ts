@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { SimServices } from './context.js';
 import { registerActionRoutes } from './actions.js';
 import { registerAdminRoutes } from './admin.js';
+import { registerAutomationRoutes } from './automation.js';
 import { registerDeviceRoutes } from './devices.js';
 import { problem } from './problem.js';
 import { registerWebhookRoutes } from './webhooks.js';
@@ -54,6 +55,7 @@ export function createSimulatorApp(s: SimServices): Hono {
   registerAdminRoutes(app, s);
   registerDeviceRoutes(app, s);
   registerActionRoutes(app, s);
+  registerAutomationRoutes(app, s);
   registerWebhookRoutes(app, s);
 
   app.notFound((c) => problem(404, `No route for ${c.req.method} ${c.req.path}`));

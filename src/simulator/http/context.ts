@@ -1,4 +1,5 @@
 import type { ActionEngine } from '../actions.js';
+import type { Automation } from '../automation.js';
 import type { SimClock } from '../clock.js';
 import type { TokenStore } from '../oauth.js';
 import type { SimulatorOptions } from '../options.js';
@@ -24,6 +25,7 @@ export interface SimStateSummary {
 export interface SimServices {
   world: World;
   actions: ActionEngine;
+  automation: Automation;
   webhooks: WebhookHub;
   tokens: TokenStore;
   truth: TruthLog;

@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSimulator, parseSimulatorOptions, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
+import { scheduleExecutionUpdated, smartChargingStatusUpdated } from './automation-shapes.js';
+import { api } from './helpers.js';
+
+let sims: Simulator[] = [];
+afterEach(async () => {
+  await Promise.all(sims.map((s) => s.close()));
+  sims = [];
+});
+
+/** A busy world (owners plugging in, third parties) whose webhook events land in `events`. */
+function busy(overrides: Partial<SimulatorOptions> = {}) {
+  const events: Array<Record<string, any>> = [];
+  const s = createSimulator({
+    seed: 11,
+    devices: 40,
+    userActivityRate: 2,
+    interferenceRate: 0.3,
+    heartbeatSeconds: 0,
+    webhookUrl: 'http://receiver.test/webhooks/enode',
+    webhookSecret: 'secret-secret',
+    fetch: (async (_url: string, init?: RequestInit) => {
+      events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
+      return new Response('ok');
+    }) as typeof fetch,
+    ...overrides,
+  });
+  sims.push(s);
+  return { s, events };
+}
+
+async function schedulesOf(s: Simulator) {
+  const a = api(s);
+  const all = [];
+  for (const userId of s.world.users.keys()) all.push(...(await a.call('GET', `/users/${userId}/schedules`)).body.data);
+  return all;
+}
+
+describe('automations in the simulated fleet', () => {
+  it('are off by default: no schedules, no smart charging, no automation events or own_automation truth', async () => {
+    const { s, events } = busy();
+    await s.runFor(4 * 3600_000);
+    expect(await schedulesOf(s)).toEqual([]);
+    expect(s.world.list('vehicle').every((r) => r.type === 'vehicle' && !r.data.smartChargingPolicy.isEnabled)).toBe(true);
+    expect(events.some((e) => e['event'] === 'user:schedule:execution-updated' || e['event'] === 'user:vehicle:smart-charging-status-updated')).toBe(false);
+    expect(s.truth().changes.some((c) => c.cause === 'own_automation')).toBe(false);
+  });
+
+  it('gives a seeded share schedules and smart charging, which then run: spec-shaped events and own_automation truth, deterministically', async () => {
+    const run = async () => {
+      const { s, events } = busy({ schedulesShare: 0.4, smartChargingShare: 0.5 });
+      const schedules = await schedulesOf(s);
+      await s.runFor(10 * 3600_000);
+      return { s, events, schedules };
+    };
+    const one = await run();
+    const two = await run();
+    expect(two.schedules).toEqual(one.schedules);
+    expect(two.s.truth().changes).toEqual(one.s.truth().changes);
+
+    const { s, events, schedules } = one;
+    const types = new Set(schedules.map((x: { targetType: string }) => x.targetType));
+    expect(types).toEqual(new Set(['vehicle', 'charger', 'hvac']));
+    expect(schedules.every((x: { isEnabled: boolean }) => x.isEnabled)).toBe(true);
+    const smart = s.world.list('vehicle').filter((r) => r.type === 'vehicle' && r.data.smartChargingPolicy.isEnabled);
+    expect(smart.length).toBeGreaterThan(0);
+    expect(smart.every((r) => r.type === 'vehicle' && r.data.smartChargingPolicy.deadline === '07:00')).toBe(true);
+    const scheduledIds = new Set(schedules.map((x: { targetId: string }) => x.targetId));
+    expect(smart.some((r) => scheduledIds.has(r.data.id))).toBe(false);
+
+    const scheduleEvents = events.filter((e) => e['event'] === 'user:schedule:execution-updated');
+    const smartEvents = events.filter((e) => e['event'] === 'user:vehicle:smart-charging-status-updated');
+    expect(scheduleEvents.length).toBeGreaterThan(5);
+    expect(smartEvents.length).toBeGreaterThan(3);
+    for (const e of scheduleEvents) scheduleExecutionUpdated.parse(e);
+    for (const e of smartEvents) smartChargingStatusUpdated.parse(e);
+
+    const own = s.truth().changes.filter((c) => c.cause === 'own_automation');
+    const kinds = new Set(own.map((c) => c.automation?.kind));
+    expect(kinds).toEqual(new Set(['enode_schedule', 'smart_charging_plan']));
+    for (const c of own) {
+      expect(c.actionId).toEqual(expect.any(String));
+      if (c.automation?.kind === 'enode_schedule') expect(scheduledIds.has(c.deviceId) || schedules.some((x: { id: string }) => x.id === c.automation?.id)).toBe(true);
+    }
+    // Third parties keep acting on automated devices, and that stays interference.
+    const automated = new Set([...scheduledIds, ...smart.map((r) => r.data.id)]);
+    expect(s.truth().changes.some((c) => c.cause === 'interference' && automated.has(c.deviceId))).toBe(true);
+    // Every automation action is one of the device's commands, with its vendor-action events.
+    const actionIds = new Set(own.map((c) => c.actionId));
+    const actionEvents = events.filter((e) => e['event'] === 'user:vendor-action:updated' && actionIds.has(e['vendorAction'].id));
+    expect(new Set(actionEvents.map((e) => e['vendorAction'].id))).toEqual(actionIds);
+  });
+
+  it('submits these events to webhook faults like any other', async () => {
+    const { s, events } = busy({ schedulesShare: 0.5, smartChargingShare: 0.5, dropRate: 1 });
+    await s.runFor(3 * 3600_000);
+    expect(events).toEqual([]);
+    const dropped = s.truth().droppedEvents;
+    const schedules = await schedulesOf(s);
+    const drop = dropped.find((d) => d.event === 'user:schedule:execution-updated');
+    expect(drop).toMatchObject({ reason: 'fault' });
+    expect(schedules.map((x: { id: string }) => x.id)).toContain(drop!.subject);
+  });
+
+  it('reads --schedules-share and --smart-charging-share (and SIM_ variables), refusing values outside [0, 1]', () => {
+    const o = parseSimulatorOptions(['--schedules-share', '0.3'], { SIM_SMART_CHARGING_SHARE: '0.2' });
+    expect(o).toMatchObject({ schedulesShare: 0.3, smartChargingShare: 0.2 });
+    expect(parseSimulatorOptions([], {})).toMatchObject({ schedulesShare: 0, smartChargingShare: 0 });
+    expect(() => parseSimulatorOptions(['--smart-charging-share=2'], {})).toThrow(/--smart-charging-share/);
+    expect(() => createSimulator({ schedulesShare: -0.1 })).toThrow(/schedulesShare/);
+  });
+});
