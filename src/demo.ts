@@ -24,7 +24,9 @@ const CONSOLE_WEBHOOKS_EVERY_MS = 10_000;
  * The demo's world in real time (one simulated second per second, so every stamp the daemon shows
  * is a real time): a mixed fleet of 24, the physics stepped every 5 s, devices that act on a
  * command within 3–20 s, and third parties busy enough (6 changes per device per hour, about one
- * every 25 s across the fleet) that findings keep coming.
+ * every 25 s across the fleet) that findings keep coming. A few devices run Enode's other levels of
+ * control — a fifth under an Enode Schedule, a third of the vehicles with smart charging — so the
+ * dashboard shows their changes explained as own automation, and the gateway meets their 422s.
  */
 export const DEMO_SIMULATOR_ARGS = [
   '--time-scale', '1',
@@ -33,6 +35,8 @@ export const DEMO_SIMULATOR_ARGS = [
   '--interference-rate', '6',
   '--action-delay-seconds', '3-20',
   '--heartbeat-seconds', '60',
+  '--schedules-share', '0.2',
+  '--smart-charging-share', '0.3',
 ] as const;
 
 export interface DemoOptions {

@@ -36,6 +36,9 @@ export interface ScenarioOptions {
   /** API faults: probability of a 5xx, and of a 429 with Retry-After, per Enode request (default 0). */
   errorRate?: number;
   rateLimitRate?: number;
+  /** Share of vehicles, chargers and HVACs under an enabled Enode Schedule, and of vehicles with smart charging (default 0 each). */
+  schedulesShare?: number;
+  smartChargingShare?: number;
   /** Sim milliseconds each webhook batch waits before it is sent, uniform in [min, max] (default none). */
   delayMs?: readonly [number, number];
   /** Simulated hours after the last command, the poller, resyncs and reconciler still running (default 0). */
@@ -79,6 +82,8 @@ export interface Score {
   findings: Record<string, number>;
   /** Real third-party changes, and how many of them no delivered snapshot ever showed. */
   interferenceChanges: number;
+  /** Real changes of controlled fields made by Enode Schedules, smart charging plans and overrides (never interference). */
+  automationChanges: number;
   /** Webhook faults the simulator injected. */
   faults: { dropped: number; duplicated: number; reordered: number; eventsDelivered: number };
   /** Transitions whose change was first seen together with a later natural event (lost snapshots): not judged. */
@@ -133,6 +138,8 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
       ...(o.errorRate === undefined ? {} : { errorRate: o.errorRate }),
       ...(o.rateLimitRate === undefined ? {} : { rateLimitRate: o.rateLimitRate }),
       ...(o.delayMs === undefined ? {} : { delayMs: o.delayMs }),
+      ...(o.schedulesShare === undefined ? {} : { schedulesShare: o.schedulesShare }),
+      ...(o.smartChargingShare === undefined ? {} : { smartChargingShare: o.smartChargingShare }),
     },
     o.logger,
   );
@@ -176,6 +183,7 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
   const truth = s.sim.truth();
   const changes = new Map<string, Array<{ atMs: number; to: unknown; cause: string; detail: string }>>();
   let interferenceChanges = 0;
+  let automationChanges = 0;
   const naturals = new Map<string, number[]>();
   for (const c of truth.changes) {
     if (c.cause === 'natural') naturals.set(c.deviceId, [...(naturals.get(c.deviceId) ?? []), Date.parse(c.at)]);
@@ -184,6 +192,7 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
     const field = FIELD_OF_PATH[c.field];
     if (!field) continue;
     if (c.cause === 'interference') interferenceChanges++;
+    if (c.cause === 'own_automation') automationChanges++;
     const key = `${c.deviceId}:${field}`;
     const list = changes.get(key) ?? [];
     list.push({ atMs: Date.parse(c.at), to: c.to, cause: c.cause, detail: c.detail });
@@ -202,6 +211,7 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
     recall: 1,
     findings: {},
     interferenceChanges,
+    automationChanges,
     faults: { dropped: truth.webhookStats.dropped, duplicated: truth.webhookStats.duplicated, reordered: truth.webhookStats.reordered, eventsDelivered: truth.webhookStats.eventsDelivered },
     waiting: 0,
     confounded: 0,
@@ -231,6 +241,8 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
       continue;
     }
     score.transitions++;
+    // Only a third party's change is interference: own actions and own automations (Enode Schedules,
+    // smart charging plans and overrides run for this client) never are, nor is the world itself.
     const expected = cause?.cause === 'interference';
     const flagged = r.status === 'finding';
     if (expected && flagged) score.truePositives++;
