@@ -103,6 +103,21 @@ describe('automations in the simulated fleet', () => {
     expect(schedules.map((x: { id: string }) => x.id)).toContain(drop!.subject);
   });
 
+  it('duplicates, reorders and delays these events like any other', async () => {
+    const { s, events } = busy({ schedulesShare: 0.5, smartChargingShare: 0.5, duplicateRate: 1, reorderRate: 0.5, delayMs: [1000, 5000] });
+    await s.runFor(3 * 3600_000);
+    const stats = s.truth().webhookStats;
+    expect(stats.duplicated).toBeGreaterThan(0);
+    expect(stats.reordered).toBeGreaterThan(0);
+    const seen = new Map<string, number>();
+    for (const e of events.filter((x) => x['event'] === 'user:schedule:execution-updated' || x['event'] === 'user:vehicle:smart-charging-status-updated')) {
+      const key = JSON.stringify(e);
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    expect(seen.size).toBeGreaterThan(3);
+    expect([...seen.values()].every((n) => n === 2)).toBe(true);
+  });
+
   it('reads --schedules-share and --smart-charging-share (and SIM_ variables), refusing values outside [0, 1]', () => {
     const o = parseSimulatorOptions(['--schedules-share', '0.3'], { SIM_SMART_CHARGING_SHARE: '0.2' });
     expect(o).toMatchObject({ schedulesShare: 0.3, smartChargingShare: 0.2 });

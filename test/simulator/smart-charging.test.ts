@@ -150,6 +150,23 @@ describe('smart charging plans', () => {
     expect(s.truth().changes.filter((c) => c.deviceId === v.data.id && c.cause === 'own_automation' && c.field === 'chargeState.isCharging').map((c) => c.to)).toEqual([false, false]);
   });
 
+  it('ends the plan with PLAN:ENDED:DEADLINE_CHANGED on a new deadline, then considers a new one', async () => {
+    const { s, a, events } = capturing();
+    const v = await smartVehicle(s, a);
+    s.control.setPlugged(v.data.id, true);
+    await s.runFor(3 * 60_000);
+    const first = (await a.call('GET', `/vehicles/${v.data.id}/smart-charging-status`)).body.plan.id;
+    await a.call('PUT', `/vehicles/${v.data.id}/smart-charging-policy`, { deadline: '22:00' });
+    await s.runFor(3 * 60_000);
+    // The car is not charging any more: the new plan's STOP is UNNECESSARY, so STOPPED at once.
+    expect(states(events, v.data.id).slice(-3)).toEqual(['PLAN:ENDED:DEADLINE_CHANGED', 'CONSIDERING', 'PLAN:EXECUTING:STOPPED']);
+    const ended = smartEvents(events, v.data.id).find((e) => e['smartChargingStatus'].state === 'PLAN:ENDED:DEADLINE_CHANGED')!;
+    expect(ended['smartChargingStatus'].plan).toMatchObject({ id: first, finalState: 'PLAN:ENDED:DEADLINE_CHANGED' });
+    const second = (await a.call('GET', `/vehicles/${v.data.id}/smart-charging-plans/latest`)).body;
+    expect(second.id).not.toBe(first);
+    expect((await a.call('GET', `/vehicles/${v.data.id}/smart-charging-plans/${first}`)).body.finalState).toBe('PLAN:ENDED:DEADLINE_CHANGED');
+  });
+
   it('waits below the minimum charge limit (charging at once), then plans', async () => {
     const { s, a } = capturing();
     const v = find(s, 'vehicle', (r) => !r.data.chargeState.isPluggedIn && r.sim.level < 60 && (r.data.chargeState.chargeLimit ?? 100) >= 80);
@@ -204,6 +221,21 @@ describe('smart override', () => {
     status = (await a.call('GET', `/vehicles/${v.data.id}/smart-charging-status`)).body;
     expect(status.state).toBe('PLAN:EXECUTING:STOPPED');
     expect(states(events, v.data.id)).toContain('PLAN:EXECUTING:OVERRIDDEN');
+  });
+
+  it('ends on unplug, with the plan (PLAN:ENDED:UNPLUGGED)', async () => {
+    const { s, a, events } = capturing();
+    const v = await smartVehicle(s, a);
+    s.control.setPlugged(v.data.id, true);
+    await s.runFor(3 * 60_000);
+    await a.call('POST', `/vehicles/${v.data.id}/smart-override`);
+    await s.runFor(30_000);
+    s.control.setPlugged(v.data.id, false);
+    await s.flushWebhooks();
+    const last = smartEvents(events, v.data.id).at(-1)!;
+    smartChargingStatusUpdated.parse(last);
+    expect(last['smartChargingStatus']).toMatchObject({ state: 'PLAN:ENDED:UNPLUGGED', smartOverride: { endedAt: s.clock.iso() }, plan: { finalState: 'PLAN:ENDED:UNPLUGGED' } });
+    expect((await a.call('DELETE', `/vehicles/${v.data.id}/smart-override`)).status).toBe(404);
   });
 
   it('ends when charging stops for any reason (here a third party)', async () => {
