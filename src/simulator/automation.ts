@@ -106,8 +106,7 @@ export class Automation {
     const entry: ScheduleEntry = { seq: ++this.seq, userId, schedule, status: null, timer: null, pendingActionId: null };
     this.schedules.set(schedule.id, entry);
     if (silent) {
-      entry.status = this.computeStatus(entry, this.deps.clock.iso());
-      // Enode takes over at its first look, a moment after start.
+      // Enode takes over at its first look, a moment after start, and reports the status then.
       if (schedule.isEnabled) entry.timer = this.deps.clock.after(1000, () => this.fire(entry));
     } else {
       this.execute(entry);

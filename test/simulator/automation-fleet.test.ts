@@ -70,6 +70,11 @@ describe('automations in the simulated fleet', () => {
     expect(smart.some((r) => scheduledIds.has(r.data.id))).toBe(false);
 
     const scheduleEvents = events.filter((e) => e['event'] === 'user:schedule:execution-updated');
+    // Each seeded schedule reports its status from Enode's first look on (a second after start).
+    for (const x of schedules) {
+      const first = scheduleEvents.find((e) => e['status'].scheduleId === x.id);
+      expect(first?.['createdAt']).toBe(new Date(Date.parse('2025-01-06T06:00:00Z') + 1000).toISOString());
+    }
     const smartEvents = events.filter((e) => e['event'] === 'user:vehicle:smart-charging-status-updated');
     expect(scheduleEvents.length).toBeGreaterThan(5);
     expect(smartEvents.length).toBeGreaterThan(3);
