@@ -58,6 +58,7 @@ export const BOTH_ENGINES = [
   'test/integration/interference-state.test.ts',
   'test/integration/ui-console.test.ts',
   'test/integration/levels-of-control.test.ts',
+  'test/integration/events-snapshot-ref.test.ts',
   'test/integration/gateway-control*.test.ts',
 ];
 

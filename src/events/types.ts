@@ -4,6 +4,7 @@
  */
 import { ALERT_TYPES } from '../alerts/types.js';
 
+
 /** Event types besides the alert types (which are event types on the same log). */
 export const STATE_EVENT_TYPES = [
   'device.discovered',
@@ -22,6 +23,13 @@ export const EVENT_TYPES = [...STATE_EVENT_TYPES, ...ALERT_TYPES] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
+/** Where a device event's snapshot is (events/snapshot-ref.ts): the delivery, the event's index in its body, the key of the device in that event. */
+export interface SnapshotRef {
+  delivery: string;
+  index: number;
+  key: string;
+}
+
 /** An event as written, in the transaction of the change it records. */
 export interface NewEvent {
   type: EventType;
@@ -37,6 +45,11 @@ export interface NewEvent {
   deviceId: string | null;
   userId: string | null;
   data: Record<string, unknown>;
+  /**
+   * A device event carried by a webhook: where its `data.device.snapshot` is in the stored
+   * delivery, so an adapter may store the event without that copy (events/snapshot-ref.ts).
+   */
+  snapshotRef?: SnapshotRef;
 }
 
 /** An event as stored: its position in the log, `data` as JSON text. */

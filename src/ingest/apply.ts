@@ -19,6 +19,7 @@ import {
 } from './events.js';
 import type { DeviceUpsert, FunnelRepo, StoredDevice } from '../store/funnel.js';
 import { actionUpdatedEvent, deviceEvent } from '../events/facts.js';
+import type { SnapshotRef } from '../events/types.js';
 
 /** Where an observation came from; the same rules apply to all. */
 export interface ApplyContext {
@@ -385,7 +386,9 @@ function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutco
       deleted = deletedAtMs;
     }
   }
-  appendDeviceEvent(repo, before, written, deleted, snapshot, ctx.receivedAt);
+  // A webhook's snapshot is in its stored delivery: the event may point there instead of copying it.
+  const ref = written && ctx.deliveryId !== null && ctx.eventIndex !== undefined ? { delivery: ctx.deliveryId, index: ctx.eventIndex, key: o.type } : undefined;
+  appendDeviceEvent(repo, before, written, deleted, snapshot, ctx.receivedAt, ref);
   return newer || deleted !== undefined ? 'applied' : 'recorded';
 }
 
@@ -400,6 +403,7 @@ function appendDeviceEvent(
   deletedAtMs: number | undefined,
   snapshot: Record<string, unknown>,
   receivedAt: number,
+  snapshotRef: SnapshotRef | undefined,
 ): void {
   const base: StoredDevice | undefined = written
     ? {
@@ -419,5 +423,5 @@ function appendDeviceEvent(
   const after = deletedAtMs === undefined || (base.deletedAtMs !== null && base.deletedAtMs >= deletedAtMs) ? base : { ...base, deletedAtMs };
   if (after === before) return;
   const event = deviceEvent(before, after, receivedAt, written ? snapshot : undefined);
-  if (event) repo.appendEvent(event);
+  if (event) repo.appendEvent(snapshotRef ? { ...event, snapshotRef } : event);
 }

@@ -4,6 +4,7 @@
  */
 import type { StoredEvent } from '../events/types.js';
 import type { SqlParam, SqlReader } from './sql.js';
+import { bodiesSql, fillSnapshots, referencedDeliveries } from '../events/snapshot-ref.js';
 
 export interface EventFilter {
   /** Only events after this position (none: from the oldest kept). */
@@ -57,7 +58,7 @@ export function eventReads(reader: SqlReader): EventReads {
          FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT ?`,
         [...params, f.limit + 1],
       );
-      return rows.map((r) => ({
+      const events = rows.map((r) => ({
         position: num(r['position']),
         type: String(r['type']),
         occurredAtMs: num(r['occurredAtMs']),
@@ -66,6 +67,11 @@ export function eventReads(reader: SqlReader): EventReads {
         userId: (r['userId'] as string | null) ?? null,
         data: String(r['data']),
       }));
+      // Device events a webhook carried may hold their snapshot by reference (events/snapshot-ref.ts).
+      const ids = referencedDeliveries(events);
+      if (ids.length === 0) return events;
+      const bodies = await reader.all<{ id: string; body: Uint8Array }>(bodiesSql(ids.length), ids);
+      return fillSnapshots(events, new Map(bodies.map((b) => [b.id, b.body])));
     },
 
     async eventsPrunedThrough() {

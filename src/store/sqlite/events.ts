@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { NewEvent } from '../../events/types.js';
 import { perConnection } from './per-connection.js';
+import { bodiesSql, dataWithSnapshotRef, fillSnapshots, referencedDeliveries } from '../../events/snapshot-ref.js';
 
 const insertStatement = perConnection((sqlite) =>
   sqlite.prepare(
@@ -15,9 +16,28 @@ const insertStatement = perConnection((sqlite) =>
   ),
 );
 
-/** Appends the event inside the caller's transaction; false when its fact is already in the log. */
+/**
+ * Appends the event inside the caller's transaction; false when its fact is already in the log.
+ * A device event whose snapshot is in a stored delivery keeps a reference instead of a copy
+ * (events/snapshot-ref.ts): the writer's cost per event is then a few hundred bytes.
+ */
 export function appendEvent(sqlite: Database.Database, e: NewEvent): boolean {
-  return insertStatement(sqlite).run({ ...e, data: JSON.stringify(e.data) }).changes > 0;
+  const { snapshotRef, ...row } = e;
+  const data = snapshotRef && isDeviceData(e.data) ? dataWithSnapshotRef(e.data, snapshotRef) : JSON.stringify(e.data);
+  return insertStatement(sqlite).run({ ...row, data }).changes > 0;
+}
+
+function isDeviceData(data: Record<string, unknown>): boolean {
+  const device = data.device;
+  return device !== null && typeof device === 'object' && 'snapshot' in device;
+}
+
+/** Puts the referenced snapshots back into events read on this connection (the subscription claim). */
+export function fillSnapshotsSync<T extends { data: string }>(sqlite: Database.Database, rows: T[]): T[] {
+  const ids = referencedDeliveries(rows);
+  if (ids.length === 0) return rows;
+  const found = sqlite.prepare<string[], { id: string; body: Buffer }>(bodiesSql(ids.length)).all(...ids);
+  return fillSnapshots(rows, new Map(found.map((r) => [r.id, r.body])));
 }
 
 const pruneStatements = perConnection((sqlite) => ({

@@ -5,6 +5,7 @@
  * row per subscription and event: `pending` → `sent`, or `dead` after the last attempt.
  */
 import type Database from 'better-sqlite3';
+import { fillSnapshotsSync } from './events.js';
 import { encodeEventCursor } from '../../events/cursor.js';
 import type { StoredEvent } from '../../events/types.js';
 import {
@@ -163,6 +164,7 @@ export function subscriptionClaimProcedure(ctx: ProcedureContext, args: { id: st
       .all({ id: args.id, nowMs: args.nowMs, limit: args.limit });
     const lease = sqlite.prepare(`UPDATE subscription_deliveries SET claim_holder = ?, claim_expires_at_ms = ? WHERE subscription_id = ? AND position = ?`);
     for (const r of rows) lease.run(args.holder, args.nowMs + args.leaseMs, args.id, r.position);
+    fillSnapshotsSync(sqlite, rows.filter((r): r is ClaimRow & { data: string } => r.type !== null));
     return rows.map(claimedFromRow);
   });
 }

@@ -1,0 +1,97 @@
+/**
+ * A device event's snapshot stored by reference (issue 16/19: the writer's hot path). A device
+ * event carried by a webhook shows the snapshot exactly as the delivery's body holds it, and that
+ * body is stored anyway: the SQLite writer keeps the event's `data` without the snapshot and with
+ * a reference to it (delivery, position in the body, key), and readers put the snapshot back,
+ * parsing each referenced body once per page. The writer then writes a few hundred bytes per
+ * event instead of another copy of every snapshot (BENCHMARKS.md, "the event log on SQLite").
+ *
+ * Readers see the same `data` either way. When the delivery is gone (retention pruned it before
+ * the event, which a backlog applied late can cause), the snapshot reads `{}` with a `note`, as
+ * the admin API shows a snapshot it cannot show.
+ */
+import type { SnapshotRef } from './types.js';
+
+const MARK = '$snapshot';
+const MARK_TEXT = `"${MARK}"`;
+
+/** The note a device gets in place of a snapshot whose delivery is gone. */
+export const SNAPSHOT_GONE_NOTE = 'snapshot not shown: the delivery that carried it was pruned by retention';
+
+/** The event's `data` as JSON text, its `device.snapshot` left out and referenced instead. */
+export function dataWithSnapshotRef(data: Record<string, unknown>, ref: SnapshotRef): string {
+  const device = data.device as Record<string, unknown>;
+  return JSON.stringify({ ...data, device: { ...device, snapshot: undefined }, [MARK]: ref });
+}
+
+/** Whether stored `data` text holds a reference (cheap: a text search, no parse). */
+export function hasSnapshotRef(text: string): boolean {
+  return text.includes(MARK_TEXT);
+}
+
+/** The deliveries whose bodies the rows reference. */
+export function referencedDeliveries(rows: ReadonlyArray<{ data: string }>): string[] {
+  const ids = new Set<string>();
+  for (const r of rows) {
+    if (!hasSnapshotRef(r.data)) continue;
+    const ref = (JSON.parse(r.data) as Record<string, unknown>)[MARK] as SnapshotRef | undefined;
+    if (ref && typeof ref.delivery === 'string') ids.add(ref.delivery);
+  }
+  return [...ids];
+}
+
+/** A stored body's events: it was checked when received (ingest/deliveries.ts parseEventArray), so a plain parse. */
+function eventsOfBody(body: Uint8Array | undefined): unknown[] | null {
+  if (!body) return null;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    return Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The device with its snapshot put back where `presentDevice` places it (after `controlled`). */
+function withSnapshot(device: Record<string, unknown>, snapshot: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  let placed = false;
+  for (const [k, v] of Object.entries(device)) {
+    if (k === 'snapshot') continue;
+    out[k] = v;
+    if (k === 'controlled') (out.snapshot = snapshot), (placed = true);
+  }
+  if (!placed) out.snapshot = snapshot;
+  return out;
+}
+
+/**
+ * Puts the referenced snapshots back into the rows' `data` (in place), from `bodies` (delivery id →
+ * raw body; a missing one reads `{}` with a note). Rows without a reference are left as they are.
+ */
+export function fillSnapshots<T extends { data: string }>(rows: T[], bodies: ReadonlyMap<string, Uint8Array>): T[] {
+  const parsed = new Map<string, unknown[] | null>();
+  const eventsOf = (id: string): unknown[] | null => {
+    if (!parsed.has(id)) {
+      parsed.set(id, eventsOfBody(bodies.get(id)));
+    }
+    return parsed.get(id) ?? null;
+  };
+  for (const r of rows) {
+    if (!hasSnapshotRef(r.data)) continue;
+    const { [MARK]: ref, ...data } = JSON.parse(r.data) as Record<string, unknown> & { [MARK]: SnapshotRef };
+    const device = data.device as Record<string, unknown>;
+    const event = eventsOf(ref.delivery)?.[ref.index] as Record<string, unknown> | undefined;
+    const snapshot = event?.[ref.key];
+    const found = snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot);
+    const shown = withSnapshot(device, found ? snapshot : {});
+    if (!found) shown.note = typeof device.note === 'string' ? `${device.note}; ${SNAPSHOT_GONE_NOTE}` : SNAPSHOT_GONE_NOTE;
+    r.data = JSON.stringify({ ...data, device: shown });
+  }
+  return rows;
+}
+
+/** The SQL that reads the bodies of `n` deliveries (portable: `?` placeholders), as `id`, `body`. */
+export function bodiesSql(n: number): string {
+  return `SELECT d.id AS "id", COALESCE(b.body, d.body) AS "body" FROM deliveries d LEFT JOIN delivery_bodies b ON b.id = d.body_id
+           WHERE d.id IN (${Array.from({ length: n }, () => '?').join(', ')})`;
+}
