@@ -31,8 +31,8 @@ describe('running the simulator', () => {
     expect(hooks.body.data).toEqual([expect.objectContaining({ id: running.webhookId, url: receiver.url })]);
 
     const t0 = running.simulator.clock.nowMs();
-    // 600× → a heartbeat every 100 ms of wall time.
-    for (let i = 0; i < 40 && !receiver.received.some((r) => r.events.some((e) => e['event'] === 'system:heartbeat')); i++) {
+    // 600× → a heartbeat every 100 ms of wall time (waited for up to 5 s: a loaded machine is slow to tick).
+    for (let i = 0; i < 100 && !receiver.received.some((r) => r.events.some((e) => e['event'] === 'system:heartbeat')); i++) {
       await new Promise((r) => setTimeout(r, 50));
     }
     expect(running.simulator.clock.nowMs()).toBeGreaterThan(t0);
