@@ -211,7 +211,11 @@ export function buildDocument(app: OpenAPIHono) {
       { name: 'interference', description: 'Findings of the reconciler' },
       { name: 'deliveries', description: 'Raw webhook deliveries and replay' },
       { name: 'alerts', description: 'The alert outbox' },
-      { name: 'commands', description: 'The command gateway: bodies exactly as Enode takes them, guarded' },
+      {
+        name: 'commands',
+        description:
+          'The command gateway: bodies exactly as Enode takes them, guarded; 409 CONTROLLED_BY_SCHEDULE / CONTROLLED_BY_SMART_CHARGING while an Enode schedule or plan controls the device (`force=true`, or a vehicle smart override)',
+      },
       { name: 'docs', description: 'This document and its rendered reference' },
       { name: 'webhooks', description: 'Where Enode delivers' },
       { name: 'event webhooks', description: 'What a subscription receives: one entry per event type of the log (the `webhooks` section)' },

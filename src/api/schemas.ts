@@ -205,7 +205,7 @@ const TransitionSchema = z.object({
   from: json,
   to: json,
   status: z.string().openapi({ enum: ['explained', 'waiting', 'finding'] }),
-  explanation: json.openapi({ description: "`{kind:'own_action',actionId}`, `{kind:'natural',cause,…}` or `{kind:'unexplained'}`" }),
+  explanation: json.openapi({ description: "`{kind:'own_action',actionId}`, `{kind:'natural',cause,…}`, `{kind:'automation',cause:'enode_schedule'|'smart_charging_plan'|'smart_override',controlId,actionId?}` or `{kind:'unexplained'}`" }),
   findingId: z.string().nullable(),
 });
 
@@ -240,6 +240,14 @@ export const TimelineEntrySchema = z
       }),
     }),
     z.object({ type: z.literal('finding'), at, finding: FindingSchema }),
+    z.object({
+      type: z.literal('control'),
+      at,
+      control: json.openapi({
+        description:
+          "A status of an Enode schedule or of the vehicle's smart charging taking effect: `{ source: 'schedule' | 'smart_charging', id, subjectId, deviceId, userId, state, atMs, active, expected, upcoming, override }` (README \"Levels of control\")",
+      }),
+    }),
   ])
   .openapi('TimelineEntry');
 
@@ -291,31 +299,76 @@ export const AlertRetrySchema = AlertDetailSchema.extend({
   retried: z.array(z.string()).openapi({ description: 'The sinks whose dead delivery is pending again' }),
 }).openapi('AlertRetry');
 
+const NOTE_CODES = [
+  'COLLAPSED',
+  'SUPERSEDES',
+  'DAILY_LIMIT_OVERRIDDEN',
+  'DEVICE_UNREACHABLE',
+  'CANCELLED_BY_ENODE',
+  'VENDOR_MAY_STILL_EXECUTE',
+  'CONTROL_FORCED',
+  'NOT_CONTROLLED',
+  'SMART_OVERRIDE_ENDED',
+] as const;
+
+const CommandNotesSchema = z.array(
+  z.object({
+    code: z.enum(NOTE_CODES).openapi({
+      description:
+        '`CONTROL_FORCED`: sent with `force=true` although a schedule or plan controls the device; `NOT_CONTROLLED`: a smart override although no active schedule or plan is known; `SMART_OVERRIDE_ENDED`: the smart override ended (`actionId`: the action that had started charging)',
+    }),
+    message: z.string(),
+    actionId: z.string().optional(),
+  }),
+);
+
+const CommandIdSchema = z.string().openapi({ description: 'The command log entry (shown in the device timeline)' });
+
+const BudgetSchema = z
+  .object({
+    limit: z.number().int(),
+    used: z.number().int().openapi({ description: 'Commands that reached the device through Enode for this client in the last 24 h: the sum of `bySource`' }),
+    remaining: z.number().int(),
+    bySource: z
+      .object({
+        gateway: z.number().int().openapi({ description: 'Commands sent through this gateway (smart overrides included)' }),
+        schedule: z.number().int().openapi({ description: 'Actions another caller created while an Enode schedule of the device was active: the schedule’s' }),
+        smartCharging: z.number().int().openapi({ description: 'Actions another caller created while a smart charging plan of the device was executing: the plan’s' }),
+        other: z.number().int().openapi({ description: 'The other actions Enode reported that other callers of the same Enode client created (other services, smart overrides sent elsewhere)' }),
+      })
+      .openapi({ description: 'Who sent the commands `used` counts; each command is counted once' }),
+  })
+  .openapi('CommandBudget', { description: "The device's daily budget after this command" });
+
 export const CommandResultSchema = z
   .object({
     action: ActionSchema,
     outcome: z.enum(['sent', 'collapsed']).openapi({ description: '`sent`: Enode was asked; `collapsed`: an identical PENDING action was returned, nothing sent' }),
-    notes: z.array(
-      z.object({
-        code: z.enum(['COLLAPSED', 'SUPERSEDES', 'DAILY_LIMIT_OVERRIDDEN', 'DEVICE_UNREACHABLE', 'CANCELLED_BY_ENODE', 'VENDOR_MAY_STILL_EXECUTE']),
-        message: z.string(),
-        actionId: z.string().optional(),
-      }),
-    ),
-    commandId: z.string().openapi({ description: 'The command log entry (shown in the device timeline)' }),
-    budget: z
-      .object({
-        limit: z.number().int(),
-        used: z.number().int().openapi({ description: 'Commands that reached the device through Enode for this client in the last 24 h: `bySource.gateway + bySource.other`' }),
-        remaining: z.number().int(),
-        bySource: z
-          .object({
-            gateway: z.number().int().openapi({ description: 'Commands sent through this gateway' }),
-            other: z.number().int().openapi({ description: 'Actions Enode reported that other callers of the same Enode client created: Enode schedules, smart charging, other services' }),
-          })
-          .openapi({ description: 'Who sent the commands `used` counts; each command is counted once' }),
-      })
-      .optional()
-      .openapi({ description: "The device's daily budget after this command; absent for cancels" }),
+    notes: CommandNotesSchema,
+    commandId: CommandIdSchema,
+    budget: BudgetSchema.optional().openapi({ description: "The device's daily budget after this command; absent for cancels" }),
   })
   .openapi('CommandResult');
+
+export const SmartOverrideSchema = z
+  .object({
+    createdAt: isoTime,
+    endedAt: isoTime.nullable().openapi({ description: 'null while the override lasts' }),
+    targetType: z.string().openapi({ example: 'vehicle' }),
+    targetId: z.string(),
+    vendorActionId: z.string().nullable().openapi({ description: 'The action that starts charging; it arrives by webhook (or poll) like any action' }),
+    userId: z.string(),
+    vendor: z.string(),
+  })
+  .catchall(z.unknown())
+  .openapi('SmartOverride', { description: "Enode's `SmartOverrideResponse`, as Enode answered it." });
+
+export const SmartOverrideResultSchema = z
+  .object({
+    smartOverride: SmartOverrideSchema,
+    outcome: z.enum(['sent']).openapi({ description: 'Enode was asked' }),
+    notes: CommandNotesSchema,
+    commandId: CommandIdSchema,
+    budget: BudgetSchema.optional().openapi({ description: "The vehicle's daily budget after a smart override (it starts charging, so it counts); absent when ending one, which sends the vehicle nothing" }),
+  })
+  .openapi('SmartOverrideResult', { description: 'The answer of the smart override routes: the envelope of CommandResult with the override in place of the action.' });

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import { DEFAULT_MAX_RETRY_AFTER_MS } from './backoff.js';
 import type { Sleep, TokenBucket } from './budget.js';
 import { EnodeApiError, errorFromResponse } from './errors.js';
-import { actionPath, collectionPath, devicePath, segment, withQuery, type ActionTargetType } from './paths.js';
+import { actionPath, collectionPath, devicePath, segment, smartOverridePath, withQuery, type ActionTargetType } from './paths.js';
 import { RequestCounter, type EnodeRequestStats } from './stats.js';
 import { clientCredentialsFetcher, TokenCache } from './token.js';
 import { createTransport, type ExchangeResult, type Send } from './transport.js';
@@ -21,6 +21,7 @@ import {
   type EnodeWebhook,
   type EnodeWebhookTestResult,
   type PermanentHold,
+  type EnodeSmartOverride,
   type WebhookPatch,
 } from './types.js';
 
@@ -85,6 +86,8 @@ export interface EnodeApi {
   followSchedule(hvacId: string): Promise<EnodeAction>;
   setOperationMode(batteryId: string, mode: BatteryOperationMode): Promise<EnodeAction>;
   cancelAction(type: ActionTargetType, actionId: string): Promise<EnodeAction>;
+  createSmartOverride(vehicleId: string): Promise<EnodeSmartOverride>;
+  endSmartOverride(vehicleId: string): Promise<EnodeSmartOverride>;
   getWebhook(id: string): Promise<EnodeWebhook>;
   testWebhook(id: string): Promise<EnodeWebhookTestResult>;
   updateWebhook(id: string, patch: WebhookPatch): Promise<EnodeWebhook>;
@@ -278,6 +281,25 @@ export class EnodeClient implements EnodeApi {
    */
   cancelAction(type: ActionTargetType, actionId: string): Promise<EnodeAction> {
     return this.requestObject('POST', `${actionPath(type, actionId)}/cancel`);
+  }
+
+  /**
+   * `POST /vehicles/{id}/smart-override` (no body): charge now although a schedule or smart
+   * charging plan controls the vehicle, until charging stops or the override is ended. Enode
+   * answers the override (`SmartOverrideResponse`), whose `vendorActionId` names the action that
+   * starts charging. It creates an action: not repeated after a 5xx or timeout. Returned as
+   * answered (the gateway parses it). Enode 2024-10-01 has no such path for chargers.
+   */
+  createSmartOverride(vehicleId: string): Promise<EnodeSmartOverride> {
+    return this.requestObject('POST', smartOverridePath(vehicleId), undefined, true);
+  }
+
+  /**
+   * `DELETE /vehicles/{id}/smart-override`: ends the vehicle's smart override; the schedule or plan
+   * regains control (Enode answers 404 when there is none). Sends the vehicle nothing by itself.
+   */
+  endSmartOverride(vehicleId: string): Promise<EnodeSmartOverride> {
+    return this.requestObject('DELETE', smartOverridePath(vehicleId));
   }
 
   /** `GET /webhooks/{id}`. */

@@ -35,6 +35,11 @@ export function actionPath(type: ActionTargetType, actionId: string): string {
   return `${collectionPath(type)}/actions/${segment(actionId)}`;
 }
 
+/** `/vehicles/{id}/smart-override` (Enode 2024-10-01 has no charger smart-override path). */
+export function smartOverridePath(vehicleId: string): string {
+  return `${devicePath('vehicle', vehicleId)}/smart-override`;
+}
+
 /** Appends a query string, leaving out undefined values. */
 export function withQuery(path: string, query: Record<string, string | number | undefined> | undefined): string {
   if (!query) return path;

@@ -3,6 +3,27 @@ import { z } from 'zod';
 /** An Enode vendor action as returned (REFERENCE §2.1); kept loose: the ingest funnel parses it. */
 export type EnodeAction = Record<string, unknown>;
 
+/**
+ * Enode's answer to `POST|DELETE /vehicles/{id}/smart-override` as returned; kept loose like
+ * actions: the gateway parses it (smartOverrideSchema) after counting the command.
+ */
+export type EnodeSmartOverride = Record<string, unknown>;
+
+/**
+ * `SmartOverrideResponse` (2024-10-01): the override, `endedAt` null while it lasts,
+ * `vendorActionId` the action that starts charging. Loose: new fields pass through.
+ */
+export const smartOverrideSchema = z.looseObject({
+  createdAt: z.string(),
+  endedAt: z.string().nullable(),
+  targetType: z.string(),
+  targetId: z.string(),
+  vendorActionId: z.string().nullable(),
+  userId: z.string(),
+  vendor: z.string(),
+});
+export type SmartOverride = z.infer<typeof smartOverrideSchema>;
+
 /** A device object as returned; kept loose for the same reason (unknown fields and enum values). */
 export type EnodeDevice = Record<string, unknown> & { id: string };
 

@@ -26,17 +26,27 @@ export interface CommandFlags {
   override: boolean;
   /** `?supersede=false`: refuse instead of letting Enode cancel a different PENDING action. */
   supersede: boolean;
+  /** `?force=true`: send although an Enode schedule or smart charging plan controls the device. */
+  force: boolean;
 }
 
 const boolFlag = (description: string) => z.enum(['true', 'false'], { error: 'true or false' }).optional().openapi({ description });
 
-/** `?override=` and `?supersede=` (`true` or `false`). */
+const overrideFlag = boolFlag('`true`: send even past the daily command limit of the device (default `false`)');
+
+/** `?override=`, `?supersede=` and `?force=` (`true` or `false`). */
 export const flagsQuery = z.object({
-  override: boolFlag('`true`: send even past the daily command limit of the device (default `false`)'),
+  override: overrideFlag,
   supersede: boolFlag('`false`: refuse (409 ACTION_PENDING) instead of letting Enode cancel a different PENDING action of the device (default `true`)'),
+  force: boolFlag(
+    '`true`: send although an active Enode schedule or smart charging plan controls the device (otherwise 409 CONTROLLED_BY_SCHEDULE / CONTROLLED_BY_SMART_CHARGING; Enode may still refuse it) (default `false`)',
+  ),
 });
 
-/** The flags of a validated `flagsQuery`. */
-export function toFlags(query: z.infer<typeof flagsQuery>): CommandFlags {
-  return { override: query.override === 'true', supersede: query.supersede !== 'false' };
+/** `?override=` alone: the smart override's only flag (it is the way past a schedule or plan, and Enode decides on PENDING actions). */
+export const overrideQuery = z.object({ override: overrideFlag });
+
+/** The flags of a validated `flagsQuery` (or `overrideQuery`). */
+export function toFlags(query: { override?: 'true' | 'false' | undefined; supersede?: 'true' | 'false' | undefined; force?: 'true' | 'false' | undefined }): CommandFlags {
+  return { override: query.override === 'true', supersede: query.supersede !== 'false', force: query.force === 'true' };
 }

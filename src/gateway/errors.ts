@@ -5,7 +5,7 @@
  * that was not a JSON problem is never quoted. Request paths, attempts and transport details stay
  * in the log.
  */
-import type { Refusal } from '../domain/guards.js';
+import type { ControlView, Refusal } from '../domain/guards.js';
 import {
   EnodeApiError,
   EnodeAuthError,
@@ -41,19 +41,73 @@ function said(err: EnodeApiError): string {
   return words === '' ? `HTTP ${err.status ?? 'error'}` : words;
 }
 
+/** What the gateway knew when Enode answered: the device's active schedules and plans (to name them in a 422). */
+export interface EnodeErrorContext {
+  controls?: readonly ControlView[];
+  /** The device type, for the message ("vehicle"). */
+  deviceType?: string;
+}
+
+const SCHEDULE_WORDS = /schedul/i;
+const SMART_CHARGING_WORDS = /smart[\s_-]*charg|charging[\s_-]*plan|\bplan\b/i;
+
+/**
+ * Which control Enode's 422 names, when it can be told: its problem text names a schedule or smart
+ * charging (not both), or names both and the gateway knows only one of them active on the device.
+ */
+function controlNamed(err: EnodeApiError, known: readonly ControlView[]): 'schedule' | 'smart_charging' | null {
+  const { title, detail, issues } = err.problem;
+  const text = [title, detail, issues ? JSON.stringify(issues) : ''].filter(Boolean).join(' ');
+  const schedule = SCHEDULE_WORDS.test(text);
+  const smart = SMART_CHARGING_WORDS.test(text);
+  if (schedule !== smart) return schedule ? 'schedule' : 'smart_charging';
+  if (!schedule) return null;
+  const sources = new Set(known.map((c) => c.source));
+  return sources.size === 1 ? ([...sources][0] as 'schedule' | 'smart_charging') : null;
+}
+
+/** Enode's 422 for a device under a schedule or plan (REFERENCE §2.6) as CONTROLLED_BY_SCHEDULE / _SMART_CHARGING. */
+function controlledByEnode(err: EnodeApiError, what: string, ctx: EnodeErrorContext, enode: EnodeProblemView): AppError | undefined {
+  const known = ctx.controls ?? [];
+  const source = controlNamed(err, known);
+  if (source === null) return undefined;
+  const control = known.find((c) => c.source === source);
+  const device = ctx.deviceType ?? 'device';
+  const ways = [...(ctx.deviceType === 'vehicle' ? ['a smart override (POST /api/v1/vehicles/{id}/smart-override) to charge now'] : [])];
+  if (source === 'schedule') {
+    ways.push('disable the schedule');
+    return new AppError(
+      'CONTROLLED_BY_SCHEDULE',
+      `Enode refused the ${what}: the ${device} is controlled by an Enode schedule${control?.id ? ` (${control.id})` : ''} (${said(err)}). Force does not get past Enode's own check: ${ways.join(', or ')}`,
+      { scheduleId: control?.id ?? null, ...(known.length ? { controls: known } : {}), enode },
+    );
+  }
+  ways.push('disable smart charging for the vehicle');
+  return new AppError(
+    'CONTROLLED_BY_SMART_CHARGING',
+    `Enode refused the ${what}: the ${device} is controlled by an Enode smart charging plan${control?.id ? ` (${control.id})` : ''} (${said(err)}). Force does not get past Enode's own check: ${ways.join(', or ')}`,
+    { planId: control?.id ?? null, ...(known.length ? { controls: known } : {}), enode },
+  );
+}
+
 /**
  * Maps a failed Enode call to the caller's error. `what` names the subject ("command", "cancel").
+ * An Enode 422 whose problem names a schedule or smart charging becomes CONTROLLED_BY_SCHEDULE /
+ * CONTROLLED_BY_SMART_CHARGING (409, with the ids `ctx` knows), any other 422 ENODE_UNPROCESSABLE.
  * Returns undefined for anything that is not an Enode error (a bug: let it surface as a 500).
  */
-export function mapEnodeError(err: unknown, what = 'command'): AppError | undefined {
+export function mapEnodeError(err: unknown, what = 'command', ctx: EnodeErrorContext = {}): AppError | undefined {
   if (!(err instanceof EnodeApiError)) return undefined;
   const enode = problemView(err);
   if (err instanceof EnodeValidationError) {
     if (err.status === 422) {
-      return new AppError(
-        'ENODE_UNPROCESSABLE',
-        `Enode cannot take this ${what} now (${said(err)}); the device may be under an Enode schedule or smart charging plan: disable it or use a smart override`,
-        { enode },
+      return (
+        controlledByEnode(err, what, ctx, enode) ??
+        new AppError(
+          'ENODE_UNPROCESSABLE',
+          `Enode cannot take this ${what} now (${said(err)}); the device may be under an Enode schedule or smart charging plan: disable it or use a smart override`,
+          { enode },
+        )
       );
     }
     return new AppError('ENODE_BAD_REQUEST', `Enode refused the ${what} (${said(err)})`, { enode });
@@ -83,6 +137,11 @@ export function mapEnodeError(err: unknown, what = 'command'): AppError | undefi
   return new AppError('UPSTREAM_ERROR', `Enode answered the ${what} in an unexpected way (see the daemon log)`, { enode: { status: err.status } });
 }
 
+/** A schedule or plan as an error's `controls` shows it (`since` as an ISO time). */
+export function presentControl(c: ControlView) {
+  return { source: c.source, id: c.id, state: c.state, since: new Date(c.sinceMs).toISOString(), expected: c.expected };
+}
+
 /**
  * A guard's refusal as the caller's error. `interventions` are the intervention texts, when they
  * could be fetched; `nowMs` gives the budget refusal its `retryAfterSeconds`.
@@ -97,6 +156,10 @@ export function refusalError(refusal: Refusal, nowMs: number, interventions: unk
       });
     case 'ACTION_PENDING':
       return new AppError('ACTION_PENDING', refusal.message, { pendingActionId: refusal.actionId });
+    case 'CONTROLLED_BY_SCHEDULE':
+      return new AppError('CONTROLLED_BY_SCHEDULE', refusal.message, { scheduleId: refusal.scheduleId, controls: refusal.controls.map(presentControl) });
+    case 'CONTROLLED_BY_SMART_CHARGING':
+      return new AppError('CONTROLLED_BY_SMART_CHARGING', refusal.message, { planId: refusal.planId, controls: refusal.controls.map(presentControl) });
     case 'DAILY_COMMAND_LIMIT': {
       const { limit, used, bySource, nextAllowedAtMs } = refusal.budget;
       return new AppError('DAILY_COMMAND_LIMIT', refusal.message, {

@@ -1,11 +1,11 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { apiRouter } from '../api/openapi.js';
-import { CommandResultSchema, errorResponses, ErrorSchema, idParams, jsonResponse } from '../api/schemas.js';
+import { CommandResultSchema, errorResponses, ErrorSchema, idParams, jsonResponse, SmartOverrideResultSchema } from '../api/schemas.js';
 import type { Deps } from '../deps.js';
 import type { Command } from '../domain/guards.js';
 import { AppError } from '../errors.js';
-import { chargingBody, flagsQuery, maxCurrentBody, operationModeBody, permanentHoldBody, toFlags } from './bodies.js';
+import { chargingBody, flagsQuery, maxCurrentBody, operationModeBody, overrideQuery, permanentHoldBody, toFlags } from './bodies.js';
 import { createInterventionLookup } from './interventions.js';
 import { createDeviceLock } from './device-lock.js';
 import { createGateway, type Gateway } from './service.js';
@@ -44,13 +44,22 @@ const requireJsonBody: MiddlewareHandler = async (c, next) => {
 
 const retryAfter = { 'Retry-After': { description: 'Seconds until a command fits again', schema: { type: 'integer' as const } } };
 
+const errorContent = { 'application/json': { schema: ErrorSchema } };
+
 const commandErrors = {
   ...errorResponses(400, 401, 403, 404, 409, 422, 502),
+  409: {
+    description:
+      '`DEVICE_NOT_CAPABLE`, `ACTION_PENDING`; `CONTROLLED_BY_SCHEDULE` (`scheduleId`) or `CONTROLLED_BY_SMART_CHARGING` (`planId`), with `controls`, while an active Enode ' +
+      "schedule or smart charging plan controls the device (nothing sent; `force=true` sends anyway) or when Enode's 422 names one (`enode`); `ENODE_CONFLICT`",
+    content: errorContent,
+  },
+  422: { description: '`ENODE_UNPROCESSABLE`: Enode found the command unprocessable, naming no schedule or smart charging plan', content: errorContent },
   429: { ...errorResponses(429)[429], headers: retryAfter },
   503: {
     description: '`ENODE_NOT_CONFIGURED` (no Enode credentials: the gateway is off) or `ENODE_RATE_LIMITED` (nothing was sent; see `Retry-After`)',
     headers: retryAfter,
-    content: { 'application/json': { schema: ErrorSchema } },
+    content: errorContent,
   },
 };
 
@@ -59,6 +68,14 @@ const GUARDS =
   '`supersede=false` (409 ACTION_PENDING), or past the daily command limit unless `override=true` (429 DAILY_COMMAND_LIMIT; the limit counts the gateway\'s commands and the ' +
   'actions other callers of the same Enode client created, such as schedules and smart charging: `budget.bySource`). An identical ' +
   'PENDING action is returned instead of sending again (`outcome: collapsed`). Enode refusals keep their status (`ENODE_*` codes).';
+
+const CONTROLLED =
+  ' While an active Enode schedule or smart charging plan controls the device (as its stored statuses say), nothing is sent and nothing counts: 409 ' +
+  '`CONTROLLED_BY_SCHEDULE` (`scheduleId`) or `CONTROLLED_BY_SMART_CHARGING` (`planId`), with `controls` and how to proceed — a smart override (vehicles), ' +
+  'disabling the schedule or smart charging, or `force=true` to send anyway. Enode\'s own 422 for a schedule or plan answers the same two codes (with `enode`).';
+
+/** The commands Enode refuses with 422 under a schedule or plan (REFERENCE §2.6): charging, max current, HVAC holds. */
+const CONTROLLABLE: ReadonlySet<Command['command']> = new Set(['charging', 'max-current', 'permanent-hold', 'follow-schedule']);
 
 type Body = typeof chargingBody | typeof maxCurrentBody | typeof permanentHoldBody | typeof operationModeBody;
 
@@ -77,7 +94,7 @@ function bodilessCommandRoute(spec: CommandSpec, enabled: MiddlewareHandler) {
     operationId: spec.operationId,
     tags: ['commands'],
     summary: spec.summary,
-    description: `Takes no body (whatever is sent is ignored, as Enode does). ${GUARDS}`,
+    description: `Takes no body (whatever is sent is ignored, as Enode does). ${GUARDS}${CONTROLLABLE.has(spec.command) ? CONTROLLED : ''}`,
     middleware: [enabled],
     request: { params: idParams(spec.deviceType, `The ${spec.deviceType} id`), query: flagsQuery },
     responses: { 200: jsonResponse(CommandResultSchema, 'Sent to Enode, or collapsed onto an identical PENDING action'), ...commandErrors },
@@ -91,7 +108,7 @@ function bodyCommandRoute(spec: CommandSpec & { body: Body }, enabled: Middlewar
     operationId: spec.operationId,
     tags: ['commands'],
     summary: spec.summary,
-    description: `The body is exactly Enode's. ${GUARDS}`,
+    description: `The body is exactly Enode's. ${GUARDS}${CONTROLLABLE.has(spec.command) ? CONTROLLED : ' `force` has no effect: Enode controls batteries by no schedule or plan this gateway knows.'}`,
     middleware: [enabled, requireJsonBody],
     request: {
       params: idParams(spec.deviceType, `The ${spec.deviceType} id`),
@@ -158,6 +175,53 @@ export function gatewayRoutes(deps: Deps, gateway: Gateway = defaultGateway(deps
   app.openapi(cancel, async (c) => {
     const { id } = c.req.valid('param');
     return c.json(await withRetryAfter(c, () => gateway.cancel(id)), 200);
+  });
+
+  const smartOverrideDoc =
+    'Enode 2024-10-01 has this route for vehicles only (there is no charger smart-override path), so there is none for chargers here.';
+  const createOverride = createRoute({
+    method: 'post',
+    path: '/vehicles/{id}/smart-override',
+    operationId: 'createVehicleSmartOverride',
+    tags: ['commands'],
+    summary: 'Charge a vehicle now, past its Enode schedule or smart charging plan',
+    description:
+      "Enode's `POST /vehicles/{id}/smart-override`: the vehicle charges now; the schedule or plan regains control when charging stops or the override is ended. Takes no body. " +
+      'It starts charging, so it is guarded like a command: 404 for a vehicle enode-sync does not know (or a device that is not a vehicle), 409 DEVICE_NOT_CAPABLE when the vehicle ' +
+      'cannot start charging, 429 DAILY_COMMAND_LIMIT past the daily limit unless `override=true`; it counts against the budget. The answer is Enode\'s override; its ' +
+      '`vendorActionId` (the action that starts charging) arrives by webhook or poll like any action and counts once. A note NOT_CONTROLLED says when no active schedule or plan is known. ' +
+      smartOverrideDoc,
+    middleware: [enabled],
+    request: { params: idParams('vehicle', 'The vehicle id'), query: overrideQuery },
+    responses: { 200: jsonResponse(SmartOverrideResultSchema, 'Enode created the smart override'), ...commandErrors },
+  });
+  app.openapi(createOverride, async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await withRetryAfter(c, () => gateway.smartOverride(id, toFlags(c.req.valid('query')))), 200);
+  });
+
+  const endOverride = createRoute({
+    method: 'delete',
+    path: '/vehicles/{id}/smart-override',
+    operationId: 'endVehicleSmartOverride',
+    tags: ['commands'],
+    summary: "End a vehicle's smart override",
+    description:
+      "Enode's `DELETE /vehicles/{id}/smart-override`: the schedule or plan regains control of the vehicle (which may or may not stop charging). It sends the vehicle nothing " +
+      'by itself, so it does not count against the daily limit (what the schedule or plan then does is counted as theirs) and has no budget in the answer; it is logged as a ' +
+      '`cancel` with note SMART_OVERRIDE_ENDED. 404 ENODE_NOT_FOUND when Enode knows no active override of the vehicle. ' +
+      smartOverrideDoc,
+    middleware: [enabled],
+    request: { params: idParams('vehicle', 'The vehicle id') },
+    responses: {
+      200: jsonResponse(SmartOverrideResultSchema, 'Enode ended the smart override'),
+      ...errorResponses(400, 401, 403, 404, 409, 502),
+      503: commandErrors[503],
+    },
+  });
+  app.openapi(endOverride, async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json(await withRetryAfter(c, () => gateway.endSmartOverride(id)), 200);
   });
 
   return app;

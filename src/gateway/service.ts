@@ -8,12 +8,28 @@ import { presentAction } from '../api/present.js';
 import type { Clock } from '../clock.js';
 import { isTerminal } from '../domain/actions.js';
 import { isDeviceDeleted } from '../domain/devices.js';
-import { BUDGET_MATCH_MARGIN_MS, BUDGET_WINDOW_MS, budgetedSends, evaluateCommand, type BudgetBySource, type Command, type GuardAction, type Note, type Refusal } from '../domain/guards.js';
+import { activeControls, type ControlAt } from '../domain/control.js';
+import {
+  attributeSends,
+  BUDGET_MATCH_MARGIN_MS,
+  BUDGET_WINDOW_MS,
+  checkControl,
+  evaluateCommand,
+  evaluateSmartOverride,
+  otherActions,
+  type Budget,
+  type BudgetBySource,
+  type Command,
+  type GuardAction,
+  type Note,
+  type OtherSend,
+  type Refusal,
+} from '../domain/guards.js';
 import { parseTimeMs } from '../domain/time.js';
 import type { EnodeApi } from '../enode/client.js';
-import { EnodeConflictError, EnodeUnavailableError } from '../enode/errors.js';
+import { EnodeConflictError, EnodeNotFoundError, EnodeUnavailableError } from '../enode/errors.js';
 import type { ActionTargetType } from '../enode/paths.js';
-import type { EnodeAction } from '../enode/types.js';
+import { smartOverrideSchema, type EnodeAction, type EnodeSmartOverride, type SmartOverride } from '../enode/types.js';
 import { AppError } from '../errors.js';
 import type { CommandRecord, Store } from '../store/port.js';
 import type { ActionRecord, DeviceRecord, ReadStore } from '../store/read.js';
@@ -27,8 +43,8 @@ import { createDeviceLock, type DeviceLock } from './device-lock.js';
 export interface GatewayDeps {
   /** Asked at every request: undefined while no Enode credentials are configured. */
   enode: () => EnodeApi | undefined;
-  /** The device, its PENDING actions and its budget: what the guards decide on. */
-  read: Pick<ReadStore, 'getAction' | 'getDevice' | 'pendingActionsFor' | 'budgetSources'>;
+  /** The device, its PENDING actions, its budget and its schedules and plans: what the guards decide on. */
+  read: Pick<ReadStore, 'getAction' | 'getDevice' | 'pendingActionsFor' | 'budgetSources' | 'controlStatuses'>;
   store: Store;
   clock: Clock;
   logger: Logger;
@@ -53,7 +69,43 @@ export interface CommandResult {
    * counts the gateway's commands and the actions other callers of the Enode client created
    * (schedules, smart charging, …), `bySource` each.
    */
-  budget?: { limit: number; used: number; remaining: number; bySource: BudgetBySource };
+  budget?: BudgetView;
+}
+
+/** A budget as the answers show it. */
+export interface BudgetView {
+  limit: number;
+  used: number;
+  remaining: number;
+  bySource: BudgetBySource;
+}
+
+/** The answer of the smart override routes: CommandResult's envelope with Enode's override in place of the action. */
+export interface SmartOverrideResult {
+  /** Enode's `SmartOverrideResponse`, as answered. */
+  smartOverride: SmartOverride;
+  outcome: 'sent';
+  notes: Note[];
+  commandId: string;
+  /** After a smart override (it counts); absent after ending one (it sends the vehicle nothing). */
+  budget?: BudgetView;
+}
+
+/**
+ * How many of the device's newest schedule and smart charging statuses the gateway reads: enough
+ * for the one in force of each schedule and of smart charging now, and for attributing the other
+ * callers' actions of the last 24 h (an action older than the oldest status read counts as `other`).
+ */
+export const CONTROL_STATUS_LIMIT = 200;
+
+function budgetView(b: Budget): BudgetView {
+  return { limit: b.limit, used: b.used, remaining: b.remaining, bySource: { ...b.bySource } };
+}
+
+/** The budget after one more gateway command. */
+function afterSend(b: Budget): BudgetView {
+  const used = b.used + 1;
+  return { limit: b.limit, used, remaining: Math.max(0, b.limit - used), bySource: { ...b.bySource, gateway: b.bySource.gateway + 1 } };
 }
 
 const ACTION_TARGET_TYPES: ReadonlySet<string> = new Set<ActionTargetType>(['vehicle', 'charger', 'hvac', 'battery']);
@@ -67,6 +119,17 @@ function answerNotes(action: EnodeAction): Note[] {
   const reason = action['failureReason'] as { type?: unknown; detail?: unknown } | null | undefined;
   const why = reason && typeof reason.type === 'string' ? `${reason.type}${typeof reason.detail === 'string' ? `: ${reason.detail}` : ''}` : 'no reason given';
   return [{ code: 'CANCELLED_BY_ENODE', actionId: String(action['id']), message: `Enode cancelled the action at once (${why})` }];
+}
+
+/** Enode's override answer read as `SmartOverrideResponse`, or why it could not be. */
+function parseOverride(answer: EnodeSmartOverride): { override: SmartOverride; error: null } | { override: null; error: string } {
+  const r = smartOverrideSchema.safeParse(answer);
+  if (r.success) return { override: r.data, error: null };
+  return { override: null, error: `unexpected smart override answer (fields: ${r.error.issues.map((i) => i.path.join('.') || '(root)').join(', ')})` };
+}
+
+function unexpectedOverride(what: 'created' | 'ended', error: string, actionId: string | null): AppError {
+  return new AppError('UPSTREAM_ERROR', `Enode ${what} the smart override${actionId ? ` (action ${actionId})` : ''} but answered in an unexpected shape: ${error}`);
 }
 
 function sendToEnode(enode: EnodeApi, deviceId: string, c: Command): Promise<EnodeAction> {
@@ -121,7 +184,33 @@ export function createGateway(deps: GatewayDeps) {
     return device;
   };
 
+  /**
+   * The budget's inputs and the device's active schedules and plans at `nowMs`: the gateway's
+   * commands, the other callers' actions each attributed to the schedule or plan active when Enode
+   * created it, and the controls a basic command would fight. The log is read from a margin before
+   * the window, so that a command just before it still claims its action.
+   */
+  const budgetInputs = async (deviceId: string, nowMs: number): Promise<{ sentAtMs: number[]; otherAtMs: OtherSend[]; controls: ControlAt[] }> => {
+    const [sources, statuses] = await Promise.all([
+      deps.read.budgetSources(deviceId, nowMs - BUDGET_WINDOW_MS - BUDGET_MATCH_MARGIN_MS),
+      deps.read.controlStatuses(deviceId, CONTROL_STATUS_LIMIT),
+    ]);
+    return {
+      sentAtMs: sources.commands.map((c) => c.atMs),
+      otherAtMs: attributeSends(otherActions(sources.commands, sources.actions), statuses),
+      controls: activeControls(statuses, nowMs),
+    };
+  };
+
   type Locked = { result: CommandResult } | { refusal: Refusal; nowMs: number } | { error: unknown };
+  type LockedOverride = { result: SmartOverrideResult } | { refusal: Refusal; nowMs: number } | { error: unknown };
+
+  /** Throws a guard's refusal (with the intervention texts of a capability refusal, fetched outside the device lock). */
+  const refuse = async (enode: EnodeApi, refusal: Refusal, nowMs: number): Promise<never> => {
+    // Fetched outside the device lock: a slow Enode must not hold up the device's next command.
+    const texts = refusal.reason === 'NOT_CAPABLE' && deps.interventions ? await deps.interventions(enode, refusal.interventionIds) : [];
+    throw refusalError(refusal, nowMs, texts);
+  };
 
   return {
     /** Throws ENODE_NOT_CONFIGURED (503) while the gateway is off; routes check it before anything else. */
@@ -135,18 +224,15 @@ export function createGateway(deps: GatewayDeps) {
       const locked = await mutex.run(deviceId, async (): Promise<Locked> => {
         const device = await loadDevice(command.deviceType, deviceId);
         const nowMs = deps.clock.now().getTime();
-        // The log is read from a margin before the window, so that a command just before it still claims its action.
-        const [pending, sources] = await Promise.all([
-          deps.read.pendingActionsFor(deviceId),
-          deps.read.budgetSources(deviceId, nowMs - BUDGET_WINDOW_MS - BUDGET_MATCH_MARGIN_MS),
-        ]);
-        const { gatewayAtMs, otherAtMs } = budgetedSends(sources.commands, sources.actions);
+        const [pending, { sentAtMs, otherAtMs, controls }] = await Promise.all([deps.read.pendingActionsFor(deviceId), budgetInputs(deviceId, nowMs)]);
         const decision = evaluateCommand({
           command,
           device: { snapshot: device.snapshot, isReachable: device.isReachable },
           pendingActions: pending.map(toGuardAction),
-          sentAtMs: gatewayAtMs,
+          sentAtMs,
           otherActionsAtMs: otherAtMs,
+          controls,
+          force: flags.force,
           dailyLimit: deps.dailyCommandLimit,
           override: flags.override,
           supersede: flags.supersede,
@@ -169,8 +255,7 @@ export function createGateway(deps: GatewayDeps) {
           log.info({ ...ctx, actionId: decision.actionId }, 'command collapsed onto an identical pending action');
           const row = await deps.read.getAction(decision.actionId);
           if (!row) throw new Error(`pending action ${decision.actionId} vanished`);
-          const { limit, used, remaining, bySource } = budget;
-          return { result: { action: presentAction(row), outcome: 'collapsed', notes: decision.notes, commandId: base.id, budget: { limit, used, remaining, bySource } } };
+          return { result: { action: presentAction(row), outcome: 'collapsed', notes: decision.notes, commandId: base.id, budget: budgetView(budget) } };
         }
         if (decision.outcome === 'refuse') {
           const { refusal } = decision;
@@ -181,6 +266,8 @@ export function createGateway(deps: GatewayDeps) {
 
         if (decision.overridden) log.warn({ ...ctx, used: budget.used, limit: budget.limit }, 'daily command limit overridden (override=true)');
         else if (flags.override) log.info(ctx, 'override=true given but not needed: the daily budget allows the command');
+        const forced = checkControl(command, controls);
+        if (forced) log.warn({ ...ctx, reason: forced.reason, controls: forced.controls }, 'command forced past an Enode schedule or smart charging plan (force=true)');
 
         // The intent is durable before the request: a crash or a storage failure after Enode
         // answered leaves the command counted against the budget, never forgotten.
@@ -189,7 +276,7 @@ export function createGateway(deps: GatewayDeps) {
         try {
           action = await sendToEnode(enode, deviceId, command);
         } catch (err) {
-          const mapped = mapEnodeError(err);
+          const mapped = mapEnodeError(err, 'command', { controls: forced?.controls ?? [], deviceType: command.deviceType });
           // A timeout or 5xx may have reached the device: it stays counted (`unknown`).
           const outcome = err instanceof EnodeUnavailableError ? 'unknown' : 'failed';
           // A refusal Enode is expected to give (4xx: not capable, conflict, rate limit) is an answer,
@@ -205,29 +292,111 @@ export function createGateway(deps: GatewayDeps) {
         const notes = [...decision.notes, ...answerNotes(action)];
         await record({ ...base, outcome: 'sent', actionId, notes, error: storeError });
         log.info({ ...ctx, actionId, state: action['state'] }, 'command sent');
-        const used = budget.used + 1;
-        return {
-          result: {
-            action: await presentStored(actionId, storeError),
-            outcome: 'sent',
-            notes,
-            commandId: base.id,
-            budget: {
-              limit: budget.limit,
-              used,
-              remaining: Math.max(0, budget.limit - used),
-              bySource: { gateway: budget.bySource.gateway + 1, other: budget.bySource.other },
-            },
-          },
-        };
+        return { result: { action: await presentStored(actionId, storeError), outcome: 'sent', notes, commandId: base.id, budget: afterSend(budget) } };
       });
 
       if ('result' in locked) return locked.result;
       if ('error' in locked) throw locked.error;
-      const { refusal } = locked;
-      // Fetched outside the device lock: a slow Enode must not hold up the device's next command.
-      const texts = refusal.reason === 'NOT_CAPABLE' && deps.interventions ? await deps.interventions(enode, refusal.interventionIds) : [];
-      throw refusalError(refusal, locked.nowMs, texts);
+      return refuse(enode, locked.refusal, locked.nowMs);
+    },
+
+    /**
+     * `POST /vehicles/{id}/smart-override`: charge now although a schedule or plan controls the
+     * vehicle. Guarded like a command (known vehicle, able to start charging, daily budget: it starts
+     * charging, so it counts) and logged as command `smart-override` naming the action Enode says
+     * starts charging (`vendorActionId`), which arrives by webhook or poll and so counts once.
+     */
+    async smartOverride(vehicleId: string, flags: Pick<CommandFlags, 'override'>): Promise<SmartOverrideResult> {
+      const enode = requireClient();
+      const locked = await mutex.run(vehicleId, async (): Promise<LockedOverride> => {
+        const device = await loadDevice('vehicle', vehicleId);
+        const nowMs = deps.clock.now().getTime();
+        const { sentAtMs, otherAtMs, controls } = await budgetInputs(vehicleId, nowMs);
+        const decision = evaluateSmartOverride({
+          device: { snapshot: device.snapshot, isReachable: device.isReachable },
+          sentAtMs,
+          otherActionsAtMs: otherAtMs,
+          controls,
+          dailyLimit: deps.dailyCommandLimit,
+          override: flags.override,
+          nowMs,
+        });
+        const base = { id: randomUUID(), deviceId: vehicleId, deviceType: 'vehicle', command: 'smart-override', body: '{}', requestedAtMs: nowMs, override: flags.override };
+        const ctx = { deviceId: vehicleId, command: 'smart-override', commandId: base.id };
+        const { budget } = decision;
+        if (decision.outcome === 'refuse') {
+          const { refusal } = decision;
+          await record({ ...base, outcome: 'refused', actionId: null, notes: [], error: `${refusal.reason}: ${refusal.message}` });
+          log.info({ ...ctx, reason: refusal.reason }, 'smart override refused by the guards');
+          return { refusal, nowMs };
+        }
+        if (decision.overridden) log.warn({ ...ctx, used: budget.used, limit: budget.limit }, 'daily command limit overridden (override=true)');
+
+        // Counted from here on, as any command: Enode may start charging even if its answer is lost.
+        await record({ ...base, outcome: 'sending', actionId: null, notes: decision.notes, error: null });
+        let answer: EnodeSmartOverride;
+        try {
+          answer = await enode.createSmartOverride(vehicleId);
+        } catch (err) {
+          const mapped = mapEnodeError(err, 'smart override', { deviceType: 'vehicle' });
+          const outcome = err instanceof EnodeUnavailableError ? 'unknown' : 'failed';
+          if (mapped && outcome === 'failed') log.info({ ...ctx, outcome, code: mapped.code, reason: mapped.message }, 'Enode refused the smart override');
+          else log.warn({ ...ctx, err, outcome }, 'Enode refused or failed the smart override');
+          await record({ ...base, outcome, actionId: null, notes: decision.notes, error: mapped?.message ?? 'internal error (see the log)' });
+          return { error: mapped ?? err };
+        }
+        const actionId = typeof answer['vendorActionId'] === 'string' ? answer['vendorActionId'] : null;
+        const parsed = parseOverride(answer);
+        await record({ ...base, outcome: 'sent', actionId, notes: decision.notes, error: parsed.error });
+        log.info({ ...ctx, actionId }, 'smart override sent');
+        if (!parsed.override) return { error: unexpectedOverride('created', parsed.error, actionId) };
+        return { result: { smartOverride: parsed.override, outcome: 'sent', notes: decision.notes, commandId: base.id, budget: afterSend(budget) } };
+      });
+      if ('result' in locked) return locked.result;
+      if ('error' in locked) throw locked.error;
+      return refuse(enode, locked.refusal, locked.nowMs);
+    },
+
+    /**
+     * `DELETE /vehicles/{id}/smart-override`: ends the vehicle's smart override; its schedule or plan
+     * regains control. It sends the vehicle nothing by itself (whatever the schedule or plan then
+     * does is its own action, counted as theirs), so it does not count against the budget: like a
+     * cancel it stops something Enode was doing, and it is logged as command `cancel` (which the
+     * budget never counts) with a SMART_OVERRIDE_ENDED note naming the action that had started charging.
+     */
+    async endSmartOverride(vehicleId: string): Promise<SmartOverrideResult> {
+      const enode = requireClient();
+      return mutex.run(vehicleId, async () => {
+        await loadDevice('vehicle', vehicleId);
+        const nowMs = deps.clock.now().getTime();
+        const base = { id: randomUUID(), deviceId: vehicleId, deviceType: 'vehicle', command: 'cancel', body: '{}', requestedAtMs: nowMs, actionId: null, override: false };
+        const ctx = { deviceId: vehicleId, command: 'smart-override-end', commandId: base.id };
+        let answer: EnodeSmartOverride;
+        try {
+          answer = await enode.endSmartOverride(vehicleId);
+        } catch (err) {
+          let mapped = mapEnodeError(err, 'end of the smart override', { deviceType: 'vehicle' });
+          if (err instanceof EnodeNotFoundError && mapped) {
+            mapped = new AppError('ENODE_NOT_FOUND', `Enode knows no active smart override of vehicle ${vehicleId}: nothing was ended`, mapped.details);
+          }
+          log.info({ ...ctx, err, code: mapped?.code }, 'Enode refused or failed to end the smart override');
+          await record({ ...base, outcome: 'failed', notes: [], error: `smart override end: ${mapped?.message ?? 'internal error (see the log)'}` });
+          throw mapped ?? err;
+        }
+        const actionId = typeof answer['vendorActionId'] === 'string' ? answer['vendorActionId'] : undefined;
+        const notes: Note[] = [
+          {
+            code: 'SMART_OVERRIDE_ENDED',
+            ...(actionId ? { actionId } : {}),
+            message: `The smart override of vehicle ${vehicleId} ended${actionId ? ` (it had started charging with action ${actionId})` : ''}: an active schedule or smart charging plan controls the vehicle again, which may or may not stop charging`,
+          },
+        ];
+        const parsed = parseOverride(answer);
+        await record({ ...base, outcome: 'sent', notes, error: parsed.error });
+        log.info({ ...ctx, actionId }, 'smart override ended');
+        if (!parsed.override) throw unexpectedOverride('ended', parsed.error, actionId ?? null);
+        return { smartOverride: parsed.override, outcome: 'sent' as const, notes, commandId: base.id };
+      });
     },
 
     /** Asks Enode to cancel a PENDING action (`POST /{type}s/actions/{id}/cancel`). Not counted against the budget. */

@@ -69,16 +69,16 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
       }
     }
     expect(budgets).toEqual([
-      { limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, other: 0 } },
-      { limit: 6, used: 3, remaining: 3, bySource: { gateway: 2, other: 1 } },
-      { limit: 6, used: 4, remaining: 2, bySource: { gateway: 3, other: 1 } },
-      { limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, other: 2 } },
+      { limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 0 } },
+      { limit: 6, used: 3, remaining: 3, bySource: { gateway: 2, schedule: 0, smartCharging: 0, other: 1 } },
+      { limit: 6, used: 4, remaining: 2, bySource: { gateway: 3, schedule: 0, smartCharging: 0, other: 1 } },
+      { limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, schedule: 0, smartCharging: 0, other: 2 } },
     ]);
 
     const refused = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
     expect(refused.status).toBe(429);
     const err = (await refused.json()).error;
-    expect(err).toMatchObject({ code: 'DAILY_COMMAND_LIMIT', limit: 6, used: 6, bySource: { gateway: 4, other: 2 } });
+    expect(err).toMatchObject({ code: 'DAILY_COMMAND_LIMIT', limit: 6, used: 6, bySource: { gateway: 4, schedule: 0, smartCharging: 0, other: 2 } });
     expect(err.message).toContain('4 through the gateway, 2 by Enode schedules');
     expect(enode.commandRequests()).toHaveLength(4);
 
@@ -88,7 +88,7 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
     t.clock.set(Number(firstSentMs) + 24 * HOUR);
     const next = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' });
     expect(next.status).toBe(200);
-    expect((await next.json()).budget).toEqual({ limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, other: 2 } });
+    expect((await next.json()).budget).toEqual({ limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, schedule: 0, smartCharging: 0, other: 2 } });
   });
 
   it('an action first seen by webhook and then answered to our command counts once, as the gateway’s', async () => {
@@ -103,12 +103,12 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
     });
     const out = await sendResolved(t, 'IMPORT_FOCUS');
     expect(out.action).toMatchObject({ id: 'raced-1', origin: 'gateway' });
-    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, other: 0 } });
+    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 0 } });
 
     enode.script.delete('POST /batteries/b1/operation-mode');
     t.clock.advance(HOUR);
     const second = await sendResolved(t, 'SELF_RELIANCE');
-    expect(second.budget).toEqual({ limit: 6, used: 2, remaining: 4, bySource: { gateway: 2, other: 0 } });
+    expect(second.budget).toEqual({ limit: 6, used: 2, remaining: 4, bySource: { gateway: 2, schedule: 0, smartCharging: 0, other: 0 } });
   });
 
   it('an action our command names counts once even while its stored origin is still enode (the answer could not be stored)', async () => {
@@ -129,7 +129,7 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
     enode.script.delete('POST /batteries/b1/operation-mode');
     t.clock.advance(HOUR);
     const next = await sendResolved(t, 'SELF_RELIANCE');
-    expect(next.budget).toEqual({ limit: 6, used: 2, remaining: 4, bySource: { gateway: 2, other: 0 } });
+    expect(next.budget).toEqual({ limit: 6, used: 2, remaining: 4, bySource: { gateway: 2, schedule: 0, smartCharging: 0, other: 0 } });
   });
 
   it("a command collapsed onto a schedule's PENDING action does not hide that action from the budget", async () => {
@@ -138,15 +138,15 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
     await reportAction(t, batteryAction('schedule-p', 'b1', t.clock.now().getTime(), 'PENDING', 'IDLE'));
     const collapsed = await (await post(t, '/batteries/b1/operation-mode', { operationMode: 'IDLE' })).json();
     expect(collapsed).toMatchObject({ outcome: 'collapsed', action: { id: 'schedule-p' } });
-    expect(collapsed.budget).toEqual({ limit: 2, used: 1, remaining: 1, bySource: { gateway: 0, other: 1 } });
+    expect(collapsed.budget).toEqual({ limit: 2, used: 1, remaining: 1, bySource: { gateway: 0, schedule: 0, smartCharging: 0, other: 1 } });
     await t.exec("UPDATE actions SET state = 'CONFIRMED' WHERE id = ?", ['schedule-p']);
 
     t.clock.advance(HOUR);
-    expect((await sendResolved(t, 'SELF_RELIANCE')).budget).toEqual({ limit: 2, used: 2, remaining: 0, bySource: { gateway: 1, other: 1 } });
+    expect((await sendResolved(t, 'SELF_RELIANCE')).budget).toEqual({ limit: 2, used: 2, remaining: 0, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 1 } });
     t.clock.advance(HOUR);
     const refused = await post(t, '/batteries/b1/operation-mode', { operationMode: 'IMPORT_FOCUS' });
     expect(refused.status).toBe(429);
-    expect((await refused.json()).error).toMatchObject({ used: 2, bySource: { gateway: 1, other: 1 } });
+    expect((await refused.json()).error).toMatchObject({ used: 2, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 1 } });
     expect(enode.commandRequests()).toHaveLength(1);
   });
 
@@ -158,6 +158,6 @@ describe('gateway: the daily budget counts actions of other callers of the Enode
     await reportAction(t, batteryAction('smart-b2', 'b2', createdMs, 'CONFIRMED'));
     await reportAction(t, batteryAction('smart-b1', 'b1', createdMs, 'PENDING'));
     await reportAction(t, batteryAction('smart-b1', 'b1', createdMs, 'CONFIRMED'));
-    expect((await sendResolved(t, 'SELF_RELIANCE')).budget).toEqual({ limit: 2, used: 2, remaining: 0, bySource: { gateway: 1, other: 1 } });
+    expect((await sendResolved(t, 'SELF_RELIANCE')).budget).toEqual({ limit: 2, used: 2, remaining: 0, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 1 } });
   });
 });

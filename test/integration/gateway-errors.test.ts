@@ -26,11 +26,19 @@ describe('mapping Enode failures (unit)', () => {
     expect(err?.details).toEqual({ enode: { status: 400, title: 'Bad Request', detail: 'Vehicle is fully charged', issues: [{ path: 'action', message: 'x' }] } });
   });
 
-  it('422 → ENODE_UNPROCESSABLE (422), explaining schedules and smart charging', () => {
-    const err = mapEnodeError(new EnodeValidationError({ ...PATH, status: 422, problem: { title: 'Unprocessable Entity', detail: 'Controlled by a schedule' } }));
+  it('422 that names no schedule or smart charging → ENODE_UNPROCESSABLE (422), explaining schedules and smart charging', () => {
+    const err = mapEnodeError(new EnodeValidationError({ ...PATH, status: 422, problem: { title: 'Unprocessable Entity', detail: 'The vehicle cannot be controlled now' } }));
     expect(err?.code).toBe('ENODE_UNPROCESSABLE');
     expect(codeToStatus(err!.code)).toBe(422);
-    expect(err?.message).toMatch(/Controlled by a schedule.*smart override/);
+    expect(err?.message).toMatch(/cannot be controlled now.*smart override/);
+  });
+
+  it('422 that names a schedule → CONTROLLED_BY_SCHEDULE (409), keeping Enode’s words (the 422 of issue 17)', () => {
+    const err = mapEnodeError(new EnodeValidationError({ ...PATH, status: 422, problem: { title: 'Unprocessable Entity', detail: 'Controlled by a schedule' } }));
+    expect(err?.code).toBe('CONTROLLED_BY_SCHEDULE');
+    expect(codeToStatus(err!.code)).toBe(409);
+    expect(err?.details).toEqual({ scheduleId: null, enode: { status: 422, title: 'Unprocessable Entity', detail: 'Controlled by a schedule' } });
+    expect(err?.message).toMatch(/Controlled by a schedule.*disable the schedule/);
   });
 
   it('404 → ENODE_NOT_FOUND (404)', () => {
@@ -86,10 +94,11 @@ describe('mapping Enode failures (unit)', () => {
       interventionIds: ['i'],
     });
     expect(refusalError({ reason: 'ACTION_PENDING', message: 'm', actionId: 'a1' }, now)).toMatchObject({ code: 'ACTION_PENDING', details: { pendingActionId: 'a1' } });
-    const limit = refusalError({ reason: 'DAILY_COMMAND_LIMIT', message: 'm', budget: { limit: 6, used: 6, remaining: 0, bySource: { gateway: 4, other: 2 }, nextAllowedAtMs: now + 90_000 } }, now);
+    const bySource = { gateway: 4, schedule: 1, smartCharging: 0, other: 1 };
+    const limit = refusalError({ reason: 'DAILY_COMMAND_LIMIT', message: 'm', budget: { limit: 6, used: 6, remaining: 0, bySource, nextAllowedAtMs: now + 90_000 } }, now);
     expect(limit.code).toBe('DAILY_COMMAND_LIMIT');
     expect(codeToStatus(limit.code)).toBe(429);
-    expect(limit.details).toEqual({ limit: 6, used: 6, bySource: { gateway: 4, other: 2 }, nextAllowedAt: '2026-03-01T12:01:30.000Z', retryAfterSeconds: 90 });
+    expect(limit.details).toEqual({ limit: 6, used: 6, bySource, nextAllowedAt: '2026-03-01T12:01:30.000Z', retryAfterSeconds: 90 });
   });
 });
 

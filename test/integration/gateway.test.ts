@@ -100,7 +100,7 @@ describe('command gateway: sending', () => {
     expect(Object.keys(out).sort()).toEqual(['action', 'budget', 'commandId', 'notes', 'outcome']);
     expect(out.outcome).toBe('sent');
     expect(out.notes).toEqual([]);
-    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, other: 0 } });
+    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 0 } });
     // The action exactly as GET /api/v1/actions/{id} shows it, created by us.
     const shown = await (await api(t, `/actions/${out.action.id}`)).json();
     expect(out.action).toEqual(shown);
@@ -129,7 +129,7 @@ describe('command gateway: sending', () => {
     expect(out.outcome).toBe('collapsed');
     expect(out.action).toEqual(first.action);
     expect(out.notes).toEqual([expect.objectContaining({ code: 'COLLAPSED', actionId: first.action.id })]);
-    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, other: 0 } });
+    expect(out.budget).toEqual({ limit: 6, used: 1, remaining: 5, bySource: { gateway: 1, schedule: 0, smartCharging: 0, other: 0 } });
     expect(enode.commandRequests()).toHaveLength(1);
     expect((await commandLog(t)).map((r) => [r['outcome'], r['action_id']])).toEqual([
       ['sent', first.action.id],
@@ -256,7 +256,7 @@ describe('command gateway: daily budget', () => {
     expect(res.status).toBe(200);
     const out = await res.json();
     expect(out.notes.map((n: { code: string }) => n.code)).toEqual(['DAILY_LIMIT_OVERRIDDEN']);
-    expect(out.budget).toEqual({ limit: 2, used: 3, remaining: 0, bySource: { gateway: 3, other: 0 } });
+    expect(out.budget).toEqual({ limit: 2, used: 3, remaining: 0, bySource: { gateway: 3, schedule: 0, smartCharging: 0, other: 0 } });
     expect(enode.commandRequests()).toHaveLength(3);
     expect((await commandLog(t)).at(-1)).toMatchObject({ outcome: 'sent', override: 1 });
     // Counted: without the flag the next one is still refused.

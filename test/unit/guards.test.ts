@@ -186,7 +186,7 @@ describe('daily budget', () => {
       limit: 6,
       used: 2,
       remaining: 4,
-      bySource: { gateway: 2, other: 0 },
+      bySource: { gateway: 2, schedule: 0, smartCharging: 0, other: 0 },
       nextAllowedAtMs: null,
     });
   });
@@ -194,7 +194,7 @@ describe('daily budget', () => {
   it("counts other callers' actions with the gateway's commands, each source apart, in the same window", () => {
     const gateway = [NOW - 5 * HOUR, NOW - 3 * HOUR];
     const other = [NOW - BUDGET_WINDOW_MS, NOW - 4 * HOUR, NOW - HOUR];
-    expect(dailyBudget(gateway, 6, NOW, other)).toEqual({ limit: 6, used: 4, remaining: 2, bySource: { gateway: 2, other: 2 }, nextAllowedAtMs: null });
+    expect(dailyBudget(gateway, 6, NOW, other)).toEqual({ limit: 6, used: 4, remaining: 2, bySource: { gateway: 2, schedule: 0, smartCharging: 0, other: 2 }, nextAllowedAtMs: null });
   });
 
   it("at the limit with other callers' actions, the next command fits when the oldest of either source leaves", () => {
