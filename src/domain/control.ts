@@ -43,6 +43,12 @@ export interface ControlStatus {
   /** Later changes of `expected` it already announces, oldest first. */
   upcoming: Array<{ atMs: number; expected: Record<string, unknown> }>;
   override: ControlOverride | null;
+  /**
+   * What a CHARGE schedule's expectation is made of (`isChargingExpectedParts`): the schedule's own
+   * rule (`shouldCharge`) and whether the device is plugged in. Enode acts when its rule turns; a
+   * `needsCharge` that follows the device (a charger with a car Enode does not know) does not.
+   */
+  basis?: { shouldCharge: boolean | null; isPluggedIn: boolean | null };
 }
 
 /** A payload we cannot read as a status; the event is then kept as a system event only. */
@@ -128,7 +134,10 @@ export function scheduleStatus(status: unknown, schedule: unknown, userId: strin
     }
   }
   upcoming.sort((a, b) => a.atMs - b.atMs);
+  const parts = s.scheduleType === 'TEMPERATURE' ? null : (s.isChargingExpectedParts as Obj | null | undefined);
+  const flag = (v: unknown) => (typeof v === 'boolean' ? v : null);
   return {
+    ...(parts && typeof parts === 'object' ? { basis: { shouldCharge: flag(parts.shouldCharge), isPluggedIn: flag(parts.isPluggedIn) } } : {}),
     source: 'schedule',
     id,
     subjectId: id,
@@ -235,10 +244,76 @@ const HVAC_FIELDS = new Set(['hvacMode', 'holdType', 'heatSetpoint', 'coolSetpoi
  * leaves coolSetpoint to the device).
  */
 export function expectationMatches(expected: Record<string, unknown>, field: string, to: unknown, after: Record<string, unknown>): boolean {
+  const siblings = HVAC_FIELDS.has(field) ? Object.entries(expected).filter(([g]) => HVAC_FIELDS.has(g)) : [];
+  // One thermostat target sets mode, hold and setpoints together: a step that contradicts any of
+  // them (an owner's hold of another mode or setpoint) is not the schedule's.
+  if (siblings.some(([g, v]) => isKnown(after[g]) && !sameValue(after[g], v))) return false;
   if (field in expected) return sameValue(expected[field], to);
-  if (!HVAC_FIELDS.has(field)) return false;
-  const siblings = Object.entries(expected).filter(([g]) => HVAC_FIELDS.has(g));
   return siblings.length > 0 && siblings.every(([g, v]) => sameValue(after[g], v));
+}
+
+/**
+ * States in which a status reports the control acting on the device (a schedule executing or
+ * aligned, a plan starting or stopping): a change towards what such a status asks, near its time,
+ * is its doing. MISALIGNED, a failed start or stop, an interruption report someone else's change.
+ */
+const ACTING_STATES = new Set([
+  'ALIGNED',
+  'PENDING',
+  'PLAN:EXECUTING:STARTING',
+  'PLAN:EXECUTING:STARTED',
+  'PLAN:EXECUTING:STOPPING',
+  'PLAN:EXECUTING:STOPPED',
+  'PLAN:EXECUTING:STOPPED:AWAITING_PRICES',
+]);
+
+/**
+ * Whether a schedule's own rule turned (`shouldCharge`); true when either side does not say. A
+ * plug-in is left out: a start at plug-in is the plug-in's (natural), and between two statuses
+ * we hold the device may have been plugged in with the status that said so lost.
+ */
+function basisTurned(before: ControlStatus['basis'], now: ControlStatus['basis']): boolean {
+  if (!before || !now || before.shouldCharge === null || now.shouldCharge === null) return true;
+  return before.shouldCharge !== now.shouldCharge;
+}
+
+/** States that report the control sending its command now: evidence of acting by themselves. */
+const EXECUTING_NOW = new Set(['PENDING', 'PLAN:EXECUTING:STARTING', 'PLAN:EXECUTING:STOPPING']);
+
+/**
+ * Where a control turned to asking `field = to` within [fromMs, untilMs]: a status of an acting
+ * state taking effect then, or a flip the status in force announced for then. Null when none did:
+ * a control that merely still asks for the value does not account for a change long after it
+ * acted (it acts when its expectation turns; a third party may move the device at any time).
+ */
+export function controlTurnedTo(
+  statuses: readonly ControlStatus[],
+  field: string,
+  to: unknown,
+  after: Record<string, unknown>,
+  fromMs: number,
+  untilMs: number,
+): ControlStatus | null {
+  const sameControl = (a: ControlStatus, b: ControlStatus) => a.source === b.source && a.subjectId === b.subjectId && a.deviceId === b.deviceId;
+  for (const s of statuses) {
+    if (s.atMs < fromMs || s.atMs > untilMs || !s.active || !ACTING_STATES.has(s.state) || !expectationMatches(s.expected, field, to, after)) continue;
+    // A turn: the control is executing now (PENDING, STARTING, STOPPING), or it asked otherwise just before. A status
+    // that only reports the device back where the control already wanted it (MISALIGNED →
+    // ALIGNED), or the first we know of the control, says nothing of who moved the device.
+    const before = controlsAt(statuses, s.atMs - 1).find((c) => sameControl(c.status, s));
+    if (EXECUTING_NOW.has(s.state)) return s;
+    if (before && !expectationMatches(before.expected, field, to, after) && basisTurned(before.status.basis, s.basis)) return s;
+  }
+  for (const s of statuses) {
+    if (!s.active) continue;
+    for (const u of s.upcoming) {
+      if (u.atMs < fromMs || u.atMs > untilMs) continue;
+      // Announced by the status still in force when the flip came (a newer status replaces the announcement).
+      const inForce = controlsAt(statuses, u.atMs).find((c) => sameControl(c.status, s));
+      if (inForce?.status === s && expectationMatches(inForce.expected, field, to, after)) return s;
+    }
+  }
+  return null;
 }
 
 /** Whether an expectation asks for another value of the field than the one it moved to. */

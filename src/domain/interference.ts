@@ -6,7 +6,7 @@
  * deterministic finding key.
  */
 import type { ActionOrigin, ActionRecord } from './actions.js';
-import { controlsAt, expectationContradicts, expectationMatches, type AutomationCause, type ControlAt, type ControlStatus } from './control.js';
+import { controlsAt, controlTurnedTo, expectationContradicts, expectationMatches, type AutomationCause, type ControlAt, type ControlStatus } from './control.js';
 import type { FieldChange } from './findings.js';
 import { STALE_AFTER_MS } from './polling.js';
 import { parseTimeMs } from './time.js';
@@ -300,13 +300,17 @@ function isChargeComplete(ctx: Record<string, unknown>): boolean {
  * initialising) in the previous snapshot, or plugged in at most plugInWindowMs before, per the
  * history (cars often report the plug first and the charging a moment later). Order-independent.
  */
-function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings): boolean {
+function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s: InterferenceSettings, controls: readonly ControlStatus[] = []): boolean {
   if (!isPlugged(t.after.context)) return false;
   if (isUnplugged(t.before.context) || t.before.context.powerDeliveryState === 'PLUGGED_IN:INITIALIZING') return true;
   const lastUnpluggedMs = latestAtMs(history, (o) => o.atMs < t.atMs && isUnplugged(o.context));
   if (lastUnpluggedMs === null) return false;
   const pluggedAtMs = earliestAtMs(history, (o) => o.atMs > lastUnpluggedMs && o.atMs <= t.atMs && isPlugged(o.context));
-  return pluggedAtMs !== null && t.atMs - pluggedAtMs <= s.plugInWindowMs;
+  if (pluggedAtMs === null || t.atMs - pluggedAtMs > s.plugInWindowMs) return false;
+  // The session already charged and a schedule or plan stopped it: starting again against it is
+  // no auto-start of the plug-in (the car did that once), it is someone's doing.
+  if (controlAgainst(t, controls) === null) return true;
+  return !history.some((o) => o.atMs >= pluggedAtMs && o.atMs < t.atMs && o.controlled.charging === true);
 }
 
 /** How far past a charger's stop its linked car's report may come and still tell why. */
@@ -326,7 +330,7 @@ function chargingCause(
   const planKnown = controls.some((c) => c.source === 'smart_charging');
   if (!planKnown && (t.after.smartChargingActive === true || t.before.smartChargingActive === true)) return { kind: 'natural', cause: 'smart_charging' };
   if (t.to === true) {
-    return s.plugInAutoStartIsNatural && startedAtPlugIn(t, history, s) ? { kind: 'natural', cause: 'plug_in' } : null;
+    return s.plugInAutoStartIsNatural && startedAtPlugIn(t, history, s, controls) ? { kind: 'natural', cause: 'plug_in' } : null;
   }
   if (isUnplugged(after)) return { kind: 'natural', cause: 'unplug' };
   if (isChargeComplete(after)) return { kind: 'natural', cause: 'charge_complete' };
@@ -411,10 +415,13 @@ function instantsAround(atMs: number, controls: readonly ControlStatus[], s: Int
  * The own automation that accounts for a change, if any:
  * - a smart override created around a charging start (from grace before it to matchWindow after
  *   its creation, not after it ended);
- * - an active schedule or smart charging plan that asked for the new value within grace of the
- *   change (device and Enode clocks differ; a status may take effect a moment after the device moved).
+ * - with the vendor action Enode sent for it seen (`withAction`): an active schedule or smart
+ *   charging plan that asked for the new value within grace of the change (device and Enode clocks
+ *   differ; a status may take effect a moment after the device moved);
+ * - without it (its webhook lost): a schedule or plan that turned to the new value within
+ *   matchWindow before the change (up to grace after) — an execution, not a mere expectation.
  */
-export function automationFor(t: Transition, controls: readonly ControlStatus[], s: InterferenceSettings): Explanation | null {
+export function automationFor(t: Transition, controls: readonly ControlStatus[], s: InterferenceSettings, withAction = false): Explanation | null {
   if (controls.length === 0) return null;
   if (t.field === 'charging' && t.to === true) {
     for (const c of controls) {
@@ -423,6 +430,10 @@ export function automationFor(t: Transition, controls: readonly ControlStatus[],
       if (o.endedAtMs !== null && t.atMs > o.endedAtMs + s.graceMs) continue;
       return { kind: 'automation', cause: 'smart_override', controlId: o.actionId };
     }
+  }
+  if (!withAction) {
+    const turned = controlTurnedTo(controls, t.field, t.to, t.after.controlled, t.atMs - s.matchWindowMs, t.atMs + s.graceMs);
+    return turned ? { kind: 'automation', cause: AUTOMATION_OF_SOURCE[turned.source], controlId: turned.id } : null;
   }
   for (const at of instantsAround(t.atMs, controls, s)) {
     for (const c of controlsAt(controls, at)) {
@@ -463,7 +474,7 @@ export function explainTransition(
 ): Explanation {
   const own = explainingAction(transition, actions, settings) ?? reachedIntent(transition, actions, history, settings);
   if (own?.origin === 'gateway') return { kind: 'own_action', actionId: own.id };
-  const automation = automationFor(transition, controls, settings);
+  const automation = automationFor(transition, controls, settings, own !== null);
   if (automation) return own && automation.kind === 'automation' ? { ...automation, actionId: own.id } : automation;
   if (own) return { kind: 'own_action', actionId: own.id };
   return naturalCause(deviceType, transition, history, settings, partners, controls) ?? { kind: 'unexplained' };

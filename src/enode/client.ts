@@ -302,6 +302,21 @@ export class EnodeClient implements EnodeApi {
     return this.requestObject('DELETE', smartOverridePath(vehicleId));
   }
 
+  /** `GET /vehicles/{id}/smart-charging-status` (Enode's SmartChargingStatus; parsed by domain/control.ts where it is applied). */
+  getSmartChargingStatus(vehicleId: string): Promise<unknown> {
+    return this.requestObject('GET', `${devicePath('vehicle', vehicleId)}/smart-charging-status`);
+  }
+
+  /** `GET /schedules/{id}` (Enode's ScheduleResponse). */
+  getSchedule(scheduleId: string): Promise<unknown> {
+    return this.requestObject('GET', `/schedules/${segment(scheduleId)}`);
+  }
+
+  /** `GET /schedules/{id}/status` (Enode's ScheduleStatus). */
+  getScheduleStatus(scheduleId: string): Promise<unknown> {
+    return this.requestObject('GET', `/schedules/${segment(scheduleId)}/status`);
+  }
+
   /** `GET /webhooks/{id}`. */
   async getWebhook(id: string): Promise<EnodeWebhook> {
     const path = `/webhooks/${segment(id)}`;

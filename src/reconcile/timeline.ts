@@ -5,7 +5,7 @@ import { findingFields, findingView, type FindingColumns, type FindingView } fro
 import type { ReadStore, TimelineAction, TimelineParts } from '../store/read.js';
 
 /** Order of entry types at the same instant: what was asked, what Enode did, what was seen, what it meant. */
-const RANK = { command: 0, action: 1, observation: 2, finding: 3 } as const;
+const RANK = { command: 0, action: 1, observation: 2, finding: 3, control: 4 } as const;
 export type TimelineEntryType = keyof typeof RANK;
 
 /** Sort key of a timeline entry: [device time ms, type rank, id]; also the timeline's page cursor. */
@@ -53,7 +53,9 @@ export type TimelineEntry =
     }
   | { type: 'action'; at: string; action: ReturnType<typeof presentAction> }
   | { type: 'command'; at: string; command: TimelineCommandView }
-  | { type: 'finding'; at: string; finding: FindingView };
+  | { type: 'finding'; at: string; finding: FindingView }
+  /** A schedule's or smart charging's status taking effect (domain/control.ts ControlStatus). */
+  | { type: 'control'; at: string; control: unknown };
 
 export interface KeyedTimelineEntry {
   key: TimelineKey;
@@ -167,6 +169,10 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
     const key = inWindow('finding', f.observedAtMs, f.id);
     if (key) entries.push({ key, entry: { type: 'finding', at: at(f.observedAtMs), finding: findingOf(f) } });
   }
+  for (const c of parts.controls ?? []) {
+    const key = inWindow('control', c.atMs, c.id);
+    if (key) entries.push({ key, entry: { type: 'control', at: at(c.atMs), control: parseStoredJson(c.status) } });
+  }
   entries.sort((a, b) => compareTimelineKeys(a.key, b.key));
   return entries;
 }
@@ -206,7 +212,7 @@ export async function timelinePage(
   return { entries: shown, next: entries.length > limit && last ? last.key : null };
 }
 
-/** A timeline cursor as `pagination.after` carries it (decoded): [device time ms, type rank 0…3, id]; anything else is a 400. */
+/** A timeline cursor as `pagination.after` carries it (decoded): [device time ms, type rank 0…4, id]; anything else is a 400. */
 export function timelineCursor(after: Array<string | number> | undefined): TimelineKey | undefined {
   if (!after) return undefined;
   const [ms, rank, id] = after;
@@ -217,7 +223,7 @@ export function timelineCursor(after: Array<string | number> | undefined): Timel
     typeof rank === 'number' &&
     Number.isInteger(rank) &&
     rank >= 0 &&
-    rank <= 3 &&
+    rank <= 4 &&
     typeof id === 'string' &&
     // Observations are keyed by their row id, zero-padded to 16 digits.
     (rank !== RANK.observation || /^\d{16}$/.test(id));

@@ -222,7 +222,16 @@ export interface TimelineRange {
 }
 
 /** The pieces of one timeline page, each source in timeline order and bounded by `limit`. */
+/** A schedule or smart charging status of the device (ControlStatus JSON text), keyed by its hash. */
+export interface TimelineControl {
+  id: string;
+  atMs: number;
+  status: string;
+}
+
 export interface TimelineParts {
+  /** Schedule and smart charging statuses (absent: none read). */
+  controls?: TimelineControl[];
   observations: TimelineObservation[];
   transitions: TimelineTransition[];
   actions: TimelineAction[];
@@ -340,6 +349,8 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, C
    * time of effect: the gateway's view of what controls the device now.
    */
   controlStatuses(deviceId: string, limit: number): Promise<ControlStatus[]>;
+  /** Every Enode schedule a status was stored for, with its user (the resync reads each one's status). */
+  knownSchedules(): Promise<Array<{ id: string; userId: string }>>;
   /** By id; keyset: the last id shown; `limit + 1` rows. */
   listDevices(f: { type?: string | undefined; userId?: string | undefined; after?: string | undefined; limit: number }): Promise<DeviceRecord[]>;
   /** One delivery with its body (from `delivery_bodies`, or the row itself for deliveries stored before it existed). */
@@ -557,8 +568,13 @@ function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActi
 
 type DeviceRow = Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>;
 
-function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices' | 'controlStatuses'> {
+function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices' | 'controlStatuses' | 'knownSchedules'> {
   return {
+    knownSchedules: () =>
+      reader.all<{ id: string; userId: string }>(
+        `SELECT subject_id AS "id", min(user_id) AS "userId" FROM control_statuses WHERE source = 'schedule' GROUP BY subject_id ORDER BY subject_id`,
+      ),
+
     async controlStatuses(deviceId, limit) {
       const rows = await reader.all<{ status: string }>(
         `SELECT status FROM control_statuses WHERE device_id = ? ORDER BY at_ms DESC, hash DESC LIMIT ?`,
@@ -683,7 +699,8 @@ function timelineReads(reader: SqlReader): Pick<ReadStore, 'timelinePage'> {
       const obs = timelineAfter('observed_at_ms', 'id', { ...window(2), id: /^\d{1,16}$/.test(cursorId) ? Number(cursorId) : 0 });
       const cmd = timelineAfter('requested_at_ms', 'id', window(0));
       const fnd = timelineAfter('observed_at_ms', 'id', window(3));
-      const [observationRows, actions, commandRows, findings] = await Promise.all([
+      const ctl = timelineAfter('at_ms', 'hash', window(4));
+      const [observationRows, actions, commandRows, findings, controls] = await Promise.all([
         reader.all<Raw<TimelineObservation, 'stale'>>(
           `SELECT id, observed_at_ms AS "atMs", received_at AS "receivedAtMs", source, event, stale, CAST(controlled AS TEXT) AS controlled,
              CAST(context AS TEXT) AS context
@@ -697,9 +714,20 @@ function timelineReads(reader: SqlReader): Pick<ReadStore, 'timelinePage'> {
           [deviceId, ...cmd.params, limit],
         ),
         reader.all<FindingRecord>(`SELECT ${FINDING_COLUMNS} FROM findings WHERE device_id = ? AND ${fnd.sql} ORDER BY observed_at_ms, id LIMIT ?`, [deviceId, ...fnd.params, limit]),
+        reader.all<{ id: string; atMs: unknown; status: string }>(
+          `SELECT hash AS "id", at_ms AS "atMs", status FROM control_statuses WHERE device_id = ? AND ${ctl.sql} ORDER BY at_ms, hash LIMIT ?`,
+          [deviceId, ...ctl.params, limit],
+        ),
       ]);
       const observations = observationRows.map((o) => ({ ...o, id: num(o.id), stale: bool(o.stale) }));
-      return { observations, transitions: await transitionsOf(reader, deviceId, observations), actions, commands: commandRows.map((c) => ({ ...c, override: bool(c.override) })), findings };
+      return {
+        observations,
+        transitions: await transitionsOf(reader, deviceId, observations),
+        actions,
+        commands: commandRows.map((c) => ({ ...c, override: bool(c.override) })),
+        findings,
+        controls: controls.map((c) => ({ ...c, atMs: num(c.atMs) })),
+      };
     },
   };
 }

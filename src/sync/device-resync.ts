@@ -1,3 +1,4 @@
+import { resyncControls, smartChargingEnabled, type ControlStatusApi } from './control-resync.js';
 import { errorStatus, type SyncDeps } from './types.js';
 
 /** Device kinds listed by a full resync; Enode answers 404 for kinds a client has none of on some setups. */
@@ -29,6 +30,8 @@ export interface ResyncReport {
 export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string, signal: AbortSignal = new AbortController().signal): Promise<ResyncReport> {
   const report: ResyncReport = { reason, devices: 0, applied: 0, failed: 0, byType: {}, finished: false };
   deps.logger.info({ reason }, 'device resync started');
+  // Vehicles with smart charging on: their plan statuses are read after the listing.
+  const smartVehicles: Array<{ id: string; userId: string }> = [];
   for (const type of RESYNC_TYPES) {
     if (signal.aborted) break;
     let batch: unknown[] = [];
@@ -48,6 +51,7 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
         report.devices++;
         report.byType[type] = (report.byType[type] ?? 0) + 1;
         batch.push({ event: `user:${type}:updated`, createdAt: now.toISOString(), [type]: device });
+        if (type === 'vehicle' && smartChargingEnabled(device) && typeof device.userId === 'string') smartVehicles.push({ id: device.id, userId: device.userId });
         if (batch.length >= APPLY_BATCH) await flush();
         // Before asking for the next device, which at a page's end fetches the next page (Enode
         // may answer pages smaller than a batch): leaving the loop here ends the listing.
@@ -62,6 +66,14 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
     }
     if ((report.byType[type] ?? 0) > 0) deps.logger.info({ type, devices: report.byType[type] }, 'device resync progress');
   }
+  if (signal.aborted) {
+    deps.logger.info(report, 'device resync stopped early: told to stop');
+    return report;
+  }
+  const knownSchedules = deps.read.knownSchedules?.bind(deps.read) ?? (async () => []);
+  const controls = await resyncControls({ store: deps.store, logger: deps.logger, enode: deps.enode as ControlStatusApi, knownSchedules }, smartVehicles, now, signal);
+  if (controls.smartCharging + controls.schedules + controls.failed > 0) deps.logger.info(controls, 'device resync read schedule and smart charging statuses');
+  report.failed += controls.failed;
   if (signal.aborted) {
     deps.logger.info(report, 'device resync stopped early: told to stop');
     return report;

@@ -42,4 +42,33 @@ describe('reconciler against the simulator’s ground truth', () => {
     },
     TIMEOUT_MS,
   );
+
+  it(
+    `with Enode Schedules on a fifth of the devices and smart charging on a third of the vehicles (${HOURS} h), their changes are own automation and interference still scores ≥ 0.99`,
+    async () => {
+      const score = await runInterferenceScenario({
+        seed: 5,
+        devices: 100,
+        hours: HOURS,
+        interferenceRate: 0.4,
+        dropRate: 0.1,
+        duplicateRate: 0.05,
+        reorderRate: 0.05,
+        commandEveryMinutes: 5,
+        schedulesShare: 0.2,
+        smartChargingShare: 0.35,
+      });
+      const { mistakes, ...summary } = score;
+      console.info(`interference score with schedules and smart charging [${testEngine()}, ${HOURS} h]: ${JSON.stringify(summary)}`);
+      // The automation really acted: its changes are in the truth, and the daemon judged them.
+      expect(score.automationChanges).toBeGreaterThan(WHOLE_DAY ? 50 : 5);
+      expect(score.automationExplained).toBeGreaterThan(WHOLE_DAY ? 50 : 5);
+      expect(score.transitions).toBeGreaterThanOrEqual(MIN_TRANSITIONS);
+      expect(score.truePositives).toBeGreaterThan(MIN_TRUE_POSITIVES);
+      expect(score.waiting).toBe(0);
+      expect(score.precision, JSON.stringify(mistakes)).toBeGreaterThanOrEqual(0.99);
+      expect(score.recall, JSON.stringify(mistakes)).toBeGreaterThanOrEqual(0.99);
+    },
+    TIMEOUT_MS,
+  );
 });

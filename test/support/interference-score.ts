@@ -84,6 +84,9 @@ export interface Score {
   interferenceChanges: number;
   /** Real changes of controlled fields made by Enode Schedules, smart charging plans and overrides (never interference). */
   automationChanges: number;
+  /** Judged transitions the daemon explained as own automation (`enode_schedule`, `smart_charging_plan`, `smart_override`), by cause. */
+  automationExplained: number;
+  automationByCause: Record<string, number>;
   /** Webhook faults the simulator injected. */
   faults: { dropped: number; duplicated: number; reordered: number; eventsDelivered: number };
   /** Transitions whose change was first seen together with a later natural event (lost snapshots): not judged. */
@@ -212,6 +215,8 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
     findings: {},
     interferenceChanges,
     automationChanges,
+    automationExplained: 0,
+    automationByCause: {},
     faults: { dropped: truth.webhookStats.dropped, duplicated: truth.webhookStats.duplicated, reordered: truth.webhookStats.reordered, eventsDelivered: truth.webhookStats.eventsDelivered },
     waiting: 0,
     confounded: 0,
@@ -241,6 +246,11 @@ async function scoreScenario(o: ScenarioOptions, started: number, t: Awaited<Ret
       continue;
     }
     score.transitions++;
+    const explanation = JSON.parse(r.explanation) as { kind?: string; cause?: string };
+    if (explanation.kind === 'automation') {
+      score.automationExplained++;
+      score.automationByCause[String(explanation.cause)] = (score.automationByCause[String(explanation.cause)] ?? 0) + 1;
+    }
     // Only a third party's change is interference: own actions and own automations (Enode Schedules,
     // smart charging plans and overrides run for this client) never are, nor is the world itself.
     const expected = cause?.cause === 'interference';

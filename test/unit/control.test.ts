@@ -187,15 +187,35 @@ describe('the reconciler and the automation', () => {
 
   it('a plan stopping and later starting charging is smart_charging_plan; a third party starting it in between is a finding with the plan', () => {
     const statuses = [plan(0, 'PLAN:EXECUTING:STOPPING'), plan(1, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 120 }), plan(120, 'PLAN:EXECUTING:STARTING')];
-    const r = judge([car(-5, true), car(1, false), car(40, true), car(45, false), car(121, true)], statuses);
-    const explanations = r.transitions.map((t) => [t.atMs, t.explanation.kind === 'automation' ? t.explanation.cause : t.status]);
-    expect(explanations).toEqual([
+    const observations = [car(-5, true), car(1, false), car(40, true), car(45, false), car(121, true)];
+    const judged = (actions: ActionInput[]) => judge(observations, statuses, actions).transitions.map((t) => [t.atMs, t.explanation.kind === 'automation' ? t.explanation.cause : t.status]);
+    // The stop at 45 is long after the plan acted (minute 1): without Enode's action for it, it is anyone's.
+    expect(judged([])).toEqual([
       [at(1), 'smart_charging_plan'],
       [at(40), 'finding'],
-      [at(45), 'smart_charging_plan'],
+      [at(45), 'finding'],
       [at(121), 'smart_charging_plan'],
     ]);
-    expect(r.findings[0]?.evidence.control).toMatchObject({ source: 'smart_charging', id: 'plan-1', state: 'PLAN:EXECUTING:STOPPED', expected: { charging: false } });
+    // Enode's own STOP seen (the plan enforcing itself): the stop is the plan's, naming the action.
+    const enforce = act({ id: 'act-stop', state: 'CONFIRMED', kind: 'STOP', createdAtMs: at(44), completedAtMs: at(45) });
+    expect(judged([enforce])[2]).toEqual([at(45), 'smart_charging_plan']);
+    expect(judge(observations, statuses, [enforce]).transitions[2]?.explanation).toEqual({ kind: 'automation', cause: 'smart_charging_plan', controlId: 'plan-1', actionId: 'act-stop' });
+    expect(judge(observations, statuses).findings[0]?.evidence.control).toMatchObject({ source: 'smart_charging', id: 'plan-1', state: 'PLAN:EXECUTING:STOPPED', expected: { charging: false } });
+  });
+
+  it('the first status we hold of a schedule is no evidence that it moved the device (only a turn, or its action, is)', () => {
+    const r = judge([car(0, false), car(30, true)], [chargeSchedule(30, { expected: true })]);
+    expect(r.transitions[0]?.status).toBe('finding');
+    // The turn its earlier status announced (upcomingTransitions) is evidence.
+    const announced = judge([car(0, false), car(30, true)], [chargeSchedule(0, { expected: false, upcoming: [[30, true]] }), chargeSchedule(30, { expected: true })]);
+    expect(announced.transitions[0]?.explanation).toMatchObject({ kind: 'automation', cause: 'enode_schedule' });
+  });
+
+  it('a change towards what a schedule still asks, long after it acted, is not the schedule’s doing', () => {
+    // The schedule turned charging off at 0; someone starts it at 10 and someone stops it at 40.
+    const statuses = [chargeSchedule(-30, { expected: true }), chargeSchedule(0, { expected: false })];
+    const r = judge([car(-1, true), car(0, false), car(10, true), car(40, false)], statuses);
+    expect(r.transitions.map((t) => t.status)).toEqual(['explained', 'finding', 'finding']);
   });
 
   it('a smart override starting charging is smart_override, naming its vendor action', () => {
@@ -213,6 +233,19 @@ describe('the reconciler and the automation', () => {
     expect(judge(observations, [plan(0, 'PLAN:EXECUTING:STOPPED')]).transitions[0]?.status).toBe('finding');
   });
 
+  it('a restart against a plan soon after plug-in is no plug-in auto-start when the session already charged', () => {
+    const unplugged = car(0, false, { isPluggedIn: false, powerDeliveryState: 'UNPLUGGED' });
+    const statuses = [plan(2, 'PLAN:EXECUTING:STOPPING'), plan(3, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 120 })];
+    const r = judge([unplugged, car(1, true), car(3, false), car(6, true)], statuses);
+    expect(r.transitions.map((t) => [t.atMs, t.explanation.kind === 'unexplained' ? t.status : (t.explanation as { cause: string }).cause])).toEqual([
+      [at(1), 'plug_in'],
+      [at(3), 'smart_charging_plan'],
+      [at(6), 'finding'],
+    ]);
+    // Without a plan against it, a start soon after plug-in stays the plug-in's, as before.
+    expect(judge([unplugged, car(1, true), car(3, false), car(6, true)], []).transitions.map((t) => t.status)).toEqual(['explained', 'finding', 'explained']);
+  });
+
   it('natural causes still come first against a plan: an unplug stopping a started plan is no finding', () => {
     const r = judge([car(0, true), car(30, false, { isPluggedIn: false, powerDeliveryState: 'UNPLUGGED' })], [plan(0, 'PLAN:EXECUTING:STARTED')]);
     expect(r.transitions[0]?.explanation).toEqual({ kind: 'natural', cause: 'unplug' });
@@ -226,6 +259,11 @@ describe('the reconciler and the automation', () => {
   });
 
   it('a TEMPERATURE schedule accounts for the hold it sets on an HVAC, fields it leaves open included', () => {
+    const following = scheduleStatus(
+      { scheduleId: 'sch-h', scheduleType: 'TEMPERATURE', changedAt: iso(-30), state: 'ALIGNED', current: null, expected: { holdType: 'SCHEDULED' }, upcomingTransitions: [] },
+      { id: 'sch-h', targetId: 'car-1', targetType: 'hvac', isEnabled: true, defaultTargetState: { holdType: 'SCHEDULED' }, rules: [] },
+      'u1',
+    );
     const s = scheduleStatus(
       { scheduleId: 'sch-h', scheduleType: 'TEMPERATURE', changedAt: iso(0), state: 'ALIGNED', current: null, expected: { mode: 'HEAT', heatSetpoint: 21, holdType: 'PERMANENT' }, upcomingTransitions: [] },
       { id: 'sch-h', targetId: 'car-1', targetType: 'hvac', isEnabled: true, defaultTargetState: { holdType: 'SCHEDULED' }, rules: [] },
@@ -237,10 +275,10 @@ describe('the reconciler and the automation', () => {
       controlled: { hvacMode: mode, holdType, heatSetpoint: heat, coolSetpoint: cool },
       context: { isReachable: true },
     });
-    const followed = judge([hvac(0, 'AUTO', 'SCHEDULED', 18, 26), hvac(1, 'HEAT', 'PERMANENT', 21, null)], [s], [], 'hvac');
+    const followed = judge([hvac(0, 'AUTO', 'SCHEDULED', 18, 26), hvac(1, 'HEAT', 'PERMANENT', 21, null)], [following, s], [], 'hvac');
     expect(followed.findings).toEqual([]);
     expect(followed.transitions.every((t) => t.explanation.kind === 'automation')).toBe(true);
-    const against = judge([hvac(0, 'HEAT', 'PERMANENT', 21, null), hvac(30, 'COOL', 'PERMANENT', null, 23)], [s], [], 'hvac');
+    const against = judge([hvac(0, 'HEAT', 'PERMANENT', 21, null), hvac(30, 'COOL', 'PERMANENT', null, 23)], [following, s], [], 'hvac');
     expect(against.findings).toHaveLength(1);
     expect(against.findings[0]?.evidence.control).toMatchObject({ source: 'schedule', id: 'sch-h', expected: { hvacMode: 'HEAT' } });
   });

@@ -146,6 +146,19 @@ const EntryRow: FC<{ e: TimelineEntry }> = ({ e }) => {
           </td>
         </tr>
       );
+    case 'control': {
+      const c = (e.control ?? {}) as { source?: unknown; id?: unknown; state?: unknown; active?: unknown; expected?: unknown };
+      return (
+        <tr>
+          <td>{formatIso(e.at)}</td>
+          <td>{c.source === 'smart_charging' ? 'smart charging' : 'schedule'}</td>
+          <td class="mono">
+            {String(c.state ?? '?')} {c.active === true ? `expects ${formatControlled(c.expected)}` : '(not in control)'}
+          </td>
+          <td>{c.id ? <code>{String(c.id)}</code> : '—'}</td>
+        </tr>
+      );
+    }
   }
 };
 
