@@ -1,6 +1,5 @@
 import type Database from 'better-sqlite3';
 import {
-  CONTROL_BASELINE_ROWS,
   type FindingWrite,
   type QueuedDevice,
   type ReconcileRepo,
@@ -38,8 +37,12 @@ export function createReconcileRepo(sqlite: Database.Database): SqliteReconcileR
        WHERE device_id = ? AND observed_at_ms < ? ORDER BY observed_at_ms DESC LIMIT ${BASELINE_ROWS}`,
     ),
     controlsFrom: sqlite.prepare(`SELECT at_ms AS atMs, status FROM control_statuses WHERE device_id = ? AND at_ms >= ? ORDER BY at_ms, hash`),
+    // The newest status of each schedule and of smart charging before the window: those in force at its start.
     controlsBefore: sqlite.prepare(
-      `SELECT at_ms AS atMs, status FROM control_statuses WHERE device_id = ? AND at_ms < ? ORDER BY at_ms DESC, hash DESC LIMIT ${CONTROL_BASELINE_ROWS}`,
+      `SELECT c.at_ms AS atMs, c.status FROM control_statuses c
+         JOIN (SELECT source, subject_id, max(at_ms) AS m FROM control_statuses WHERE device_id = @deviceId AND at_ms < @fromMs GROUP BY source, subject_id) l
+           ON c.source = l.source AND c.subject_id = l.subject_id AND c.at_ms = l.m
+        WHERE c.device_id = @deviceId ORDER BY c.at_ms, c.hash`,
     ),
     actionsFor: sqlite.prepare(
       `SELECT id, target_id AS targetId, target_type AS targetType, user_id AS userId, kind, target, state,
@@ -88,7 +91,7 @@ export function createReconcileRepo(sqlite: Database.Database): SqliteReconcileR
     },
     /** Schedule and smart charging statuses from `fromMs` on, plus those before it that may still be in force. */
     controls(deviceId: string, fromMs: number): StoredControlStatus[] {
-      const before = (s.controlsBefore.all(deviceId, fromMs) as StoredControlStatus[]).reverse();
+      const before = s.controlsBefore.all({ deviceId, fromMs }) as StoredControlStatus[];
       return [...before, ...(s.controlsFrom.all(deviceId, fromMs) as StoredControlStatus[])];
     },
     /** Actions on the target last updated at or after `sinceMs` (an action's life ends at its last update). */

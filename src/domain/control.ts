@@ -36,6 +36,8 @@ export interface ControlStatus {
   state: string;
   /** When this status took effect (schedule `changedAt`, smart charging `stateChangedAt`), epoch ms. */
   atMs: number;
+  /** When Enode last updated it (smart charging `updatedAt`), epoch ms: orders statuses of one `atMs`. */
+  updatedAtMs?: number;
   /** Whether it controls the device: an enabled schedule not INACTIVE, a plan executing (not overridden). */
   active: boolean;
   /** The controlled values it asks for (reconciler field names); empty when it asks nothing. */
@@ -50,6 +52,12 @@ export interface ControlStatus {
    */
   basis?: { shouldCharge: boolean | null; isPluggedIn: boolean | null };
 }
+
+/**
+ * Not Enode's: the state enode-sync records for a schedule Enode answers 404 for (deleted without a
+ * last status reaching us), so that its last status stops being in force.
+ */
+export const DELETED_SCHEDULE_STATE = 'DELETED';
 
 /** A payload we cannot read as a status; the event is then kept as a system event only. */
 export class InvalidControlStatusError extends Error {
@@ -178,6 +186,7 @@ export function smartChargingStatus(value: unknown, fallbackUserId?: string): Co
   const userId = typeof s.userId === 'string' && s.userId !== '' ? s.userId : fallbackUserId;
   if (!userId) throw new InvalidControlStatusError('smartChargingStatus.userId: not a string');
   const state = str(s, 'state', 'smartChargingStatus');
+  const updatedAtMs = optionalTime(s.updatedAt);
   const atMs = optionalTime(s.stateChangedAt) ?? time(s, 'updatedAt', 'smartChargingStatus');
   const plan = s.plan !== null && typeof s.plan === 'object' ? (s.plan as Obj) : null;
   const override = parseOverride(s.smartOverride);
@@ -195,6 +204,7 @@ export function smartChargingStatus(value: unknown, fallbackUserId?: string): Co
     userId,
     state,
     atMs,
+    ...(updatedAtMs !== null ? { updatedAtMs } : {}),
     active: state.startsWith('PLAN:EXECUTING') && state !== 'PLAN:EXECUTING:OVERRIDDEN' && !overriding,
     expected,
     upcoming,
@@ -202,9 +212,18 @@ export function smartChargingStatus(value: unknown, fallbackUserId?: string): Co
   };
 }
 
-/** Newest status first among equals by time: the deterministic order statuses are read in. */
+/**
+ * The order of a control's statuses, a function of their content only (so that every reader,
+ * whatever order it read them in, takes the same one as in force): time of effect, then the time
+ * Enode last updated it (an override or a new plan may come without a state change), then the
+ * content itself.
+ */
 function byTime(a: ControlStatus, b: ControlStatus): number {
-  return a.atMs - b.atMs || (a.state < b.state ? -1 : a.state > b.state ? 1 : 0);
+  const d = a.atMs - b.atMs || (a.updatedAtMs ?? a.atMs) - (b.updatedAtMs ?? b.atMs);
+  if (d !== 0) return d;
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** A schedule or smart charging at one instant: the status in force and what it expects then. */

@@ -29,13 +29,21 @@ export function hasSnapshotRef(text: string): boolean {
   return text.includes(MARK_TEXT);
 }
 
+/** The reference of a stored `data`, or undefined (the text only mentions the mark: a snapshot holding that string). */
+function refOf(data: Record<string, unknown>): SnapshotRef | undefined {
+  const ref = data[MARK] as Partial<SnapshotRef> | null | undefined;
+  const device = data.device;
+  if (ref === null || typeof ref !== 'object' || typeof ref.delivery !== 'string' || !Number.isInteger(ref.index) || typeof ref.key !== 'string') return undefined;
+  return device !== null && typeof device === 'object' ? (ref as SnapshotRef) : undefined;
+}
+
 /** The deliveries whose bodies the rows reference. */
 export function referencedDeliveries(rows: ReadonlyArray<{ data: string }>): string[] {
   const ids = new Set<string>();
   for (const r of rows) {
     if (!hasSnapshotRef(r.data)) continue;
-    const ref = (JSON.parse(r.data) as Record<string, unknown>)[MARK] as SnapshotRef | undefined;
-    if (ref && typeof ref.delivery === 'string') ids.add(ref.delivery);
+    const ref = refOf(JSON.parse(r.data) as Record<string, unknown>);
+    if (ref) ids.add(ref.delivery);
   }
   return [...ids];
 }
@@ -78,7 +86,10 @@ export function fillSnapshots<T extends { data: string }>(rows: T[], bodies: Rea
   };
   for (const r of rows) {
     if (!hasSnapshotRef(r.data)) continue;
-    const { [MARK]: ref, ...data } = JSON.parse(r.data) as Record<string, unknown> & { [MARK]: SnapshotRef };
+    const parsed = JSON.parse(r.data) as Record<string, unknown>;
+    const ref = refOf(parsed);
+    if (!ref) continue;
+    const { [MARK]: _ref, ...data } = parsed;
     const device = data.device as Record<string, unknown>;
     const event = eventsOf(ref.delivery)?.[ref.index] as Record<string, unknown> | undefined;
     const snapshot = event?.[ref.key];

@@ -111,13 +111,12 @@ export function reconcileQueued(repo: ReconcileIO, logger: Logger, s: Interferen
     for (const id of [o.context.pluggedInChargerId, o.context.pluggedInVehicleId]) if (typeof id === 'string' && id !== q.deviceId) partners.add(id);
   }
   const partnerObservations: ObservationInput[] = [];
-  // Schedules and smart charging of the device; a linked device's speak for charging only (the session is one).
+  // Schedules and smart charging of the device and of its linked device: the session is one. Every
+  // status is kept (the newest of each decides, an ended plan included); a linked device's ask only
+  // for charging, so they judge nothing else.
   const controls: ControlStatus[] = repo.controls(q.deviceId, contextFrom).map(toControl);
   for (const partner of partners) {
-    for (const row of repo.controls(partner, contextFrom)) {
-      const c = toControl(row);
-      if ('charging' in c.expected || c.upcoming.some((u) => 'charging' in u.expected) || c.override) controls.push(c);
-    }
+    for (const row of repo.controls(partner, contextFrom)) controls.push(toControl(row));
     for (const row of repo.actions(partner, contextFrom - s.intentTtlMs - STALE_AFTER_MS)) {
       if (row.kind === 'START' || row.kind === 'STOP') actions.push(toAction(row));
     }

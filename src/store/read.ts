@@ -18,7 +18,16 @@
  */
 import { decodeStored } from '../api/safe-json.js';
 import type { ActionRecord as DomainActionRecord } from '../domain/actions.js';
-import type { ControlStatus } from '../domain/control.js';
+import { DELETED_SCHEDULE_STATE, type ControlStatus } from '../domain/control.js';
+
+/** A schedule or a vehicle's smart charging that enode-sync holds statuses of. */
+export interface KnownControl {
+  source: 'schedule' | 'smart_charging';
+  /** The schedule's id, or the vehicle's for smart charging. */
+  id: string;
+  userId: string;
+  deviceId: string;
+}
 import type { BudgetAction, BudgetCommand } from '../domain/guards.js';
 import type { FindingColumns } from '../domain/findings.js';
 import { parseTimeMs } from '../domain/time.js';
@@ -349,8 +358,12 @@ export interface ReadStore extends EngineReads, EventReads, SubscriptionReads, C
    * time of effect: the gateway's view of what controls the device now.
    */
   controlStatuses(deviceId: string, limit: number): Promise<ControlStatus[]>;
-  /** Every Enode schedule a status was stored for, with its user (the resync reads each one's status). */
-  knownSchedules(): Promise<Array<{ id: string; userId: string }>>;
+  /**
+   * Every schedule and every vehicle's smart charging a status was stored for, with its user and
+   * device, except schedules whose newest status says Enode deleted them (the resync reads each
+   * one's status again).
+   */
+  knownControls(): Promise<KnownControl[]>;
   /** By id; keyset: the last id shown; `limit + 1` rows. */
   listDevices(f: { type?: string | undefined; userId?: string | undefined; after?: string | undefined; limit: number }): Promise<DeviceRecord[]>;
   /** One delivery with its body (from `delivery_bodies`, or the row itself for deliveries stored before it existed). */
@@ -568,12 +581,25 @@ function actionReads(reader: SqlReader): Pick<ReadStore, 'getAction' | 'listActi
 
 type DeviceRow = Raw<DeviceRecord, 'snapshot' | 'controlled' | 'isReachable'>;
 
-function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices' | 'controlStatuses' | 'knownSchedules'> {
+function deviceReads(reader: SqlReader): Pick<ReadStore, 'getDevice' | 'listDevices' | 'controlStatuses' | 'knownControls'> {
   return {
-    knownSchedules: () =>
-      reader.all<{ id: string; userId: string }>(
-        `SELECT subject_id AS "id", min(user_id) AS "userId" FROM control_statuses WHERE source = 'schedule' GROUP BY subject_id ORDER BY subject_id`,
-      ),
+    async knownControls() {
+      const rows = await reader.all<KnownControl & { state: string }>(
+        `SELECT c.source, c.subject_id AS "id", c.user_id AS "userId", c.device_id AS "deviceId", c.state
+           FROM control_statuses c
+           JOIN (SELECT source, subject_id, device_id, max(at_ms) AS m FROM control_statuses GROUP BY source, subject_id, device_id) l
+             ON c.source = l.source AND c.subject_id = l.subject_id AND c.device_id = l.device_id AND c.at_ms = l.m
+          ORDER BY c.source, c.subject_id, c.device_id`,
+      );
+      const seen = new Map<string, KnownControl & { deleted: boolean }>();
+      for (const r of rows) {
+        const key = `${r.source}\n${r.id}\n${r.deviceId}`;
+        const held = seen.get(key);
+        // Statuses of one instant: deleted if any of them says so.
+        seen.set(key, { source: r.source, id: r.id, userId: r.userId, deviceId: r.deviceId, deleted: (held?.deleted ?? false) || r.state === DELETED_SCHEDULE_STATE });
+      }
+      return [...seen.values()].filter((c) => !c.deleted).map(({ deleted: _d, ...c }) => c);
+    },
 
     async controlStatuses(deviceId, limit) {
       const rows = await reader.all<{ status: string }>(

@@ -27,9 +27,6 @@ export interface StoredObservation {
   context: string;
 }
 
-/** How many statuses before a window are read: enough for the one in force of each schedule and of smart charging. */
-export const CONTROL_BASELINE_ROWS = 8;
-
 /** A schedule or smart charging status (ControlStatus JSON text) by its time of effect. */
 export interface StoredControlStatus {
   atMs: number;
@@ -79,7 +76,8 @@ export interface ReconcileRepo {
   observations(deviceId: string, fromMs: number): StoredObservation[];
   /**
    * The device's schedule and smart charging statuses that took effect from `fromMs` on, plus the
-   * newest few before it (those in force at `fromMs`), oldest first.
+   * newest of each schedule and of smart charging before it (those in force at `fromMs`; a reader
+   * may return more of the older ones: the newest decides), oldest first.
    */
   controls(deviceId: string, fromMs: number): StoredControlStatus[];
   /** Actions on the target last updated at or after `sinceMs`, by last update. */

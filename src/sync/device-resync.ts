@@ -70,9 +70,9 @@ export async function runDeviceResync(deps: SyncDeps, now: Date, reason: string,
     deps.logger.info(report, 'device resync stopped early: told to stop');
     return report;
   }
-  const knownSchedules = deps.read.knownSchedules?.bind(deps.read) ?? (async () => []);
-  const controls = await resyncControls({ store: deps.store, logger: deps.logger, enode: deps.enode as ControlStatusApi, knownSchedules }, smartVehicles, now, signal);
-  if (controls.smartCharging + controls.schedules + controls.failed > 0) deps.logger.info(controls, 'device resync read schedule and smart charging statuses');
+  const knownControls = deps.read.knownControls?.bind(deps.read) ?? (async () => []);
+  const controls = await resyncControls({ store: deps.store, logger: deps.logger, enode: deps.enode as ControlStatusApi, knownControls }, smartVehicles, now, signal);
+  if (controls.smartCharging + controls.schedules + controls.deleted + controls.failed > 0) deps.logger.info(controls, 'device resync read schedule and smart charging statuses');
   report.failed += controls.failed;
   if (signal.aborted) {
     deps.logger.info(report, 'device resync stopped early: told to stop');

@@ -23,7 +23,7 @@ export interface SyncDeps {
   clock: Clock;
   enode: SyncEnodeApi;
   store: Store;
-  read: Pick<ReadStore, 'pendingActions' | 'lastHeartbeat'> & Partial<Pick<ReadStore, 'knownSchedules'>>;
+  read: Pick<ReadStore, 'pendingActions' | 'lastHeartbeat'> & Partial<Pick<ReadStore, 'knownControls'>>;
   state: SyncState;
   /** Replicas sharing the database: a resync for lost events is taken under a fleet-wide lease. */
   fleet?: { leases: Leases; holder: string } | undefined;

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { activeControls } from '../../src/domain/control.js';
 import { createSimulator, inProcessFetch } from '../../src/simulator/index.js';
 import { runDeviceResync } from '../../src/sync/device-resync.js';
 import type { SyncDeps } from '../../src/sync/types.js';
@@ -80,5 +81,39 @@ describe('device resync: schedule and smart charging statuses', () => {
     // The same statuses read again are duplicates.
     expect(await count(t, 'schedule')).toBe(1);
     expect(await count(t, 'smart_charging')).toBe(smartVehicles.length);
+
+    // Enode deletes the schedule (no event says so): the next resync gets a 404 and records it
+    // deleted, so that its last status no longer holds the device; later resyncs stop asking.
+    const targetId = schedule.targetId;
+    expect(sim.automation.deleteSchedule(schedule.id)).toBe(true);
+    const third = await runDeviceResync(deps, t.clock.now(), 'test');
+    expect(third).toMatchObject({ finished: true, failed: 0 });
+    const newest = (await t.deps.read.controlStatuses(targetId, 20)).filter((c) => c.subjectId === schedule.id)[0];
+    expect(newest).toMatchObject({ state: 'DELETED', active: false, expected: {} });
+    expect(activeControls(await t.deps.read.controlStatuses(targetId, 20), t.clock.now().getTime()).filter((c) => c.status.subjectId === schedule.id)).toEqual([]);
+    paths.length = 0;
+    await runDeviceResync(deps, t.clock.now(), 'test');
+    expect(paths.some((p) => p.startsWith(`/schedules/${schedule.id}`))).toBe(false);
+  });
+
+  it('reads again a vehicle whose policy was turned off with the webhook lost: its stored plan stops being in force', async () => {
+    const { t, sim, deps, paths } = setup();
+    const vehicle = sim.world.list('vehicle').find((v) => (v.data as { smartChargingPolicy?: { isEnabled?: boolean } }).smartChargingPolicy?.isEnabled === true)!;
+    const id = vehicle.data.id as string;
+    const userId = vehicle.data.userId as string;
+    // We last heard of an executing plan (an hour ago)...
+    const hourAgo = new Date(sim.clock.nowMs() - 3_600_000).toISOString();
+    const planStatus = { updatedAt: hourAgo, vehicleId: id, userId, vendor: 'TESLA', state: 'PLAN:EXECUTING:STOPPED', stateChangedAt: hourAgo, consideration: null, plan: null, smartOverride: null };
+    await t.deps.store.applyEvents([{ event: 'user:vehicle:smart-charging-status-updated', createdAt: hourAgo, user: { id: userId }, smartChargingStatus: planStatus, updatedFields: [] }], 'poll');
+    expect(activeControls(await t.deps.read.controlStatuses(id, 20), t.clock.now().getTime()).map((c) => c.status.state)).toEqual(['PLAN:EXECUTING:STOPPED']);
+    // ...then the policy was turned off in Enode: the webhook never came and the listing no longer says "enabled".
+    expect(sim.automation.updatePolicy(id, { isEnabled: false }).ok).toBe(true);
+    sim.advance(60_000);
+    t.clock.advance(60_000);
+    await runDeviceResync(deps, t.clock.now(), 'test');
+    expect(paths).toContain(`/vehicles/${id}/smart-charging-status`);
+    const [after] = await t.deps.read.controlStatuses(id, 5);
+    expect(after).toMatchObject({ source: 'smart_charging', active: false });
+    expect(activeControls(await t.deps.read.controlStatuses(id, 20), t.clock.now().getTime())).toEqual([]);
   });
 });

@@ -140,6 +140,21 @@ describe('what a control expects at a time', () => {
     );
   });
 
+  it('statuses of one instant are ordered by their content, so every reader takes the same one: the newer update, whatever the read order', () => {
+    const override = { createdAt: iso(5), endedAt: null, targetType: 'vehicle', targetId: 'car-1', vendorActionId: 'act-o' };
+    // Enode updated the status (an override came) without a new state: same stateChangedAt.
+    const plain = plan(0, 'PLAN:EXECUTING:STOPPED');
+    const overridden = { ...plan(0, 'PLAN:EXECUTING:STOPPED', { override }), updatedAtMs: at(5) };
+    for (const order of [[plain, overridden], [overridden, plain]]) {
+      expect(controlsAt(order, at(10)).map((c) => c.status.override?.actionId ?? null)).toEqual(['act-o']);
+      expect(activeControls(order, at(10))).toEqual([]);
+    }
+    // Two statuses equal in every time still give one answer in either order.
+    const a = chargeSchedule(0, { expected: true });
+    const b = { ...chargeSchedule(0, { expected: false }) };
+    expect(controlsAt([a, b], at(1))).toEqual(controlsAt([b, a], at(1)));
+  });
+
   it('the gateway sees an active control only while it asks something and no override runs', () => {
     const override = { createdAt: iso(50), endedAt: iso(70), targetType: 'vehicle', targetId: 'car-1', vendorActionId: 'act-o' };
     const statuses = [plan(0, 'PLAN:EXECUTING:STOPPED'), plan(50, 'PLAN:EXECUTING:STOPPED', { override })];
@@ -246,6 +261,14 @@ describe('the reconciler and the automation', () => {
     expect(judge([unplugged, car(1, true), car(3, false), car(6, true)], []).transitions.map((t) => t.status)).toEqual(['explained', 'finding', 'explained']);
   });
 
+  it('a plan that ended is no longer in force: a later start is judged without it (a charger judged with its car’s statuses)', () => {
+    const ended = smartChargingStatus({ updatedAt: iso(10), vehicleId: 'car-1', userId: 'u1', vendor: 'TESLA', state: 'PLAN:ENDED:FINISHED', stateChangedAt: iso(10), consideration: null, plan: null, smartOverride: null });
+    const statuses = [plan(0, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 300 }), ended];
+    const r = judge([car(0, false), car(60, true)], statuses, [], 'charger');
+    expect(r.findings).toHaveLength(1);
+    expect(r.findings[0]?.evidence.control).toBeUndefined();
+  });
+
   it('natural causes still come first against a plan: an unplug stopping a started plan is no finding', () => {
     const r = judge([car(0, true), car(30, false, { isPluggedIn: false, powerDeliveryState: 'UNPLUGGED' })], [plan(0, 'PLAN:EXECUTING:STARTED')]);
     expect(r.transitions[0]?.explanation).toEqual({ kind: 'natural', cause: 'unplug' });
@@ -281,5 +304,19 @@ describe('the reconciler and the automation', () => {
     const against = judge([hvac(0, 'HEAT', 'PERMANENT', 21, null), hvac(30, 'COOL', 'PERMANENT', null, 23)], [following, s], [], 'hvac');
     expect(against.findings).toHaveLength(1);
     expect(against.findings[0]?.evidence.control).toMatchObject({ source: 'schedule', id: 'sch-h', expected: { hvacMode: 'HEAT' } });
+  });
+});
+
+describe('snapshot references in stored events', () => {
+  it('a row that only mentions the mark (a snapshot holding the string) is left as it is, beside a real reference', async () => {
+    const { dataWithSnapshotRef, fillSnapshots, referencedDeliveries } = await import('../../src/events/snapshot-ref.js');
+    const mention = { data: JSON.stringify({ device: { id: 'h1', controlled: {}, snapshot: { information: { displayName: '"$snapshot"' } } }, changes: [] }) };
+    const real = { data: dataWithSnapshotRef({ device: { id: 'v1', controlled: {}, snapshot: { id: 'v1' } }, changes: [] }, { delivery: 'd1', index: 0, key: 'vehicle' }) };
+    const before = mention.data;
+    expect(referencedDeliveries([mention, real])).toEqual(['d1']);
+    const body = new TextEncoder().encode(JSON.stringify([{ event: 'user:vehicle:updated', vehicle: { id: 'v1', vin: 'X' } }]));
+    fillSnapshots([mention, real], new Map([['d1', body]]));
+    expect(mention.data).toBe(before);
+    expect(JSON.parse(real.data)).toEqual({ device: { id: 'v1', controlled: {}, snapshot: { id: 'v1', vin: 'X' } }, changes: [] });
   });
 });

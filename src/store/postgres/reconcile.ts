@@ -32,7 +32,7 @@ import type { Logger } from '../../logger.js';
 import { isStorageError } from '../../ingest/deliveries.js';
 import { interferenceSettings, reconcileQueued } from '../../reconcile/reconciler.js';
 import type { ReconcileArgs, ReconcileRun } from '../port.js';
-import { CONTROL_BASELINE_ROWS, type FindingWrite, type QueuedDevice, type ReconcileIO, type StoredAction, type StoredControlStatus, type StoredFinding, type StoredObservation, type TransitionWrite } from '../reconcile.js';
+import { type FindingWrite, type QueuedDevice, type ReconcileIO, type StoredAction, type StoredControlStatus, type StoredFinding, type StoredObservation, type TransitionWrite } from '../reconcile.js';
 import { alertEvent } from '../../events/facts.js';
 import { insertAlerts } from './alerts.js';
 import { appendEventsPostgres } from './events.js';
@@ -90,7 +90,7 @@ interface Loaded {
   devices: Map<string, { type: string; userId: string } | null>;
   /** Per device: every observation from `fromMs` on, plus BASELINE_ROWS before it, oldest first. */
   observations: Map<string, { fromMs: number; rows: Array<StoredObservation & { hash: string }> }>;
-  /** Per device, with its observations: every control status from `fromMs` on, plus CONTROL_BASELINE_ROWS before it. */
+  /** Per device, with its observations: every control status from `fromMs` on, plus the newest of each control before it. */
   controls: Map<string, { fromMs: number; rows: StoredControlStatus[] }>;
   /** Per target: every action updated at or after `sinceMs`, by last update. */
   actions: Map<string, { sinceMs: number; rows: StoredAction[] }>;
@@ -155,8 +155,8 @@ function unitOfWork(loaded: Loaded, deviceId: string, settings: PgContext['setti
     controls(id, fromMs) {
       const l = loaded.controls.get(id);
       if (!l || l.fromMs > fromMs) throw new NeedMore({ kind: 'observations', deviceId: id, fromMs });
-      const before = l.rows.filter((c) => c.atMs < fromMs).slice(-CONTROL_BASELINE_ROWS);
-      return [...before, ...l.rows.filter((c) => c.atMs >= fromMs)];
+      // What was loaded before `fromMs`: at least the newest of each control (older ones change nothing).
+      return l.rows;
     },
     actions(targetId, sinceMs) {
       const l = loaded.actions.get(targetId);
@@ -265,8 +265,10 @@ async function load(client: pg.ClientBase, loaded: Loaded, req: LoadRequest): Pr
           CROSS JOIN LATERAL (
             (SELECT device_id, at_ms, status, hash FROM control_statuses WHERE device_id = q.device_id AND at_ms >= q.from_ms)
             UNION ALL
-            (SELECT device_id, at_ms, status, hash FROM control_statuses WHERE device_id = q.device_id AND at_ms < q.from_ms
-              ORDER BY at_ms DESC, hash COLLATE "C" DESC LIMIT ${CONTROL_BASELINE_ROWS})
+            (SELECT c.device_id, c.at_ms, c.status, c.hash FROM control_statuses c
+               JOIN (SELECT source, subject_id, max(at_ms) AS m FROM control_statuses WHERE device_id = q.device_id AND at_ms < q.from_ms GROUP BY source, subject_id) l
+                 ON c.source = l.source AND c.subject_id = l.subject_id AND c.at_ms = l.m
+              WHERE c.device_id = q.device_id)
           ) r) AS c,
        (SELECT json_agg(json_build_array(a.id, a.target_id, a.target_type, a.user_id, a.kind, a.target::text, a.state,
                  a.failure_reason::text, a.created_at, a.updated_at_ms, a.completed_at, a.origin))

@@ -40,8 +40,12 @@ const TARGETS: Array<{ table: string; sql: string }> = [
     sql: `DELETE FROM system_events WHERE id IN (SELECT id FROM system_events WHERE received_at < @cutoff ORDER BY received_at LIMIT ${BATCH})`,
   },
   {
+    // The newest status of each control stays whatever its age: it is the one in force.
     table: 'control_statuses',
-    sql: `DELETE FROM control_statuses WHERE id IN (SELECT id FROM control_statuses WHERE received_at < @cutoff ORDER BY received_at LIMIT ${BATCH})`,
+    sql: `DELETE FROM control_statuses WHERE id IN (
+            SELECT c.id FROM control_statuses c WHERE c.received_at < @cutoff
+               AND EXISTS (SELECT 1 FROM control_statuses n WHERE n.device_id = c.device_id AND n.source = c.source AND n.subject_id = c.subject_id AND n.at_ms > c.at_ms)
+             ORDER BY c.received_at LIMIT ${BATCH})`,
   },
   {
     table: 'alert_deliveries',
