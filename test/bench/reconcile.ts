@@ -5,7 +5,14 @@ import { runInterferenceScenario, type Score } from '../support/interference-sco
  * Findings against the simulator's ground truth: a simulated day of a fleet with 20 % of webhooks
  * dropped, duplicated or reordered, third parties interfering and our own commands every 5 min.
  */
-export async function reconcileScoreBench(o: { seeds: number[]; devices: number; hours: number }): Promise<Array<Score & { seed: number }>> {
+export async function reconcileScoreBench(o: {
+  seeds: number[];
+  devices: number;
+  hours: number;
+  /** Enode Schedules and smart charging in the fleet (issue 17; default none). */
+  schedulesShare?: number;
+  smartChargingShare?: number;
+}): Promise<Array<Score & { seed: number }>> {
   const out: Array<Score & { seed: number }> = [];
   for (const seed of o.seeds) {
     const score = await runInterferenceScenario({
@@ -17,6 +24,8 @@ export async function reconcileScoreBench(o: { seeds: number[]; devices: number;
       duplicateRate: 0.05,
       reorderRate: 0.05,
       commandEveryMinutes: 5,
+      ...(o.schedulesShare === undefined ? {} : { schedulesShare: o.schedulesShare }),
+      ...(o.smartChargingShare === undefined ? {} : { smartChargingShare: o.smartChargingShare }),
     });
     out.push({ ...score, seed });
   }

@@ -118,6 +118,15 @@ async function reconcileSections(lines: string[]) {
         `webhook faults: ${sc.faults.dropped} dropped, ${sc.faults.duplicated} duplicated, ${sc.faults.reordered} reordered of ${sc.faults.eventsDelivered} delivered; ${fmt(sc.seconds, 1)} s`,
     );
   }
+  const automated = await reconcileScoreBench({ seeds: [5], devices: env('BENCH_RECONCILE_DEVICES', 100), hours: env('BENCH_RECONCILE_HOURS', 24), schedulesShare: 0.2, smartChargingShare: 0.35 });
+  lines.push('', `## Reconciler with Enode's other levels of control: the same day with Enode Schedules on a fifth of the devices and smart charging on a third of the vehicles`);
+  for (const sc of automated) {
+    lines.push(
+      `seed ${sc.seed}: ${sc.transitions} transitions judged; precision ${fmt(sc.precision, 3)}, recall ${fmt(sc.recall, 3)} (aim ≥ 0.99 each; reference: the simulator's truth); TP ${sc.truePositives}, FP ${sc.falsePositives}, FN ${sc.falseNegatives}; ` +
+        `own automation: ${sc.automationChanges} real changes, ${sc.automationExplained} transitions explained as ${JSON.stringify(sc.automationByCause)}; ${fmt(sc.seconds, 1)} s`,
+    );
+  }
+  scores.push(...automated);
   const cost = await reconcileCostBench({
     smallFleet: env('BENCH_RECONCILE_SMALL_FLEET', 1_000),
     largeFleet: env('BENCH_RECONCILE_LARGE_FLEET', 20_000),
