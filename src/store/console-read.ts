@@ -187,11 +187,18 @@ export function consoleReads(reader: SqlReader): ConsoleReads {
     },
 
     async budgetedCommandsPerDevice(sinceMs, limit) {
+      // What the gateway's budget counts: its own commands, and the actions other callers of the
+      // client created (schedules, smart charging, …; by Enode's createdAt, bounded by the last update).
       const rows = await reader.all<{ deviceId: string; n: unknown }>(
-        `SELECT device_id AS "deviceId", COUNT(*) AS n FROM commands
-         WHERE requested_at_ms > ? AND outcome IN ('sending', 'sent', 'unknown') AND command <> 'cancel'
-         GROUP BY device_id ORDER BY COUNT(*) DESC, device_id LIMIT ?`,
-        [sinceMs, limit],
+        `SELECT device_id AS "deviceId", SUM(n) AS n FROM (
+           SELECT device_id, COUNT(*) AS n FROM commands
+            WHERE requested_at_ms > ? AND outcome IN ('sending', 'sent', 'unknown') AND command <> 'cancel' GROUP BY device_id
+           UNION ALL
+           SELECT target_id AS device_id, COUNT(*) AS n FROM actions
+            WHERE updated_at_ms > ? AND created_at > ? AND origin <> 'gateway' GROUP BY target_id
+         ) counted
+         GROUP BY device_id ORDER BY SUM(n) DESC, device_id LIMIT ?`,
+        [sinceMs, sinceMs, new Date(sinceMs).toISOString().replace(/\.\d{3}Z$/, 'Z'), limit],
       );
       return rows.map((r) => ({ deviceId: r.deviceId, count: num(r.n) }));
     },

@@ -187,6 +187,15 @@ describe('Enode schedules and smart charging through the webhook (issue 17)', ()
     expect(await findings(t)).toEqual([]);
   });
 
+  it('the dashboard’s daily budget chart counts the actions a schedule had Enode create, beside the gateway’s commands', async () => {
+    const t = await makeApp();
+    t.clock.set(new Date(Date.parse(iso(30))));
+    await postWebhook(t, [action('act-a', 'v7', 'START', 'CONFIRMED', 10, 11), action('act-b', 'v7', 'STOP', 'CONFIRMED', 20, 21), action('act-old', 'v8', 'STOP', 'CONFIRMED', -2000, -1999)]);
+    await t.deps.store.idle();
+    const since = Date.parse(iso(0));
+    expect(await t.deps.read.budgetedCommandsPerDevice(since, 10)).toEqual([{ deviceId: 'v7', count: 2 }]);
+  });
+
   it('a status without the fields the rules need fails its delivery, naming the field', async () => {
     const t = await makeApp();
     const broken = scheduleEvent('v6', 0, { expected: true }) as Record<string, any>;

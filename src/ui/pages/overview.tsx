@@ -92,7 +92,7 @@ const Charts: FC<{ d: OverviewData }> = ({ d }) => {
         {c.budget.length === 0 ? (
           <p class="muted">No commands in the last 24 h.</p>
         ) : (
-          <LimitBars title="Commands per device in the last 24 hours against DAILY_COMMAND_LIMIT" rows={c.budget.map((b) => ({ label: b.deviceId, href: `/ui/devices/${encodeURIComponent(b.deviceId)}`, value: b.count }))} limit={c.dailyLimit} />
+          <LimitBars title="Commands per device in the last 24 hours (the gateway's and other callers' of the Enode client: schedules, smart charging) against DAILY_COMMAND_LIMIT" rows={c.budget.map((b) => ({ label: b.deviceId, href: `/ui/devices/${encodeURIComponent(b.deviceId)}`, value: b.count }))} limit={c.dailyLimit} />
         )}
       </section>
     </div>
