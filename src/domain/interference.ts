@@ -307,9 +307,11 @@ function startedAtPlugIn(t: Transition, history: readonly ObservationInput[], s:
   if (lastUnpluggedMs === null) return false;
   const pluggedAtMs = earliestAtMs(history, (o) => o.atMs > lastUnpluggedMs && o.atMs <= t.atMs && isPlugged(o.context));
   if (pluggedAtMs === null || t.atMs - pluggedAtMs > s.plugInWindowMs) return false;
-  // The session already charged and a schedule or plan stopped it: starting again against it is
-  // no auto-start of the plug-in (the car did that once), it is someone's doing.
   if (controlAgainst(t, controls) === null) return true;
+  // A schedule or plan asks for no charging: a car's auto-start comes with the plug-in (within the
+  // grace), not minutes later; and once the session charged and the control stopped it, starting
+  // again is no auto-start of the plug-in (the car did that once), it is someone's doing.
+  if (t.atMs - pluggedAtMs > s.graceMs) return false;
   return !history.some((o) => o.atMs >= pluggedAtMs && o.atMs < t.atMs && o.controlled.charging === true);
 }
 

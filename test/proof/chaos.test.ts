@@ -1,7 +1,8 @@
 /**
  * Chaos (issue 9): the daemon against a simulated Enode that misbehaves in every way the
  * simulator knows — webhooks dropped, duplicated, reordered and delayed; API answers 5xx and 429;
- * third parties changing devices; our own commands through the command gateway — then a settle
+ * third parties changing devices; our own commands through the command gateway (over real HTTP,
+ * with Enode Schedules and smart charging on part of the fleet) — then a settle
  * period without commands, the poller still running. What must hold: every action ends in the
  * state Enode has; findings score precision and recall ≥ 0.99 against the ground truth; nothing is
  * left waiting; the log holds no error but the ones listed below as expected.
@@ -136,6 +137,11 @@ describe('chaos over real HTTP: daemon process + listening simulator with API fa
       errorRate: 0.1,
       rateLimitRate: 0.05,
       actionDelaySeconds: [20, 120],
+      // Enode's other levels of control (issue 17): schedules and smart charging act on part of
+      // the fleet through their own vendor actions and status webhooks, and Enode answers 422 to
+      // basic commands they control — which the gateway now refuses first, with a 409.
+      schedulesShare: 0.25,
+      smartChargingShare: 0.4,
     });
     const listening = await sim.listen(0, '127.0.0.1');
     daemon = await startDaemon(dir, {
@@ -181,10 +187,17 @@ describe('chaos over real HTTP: daemon process + listening simulator with API fa
     expect(truth.webhookStats.reordered).toBeGreaterThan(0);
     expect(truth.droppedEvents).toHaveLength(0);
     expect(statuses.sent ?? 0).toBeGreaterThan(10);
+    // The automation acted (its changes are in the truth, and the device states compared below include them).
+    expect(truth.changes.filter((c) => c.cause === 'own_automation').length).toBeGreaterThan(0);
 
     // Enode's 5xx and 429 reached the daemon's client (its own count, on /metrics).
     const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
     const faulted = metrics.split('\n').filter((l) => l.startsWith('enode_sync_enode_requests_total') && /status="(429|5\d\d)"/.test(l));
+    // The schedules' and plans' statuses reached the daemon and were stored.
+    for (const event of ['user:schedule:execution-updated', 'user:vehicle:smart-charging-status-updated']) {
+      const line = metrics.split('\n').find((l) => l.startsWith('enode_sync_events_applied_total') && l.includes(`event="${event}"`) && l.includes('outcome="recorded"'));
+      expect(Number(line?.split(' ').pop() ?? 0), `${event} recorded`).toBeGreaterThan(0);
+    }
     expect(faulted.length, metrics.split('\n').filter((l) => l.includes('enode_requests')).join('\n')).toBeGreaterThan(0);
 
     const actions = await allPages<{ id: string; state: string }>(daemon.url, '/actions');

@@ -257,6 +257,11 @@ describe('the reconciler and the automation', () => {
       [at(3), 'smart_charging_plan'],
       [at(6), 'finding'],
     ]);
+    // Under a plan asking for none, a car's auto-start comes with the plug-in, not minutes later.
+    const lateFirst = judge([unplugged, car(1, false), car(6, true)], [plan(0, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 120 })]);
+    expect(lateFirst.transitions.map((t) => t.status)).toEqual(['finding']);
+    const atPlugIn = judge([unplugged, car(1, true)], [plan(0, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 120 })]);
+    expect(atPlugIn.transitions[0]?.explanation).toEqual({ kind: 'natural', cause: 'plug_in' });
     // Without a plan against it, a start soon after plug-in stays the plug-in's, as before.
     expect(judge([unplugged, car(1, true), car(3, false), car(6, true)], []).transitions.map((t) => t.status)).toEqual(['explained', 'finding', 'explained']);
   });
