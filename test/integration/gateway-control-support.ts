@@ -18,6 +18,8 @@ export interface ScheduleOptions {
   state?: string;
   enabled?: boolean;
   scheduleId?: string;
+  /** Flips the status announces (`upcomingTransitions`): [epoch ms, shouldCharge]. */
+  upcoming?: Array<[number, boolean]>;
 }
 
 /** `user:schedule:execution-updated` of a CHARGE schedule of `deviceId`, changed at `atMs`. */
@@ -38,7 +40,7 @@ export function chargeScheduleEvent(deviceId: string, atMs: number, o: ScheduleO
       isCharging: expected,
       isChargingExpected: expected,
       isChargingExpectedParts: { needsCharge: true, isPluggedIn: true, shouldCharge: expected },
-      upcomingTransitions: [],
+      upcomingTransitions: (o.upcoming ?? []).map(([at, shouldCharge]) => ({ at: iso(at), shouldCharge })),
       smartOverride: null,
     },
     schedule: { id, targetId: deviceId, targetType: o.targetType ?? 'vehicle', locationId: null, isEnabled: o.enabled ?? true, defaultShouldCharge: false, rules: [] },

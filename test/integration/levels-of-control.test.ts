@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { api, makeApp, postWebhook, type EngineApp } from '../support/fixtures.js';
 import { action, iso, vehicle } from '../support/episodes.js';
+import { chargeScheduleEvent, smartChargingEvent as smartChargingStatusEvent } from './gateway-control-support.js';
 
 /**
  * Issue 17, through the webhook on both engines: Enode Schedules and Smart Charging are the
@@ -32,72 +33,15 @@ async function transitions(t: EngineApp, deviceId: string) {
   return body.data.filter((e) => e.type === 'observation').flatMap((e) => e.transitions as Array<Record<string, any>>);
 }
 
+/** Minutes after the episodes' base time, as the support's builders take them (epoch ms). */
+const at = (minute: number) => Date.parse(iso(minute));
+
 function scheduleEvent(vehicleId: string, minute: number, o: { expected: boolean; state?: string; upcoming?: Array<[number, boolean]>; enabled?: boolean }) {
-  const userId = `user-of-${vehicleId}`;
-  return {
-    event: 'user:schedule:execution-updated',
-    createdAt: iso(minute),
-    version: '2024-10-01',
-    user: { id: userId },
-    status: {
-      scheduleId: `sch-${vehicleId}`,
-      scheduleType: 'CHARGE',
-      changedAt: iso(minute),
-      state: o.state ?? 'ALIGNED',
-      isCharging: o.expected,
-      isChargingExpected: o.expected,
-      isChargingExpectedParts: { needsCharge: true, isPluggedIn: true, shouldCharge: o.expected },
-      upcomingTransitions: (o.upcoming ?? []).map(([m, shouldCharge]) => ({ at: iso(m), shouldCharge })),
-      smartOverride: null,
-    },
-    schedule: { id: `sch-${vehicleId}`, targetId: vehicleId, targetType: 'vehicle', locationId: null, isEnabled: o.enabled ?? true, defaultShouldCharge: false, rules: [] },
-    updatedFields: ['state'],
-  };
+  return chargeScheduleEvent(vehicleId, at(minute), { ...o, upcoming: (o.upcoming ?? []).map(([m, should]) => [at(m), should]) });
 }
 
-function smartChargingEvent(vehicleId: string, minute: number, state: string, override: { createdMin: number; endedMin?: number; actionId: string } | null = null) {
-  const userId = `user-of-${vehicleId}`;
-  return {
-    event: 'user:vehicle:smart-charging-status-updated',
-    createdAt: iso(minute),
-    version: '2024-10-01',
-    user: { id: userId },
-    smartChargingStatus: {
-      updatedAt: iso(minute),
-      vehicleId,
-      userId,
-      vendor: 'TESLA',
-      state,
-      stateChangedAt: iso(minute),
-      consideration: null,
-      plan: {
-        id: `plan-${vehicleId}`,
-        vehicleId,
-        userId,
-        locationId: null,
-        vendor: 'TESLA',
-        currency: 'EUR',
-        nonSmartCost: 2,
-        smartCost: 1,
-        stopAt: iso(0),
-        startAt: iso(120),
-        estimatedFinishAt: iso(300),
-        stopConfirmedAt: null,
-        startConfirmedAt: null,
-        endedAt: null,
-        finalState: null,
-        failureCondition: null,
-      },
-      smartOverride: override && {
-        createdAt: iso(override.createdMin),
-        endedAt: override.endedMin === undefined ? null : iso(override.endedMin),
-        targetType: 'vehicle',
-        targetId: vehicleId,
-        vendorActionId: override.actionId,
-      },
-    },
-    updatedFields: ['state'],
-  };
+function smartChargingEvent(vehicleId: string, minute: number, state: string, override: { createdMin: number; actionId: string } | null = null) {
+  return smartChargingStatusEvent(vehicleId, at(minute), state, override && { createdAtMs: at(override.createdMin), actionId: override.actionId });
 }
 
 describe('Enode schedules and smart charging through the webhook (issue 17)', () => {

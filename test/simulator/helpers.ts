@@ -23,6 +23,21 @@ export interface Api {
 }
 
 /** Calls the simulator app in-process with a valid bearer token. */
+/** A quiet simulator whose webhook events land in `events` (no receiver runs), with its API. */
+export function capturingSim(overrides: Partial<SimulatorOptions> = {}): { s: Simulator; events: Array<Record<string, any>>; a: Api } {
+  const events: Array<Record<string, any>> = [];
+  const s = quietSim({
+    webhookUrl: 'http://receiver.test/webhooks/enode',
+    webhookSecret: 'secret-secret',
+    fetch: (async (_url: string, init?: RequestInit) => {
+      events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
+      return new Response('ok');
+    }) as typeof fetch,
+    ...overrides,
+  });
+  return { s, events, a: api(s) };
+}
+
 export function api(sim: Simulator): Api {
   const token = sim.issueToken();
   return {

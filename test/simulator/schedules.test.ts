@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator, SimulatorOptions } from '../../src/simulator/index.js';
 import { activeRule, ruleMatches, transitions, weekdayOf } from '../../src/simulator/schedules.js';
 import { chargeSchedule, chargeScheduleStatus, scheduleExecutionUpdated, temperatureSchedule, temperatureScheduleStatus } from './automation-shapes.js';
-import { api, find, quietSim } from './helpers.js';
+import { capturingSim, find } from './helpers.js';
 
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -12,18 +12,9 @@ afterEach(async () => {
 
 /** A quiet simulator (start Monday 2025-01-06 06:00 UTC) whose webhook events land in `events`. */
 function capturing(overrides: Partial<SimulatorOptions> = {}) {
-  const events: Array<Record<string, any>> = [];
-  const s = quietSim({
-    webhookUrl: 'http://receiver.test/webhooks/enode',
-    webhookSecret: 'secret-secret',
-    fetch: (async (_url: string, init?: RequestInit) => {
-      events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
-      return new Response('ok');
-    }) as typeof fetch,
-    ...overrides,
-  });
-  sim = s;
-  return { s, events, a: api(s) };
+  const c = capturingSim(overrides);
+  sim = c.s;
+  return c;
 }
 
 const scheduleEvents = (events: Array<Record<string, any>>, scheduleId: string) =>

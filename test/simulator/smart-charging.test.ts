@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Simulator, SimulatorOptions } from '../../src/simulator/index.js';
 import { chargeScheduleStatus, smartChargingPlan, smartChargingPolicy, smartChargingStatus, smartChargingStatusUpdated, smartOverrideResponse } from './automation-shapes.js';
-import { api, find, quietSim } from './helpers.js';
+import { capturingSim, find, type Api } from './helpers.js';
 
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -10,18 +10,9 @@ afterEach(async () => {
 });
 
 function capturing(overrides: Partial<SimulatorOptions> = {}) {
-  const events: Array<Record<string, any>> = [];
-  const s = quietSim({
-    webhookUrl: 'http://receiver.test/webhooks/enode',
-    webhookSecret: 'secret-secret',
-    fetch: (async (_url: string, init?: RequestInit) => {
-      events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
-      return new Response('ok');
-    }) as typeof fetch,
-    ...overrides,
-  });
-  sim = s;
-  return { s, events, a: api(s) };
+  const c = capturingSim(overrides);
+  sim = c.s;
+  return c;
 }
 
 const smartEvents = (events: Array<Record<string, any>>, vehicleId: string) =>
@@ -29,7 +20,7 @@ const smartEvents = (events: Array<Record<string, any>>, vehicleId: string) =>
 const states = (events: Array<Record<string, any>>, vehicleId: string) => smartEvents(events, vehicleId).map((e) => e['smartChargingStatus'].state as string);
 
 /** An unplugged vehicle far below its limit, with the policy enabled through the API. */
-async function smartVehicle(s: Simulator, a: ReturnType<typeof api>, deadline = '23:00') {
+async function smartVehicle(s: Simulator, a: Api, deadline = '23:00') {
   const v = find(s, 'vehicle', (r) => !r.data.chargeState.isPluggedIn && r.sim.level < (r.data.chargeState.chargeLimit ?? 100) - 35);
   const put = await a.call('PUT', `/vehicles/${v.data.id}/smart-charging-policy`, { isEnabled: true, deadline });
   expect(put.status).toBe(200);
@@ -38,7 +29,7 @@ async function smartVehicle(s: Simulator, a: ReturnType<typeof api>, deadline = 
 }
 
 /** Runs until the vehicle's smart status reaches `state` (at most `hours`). */
-async function until(s: Simulator, a: ReturnType<typeof api>, vehicleId: string, state: string, hours = 12): Promise<void> {
+async function until(s: Simulator, a: Api, vehicleId: string, state: string, hours = 12): Promise<void> {
   for (let i = 0; i < hours * 60; i++) {
     if ((await a.call('GET', `/vehicles/${vehicleId}/smart-charging-status`)).body.state === state) return;
     await s.runFor(60_000);
