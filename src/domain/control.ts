@@ -218,7 +218,7 @@ export function smartChargingStatus(value: unknown, fallbackUserId?: string): Co
  * Enode last updated it (an override or a new plan may come without a state change), then the
  * content itself.
  */
-function byTime(a: ControlStatus, b: ControlStatus): number {
+export function byTime(a: ControlStatus, b: ControlStatus): number {
   const d = a.atMs - b.atMs || (a.updatedAtMs ?? a.atMs) - (b.updatedAtMs ?? b.atMs);
   if (d !== 0) return d;
   const x = JSON.stringify(a);
@@ -314,16 +314,18 @@ export function controlTurnedTo(
   untilMs: number,
 ): ControlStatus | null {
   const sameControl = (a: ControlStatus, b: ControlStatus) => a.source === b.source && a.subjectId === b.subjectId && a.deviceId === b.deviceId;
-  for (const s of statuses) {
+  // In their own order, so that the answer (which control, named in the explanation) is the same whatever order they were read in.
+  const ordered = [...statuses].sort(byTime);
+  for (const s of ordered) {
     if (s.atMs < fromMs || s.atMs > untilMs || !s.active || !ACTING_STATES.has(s.state) || !expectationMatches(s.expected, field, to, after)) continue;
-    // A turn: the control is executing now (PENDING, STARTING, STOPPING), or it asked otherwise just before. A status
-    // that only reports the device back where the control already wanted it (MISALIGNED →
-    // ALIGNED), or the first we know of the control, says nothing of who moved the device.
-    const before = controlsAt(statuses, s.atMs - 1).find((c) => sameControl(c.status, s));
+    // A turn: the control is executing now (PENDING, STARTING, STOPPING), or it asked otherwise
+    // just before. A status that only reports the device back where the control already wanted it
+    // (MISALIGNED → ALIGNED), or the first we know of the control, says nothing of who moved it.
     if (EXECUTING_NOW.has(s.state)) return s;
+    const before = controlsAt(statuses, s.atMs - 1).find((c) => sameControl(c.status, s));
     if (before && !expectationMatches(before.expected, field, to, after) && basisTurned(before.status.basis, s.basis)) return s;
   }
-  for (const s of statuses) {
+  for (const s of ordered) {
     if (!s.active) continue;
     for (const u of s.upcoming) {
       if (u.atMs < fromMs || u.atMs > untilMs) continue;

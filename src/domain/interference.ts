@@ -6,7 +6,7 @@
  * deterministic finding key.
  */
 import type { ActionOrigin, ActionRecord } from './actions.js';
-import { controlsAt, controlTurnedTo, expectationContradicts, expectationMatches, type AutomationCause, type ControlAt, type ControlStatus } from './control.js';
+import { byTime, controlsAt, controlTurnedTo, expectationContradicts, expectationMatches, type AutomationCause, type ControlAt, type ControlStatus } from './control.js';
 import type { FieldChange } from './findings.js';
 import { STALE_AFTER_MS } from './polling.js';
 import { parseTimeMs } from './time.js';
@@ -426,7 +426,7 @@ function instantsAround(atMs: number, controls: readonly ControlStatus[], s: Int
 export function automationFor(t: Transition, controls: readonly ControlStatus[], s: InterferenceSettings, withAction = false): Explanation | null {
   if (controls.length === 0) return null;
   if (t.field === 'charging' && t.to === true) {
-    for (const c of controls) {
+    for (const c of [...controls].sort(byTime)) {
       const o = c.override;
       if (!o || t.atMs < o.createdAtMs - s.graceMs || t.atMs > o.createdAtMs + s.matchWindowMs) continue;
       if (o.endedAtMs !== null && t.atMs > o.endedAtMs + s.graceMs) continue;

@@ -155,6 +155,26 @@ describe('what a control expects at a time', () => {
     expect(controlsAt([a, b], at(1))).toEqual(controlsAt([b, a], at(1)));
   });
 
+  it('the reconciler’s verdicts, and the control each names, do not depend on the order of the statuses (property)', () => {
+    const override = { createdAt: iso(95), endedAt: null, targetType: 'vehicle', targetId: 'car-1', vendorActionId: 'act-o' };
+    const statuses = [
+      chargeSchedule(-30, { expected: true }),
+      chargeSchedule(0, { expected: false, upcoming: [[60, true]] }),
+      chargeSchedule(90, { expected: true, state: 'MISALIGNED' }),
+      plan(10, 'PLAN:EXECUTING:STOPPING', { startAtMinute: 100 }),
+      plan(10, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 100 }),
+      { ...plan(10, 'PLAN:EXECUTING:STOPPED', { startAtMinute: 100, override }), updatedAtMs: at(95) },
+      plan(100, 'PLAN:EXECUTING:STARTING'),
+    ];
+    const observations = [car(-40, true), car(1, false), car(11, false), car(45, true), car(61, true), car(70, false), car(96, true), car(101, false), car(102, true)];
+    const expected = judge(observations, statuses);
+    fc.assert(
+      fc.property(fc.shuffledSubarray(statuses, { minLength: statuses.length, maxLength: statuses.length }), (shuffled) => {
+        expect(judge(observations, shuffled)).toEqual(expected);
+      }),
+    );
+  });
+
   it('the gateway sees an active control only while it asks something and no override runs', () => {
     const override = { createdAt: iso(50), endedAt: iso(70), targetType: 'vehicle', targetId: 'car-1', vendorActionId: 'act-o' };
     const statuses = [plan(0, 'PLAN:EXECUTING:STOPPED'), plan(50, 'PLAN:EXECUTING:STOPPED', { override })];
