@@ -173,11 +173,21 @@ function api(t: { app: EngineApp['app'] }, path: string, init: RequestInit = {},
  */
 async function reconcileAll(t: EngineApp): Promise<number> {
   let errors = 0;
-  for (;;) {
+  // Each call judges one device at least and a judged device is queued again only for later: a
+  // call that still has more after this many is a reconciler that never runs out (a bug to report, not hang on).
+  for (let calls = 0; calls < 20_000; calls++) {
     const run = await t.deps.store.reconcile({ nowMs: LATER_MS });
     errors += run.errors;
     if (!run.more) return errors;
   }
+  const queue = await t.rows(`SELECT device_id AS "deviceId", due_at_ms AS "dueAtMs", from_ms AS "fromMs" FROM reconcile_queue ORDER BY due_at_ms LIMIT 5`);
+  const observations = await t.rows(`SELECT device_id, observed_at_ms, received_at, controlled, context FROM observations WHERE device_id = ? ORDER BY observed_at_ms LIMIT 20`, [
+    String((queue[0] as { deviceId?: unknown } | undefined)?.deviceId ?? ''),
+  ]);
+  const pending = await t.column(`SELECT count(*) FROM deliveries WHERE status = 'pending'`);
+  throw new Error(
+    `reconcile never ran out of due devices; pending deliveries ${String(pending[0])}; queue ${JSON.stringify(queue)}; observations of the first ${JSON.stringify(observations).slice(0, 3_000)}`,
+  );
 }
 
 /** The reconciler must digest whatever ingest accepted. */
