@@ -91,7 +91,7 @@ export function initReport(r: InitResult): string {
     'Give Enode (POST /webhooks, or the Enode dashboard):',
     `  url      ${r.webhookUrl}`,
     `  secret   ${r.webhookSecret}`,
-    '  events   * (every event: devices discovered, updated and deleted, vendor actions, credentials, heartbeats)',
+    '  events   * (every event: devices discovered, updated and deleted, vendor actions, schedule and smart charging statuses, credentials, heartbeats)',
     'Then put the id Enode returns in ENODE_WEBHOOK_ID, your API client in ENODE_CLIENT_ID/ENODE_CLIENT_SECRET,',
     'and start: node dist/main.js serve (the .env in the working directory is read). ADMIN_TOKEN and METRICS_TOKEN are in the file.',
   ].join('\n');
