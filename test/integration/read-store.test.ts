@@ -325,7 +325,7 @@ function contract(open: () => Promise<Engine>, engine: 'sqlite' | 'postgres') {
     const early = await read.timelinePage('v1', { ...window, after: [T - 5000, 3, 'zzz'] });
     expect(ids(early.commands)).toEqual(['c2', 'c1', 'c3', 'c4']);
     const none = await read.timelinePage('nobody', window);
-    expect(none).toEqual({ observations: [], transitions: [], actions: [], commands: [], findings: [] });
+    expect(none).toEqual({ observations: [], transitions: [], actions: [], commands: [], findings: [], controls: [] });
   });
 
   it('alerts: deliveries with their alert, keyset paging and filters; one alert with its deliveries; counts', async () => {
