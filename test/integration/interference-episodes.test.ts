@@ -1,29 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { api, makeApp, postWebhook, type EngineApp } from '../support/fixtures.js';
-import { action, iso, vehicle } from '../support/episodes.js';
+import { action, afterGrace, iso, listFindings as findings, reconcileDue as reconcile, vehicle } from '../support/episodes.js';
 
 /**
  * Issue 17, through the webhook on both engines: one change of several fields is one finding and
  * one alert, whose id holds across reruns and replays; an own action that ended UNNECESSARY (or
  * otherwise failed) after a change does not explain it.
  */
-
-/** Reconciles every due device, one time-boxed call after another, as the reconcile job does. */
-async function reconcile(t: EngineApp) {
-  for (let calls = 0; calls < 1_000; calls++) if (!(await t.deps.store.reconcile({})).more) return;
-  throw new Error('reconcile never ran out of due devices');
-}
-
-async function afterGrace(t: EngineApp, seconds = 61) {
-  t.clock.advance(seconds * 1000);
-  await reconcile(t);
-}
-
-async function findings(t: EngineApp) {
-  const res = await api(t, '/interference');
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { data: Array<Record<string, any>> }).data;
-}
 
 async function transitions(t: EngineApp, deviceId: string) {
   const res = await api(t, `/devices/${deviceId}/timeline?since=${iso(-60)}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { api, makeApp, postWebhook, type EngineApp } from '../support/fixtures.js';
-import { action, iso, vehicle } from '../support/episodes.js';
+import { action, afterGrace, iso, listFindings as findings, reconcileDue as reconcile, vehicle } from '../support/episodes.js';
 import { chargeScheduleEvent, smartChargingEvent as smartChargingStatusEvent } from './gateway-control-support.js';
 
 /**
@@ -10,21 +10,6 @@ import { chargeScheduleEvent, smartChargingEvent as smartChargingStatusEvent } f
  * schedule or plan in the evidence of a change that went against them.
  */
 
-async function reconcile(t: EngineApp) {
-  for (let calls = 0; calls < 1_000; calls++) if (!(await t.deps.store.reconcile({})).more) return;
-  throw new Error('reconcile never ran out of due devices');
-}
-
-async function afterGrace(t: EngineApp) {
-  t.clock.advance(61_000);
-  await reconcile(t);
-}
-
-async function findings(t: EngineApp) {
-  const res = await api(t, '/interference');
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { data: Array<Record<string, any>> }).data;
-}
 
 async function transitions(t: EngineApp, deviceId: string) {
   const res = await api(t, `/devices/${deviceId}/timeline?since=${iso(-60)}`);
