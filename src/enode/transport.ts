@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { parseWellFormedJson } from '../domain/well-formed.js';
 import type { Logger } from '../logger.js';
 import { isRetryableStatus, retryDelayMs, retryAfterMs } from './backoff.js';
 import type { Sleep, TokenBucket } from './budget.js';
@@ -58,7 +59,7 @@ export type Send = (exchange: Exchange) => Promise<ExchangeResult>;
 function parseJson(text: string): unknown {
   if (text === '') return undefined;
   try {
-    return JSON.parse(text) as unknown;
+    return parseWellFormedJson(text);
   } catch {
     return undefined;
   }

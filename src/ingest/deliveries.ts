@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { deliveryFailedAlert } from '../alerts/facts.js';
 import { jsonNestingExceeds, MAX_JSON_DEPTH } from '../domain/json-depth.js';
+import { parseWellFormedJson } from '../domain/well-formed.js';
 import type { Logger } from '../logger.js';
 import type { DeliveryRepo, DeliveryStatus } from '../store/funnel.js';
 import { applyEvent } from './apply.js';
@@ -75,7 +76,7 @@ export function parseEventArray(body: Uint8Array, options: { nestingChecked?: bo
   }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    value = parseWellFormedJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch (err) {
     return { ok: false, reason: `body is not valid JSON: ${(err as Error).message}` };
   }

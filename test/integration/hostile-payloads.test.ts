@@ -150,6 +150,29 @@ describe('NUL characters in payload text', () => {
   });
 });
 
+describe('lone surrogates in payload text', () => {
+  it('are stored as U+FFFD on every engine: the device is named by that id, reconciled once and leaves the queue', async () => {
+    const t = await makeApp();
+    // JSON may escape half a surrogate pair; no UTF-8 text can hold it. JSON.stringify keeps the escape.
+    const events = [vehicleEvent('car-\ud800', 10, { charging: false }), vehicleEvent('car-\ud800', 20, { charging: true })];
+    events[1]!.vehicle.information.displayName = 'Ole\udc00s car';
+    const body = JSON.stringify(events);
+    expect(body).toContain('\\ud800');
+    expect((await postWebhook(t, body, { deliveryId: 'lone-surrogate' })).status).toBe(200);
+    expect((await (await api(t, '/deliveries/lone-surrogate')).json()).status).toBe('applied');
+
+    const device = await (await api(t, `/devices/${encodeURIComponent('car-\ufffd')}`)).json();
+    expect(device).toMatchObject({ id: 'car-\ufffd' });
+    expect(JSON.stringify(device)).toContain('Ole\ufffds car');
+    expect(await t.column(`SELECT device_id FROM reconcile_queue`)).toEqual(['car-\ufffd']);
+    // Due once, taken once: the queue runs out (a stored id that reads back otherwise would stay due forever).
+    const run = await t.deps.store.reconcile({ nowMs: NOW.getTime() + 3_600_000 });
+    expect(run.more).toBe(false);
+    expect(run.devices).toBe(1);
+    expect(await t.column(`SELECT device_id FROM reconcile_queue`)).toEqual([]);
+  });
+});
+
 describe('payload timestamps', () => {
   /** A `user:vehicle:updated` whose snapshot is dated `atMs` and whose event is dated `createdAtMs`. */
   const vehicleUpdate = (atMs: number, charging: boolean, createdAtMs = NOW.getTime()) => {

@@ -192,8 +192,15 @@ export function validEvent(kind: number, id: string, minute: number): Record<str
 type Json = unknown;
 
 /** Every path (keys and indexes) of containers and leaves in a JSON value, root excluded. */
+/**
+ * Paths an edit may pick: at most EDIT_DEPTH deep, so that a deep value inserted by one edit is
+ * never the parent of another deep value (two of deep(3_000) stacked are too deep for the test's
+ * own JSON.stringify: a Postgres CI run overflowed the stack there, not in the daemon).
+ */
+const EDIT_DEPTH = 12;
+
 function pathsOf(value: Json, prefix: Array<string | number> = [], out: Array<Array<string | number>> = [], budget = { n: 2_000 }): Array<Array<string | number>> {
-  if (budget.n-- <= 0 || value === null || typeof value !== 'object') return out;
+  if (budget.n-- <= 0 || prefix.length >= EDIT_DEPTH || value === null || typeof value !== 'object') return out;
   const entries: Array<[string | number, Json]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
   for (const [k, v] of entries) {
     const p = [...prefix, k];
