@@ -10,12 +10,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
 import type { Context } from 'hono';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { decodeEventCursor, encodeEventCursor } from '../events/cursor.js';
+import { requireJsonBody } from '../http/json-body.js';
 import type { Store } from '../store/port.js';
 import type { ReadStore } from '../store/read.js';
 import type { SinkDeliveryRecord, SubscriptionDeliveryRecord } from '../store/subscriptions-read.js';
@@ -171,21 +171,6 @@ function presentSubscriptionDelivery(d: SubscriptionDeliveryRecord) {
     sentAt: d.sentAtMs === null ? null : iso(d.sentAtMs),
   };
 }
-
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
-
-/** A missing body, a non-JSON content type and malformed JSON each get their own clear 4xx. */
-const requireJsonBody: MiddlewareHandler = async (c, next) => {
-  const text = await c.req.text();
-  if (text.trim() === '') throw new AppError('BAD_REQUEST', 'A JSON request body is required');
-  if (!JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON, with Content-Type: application/json');
-  try {
-    JSON.parse(text);
-  } catch {
-    throw new AppError('BAD_REQUEST', 'The request body is not valid JSON');
-  }
-  await next();
-};
 
 const jsonBody = <T extends z.ZodType>(schema: T) => ({ required: true, content: { 'application/json': { schema } } });
 const tags = ['subscriptions'];

@@ -26,8 +26,13 @@ export function wellFormed(s: string): string {
  */
 export function parseWellFormedJson(text: string): unknown {
   const value = JSON.parse(text) as unknown;
+  return mayEscapeSurrogate(text) ? makeWellFormed(value) : value;
+}
+
+/** Whether JSON text may hold an escaped surrogate (when false, it parses to well-formed strings only). */
+export function mayEscapeSurrogate(text: string): boolean {
   // `includes` first: 0.2 µs on a 12 KB body without any escape, against 4 µs for the regex.
-  return text.includes('\\u') && ESCAPED_SURROGATE.test(text) ? makeWellFormed(value) : value;
+  return text.includes('\\u') && ESCAPED_SURROGATE.test(text);
 }
 
 /** Replaces lone surrogates in every string and key of a parsed JSON value, in place; returns the value. */

@@ -5,6 +5,7 @@ import { CommandResultSchema, errorResponses, ErrorSchema, idParams, jsonRespons
 import type { Deps } from '../deps.js';
 import type { Command } from '../domain/guards.js';
 import { AppError } from '../errors.js';
+import { requireJsonBody } from '../http/json-body.js';
 import { chargingBody, flagsQuery, maxCurrentBody, operationModeBody, overrideQuery, permanentHoldBody, toFlags } from './bodies.js';
 import { createInterventionLookup } from './interventions.js';
 import { createDeviceLock } from './device-lock.js';
@@ -20,27 +21,6 @@ async function withRetryAfter<T>(c: Context, fn: () => Promise<T>): Promise<T> {
     throw err;
   }
 }
-
-const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
-
-/**
- * Runs before the schema validators of a command route that takes a body: a missing body, a
- * non-JSON content type and malformed JSON each get their own clear 4xx (the body schema then
- * names the bad field).
- */
-const requireJsonBody: MiddlewareHandler = async (c, next) => {
-  const text = await c.req.text();
-  if (text.trim() === '') throw new AppError('BAD_REQUEST', 'A JSON request body is required');
-  if (!JSON_MEDIA_TYPE.test(c.req.header('content-type') ?? '')) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the body as JSON, with Content-Type: application/json');
-  }
-  try {
-    JSON.parse(text);
-  } catch {
-    throw new AppError('BAD_REQUEST', 'The request body is not valid JSON');
-  }
-  await next();
-};
 
 const retryAfter = { 'Retry-After': { description: 'Seconds until a command fits again', schema: { type: 'integer' as const } } };
 

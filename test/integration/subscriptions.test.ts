@@ -61,6 +61,23 @@ describe('subscriptions: the URL', () => {
   });
 });
 
+describe('subscriptions: text', () => {
+  it('a lone surrogate in the description is stored and shown as U+FFFD on every engine, on create and on update', async () => {
+    const t = await makeApp();
+    // JSON.stringify escapes half a surrogate pair as \udXXX, as a client may send it.
+    const res = await api(t, '/subscriptions', json({ url: 'https://hooks.example.com/ok', types: [], description: 'billing \ud800' }));
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('billing \ufffd');
+    const patched = await api(t, `/subscriptions/${id}`, { ...json({ description: '\udc00 ops' }), method: 'PATCH' });
+    expect(patched.status).toBe(200);
+    expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('\ufffd ops');
+    // A well-formed pair passes unchanged.
+    await api(t, `/subscriptions/${id}`, { ...json({ description: 'ops \ud83d\ude00' }), method: 'PATCH' });
+    expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('ops \ud83d\ude00');
+  });
+});
+
 describe('subscriptions: delivery', () => {
   it('sends each new event signed; the standardwebhooks verifier accepts it; the body is the envelope of GET /events; the secret is shown once', async () => {
     const t = await makeApp();
