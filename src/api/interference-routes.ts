@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Clock } from '../clock.js';
 import { parseTimeMs } from '../domain/time.js';
+import { wellFormed } from '../domain/well-formed.js';
 import { AppError } from '../errors.js';
 import { findingOf, parseStoredJson, timelineCursor, timelinePage } from '../reconcile/timeline.js';
 import { FINDING_NOTE_MAX, FINDING_STATES, type OperatorFindingState } from '../store/finding-state.js';
@@ -144,7 +145,8 @@ export function interferenceRoutes(deps: InterferenceRouteDeps) {
     app.openapi(stateRoute(action), async (c) => {
       const { id } = c.req.valid('param');
       const body = c.req.header('content-type') ? c.req.valid('json') : {};
-      const outcome = await deps.store.setFindingState({ id, state, note: body.note?.trim() || null, nowMs: deps.clock.now().getTime() });
+      // A lone surrogate in the note is stored as U+FFFD on every engine (domain/well-formed.ts).
+      const outcome = await deps.store.setFindingState({ id, state, note: wellFormed(body.note?.trim() ?? '') || null, nowMs: deps.clock.now().getTime() });
       if (!outcome.found) throw new AppError('NOT_FOUND', `No finding ${id}`);
       return c.json(await detail(id), 200);
     });

@@ -51,15 +51,21 @@ export function makeWellFormed(value: unknown): unknown {
       continue;
     }
     const obj = node as Record<string, unknown>;
-    for (const key of Object.keys(obj)) {
+    const keys = Object.keys(obj);
+    // A fixed key may meet one already spelled with U+FFFD: the object is rebuilt in key order, the
+    // later value winning, as JSON.parse of the text with U+FFFD written out would have it.
+    const rebuild = keys.some((k) => wellFormed(k) !== k);
+    const entries: Array<[string, unknown]> = [];
+    for (const key of keys) {
       const v = obj[key];
-      const fixed = typeof v === 'string' ? wellFormed(v) : v;
       if (v !== null && typeof v === 'object') stack.push(v);
-      const fixedKey = wellFormed(key);
-      if (fixedKey === key && fixed === v) continue;
-      if (fixedKey !== key) delete obj[key];
+      entries.push([rebuild ? wellFormed(key) : key, typeof v === 'string' ? wellFormed(v) : v]);
+    }
+    if (rebuild) for (const key of keys) delete obj[key];
+    for (const [key, v] of entries) {
+      if (!rebuild && v === obj[key]) continue;
       // Defined as JSON.parse defines keys: a `__proto__` key is an own property, never the prototype.
-      Object.defineProperty(obj, fixedKey, { value: fixed, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
     }
   }
   return value;

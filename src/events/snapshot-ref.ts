@@ -10,6 +10,7 @@
  * the event, which a backlog applied late can cause), the snapshot reads `{}` with a `note`, as
  * the admin API shows a snapshot it cannot show.
  */
+import { parseWellFormedJson } from '../domain/well-formed.js';
 import type { SnapshotRef } from './types.js';
 
 const MARK = '$snapshot';
@@ -48,11 +49,12 @@ export function referencedDeliveries(rows: ReadonlyArray<{ data: string }>): str
   return [...ids];
 }
 
-/** A stored body's events: it was checked when received (ingest/deliveries.ts parseEventArray), so a plain parse. */
+/** A stored body's events: it was checked when received (ingest/deliveries.ts parseEventArray), so a parse without the checks. */
 function eventsOfBody(body: Uint8Array | undefined): unknown[] | null {
   if (!body) return null;
   try {
-    const value: unknown = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    // As the funnel parsed it when applying (lone surrogates as U+FFFD), so the snapshot shown is the one applied.
+    const value: unknown = parseWellFormedJson(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
     return Array.isArray(value) ? value : null;
   } catch {
     return null;

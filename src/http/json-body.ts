@@ -25,6 +25,15 @@ export const requireJsonBody: MiddlewareHandler = async (c, next) => {
   }
   // The validators read the body through the request's text cache (`c.req.json()`): give them the well-formed one.
   // (Hono keeps the promise of each read there; its type names the resolved value.)
-  if (mayEscapeSurrogate(text)) (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(JSON.stringify(value));
+  if (mayEscapeSurrogate(text)) {
+    let wellFormedText: string;
+    try {
+      wellFormedText = JSON.stringify(value);
+    } catch {
+      // JSON.stringify recurses: a body nested thousands deep is no body any route takes.
+      throw new AppError('BAD_REQUEST', 'The request body nests too deeply');
+    }
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(wellFormedText);
+  }
   await next();
 };

@@ -36,6 +36,14 @@ describe('finding state through the API', () => {
     expect(detail).toMatchObject({ id, state: 'open', evidence: expect.any(Object) });
   });
 
+  it('a lone surrogate in a note is stored and shown as U+FFFD on every engine', async () => {
+    const t = await makeApp();
+    const id = await withFinding(t);
+    const ack = await api(t, `/interference/${id}/ack`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"note":"moved by \\ud800 the owner"}' });
+    expect(ack.status).toBe(200);
+    expect(((await (await api(t, `/interference/${id}`)).json()) as { note: string }).note).toBe('moved by \ufffd the owner');
+  });
+
   it('acknowledges with a note, then resolves: each answers the finding in its state and writes one event', async () => {
     const t = await makeApp();
     const id = await withFinding(t);

@@ -72,9 +72,14 @@ describe('subscriptions: text', () => {
     const patched = await api(t, `/subscriptions/${id}`, { ...json({ description: '\udc00 ops' }), method: 'PATCH' });
     expect(patched.status).toBe(200);
     expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('\ufffd ops');
-    // A well-formed pair passes unchanged.
-    await api(t, `/subscriptions/${id}`, { ...json({ description: 'ops \ud83d\ude00' }), method: 'PATCH' });
-    expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('ops \ud83d\ude00');
+    // A well-formed pair, escaped in the text, passes unchanged (the text is rewritten, the pair kept).
+    const pair = await api(t, `/subscriptions/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"description":"ops \\ud83d\\ude00 \\udc00"}' });
+    expect(pair.status).toBe(200);
+    expect(((await (await api(t, `/subscriptions/${id}`)).json()) as { description: string }).description).toBe('ops \ud83d\ude00 \ufffd');
+    // Rewriting the text must not turn a body too deep for it into a 500.
+    const deep = `{"description":"\\ud800","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const refused = await api(t, `/subscriptions/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: deep });
+    expect(refused.status).toBe(400);
   });
 });
 

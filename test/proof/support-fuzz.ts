@@ -191,7 +191,6 @@ export function validEvent(kind: number, id: string, minute: number): Record<str
 
 type Json = unknown;
 
-/** Every path (keys and indexes) of containers and leaves in a JSON value, root excluded. */
 /**
  * Paths an edit may pick: at most EDIT_DEPTH deep, so that a deep value inserted by one edit is
  * never the parent of another deep value (two of deep(3_000) stacked are too deep for the test's
@@ -199,6 +198,7 @@ type Json = unknown;
  */
 const EDIT_DEPTH = 12;
 
+/** Every path (keys and indexes) of containers and leaves in a JSON value, root excluded, to EDIT_DEPTH. */
 function pathsOf(value: Json, prefix: Array<string | number> = [], out: Array<Array<string | number>> = [], budget = { n: 2_000 }): Array<Array<string | number>> {
   if (budget.n-- <= 0 || prefix.length >= EDIT_DEPTH || value === null || typeof value !== 'object') return out;
   const entries: Array<[string | number, Json]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);

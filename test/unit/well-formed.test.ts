@@ -14,6 +14,14 @@ function throughUtf8(v: unknown): unknown {
   return v;
 }
 
+/** Every string and key in a value (JSON.stringify would escape lone surrogates and hide them). */
+function everyText(v: unknown): string[] {
+  if (typeof v === 'string') return [v];
+  if (Array.isArray(v)) return v.flatMap(everyText);
+  if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => [k, ...everyText(x)]);
+  return [];
+}
+
 /** Any UTF-16 code unit, lone surrogates included. */
 const anyUnits = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 20 });
 
@@ -53,12 +61,18 @@ describe('parseWellFormedJson', () => {
   it('matches JSON.parse on any JSON value, up to the replacement', () => {
     fc.assert(
       fc.property(fc.jsonValue({ maxDepth: 4 }), anyUnits, (v, s) => {
-        const text = JSON.stringify([v, s, { [s]: s }]);
+        const text = JSON.stringify([v, s, { [s]: s, [wellFormed(s)]: 'later' }]);
         const parsed = parseWellFormedJson(text);
         expect(parsed).toEqual(throughUtf8(JSON.parse(text)));
-        expect(survivesUtf8(JSON.stringify(parsed))).toBe(true);
+        expect(everyText(parsed).every(survivesUtf8)).toBe(true);
       }),
     );
+  });
+
+  it('a fixed key meeting one spelled with U+FFFD: the later value wins, in the first key\'s place, as in the text', () => {
+    expect(parseWellFormedJson('{"\\ud800":1,"a":0,"\ufffd":2}')).toEqual({ '\ufffd': 2, a: 0 });
+    expect(Object.keys(parseWellFormedJson('{"\\ud800":1,"a":0,"\ufffd":2}') as object)).toEqual(['\ufffd', 'a']);
+    expect(parseWellFormedJson('{"\ufffd":1,"\\udc00":2}')).toEqual({ '\ufffd': 2 });
   });
 
   it('leaves a string value as a string and throws on bad JSON like JSON.parse', () => {
