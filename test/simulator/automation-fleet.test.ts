@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulator, parseSimulatorOptions, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 import { scheduleExecutionUpdated, smartChargingStatusUpdated } from './automation-shapes.js';
-import { api } from './helpers.js';
+import { api, capturedWebhooks } from './helpers.js';
 
 let sims: Simulator[] = [];
 afterEach(async () => {
@@ -18,12 +18,7 @@ function busy(overrides: Partial<SimulatorOptions> = {}) {
     userActivityRate: 2,
     interferenceRate: 0.3,
     heartbeatSeconds: 0,
-    webhookUrl: 'http://receiver.test/webhooks/enode',
-    webhookSecret: 'secret-secret',
-    fetch: (async (_url: string, init?: RequestInit) => {
-      events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
-      return new Response('ok');
-    }) as typeof fetch,
+    ...capturedWebhooks(events),
     ...overrides,
   });
   sims.push(s);

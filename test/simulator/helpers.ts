@@ -23,18 +23,22 @@ export interface Api {
 }
 
 /** Calls the simulator app in-process with a valid bearer token. */
-/** A quiet simulator whose webhook events land in `events` (no receiver runs), with its API. */
-export function capturingSim(overrides: Partial<SimulatorOptions> = {}): { s: Simulator; events: Array<Record<string, any>>; a: Api } {
-  const events: Array<Record<string, any>> = [];
-  const s = quietSim({
+/** Simulator options that send its webhooks into `events` instead of over HTTP (no receiver runs). */
+export function capturedWebhooks(events: Array<Record<string, any>>): Partial<SimulatorOptions> {
+  return {
     webhookUrl: 'http://receiver.test/webhooks/enode',
     webhookSecret: 'secret-secret',
     fetch: (async (_url: string, init?: RequestInit) => {
       events.push(...(JSON.parse(String(init?.body)) as Array<Record<string, any>>));
       return new Response('ok');
     }) as typeof fetch,
-    ...overrides,
-  });
+  };
+}
+
+/** A quiet simulator whose webhook events land in `events` (no receiver runs), with its API. */
+export function capturingSim(overrides: Partial<SimulatorOptions> = {}): { s: Simulator; events: Array<Record<string, any>>; a: Api } {
+  const events: Array<Record<string, any>> = [];
+  const s = quietSim({ ...capturedWebhooks(events), ...overrides });
   return { s, events, a: api(s) };
 }
 
