@@ -63,7 +63,9 @@ describe('Enode schedules and smart charging through the webhook (issue 17)', ()
     await afterGrace(t);
 
     const list = await findings(t);
-    expect(list.map((f) => [f.deviceId, f.kind, f.field])).toEqual(
+    // On a failure, the devices' transitions say how the change was judged instead.
+    const judged = JSON.stringify({ v2: await transitions(t, 'v2'), v3: await transitions(t, 'v3') });
+    expect(list.map((f) => [f.deviceId, f.kind, f.field]), judged).toEqual(
       expect.arrayContaining([
         ['v2', 'UNEXPECTED_CHANGE', 'charging'],
         ['v3', 'UNEXPECTED_CHANGE', 'charging'],

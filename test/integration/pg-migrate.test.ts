@@ -111,8 +111,12 @@ describeIfPostgres('Postgres migrations', () => {
       const pool = open(fresh.url); // the URL carries options=-c search_path=<schema>, as a daemon's DATABASE_URL could
       await runPostgresMigrations(pool);
       expect(await postgresMigrationStatus(fresh.pool)).toEqual({ applied: expectedHashes().length, expected: expectedHashes().length });
+      // Only this schema and public are asked about: other test files create their own schemas in
+      // the same database at the same time, and those are not this test's business.
       const where = await pool.query<{ schema: string }>(
-        `SELECT DISTINCT table_schema AS schema FROM information_schema.tables WHERE table_name IN ('deliveries', '__drizzle_migrations')`,
+        `SELECT DISTINCT table_schema AS schema FROM information_schema.tables
+          WHERE table_name IN ('deliveries', '__drizzle_migrations') AND table_schema IN ($1, 'public')`,
+        [fresh.schema],
       );
       expect(where.rows).toEqual([{ schema: fresh.schema }]);
     } finally {

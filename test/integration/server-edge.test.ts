@@ -94,7 +94,10 @@ describe('HTTP server: connection cap', () => {
       await new Promise((r) => setTimeout(r, 5));
     }
     for (let i = 0; i < 3; i++) expect(await healthz(server.url)).toBe(200);
-    await until(() => stalled.slice(0, 15).every((c) => c.closed()), 2_000);
+    // At most the cap stays open, and the oldest went first. Which of the middle ones went is
+    // left open on purpose: a connection whose headers the server has not parsed yet (a loaded
+    // machine) counts as half-sent, and half-sent connections are closed before body-less ones.
+    await until(() => stalled.filter((c) => !c.closed()).length <= 10 && stalled.slice(0, 5).every((c) => c.closed()), 5_000);
   });
 
   it('keeps a connection whose request is being answered, even when it is the oldest', async () => {
