@@ -26,7 +26,8 @@ const CONSOLE_WEBHOOKS_EVERY_MS = 10_000;
  * command within 3–20 s, and third parties busy enough (6 changes per device per hour, about one
  * every 25 s across the fleet) that findings keep coming. A few devices run Enode's other levels of
  * control — a fifth under an Enode Schedule, a third of the vehicles with smart charging — so the
- * dashboard shows their changes explained as own automation, and the gateway meets their 422s.
+ * dashboard shows their changes explained as own automation, and the gateway refuses basic
+ * commands to them with a 409 that names the schedule or plan (Enode would answer 422).
  */
 export const DEMO_SIMULATOR_ARGS = [
   '--time-scale', '1',
