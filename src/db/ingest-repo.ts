@@ -117,9 +117,6 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
          due_at_ms = CASE WHEN excluded.due_at_ms < reconcile_queue.due_at_ms THEN excluded.due_at_ms ELSE reconcile_queue.due_at_ms END,
          from_ms = CASE WHEN excluded.from_ms < reconcile_queue.from_ms THEN excluded.from_ms ELSE reconcile_queue.from_ms END`,
     ),
-    getDeviceKey: sqlite.prepare(
-      `SELECT snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash FROM devices WHERE id = ?`,
-    ),
     getDevice: sqlite.prepare(
       `SELECT id, type, user_id AS userId, vendor, last_seen AS lastSeen, is_reachable AS isReachable, snapshot, controlled,
          snapshot_at_ms AS atMs, snapshot_rank AS rank, snapshot_event_at_ms AS eventAtMs, snapshot_hash AS hash, deleted_at_ms AS deletedAtMs
@@ -276,12 +273,8 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       });
     },
 
-    getDeviceKey(id: string): SnapshotKey | undefined {
-      refuseNul('device id', id);
-      return s.getDeviceKey.get(id) as SnapshotKey | undefined;
-    },
-
     getDevice(id: string): StoredDevice | undefined {
+      refuseNul('device id', id);
       const r = s.getDevice.get(id) as (Omit<StoredDevice, 'key' | 'isReachable'> & SnapshotKey & { isReachable: number | null }) | undefined;
       if (!r) return undefined;
       const { atMs, rank, eventAtMs, hash, isReachable, ...rest } = r;

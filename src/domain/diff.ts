@@ -64,12 +64,17 @@ function unionOfKeys(from: JsonObject, to: JsonObject): string[] {
   return keys.sort();
 }
 
-function walk(from: unknown, to: unknown, path: string, out: Change[]): void {
-  if (isObject(from) && isObject(to)) {
-    for (const k of unionOfKeys(from, to)) walk(Object.hasOwn(from, k) ? from[k] : null, Object.hasOwn(to, k) ? to[k] : null, join(path, k), out);
-    return;
+const leaf = (path: string, from: unknown, to: unknown): Change => ({ path, from: from === undefined ? null : from, to: to === undefined ? null : to });
+
+/** Both sides are objects. A key's path is built only where something differs (most leaves of a snapshot do not). */
+function walk(from: JsonObject, to: JsonObject, path: string, out: Change[]): void {
+  for (const k of unionOfKeys(from, to)) {
+    const f = Object.hasOwn(from, k) ? from[k] : null;
+    const t = Object.hasOwn(to, k) ? to[k] : null;
+    if (f === t) continue;
+    if (isObject(f) && isObject(t)) walk(f, t, join(path, k), out);
+    else if (!jsonEqual(f, t)) out.push(leaf(join(path, k), f, t));
   }
-  if (!jsonEqual(from, to)) out.push({ path, from: from === undefined ? null : from, to: to === undefined ? null : to });
 }
 
 /**
@@ -79,6 +84,7 @@ function walk(from: unknown, to: unknown, path: string, out: Change[]): void {
  */
 export function diffJson(from: unknown, to: unknown): Change[] {
   const out: Change[] = [];
-  walk(from, to, '', out);
+  if (isObject(from) && isObject(to)) walk(from, to, '', out);
+  else if (!jsonEqual(from, to)) out.push(leaf('', from, to));
   return out;
 }

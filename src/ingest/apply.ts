@@ -331,7 +331,9 @@ function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutco
   const eventAtMs = parseTimeMs(o.eventCreatedAt) ?? 0;
   // Kept with its own times (the observation); a future-dated one is ranked below every credible one.
   const key = snapshotKey({ atMs: deviceTimeMs(snapshot), eventAtMs, discovered: o.verb === 'discovered', hash: o.hash }, ctx.receivedAt, toleranceMs);
-  const current = repo.getDeviceKey(snapshot.id);
+  // One read of the stored row: its key decides, and its state is the event's `from`.
+  const stored = repo.getDevice(snapshot.id);
+  const current = stored?.key;
   const newer = !current || compareSnapshotKeys(key, current) > 0;
   const controlled = JSON.stringify(controlledState(o.type, snapshot));
   const snapshotText = o.snapshotText;
@@ -359,8 +361,8 @@ function applyDeviceSnapshot(repo: FunnelRepo, o: DeviceObservation): ApplyOutco
   // a future-dated one is not history the reconciler should judge.
   if (o.verb === 'updated' && key.rank !== FUTURE_DATED_RANK) repo.markForReconcile(snapshot.id, key.atMs, ctx.receivedAt);
 
-  // The stored row before the change, for the event's `from` (read only when state may change).
-  const before = newer || o.verb === 'deleted' ? repo.getDevice(snapshot.id) : undefined;
+  // The stored row before the change, for the event's `from` (only when state may change).
+  const before = newer || o.verb === 'deleted' ? stored : undefined;
   let written: DeviceUpsert | undefined;
   if (newer) {
     repo.writeDevice((written = {

@@ -127,8 +127,7 @@ export interface FunnelRepo {
   getActionVersion(id: string): StoredActionVersion | undefined;
   setActionOrigin(id: string, origin: ActionOrigin, lastNewsAt: number): void;
   upsertAction(a: ActionRecord, firstSeenAt: number, lastNewsAt: number, rawText?: string): void;
-  getDeviceKey(id: string): SnapshotKey | undefined;
-  /** The device's stored row (read only when its current state is about to change: the event's `from`). */
+  /** The device's stored row: its snapshot key decides whether a snapshot is newer, and it is the event's `from`. */
   getDevice(id: string): StoredDevice | undefined;
   /** Writes the device's current snapshot; `exists` says whether its row is there already. */
   writeDevice(d: DeviceUpsert, exists: boolean): void;

@@ -130,10 +130,6 @@ export class KeyRecorder implements DeliveryRepo {
   upsertAction(a: ActionRecord): void {
     this.action(a.id);
   }
-  getDeviceKey(id: string): SnapshotKey | undefined {
-    this.device(id);
-    return undefined;
-  }
   getDevice(id: string): StoredDevice | undefined {
     this.device(id);
     return undefined;
@@ -412,10 +408,6 @@ export class UnitOfWork implements DeliveryRepo {
     };
     this.journal.set(this.actions, a.id, { version, upsert: { record: a, rawText: rawText ?? JSON.stringify(a.raw) } });
     this.journal.add(this.dirtyActions, a.id);
-  }
-
-  getDeviceKey(id: string): SnapshotKey | undefined {
-    return this.need(this.devices, id, 'device id')?.key;
   }
 
   getDevice(id: string): StoredDevice | undefined {

@@ -103,7 +103,6 @@ function intakeRepo(byId: Map<string, DeliveryHead | undefined>, byBody: StoredD
     upsertAction: unused('upsertAction'),
     getDevice: unused('getDevice'),
     appendEvent: unused('appendEvent'),
-    getDeviceKey: unused('getDeviceKey'),
     writeDevice: unused('writeDevice'),
     markDeviceDeleted: unused('markDeviceDeleted'),
     markForReconcile: unused('markForReconcile'),
