@@ -30,12 +30,24 @@ import type { ChangeContext, ChargerRecord, DeviceRecord, FieldChange, HvacRecor
  * Charging (a policy per vehicle, plans that stop charging at plug-in and start it later) with
  * smart overrides. Both act through the action engine, so their vendor actions and device changes
  * look like any other, and both report through `user:schedule:execution-updated` and
- * `user:vehicle:smart-charging-status-updated`.
+ * `user:vehicle:smart-charging-status-updated`. On the seeded fleet's smart charging vehicles the
+ * retailer's app also creates and ends smart overrides now and then, through the same code as the
+ * API routes.
  */
 
 const MINUTE = 60_000;
 /** How long Enode "considers" a plugged-in vehicle before it makes a plan. */
 const CONSIDER_MS = 2 * MINUTE;
+
+/**
+ * The retailer's app on the fleet's smart charging vehicles: after a plan has stopped charging,
+ * the customer taps "charge now" (a smart override) with this chance, some minutes later; the app
+ * ends an override it created ("back to smart charging") with the second chance, later still.
+ */
+const CHARGE_NOW_CHANCE = 0.4;
+const CHARGE_NOW_AFTER_MIN: readonly [number, number] = [5, 40];
+const BACK_TO_SMART_CHANCE = 0.5;
+const BACK_TO_SMART_AFTER_MIN: readonly [number, number] = [10, 60];
 
 interface ScheduleEntry {
   seq: number;
@@ -61,6 +73,11 @@ interface SmartEntry {
   startTimer: TimerHandle | null;
   planActionId: string | null;
   lastStatus: SmartChargingStatus | null;
+  /** The retailer's app may override this vehicle's plans (fleet vehicles with smart charging). */
+  customerApp: boolean;
+  /** The app's pending "charge now", and its pending "back to smart charging". */
+  chargeNowTimer: TimerHandle | null;
+  backToSmartTimer: TimerHandle | null;
 }
 
 export interface AutomationDeps {
@@ -70,6 +87,8 @@ export interface AutomationDeps {
   /** Plan timings. */
   rng: Rng;
   ids: Rng;
+  /** The retailer's app taps (smart overrides of the fleet's vehicles); its own stream, so other draws do not shift. */
+  customers?: Rng;
   logger: SimLogger;
 }
 
@@ -341,10 +360,14 @@ export class Automation {
   // -------------------------------------------------------------------------------------------
   // Smart charging
 
-  /** Enables smart charging on a vehicle of the initial fleet (no event: it exists before anyone listens). */
-  enableSmartChargingSilently(v: VehicleRecord, deadline: string, minimumChargeLimit = 0): void {
+  /**
+   * Enables smart charging on a vehicle of the initial fleet (no event: it exists before anyone
+   * listens). With `customerApp`, the retailer's app sometimes overrides its plans (see CHARGE_NOW_CHANCE).
+   */
+  enableSmartChargingSilently(v: VehicleRecord, deadline: string, minimumChargeLimit = 0, customerApp = false): void {
     v.data.smartChargingPolicy = { isEnabled: true, deadline, minimumChargeLimit };
     const entry = this.smartEntry(v);
+    entry.customerApp = customerApp && this.deps.customers !== undefined;
     this.evaluate(entry);
     entry.lastStatus = this.buildSmartStatus(entry, this.deps.clock.iso());
   }
@@ -454,6 +477,9 @@ export class Automation {
       startTimer: null,
       planActionId: null,
       lastStatus: null,
+      customerApp: false,
+      chargeNowTimer: null,
+      backToSmartTimer: null,
     };
   }
 
@@ -593,6 +619,7 @@ export class Automation {
     if (kind === 'STOP') {
       plan.stopConfirmedAt ??= at;
       this.setState(entry, 'PLAN:EXECUTING:STOPPED');
+      this.maybeChargeNow(entry);
     } else {
       plan.startConfirmedAt ??= at;
       this.setState(entry, 'PLAN:EXECUTING:STARTED');
@@ -614,6 +641,55 @@ export class Automation {
     }
     this.setState(entry, finalState);
     entry.ended = true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The retailer's app (fleet vehicles only): "charge now" and "back to smart charging"
+
+  /**
+   * A plan has just stopped the vehicle: the customer may tap "charge now" a while later. The app
+   * then creates a smart override exactly as a client's POST /vehicles/{id}/smart-override does,
+   * if the plan still holds the vehicle from charging by then.
+   */
+  private maybeChargeNow(entry: SmartEntry): void {
+    const rng = this.deps.customers;
+    if (!entry.customerApp || !rng || entry.chargeNowTimer || !rng.chance(CHARGE_NOW_CHANCE)) return;
+    const plan = entry.plan;
+    const delayMs = rng.int(...CHARGE_NOW_AFTER_MIN) * MINUTE;
+    entry.chargeNowTimer = this.deps.clock.after(delayMs, () => {
+      entry.chargeNowTimer = null;
+      const v = this.deps.world.getTyped('vehicle', entry.vehicleId);
+      const holding =
+        v !== undefined &&
+        this.smart.get(entry.vehicleId) === entry &&
+        entry.plan === plan &&
+        this.planActive(entry) &&
+        entry.state === 'PLAN:EXECUTING:STOPPED' &&
+        v.data.chargeState.isPluggedIn === true &&
+        v.data.chargeState.isCharging !== true &&
+        !this.activeOverrideFor(entry.vehicleId);
+      if (!holding) return;
+      const r = this.createOverride(entry.vehicleId);
+      if (!r.ok) {
+        this.deps.logger.debug({ vehicleId: entry.vehicleId, detail: r.detail }, 'customer smart override refused');
+        return;
+      }
+      const override = entry.override;
+      if (override && override.endedAt === null) this.maybeBackToSmart(entry, override);
+    });
+  }
+
+  /** The app may end the override it created (DELETE /vehicles/{id}/smart-override) while it lasts. */
+  private maybeBackToSmart(entry: SmartEntry, override: SmartOverrideStatus): void {
+    const rng = this.deps.customers;
+    if (!rng || !rng.chance(BACK_TO_SMART_CHANCE)) return;
+    const delayMs = rng.int(...BACK_TO_SMART_AFTER_MIN) * MINUTE;
+    this.deps.clock.cancel(entry.backToSmartTimer);
+    entry.backToSmartTimer = this.deps.clock.after(delayMs, () => {
+      entry.backToSmartTimer = null;
+      if (this.smart.get(entry.vehicleId) !== entry || entry.override !== override || override.endedAt !== null) return;
+      this.endOverrideByRequest(entry.vehicleId);
+    });
   }
 
   /** Ends the active override; the plan or schedule it overrode takes control again. */
@@ -780,6 +856,8 @@ export class Automation {
     if (entry) {
       this.deps.clock.cancel(entry.considerTimer);
       this.deps.clock.cancel(entry.startTimer);
+      this.deps.clock.cancel(entry.chargeNowTimer);
+      this.deps.clock.cancel(entry.backToSmartTimer);
       this.smart.delete(rec.data.id);
     }
   }
@@ -834,7 +912,8 @@ function sameExcept<T extends object>(a: T, b: T, keys: Array<keyof T>): boolean
 /**
  * Gives the initial fleet its automations, deterministically from `rng`: an enabled schedule to a
  * share of vehicles, chargers and HVACs (CHARGE windows by day and night; heating or cooling
- * programmes), and smart charging (deadline 07:00) to a share of the vehicles without a schedule.
+ * programmes), and smart charging (deadline 07:00) to a share of the vehicles without a schedule,
+ * whose plans the retailer's app sometimes overrides ("charge now") and the override ends again.
  * A charger whose home vehicle has either gets no schedule (they would fight over one session).
  */
 export function seedAutomation(world: World, automation: Automation, rng: Rng, schedulesShare: number, smartChargingShare: number): void {
@@ -872,7 +951,7 @@ export function seedAutomation(world: World, automation: Automation, rng: Rng, s
         );
         automated.add(rec.data.id);
       } else if (rec.type === 'vehicle' && smart && rec.data.capabilities.smartCharging.isCapable) {
-        automation.enableSmartChargingSilently(rec, '07:00');
+        automation.enableSmartChargingSilently(rec, '07:00', 0, true);
         automated.add(rec.data.id);
       }
     } else if (rec.type === 'hvac' && scheduled && rec.data.capabilities.setPermanentHold.isCapable) {

@@ -107,6 +107,7 @@ export function createSimulator(input: Partial<SimulatorOptions> = {}): Simulato
     actions,
     rng: deriveRng(seed, 'automation'),
     ids: deriveRng(seed, 'automation-ids'),
+    customers: deriveRng(seed, 'automation-customers'),
     logger,
   });
   seedAutomation(world, automation, deriveRng(seed, 'automation-fleet'), options.schedulesShare, options.smartChargingShare);

@@ -63,6 +63,8 @@ describe('reconciler against the simulator’s ground truth', () => {
       // The automation really acted: its changes are in the truth, and the daemon judged them.
       expect(score.automationChanges).toBeGreaterThan(WHOLE_DAY ? 50 : 5);
       expect(score.automationExplained).toBeGreaterThan(WHOLE_DAY ? 50 : 5);
+      // Over a whole day every level shows up explained: schedules, plans and the fleet's own smart overrides.
+      if (WHOLE_DAY) expect(Object.keys(score.automationByCause).sort()).toEqual(['enode_schedule', 'smart_charging_plan', 'smart_override']);
       expect(score.transitions).toBeGreaterThanOrEqual(MIN_TRANSITIONS);
       expect(score.truePositives).toBeGreaterThan(MIN_TRUE_POSITIVES);
       expect(score.waiting).toBe(0);

@@ -78,7 +78,7 @@ describe('automations in the simulated fleet', () => {
 
     const own = s.truth().changes.filter((c) => c.cause === 'own_automation');
     const kinds = new Set(own.map((c) => c.automation?.kind));
-    expect(kinds).toEqual(new Set(['enode_schedule', 'smart_charging_plan']));
+    expect(kinds).toEqual(new Set(['enode_schedule', 'smart_charging_plan', 'smart_override']));
     for (const c of own) {
       expect(c.actionId).toEqual(expect.any(String));
       if (c.automation?.kind === 'enode_schedule') expect(scheduledIds.has(c.deviceId) || schedules.some((x: { id: string }) => x.id === c.automation?.id)).toBe(true);
@@ -90,6 +90,78 @@ describe('automations in the simulated fleet', () => {
     const actionIds = new Set(own.map((c) => c.actionId));
     const actionEvents = events.filter((e) => e['event'] === 'user:vendor-action:updated' && actionIds.has(e['vendorAction'].id));
     expect(new Set(actionEvents.map((e) => e['vendorAction'].id))).toEqual(actionIds);
+  });
+
+  it('has the retailer’s app override smart charging plans now and then ("charge now") and end some overrides, labelled smart_override in truth, deterministically', async () => {
+    const run = async () => {
+      const { s, events } = busy({ smartChargingShare: 1 });
+      await s.runFor(24 * 3600_000);
+      return { s, events };
+    };
+    const one = await run();
+    const two = await run();
+    expect(two.s.truth().changes).toEqual(one.s.truth().changes);
+    expect(two.events).toEqual(one.events);
+
+    const { s, events } = one;
+    const truth = s.truth();
+    const smartEvents = events.filter((e) => e['event'] === 'user:vehicle:smart-charging-status-updated');
+    for (const e of smartEvents) smartChargingStatusUpdated.parse(e);
+    const statusesOf = (vehicleId: string) => smartEvents.filter((e) => e['smartChargingStatus'].vehicleId === vehicleId).map((e) => e['smartChargingStatus']);
+
+    // Every override the fleet created: the vehicle's status announced it, with the plan held as OVERRIDDEN.
+    const overrides = new Map<string, { vehicleId: string; createdAt: string; endedAt: string | null }>();
+    for (const e of smartEvents) {
+      const o = e['smartChargingStatus'].smartOverride;
+      if (!o) continue;
+      const held = overrides.get(o.vendorActionId);
+      overrides.set(o.vendorActionId, { vehicleId: o.targetId, createdAt: o.createdAt, endedAt: held?.endedAt ?? o.endedAt });
+    }
+    expect(overrides.size).toBeGreaterThan(1);
+    for (const [actionId, o] of overrides) {
+      const statuses = statusesOf(o.vehicleId);
+      const announced = statuses.findIndex((x) => x.smartOverride?.vendorActionId === actionId);
+      expect(statuses[announced]).toMatchObject({ state: 'PLAN:EXECUTING:OVERRIDDEN', updatedAt: o.createdAt, smartOverride: { endedAt: null } });
+      // Before it, the plan held the vehicle from charging.
+      expect(statuses.slice(0, announced).at(-1)).toMatchObject({ state: 'PLAN:EXECUTING:STOPPED', consideration: { isCharging: false, isPluggedIn: true }, smartOverride: null });
+      // Its vendor action is the START Enode sent, reported like any other action.
+      const action = truth.actions.find((a) => a.id === actionId);
+      expect(action).toMatchObject({ targetId: o.vehicleId, kind: 'START', createdAt: o.createdAt });
+      expect(events.some((e) => e['event'] === 'user:vendor-action:updated' && e['vendorAction'].id === actionId)).toBe(true);
+    }
+
+    // The charging starts they made are own automation of kind smart_override, naming the override's action.
+    const overridden = truth.changes.filter((c) => c.automation?.kind === 'smart_override');
+    // (A charger the vehicle is plugged into follows it, with the same cause.)
+    const starts = overridden.filter((c) => c.field === 'chargeState.isCharging' && c.deviceType === 'vehicle');
+    expect(starts.length).toBeGreaterThan(1);
+    for (const c of overridden) {
+      expect(c).toMatchObject({ cause: 'own_automation', actionId: c.automation!.id });
+      expect(overrides.has(c.automation!.id)).toBe(true);
+    }
+    for (const c of starts) {
+      expect(c).toMatchObject({ from: false, to: true });
+      expect(overrides.get(c.automation!.id)?.vehicleId).toBe(c.deviceId);
+    }
+
+    // Some the app ended itself (DELETE): ended while the vehicle still charged, and the plan then stopped it again.
+    const endedByApp = [...overrides].filter(([actionId, o]) =>
+      statusesOf(o.vehicleId).some((x) => x.smartOverride?.vendorActionId === actionId && x.smartOverride.endedAt !== null && x.updatedAt === x.smartOverride.endedAt && x.consideration.isCharging && x.consideration.isPluggedIn),
+    );
+    expect(endedByApp.length).toBeGreaterThan(0);
+    expect(
+      endedByApp.some(([, o]) =>
+        truth.changes.some((c) => c.deviceId === o.vehicleId && c.automation?.kind === 'smart_charging_plan' && c.field === 'chargeState.isCharging' && c.to === false && Date.parse(c.at) >= Date.parse(o.endedAt!)),
+      ),
+    ).toBe(true);
+  });
+
+  it('leaves fleets without smart charging without overrides', async () => {
+    const { s, events } = busy({ schedulesShare: 0.5 });
+    await s.runFor(10 * 3600_000);
+    expect(s.truth().changes.some((c) => c.cause === 'own_automation' && c.automation?.kind === 'enode_schedule')).toBe(true);
+    expect(s.truth().changes.some((c) => c.automation?.kind === 'smart_override')).toBe(false);
+    expect(events.some((e) => e['event'] === 'user:vehicle:smart-charging-status-updated')).toBe(false);
   });
 
   it('submits these events to webhook faults like any other', async () => {
