@@ -32,6 +32,7 @@ export const BOTH_ENGINES = [
   'test/integration/retention.test.ts',
   'test/integration/hostile-payloads.test.ts',
   'test/integration/timeline-bounded.test.ts',
+  'test/integration/timeline-instants.test.ts',
   'test/integration/http-limits.test.ts',
   'test/integration/server-edge.test.ts',
   'test/integration/webhook-limits.test.ts',

@@ -122,9 +122,16 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
     return key;
   };
   const at = (ms: number) => new Date(ms).toISOString();
+  // An instant's transitions are listed once, on its first observation (several events may share
+  // one device time): a consumer counting them counts each once. When the cursor sits among that
+  // instant's observations, the first was on an earlier page, and so were its transitions.
+  const firstAt = new Map<number, number>();
+  for (const o of parts.observations) if (inWindow('observation', o.atMs, String(o.id).padStart(16, '0'))) firstAt.set(o.atMs, Math.min(o.id, firstAt.get(o.atMs) ?? o.id));
+  const shownBefore = (atMs: number) => cursor !== undefined && cursor[0] === atMs && cursor[1] === RANK.observation;
   for (const o of parts.observations) {
     const key = inWindow('observation', o.atMs, String(o.id).padStart(16, '0'));
     if (!key) continue;
+    const carries = firstAt.get(o.atMs) === o.id && !shownBefore(o.atMs);
     entries.push({
       key,
       entry: {
@@ -136,7 +143,7 @@ export function buildTimeline(parts: TimelineParts, window: { sinceMs: number; u
         stale: o.stale,
         controlled: parseStoredJson(o.controlled),
         context: parseStoredJson(o.context),
-        transitions: transitionsAt.get(o.atMs) ?? [],
+        transitions: carries ? (transitionsAt.get(o.atMs) ?? []) : [],
       },
     });
   }
