@@ -28,7 +28,7 @@ export interface Metrics {
 }
 
 export interface MetricsSources {
-  read: Pick<ReadStore, 'metricGauges' | 'events' | 'lastEventPosition'>;
+  read: Pick<ReadStore, 'metricGauges' | 'eventTypes' | 'lastEventPosition'>;
   /** The process's live event feed (`GET /api/v1/events/stream`, the dashboard's live tail). */
   eventFeed?: Pick<EventFeed, 'size' | 'disconnects'>;
   clock: Clock;

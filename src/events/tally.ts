@@ -15,7 +15,7 @@ export interface EventTally {
 
 const KNOWN: ReadonlySet<string> = new Set(EVENT_TYPES);
 
-export function createEventTally(read: Pick<EventReads, 'events' | 'lastEventPosition'>, options: { pageSize?: number; maxPages?: number } = {}): EventTally {
+export function createEventTally(read: Pick<EventReads, 'eventTypes' | 'lastEventPosition'>, options: { pageSize?: number; maxPages?: number } = {}): EventTally {
   const pageSize = options.pageSize ?? 500;
   const maxPages = options.maxPages ?? 20;
   const counts = new Map<string, number>();
@@ -28,14 +28,15 @@ export function createEventTally(read: Pick<EventReads, 'events' | 'lastEventPos
       return;
     }
     for (let i = 0; i < maxPages; i++) {
-      const rows = await read.events({ after: position, limit: pageSize });
-      for (const row of rows.slice(0, pageSize)) {
+      // Position and type only: the events' data (and the snapshots they reference) is not read.
+      const rows = await read.eventTypes(position, pageSize);
+      for (const row of rows) {
         // Types come from our own writers; anything else (a newer writer's type) is one label, not many.
         const type = KNOWN.has(row.type) ? row.type : 'other';
         counts.set(type, (counts.get(type) ?? 0) + 1);
         position = row.position;
       }
-      if (rows.length <= pageSize) return;
+      if (rows.length < pageSize) return;
     }
   }
 

@@ -24,6 +24,8 @@ export interface EventReads {
   eventsPrunedThrough(): Promise<number>;
   /** The greatest position in the log now (0: empty), where a live reader starts. */
   lastEventPosition(): Promise<number>;
+  /** Up to `limit` events after `after`, position and type only (no data): what a counter needs. */
+  eventTypes(after: number, limit: number): Promise<Array<{ position: number; type: string }>>;
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -85,6 +87,11 @@ export function eventReads(reader: SqlReader): EventReads {
         `SELECT coalesce(max(p), 0) AS "v" FROM (SELECT max(position) AS p FROM events UNION ALL SELECT pruned_through FROM event_log WHERE id = 1) AS ends`,
       );
       return row && row.v !== null && row.v !== undefined ? num(row.v) : 0;
+    },
+
+    async eventTypes(after, limit) {
+      const rows = await reader.all<{ position: unknown; type: unknown }>(`SELECT position, type FROM events WHERE position > ? ORDER BY position LIMIT ?`, [after, limit]);
+      return rows.map((r) => ({ position: num(r.position), type: String(r.type) }));
     },
   };
 }
