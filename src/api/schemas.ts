@@ -222,7 +222,9 @@ export const TimelineEntrySchema = z
       stale: z.boolean().openapi({ description: 'Older than the stored state: recorded, current state not moved' }),
       controlled: json,
       context: json,
-      transitions: z.array(TransitionSchema),
+      transitions: z.array(TransitionSchema).openapi({
+        description: "The transitions judged at this device time. Listed once: on the first observation of that time; other observations of the same time list none",
+      }),
     }),
     z.object({ type: z.literal('action'), at, action: ActionSchema }),
     z.object({

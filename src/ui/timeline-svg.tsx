@@ -154,14 +154,22 @@ export function layoutTimeline(entries: readonly TimelineEntry[], window: Timeli
   const allFields = [...fields];
   for (const o of observations) for (const f of Object.keys(o.controlled)) if (!allFields.includes(f)) allFields.push(f);
 
+  // An instant's transitions are listed on one of its observations (the first): found by instant,
+  // so the observation where a value changes gets its finding whichever observation lists it.
+  const transitionsAt = new Map<number, typeof observations[number]['transitions']>();
+  for (const o of observations) if (o.transitions.length > 0) transitionsAt.set(o.atMs, [...(transitionsAt.get(o.atMs) ?? []), ...o.transitions]);
+
   const bands: Band[] = allFields.map((field, i) => {
     const palette = new Map<string, [string, string]>();
     const y = TOP + i * (BAND_HEIGHT + ROW_GAP);
     const changes: Array<{ atMs: number; value: unknown; findingId: string | null }> = [];
     const transitions: TransitionMark[] = [];
+    let markedAt: number | undefined;
     for (const o of observations) {
-      const t = o.transitions.find((tr) => tr.field === field);
-      if (t) transitions.push({ field, atMs: o.atMs, x: x(o.atMs), status: t.status, findingId: t.findingId, title: transitionTitle(t, o.atMs) });
+      const t = transitionsAt.get(o.atMs)?.find((tr) => tr.field === field);
+      // One mark per instant, however many observations share it.
+      if (t && markedAt !== o.atMs) transitions.push({ field, atMs: o.atMs, x: x(o.atMs), status: t.status, findingId: t.findingId, title: transitionTitle(t, o.atMs) });
+      if (t) markedAt = o.atMs;
       if (!(field in o.controlled)) continue;
       const value = o.controlled[field];
       const last = changes[changes.length - 1];

@@ -121,6 +121,22 @@ describe('timeline layout (pure)', () => {
     expect(charging.transitions[1]!.title).toContain('unexplained: interference finding fnd-1');
   });
 
+  it('finds an instant’s transitions whichever of its observations lists them: the segment where the value changes is the finding’s, with one mark', () => {
+    // Two snapshots of minute 40: the first still shows charging, the second (the one judged)
+    // does not; the timeline lists the instant's transition on the first.
+    const entries = [
+      observation(10, { charging: true }),
+      observation(40, { charging: true }, [transition('charging', true, false, 'finding', null, 'fnd-1')]),
+      observation(40, { charging: false }),
+    ];
+    const charging = layoutTimeline(entries, WINDOW, ['charging']).bands[0]!;
+    expect(charging.segments.map((s) => [s.value, s.startMs, s.findingId])).toEqual([
+      [true, BASE_MS + 10 * 60_000, null],
+      [false, BASE_MS + 40 * 60_000, 'fnd-1'],
+    ]);
+    expect(charging.transitions.map((t) => [t.atMs, t.findingId])).toEqual([[BASE_MS + 40 * 60_000, 'fnd-1']]);
+  });
+
   it('puts own actions and commands on the action row and findings on the finding row, at their times', () => {
     const layout = layoutTimeline(ENTRIES, WINDOW, ['charging', 'maxCurrent']);
     expect(layout.markers.map((m) => [m.kind, m.id, m.x])).toEqual([
