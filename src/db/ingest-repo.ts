@@ -218,9 +218,19 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
 
     /** Inserts a delivery; false when one with that id is already stored (a redelivery). */
     insertDelivery(d: NewDelivery): boolean {
-      const { body, ...row } = d;
-      const bodyId = s.insertBody.run(body).lastInsertRowid;
-      const inserted = s.insertDelivery.run({ ...row, headers: JSON.stringify(d.headers), bodyId }).changes > 0;
+      const bodyId = s.insertBody.run(d.body).lastInsertRowid;
+      const inserted =
+        s.insertDelivery.run({
+          id: d.id,
+          receivedAt: d.receivedAt,
+          headers: JSON.stringify(d.headers),
+          bodySha256: d.bodySha256,
+          status: d.status,
+          error: d.error,
+          eventCount: d.eventCount,
+          appliedAt: d.appliedAt,
+          bodyId,
+        }).changes > 0;
       if (!inserted) s.deleteBody.run(bodyId);
       return inserted;
     },
@@ -277,8 +287,19 @@ export function createIngestRepo(sqlite: Database.Database, settings: IngestSett
       refuseNul('device id', id);
       const r = s.getDevice.get(id) as (Omit<StoredDevice, 'key' | 'isReachable'> & SnapshotKey & { isReachable: number | null }) | undefined;
       if (!r) return undefined;
-      const { atMs, rank, eventAtMs, hash, isReachable, ...rest } = r;
-      return { ...rest, isReachable: isReachable === null ? null : isReachable === 1, key: { atMs, rank, eventAtMs, hash } };
+      // Field by field (a rest pattern copies slowly): read for every snapshot applied.
+      return {
+        id: r.id,
+        type: r.type,
+        userId: r.userId,
+        vendor: r.vendor,
+        lastSeen: r.lastSeen,
+        isReachable: r.isReachable === null ? null : r.isReachable === 1,
+        snapshot: r.snapshot,
+        controlled: r.controlled,
+        key: { atMs: r.atMs, rank: r.rank, eventAtMs: r.eventAtMs, hash: r.hash },
+        deletedAtMs: r.deletedAtMs,
+      };
     },
 
     /** Writes the device's current snapshot; `exists` says whether its row is there already. */

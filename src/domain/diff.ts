@@ -51,31 +51,48 @@ function join(prefix: string, key: string): string {
   return `${prefix}.${part}`;
 }
 
-/** Both objects' keys, each once, sorted. Snapshots of one device mostly share their keys in the same order: then no set is built. */
-function unionOfKeys(from: JsonObject, to: JsonObject): string[] {
-  const keys = Object.keys(from);
-  const other = Object.keys(to);
-  let same = keys.length === other.length;
-  for (let i = 0; same && i < keys.length; i++) same = keys[i] === other[i];
-  if (!same) {
-    const seen = new Set(keys);
-    for (const k of other) if (!seen.has(k)) keys.push(k);
+interface Found {
+  /** The keys from the top down to the change. */
+  keys: string[];
+  from: unknown;
+  to: unknown;
+}
+
+/**
+ * Both sides are objects. Keys are visited in the objects' own order (no sort per object: most of
+ * a snapshot is unchanged), and only the changes found are sorted, by their keys, at the end.
+ */
+function walk(from: JsonObject, to: JsonObject, keys: string[], out: Found[]): void {
+  for (const k in from) {
+    if (!Object.hasOwn(from, k)) continue;
+    visit(from[k], Object.hasOwn(to, k) ? to[k] : null, k, keys, out);
   }
-  return keys.sort();
+  for (const k in to) {
+    if (!Object.hasOwn(to, k) || Object.hasOwn(from, k)) continue;
+    visit(null, to[k], k, keys, out);
+  }
+}
+
+function visit(f: unknown, t: unknown, k: string, keys: string[], out: Found[]): void {
+  if (f === t) return;
+  keys.push(k);
+  if (isObject(f) && isObject(t)) walk(f, t, keys, out);
+  else if (!jsonEqual(f, t)) out.push({ keys: keys.slice(), from: f, to: t });
+  keys.pop();
+}
+
+/** Key by key, in UTF-16 code unit order (as Array.prototype.sort orders strings); a prefix first. */
+function byKeys(a: Found, b: Found): number {
+  const n = Math.min(a.keys.length, b.keys.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.keys[i]!;
+    const y = b.keys[i]!;
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return a.keys.length - b.keys.length;
 }
 
 const leaf = (path: string, from: unknown, to: unknown): Change => ({ path, from: from === undefined ? null : from, to: to === undefined ? null : to });
-
-/** Both sides are objects. A key's path is built only where something differs (most leaves of a snapshot do not). */
-function walk(from: JsonObject, to: JsonObject, path: string, out: Change[]): void {
-  for (const k of unionOfKeys(from, to)) {
-    const f = Object.hasOwn(from, k) ? from[k] : null;
-    const t = Object.hasOwn(to, k) ? to[k] : null;
-    if (f === t) continue;
-    if (isObject(f) && isObject(t)) walk(f, t, join(path, k), out);
-    else if (!jsonEqual(f, t)) out.push(leaf(join(path, k), f, t));
-  }
-}
 
 /**
  * The leaves that differ between `from` and `to`, sorted by key at each level (deterministic
@@ -83,8 +100,9 @@ function walk(from: JsonObject, to: JsonObject, path: string, out: Change[]): vo
  * level is not an object give one change with the path `""`.
  */
 export function diffJson(from: unknown, to: unknown): Change[] {
-  const out: Change[] = [];
-  if (isObject(from) && isObject(to)) walk(from, to, '', out);
-  else if (!jsonEqual(from, to)) out.push(leaf('', from, to));
-  return out;
+  if (!isObject(from) || !isObject(to)) return jsonEqual(from, to) ? [] : [leaf('', from, to)];
+  const found: Found[] = [];
+  walk(from, to, [], found);
+  if (found.length > 1) found.sort(byKeys);
+  return found.map((c) => leaf(c.keys.reduce(join, ''), c.from, c.to));
 }

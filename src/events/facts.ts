@@ -20,11 +20,23 @@ import type { NewEvent } from './types.js';
  * rows written before ingest limited nesting may be too deep to show).
  */
 export function presentStoredDevice(d: StoredDevice, snapshot?: Record<string, unknown>) {
-  const { key, ...row } = d;
-  const fields = { ...row, controlled: decodeStored(d.controlled) as Record<string, unknown>, snapshotAtMs: key.atMs, snapshotRank: key.rank, snapshotEventAtMs: key.eventAtMs };
-  if (snapshot === undefined) return presentDevice({ ...fields, snapshot: decodeStored(d.snapshot) as Record<string, unknown> });
-  const shown = presentDevice({ ...fields, snapshot: {} });
-  return { ...shown, snapshot };
+  // Field by field, not by spreading the row: this runs twice for every device event the writer logs.
+  const shown = presentDevice({
+    id: d.id,
+    type: d.type,
+    userId: d.userId,
+    vendor: d.vendor,
+    lastSeen: d.lastSeen,
+    isReachable: d.isReachable,
+    deletedAtMs: d.deletedAtMs,
+    controlled: decodeStored(d.controlled) as Record<string, unknown>,
+    snapshot: snapshot === undefined ? (decodeStored(d.snapshot) as Record<string, unknown>) : {},
+    snapshotAtMs: d.key.atMs,
+    snapshotRank: d.key.rank,
+    snapshotEventAtMs: d.key.eventAtMs,
+  });
+  if (snapshot !== undefined) shown.snapshot = snapshot;
+  return shown;
 }
 
 /**

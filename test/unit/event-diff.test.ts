@@ -40,3 +40,43 @@ describe('diffJson', () => {
     expect(jsonEqual([1], { 0: 1 })).toBe(false);
   });
 });
+
+/** The first implementation, kept here as the reference: sorts each object's keys and walks them in that order. */
+function referenceDiff(from: unknown, to: unknown): Array<{ path: string; from: unknown; to: unknown }> {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const part = (k: string) => (/^[A-Za-z0-9_$-]+$/.test(k) ? k : `[${JSON.stringify(k)}]`);
+  const join = (prefix: string, k: string) => (prefix === '' || part(k).startsWith('[') ? `${prefix}${part(k)}` : `${prefix}.${part(k)}`);
+  const out: Array<{ path: string; from: unknown; to: unknown }> = [];
+  const walk = (f: unknown, t: unknown, path: string): void => {
+    if (isObj(f) && isObj(t)) {
+      const keys = [...new Set([...Object.keys(f), ...Object.keys(t)])].sort();
+      for (const k of keys) walk(Object.hasOwn(f, k) ? f[k] : null, Object.hasOwn(t, k) ? t[k] : null, join(path, k));
+      return;
+    }
+    if (!jsonEqual(f, t)) out.push({ path, from: f === undefined ? null : f, to: t === undefined ? null : t });
+  };
+  walk(from, to, '');
+  return out;
+}
+
+describe('diffJson against the reference implementation (property)', () => {
+  it('gives the same changes, in the same order, for any two JSON values', async () => {
+    const fc = (await import('fast-check')).default;
+    // Few distinct keys (with dots, brackets, digits and case), so the two sides share and miss keys often.
+    const key = fc.constantFrom('a', 'b', 'B', '_', '10', '2', 'a.b', 'd[0]', 'é', 'lastSeen', 'chargeState');
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: 'small' }, fc.constantFrom(null, true, false, 0, 1, 'x', ''), fc.array(tie('value'), { maxLength: 3 }), tie('object')),
+      object: fc.dictionary(key, tie('value'), { maxKeys: 6 }),
+    }));
+    fc.assert(
+      fc.property(json.value, json.value, (a, b) => {
+        expect(diffJson(a, b)).toEqual(referenceDiff(a, b));
+        // A value against an edited copy of itself: mostly equal subtrees.
+        const edited = JSON.parse(JSON.stringify(a)) as unknown;
+        if (edited !== null && typeof edited === 'object' && !Array.isArray(edited)) (edited as Record<string, unknown>)['b'] = b;
+        expect(diffJson(a, edited)).toEqual(referenceDiff(a, edited));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});

@@ -22,9 +22,12 @@ const insertStatement = perConnection((sqlite) =>
  * (events/snapshot-ref.ts): the writer's cost per event is then a few hundred bytes.
  */
 export function appendEvent(sqlite: Database.Database, e: NewEvent): boolean {
-  const { snapshotRef, ...row } = e;
-  const data = snapshotRef && isDeviceData(e.data) ? dataWithSnapshotRef(e.data, snapshotRef) : JSON.stringify(e.data);
-  return insertStatement(sqlite).run({ ...row, data }).changes > 0;
+  const ref = e.snapshotRef;
+  const data = ref && isDeviceData(e.data) ? dataWithSnapshotRef(e.data, ref) : JSON.stringify(e.data);
+  return (
+    insertStatement(sqlite).run({ type: e.type, factKey: e.factKey, occurredAtMs: e.occurredAtMs, recordedAtMs: e.recordedAtMs, deviceId: e.deviceId, userId: e.userId, data }).changes >
+    0
+  );
 }
 
 function isDeviceData(data: Record<string, unknown>): boolean {
