@@ -10,6 +10,7 @@
  * the event, which a backlog applied late can cause), the snapshot reads `{}` with a `note`, as
  * the admin API shows a snapshot it cannot show.
  */
+import { diffJson } from '../domain/diff.js';
 import { parseWellFormedJson } from '../domain/well-formed.js';
 import type { SnapshotRef } from './types.js';
 
@@ -19,10 +20,14 @@ const MARK_TEXT = `"${MARK}"`;
 /** The note a device gets in place of a snapshot whose delivery is gone. */
 export const SNAPSHOT_GONE_NOTE = 'snapshot not shown: the delivery that carried it was pruned by retention';
 
-/** The event's `data` as JSON text, its `device.snapshot` left out and referenced instead. */
+/**
+ * The event's `data` as JSON text, its `device.snapshot` left out and referenced instead. A first
+ * seen device's `changes` are left out too: they list every leaf of the device from nothing, the
+ * snapshot again among them, and readers derive them from the device (`ref.firstSeen`).
+ */
 export function dataWithSnapshotRef(data: Record<string, unknown>, ref: SnapshotRef): string {
   const device = data.device as Record<string, unknown>;
-  return JSON.stringify({ ...data, device: { ...device, snapshot: undefined }, [MARK]: ref });
+  return JSON.stringify({ ...data, device: { ...device, snapshot: undefined }, changes: ref.firstSeen === true ? undefined : data.changes, [MARK]: ref });
 }
 
 /** Whether stored `data` text holds a reference (cheap: a text search, no parse). */
@@ -35,6 +40,7 @@ function refOf(data: Record<string, unknown>): SnapshotRef | undefined {
   const ref = data[MARK] as Partial<SnapshotRef> | null | undefined;
   const device = data.device;
   if (ref === null || typeof ref !== 'object' || typeof ref.delivery !== 'string' || !Number.isInteger(ref.index) || typeof ref.key !== 'string') return undefined;
+  if (ref.firstSeen !== undefined && ref.firstSeen !== true) return undefined;
   return device !== null && typeof device === 'object' ? (ref as SnapshotRef) : undefined;
 }
 
@@ -97,8 +103,11 @@ export function fillSnapshots<T extends { data: string }>(rows: T[], bodies: Rea
     const snapshot = event?.[ref.key];
     const found = snapshot !== null && typeof snapshot === 'object' && !Array.isArray(snapshot);
     const shown = withSnapshot(device, found ? snapshot : {});
+    const out: Record<string, unknown> = { ...data, device: shown };
+    // A first seen device: what the writer computed, every leaf from nothing (before the note, which the writer did not see).
+    if (ref.firstSeen === true && !('changes' in data)) out.changes = diffJson({}, shown);
     if (!found) shown.note = typeof device.note === 'string' ? `${device.note}; ${SNAPSHOT_GONE_NOTE}` : SNAPSHOT_GONE_NOTE;
-    r.data = JSON.stringify({ ...data, device: shown });
+    r.data = JSON.stringify(out);
   }
   return rows;
 }

@@ -28,6 +28,12 @@ export interface SnapshotRef {
   delivery: string;
   index: number;
   key: string;
+  /**
+   * The device was first seen (no stored row before): the event's `changes` are every leaf of the
+   * device from nothing, `diffJson({}, device)`, so the writer leaves them out and readers derive
+   * them from the device they show.
+   */
+  firstSeen?: true;
 }
 
 /** An event as written, in the transaction of the change it records. */

@@ -425,5 +425,5 @@ function appendDeviceEvent(
   const after = deletedAtMs === undefined || (base.deletedAtMs !== null && base.deletedAtMs >= deletedAtMs) ? base : { ...base, deletedAtMs };
   if (after === before) return;
   const event = deviceEvent(before, after, receivedAt, written ? snapshot : undefined);
-  if (event) repo.appendEvent(snapshotRef ? { ...event, snapshotRef } : event);
+  if (event) repo.appendEvent(snapshotRef ? { ...event, snapshotRef: before ? snapshotRef : { ...snapshotRef, firstSeen: true } } : event);
 }

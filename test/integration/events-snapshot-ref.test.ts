@@ -52,11 +52,21 @@ describe('device events: the snapshot by reference', () => {
 
     const stored = await t.column<string>(`SELECT data FROM events WHERE type LIKE 'device.%' ORDER BY position`);
     const vin = String((sent[0]!.vehicle as { information: { vin: string } }).information.vin);
+    // A discovery lists every field of the device from nothing, the snapshot whole among them.
+    for (const i of [0, 2]) {
+      const { device, changes } = events[i]!.data;
+      const shown = Object.keys(device).filter((k) => device[k] !== null).sort();
+      expect(changes).toEqual(shown.map((path) => ({ path, from: null, to: device[path] })));
+      expect(changes.find((c) => (c as { path: string }).path === 'snapshot')).toEqual({ path: 'snapshot', from: null, to: sent[i]!.vehicle });
+    }
+    expect(events[1]!.data.changes).toContainEqual({ path: 'snapshot.chargeState.batteryLevel', from: 40, to: 41 });
     if (t.engine === 'sqlite') {
       for (const text of stored) expect(text).toContain('"$snapshot"');
-      // An update lists only what changed: the rest of the snapshot is not stored again. (A
-      // discovery's `changes` list every leaf, from nothing, so they hold it all the same.)
-      expect(stored[1]).not.toContain(vin);
+      // Neither copy of the snapshot is stored again: an update lists only what changed, and a
+      // discovery's `changes` (every leaf, from nothing) are derived from the device when read.
+      for (const text of stored) expect(text).not.toContain(vin);
+      expect(stored[0]).not.toContain('"changes"');
+      expect(stored[1]).toContain('"changes"');
     } else {
       for (const text of stored) expect(text).not.toContain('"$snapshot"');
     }
@@ -76,7 +86,9 @@ describe('device events: the snapshot by reference', () => {
     const [after] = await deviceEvents(t);
     if (t.engine === 'sqlite') {
       expect(after!.data.device).toEqual({ ...before!.data.device, snapshot: {}, note: SNAPSHOT_GONE_NOTE });
-      expect(after!.data.changes).toEqual(before!.data.changes);
+      // A discovery's changes are the device's fields from nothing: the snapshot among them reads {} too, the rest stays.
+      expect(after!.data.changes).toEqual(before!.data.changes.map((c) => ((c as { path: string }).path === 'snapshot' ? { ...(c as object), to: {} } : c)));
+      expect(after!.data.changes).toHaveLength(before!.data.changes.length);
     } else {
       // Postgres keeps the event's own copy.
       expect(after).toEqual(before);
