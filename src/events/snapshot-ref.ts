@@ -6,9 +6,14 @@
  * parsing each referenced body once per page. The writer then writes a few hundred bytes per
  * event instead of another copy of every snapshot (BENCHMARKS.md, "the event log on SQLite").
  *
+ * A first seen device's `changes` list every field from nothing, the snapshot whole among them:
+ * they are left out as well and derived when read (`firstSeen`).
+ *
  * Readers see the same `data` either way. When the delivery is gone (retention pruned it before
  * the event, which a backlog applied late can cause), the snapshot reads `{}` with a `note`, as
- * the admin API shows a snapshot it cannot show.
+ * the admin API shows a snapshot it cannot show, and so does the `snapshot` change of a first
+ * seen device (Postgres, which keeps its copy, still shows both). Rows written this way need this
+ * version or a later one to read: enode-sync's storage does not support going back a version.
  */
 import { diffJson } from '../domain/diff.js';
 import { parseWellFormedJson } from '../domain/well-formed.js';
