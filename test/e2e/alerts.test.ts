@@ -42,26 +42,38 @@ function cli(args: string[], env: Record<string, string> = {}) {
 
 describeEngines('alerts across a crash (daemon process)', (engine) => {
   it('an alert committed but never sent (kill -9 before dispatch) is delivered, signed, by the next daemon', async () => {
-    const rx = await startReceiver();
-    receivers.push(rx);
-    const dir = tempDir();
-    dirs.push(dir);
-    const env = { ...(await databases.make(engine)).env, ALERT_WEBHOOK_URLS: rx.url, ALERT_WEBHOOK_SECRET: ALERT_SECRET };
-
     // First daemon: dispatches only at start and then once an interval, so the alert stays unsent.
     // On Postgres its dispatch lease (one interval) outlives it: the next daemon takes the job over
     // within the interval plus LEASE_CHECK_SECONDS (README, "Failover time"), so it is short there.
     const firstInterval = engine === 'sqlite' ? 3600 : 8;
-    const first = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: String(firstInterval) });
-    const firstStartedAt = Date.now();
-    running.push(first);
-    expect((await deliver(first.url, 'delivery-1', [actionEvent('act-1', 'FAILED', 5)])).status).toBe(200);
     const id = alertId('action.failed:act-1');
-    await waitUntil(async () => (await adminGet(first.url, `/alerts/${id}`)).status === 200);
-    expect(await (await adminGet(first.url, `/alerts/${id}`)).json()).toMatchObject({ id, type: 'action.failed', deliveries: [] });
-    first.proc.child.kill('SIGKILL');
-    await first.proc.stop();
-    running.splice(running.indexOf(first), 1);
+    /**
+     * One try at the precondition: an alert committed and not yet fanned out when the first daemon
+     * is killed. On Postgres the first daemon's dispatcher runs again 8 s after its last run; on a
+     * loaded machine that run can fall between the delivery and the check (CI saw it once), and
+     * the alert is then claimed. That try says so, and the next one starts over on a fresh database.
+     */
+    const tryCrashBeforeDispatch = async () => {
+      const rx = await startReceiver();
+      receivers.push(rx);
+      const dir = tempDir();
+      dirs.push(dir);
+      const env = { ...(await databases.make(engine)).env, ALERT_WEBHOOK_URLS: rx.url, ALERT_WEBHOOK_SECRET: ALERT_SECRET };
+      const first = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: String(firstInterval) });
+      const firstStartedAt = Date.now();
+      running.push(first);
+      expect((await deliver(first.url, 'delivery-1', [actionEvent('act-1', 'FAILED', 5)])).status).toBe(200);
+      await waitUntil(async () => (await adminGet(first.url, `/alerts/${id}`)).status === 200);
+      const alert = (await (await adminGet(first.url, `/alerts/${id}`)).json()) as { id: string; type: string; deliveries: unknown[] };
+      first.proc.child.kill('SIGKILL');
+      await first.proc.stop();
+      running.splice(running.indexOf(first), 1);
+      return { rx, dir, env, alert, firstStartedAt };
+    };
+    let attempt = await tryCrashBeforeDispatch();
+    for (let tries = 1; engine === 'postgres' && tries < 3 && attempt.alert.deliveries.length > 0; tries++) attempt = await tryCrashBeforeDispatch();
+    const { rx, dir, env, firstStartedAt } = attempt;
+    expect(attempt.alert).toMatchObject({ id, type: 'action.failed', deliveries: [] });
     expect(rx.requests).toHaveLength(0);
 
     const second = await startDaemon(dir, { ...env, ALERT_DISPATCH_INTERVAL_SECONDS: '1' });
