@@ -57,8 +57,9 @@ export function deviceEvent(before: StoredDevice | undefined, after: StoredDevic
   const k = after.key;
   return {
     type,
-    // Device time first: keys then arrive near the end of the unique index, as positions do, instead
-    // of at random places by device id (a page written per event at commit; BENCHMARKS.md, issue 16).
+    // Device time first: while device times move forward, keys arrive near the end of the unique
+    // index instead of at a random page per device id (BENCHMARKS.md, "a smaller event log"). A
+    // device that reports an old time (offline, a backlog) lands further in; the key is the same fact either way.
     factKey: `device:${k.atMs}:${after.id}:${k.rank}:${k.eventAtMs}:${k.hash}:${after.deletedAtMs ?? ''}`,
     occurredAtMs: type === 'device.deleted' && after.deletedAtMs !== null ? after.deletedAtMs : k.atMs,
     recordedAtMs,
