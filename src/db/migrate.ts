@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { StartupError } from '../startup-error.js';
 import { describeOpenError, type Db } from './open.js';
-import { ID_KEY_SQL_FUNCTION, idKey } from '../store/id-key.js';
 
 /** The generated migrations folder, found both from src/ (tsx, tests) and from dist/ (built). */
 export function migrationsFolder(): string {
@@ -24,8 +23,6 @@ const STORAGE_CODE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|CANTOPEN|READONLY|CORRUPT|
  */
 export function runMigrations(db: Db): void {
   const folder = migrationsFolder();
-  // The migration that added the event log's id keys computes them for the rows already there.
-  db.$client.function(ID_KEY_SQL_FUNCTION, { deterministic: true }, (id: unknown) => (typeof id === 'string' ? idKey(id) : null));
   try {
     migrate(db, { migrationsFolder: folder });
   } catch (err) {

@@ -359,18 +359,11 @@ export const events = sqliteTable(
     userId: text('user_id'),
     /** The event's `data`, JSON text. */
     data: text('data').notNull(),
-    /**
-     * `device_id` and `user_id` as 48-bit hashes (store/id-key.ts), what the filter indexes
-     * hold: an entry is then a few bytes instead of a 36-character id, and the indexes stay in the
-     * page cache at a million events. Two ids may share a key, so a read matches the id as well.
-     */
-    deviceKey: integer('device_key'),
-    userKey: integer('user_key'),
   },
   (t) => [
     uniqueIndex('events_fact_idx').on(t.factKey),
-    index('events_device_key_idx').on(t.deviceKey, t.position),
-    index('events_user_key_idx').on(t.userKey, t.position),
+    index('events_device_idx').on(t.deviceId, t.position),
+    index('events_user_idx').on(t.userId, t.position),
     index('events_type_idx').on(t.type, t.position),
   ],
 );

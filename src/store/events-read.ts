@@ -5,7 +5,6 @@
 import type { StoredEvent } from '../events/types.js';
 import type { SqlParam, SqlReader } from './sql.js';
 import { bodiesSql, fillSnapshots, referencedDeliveries } from '../events/snapshot-ref.js';
-import { idKey } from './id-key.js';
 
 export interface EventFilter {
   /** Only events after this position (none: from the oldest kept). */
@@ -54,18 +53,8 @@ export function eventReads(reader: SqlReader): EventReads {
         conditions.push(t.sql);
         params.push(...t.params);
       }
-      // SQLite indexes the ids by a short hash (store/id-key.ts): the key finds the rows, the id confirms them.
-      const keyed = reader.engine === 'sqlite';
-      if (f.deviceId !== undefined) {
-        if (keyed) (conditions.push('device_key = ?'), params.push(idKey(f.deviceId)));
-        conditions.push('device_id = ?');
-        params.push(f.deviceId);
-      }
-      if (f.userId !== undefined) {
-        if (keyed) (conditions.push('user_key = ?'), params.push(idKey(f.userId)));
-        conditions.push('user_id = ?');
-        params.push(f.userId);
-      }
+      if (f.deviceId !== undefined) (conditions.push('device_id = ?'), params.push(f.deviceId));
+      if (f.userId !== undefined) (conditions.push('user_id = ?'), params.push(f.userId));
       const rows = await reader.all<Record<string, unknown>>(
         `SELECT position, type, occurred_at AS "occurredAtMs", recorded_at AS "recordedAtMs", device_id AS "deviceId", user_id AS "userId", data
          FROM events WHERE ${conditions.join(' AND ')} ORDER BY position LIMIT ?`,

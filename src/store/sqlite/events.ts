@@ -6,13 +6,12 @@
 import type Database from 'better-sqlite3';
 import type { NewEvent } from '../../events/types.js';
 import { perConnection } from './per-connection.js';
-import { idKeyOrNull } from '../id-key.js';
 import { bodiesSql, dataWithSnapshotRef, fillSnapshots, referencedDeliveries } from '../../events/snapshot-ref.js';
 
 const insertStatement = perConnection((sqlite) =>
   sqlite.prepare(
-    `INSERT INTO events (type, fact_key, occurred_at, recorded_at, device_id, user_id, data, device_key, user_key)
-     VALUES (@type, @factKey, @occurredAtMs, @recordedAtMs, @deviceId, @userId, @data, @deviceKey, @userKey)
+    `INSERT INTO events (type, fact_key, occurred_at, recorded_at, device_id, user_id, data)
+     VALUES (@type, @factKey, @occurredAtMs, @recordedAtMs, @deviceId, @userId, @data)
      ON CONFLICT (fact_key) DO NOTHING`,
   ),
 );
@@ -26,17 +25,8 @@ export function appendEvent(sqlite: Database.Database, e: NewEvent): boolean {
   const ref = e.snapshotRef;
   const data = ref && isDeviceData(e.data) ? dataWithSnapshotRef(e.data, ref) : JSON.stringify(e.data);
   return (
-    insertStatement(sqlite).run({
-      type: e.type,
-      factKey: e.factKey,
-      occurredAtMs: e.occurredAtMs,
-      recordedAtMs: e.recordedAtMs,
-      deviceId: e.deviceId,
-      userId: e.userId,
-      data,
-      deviceKey: idKeyOrNull(e.deviceId),
-      userKey: idKeyOrNull(e.userId),
-    }).changes > 0
+    insertStatement(sqlite).run({ type: e.type, factKey: e.factKey, occurredAtMs: e.occurredAtMs, recordedAtMs: e.recordedAtMs, deviceId: e.deviceId, userId: e.userId, data }).changes >
+    0
   );
 }
 
