@@ -6,6 +6,7 @@
  *
  *   node --import tsx test/bench/apply-profile.ts                 # as the daemon writes
  *   NOLOG=1 node --import tsx test/bench/apply-profile.ts         # without the event log
+ *   IDS=uuid node --import tsx test/bench/apply-profile.ts        # UUID-shaped ids, as Enode's
  *   N=3000 B=100 node --cpu-prof --import tsx test/bench/apply-profile.ts
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -27,7 +28,8 @@ try {
   const repo = createIngestRepo(db.$client);
   db.$client.pragma('wal_autocheckpoint = 0');
   if (noLog) repo.appendEvent = () => {};
-  const deliveries = makeDeliveries(N, 'profile');
+  const uuidIds = process.env.IDS === 'uuid';
+  const deliveries = makeDeliveries(N, 'profile', { uuidIds });
   const now = Date.now();
   repo.transaction(() => {
     for (const d of deliveries) storeDelivery(repo, { headerId: d.id, receivedAt: now, headers: {}, body: Buffer.from(d.body) });
@@ -46,7 +48,7 @@ try {
   const walBytes = statSync(join(dir, 'apply.db-wal')).size;
   db.$client.close();
   process.stdout.write(
-    `${noLog ? 'without the event log' : 'with the event log'}: ${N} deliveries in transactions of ${B}; ` +
+    `${noLog ? 'without the event log' : 'with the event log'}${uuidIds ? ', UUID ids' : ''}: ${N} deliveries in transactions of ${B}; ` +
       `${((wall / N) * 1000).toFixed(0)} µs wall and ${((cpu.user + cpu.system) / N).toFixed(0)} µs CPU per delivery; ` +
       `${(walBytes / N / 1024).toFixed(1)} KB of WAL per delivery; ${events} events logged\n`,
   );
