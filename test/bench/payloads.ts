@@ -4,7 +4,7 @@ import { vehicleAt } from '../support/fixtures.js';
 const BASE_MS = Date.parse('2026-01-01T00:00:00.000Z');
 
 /** A deterministic UUID-shaped id: random order in the indexes, as Enode's ids are. */
-function uuidOf(text: string): string {
+export function uuidOf(text: string): string {
   const h = createHash('md5').update(text).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }

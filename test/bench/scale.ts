@@ -38,6 +38,7 @@ import { openDatabase } from '../../src/db/open.js';
 import { controlledState, deviceTimeMs, observedContext } from '../../src/domain/devices.js';
 import { vehicleAt } from '../support/fixtures.js';
 import { freePort, startProcess, type Proc } from './harness.js';
+import { uuidOf } from './payloads.js';
 
 export const SECRET = 'scale-bench-webhook-secret';
 export const ADMIN = 'scale-bench-admin-token-0123456789';
@@ -61,12 +62,6 @@ export interface ScaleBenchOptions {
 }
 
 type FleetEvent = Record<string, unknown>;
-
-/** A deterministic UUID-shaped id: random order in the indexes, as Enode's ids are. */
-function uuidOf(text: string): string {
-  const h = createHash('md5').update(text).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
 
 export const deviceIdOf = (d: number) => uuidOf(`scale-vehicle-${d}`);
 const userIdOf = (d: number) => uuidOf(`scale-user-${Math.floor(d / 2)}`);
