@@ -7,7 +7,6 @@ import { startDaemon } from './daemon.js';
 import { acquireInstanceLock } from './db/instance-lock.js';
 import type { Db } from './db/open.js';
 import type { Logger } from './logger.js';
-import { INTAKE_JOURNAL_SUFFIX, journalFiles } from './store/sqlite/intake-journal.js';
 import { Rng } from './simulator/random.js';
 import { canControlCharging, createSimulator, parseSimulatorOptions, pickDevices, type Simulator } from './simulator/index.js';
 
@@ -86,7 +85,7 @@ export function isDemoDatabase(path: string, cwd = process.cwd()): boolean {
 }
 
 /**
- * Deletes the demo's previous database (and its -wal, -shm, -journal and intake journal files) for a fresh start,
+ * Deletes the demo's previous database (and its -wal, -shm and -journal files) for a fresh start,
  * under its instance lock so that a demo still running on it is never pulled from under it (that
  * is an InstanceLockedError naming the holder). Only ever the demo's own file: anything else throws.
  * Returns whether there was something to delete.
@@ -94,7 +93,7 @@ export function isDemoDatabase(path: string, cwd = process.cwd()): boolean {
 export function clearDemoDatabase(path: string, cwd = process.cwd()): boolean {
   if (!isDemoDatabase(path, cwd)) throw new Error(`refusing to delete ${path}: the demo clears only its own ${DEMO_DATABASE_PATH}`);
   const file = resolve(cwd, path);
-  const files = [file, `${file}-wal`, `${file}-shm`, `${file}-journal`, ...journalFiles(`${file}${INTAKE_JOURNAL_SUFFIX}`)];
+  const files = [file, `${file}-wal`, `${file}-shm`, `${file}-journal`];
   if (!files.some((f) => existsSync(f))) return false;
   const lock = acquireInstanceLock(file, 'demo (clearing its previous data)');
   try {

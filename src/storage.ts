@@ -19,7 +19,6 @@ import { createPostgresReader, postgresEngineReads } from './store/postgres/read
 import { createPostgresStore } from './store/postgres/store.js';
 import { createReadStore, type ReadStore } from './store/read.js';
 import { createSqliteReader, sqliteEngineReads, sqliteMigrationStatus } from './store/sqlite/reader.js';
-import { INTAKE_JOURNAL_SUFFIX } from './store/sqlite/intake-journal.js';
 import { createInlineStore, createWorkerStore } from './store/sqlite/store.js';
 
 export interface Storage {
@@ -104,15 +103,7 @@ export async function openStorage(config: Config, logger: Logger, clock: Clock, 
   try {
     store =
       options.mode === 'daemon' && choice.path !== ':memory:'
-        ? await createWorkerStore({ databasePath: choice.path, logLevel: config.logLevel, config }, logger, options.onWriterCrash, {
-            journalPath: `${choice.path}${INTAKE_JOURNAL_SUFFIX}`,
-            storedKeys: function* () {
-              for (const row of db.$client.prepare<[], { id: string; sha: string }>('SELECT id, body_sha256 AS sha FROM deliveries').iterate()) {
-                yield row.id;
-                yield row.sha;
-              }
-            },
-          })
+        ? await createWorkerStore({ databasePath: choice.path, logLevel: config.logLevel, config }, logger, options.onWriterCrash)
         : createInlineStore(ingest, clock, writerLogger, config);
   } catch (err) {
     // The writer thread could not start (its own open or probe failed): nothing may stay open.

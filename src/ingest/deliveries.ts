@@ -18,12 +18,6 @@ export interface DeliveryOutcome {
   eventCount: number;
 }
 
-/** The id of a delivery that reuses a stored delivery's id with other bytes: `<id>~<hash prefix>`, cut to at most 200 characters. */
-export function derivedDeliveryId(id: string, bodySha256: string): string {
-  const suffix = `~${bodySha256.slice(0, 16)}`;
-  return `${id.slice(0, MAX_DELIVERY_ID_LENGTH - suffix.length)}${suffix}`;
-}
-
 /** A delivery whose signature was verified, as received: the raw bytes and the headers. */
 export interface ReceivedDelivery {
   /** The `x-enode-delivery` header when present and usable; otherwise the id is the body hash. */
@@ -161,7 +155,7 @@ export function isStorageError(err: unknown): boolean {
  * nothing is parsed here), else parsed here; the events parsed here are returned so that applying
  * a delivery does not parse it again.
  */
-export function storeDelivery(repo: Pick<DeliveryRepo, 'findDelivery' | 'findDeliveryByBody' | 'insertDelivery'>, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
+export function storeDelivery(repo: DeliveryRepo, r: ReceivedDelivery, logger?: Logger): { outcome: DeliveryOutcome; events?: unknown[] } {
   const body = Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength);
   const bodySha256 = r.checked?.bodySha256 ?? sha256Hex(body);
   let id = r.headerId ?? `sha256-${bodySha256}`;
@@ -177,7 +171,8 @@ export function storeDelivery(repo: Pick<DeliveryRepo, 'findDelivery' | 'findDel
     // Same delivery id, different bytes: Enode does not promise ids are never reused across
     // batches, so this is new data, kept under a derived id rather than dropped as a duplicate.
     // Cut to fit the ids the admin API addresses (1–200 characters), or it could not be replayed.
-    const derived = derivedDeliveryId(id, bodySha256);
+    const suffix = `~${bodySha256.slice(0, 16)}`;
+    const derived = `${id.slice(0, MAX_DELIVERY_ID_LENGTH - suffix.length)}${suffix}`;
     logger?.warn({ deliveryId: id, storedAs: derived }, 'delivery id seen before with a different body; stored as a new delivery');
     id = derived;
     existing = repo.findDelivery(id);

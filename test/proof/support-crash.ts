@@ -3,9 +3,8 @@
  * effects are known in advance, and a daemon process that can be killed at any moment, startup
  * included.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { journalFiles, readFrame } from '../../src/store/sqlite/intake-journal.js';
 import { E2E_ADMIN, E2E_SECRET } from '../support/daemon.js';
 import { vehicleAt } from '../support/fixtures.js';
 import { freePort, startProcess, waitHealthy, type Proc } from '../support/process.js';
@@ -166,24 +165,4 @@ export function errorLogLines(dir: string): string[] {
     }
   }
   return out;
-}
-
-/**
- * The ids of the deliveries a SQLite daemon's intake journal holds (acknowledged, stored at the
- * next start), read without changing the files; none when there is no journal (Postgres).
- */
-export function journalDeliveryIds(journalPath: string): Set<string> {
-  const ids = new Set<string>();
-  for (const file of journalFiles(journalPath)) {
-    if (!existsSync(file)) continue;
-    const fd = openSync(file, 'r');
-    try {
-      for (let offset = 0, frame = readFrame(fd, 0); frame; offset += frame.bytes, frame = readFrame(fd, offset)) {
-        ids.add(frame.delivery.headerId ?? `sha256-${frame.delivery.checked.bodySha256}`);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return ids;
 }

@@ -30,15 +30,6 @@ export type { ProcedureContext } from './context.js';
 export const procedures = {
   reconcile: reconcileProcedure,
   prune: pruneProcedure,
-  /**
-   * What the database holds under these delivery ids and this body: the intake journal's
-   * duplicate check (intake-journal.ts). On the writer's connection, whose page cache no other
-   * connection's commit invalidates, so the lookups stay cheap while deliveries pour in.
-   */
-  deliveryLookup: (ctx: ProcedureContext, args: { ids: string[]; bodySha256: string }) => ({
-    byId: args.ids.map((id) => ctx.repo.findDelivery(id) ?? null),
-    byBody: ctx.repo.findDeliveryByBody(args.bodySha256) ?? null,
-  }),
   /** The writer thread's applied-event counters, for /metrics. */
   appliedEventCounts: (_ctx: ProcedureContext, _args: Record<string, never>) => appliedEventCounts(),
   alertClaim: alertClaimProcedure,

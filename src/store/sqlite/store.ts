@@ -12,7 +12,6 @@ import { isStorageError, replayDelivery, type DeliveryOutcome, type ReceivedDeli
 import type { Logger } from '../../logger.js';
 import type { ActionPoll, ApplyHealth, EventApplyResult, Store } from '../port.js';
 import { Ingestor } from './ingestor.js';
-import { openJournaledIntake, type JournaledIntake, type JournaledIntakeOptions } from './intake-journal.js';
 import { procedures, type ProcedureArgs, type ProcedureName, type ProcedureResult } from './procedures.js';
 
 /**
@@ -188,13 +187,8 @@ function startWorker(workerData: WorkerWriterOptions): Worker {
 export async function createWorkerStore(
   options: WorkerWriterOptions,
   logger: Logger,
-  /** Called once if the thread dies (or the intake journal fails): the daemon cannot store anything after that. */
+  /** Called once if the thread dies: the daemon cannot store anything after that. */
   onCrash: (err: Error) => void = () => {},
-  /**
-   * Acknowledge through an intake journal (intake-journal.ts): deliveries are acknowledged once
-   * appended to it and synced, and stored by the writer off the acknowledgement's path.
-   */
-  intake?: Pick<JournaledIntakeOptions, 'journalPath' | 'storedKeys'>,
 ): Promise<Store> {
   const worker = startWorker(options);
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
@@ -258,49 +252,23 @@ export async function createWorkerStore(
     });
   };
 
-  const writerSubmit = (delivery: ReceivedDelivery) => {
-    const body = delivery.body;
-    // Hand the bytes over without copying when the buffer is exclusively ours.
-    const transferable = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-    return call<DeliveryOutcome>({ op: 'submit', delivery }, transferable ? [body.buffer as ArrayBuffer] : []);
-  };
-
-  let journaled: JournaledIntake | undefined;
-  try {
-    await call<ApplyHealth>({ op: 'ping' });
-    if (intake) {
-      journaled = await openJournaledIntake({
-        ...intake,
-        lookup: (ids, bodySha256) => call({ op: 'run', name: 'deliveryLookup', args: { ids, bodySha256 } }),
-        store: writerSubmit,
-        logger,
-        onFailure: (err) => {
-          logger.fatal({ err }, 'intake journal failed: no delivery can be acknowledged');
-          onCrash(err);
-        },
-      });
-    }
-  } catch (err) {
-    closing = true;
-    await worker.terminate();
-    throw err;
-  }
+  await call<ApplyHealth>({ op: 'ping' });
   return asStore({
-    submit: journaled ? (delivery) => journaled.submit(delivery) : writerSubmit,
+    submit: (delivery) => {
+      const body = delivery.body;
+      // Hand the bytes over without copying when the buffer is exclusively ours.
+      const transferable = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      return call<DeliveryOutcome>({ op: 'submit', delivery }, transferable ? [body.buffer as ArrayBuffer] : []);
+    },
     replay: (deliveryId) => call<DeliveryOutcome | undefined>({ op: 'replay', deliveryId }),
     ping: () => call<ApplyHealth>({ op: 'ping' }),
     health: () => call<ApplyHealth>({ op: 'health' }),
-    idle: async () => {
-      await journaled?.stored();
-      await call<void>({ op: 'idle' });
-    },
+    idle: () => call<void>({ op: 'idle' }),
     applyEvents: (events, source) => call<EventApplyResult[]>({ op: 'applyEvents', events, source }),
     recordActionPolls: (polls) => call<void>({ op: 'recordActionPolls', polls }),
     run: (name, args) => call({ op: 'run', name, args }),
     close: async () => {
       if (failed) return;
-      // Stores what the journal holds first, so that it is left empty.
-      await journaled?.close();
       closing = true;
       await call<void>({ op: 'close' });
       await worker.terminate();
